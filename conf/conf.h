@@ -1,0 +1,120 @@
+/*
+ * conf: certgate.conf, read by all three programs.
+ *
+ *   cg_conf_load()       parse a file against the key table; every problem is
+ *                        reported as "FILE:LINE: Key: what is wrong"
+ *   cg_conf_load_data()  the same from memory (tests, fuzzing)
+ *   cg_conf_ref/unref()  shared, reference-counted snapshots (SIGUSR1 reload
+ *                        swaps a whole new snapshot in; readers keep theirs)
+ *   cg_conf_dump()       "Name value" lines, all keys or only the ones set
+ *   cg_conf_address_kind() which gateway address a recipient is
+ *
+ * A CgConf is immutable once loaded. Never: opens anything but the config file.
+ */
+#ifndef CG_CONF_H
+#define CG_CONF_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+	CG_GW_NONE = 0,
+	CG_GW_LETTER,
+	CG_GW_ENROLL,
+	CG_GW_CHALLENGE,
+	CG_GW_REVOKE,
+} CgGatewayKind;
+
+typedef struct CgConf {
+	/* milter */
+	char *socket;
+	gint64 socket_mode;
+	char *socket_group;
+	gboolean allow_inet_socket;
+	char *user_id;
+	char *pid_file;
+	gint64 max_message_size;
+	char *after_accept; /* "discard" | "deliver" */
+	char *temp_dir;
+	/* issuer */
+	char *issuer_user_id;
+	char *issuer_pid_file;
+	char **sendmail; /* argv prefix, NULL-terminated */
+	/* shared state */
+	char *db_home;
+	char *evidence_dir;
+	/* addresses */
+	char *gateway_domain;
+	char *letter_address;
+	char *enroll_address;
+	char *challenge_address;
+	char *revoke_address;
+	char *sender_address;
+	char *bounce_address;
+	/* validation */
+	gint64 challenge_lifetime;
+	gint64 invite_lifetime;
+	gint64 domain_reuse;
+	gint64 domain_renewal;
+	char *reply_auth;  /* "dmarc" | "spf" | "dkim" */
+	char *enroll_auth; /* "signed-or-confirm" | "signed" | "confirm" */
+	char *letter_trust_anchors;
+	char *admin_trust_anchors;
+	char **caa_identities;
+	gint64 max_bulk_rows;
+	/* CA */
+	char *ca_certificate;
+	char *ca_chain;
+	char *ca_key; /* a path or a pkcs11: URI */
+	char *pkcs11_module;
+	char *pkcs11_pin_file;
+	char *gateway_certificate;
+	char *gateway_key;
+	char *certificate_profile; /* "strict" | "multipurpose" */
+	gint64 default_validity;   /* days */
+	gint64 max_validity;       /* days */
+	gboolean deliver_to_subject;
+	char *crl_path;
+	char *crl_url;
+	char *ca_issuers_url;
+	gint64 crl_interval;
+	gint64 crl_next_update;
+	/* logging */
+	char *log_facility;
+	char *log_level;
+
+	/* bookkeeping */
+	char *path;     /* the file it came from */
+	guint8 set[64]; /* set[i]: key i was given in the file */
+	gint refcount;
+} CgConf;
+
+/* Parses path. On any problem returns NULL and one CG_ERROR_CONFIG error whose
+ * message lists every problem, one per line. */
+CgConf *cg_conf_load(const char *path, GError **error);
+/* As above from memory; name is used in messages and relative paths resolve
+ * against basedir (NULL: the current directory). */
+CgConf *cg_conf_load_data(const char *name, const char *basedir, const char *data, gsize len,
+                          GError **error);
+
+CgConf *cg_conf_ref(CgConf *conf);
+void cg_conf_unref(CgConf *conf);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgConf, cg_conf_unref)
+
+/* Appends "Name value\n" for every key (only_set: only keys given in the file). */
+void cg_conf_dump(const CgConf *conf, gboolean only_set, GString *out);
+
+/* Which gateway address rcpt (normalised) is, CG_GW_NONE if none. */
+CgGatewayKind cg_conf_address_kind(const CgConf *conf, const char *rcpt);
+
+/* "letter", "enroll", ... for logs. */
+const char *cg_gateway_kind_name(CgGatewayKind kind);
+
+/* syslog priority for LogLevel/LogFacility names. */
+int cg_conf_log_level(const CgConf *conf);
+int cg_conf_log_facility(const CgConf *conf);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,599 @@
+/*
+ * codec.c: typed records as versioned GVariant values.
+ *
+ * Every stored value is an envelope "(uv)": a format version and the body.
+ * Reading checks, in order: the bytes are a GVariant in normal form (so no
+ * offset in them points anywhere odd), the version is one this code knows,
+ * the body has that version's type, and the decoded fields are in range.
+ * Anything else is CG_ERROR_CORRUPT.
+ */
+#include "store-int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define V1 1
+
+#define S(x) ((x) != NULL ? (x) : "")
+
+GBytes *
+cg_envelope_pack(guint32 version, GVariant *body)
+{
+	g_autoptr(GVariant) env = g_variant_ref_sink(g_variant_new("(uv)", version, body));
+
+	return g_variant_get_data_as_bytes(env);
+}
+
+GVariant *
+cg_envelope_open(const void *data, gsize len, guint32 version, const char *type, GError **error)
+{
+	g_autoptr(GBytes) bytes = g_bytes_new(data, len);
+	g_autoptr(GVariant) env = NULL;
+	GVariant *body;
+	guint32 have;
+
+	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
+	if (!g_variant_is_normal_form(env)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record is not well-formed");
+		return NULL;
+	}
+	g_variant_get(env, "(uv)", &have, &body);
+	if (have != version) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "unknown record version %u", have);
+		g_variant_unref(body);
+		return NULL;
+	}
+	if (!g_variant_is_of_type(body, G_VARIANT_TYPE(type))) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record has type %s, expected %s",
+		            g_variant_get_type_string(body), type);
+		g_variant_unref(body);
+		return NULL;
+	}
+	return body;
+}
+
+static GVariant *
+bytes_v(const void *data, gsize len)
+{
+	return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data ? data : "", len, 1);
+}
+
+static GVariant *
+gbytes_v(GBytes *b)
+{
+	gsize len = 0;
+	const void *p = b ? g_bytes_get_data(b, &len) : NULL;
+
+	return bytes_v(p, len);
+}
+
+static gboolean
+fixed32(GVariant *v, guint8 out[32])
+{
+	gsize n;
+	const guint8 *p = g_variant_get_fixed_array(v, &n, 1);
+
+	if (n != 32)
+		return FALSE;
+	memcpy(out, p, 32);
+	return TRUE;
+}
+
+static GBytes *
+variant_gbytes(GVariant *v)
+{
+	gsize n;
+	const guint8 *p = g_variant_get_fixed_array(v, &n, 1);
+
+	return g_bytes_new(p, n);
+}
+
+/* ---- orgs ---- */
+
+#define ORG_T "(sssssssyxxsss)"
+
+static GVariant *
+org_encode(gconstpointer r)
+{
+	const CgOrg *o = r;
+
+	return g_variant_new(ORG_T, S(o->id), S(o->name), S(o->org_identifier), S(o->country),
+	                     S(o->state), S(o->locality), S(o->contact), (guint8)o->status,
+	                     o->created_at, o->validated_at, S(o->approved_by), S(o->created_by),
+	                     S(o->reason));
+}
+
+static gpointer
+org_decode(GVariant *v)
+{
+	CgOrg *o = g_new0(CgOrg, 1);
+	guint8 st;
+
+	g_variant_get(v, ORG_T, &o->id, &o->name, &o->org_identifier, &o->country, &o->state,
+	              &o->locality, &o->contact, &st, &o->created_at, &o->validated_at,
+	              &o->approved_by, &o->created_by, &o->reason);
+	o->status = st;
+	if (st > CG_ORG_REJECTED) {
+		cg_org_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void
+org_key(gconstpointer r, GByteArray *k)
+{
+	g_byte_array_append(k, (const guint8 *)S(((const CgOrg *)r)->id),
+	                    strlen(S(((const CgOrg *)r)->id)));
+}
+
+void
+cg_org_free(CgOrg *o)
+{
+	if (o == NULL)
+		return;
+	g_free(o->id);
+	g_free(o->name);
+	g_free(o->org_identifier);
+	g_free(o->country);
+	g_free(o->state);
+	g_free(o->locality);
+	g_free(o->contact);
+	g_free(o->approved_by);
+	g_free(o->created_by);
+	g_free(o->reason);
+	g_free(o);
+}
+
+/* ---- domains ---- */
+
+#define DOMAIN_T "(ssyxxsssss)"
+
+static GVariant *
+domain_encode(gconstpointer r)
+{
+	const CgDomain *d = r;
+
+	return g_variant_new(DOMAIN_T, S(d->domain), S(d->org_id), (guint8)d->status,
+	                     d->validated_at, d->expires_at, S(d->method), S(d->rule_version),
+	                     S(d->evidence), S(d->local_part), S(d->previous_org));
+}
+
+static gpointer
+domain_decode(GVariant *v)
+{
+	CgDomain *d = g_new0(CgDomain, 1);
+	guint8 st;
+
+	g_variant_get(v, DOMAIN_T, &d->domain, &d->org_id, &st, &d->validated_at, &d->expires_at,
+	              &d->method, &d->rule_version, &d->evidence, &d->local_part, &d->previous_org);
+	d->status = st;
+	if (st > CG_DOMAIN_DISPUTED) {
+		cg_domain_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void
+domain_key(gconstpointer r, GByteArray *k)
+{
+	const char *s = S(((const CgDomain *)r)->domain);
+
+	g_byte_array_append(k, (const guint8 *)s, strlen(s));
+}
+
+void
+cg_domain_free(CgDomain *d)
+{
+	if (d == NULL)
+		return;
+	g_free(d->domain);
+	g_free(d->org_id);
+	g_free(d->method);
+	g_free(d->rule_version);
+	g_free(d->evidence);
+	g_free(d->local_part);
+	g_free(d->previous_org);
+	g_free(d);
+}
+
+/* ---- admins ---- */
+
+#define ADMIN_T "(sssysx)"
+
+static GVariant *
+admin_encode(gconstpointer r)
+{
+	const CgAdmin *a = r;
+
+	return g_variant_new(ADMIN_T, S(a->address), S(a->org_id), S(a->department),
+	                     (guint8)a->status, S(a->appointed_by), a->appointed_at);
+}
+
+static gpointer
+admin_decode(GVariant *v)
+{
+	CgAdmin *a = g_new0(CgAdmin, 1);
+	guint8 st;
+
+	g_variant_get(v, ADMIN_T, &a->address, &a->org_id, &a->department, &st, &a->appointed_by,
+	              &a->appointed_at);
+	a->status = st;
+	if (st > CG_ADMIN_REMOVED) {
+		cg_admin_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static void
+admin_key(gconstpointer r, GByteArray *k)
+{
+	const char *s = S(((const CgAdmin *)r)->address);
+
+	g_byte_array_append(k, (const guint8 *)s, strlen(s));
+}
+
+void
+cg_admin_free(CgAdmin *a)
+{
+	if (a == NULL)
+		return;
+	g_free(a->address);
+	g_free(a->org_id);
+	g_free(a->department);
+	g_free(a->appointed_by);
+	g_free(a);
+}
+
+/* ---- challenges ---- */
+
+#define CHALLENGE_T "(ayyssssuxxys)"
+#define CHALLENGE_F "(@ayyssssuxxys)"
+
+static GVariant *
+challenge_encode(gconstpointer r)
+{
+	const CgChallenge *c = r;
+
+	return g_variant_new(CHALLENGE_F, bytes_v(c->token_hash, 32), (guint8)c->kind, S(c->target),
+	                     S(c->address), S(c->org_id), S(c->request_id), c->item, c->created,
+	                     c->expires, (guint8)c->state, S(c->message_id));
+}
+
+static gpointer
+challenge_decode(GVariant *v)
+{
+	CgChallenge *c = g_new0(CgChallenge, 1);
+	g_autoptr(GVariant) hash = NULL;
+	guint8 kind, st;
+
+	g_variant_get(v, CHALLENGE_F, &hash, &kind, &c->target, &c->address, &c->org_id,
+	              &c->request_id, &c->item, &c->created, &c->expires, &st, &c->message_id);
+	c->kind = kind;
+	c->state = st;
+	if (!fixed32(hash, c->token_hash) || kind < CG_CHALLENGE_DOMAIN ||
+	    kind > CG_CHALLENGE_INVITE || st > CG_CHALLENGE_STATE_EXPIRED) {
+		cg_challenge_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+challenge_key(gconstpointer r, GByteArray *k)
+{
+	g_byte_array_append(k, ((const CgChallenge *)r)->token_hash, 32);
+}
+
+void
+cg_challenge_free(CgChallenge *c)
+{
+	if (c == NULL)
+		return;
+	g_free(c->target);
+	g_free(c->address);
+	g_free(c->org_id);
+	g_free(c->request_id);
+	g_free(c->message_id);
+	g_free(c);
+}
+
+/* ---- requests ---- */
+
+#define REQUEST_T "(sysssyxsussuss)"
+
+static GVariant *
+request_encode(gconstpointer r)
+{
+	const CgRequest *q = r;
+
+	return g_variant_new(REQUEST_T, S(q->id), (guint8)q->kind, S(q->org_id), S(q->requester),
+	                     S(q->digest), (guint8)q->status, q->created, S(q->profile),
+	                     q->validity_days, S(q->fields), S(q->format), q->n_items, S(q->reason),
+	                     S(q->evidence));
+}
+
+static gpointer
+request_decode(GVariant *v)
+{
+	CgRequest *q = g_new0(CgRequest, 1);
+	guint8 kind, st;
+
+	g_variant_get(v, REQUEST_T, &q->id, &kind, &q->org_id, &q->requester, &q->digest, &st,
+	              &q->created, &q->profile, &q->validity_days, &q->fields, &q->format,
+	              &q->n_items, &q->reason, &q->evidence);
+	q->kind = kind;
+	q->status = st;
+	if (kind < CG_REQUEST_LETTER || kind > CG_REQUEST_OPERATOR || st > CG_REQUEST_REJECTED) {
+		cg_request_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+static void
+request_key(gconstpointer r, GByteArray *k)
+{
+	const char *s = S(((const CgRequest *)r)->id);
+
+	g_byte_array_append(k, (const guint8 *)s, strlen(s));
+}
+
+void
+cg_request_free(CgRequest *q)
+{
+	if (q == NULL)
+		return;
+	g_free(q->id);
+	g_free(q->org_id);
+	g_free(q->requester);
+	g_free(q->digest);
+	g_free(q->profile);
+	g_free(q->fields);
+	g_free(q->format);
+	g_free(q->reason);
+	g_free(q->evidence);
+	g_free(q);
+}
+
+/* ---- items ---- */
+
+#define ITEM_T "(susssssayyss)"
+#define ITEM_F "(susssss@ayyss)"
+
+static GVariant *
+item_encode(gconstpointer r)
+{
+	const CgItem *i = r;
+
+	return g_variant_new(ITEM_F, S(i->request_id), i->index, S(i->mailbox), S(i->given_name),
+	                     S(i->surname), S(i->country), S(i->department), gbytes_v(i->csr),
+	                     (guint8)i->status, S(i->reason), S(i->serial));
+}
+
+static gpointer
+item_decode(GVariant *v)
+{
+	CgItem *i = g_new0(CgItem, 1);
+	g_autoptr(GVariant) csr = NULL;
+	guint8 st;
+
+	g_variant_get(v, ITEM_F, &i->request_id, &i->index, &i->mailbox, &i->given_name,
+	              &i->surname, &i->country, &i->department, &csr, &st, &i->reason, &i->serial);
+	i->csr = variant_gbytes(csr);
+	i->status = st;
+	if (st > CG_ITEM_HELD) {
+		cg_item_free(i);
+		return NULL;
+	}
+	return i;
+}
+
+static void
+item_key_raw(const char *request_id, guint32 index, GByteArray *k)
+{
+	guint32 be = GUINT32_TO_BE(index);
+
+	g_byte_array_append(k, (const guint8 *)request_id, strlen(request_id) + 1);
+	g_byte_array_append(k, (const guint8 *)&be, sizeof(be));
+}
+
+static void
+item_key(gconstpointer r, GByteArray *k)
+{
+	item_key_raw(S(((const CgItem *)r)->request_id), ((const CgItem *)r)->index, k);
+}
+
+void
+cg_item_free(CgItem *i)
+{
+	if (i == NULL)
+		return;
+	g_free(i->request_id);
+	g_free(i->mailbox);
+	g_free(i->given_name);
+	g_free(i->surname);
+	g_free(i->country);
+	g_free(i->department);
+	if (i->csr != NULL)
+		g_bytes_unref(i->csr);
+	g_free(i->reason);
+	g_free(i->serial);
+	g_free(i);
+}
+
+/* ---- certs ---- */
+
+#define CERT_T "(sayssayxxyxysus)"
+#define CERT_F "(s@ayss@ayxxyxysus)"
+
+static GVariant *
+cert_encode(gconstpointer r)
+{
+	const CgCert *c = r;
+
+	return g_variant_new(CERT_F, S(c->serial), gbytes_v(c->der), S(c->org_id), S(c->mailbox),
+	                     bytes_v(c->spki_sha256, 32), c->not_before, c->not_after,
+	                     (guint8)c->status, c->revoked_at, c->reason, S(c->request_id), c->item,
+	                     S(c->profile));
+}
+
+static gpointer
+cert_decode(GVariant *v)
+{
+	CgCert *c = g_new0(CgCert, 1);
+	g_autoptr(GVariant) der = NULL, spki = NULL;
+	guint8 st;
+
+	g_variant_get(v, CERT_F, &c->serial, &der, &c->org_id, &c->mailbox, &spki, &c->not_before,
+	              &c->not_after, &st, &c->revoked_at, &c->reason, &c->request_id, &c->item,
+	              &c->profile);
+	c->der = variant_gbytes(der);
+	c->status = st;
+	if (!fixed32(spki, c->spki_sha256) || st > CG_CERT_REVOKED || c->reason > 10) {
+		cg_cert_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+cert_key(gconstpointer r, GByteArray *k)
+{
+	const char *s = S(((const CgCert *)r)->serial);
+
+	g_byte_array_append(k, (const guint8 *)s, strlen(s));
+}
+
+void
+cg_cert_free(CgCert *c)
+{
+	if (c == NULL)
+		return;
+	g_free(c->serial);
+	if (c->der != NULL)
+		g_bytes_unref(c->der);
+	g_free(c->org_id);
+	g_free(c->mailbox);
+	g_free(c->request_id);
+	g_free(c->profile);
+	g_free(c);
+}
+
+/* ---- the codec table ---- */
+
+typedef struct {
+	int dbi;
+	const char *type;
+	GVariant *(*encode)(gconstpointer);
+	gpointer (*decode)(GVariant *);
+	void (*key)(gconstpointer, GByteArray *);
+	GDestroyNotify free;
+} Codec;
+
+static const Codec codecs[CG_REC_N_KINDS] = {
+    [CG_REC_ORG] = {DBI_ORGS, ORG_T, org_encode, org_decode, org_key, (GDestroyNotify)cg_org_free},
+    [CG_REC_DOMAIN] = {DBI_DOMAINS, DOMAIN_T, domain_encode, domain_decode, domain_key,
+                       (GDestroyNotify)cg_domain_free},
+    [CG_REC_ADMIN] = {DBI_ADMINS, ADMIN_T, admin_encode, admin_decode, admin_key,
+                      (GDestroyNotify)cg_admin_free},
+    [CG_REC_CHALLENGE] = {DBI_CHALLENGES, CHALLENGE_T, challenge_encode, challenge_decode,
+                          challenge_key, (GDestroyNotify)cg_challenge_free},
+    [CG_REC_REQUEST] = {DBI_REQUESTS, REQUEST_T, request_encode, request_decode, request_key,
+                        (GDestroyNotify)cg_request_free},
+    [CG_REC_ITEM] = {DBI_ITEMS, ITEM_T, item_encode, item_decode, item_key,
+                     (GDestroyNotify)cg_item_free},
+    [CG_REC_CERT] = {DBI_CERTS, CERT_T, cert_encode, cert_decode, cert_key,
+                     (GDestroyNotify)cg_cert_free},
+};
+
+int
+cg_record_dbi(CgRecordKind kind)
+{
+	return codecs[kind].dbi;
+}
+
+void
+cg_record_free(CgRecordKind kind, gpointer rec)
+{
+	if (rec != NULL)
+		codecs[kind].free(rec);
+}
+
+gpointer
+cg_record_decode(CgRecordKind kind, const void *data, gsize len, GError **error)
+{
+	const Codec *c = &codecs[kind];
+	g_autoptr(GVariant) body = cg_envelope_open(data, len, V1, c->type, error);
+	gpointer rec;
+
+	if (body == NULL)
+		return NULL;
+	rec = c->decode(body);
+	if (rec == NULL)
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "%s record has a field out of range",
+		            cg_db_specs[c->dbi].name);
+	return rec;
+}
+
+GBytes *
+cg_record_encode(CgRecordKind kind, gconstpointer rec)
+{
+	return cg_envelope_pack(V1, codecs[kind].encode(rec));
+}
+
+void
+cg_record_key(CgRecordKind kind, gconstpointer rec, GByteArray *key)
+{
+	codecs[kind].key(rec, key);
+}
+
+void
+cg_item_key(const char *request_id, guint32 index, GByteArray *key)
+{
+	item_key_raw(request_id, index, key);
+}
+
+/* ---- names ---- */
+
+const char *
+cg_org_status_name(CgOrgStatus s)
+{
+	static const char *n[] = {"pending", "active", "suspended", "rejected"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}
+
+const char *
+cg_domain_status_name(CgDomainStatus s)
+{
+	static const char *n[] = {"pending", "validated", "expired", "disputed"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}
+
+const char *
+cg_admin_status_name(CgAdminStatus s)
+{
+	static const char *n[] = {"pending", "active", "removed"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}
+
+const char *
+cg_item_status_name(CgItemStatus s)
+{
+	static const char *n[] = {"queued", "issued", "rejected", "invited", "held"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}
+
+const char *
+cg_request_status_name(CgRequestStatus s)
+{
+	static const char *n[] = {"received", "held", "done", "rejected"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}

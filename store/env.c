@@ -1,0 +1,556 @@
+/*
+ * env.c: the Berkeley DB environment, its databases, transactions.
+ *
+ * Three programs share one environment. Who runs recovery is decided by a
+ * lock file: a process that can lock DbHome/certgate.lock exclusively is
+ * alone, runs normal recovery, then downgrades to a shared lock that it holds
+ * until it exits. A process that dies while others run does not force a full
+ * recovery (DB_REGISTER would, and every survivor would then fail with
+ * DB_RUNRECOVERY): the survivors' maintenance thread runs DB_ENV->failchk,
+ * which aborts the dead process's transactions and frees its locks, and
+ * expires lock waits that ran past their timeout.
+ * A real panic (DB_RUNRECOVERY) marks the store panicked; the daemons then
+ * exit so that the next start recovers.
+ */
+#include "store-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#define SCHEMA_VERSION  1
+#define LOCK_TIMEOUT_US (10 * 1000 * 1000)
+
+const DbSpec cg_db_specs[DBI_N] = {
+    [DBI_META] = {"meta", DB_BTREE, FALSE},
+    [DBI_ORGS] = {"orgs", DB_BTREE, FALSE},
+    [DBI_DOMAINS] = {"domains", DB_BTREE, FALSE},
+    [DBI_ADMINS] = {"admins", DB_BTREE, FALSE},
+    [DBI_CHALLENGES] = {"challenges", DB_BTREE, FALSE},
+    [DBI_REQUESTS] = {"requests", DB_BTREE, FALSE},
+    [DBI_ITEMS] = {"items", DB_BTREE, FALSE},
+    [DBI_CERTS] = {"certs", DB_BTREE, FALSE},
+    [DBI_SEEN] = {"seen", DB_BTREE, FALSE},
+    [DBI_JOBS] = {"jobs", DB_QUEUE, FALSE},
+    [DBI_JOBS_LATER] = {"jobs_later", DB_BTREE, FALSE},
+    [DBI_AUDIT] = {"audit", DB_BTREE, FALSE},
+    [DBI_DOMAIN_BY_ORG] = {"domains_by_org", DB_BTREE, TRUE},
+    [DBI_ADMIN_BY_ORG] = {"admins_by_org", DB_BTREE, TRUE},
+    [DBI_CERT_BY_MAILBOX] = {"certs_by_mailbox", DB_BTREE, TRUE},
+    [DBI_CERT_BY_ORG] = {"certs_by_org", DB_BTREE, TRUE},
+    [DBI_CERT_BY_SPKI] = {"certs_by_spki", DB_BTREE, TRUE},
+};
+
+static const struct {
+	int primary, secondary;
+	int (*callback)(DB *, const DBT *, const DBT *, DBT *);
+} associations[] = {
+    {DBI_DOMAINS, DBI_DOMAIN_BY_ORG, cg_index_domain_org},
+    {DBI_ADMINS, DBI_ADMIN_BY_ORG, cg_index_admin_org},
+    {DBI_CERTS, DBI_CERT_BY_MAILBOX, cg_index_cert_mailbox},
+    {DBI_CERTS, DBI_CERT_BY_ORG, cg_index_cert_org},
+    {DBI_CERTS, DBI_CERT_BY_SPKI, cg_index_cert_spki},
+};
+
+/* Job records in the DB_QUEUE have a fixed length (see queue.c). */
+#define JOB_RECORD_LEN 128
+
+gboolean
+cg_db_fail(int rc, const char *what, GError **error)
+{
+	CgErrorCode code;
+
+	switch (rc) {
+	case DB_NOTFOUND:
+	case DB_KEYEMPTY:
+		code = CG_ERROR_NOT_FOUND;
+		break;
+	case DB_KEYEXIST:
+		code = CG_ERROR_EXISTS;
+		break;
+	case DB_LOCK_DEADLOCK:
+	case DB_LOCK_NOTGRANTED:
+		code = CG_ERROR_DEADLOCK;
+		break;
+	case ENOSPC:
+	case EIO:
+	case EACCES:
+	case EROFS:
+	case EPERM:
+	case EDQUOT:
+	case EFBIG:
+		code = CG_ERROR_IO;
+		break;
+	default:
+		code = CG_ERROR_INTERNAL;
+		break;
+	}
+	g_set_error(error, CG_ERROR, code, "%s: %s", what, db_strerror(rc));
+	return FALSE;
+}
+
+/* ---- which threads of this process are alive (for failchk) ---- */
+
+static GMutex threads_lock;
+static GHashTable *threads; /* pthread_t as pointer-sized key */
+static void
+thread_leave(gpointer mark)
+{
+	(void)mark;
+	g_mutex_lock(&threads_lock);
+	if (threads != NULL)
+		g_hash_table_remove(threads, (gpointer)(guintptr)pthread_self());
+	g_mutex_unlock(&threads_lock);
+}
+
+static GPrivate thread_mark = G_PRIVATE_INIT(thread_leave);
+
+void
+cg_store_thread_enter(void)
+{
+	if (g_private_get(&thread_mark) != NULL)
+		return;
+	g_mutex_lock(&threads_lock);
+	if (threads == NULL)
+		threads = g_hash_table_new(g_direct_hash, g_direct_equal);
+	g_hash_table_add(threads, (gpointer)(guintptr)pthread_self());
+	g_mutex_unlock(&threads_lock);
+	g_private_set(&thread_mark, GINT_TO_POINTER(1));
+}
+
+static int
+is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	gboolean alive;
+
+	(void)env;
+	if (pid != getpid())
+		return kill(pid, 0) == 0 || errno == EPERM;
+	if (flags & DB_MUTEX_PROCESS_ONLY)
+		return 1;
+	g_mutex_lock(&threads_lock);
+	alive = threads != NULL && g_hash_table_contains(threads, (gpointer)(guintptr)tid);
+	g_mutex_unlock(&threads_lock);
+	return alive;
+}
+
+static void
+on_db_error(const DB_ENV *env, const char *prefix, const char *msg)
+{
+	(void)env;
+	(void)prefix;
+	g_message("berkeley db: %s", msg);
+}
+
+static volatile gint panicked;
+
+static void
+on_db_event(DB_ENV *env, u_int32_t event, void *info)
+{
+	(void)env;
+	(void)info;
+	if (event == DB_EVENT_PANIC)
+		g_atomic_int_set(&panicked, 1);
+}
+
+gboolean
+cg_store_panicked(CgStore *s)
+{
+	(void)s;
+	return g_atomic_int_get(&panicked) != 0;
+}
+
+static gpointer
+maintenance(gpointer data)
+{
+	CgStore *s = data;
+
+	cg_store_thread_enter();
+	g_mutex_lock(&s->maint_lock);
+	while (!s->stopping) {
+		gint64 until = g_get_monotonic_time() + 500 * G_TIME_SPAN_MILLISECOND;
+		int rejected = 0, rc;
+
+		g_cond_wait_until(&s->maint_cond, &s->maint_lock, until);
+		if (s->stopping)
+			break;
+		g_mutex_unlock(&s->maint_lock);
+		rc = s->env->failchk(s->env, 0);
+		if (rc != 0 && rc != EBUSY)
+			g_message("berkeley db failchk: %s", db_strerror(rc));
+		s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE, &rejected);
+		g_mutex_lock(&s->maint_lock);
+	}
+	g_mutex_unlock(&s->maint_lock);
+	return NULL;
+}
+
+/* 1 when this process is the only one using the environment, 0 when others
+ * are (a shared lock is then held), -1 on error. */
+static int
+take_lock_file(CgStore *s, GError **error)
+{
+	g_autofree char *path = g_build_filename(s->home, "certgate.lock", NULL);
+	struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	if (s->lock_fd < 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, g_strerror(errno));
+		return -1;
+	}
+	if (fcntl(s->lock_fd, F_SETLK, &l) == 0)
+		return 1;
+	l.l_type = F_RDLCK;
+	while (fcntl(s->lock_fd, F_SETLKW, &l) != 0) {
+		if (errno != EINTR) {
+			g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path,
+			            g_strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static gboolean
+open_databases(CgStore *s, GError **error)
+{
+	gsize i;
+	int rc;
+
+	for (i = 0; i < DBI_N; i++) {
+		const DbSpec *spec = &cg_db_specs[i];
+		DB *db;
+
+		if ((rc = db_create(&db, s->env, 0)) != 0)
+			return cg_db_fail(rc, spec->name, error);
+		s->db[i] = db;
+		if (spec->type == DB_QUEUE) {
+			db->set_re_len(db, JOB_RECORD_LEN);
+			db->set_q_extentsize(db, 1024);
+		} else {
+			db->set_flags(db, DB_CHKSUM | (spec->dupsort ? DB_DUPSORT : 0));
+		}
+		rc = db->open(db, NULL, spec->name, NULL, spec->type,
+		              DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0660);
+		if (rc != 0)
+			return cg_db_fail(rc, spec->name, error);
+	}
+	for (i = 0; i < G_N_ELEMENTS(associations); i++) {
+		DB *primary = s->db[associations[i].primary];
+
+		rc = primary->associate(primary, NULL, s->db[associations[i].secondary],
+		                        associations[i].callback, DB_AUTO_COMMIT);
+		if (rc != 0)
+			return cg_db_fail(rc, cg_db_specs[associations[i].secondary].name, error);
+	}
+	return TRUE;
+}
+
+static gboolean
+check_schema(CgStore *s, GError **error)
+{
+	static const char key[] = "schema";
+	guint32 want = GUINT32_TO_BE(SCHEMA_VERSION), have;
+	DBT k = {0}, d = {0};
+	DB *meta = s->db[DBI_META];
+	int rc;
+
+	k.data = (void *)key;
+	k.size = sizeof(key) - 1;
+	d.data = &have;
+	d.ulen = sizeof(have);
+	d.flags = DB_DBT_USERMEM;
+	rc = meta->get(meta, NULL, &k, &d, 0);
+	if (rc == DB_NOTFOUND) {
+		d.data = &want;
+		d.size = sizeof(want);
+		rc = meta->put(meta, NULL, &k, &d, DB_AUTO_COMMIT | DB_NOOVERWRITE);
+		return rc == 0 || rc == DB_KEYEXIST ? TRUE : cg_db_fail(rc, "meta", error);
+	}
+	if (rc != 0)
+		return cg_db_fail(rc, "meta", error);
+	if (d.size != sizeof(have) || have != want) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT,
+		            "%s: schema version %u, this certgate knows %u", s->home,
+		            GUINT32_FROM_BE(have), SCHEMA_VERSION);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+ensure_dir(const char *path, int mode, GError **error)
+{
+	if (g_mkdir_with_parents(path, mode) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+CgStore *
+cg_store_open(const char *db_home, const char *evidence_dir, CgStoreFlags flags, GError **error)
+{
+	CgStore *s = g_new0(CgStore, 1);
+	int first, rc;
+
+	cg_store_thread_enter();
+	s->lock_fd = -1;
+	s->home = g_strdup(db_home);
+	s->evidence_dir = g_strdup(evidence_dir ? evidence_dir : db_home);
+	g_mutex_init(&s->maint_lock);
+	g_cond_init(&s->maint_cond);
+	if ((flags & CG_STORE_READONLY_CHECK) && !g_file_test(db_home, G_FILE_TEST_IS_DIR)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_FOUND, "%s: no database environment",
+		            db_home);
+		goto fail;
+	}
+	if (!ensure_dir(db_home, 0770, error))
+		goto fail;
+	first = take_lock_file(s, error);
+	if (first < 0)
+		goto fail;
+	if ((rc = db_env_create(&s->env, 0)) != 0) {
+		cg_db_fail(rc, "db_env_create", error);
+		goto fail;
+	}
+	s->env->set_errcall(s->env, on_db_error);
+	s->env->set_event_notify(s->env, on_db_event);
+	s->env->set_lk_detect(s->env, DB_LOCK_DEFAULT);
+	s->env->set_lk_max_locks(s->env, 50000);
+	s->env->set_lk_max_objects(s->env, 50000);
+	s->env->set_lk_max_lockers(s->env, 10000);
+	s->env->set_cachesize(s->env, 0, 32 * 1024 * 1024, 1);
+	s->env->set_lg_bsize(s->env, 2 * 1024 * 1024);
+	s->env->set_lg_max(s->env, 16 * 1024 * 1024);
+	s->env->set_timeout(s->env, LOCK_TIMEOUT_US, DB_SET_LOCK_TIMEOUT);
+	s->env->set_thread_count(s->env, 1024);
+	s->env->set_isalive(s->env, is_alive);
+	s->env->log_set_config(s->env, DB_LOG_AUTO_REMOVE, 1);
+	rc = s->env->open(s->env, db_home,
+	                  DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN |
+	                      DB_THREAD | (first ? DB_RECOVER : 0),
+	                  0660);
+	if (rc != 0) {
+		cg_db_fail(rc, db_home, error);
+		goto fail;
+	}
+	if (!first) {
+		rc = s->env->failchk(s->env, 0);
+		if (rc != 0 && rc != EBUSY) {
+			cg_db_fail(rc, "failchk", error);
+			goto fail;
+		}
+	}
+	if (!open_databases(s, error) || !check_schema(s, error))
+		goto fail;
+	if (first) {
+		struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+
+		if (fcntl(s->lock_fd, F_SETLK, &l) != 0) {
+			g_set_error(error, CG_ERROR, CG_ERROR_IO, "lock file: %s",
+			            g_strerror(errno));
+			goto fail;
+		}
+	}
+	if (!ensure_dir(s->evidence_dir, 0750, error))
+		goto fail;
+	s->maint = g_thread_new("cg-store-maint", maintenance, s);
+	return s;
+fail:
+	cg_store_close(s);
+	return NULL;
+}
+
+void
+cg_store_close(CgStore *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	if (s->maint != NULL) {
+		g_mutex_lock(&s->maint_lock);
+		s->stopping = TRUE;
+		g_cond_signal(&s->maint_cond);
+		g_mutex_unlock(&s->maint_lock);
+		g_thread_join(s->maint);
+	}
+	/* Secondaries close before their primaries. */
+	for (i = DBI_N - 1; i >= 0; i--)
+		if (s->db[i] != NULL)
+			s->db[i]->close(s->db[i], 0);
+	if (s->env != NULL)
+		s->env->close(s->env, 0);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	g_mutex_clear(&s->maint_lock);
+	g_cond_clear(&s->maint_cond);
+	g_free(s->home);
+	g_free(s->evidence_dir);
+	g_free(s);
+}
+
+/* ---- transactions ---- */
+
+CgTxn *
+cg_store_begin(CgStore *s, GError **error)
+{
+	DB_TXN *t = NULL;
+	CgTxn *txn;
+	int rc;
+
+	cg_store_thread_enter();
+	rc = s->env->txn_begin(s->env, NULL, &t, 0);
+	if (rc != 0) {
+		cg_db_fail(rc, "begin", error);
+		return NULL;
+	}
+	txn = g_new0(CgTxn, 1);
+	txn->store = s;
+	txn->txn = t;
+	return txn;
+}
+
+gboolean
+cg_store_commit(CgTxn *txn, GError **error)
+{
+	int rc = txn->txn->commit(txn->txn, 0);
+
+	g_free(txn);
+	return rc == 0 ? TRUE : cg_db_fail(rc, "commit", error);
+}
+
+void
+cg_store_abort(CgTxn *txn)
+{
+	if (txn == NULL)
+		return;
+	txn->txn->abort(txn->txn);
+	g_free(txn);
+}
+
+DB_TXN *
+cg_txn_raw(CgTxn *txn)
+{
+	return txn ? txn->txn : NULL;
+}
+
+gboolean
+cg_store_transact(CgStore *s, CgTxnFunc fn, gpointer data, GError **error)
+{
+	guint attempt;
+
+	for (attempt = 0;; attempt++) {
+		g_autoptr(GError) err = NULL;
+		CgTxn *txn = cg_store_begin(s, &err);
+
+		if (txn != NULL) {
+			if (fn(txn, data, &err))
+				(void)cg_store_commit(txn, &err);
+			else
+				cg_store_abort(txn);
+			if (err == NULL)
+				return TRUE;
+		}
+		if (!g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK) || attempt >= 20) {
+			g_propagate_error(error, g_steal_pointer(&err));
+			return FALSE;
+		}
+		/* Back off a little, more each time, with jitter. */
+		g_usleep((gulong)g_random_int_range(1, 1000) * MIN(1u << attempt, 64u));
+	}
+}
+
+gboolean
+cg_store_next_id(CgTxn *txn, const char *counter, guint64 *out, GError **error)
+{
+	g_autofree char *key = g_strconcat("counter:", counter, NULL);
+	DB *meta = txn->store->db[DBI_META];
+	guint64 v = 0, be;
+	DBT k = {0}, d = {0};
+	int rc;
+
+	k.data = key;
+	k.size = (u_int32_t)strlen(key);
+	d.data = &be;
+	d.ulen = sizeof(be);
+	d.flags = DB_DBT_USERMEM;
+	rc = meta->get(meta, txn->txn, &k, &d, DB_RMW);
+	if (rc == 0 && d.size == sizeof(be))
+		v = GUINT64_FROM_BE(be);
+	else if (rc != 0 && rc != DB_NOTFOUND)
+		return cg_db_fail(rc, "meta", error);
+	v++;
+	be = GUINT64_TO_BE(v);
+	d.size = sizeof(be);
+	rc = meta->put(meta, txn->txn, &k, &d, 0);
+	if (rc != 0)
+		return cg_db_fail(rc, "meta", error);
+	*out = v;
+	return TRUE;
+}
+
+gboolean
+cg_store_checkpoint(CgStore *s, GError **error)
+{
+	int rc = s->env->txn_checkpoint(s->env, 0, 0, 0);
+
+	return rc == 0 ? TRUE : cg_db_fail(rc, "checkpoint", error);
+}
+
+static int
+dbi_by_name(const char *name)
+{
+	int i;
+
+	for (i = 0; i < DBI_N; i++)
+		if (strcmp(cg_db_specs[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+gboolean
+cg_store_debug_put_raw(CgStore *s, const char *db, const void *key, gsize klen, const void *data,
+                       gsize dlen, GError **error)
+{
+	int i = dbi_by_name(db), rc;
+	DBT k = {0}, d = {0};
+
+	if (i < 0 || cg_db_specs[i].dupsort || cg_db_specs[i].type == DB_QUEUE) {
+		g_set_error(error, CG_ERROR, CG_ERROR_USAGE, "%s: not a primary btree", db);
+		return FALSE;
+	}
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	d.data = (void *)data;
+	d.size = (u_int32_t)dlen;
+	rc = s->db[i]->put(s->db[i], NULL, &k, &d, DB_AUTO_COMMIT);
+	return rc == 0 ? TRUE : cg_db_fail(rc, db, error);
+}
+
+gboolean
+cg_store_debug_get_raw(CgStore *s, const char *db, const void *key, gsize klen, GBytes **data,
+                       GError **error)
+{
+	int i = dbi_by_name(db), rc;
+	DBT k = {0}, d = {0};
+
+	if (i < 0 || cg_db_specs[i].type == DB_QUEUE) {
+		g_set_error(error, CG_ERROR, CG_ERROR_USAGE, "%s: not a btree", db);
+		return FALSE;
+	}
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	d.flags = DB_DBT_MALLOC;
+	rc = s->db[i]->get(s->db[i], NULL, &k, &d, 0);
+	if (rc != 0)
+		return cg_db_fail(rc, db, error);
+	*data = g_bytes_new(d.data, d.size);
+	free(d.data);
+	return TRUE;
+}

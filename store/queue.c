@@ -1,0 +1,302 @@
+/*
+ * queue.c: the job queue and the seen (idempotency) table.
+ *
+ * Jobs live in a DB_QUEUE of fixed-length records, so that a consumer in one
+ * process wakes when another process appends (DB_CONSUME_WAIT). A job that
+ * must wait (back-off after a temporary failure) moves to jobs_later, keyed by
+ * its due time, and comes back when due. Consuming is transactional: a job is
+ * gone only when the consumer's transaction commits, so a consumer that dies
+ * mid-job leaves the job in the queue.
+ */
+#include "store-int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define JOB_VERSION    1
+#define JOB_RECORD_LEN 128
+
+G_STATIC_ASSERT(1 + 1 + 2 + 4 + 8 + CG_JOB_ID_MAX + 1 <= JOB_RECORD_LEN);
+
+const char *
+cg_job_kind_name(CgJobKind kind)
+{
+	static const char *n[] = {"?",      "challenge", "issue",  "deliver", "report",
+	                          "invite", "crl",       "notify", "confirm"};
+
+	return (guint)kind < G_N_ELEMENTS(n) ? n[kind] : "?";
+}
+
+static void
+job_pack(const CgJob *j, guint8 out[JOB_RECORD_LEN])
+{
+	guint16 att = GUINT16_TO_BE(j->attempts);
+	guint64 due = GUINT64_TO_BE((guint64)j->due);
+
+	memset(out, 0, JOB_RECORD_LEN);
+	out[0] = JOB_VERSION;
+	out[1] = (guint8)j->kind;
+	memcpy(out + 2, &att, 2);
+	memcpy(out + 8, &due, 8);
+	memcpy(out + 16, j->id, strnlen(j->id, CG_JOB_ID_MAX));
+}
+
+static gboolean
+job_unpack(const guint8 *in, gsize len, CgJob *j, GError **error)
+{
+	guint16 att;
+	guint64 due;
+
+	if (len != JOB_RECORD_LEN || in[0] != JOB_VERSION || in[1] < CG_JOB_CHALLENGE ||
+	    in[1] > CG_JOB_KIND_MAX || in[16 + CG_JOB_ID_MAX] != '\0') {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "job record is corrupt");
+		return FALSE;
+	}
+	memset(j, 0, sizeof(*j));
+	j->kind = in[1];
+	memcpy(&att, in + 2, 2);
+	memcpy(&due, in + 8, 8);
+	j->attempts = GUINT16_FROM_BE(att);
+	j->due = (gint64)GUINT64_FROM_BE(due);
+	memcpy(j->id, in + 16, CG_JOB_ID_MAX);
+	return TRUE;
+}
+
+static gboolean
+queue_put(CgTxn *txn, const CgJob *j, GError **error)
+{
+	DB *q = txn->store->db[DBI_JOBS];
+	guint8 rec[JOB_RECORD_LEN];
+	db_recno_t recno;
+	DBT k = {0}, d = {0};
+	int rc;
+
+	job_pack(j, rec);
+	k.data = &recno;
+	k.ulen = sizeof(recno);
+	k.flags = DB_DBT_USERMEM;
+	d.data = rec;
+	d.size = sizeof(rec);
+	rc = q->put(q, txn->txn, &k, &d, DB_APPEND);
+	return rc == 0 ? TRUE : cg_db_fail(rc, "jobs", error);
+}
+
+gboolean
+cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError **error)
+{
+	CgJob j = {0};
+
+	if (kind < CG_JOB_CHALLENGE || kind > CG_JOB_KIND_MAX || id == NULL ||
+	    strlen(id) > CG_JOB_ID_MAX) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "bad job (%d, %s)", kind,
+		            id ? id : "(null)");
+		return FALSE;
+	}
+	j.kind = kind;
+	g_strlcpy(j.id, id, sizeof(j.id));
+	return queue_put(txn, &j, error);
+}
+
+gboolean
+cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error)
+{
+	DB *q = txn->store->db[DBI_JOBS];
+	guint8 rec[JOB_RECORD_LEN];
+	db_recno_t recno;
+	DBT k = {0}, d = {0};
+	int rc;
+
+	k.data = &recno;
+	k.ulen = sizeof(recno);
+	k.flags = DB_DBT_USERMEM;
+	d.data = rec;
+	d.ulen = sizeof(rec);
+	d.flags = DB_DBT_USERMEM;
+	if (timeout_ms > 0)
+		txn->txn->set_timeout(txn->txn, (db_timeout_t)timeout_ms * 1000,
+		                      DB_SET_LOCK_TIMEOUT);
+	rc = q->get(q, txn->txn, &k, &d, timeout_ms > 0 ? DB_CONSUME_WAIT : DB_CONSUME);
+	if (rc == DB_NOTFOUND || rc == DB_KEYEMPTY || rc == DB_LOCK_NOTGRANTED ||
+	    (rc == DB_LOCK_DEADLOCK && timeout_ms > 0)) {
+		/* An empty wait ends as a lock timeout; the transaction must be
+		 * aborted either way. */
+		g_set_error(error, CG_ERROR, CG_ERROR_TIMEOUT, "no job");
+		return FALSE;
+	}
+	if (rc != 0)
+		return cg_db_fail(rc, "jobs", error);
+	return job_unpack(rec, d.size, out, error);
+}
+
+gboolean
+cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
+{
+	DB *later = txn->store->db[DBI_JOBS_LATER];
+	guint8 key[16], rec[JOB_RECORD_LEN];
+	guint64 be = GUINT64_TO_BE((guint64)due);
+	CgJob j = *job;
+	DBT k = {0}, d = {0};
+	int rc;
+
+	j.attempts = (guint16)MIN((guint)j.attempts + 1, G_MAXUINT16);
+	j.due = due;
+	job_pack(&j, rec);
+	memcpy(key, &be, 8);
+	if (!cg_random_bytes(key + 8, 8, error))
+		return FALSE;
+	k.data = key;
+	k.size = sizeof(key);
+	d.data = rec;
+	d.size = sizeof(rec);
+	rc = later->put(later, txn->txn, &k, &d, DB_NOOVERWRITE);
+	return rc == 0 ? TRUE : cg_db_fail(rc, "jobs_later", error);
+}
+
+static gboolean
+release_due(CgTxn *txn, gint64 now, gint *moved, gint64 *next_due, GError **error)
+{
+	DB *later = txn->store->db[DBI_JOBS_LATER];
+	DBC *c = NULL;
+	gboolean ok = TRUE;
+	int rc;
+
+	*moved = 0;
+	*next_due = 0;
+	rc = later->cursor(later, txn->txn, &c, 0);
+	if (rc != 0)
+		return cg_db_fail(rc, "jobs_later", error);
+	for (;;) {
+		guint8 kbuf[16], dbuf[JOB_RECORD_LEN];
+		DBT k = {0}, d = {0};
+		guint64 due;
+		CgJob j;
+
+		k.data = kbuf;
+		k.ulen = sizeof(kbuf);
+		k.flags = DB_DBT_USERMEM;
+		d.data = dbuf;
+		d.ulen = sizeof(dbuf);
+		d.flags = DB_DBT_USERMEM;
+		rc = c->get(c, &k, &d, DB_NEXT | DB_RMW);
+		if (rc == DB_NOTFOUND)
+			break;
+		if (rc != 0) {
+			ok = cg_db_fail(rc, "jobs_later", error);
+			break;
+		}
+		memcpy(&due, kbuf, 8);
+		if ((gint64)GUINT64_FROM_BE(due) > now) {
+			*next_due = (gint64)GUINT64_FROM_BE(due);
+			break;
+		}
+		if (!job_unpack(dbuf, d.size, &j, error) || !queue_put(txn, &j, error)) {
+			ok = FALSE;
+			break;
+		}
+		if ((rc = c->del(c, 0)) != 0) {
+			ok = cg_db_fail(rc, "jobs_later", error);
+			break;
+		}
+		(*moved)++;
+	}
+	c->close(c);
+	return ok;
+}
+
+typedef struct {
+	gint64 now;
+	gint moved;
+	gint64 next_due;
+} Release;
+
+static gboolean
+release_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	Release *r = data;
+
+	return release_due(txn, r->now, &r->moved, &r->next_due, error);
+}
+
+gint
+cg_store_job_release(CgStore *s, gint64 now, gint64 *next_due, GError **error)
+{
+	Release r = {now, 0, 0};
+
+	if (!cg_store_transact(s, release_txn, &r, error))
+		return -1;
+	if (next_due != NULL)
+		*next_due = r.next_due;
+	return r.moved;
+}
+
+gboolean
+cg_store_job_count(CgStore *s, guint64 *queued, guint64 *deferred, GError **error)
+{
+	DB_QUEUE_STAT *qs = NULL;
+	DB_BTREE_STAT *bs = NULL;
+	int rc;
+
+	cg_store_thread_enter();
+	rc = s->db[DBI_JOBS]->stat(s->db[DBI_JOBS], NULL, &qs, 0);
+	if (rc != 0)
+		return cg_db_fail(rc, "jobs", error);
+	*queued = qs->qs_nkeys;
+	free(qs);
+	rc = s->db[DBI_JOBS_LATER]->stat(s->db[DBI_JOBS_LATER], NULL, &bs, 0);
+	if (rc != 0)
+		return cg_db_fail(rc, "jobs_later", error);
+	*deferred = bs->bt_nkeys;
+	free(bs);
+	return TRUE;
+}
+
+/* ---- seen ---- */
+
+#define SEEN_VERSION 1
+#define SEEN_T       "(sx)"
+
+char *
+cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], GError **error)
+{
+	DB *db = s->db[DBI_SEEN];
+	g_autoptr(GVariant) body = NULL;
+	DBT k = {0}, d = {0};
+	char *id = NULL;
+	gint64 when;
+	int rc;
+
+	cg_store_thread_enter();
+	k.data = (void *)digest;
+	k.size = 32;
+	d.flags = DB_DBT_MALLOC;
+	rc = db->get(db, cg_txn_raw(txn), &k, &d, 0);
+	if (rc != 0) {
+		cg_db_fail(rc, "seen", error);
+		return NULL;
+	}
+	body = cg_envelope_open(d.data, d.size, SEEN_VERSION, SEEN_T, error);
+	free(d.data);
+	if (body == NULL)
+		return NULL;
+	g_variant_get(body, SEEN_T, &id, &when);
+	return id;
+}
+
+gboolean
+cg_store_seen_put(CgTxn *txn, const guint8 digest[32], const char *request_id, gint64 when,
+                  GError **error)
+{
+	DB *db = txn->store->db[DBI_SEEN];
+	g_autoptr(GBytes) val =
+	    cg_envelope_pack(SEEN_VERSION, g_variant_new(SEEN_T, request_id, when));
+	DBT k = {0}, d = {0};
+	gsize len;
+	int rc;
+
+	k.data = (void *)digest;
+	k.size = 32;
+	d.data = (void *)g_bytes_get_data(val, &len);
+	d.size = (u_int32_t)len;
+	rc = db->put(db, txn->txn, &k, &d, DB_NOOVERWRITE);
+	return rc == 0 ? TRUE : cg_db_fail(rc, "seen", error);
+}

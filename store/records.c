@@ -1,0 +1,419 @@
+/*
+ * records.c: reading, writing and listing typed records.
+ *
+ * Reads inside a transaction take a write lock (DB_RMW): every reader in
+ * certgate reads in order to update, and taking the write lock at once avoids
+ * the read-then-upgrade deadlock between two such transactions.
+ */
+#include "store-int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define S(x) ((x) != NULL ? (x) : "")
+
+static gpointer
+rec_get(CgStore *s, CgTxn *txn, CgRecordKind kind, const void *key, gsize klen, GError **error)
+{
+	DB *db = s->db[cg_record_dbi(kind)];
+	DBT k = {0}, d = {0};
+	gpointer rec;
+	int rc;
+
+	cg_store_thread_enter();
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	d.flags = DB_DBT_MALLOC;
+	rc = db->get(db, cg_txn_raw(txn), &k, &d, txn ? DB_RMW : 0);
+	if (rc != 0) {
+		cg_db_fail(rc, cg_db_specs[cg_record_dbi(kind)].name, error);
+		return NULL;
+	}
+	rec = cg_record_decode(kind, d.data, d.size, error);
+	free(d.data);
+	return rec;
+}
+
+static gboolean
+rec_put(CgTxn *txn, CgRecordKind kind, gconstpointer rec, u_int32_t flags, GError **error)
+{
+	int dbi = cg_record_dbi(kind);
+	DB *db = txn->store->db[dbi];
+	g_autoptr(GByteArray) key = g_byte_array_new();
+	g_autoptr(GBytes) val = cg_record_encode(kind, rec);
+	DBT k = {0}, d = {0};
+	gsize vlen;
+	int rc;
+
+	cg_record_key(kind, rec, key);
+	k.data = key->data;
+	k.size = key->len;
+	d.data = (void *)g_bytes_get_data(val, &vlen);
+	d.size = (u_int32_t)vlen;
+	rc = db->put(db, txn->txn, &k, &d, flags);
+	return rc == 0 ? TRUE : cg_db_fail(rc, cg_db_specs[dbi].name, error);
+}
+
+static gboolean
+rec_del(CgTxn *txn, CgRecordKind kind, const void *key, gsize klen, GError **error)
+{
+	DB *db = txn->store->db[cg_record_dbi(kind)];
+	DBT k = {0};
+	int rc;
+
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	rc = db->del(db, txn->txn, &k, 0);
+	return rc == 0 ? TRUE : cg_db_fail(rc, cg_db_specs[cg_record_dbi(kind)].name, error);
+}
+
+CgOrg *
+cg_store_org_get(CgStore *s, CgTxn *txn, const char *id, GError **error)
+{
+	return rec_get(s, txn, CG_REC_ORG, id, strlen(id), error);
+}
+
+gboolean
+cg_store_org_put(CgTxn *txn, const CgOrg *o, GError **error)
+{
+	return rec_put(txn, CG_REC_ORG, o, 0, error);
+}
+
+gboolean
+cg_store_org_del(CgTxn *txn, const char *id, GError **error)
+{
+	return rec_del(txn, CG_REC_ORG, id, strlen(id), error);
+}
+
+CgDomain *
+cg_store_domain_get(CgStore *s, CgTxn *txn, const char *domain, GError **error)
+{
+	return rec_get(s, txn, CG_REC_DOMAIN, domain, strlen(domain), error);
+}
+
+gboolean
+cg_store_domain_put(CgTxn *txn, const CgDomain *d, GError **error)
+{
+	return rec_put(txn, CG_REC_DOMAIN, d, 0, error);
+}
+
+gboolean
+cg_store_domain_del(CgTxn *txn, const char *domain, GError **error)
+{
+	return rec_del(txn, CG_REC_DOMAIN, domain, strlen(domain), error);
+}
+
+CgAdmin *
+cg_store_admin_get(CgStore *s, CgTxn *txn, const char *address, GError **error)
+{
+	return rec_get(s, txn, CG_REC_ADMIN, address, strlen(address), error);
+}
+
+gboolean
+cg_store_admin_put(CgTxn *txn, const CgAdmin *a, GError **error)
+{
+	return rec_put(txn, CG_REC_ADMIN, a, 0, error);
+}
+
+gboolean
+cg_store_admin_del(CgTxn *txn, const char *address, GError **error)
+{
+	return rec_del(txn, CG_REC_ADMIN, address, strlen(address), error);
+}
+
+CgChallenge *
+cg_store_challenge_get(CgStore *s, CgTxn *txn, const guint8 hash[32], GError **error)
+{
+	return rec_get(s, txn, CG_REC_CHALLENGE, hash, 32, error);
+}
+
+gboolean
+cg_store_challenge_put(CgTxn *txn, const CgChallenge *c, GError **error)
+{
+	return rec_put(txn, CG_REC_CHALLENGE, c, 0, error);
+}
+
+CgRequest *
+cg_store_request_get(CgStore *s, CgTxn *txn, const char *id, GError **error)
+{
+	return rec_get(s, txn, CG_REC_REQUEST, id, strlen(id), error);
+}
+
+gboolean
+cg_store_request_put(CgTxn *txn, const CgRequest *r, GError **error)
+{
+	return rec_put(txn, CG_REC_REQUEST, r, 0, error);
+}
+
+CgItem *
+cg_store_item_get(CgStore *s, CgTxn *txn, const char *request_id, guint32 index, GError **error)
+{
+	g_autoptr(GByteArray) k = g_byte_array_new();
+
+	cg_item_key(request_id, index, k);
+	return rec_get(s, txn, CG_REC_ITEM, k->data, k->len, error);
+}
+
+gboolean
+cg_store_item_put(CgTxn *txn, const CgItem *i, GError **error)
+{
+	return rec_put(txn, CG_REC_ITEM, i, 0, error);
+}
+
+CgCert *
+cg_store_cert_get(CgStore *s, CgTxn *txn, const char *serial, GError **error)
+{
+	return rec_get(s, txn, CG_REC_CERT, serial, strlen(serial), error);
+}
+
+gboolean
+cg_store_cert_add(CgTxn *txn, const CgCert *c, GError **error)
+{
+	return rec_put(txn, CG_REC_CERT, c, DB_NOOVERWRITE, error);
+}
+
+gboolean
+cg_store_cert_update(CgTxn *txn, const CgCert *c, GError **error)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgCert) old = cg_store_cert_get(txn->store, txn, c->serial, &err);
+
+	if (old == NULL) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	return rec_put(txn, CG_REC_CERT, c, 0, error);
+}
+
+/* ---- listings ---- */
+
+static gboolean
+visit_raw(CgRecordKind kind, const DBT *d, CgStoreVisit visit, gpointer data, gboolean *stop,
+          GError **error)
+{
+	gpointer rec = cg_record_decode(kind, d->data, d->size, error);
+
+	if (rec == NULL)
+		return FALSE;
+	*stop = !visit(rec, data);
+	cg_record_free(kind, rec);
+	return TRUE;
+}
+
+/* Walks a cursor from (start, op) on, while keep(key) holds. */
+static gboolean
+walk(DBC *c, CgRecordKind kind, DBT *k, u_int32_t first_op, u_int32_t next_op,
+     gboolean (*keep)(const DBT *, gconstpointer), gconstpointer arg, gboolean secondary,
+     CgStoreVisit visit, gpointer data, GError **error)
+{
+	u_int32_t op = first_op;
+	gboolean ok = TRUE, stop = FALSE;
+
+	for (;;) {
+		DBT d = {0}, pk = {0};
+		int rc;
+
+		d.flags = DB_DBT_REALLOC;
+		pk.flags = DB_DBT_REALLOC;
+		rc = secondary ? c->pget(c, k, &pk, &d, op) : c->get(c, k, &d, op);
+		free(pk.data);
+		if (rc == DB_NOTFOUND) {
+			free(d.data);
+			break;
+		}
+		if (rc != 0) {
+			free(d.data);
+			ok = cg_db_fail(rc, "cursor", error);
+			break;
+		}
+		op = next_op;
+		if (keep != NULL && !keep(k, arg)) {
+			free(d.data);
+			break;
+		}
+		ok = visit_raw(kind, &d, visit, data, &stop, error);
+		free(d.data);
+		if (!ok || stop)
+			break;
+	}
+	return ok;
+}
+
+gboolean
+cg_store_foreach(CgStore *s, CgTxn *txn, CgRecordKind kind, CgStoreVisit visit, gpointer data,
+                 GError **error)
+{
+	DB *db = s->db[cg_record_dbi(kind)];
+	DBC *c = NULL;
+	DBT k = {0};
+	gboolean ok;
+	int rc;
+
+	cg_store_thread_enter();
+	rc = db->cursor(db, cg_txn_raw(txn), &c, txn ? 0 : DB_READ_COMMITTED);
+	if (rc != 0)
+		return cg_db_fail(rc, "cursor", error);
+	k.flags = DB_DBT_REALLOC;
+	ok = walk(c, kind, &k, DB_FIRST, DB_NEXT, NULL, NULL, FALSE, visit, data, error);
+	free(k.data);
+	c->close(c);
+	return ok;
+}
+
+static gboolean
+has_prefix(const DBT *k, gconstpointer arg)
+{
+	const GByteArray *prefix = arg;
+
+	return k->size >= prefix->len && memcmp(k->data, prefix->data, prefix->len) == 0;
+}
+
+gboolean
+cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *key, CgStoreVisit visit,
+                    gpointer data, GError **error)
+{
+	static const struct {
+		int dbi;
+		CgRecordKind kind;
+	} idx[CG_INDEX_N] = {
+	    [CG_INDEX_DOMAIN_BY_ORG] = {DBI_DOMAIN_BY_ORG, CG_REC_DOMAIN},
+	    [CG_INDEX_ADMIN_BY_ORG] = {DBI_ADMIN_BY_ORG, CG_REC_ADMIN},
+	    [CG_INDEX_CERT_BY_MAILBOX] = {DBI_CERT_BY_MAILBOX, CG_REC_CERT},
+	    [CG_INDEX_CERT_BY_ORG] = {DBI_CERT_BY_ORG, CG_REC_CERT},
+	    [CG_INDEX_CERT_BY_SPKI] = {DBI_CERT_BY_SPKI, CG_REC_CERT},
+	    [CG_INDEX_ITEM_BY_REQUEST] = {DBI_ITEMS, CG_REC_ITEM},
+	};
+	g_autoptr(GByteArray) kb = g_byte_array_new();
+	gboolean secondary = index != CG_INDEX_ITEM_BY_REQUEST;
+	DB *db = s->db[idx[index].dbi];
+	DBC *c = NULL;
+	DBT k = {0};
+	gboolean ok;
+	int rc;
+
+	cg_store_thread_enter();
+	if (index == CG_INDEX_CERT_BY_SPKI) {
+		guint8 h[32];
+
+		if (!cg_hex_decode(key, h, sizeof(h))) {
+			g_set_error(error, CG_ERROR, CG_ERROR_USAGE, "SPKI hash must be 64 hex");
+			return FALSE;
+		}
+		g_byte_array_append(kb, h, sizeof(h));
+	} else {
+		/* Items: every key that starts with "request id\0". */
+		g_byte_array_append(kb, (const guint8 *)key, strlen(key) + !secondary);
+	}
+	rc = db->cursor(db, cg_txn_raw(txn), &c, txn ? 0 : DB_READ_COMMITTED);
+	if (rc != 0)
+		return cg_db_fail(rc, "cursor", error);
+	k.data = g_memdup2(kb->data, kb->len);
+	k.size = kb->len;
+	k.flags = DB_DBT_REALLOC;
+	if (secondary)
+		ok = walk(c, idx[index].kind, &k, DB_SET, DB_NEXT_DUP, NULL, NULL, TRUE, visit,
+		          data, error);
+	else
+		ok = walk(c, idx[index].kind, &k, DB_SET_RANGE, DB_NEXT, has_prefix, kb, FALSE,
+		          visit, data, error);
+	/* DB_DBT_REALLOC: the library may have replaced k.data with its own. */
+	if (k.data != NULL)
+		free(k.data);
+	c->close(c);
+	return ok;
+}
+
+/* ---- secondary keys ---- */
+
+static int
+index_string(CgRecordKind kind, const DBT *data, DBT *result,
+             const char *(*field)(gconstpointer rec))
+{
+	gpointer rec = cg_record_decode(kind, data->data, data->size, NULL);
+	const char *v;
+
+	if (rec == NULL)
+		return DB_DONOTINDEX;
+	v = field(rec);
+	memset(result, 0, sizeof(*result));
+	result->size = (u_int32_t)strlen(v);
+	result->data = malloc(result->size ? result->size : 1);
+	memcpy(result->data, v, result->size);
+	result->flags = DB_DBT_APPMALLOC;
+	cg_record_free(kind, rec);
+	return 0;
+}
+
+static const char *
+domain_org(gconstpointer r)
+{
+	return S(((const CgDomain *)r)->org_id);
+}
+
+static const char *
+admin_org(gconstpointer r)
+{
+	return S(((const CgAdmin *)r)->org_id);
+}
+
+static const char *
+cert_mailbox(gconstpointer r)
+{
+	return S(((const CgCert *)r)->mailbox);
+}
+
+static const char *
+cert_org(gconstpointer r)
+{
+	return S(((const CgCert *)r)->org_id);
+}
+
+int
+cg_index_domain_org(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	(void)sec;
+	(void)key;
+	return index_string(CG_REC_DOMAIN, data, result, domain_org);
+}
+
+int
+cg_index_admin_org(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	(void)sec;
+	(void)key;
+	return index_string(CG_REC_ADMIN, data, result, admin_org);
+}
+
+int
+cg_index_cert_mailbox(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	(void)sec;
+	(void)key;
+	return index_string(CG_REC_CERT, data, result, cert_mailbox);
+}
+
+int
+cg_index_cert_org(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	(void)sec;
+	(void)key;
+	return index_string(CG_REC_CERT, data, result, cert_org);
+}
+
+int
+cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	CgCert *c = cg_record_decode(CG_REC_CERT, data->data, data->size, NULL);
+
+	(void)sec;
+	(void)key;
+	if (c == NULL)
+		return DB_DONOTINDEX;
+	memset(result, 0, sizeof(*result));
+	result->size = 32;
+	result->data = malloc(32);
+	memcpy(result->data, c->spki_sha256, 32);
+	result->flags = DB_DBT_APPMALLOC;
+	cg_cert_free(c);
+	return 0;
+}

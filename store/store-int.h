@@ -1,0 +1,87 @@
+/*
+ * store-int.h: what the store's own files share; never included outside store/.
+ */
+#ifndef CG_STORE_INT_H
+#define CG_STORE_INT_H
+
+#include "store.h"
+#include "common.h"
+
+#include <db.h>
+
+enum {
+	DBI_META = 0,
+	DBI_ORGS,
+	DBI_DOMAINS,
+	DBI_ADMINS,
+	DBI_CHALLENGES,
+	DBI_REQUESTS,
+	DBI_ITEMS,
+	DBI_CERTS,
+	DBI_SEEN,
+	DBI_JOBS,
+	DBI_JOBS_LATER,
+	DBI_AUDIT,
+	/* secondary indexes */
+	DBI_DOMAIN_BY_ORG,
+	DBI_ADMIN_BY_ORG,
+	DBI_CERT_BY_MAILBOX,
+	DBI_CERT_BY_ORG,
+	DBI_CERT_BY_SPKI,
+	DBI_N
+};
+
+struct CgStore {
+	DB_ENV *env;
+	DB *db[DBI_N];
+	char *home;
+	char *evidence_dir;
+	int lock_fd;
+	GThread *maint;
+	GMutex maint_lock;
+	GCond maint_cond;
+	gboolean stopping;
+};
+
+struct CgTxn {
+	CgStore *store;
+	DB_TXN *txn;
+};
+
+typedef struct {
+	const char *name;
+	DBTYPE type;
+	gboolean dupsort; /* secondary index */
+} DbSpec;
+
+extern const DbSpec cg_db_specs[DBI_N];
+
+/* Sets error from a Berkeley DB return code; always returns FALSE. */
+gboolean cg_db_fail(int rc, const char *what, GError **error);
+/* Registers the calling thread as one that uses the environment. */
+void cg_store_thread_enter(void);
+
+DB_TXN *cg_txn_raw(CgTxn *txn);
+
+/* codec.c */
+GBytes *cg_record_encode(CgRecordKind kind, gconstpointer rec);
+void cg_record_key(CgRecordKind kind, gconstpointer rec, GByteArray *key);
+void cg_item_key(const char *request_id, guint32 index, GByteArray *key);
+gpointer cg_record_decode(CgRecordKind kind, const void *data, gsize len, GError **error);
+void cg_record_free(CgRecordKind kind, gpointer rec);
+int cg_record_dbi(CgRecordKind kind);
+/* GVariant envelope (version, body) shared by records, seen and audit. */
+GBytes *cg_envelope_pack(guint32 version, GVariant *body);
+GVariant *cg_envelope_open(const void *data, gsize len, guint32 version, const char *type,
+                           GError **error);
+/* records.c: secondary-key callbacks for DB->associate. */
+int cg_index_domain_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
+int cg_index_admin_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
+int cg_index_cert_mailbox(DB *sec, const DBT *key, const DBT *data, DBT *result);
+int cg_index_cert_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
+int cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result);
+
+/* audit.c */
+gboolean cg_audit_check_all(CgStore *s, GString *report);
+
+#endif

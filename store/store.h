@@ -1,0 +1,404 @@
+/*
+ * store: certgate's state in one transactional Berkeley DB environment.
+ *
+ *   cg_store_open/close()       the environment at DbHome (created when absent,
+ *                               recovered when a process died) and every database
+ *   cg_store_begin/commit/abort a transaction; cg_store_transact() runs a function
+ *                               in one and retries it when it loses a deadlock
+ *   cg_store_<kind>_get/put/del typed records (orgs, domains, admins, challenges,
+ *                               requests, items, certs), GVariant-encoded and versioned
+ *   cg_store_foreach[_by]()     listings, by primary key or by a secondary index
+ *   cg_store_job_*()            the job queue (append; consume with wait; defer)
+ *   cg_store_seen_*()           the idempotency table
+ *   cg_store_audit_*()          the hash-chained audit log (append in the caller's
+ *                               transaction; verify the chain)
+ *   cg_store_evidence_put()     raw messages kept as evidence, named by SHA-256
+ *   cg_store_check/backup()     every record decodes; hot backup
+ *
+ * Every record read is validated (normal form, known version, expected type): a
+ * corrupt record is CG_ERROR_CORRUPT, never a crash. Disk full and I/O errors
+ * are CG_ERROR_IO; a lost deadlock is CG_ERROR_DEADLOCK (cg_store_transact
+ * retries it). Records returned to the caller are the caller's to free.
+ * Thread-safe: one CgStore serves every thread of a process.
+ * Never: parses mail, signs, or decides policy.
+ */
+#ifndef CG_STORE_H
+#define CG_STORE_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct CgStore CgStore;
+typedef struct CgTxn CgTxn;
+
+/* ---- environment and transactions ---- */
+
+typedef enum {
+	CG_STORE_DEFAULT = 0,
+	CG_STORE_READONLY_CHECK = 1 << 0, /* fail if the environment does not exist */
+} CgStoreFlags;
+
+CgStore *cg_store_open(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
+                       GError **error);
+void cg_store_close(CgStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgStore, cg_store_close)
+
+CgTxn *cg_store_begin(CgStore *store, GError **error);
+/* Commits (durably: the log is flushed) and frees txn, whatever the outcome. */
+gboolean cg_store_commit(CgTxn *txn, GError **error);
+/* Aborts and frees txn; NULL is allowed. */
+void cg_store_abort(CgTxn *txn);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgTxn, cg_store_abort)
+
+/* Runs fn in a fresh transaction and commits. When fn or the commit fails with
+ * CG_ERROR_DEADLOCK the transaction is aborted and fn runs again (with back-off,
+ * up to 20 times): fn must have no effect outside the transaction that it does
+ * not redo or undo itself. */
+typedef gboolean (*CgTxnFunc)(CgTxn *txn, gpointer data, GError **error);
+gboolean cg_store_transact(CgStore *store, CgTxnFunc fn, gpointer data, GError **error);
+
+/* Unique increasing counters ("org", "request"): returns the next value. */
+gboolean cg_store_next_id(CgTxn *txn, const char *counter, guint64 *out, GError **error);
+
+/* TRUE once Berkeley DB has panicked: the process should exit so that the
+ * next start runs recovery. */
+gboolean cg_store_panicked(CgStore *store);
+
+/* Flushes the log and checkpoints; removes log files no longer needed. */
+gboolean cg_store_checkpoint(CgStore *store, GError **error);
+
+/* ---- records ---- */
+
+typedef enum {
+	CG_ORG_PENDING = 0,
+	CG_ORG_ACTIVE,
+	CG_ORG_SUSPENDED,
+	CG_ORG_REJECTED,
+} CgOrgStatus;
+
+typedef struct {
+	char *id;
+	char *name;
+	char *org_identifier; /* e.g. NTRPL-0000123456 */
+	char *country;        /* ISO 3166 alpha-2 */
+	char *state;          /* "" when none */
+	char *locality;       /* "" when none */
+	char *contact;        /* the executive's address */
+	CgOrgStatus status;
+	gint64 created_at;
+	gint64 validated_at; /* 0 until approved */
+	char *approved_by;
+	char *created_by; /* request id of the letter, or "operator:NAME" */
+	char *reason;     /* why rejected or suspended */
+} CgOrg;
+
+typedef enum {
+	CG_DOMAIN_PENDING = 0,
+	CG_DOMAIN_VALIDATED,
+	CG_DOMAIN_EXPIRED,
+	CG_DOMAIN_DISPUTED,
+} CgDomainStatus;
+
+typedef struct {
+	char *domain; /* lower-case A-label: the key */
+	char *org_id;
+	CgDomainStatus status;
+	gint64 validated_at;
+	gint64 expires_at;
+	char *method;       /* e.g. "email-postmaster", "operator" */
+	char *rule_version; /* e.g. "TLS BR 2.2.6 3.2.2.4.4" */
+	char *evidence;     /* evidence id (SHA-256 hex) or "" */
+	char *local_part;   /* postmaster-style local part to challenge */
+	char *previous_org; /* org it moved from in a dispute, or "" */
+} CgDomain;
+
+typedef enum {
+	CG_ADMIN_PENDING = 0,
+	CG_ADMIN_ACTIVE,
+	CG_ADMIN_REMOVED,
+} CgAdminStatus;
+
+typedef struct {
+	char *address; /* the key */
+	char *org_id;
+	char *department;
+	CgAdminStatus status;
+	char *appointed_by;
+	gint64 appointed_at;
+} CgAdmin;
+
+typedef enum {
+	CG_CHALLENGE_DOMAIN = 1,
+	CG_CHALLENGE_CONFIRM,
+	CG_CHALLENGE_INVITE,
+} CgChallengeKind;
+
+typedef enum {
+	CG_CHALLENGE_STATE_PENDING = 0,
+	CG_CHALLENGE_STATE_USED,
+	CG_CHALLENGE_STATE_EXPIRED,
+} CgChallengeState;
+
+typedef struct {
+	guint8 token_hash[32]; /* SHA-256 of the token: the key */
+	CgChallengeKind kind;
+	char *target;  /* domain or address */
+	char *address; /* the address mailed */
+	char *org_id;
+	char *request_id; /* "" for domain challenges */
+	guint32 item;
+	gint64 created;
+	gint64 expires;
+	CgChallengeState state;
+	char *message_id; /* of the challenge mail, "" until sent */
+} CgChallenge;
+
+typedef enum {
+	CG_REQUEST_LETTER = 1,
+	CG_REQUEST_ENROLL,
+	CG_REQUEST_REVOKE,
+	CG_REQUEST_OPERATOR,
+} CgRequestKind;
+
+typedef enum {
+	CG_REQUEST_RECEIVED = 0, /* accepted, items queued */
+	CG_REQUEST_HELD,         /* waiting for the admin's confirmation */
+	CG_REQUEST_DONE,         /* every item settled */
+	CG_REQUEST_REJECTED,
+} CgRequestStatus;
+
+typedef struct {
+	char *id;
+	CgRequestKind kind;
+	char *org_id;
+	char *requester; /* admin or contact address, or "operator:NAME" */
+	char *digest;    /* SHA-256 hex of the source message, or "" */
+	CgRequestStatus status;
+	gint64 created;
+	char *profile; /* "organization" | "sponsor" */
+	guint32 validity_days;
+	char *fields; /* "E,L,ST" subset */
+	char *format; /* "pem" | "der" */
+	guint32 n_items;
+	char *reason;
+	char *evidence; /* evidence id or "" */
+} CgRequest;
+
+typedef enum {
+	CG_ITEM_QUEUED = 0,
+	CG_ITEM_ISSUED,
+	CG_ITEM_REJECTED,
+	CG_ITEM_INVITED,
+	CG_ITEM_HELD,
+} CgItemStatus;
+
+/* One row of a request: kept in its own record so that a 10,000-row request
+ * is not rewritten for every certificate issued. Key: request id + index. */
+typedef struct {
+	char *request_id;
+	guint32 index; /* 1-based row */
+	char *mailbox;
+	char *given_name;
+	char *surname;
+	char *country;
+	char *department;
+	GBytes *csr; /* DER, or empty */
+	CgItemStatus status;
+	char *reason;
+	char *serial;
+} CgItem;
+
+typedef enum {
+	CG_CERT_VALID = 0,
+	CG_CERT_REVOKED,
+} CgCertStatus;
+
+typedef struct {
+	char *serial; /* lower-case hex: the key */
+	GBytes *der;
+	char *org_id;
+	char *mailbox;
+	guint8 spki_sha256[32];
+	gint64 not_before;
+	gint64 not_after;
+	CgCertStatus status;
+	gint64 revoked_at;
+	guint8 reason; /* RFC 5280 CRLReason, 0 when none */
+	char *request_id;
+	guint32 item;
+	char *profile;
+} CgCert;
+
+void cg_org_free(CgOrg *o);
+void cg_domain_free(CgDomain *d);
+void cg_admin_free(CgAdmin *a);
+void cg_challenge_free(CgChallenge *c);
+void cg_request_free(CgRequest *r);
+void cg_item_free(CgItem *i);
+void cg_cert_free(CgCert *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgOrg, cg_org_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgDomain, cg_domain_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgAdmin, cg_admin_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgChallenge, cg_challenge_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgRequest, cg_request_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgItem, cg_item_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgCert, cg_cert_free)
+
+const char *cg_org_status_name(CgOrgStatus s);
+const char *cg_domain_status_name(CgDomainStatus s);
+const char *cg_admin_status_name(CgAdminStatus s);
+const char *cg_item_status_name(CgItemStatus s);
+const char *cg_request_status_name(CgRequestStatus s);
+
+/* get: NULL with CG_ERROR_NOT_FOUND when absent. put: insert or replace.
+ * del: CG_ERROR_NOT_FOUND when absent. txn may be NULL for a single
+ * read-committed read outside any transaction. */
+CgOrg *cg_store_org_get(CgStore *s, CgTxn *txn, const char *id, GError **error);
+gboolean cg_store_org_put(CgTxn *txn, const CgOrg *o, GError **error);
+gboolean cg_store_org_del(CgTxn *txn, const char *id, GError **error);
+CgDomain *cg_store_domain_get(CgStore *s, CgTxn *txn, const char *domain, GError **error);
+gboolean cg_store_domain_put(CgTxn *txn, const CgDomain *d, GError **error);
+gboolean cg_store_domain_del(CgTxn *txn, const char *domain, GError **error);
+CgAdmin *cg_store_admin_get(CgStore *s, CgTxn *txn, const char *address, GError **error);
+gboolean cg_store_admin_put(CgTxn *txn, const CgAdmin *a, GError **error);
+gboolean cg_store_admin_del(CgTxn *txn, const char *address, GError **error);
+CgChallenge *cg_store_challenge_get(CgStore *s, CgTxn *txn, const guint8 hash[32], GError **error);
+gboolean cg_store_challenge_put(CgTxn *txn, const CgChallenge *c, GError **error);
+CgRequest *cg_store_request_get(CgStore *s, CgTxn *txn, const char *id, GError **error);
+gboolean cg_store_request_put(CgTxn *txn, const CgRequest *r, GError **error);
+CgItem *cg_store_item_get(CgStore *s, CgTxn *txn, const char *request_id, guint32 index,
+                          GError **error);
+gboolean cg_store_item_put(CgTxn *txn, const CgItem *i, GError **error);
+CgCert *cg_store_cert_get(CgStore *s, CgTxn *txn, const char *serial, GError **error);
+/* Insert only: CG_ERROR_EXISTS if the serial is taken. */
+gboolean cg_store_cert_add(CgTxn *txn, const CgCert *c, GError **error);
+/* Replace an existing certificate record (revocation). */
+gboolean cg_store_cert_update(CgTxn *txn, const CgCert *c, GError **error);
+
+/* Listings. The record passed to visit is borrowed for the call; visit returns
+ * FALSE to stop. With txn NULL each record is read committed. */
+typedef enum {
+	CG_REC_ORG = 0,
+	CG_REC_DOMAIN,
+	CG_REC_ADMIN,
+	CG_REC_CHALLENGE,
+	CG_REC_REQUEST,
+	CG_REC_ITEM,
+	CG_REC_CERT,
+	CG_REC_N_KINDS
+} CgRecordKind;
+
+typedef enum {
+	CG_INDEX_DOMAIN_BY_ORG = 0,
+	CG_INDEX_ADMIN_BY_ORG,
+	CG_INDEX_CERT_BY_MAILBOX,
+	CG_INDEX_CERT_BY_ORG,
+	CG_INDEX_CERT_BY_SPKI, /* key: 64 hex characters */
+	CG_INDEX_ITEM_BY_REQUEST,
+	CG_INDEX_N
+} CgIndex;
+
+typedef gboolean (*CgStoreVisit)(gconstpointer record, gpointer data);
+gboolean cg_store_foreach(CgStore *s, CgTxn *txn, CgRecordKind kind, CgStoreVisit visit,
+                          gpointer data, GError **error);
+gboolean cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *key,
+                             CgStoreVisit visit, gpointer data, GError **error);
+
+/* ---- job queue ---- */
+
+typedef enum {
+	CG_JOB_CHALLENGE = 1,
+	CG_JOB_ISSUE,
+	CG_JOB_DELIVER,
+	CG_JOB_REPORT,
+	CG_JOB_INVITE,
+	CG_JOB_CRL,
+	CG_JOB_NOTIFY,
+	CG_JOB_CONFIRM,
+	CG_JOB_KIND_MAX = CG_JOB_CONFIRM
+} CgJobKind;
+
+#define CG_JOB_ID_MAX 96
+
+typedef struct {
+	CgJobKind kind;
+	guint16 attempts;
+	gint64 due; /* earliest run time; 0 = now */
+	char id[CG_JOB_ID_MAX + 1];
+} CgJob;
+
+const char *cg_job_kind_name(CgJobKind kind);
+
+gboolean cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError **error);
+/* Takes the oldest job, waiting up to timeout_ms for one to arrive (from any
+ * process). CG_ERROR_TIMEOUT when none came. The job is gone once txn commits. */
+gboolean cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error);
+/* Keeps job (attempts incremented) aside until due. */
+gboolean cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error);
+/* Moves deferred jobs due at or before now back into the queue; *next_due is
+ * the earliest remaining due time or 0. Returns how many moved, -1 on error. */
+gint cg_store_job_release(CgStore *s, gint64 now, gint64 *next_due, GError **error);
+/* Jobs waiting in the queue and aside. */
+gboolean cg_store_job_count(CgStore *s, guint64 *queued, guint64 *deferred, GError **error);
+
+/* ---- idempotency ---- */
+
+/* The request id a digest led to; NULL with CG_ERROR_NOT_FOUND if unseen. */
+char *cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], GError **error);
+/* CG_ERROR_EXISTS if the digest is already there. */
+gboolean cg_store_seen_put(CgTxn *txn, const guint8 digest[32], const char *request_id, gint64 when,
+                           GError **error);
+
+/* ---- audit log ---- */
+
+typedef struct {
+	guint64 seq;
+	gint64 time;
+	char *actor;
+	char *action;
+	char *object;
+	char *detail;
+	guint8 prev[32];
+} CgAuditEntry;
+
+void cg_audit_entry_free(CgAuditEntry *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgAuditEntry, cg_audit_entry_free)
+
+/* Appends one entry chained to the last; best called last in the transaction
+ * (it takes a write lock on the log's tail). */
+gboolean cg_store_audit_append(CgTxn *txn, gint64 when, const char *actor, const char *action,
+                               const char *object, const char *detail, GError **error);
+/* Walks the whole chain. TRUE when intact; *count entries, *head the hash of
+ * the last. FALSE with CG_ERROR_CORRUPT and *broken_at the first bad sequence
+ * number when broken. */
+gboolean cg_store_audit_verify(CgStore *s, guint64 *count, guint64 *broken_at, guint8 head[32],
+                               GError **error);
+/* Entries in order; visit gets a borrowed CgAuditEntry. */
+gboolean cg_store_audit_foreach(CgStore *s, CgStoreVisit visit, gpointer data, GError **error);
+
+/* ---- evidence, check, backup ---- */
+
+/* Writes data durably to EvidenceDir/<sha256 hex>.eml (idempotent) and returns
+ * the hex id. Caller frees. */
+char *cg_store_evidence_put(CgStore *s, const void *data, gsize len, GError **error);
+char *cg_store_evidence_path(CgStore *s, const char *id);
+
+/* Decodes every record of every database and checks every secondary index
+ * against its primary. Appends one line per database and one per problem. */
+gboolean cg_store_check(CgStore *s, GString *report, GError **error);
+
+/* Hot backup into target (created; must be absent or empty), then recovers it
+ * so that it opens as an environment on its own. */
+gboolean cg_store_backup(CgStore *s, const char *target, GError **error);
+
+/* For tests and tools: write raw bytes under a key of a named database
+ * ("orgs", "audit", ...), bypassing encoding. */
+gboolean cg_store_debug_put_raw(CgStore *s, const char *db, const void *key, gsize klen,
+                                const void *data, gsize dlen, GError **error);
+gboolean cg_store_debug_get_raw(CgStore *s, const char *db, const void *key, gsize klen,
+                                GBytes **data, GError **error);
+
+G_END_DECLS
+
+#endif
