@@ -78,6 +78,36 @@ unfolded(const char *raw)
 	return g_strstrip(g_mime_utils_header_unfold(raw ? raw : ""));
 }
 
+/* The addr-spec as written: inside the last <...>, else the whole value less
+ * any (comment). GMime repairs some broken addresses (it reads
+ * "<a@b.example@c.example>" as a@b.example); certgate refuses what it would
+ * have to repair, so that it never sees a different sender than the MTA or
+ * the DMARC evaluation do. */
+static char *
+written_addr_spec(const char *value)
+{
+	const char *lt = strrchr(value, '<');
+	GString *out = g_string_new(NULL);
+	const char *p;
+	int depth = 0;
+
+	if (lt != NULL) {
+		const char *gt = strchr(lt, '>');
+
+		g_string_append_len(out, lt + 1, gt ? gt - lt - 1 : (gssize)strlen(lt + 1));
+		return g_strstrip(g_string_free(out, FALSE));
+	}
+	for (p = value; *p; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (depth == 0)
+			g_string_append_c(out, *p);
+	}
+	return g_strstrip(g_string_free(out, FALSE));
+}
+
 /* The one From mailbox. RFC 5322 allows a list; certgate needs one person. */
 static gboolean
 parse_from(CgMail *m, GError **error)
@@ -116,6 +146,16 @@ parse_from(CgMail *m, GError **error)
 	if (m->from == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "From: %s", err->message);
 		return FALSE;
+	}
+	{
+		g_autofree char *spec = written_addr_spec(value);
+		g_autofree char *norm = cg_addr_normalise(spec, NULL);
+
+		if (norm == NULL || !cg_addr_equal(norm, m->from)) {
+			g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+			            "From: is not a plain mailbox address");
+			return FALSE;
+		}
 	}
 	m->from_display = g_utf8_make_valid(
 	    internet_address_get_name(ia) ? internet_address_get_name(ia) : "", -1);
@@ -245,7 +285,7 @@ cg_mail_parse(GBytes *raw, const CgEnvelope *envelope, const CgMailLimits *limit
 		            "message is larger than %" G_GSIZE_FORMAT " bytes", l.max_size);
 		return NULL;
 	}
-	st = g_mime_stream_mem_new_with_buffer((const char *)data, len);
+	st = g_mime_stream_mem_new_with_buffer(len ? (const char *)data : "", len);
 	msg = cg_mail_construct_message(st, &l, &problem);
 	if (msg == NULL || problem != NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "MIME: %s",

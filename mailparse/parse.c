@@ -83,9 +83,14 @@ on_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer d
 	default:
 		return;
 	}
-	if (ctx->problem == NULL)
+	if (ctx->problem != NULL)
+		return;
+	if (offset >= 0)
 		ctx->problem = g_strdup_printf("%s%s%s%s (offset %" G_GINT64_FORMAT ")", what,
 		                               *safe ? " [" : "", safe, *safe ? "]" : "", offset);
+	else
+		ctx->problem =
+		    g_strdup_printf("%s%s%s%s", what, *safe ? " [" : "", safe, *safe ? "]" : "");
 }
 
 /* Header count and length limits for one entity's header block. */
@@ -164,6 +169,21 @@ attachment_free(gpointer p)
 	g_free(a);
 }
 
+static gboolean
+is_smime_signature(GMimeContentType *ct)
+{
+	const char *st;
+
+	if (g_mime_content_type_is_type(ct, "application", "pkcs7-signature") ||
+	    g_mime_content_type_is_type(ct, "application", "x-pkcs7-signature"))
+		return TRUE;
+	if (!g_mime_content_type_is_type(ct, "application", "pkcs7-mime") &&
+	    !g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
+		return FALSE;
+	st = g_mime_content_type_get_parameter(ct, "smime-type");
+	return st == NULL || g_ascii_strcasecmp(st, "signed-data") == 0;
+}
+
 static gboolean walk(Ctx *ctx, GMimeObject *obj, guint depth, CgMailBody *body, gboolean *have_text,
                      GError **error);
 
@@ -219,7 +239,11 @@ walk(Ctx *ctx, GMimeObject *obj, guint depth, CgMailBody *body, gboolean *have_t
 	if (GMIME_IS_MULTIPART(obj))
 		return walk_multipart(ctx, GMIME_MULTIPART(obj), ct, depth, body, have_text, error);
 	a = g_new0(CgAttachment, 1);
-	a->content_type = g_ascii_strdown(g_mime_content_type_get_mime_type(ct), -1);
+	{
+		g_autofree char *mt = g_mime_content_type_get_mime_type(ct); /* caller frees */
+
+		a->content_type = g_ascii_strdown(mt, -1);
+	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 		g_autoptr(GMimeStream) mem = g_mime_stream_mem_new();
@@ -252,8 +276,8 @@ walk(Ctx *ctx, GMimeObject *obj, guint depth, CgMailBody *body, gboolean *have_t
 			attachment_free(a);
 			return TRUE;
 		}
-		if (g_mime_content_type_is_type(ct, "application", "pkcs7-signature") ||
-		    g_mime_content_type_is_type(ct, "application", "x-pkcs7-signature")) {
+		if (is_smime_signature(ct)) {
+			/* In the S/MIME part of the model, not an attachment. */
 			attachment_free(a);
 			return TRUE;
 		}
@@ -316,7 +340,7 @@ cg_mail_parse_entity(GBytes *entity, const CgMailLimits *limits, CgMailBody *bod
 	body_init(body);
 	if (!size_ok(&ctx.limits, len, error))
 		return FALSE;
-	st = g_mime_stream_mem_new_with_buffer((const char *)data, len);
+	st = g_mime_stream_mem_new_with_buffer(len ? (const char *)data : "", len);
 	p = g_mime_parser_new_with_stream(st);
 	opts = options_for(&ctx);
 	obj = g_mime_parser_construct_part(p, opts);

@@ -26,7 +26,8 @@ cg_policy_country_valid(const char *cc)
 
 	if (cc == NULL || strlen(cc) != 2 || !g_ascii_isupper(cc[0]) || !g_ascii_isupper(cc[1]))
 		return FALSE;
-	for (p = countries; *p; p += 3)
+	/* Codes are 3 bytes apart ("AD AE ..."); the last one has no blank. */
+	for (p = countries; p + 1 < countries + sizeof(countries) - 1; p += 3)
 		if (p[0] == cc[0] && p[1] == cc[1])
 			return TRUE;
 	return FALSE;

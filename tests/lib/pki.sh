@@ -1,0 +1,106 @@
+# tests/lib/pki.sh: a throw-away PKI and S/MIME messages made by independent
+# tools (the openssl CLI and gpgsm), for tests. Source it; every function
+# writes under the directory it is given.
+#
+#   pki_ca DIR CN                    self-signed CA: DIR/cert.pem DIR/key.pem
+#   pki_leaf CADIR DIR EMAIL rsa|ec  S/MIME certificate for EMAIL
+#   pki_sign_openssl LEAF IN OUT detached|opaque [HDRS]
+#                                    sign the MIME entity IN into message OUT
+#   pki_gpgsm_init HOME CADIR LEAF   a GNUPGHOME that trusts CADIR, holds LEAF
+#   pki_sign_gpgsm HOME EMAIL IN OUT [HDRS]
+#                                    multipart/signed built around gpgsm's
+#                                    detached signature of entity IN
+#   pki_crlf FILE / pki_lf FILE      rewrite line ends in place
+
+pki_ca() {
+	mkdir -p "$1"
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$1/key.pem" -out "$1/cert.pem" -days 3650 -subj "/O=certgate tests/CN=$2" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-addext "subjectKeyIdentifier=hash" 2>/dev/null
+}
+
+pki_leaf() {
+	ca=$1 dir=$2 email=$3 kind=$4
+	mkdir -p "$dir"
+	if [ "$kind" = rsa ]; then
+		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/key.pem" 2>/dev/null
+		ku="digitalSignature,keyEncipherment"
+	else
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/key.pem" 2>/dev/null
+		ku="digitalSignature,keyAgreement"
+	fi
+	openssl req -new -key "$dir/key.pem" -subj "/CN=$email" -out "$dir/req.pem"
+	cat > "$dir/ext.cnf" <<EXT
+basicConstraints=CA:FALSE
+keyUsage=critical,$ku
+extendedKeyUsage=emailProtection
+subjectAltName=email:$email
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+EXT
+	openssl x509 -req -in "$dir/req.pem" -CA "$ca/cert.pem" -CAkey "$ca/key.pem" \
+		-CAcreateserial -days 825 -extfile "$dir/ext.cnf" -out "$dir/cert.pem" 2>/dev/null
+	echo "$email" > "$dir/email"
+}
+
+# pki_sign_openssl LEAF IN OUT detached|opaque [HEADERS-FILE]
+pki_sign_openssl() {
+	leaf=$1 in=$2 out=$3 mode=$4
+	if [ "$mode" = opaque ]; then nd=-nodetach; else nd=; fi
+	{
+		if [ -n "${5:-}" ]; then cat "$5"; fi
+		openssl cms -sign -binary $nd -md sha256 -in "$in" -signer "$leaf/cert.pem" \
+			-inkey "$leaf/key.pem"
+	} > "$out"
+}
+
+pki_gpgsm_init() {
+	home=$1 ca=$2 leaf=$3
+	mkdir -p "$home"
+	chmod 700 "$home"
+	printf 'disable-crl-checks\ndisable-policy-checks\ndisable-dirmngr\n' > "$home/gpgsm.conf"
+	printf 'allow-loopback-pinentry\n' > "$home/gpg-agent.conf"
+	openssl pkcs12 -export -legacy -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 \
+		-passout pass: -inkey "$leaf/key.pem" -in "$leaf/cert.pem" -certfile "$ca/cert.pem" \
+		-out "$home/signer.p12"
+	GNUPGHOME=$home gpgsm --batch --pinentry-mode loopback --passphrase '' \
+		--import "$home/signer.p12" 2>/dev/null
+	GNUPGHOME=$home gpgsm --batch --import "$ca/cert.pem" 2>/dev/null
+	fpr=$(GNUPGHOME=$home gpgsm --with-colons --fingerprint "$(openssl x509 -in "$ca/cert.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')" | awk -F: '/^fpr/ {print $10; exit}')
+	echo "$fpr S relax" >> "$home/trustlist.txt"
+}
+
+pki_gpgsm_stop() {
+	GNUPGHOME=$1 gpgconf --kill all 2>/dev/null || true
+}
+
+# pki_sign_gpgsm HOME EMAIL IN OUT [HEADERS-FILE]
+pki_sign_gpgsm() {
+	home=$1 email=$2 in=$3 out=$4
+	GNUPGHOME=$home gpgsm --batch --yes --pinentry-mode loopback --passphrase '' \
+		--include-certs -1 --detach-sign --base64 -u "$email" -o "$in.sig" "$in" 2>/dev/null
+	{
+		if [ -n "${5:-}" ]; then cat "$5"; fi
+		printf 'MIME-Version: 1.0\r\n'
+		printf 'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n'
+		printf '\tmicalg=sha-256; boundary="=-=gpgsm=-="\r\n\r\n'
+		printf 'This is an S/MIME signed message.\r\n--=-=gpgsm=-=\r\n'
+		cat "$in"
+		printf '\r\n--=-=gpgsm=-=\r\n'
+		printf 'Content-Type: application/pkcs7-signature; name=smime.p7s\r\n'
+		printf 'Content-Transfer-Encoding: base64\r\n'
+		printf 'Content-Disposition: attachment; filename=smime.p7s\r\n\r\n'
+		sed 's/$/\r/' "$in.sig" | sed 's/\r\r$/\r/'
+		printf '\r\n--=-=gpgsm=-=--\r\n'
+	} > "$out"
+}
+
+pki_crlf() {
+	sed -i 's/\r$//; s/$/\r/' "$1"
+}
+
+pki_lf() {
+	sed -i 's/\r$//' "$1"
+}

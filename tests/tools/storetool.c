@@ -1,0 +1,147 @@
+/*
+ * storetool.c: cg-storetool, a test helper that drives the store.
+ *
+ *   cg-storetool fill DBHOME EVIDENCE FILLER
+ *                                       opens the store, then fills the file
+ *                                       system with FILLER (2 MiB left), then
+ *                                       commits 4 KiB org records, one per
+ *                                       transaction, until one fails; prints
+ *                                       "committed N" and "error CODE: message",
+ *                                       then tries 8 MiB of evidence
+ *   cg-storetool count DBHOME EVIDENCE  prints the number of orgs
+ *   cg-storetool audit DBHOME EVIDENCE N     appends N audit entries
+ *   cg-storetool tamper DBHOME EVIDENCE SEQ  flips one byte of audit entry SEQ
+ *   cg-storetool corrupt DBHOME EVIDENCE KEY writes garbage as org KEY
+ *   cg-storetool evidence DBHOME EVIDENCE BYTES
+ *                                       stores BYTES of evidence; prints the error
+ */
+#include "store.h"
+#include "common.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+static gboolean
+count_one(gconstpointer rec, gpointer data)
+{
+	(void)rec;
+	(*(guint *)data)++;
+	return TRUE;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	CgStore *s;
+	int rc = 0;
+
+	if (argc < 4) {
+		fprintf(stderr,
+		        "usage: cg-storetool fill|count|evidence DBHOME EVIDENCE [BYTES]\n");
+		return 2;
+	}
+	s = cg_store_open(argv[2], argv[3], CG_STORE_DEFAULT, &err);
+	if (s == NULL) {
+		printf("error %d: %s\n", err->code, err->message);
+		return 1;
+	}
+	if (strcmp(argv[1], "fill") == 0 && argc == 5) {
+		g_autofree char *big = g_strnfill(4096, 'x');
+		struct statvfs st;
+		int fd = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		guint n;
+
+		if (fd < 0 || statvfs(argv[4], &st) != 0 ||
+		    posix_fallocate(fd, 0, (off_t)(st.f_bavail * st.f_frsize) - 2 * 1024 * 1024) !=
+		        0) {
+			printf("cannot fill the file system\n");
+			return 1;
+		}
+		close(fd);
+
+		for (n = 0;; n++) {
+			CgOrg o = {0};
+			g_autofree char *id = g_strdup_printf("%08u", n);
+			CgTxn *t = cg_store_begin(s, &err);
+
+			o.id = id;
+			o.name = big;
+			if (t == NULL || !cg_store_org_put(t, &o, &err)) {
+				cg_store_abort(t);
+				break;
+			}
+			if (!cg_store_commit(t, &err))
+				break;
+		}
+		printf("committed %u\nerror %d: %s\n", n, err->code, err->message);
+		g_clear_error(&err);
+		/* Evidence on the same full disk. */
+		{
+			g_autofree char *data = g_malloc0(8 * 1024 * 1024);
+			g_autofree char *id = cg_store_evidence_put(s, data, 8 * 1024 * 1024, &err);
+
+			if (id == NULL)
+				printf("evidence error %d: %s\n", err->code, err->message);
+			else
+				printf("evidence stored %s\n", id);
+		}
+	} else if (strcmp(argv[1], "count") == 0) {
+		guint n = 0;
+
+		if (!cg_store_foreach(s, NULL, CG_REC_ORG, count_one, &n, &err)) {
+			printf("error %d: %s\n", err->code, err->message);
+			rc = 1;
+		} else {
+			printf("%u\n", n);
+		}
+	} else if (strcmp(argv[1], "audit") == 0 && argc == 5) {
+		guint n = (guint)atoi(argv[4]), i;
+
+		for (i = 0; i < n && rc == 0; i++) {
+			CgTxn *t = cg_store_begin(s, &err);
+			g_autofree char *obj = g_strdup_printf("org:%u", i);
+
+			if (!cg_store_audit_append(t, 1795290780 + i, "operator:test", "org.add",
+			                           obj, "test entry", &err) ||
+			    !cg_store_commit(t, &err))
+				rc = 1;
+		}
+	} else if (strcmp(argv[1], "tamper") == 0 && argc == 5) {
+		guint64 key = GUINT64_TO_BE(g_ascii_strtoull(argv[4], NULL, 10));
+		g_autoptr(GBytes) raw = NULL;
+		g_autofree guint8 *copy = NULL;
+		gsize len;
+
+		if (!cg_store_debug_get_raw(s, "audit", &key, 8, &raw, &err)) {
+			printf("error %d: %s\n", err->code, err->message);
+			rc = 1;
+		} else {
+			const void *p = g_bytes_get_data(raw, &len);
+
+			copy = g_memdup2(p, len);
+			copy[len / 2] ^= 0x20;
+			rc = !cg_store_debug_put_raw(s, "audit", &key, 8, copy, len, &err);
+		}
+	} else if (strcmp(argv[1], "corrupt") == 0 && argc == 5) {
+		rc = !cg_store_debug_put_raw(s, "orgs", argv[4], strlen(argv[4]), "\x01garbage", 8,
+		                             &err);
+	} else if (strcmp(argv[1], "evidence") == 0 && argc == 5) {
+		gsize len = (gsize)g_ascii_strtoull(argv[4], NULL, 10);
+		g_autofree char *data = g_malloc0(len);
+		g_autofree char *id = cg_store_evidence_put(s, data, len, &err);
+
+		if (id == NULL)
+			printf("error %d: %s\n", err->code, err->message);
+		else
+			printf("stored %s\n", id);
+	} else {
+		rc = 2;
+	}
+	cg_store_close(s);
+	return rc;
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# store_diskfull.sh: a full disk is an error the caller can act on
+# (CG_ERROR_IO = 16, which the milter turns into 451 4.3.0), not a crash or a
+# hang, and everything committed before it survives. Runs the store on a small
+# tmpfs of its own (needs root: CI runs as root).
+set -eu
+tool="$CG_BIN/../tests/cg-storetool"
+T=$(mktemp -d "$CG_TEST_TMP/diskfull.XXXXXX")
+cleanup() { umount "$T/fs" 2>/dev/null || true; rm -rf "$T"; }
+trap cleanup EXIT
+if [ "$(id -u)" -ne 0 ]; then
+	echo "FAIL: this test mounts a tmpfs and needs root"
+	exit 1
+fi
+mkdir -p "$T/fs"
+mount -t tmpfs -o size=80m tmpfs "$T/fs"
+db="$T/fs/db" ev="$T/fs/evidence"
+# The store is open before the disk fills, as in a running daemon.
+out=$("$tool" fill "$db" "$ev" "$T/fs/filler" 2>/dev/null)
+echo "$out"
+echo "$out" | grep -q '^error 16: ' || { echo "FAIL: a full disk must be CG_ERROR_IO (16)"; exit 1; }
+committed=$(echo "$out" | sed -n 's/^committed //p')
+[ "$committed" -gt 0 ] || { echo "FAIL: nothing was committed before the disk filled"; exit 1; }
+
+echo "$out" | grep -q '^evidence error 16: ' || { echo "FAIL: evidence on a full disk must be CG_ERROR_IO"; exit 1; }
+ls "$ev" | grep -q '^\.tmp-' && { echo "FAIL: a partial evidence file was left behind"; exit 1; }
+
+# Space back: every committed record is there, and writing works again.
+rm -f "$T/fs/filler"
+n=$("$tool" count "$db" "$ev")
+[ "$n" = "$committed" ] || { echo "FAIL: $committed committed but $n found"; exit 1; }
+echo "all $n committed records survived the full disk"

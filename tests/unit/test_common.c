@@ -1,0 +1,204 @@
+/*
+ * test_common.c: safe text, addresses, domains, encodings.
+ */
+#include "testutil.h"
+#include "common.h"
+
+#include <string.h>
+
+static void
+test_text_safe(void **state)
+{
+	g_autofree char *a = cg_text_safe("ok text", -1, 100);
+	g_autofree char *b = cg_text_safe("bad\r\n%s\x01\xc3\xa9", -1, 100);
+	g_autofree char *c = cg_text_safe("0123456789abcdef", -1, 10);
+	g_autofree char *d = cg_text_safe(NULL, -1, 10);
+	g_autofree char *e = cg_text_safe("a\0b", 3, 10);
+
+	(void)state;
+	assert_string_equal(a, "ok text");
+	/* No control characters, no '%', no 8-bit bytes in replies or logs. */
+	assert_string_equal(b, "bad???s???");
+	assert_int_equal(strlen(c), 10);
+	assert_string_equal(c, "0123456...");
+	assert_string_equal(d, "");
+	assert_string_equal(e, "a?b");
+}
+
+static void
+test_text_clean(void **state)
+{
+	(void)state;
+	assert_true(cg_text_is_clean("Kraków, ul. Długa 5", -1, 100));
+	assert_false(cg_text_is_clean("line\nbreak", -1, 100));
+	assert_false(cg_text_is_clean("tab\there", -1, 100));
+	assert_false(cg_text_is_clean("del\x7f", -1, 100));
+	assert_false(cg_text_is_clean("c1 \xc2\x85", -1, 100));       /* NEL */
+	assert_false(cg_text_is_clean("bidi \xe2\x80\xae", -1, 100)); /* RLO */
+	assert_false(cg_text_is_clean("\xff\xfe", -1, 100));          /* not UTF-8 */
+	assert_false(cg_text_is_clean("toolong", -1, 3));
+	assert_false(cg_text_is_clean("a\0b", 3, 10));
+	assert_false(cg_text_is_clean(NULL, -1, 10));
+}
+
+static void
+test_domain(void **state)
+{
+	struct {
+		const char *in, *out;
+	} good[] = {
+	    {"Example.ORG", "example.org"},
+	    {"example.org.", "example.org"},
+	    {"bücher.example", "xn--bcher-kva.example"},
+	    {"XN--BCHER-KVA.example", "xn--bcher-kva.example"},
+	    {"a-b.c-d.example.com", "a-b.c-d.example.com"},
+	};
+	const char *bad[] = {
+	    "",
+	    "localhost",
+	    "-a.example",
+	    "a-.example",
+	    "a..example",
+	    "a_b.example",
+	    "exa mple.org",
+	    "a.example\n",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example"};
+	gsize i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(good); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *d = cg_domain_normalise(good[i].in, &err);
+
+		assert_non_null(d);
+		assert_string_equal(d, good[i].out);
+	}
+	for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *d = cg_domain_normalise(bad[i], &err);
+
+		assert_null(d);
+		assert_error(err, CG_ERROR_MALFORMED, "domain");
+	}
+}
+
+static void
+test_addr(void **state)
+{
+	struct {
+		const char *in, *out;
+	} good[] = {
+	    {"Jan.Kowalski@Example.PL", "Jan.Kowalski@example.pl"},
+	    {"<postmaster@example.org>", "postmaster@example.org"},
+	    {"  a+tag@bücher.example ", "a+tag@xn--bcher-kva.example"},
+	    {"o'brien@example.ie", "o'brien@example.ie"},
+	};
+	const char *bad[] = {"",
+	                     "noat",
+	                     "@example.org",
+	                     "a@",
+	                     "a..b@example.org",
+	                     ".a@example.org",
+	                     "a.@example.org",
+	                     "\"quoted\"@example.org",
+	                     "a b@example.org",
+	                     "a@b@example.org",
+	                     "a@localhost",
+	                     "a\r\nBcc: x@y.org@example.org",
+	                     "postmaster@example.org <evil@attacker.example>"};
+	gsize i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(good); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *a = cg_addr_normalise(good[i].in, &err);
+
+		assert_non_null(a);
+		assert_string_equal(a, good[i].out);
+	}
+	for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *a = cg_addr_normalise(bad[i], &err);
+
+		if (a != NULL)
+			print_error("accepted: %s\n", bad[i]);
+		assert_null(a);
+		assert_error(err, CG_ERROR_MALFORMED, "address");
+	}
+	assert_string_equal(cg_addr_domain("a@example.org"), "example.org");
+	assert_true(cg_addr_equal("Jan@example.org", "Jan@EXAMPLE.org"));
+	assert_false(cg_addr_equal("Jan@example.org", "jan@example.org"));
+	assert_false(cg_addr_equal("jan@example.org", "jan@example.com"));
+}
+
+static void
+test_encodings(void **state)
+{
+	/* RFC 4648 test vectors, base64url without padding. */
+	struct {
+		const char *in, *out;
+	} b64[] = {{"", ""},           {"f", "Zg"},          {"fo", "Zm8"},         {"foo", "Zm9v"},
+	           {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
+	const guint8 urlsafe[] = {0xfb, 0xff, 0xbf};
+	guint8 d[32], back[3];
+	g_autofree char *hex = NULL, *u = NULL, *h3 = NULL;
+	gsize i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(b64); i++) {
+		g_autofree char *e = cg_base64url((const guint8 *)b64[i].in, strlen(b64[i].in));
+
+		assert_string_equal(e, b64[i].out);
+	}
+	u = cg_base64url(urlsafe, 3);
+	assert_string_equal(u, "-_-_");
+	cg_sha256("abc", 3, d);
+	hex = cg_hex(d, 32);
+	assert_string_equal(hex,
+	                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_true(cg_hex_decode("fbffbf", back, 3));
+	assert_memory_equal(back, urlsafe, 3);
+	assert_false(cg_hex_decode("fbffb", back, 3));
+	assert_false(cg_hex_decode("fbffbg", back, 3));
+	h3 = cg_hex(back, 3);
+	assert_string_equal(h3, "fbffbf");
+	assert_true(cg_memeq_ct("same", "same", 4));
+	assert_false(cg_memeq_ct("same", "sane", 4));
+}
+
+static void
+test_random(void **state)
+{
+	guint8 a[24], b[24];
+	g_autofree char *ta = NULL;
+
+	(void)state;
+	assert_true(cg_random_bytes(a, sizeof(a), NULL));
+	assert_true(cg_random_bytes(b, sizeof(b), NULL));
+	assert_memory_not_equal(a, b, sizeof(a));
+	/* 24 bytes of token are 32 base64url characters: the challenge format. */
+	ta = cg_base64url(a, sizeof(a));
+	assert_int_equal(strlen(ta), 32);
+}
+
+static void
+test_time(void **state)
+{
+	g_autofree char *t = cg_time_iso(1795290780);
+
+	(void)state;
+	assert_string_equal(t, "2026-11-21T19:53:00Z");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_text_safe), cmocka_unit_test(test_text_clean),
+	    cmocka_unit_test(test_domain),    cmocka_unit_test(test_addr),
+	    cmocka_unit_test(test_encodings), cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_time),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,217 @@
+/*
+ * test_mailparse.c: the mail model.
+ *
+ * Golden files: every tests/data/mail/NAME.eml is parsed and its dump (or
+ * "error: CODE: message") compared with NAME.out. CG_UPDATE_GOLDEN=1 rewrites
+ * the .out files (review the diff before committing them).
+ */
+#include "testutil.h"
+#include "common.h"
+#include "mailparse.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static char *
+render(const char *path)
+{
+	g_autofree char *data = NULL;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GBytes) raw = NULL;
+	g_autoptr(CgMail) m = NULL;
+	GString *out = g_string_new(NULL);
+	const char *rcpts[] = {"enroll@ca.example.net", NULL};
+	CgEnvelope env = {"127.0.0.1", "mail.example.org", "jan@example.org", (char **)rcpts,
+	                  "4XyZ1"};
+	gsize len;
+
+	assert_true(g_file_get_contents(path, &data, &len, NULL));
+	raw = g_bytes_new(data, len);
+	m = cg_mail_parse(raw, &env, NULL, &err);
+	if (m == NULL) {
+		g_string_append_printf(out, "error: %d: %s\n", err->code, err->message);
+		return g_string_free(out, FALSE);
+	}
+	assert_string_equal(m->envelope.client_ip, "127.0.0.1");
+	assert_string_equal(m->envelope.rcpts[0], "enroll@ca.example.net");
+	cg_mail_dump(m, out);
+	return g_string_free(out, FALSE);
+}
+
+static void
+test_golden(void **state)
+{
+	g_autofree char *dir = cg_test_data("mail");
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+	guint n = 0, failed = 0;
+	gboolean update = g_getenv("CG_UPDATE_GOLDEN") != NULL;
+
+	(void)state;
+	assert_non_null(d);
+	while ((name = g_dir_read_name(d)) != NULL) {
+		g_autofree char *path = NULL, *outpath = NULL, *got = NULL, *want = NULL;
+		g_autofree char *stem = NULL;
+
+		if (!g_str_has_suffix(name, ".eml"))
+			continue;
+		stem = g_strndup(name, strlen(name) - 4);
+		path = g_build_filename(dir, name, NULL);
+		outpath = g_strdup_printf("%s/%s.out", dir, stem);
+		got = render(path);
+		n++;
+		if (update) {
+			assert_true(g_file_set_contents(outpath, got, -1, NULL));
+			continue;
+		}
+		if (!g_file_get_contents(outpath, &want, NULL, NULL)) {
+			print_error("%s: no golden file %s\n", name, outpath);
+			failed++;
+		} else if (strcmp(got, want) != 0) {
+			print_error("%s: dump differs from %s.out\n--- want\n%s--- got\n%s", name,
+			            stem, want, got);
+			failed++;
+		}
+	}
+	assert_true(n >= 19);
+	assert_int_equal(failed, 0);
+}
+
+/* LF and CRLF storage are the same message. */
+static void
+test_crlf_equals_lf(void **state)
+{
+	g_autofree char *a = cg_test_data("mail/simple.eml");
+	g_autofree char *b = cg_test_data("mail/simple-crlf.eml");
+	g_autofree char *ra = render(a), *rb = render(b);
+
+	(void)state;
+	assert_string_equal(ra, rb);
+}
+
+static CgMail *
+parse_text(const char *text, const CgMailLimits *l, GError **err)
+{
+	g_autoptr(GBytes) raw = g_bytes_new(text, strlen(text));
+
+	return cg_mail_parse(raw, NULL, l, err);
+}
+
+static void
+test_limits(void **state)
+{
+	CgMailLimits l;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) many = g_string_new("From: a@example.org\n");
+	g_autoptr(GString) parts = g_string_new(NULL);
+	CgMail *m;
+	guint i;
+
+	(void)state;
+	cg_mail_limits_default(&l);
+	l.max_size = 100;
+	m = parse_text("From: a@example.org\nSubject: x\n\n"
+	               "0123456789012345678901234567890123456789012345678901234567890123456789\n",
+	               &l, &err);
+	assert_null(m);
+	assert_error(err, CG_ERROR_TOO_LARGE, "larger than 100 bytes");
+	g_clear_error(&err);
+
+	cg_mail_limits_default(&l);
+	l.max_headers = 10;
+	for (i = 0; i < 11; i++)
+		g_string_append_printf(many, "X-H%u: v\n", i);
+	g_string_append(many, "\nbody\n");
+	m = parse_text(many->str, &l, &err);
+	assert_null(m);
+	assert_error(err, CG_ERROR_MALFORMED, "more than 10 header fields");
+	g_clear_error(&err);
+
+	cg_mail_limits_default(&l);
+	l.max_parts = 5;
+	g_string_append(parts, "From: a@example.org\nMIME-Version: 1.0\n"
+	                       "Content-Type: multipart/mixed; boundary=p\n\n");
+	for (i = 0; i < 6; i++)
+		g_string_append(parts, "--p\nContent-Type: text/plain\n\nx\n");
+	g_string_append(parts, "--p--\n");
+	m = parse_text(parts->str, &l, &err);
+	assert_null(m);
+	assert_error(err, CG_ERROR_MALFORMED, "more than 5 MIME parts");
+	g_clear_error(&err);
+	/* The same message within the default limits parses. */
+	m = parse_text(parts->str, NULL, &err);
+	assert_non_null(m);
+	assert_int_equal(m->body.attachments->len, 5);
+	cg_mail_free(m);
+}
+
+static void
+test_garbage_does_not_crash(void **state)
+{
+	const char *inputs[] = {
+	    "",
+	    "\n",
+	    "\r\n\r\n",
+	    ":",
+	    "From:",
+	    "From: \n\n",
+	    "Content-Type: multipart/signed; boundary=\"\"\n\n--\n",
+	    ("From: a@example.org\nContent-Type: multipart/signed; boundary=s\n\n--s\n"
+	     "\n--s\n--s--\n")};
+	gsize i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(inputs); i++) {
+		g_autoptr(GError) err = NULL;
+		CgMail *m = parse_text(inputs[i], NULL, &err);
+
+		/* None of these has one valid From and sane MIME. */
+		assert_null(m);
+		assert_non_null(err);
+	}
+}
+
+static void
+test_fd_and_entity(void **state)
+{
+	g_autofree char *path = cg_test_data("mail/nested.eml");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgMail) m = NULL;
+	CgMailBody body = {0};
+	g_autoptr(GBytes) ent = NULL;
+	FILE *f = fopen(path, "r");
+	const char *entity =
+	    "Content-Type: multipart/mixed; boundary=e\n\n--e\n"
+	    "Content-Type: text/plain; charset=utf-8\n\nRequest: add-admin\n"
+	    "--e\nContent-Type: application/pkcs10\nContent-Disposition: attachment;"
+	    " filename=x.csr\n\nCSR\n--e--\n";
+
+	(void)state;
+	assert_non_null(f);
+	m = cg_mail_parse_fd(fileno(f), NULL, NULL, &err);
+	fclose(f);
+	assert_non_null(m);
+	assert_string_equal(m->from, "jan@example.org");
+	assert_int_equal(m->body.attachments->len, 3);
+
+	ent = g_bytes_new_static(entity, strlen(entity));
+	assert_true(cg_mail_parse_entity(ent, NULL, &body, &err));
+	/* The line break before a delimiter belongs to the delimiter (RFC 2046). */
+	assert_string_equal(body.text, "Request: add-admin");
+	assert_int_equal(body.attachments->len, 1);
+	assert_string_equal(((CgAttachment *)g_ptr_array_index(body.attachments, 0))->filename,
+	                    "x.csr");
+	cg_mail_body_clear(&body);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_golden),        cmocka_unit_test(test_crlf_equals_lf),
+	    cmocka_unit_test(test_limits),        cmocka_unit_test(test_garbage_does_not_crash),
+	    cmocka_unit_test(test_fd_and_entity),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,764 @@
+/*
+ * test_store.c: the Berkeley DB store: records, corruption, indexes, jobs,
+ * seen, the audit chain, deadlock retry, evidence and backup.
+ */
+#include "testutil.h"
+#include "common.h"
+#include "store.h"
+
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+	char *dir;
+	CgStore *s;
+} Fx;
+
+static int
+setup(void **state)
+{
+	Fx *fx = g_new0(Fx, 1);
+	g_autofree char *db = NULL, *ev = NULL;
+	g_autoptr(GError) err = NULL;
+
+	fx->dir = cg_test_tmpdir("store");
+	db = g_build_filename(fx->dir, "db", NULL);
+	ev = g_build_filename(fx->dir, "evidence", NULL);
+	fx->s = cg_store_open(db, ev, CG_STORE_DEFAULT, &err);
+	if (fx->s == NULL)
+		print_error("open: %s\n", err->message);
+	*state = fx;
+	return fx->s == NULL;
+}
+
+static int
+teardown(void **state)
+{
+	Fx *fx = *state;
+
+	cg_store_close(fx->s);
+	cg_test_rmtree(fx->dir);
+	g_free(fx->dir);
+	g_free(fx);
+	return 0;
+}
+
+static CgOrg
+sample_org(const char *id)
+{
+	CgOrg o = {0};
+
+	o.id = (char *)id;
+	o.name = "Example Sp. z o.o.";
+	o.org_identifier = "NTRPL-0000123456";
+	o.country = "PL";
+	o.state = "mazowieckie";
+	o.locality = "Warszawa";
+	o.contact = "ceo@example.pl";
+	o.status = CG_ORG_ACTIVE;
+	o.created_at = 1795290780;
+	o.created_by = "operator:test";
+	return o;
+}
+
+static void
+put_org(CgStore *s, const CgOrg *o)
+{
+	g_autoptr(GError) err = NULL;
+	CgTxn *t = cg_store_begin(s, &err);
+
+	assert_non_null(t);
+	assert_true(cg_store_org_put(t, o, &err));
+	assert_true(cg_store_commit(t, &err));
+}
+
+static void
+test_org_round_trip(void **state)
+{
+	Fx *fx = *state;
+	CgOrg o = sample_org("1");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgOrg) got = NULL;
+	g_autoptr(CgOrg) none = NULL;
+	CgTxn *t;
+
+	put_org(fx->s, &o);
+	got = cg_store_org_get(fx->s, NULL, "1", &err);
+	assert_non_null(got);
+	assert_string_equal(got->name, o.name);
+	assert_string_equal(got->org_identifier, o.org_identifier);
+	assert_string_equal(got->locality, "Warszawa");
+	assert_int_equal(got->status, CG_ORG_ACTIVE);
+	assert_int_equal(got->created_at, o.created_at);
+	assert_string_equal(got->approved_by, ""); /* NULL stored as "" */
+	none = cg_store_org_get(fx->s, NULL, "2", &err);
+	assert_null(none);
+	assert_error(err, CG_ERROR_NOT_FOUND, "orgs");
+	g_clear_error(&err);
+	/* An aborted transaction leaves nothing behind. */
+	t = cg_store_begin(fx->s, &err);
+	o.id = "3";
+	assert_true(cg_store_org_put(t, &o, &err));
+	cg_store_abort(t);
+	none = cg_store_org_get(fx->s, NULL, "3", &err);
+	assert_null(none);
+	assert_error(err, CG_ERROR_NOT_FOUND, NULL);
+	g_clear_error(&err);
+	/* Delete. */
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_org_del(t, "1", &err));
+	assert_false(cg_store_org_del(t, "1", &err));
+	assert_error(err, CG_ERROR_NOT_FOUND, NULL);
+	g_clear_error(&err);
+	assert_true(cg_store_commit(t, &err));
+}
+
+static void
+test_every_kind(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	CgDomain d = {0};
+	CgAdmin a = {0};
+	CgChallenge c = {0};
+	CgRequest r = {0};
+	CgItem it = {0};
+	CgCert cert = {0};
+	guint8 der[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+	CgTxn *t = cg_store_begin(fx->s, &err);
+	g_autoptr(CgDomain) d2 = NULL;
+	g_autoptr(CgAdmin) a2 = NULL;
+	g_autoptr(CgChallenge) c2 = NULL;
+	g_autoptr(CgRequest) r2 = NULL;
+	g_autoptr(CgItem) i2 = NULL;
+	g_autoptr(CgCert) cert2 = NULL;
+
+	d.domain = "example.pl";
+	d.org_id = "1";
+	d.status = CG_DOMAIN_VALIDATED;
+	d.expires_at = 2000000000;
+	d.method = "email-postmaster";
+	a.address = "jan@example.pl";
+	a.org_id = "1";
+	a.department = "IT";
+	a.status = CG_ADMIN_ACTIVE;
+	memset(c.token_hash, 0xab, 32);
+	c.kind = CG_CHALLENGE_DOMAIN;
+	c.target = "example.pl";
+	c.address = "postmaster@example.pl";
+	c.expires = 1795377180;
+	r.id = "R1";
+	r.kind = CG_REQUEST_ENROLL;
+	r.n_items = 2;
+	r.validity_days = 365;
+	it.request_id = "R1";
+	it.index = 2;
+	it.mailbox = "anna@example.pl";
+	it.csr = g_bytes_new_static(der, sizeof(der));
+	cert.serial = "0a1b";
+	cert.der = g_bytes_new_static(der, sizeof(der));
+	cert.mailbox = "anna@example.pl";
+	cert.org_id = "1";
+	memset(cert.spki_sha256, 0x11, 32);
+	cert.reason = 1;
+
+	assert_true(cg_store_domain_put(t, &d, &err));
+	assert_true(cg_store_admin_put(t, &a, &err));
+	assert_true(cg_store_challenge_put(t, &c, &err));
+	assert_true(cg_store_request_put(t, &r, &err));
+	assert_true(cg_store_item_put(t, &it, &err));
+	assert_true(cg_store_cert_add(t, &cert, &err));
+	/* Serials are unique forever. */
+	assert_false(cg_store_cert_add(t, &cert, &err));
+	assert_error(err, CG_ERROR_EXISTS, NULL);
+	g_clear_error(&err);
+	assert_true(cg_store_commit(t, &err));
+
+	d2 = cg_store_domain_get(fx->s, NULL, "example.pl", &err);
+	a2 = cg_store_admin_get(fx->s, NULL, "jan@example.pl", &err);
+	c2 = cg_store_challenge_get(fx->s, NULL, c.token_hash, &err);
+	r2 = cg_store_request_get(fx->s, NULL, "R1", &err);
+	i2 = cg_store_item_get(fx->s, NULL, "R1", 2, &err);
+	cert2 = cg_store_cert_get(fx->s, NULL, "0a1b", &err);
+	assert_non_null(d2);
+	assert_int_equal(d2->status, CG_DOMAIN_VALIDATED);
+	assert_int_equal(d2->expires_at, 2000000000);
+	assert_non_null(a2);
+	assert_string_equal(a2->department, "IT");
+	assert_non_null(c2);
+	assert_string_equal(c2->address, "postmaster@example.pl");
+	assert_int_equal(c2->kind, CG_CHALLENGE_DOMAIN);
+	assert_non_null(r2);
+	assert_int_equal(r2->n_items, 2);
+	assert_int_equal(r2->validity_days, 365);
+	assert_non_null(i2);
+	assert_string_equal(i2->mailbox, "anna@example.pl");
+	assert_int_equal(g_bytes_get_size(i2->csr), sizeof(der));
+	assert_non_null(cert2);
+	assert_memory_equal(g_bytes_get_data(cert2->der, NULL), der, sizeof(der));
+	assert_int_equal(cert2->spki_sha256[31], 0x11);
+	assert_int_equal(cert2->reason, 1);
+	g_bytes_unref(it.csr);
+	g_bytes_unref(cert.der);
+}
+
+typedef struct {
+	GPtrArray *keys;
+} Collect;
+
+static gboolean
+collect_org(gconstpointer rec, gpointer data)
+{
+	g_ptr_array_add(((Collect *)data)->keys, g_strdup(((const CgOrg *)rec)->id));
+	return TRUE;
+}
+
+static gboolean
+collect_cert(gconstpointer rec, gpointer data)
+{
+	g_ptr_array_add(((Collect *)data)->keys, g_strdup(((const CgCert *)rec)->serial));
+	return TRUE;
+}
+
+static gboolean
+collect_item(gconstpointer rec, gpointer data)
+{
+	g_ptr_array_add(((Collect *)data)->keys,
+	                g_strdup_printf("%u", ((const CgItem *)rec)->index));
+	return TRUE;
+}
+
+static void
+add_cert(CgTxn *t, const char *serial, const char *mailbox, const char *org, guint8 spki)
+{
+	CgCert c = {0};
+	guint8 der[] = {0x30, 0x00};
+
+	c.serial = (char *)serial;
+	c.mailbox = (char *)mailbox;
+	c.org_id = (char *)org;
+	c.der = g_bytes_new_static(der, 2);
+	memset(c.spki_sha256, spki, 32);
+	assert_true(cg_store_cert_add(t, &c, NULL));
+	g_bytes_unref(c.der);
+}
+
+static void
+test_listings_and_indexes(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	Collect col = {g_ptr_array_new_with_free_func(g_free)};
+	CgOrg o = sample_org("a");
+	CgTxn *t;
+	g_autofree char *spki = NULL;
+	guint8 h[32];
+	guint i;
+
+	put_org(fx->s, &o);
+	o.id = "b";
+	put_org(fx->s, &o);
+	assert_true(cg_store_foreach(fx->s, NULL, CG_REC_ORG, collect_org, &col, &err));
+	assert_int_equal(col.keys->len, 2);
+	assert_string_equal(g_ptr_array_index(col.keys, 0), "a");
+	assert_string_equal(g_ptr_array_index(col.keys, 1), "b");
+
+	t = cg_store_begin(fx->s, &err);
+	add_cert(t, "01", "x@example.pl", "a", 1);
+	add_cert(t, "02", "y@example.pl", "a", 2);
+	add_cert(t, "03", "x@example.pl", "b", 3);
+	for (i = 1; i <= 3; i++) {
+		CgItem it = {0};
+
+		it.request_id = i == 3 ? "R10" : "R1";
+		it.index = i;
+		assert_true(cg_store_item_put(t, &it, &err));
+	}
+	assert_true(cg_store_commit(t, &err));
+
+	g_ptr_array_set_size(col.keys, 0);
+	assert_true(cg_store_foreach_by(fx->s, NULL, CG_INDEX_CERT_BY_MAILBOX, "x@example.pl",
+	                                collect_cert, &col, &err));
+	assert_int_equal(col.keys->len, 2);
+	g_ptr_array_set_size(col.keys, 0);
+	assert_true(
+	    cg_store_foreach_by(fx->s, NULL, CG_INDEX_CERT_BY_ORG, "a", collect_cert, &col, &err));
+	assert_int_equal(col.keys->len, 2);
+	g_ptr_array_set_size(col.keys, 0);
+	memset(h, 3, 32);
+	spki = cg_hex(h, 32);
+	assert_true(cg_store_foreach_by(fx->s, NULL, CG_INDEX_CERT_BY_SPKI, spki, collect_cert,
+	                                &col, &err));
+	assert_int_equal(col.keys->len, 1);
+	assert_string_equal(g_ptr_array_index(col.keys, 0), "03");
+	g_ptr_array_set_size(col.keys, 0);
+	assert_true(cg_store_foreach_by(fx->s, NULL, CG_INDEX_CERT_BY_MAILBOX, "nobody@example.pl",
+	                                collect_cert, &col, &err));
+	assert_int_equal(col.keys->len, 0);
+	/* Items of R1 only, not those of R10 (key prefix includes the NUL). */
+	assert_true(cg_store_foreach_by(fx->s, NULL, CG_INDEX_ITEM_BY_REQUEST, "R1", collect_item,
+	                                &col, &err));
+	assert_int_equal(col.keys->len, 2);
+	assert_string_equal(g_ptr_array_index(col.keys, 1), "2");
+	/* A revocation updates the record and its indexes stay consistent. */
+	{
+		g_autoptr(CgCert) c = cg_store_cert_get(fx->s, NULL, "02", &err);
+		g_autoptr(GString) report = g_string_new(NULL);
+
+		t = cg_store_begin(fx->s, &err);
+		c->status = CG_CERT_REVOKED;
+		c->reason = 1;
+		assert_true(cg_store_cert_update(t, c, &err));
+		assert_true(cg_store_commit(t, &err));
+		assert_true(cg_store_check(fx->s, report, &err));
+		assert_non_null(strstr(report->str, "certs: 3 records"));
+	}
+	g_ptr_array_unref(col.keys);
+}
+
+static void
+test_corrupt_records(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) report = g_string_new(NULL);
+	const guint8 garbage[] = {0xff, 0x00, 0x13, 0x37, 0x99};
+	CgOrg *o;
+	/* A well-formed envelope of an unknown version: (uv) = (7, <"x">). */
+	g_autoptr(GVariant) v7 =
+	    g_variant_ref_sink(g_variant_new("(uv)", (guint32)7, g_variant_new_string("x")));
+	g_autoptr(GVariant) wrongtype =
+	    g_variant_ref_sink(g_variant_new("(uv)", (guint32)1, g_variant_new("(ss)", "a", "b")));
+	/* Right type, status byte out of range. */
+	g_autoptr(GVariant) badstatus = g_variant_ref_sink(
+	    g_variant_new("(uv)", (guint32)1,
+	                  g_variant_new("(sssssssyxxsss)", "d", "", "", "", "", "", "", (guint8)9,
+	                                (gint64)0, (gint64)0, "", "", "")));
+
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "g", 1, garbage, sizeof(garbage), &err));
+	o = cg_store_org_get(fx->s, NULL, "g", &err);
+	assert_null(o);
+	assert_error(err, CG_ERROR_CORRUPT, NULL);
+	g_clear_error(&err);
+
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "v", 1, g_variant_get_data(v7),
+	                                   g_variant_get_size(v7), &err));
+	o = cg_store_org_get(fx->s, NULL, "v", &err);
+	assert_null(o);
+	assert_error(err, CG_ERROR_CORRUPT, "unknown record version 7");
+	g_clear_error(&err);
+
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "t", 1, g_variant_get_data(wrongtype),
+	                                   g_variant_get_size(wrongtype), &err));
+	o = cg_store_org_get(fx->s, NULL, "t", &err);
+	assert_null(o);
+	assert_error(err, CG_ERROR_CORRUPT, "expected (sssssssyxxsss)");
+	g_clear_error(&err);
+
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "d", 1, g_variant_get_data(badstatus),
+	                                   g_variant_get_size(badstatus), &err));
+	o = cg_store_org_get(fx->s, NULL, "d", &err);
+	assert_null(o);
+	assert_error(err, CG_ERROR_CORRUPT, "out of range");
+	g_clear_error(&err);
+
+	/* Listing stops with an error, not a crash; db check names each record. */
+	assert_false(cg_store_foreach(fx->s, NULL, CG_REC_ORG, collect_org, NULL, &err));
+	assert_error(err, CG_ERROR_CORRUPT, NULL);
+	g_clear_error(&err);
+	assert_false(cg_store_check(fx->s, report, &err));
+	assert_error(err, CG_ERROR_CORRUPT, "4 problems");
+	assert_non_null(strstr(report->str, "orgs: record g:"));
+	assert_non_null(strstr(report->str, "orgs: record v: unknown record version 7"));
+}
+
+static void
+test_audit_chain(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	guint64 count = 0, broken = 0;
+	guint8 head[32], head2[32], intact[32];
+	guint64 key;
+	g_autoptr(GBytes) raw = NULL;
+	GByteArray *tampered;
+	guint i;
+
+	assert_true(cg_store_audit_verify(fx->s, &count, &broken, head, &err));
+	assert_int_equal(count, 0);
+	for (i = 0; i < 5; i++) {
+		CgTxn *t = cg_store_begin(fx->s, &err);
+		g_autofree char *obj = g_strdup_printf("org:%u", i);
+
+		assert_true(cg_store_audit_append(t, 1795290780 + i, "operator:test", "org.add",
+		                                  obj, "detail with\nnewline", &err));
+		assert_true(cg_store_commit(t, &err));
+	}
+	assert_true(cg_store_audit_verify(fx->s, &count, &broken, head, &err));
+	assert_int_equal(count, 5);
+	/* An aborted append leaves the chain as it was. */
+	{
+		CgTxn *t = cg_store_begin(fx->s, &err);
+
+		assert_true(cg_store_audit_append(t, 1, "x", "y", "z", "", &err));
+		cg_store_abort(t);
+		assert_true(cg_store_audit_verify(fx->s, &count, &broken, head2, &err));
+		assert_int_equal(count, 5);
+		assert_memory_equal(head, head2, 32);
+	}
+	memcpy(intact, head, 32);
+	/* Change one byte of entry 3: the chain breaks exactly there. */
+	key = GUINT64_TO_BE(3);
+	assert_true(cg_store_debug_get_raw(fx->s, "audit", &key, 8, &raw, &err));
+	tampered = g_byte_array_new();
+	g_byte_array_append(tampered, g_bytes_get_data(raw, NULL), (guint)g_bytes_get_size(raw));
+	tampered->data[20] ^= 0x01;
+	assert_true(
+	    cg_store_debug_put_raw(fx->s, "audit", &key, 8, tampered->data, tampered->len, &err));
+	assert_false(cg_store_audit_verify(fx->s, &count, &broken, head, &err));
+	/* Entry 3 itself may still decode; entry 4's link then no longer matches. */
+	assert_true(broken == 3 || broken == 4);
+	assert_error(err, CG_ERROR_CORRUPT, "audit chain broken at entry");
+	g_clear_error(&err);
+	/* Put it back: intact again. */
+	assert_true(cg_store_debug_put_raw(fx->s, "audit", &key, 8, g_bytes_get_data(raw, NULL),
+	                                   g_bytes_get_size(raw), &err));
+	assert_true(cg_store_audit_verify(fx->s, &count, &broken, head2, &err));
+	assert_memory_equal(intact, head2, 32);
+	g_byte_array_unref(tampered);
+}
+
+static void
+test_audit_cut_tail(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	guint64 count = 0, broken = 0, key;
+	guint8 head[32];
+	g_autoptr(GBytes) raw = NULL;
+	guint i;
+
+	for (i = 0; i < 3; i++) {
+		CgTxn *t = cg_store_begin(fx->s, &err);
+
+		assert_true(cg_store_audit_append(t, 1, "a", "b", "c", "d", &err));
+		assert_true(cg_store_commit(t, &err));
+	}
+	/* Replace entry 3 with a copy of entry 2 re-keyed: the seq inside no
+	 * longer matches, and a missing tail would not match the head either. */
+	key = GUINT64_TO_BE(2);
+	assert_true(cg_store_debug_get_raw(fx->s, "audit", &key, 8, &raw, &err));
+	key = GUINT64_TO_BE(3);
+	assert_true(cg_store_debug_put_raw(fx->s, "audit", &key, 8, g_bytes_get_data(raw, NULL),
+	                                   g_bytes_get_size(raw), &err));
+	assert_false(cg_store_audit_verify(fx->s, &count, &broken, head, &err));
+	assert_int_equal(broken, 3);
+}
+
+static void
+test_jobs(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	CgJob j;
+	CgTxn *t = cg_store_begin(fx->s, &err);
+	guint64 q = 0, d = 0;
+	gint64 next = 0;
+	char longid[CG_JOB_ID_MAX + 2];
+
+	assert_true(cg_store_job_append(t, CG_JOB_ISSUE, "R1#1", &err));
+	assert_true(cg_store_job_append(t, CG_JOB_DELIVER, "R1#2", &err));
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	assert_false(cg_store_job_append(t, CG_JOB_ISSUE, longid, &err));
+	g_clear_error(&err);
+	assert_true(cg_store_commit(t, &err));
+	assert_true(cg_store_job_count(fx->s, &q, &d, &err));
+	assert_int_equal(q, 2);
+
+	/* A consumer that aborts leaves the job for the next one. */
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_job_consume(t, 0, &j, &err));
+	assert_int_equal(j.kind, CG_JOB_ISSUE);
+	cg_store_abort(t);
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_job_consume(t, 0, &j, &err));
+	assert_int_equal(j.kind, CG_JOB_ISSUE);
+	assert_string_equal(j.id, "R1#1");
+	/* Defer it: out of the queue until due. */
+	assert_true(cg_store_job_defer(t, &j, 1000, &err));
+	assert_true(cg_store_commit(t, &err));
+
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_job_consume(t, 0, &j, &err));
+	assert_string_equal(j.id, "R1#2");
+	assert_true(cg_store_commit(t, &err));
+
+	/* Empty: an immediate consume and a waiting one both report a timeout. */
+	t = cg_store_begin(fx->s, &err);
+	assert_false(cg_store_job_consume(t, 0, &j, &err));
+	assert_error(err, CG_ERROR_TIMEOUT, NULL);
+	g_clear_error(&err);
+	cg_store_abort(t);
+	t = cg_store_begin(fx->s, &err);
+	assert_false(cg_store_job_consume(t, 300, &j, &err));
+	assert_error(err, CG_ERROR_TIMEOUT, NULL);
+	g_clear_error(&err);
+	cg_store_abort(t);
+
+	assert_true(cg_store_job_count(fx->s, &q, &d, &err));
+	assert_int_equal(q, 0);
+	assert_int_equal(d, 1);
+	assert_int_equal(cg_store_job_release(fx->s, 999, &next, &err), 0);
+	assert_int_equal(next, 1000);
+	assert_int_equal(cg_store_job_release(fx->s, 1000, &next, &err), 1);
+	assert_int_equal(next, 0);
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_job_consume(t, 0, &j, &err));
+	assert_string_equal(j.id, "R1#1");
+	assert_int_equal(j.attempts, 1);
+	assert_int_equal(j.due, 1000);
+	assert_true(cg_store_commit(t, &err));
+}
+
+static void
+test_job_wakes_waiting_consumer(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	CgTxn *t;
+	CgJob j;
+	pid_t pid;
+	int status;
+	gint64 start;
+
+	/* Another process appends while this one waits on an empty queue. */
+	pid = fork();
+	if (pid == 0) {
+		CgStore *s2;
+		CgTxn *t2;
+
+		g_usleep(200000);
+		s2 = cg_store_open(db, NULL, CG_STORE_DEFAULT, NULL);
+		if (s2 == NULL)
+			_exit(3);
+		t2 = cg_store_begin(s2, NULL);
+		if (!cg_store_job_append(t2, CG_JOB_CRL, "now", NULL) || !cg_store_commit(t2, NULL))
+			_exit(4);
+		cg_store_close(s2);
+		_exit(0);
+	}
+	start = g_get_monotonic_time();
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_job_consume(t, 5000, &j, &err));
+	assert_true(cg_store_commit(t, &err));
+	assert_string_equal(j.id, "now");
+	assert_int_equal(j.kind, CG_JOB_CRL);
+	/* It came well before the 5 s timeout. */
+	assert_true(g_get_monotonic_time() - start < 4 * G_USEC_PER_SEC);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void
+test_seen_and_counters(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	guint8 dg[32];
+	g_autofree char *id = NULL;
+	char *none;
+	guint64 a = 0, b = 0, c = 0;
+	CgTxn *t;
+
+	cg_sha256("message", 7, dg);
+	none = cg_store_seen_get(fx->s, NULL, dg, &err);
+	assert_null(none);
+	assert_error(err, CG_ERROR_NOT_FOUND, NULL);
+	g_clear_error(&err);
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_seen_put(t, dg, "R7", 1795290780, &err));
+	assert_false(cg_store_seen_put(t, dg, "R8", 1795290781, &err));
+	assert_error(err, CG_ERROR_EXISTS, NULL);
+	g_clear_error(&err);
+	assert_true(cg_store_next_id(t, "org", &a, &err));
+	assert_true(cg_store_next_id(t, "org", &b, &err));
+	assert_true(cg_store_next_id(t, "request", &c, &err));
+	assert_true(cg_store_commit(t, &err));
+	id = cg_store_seen_get(fx->s, NULL, dg, &err);
+	assert_string_equal(id, "R7");
+	assert_int_equal(a, 1);
+	assert_int_equal(b, 2);
+	assert_int_equal(c, 1);
+}
+
+typedef struct {
+	CgStore *s;
+	int rounds;
+} Racer;
+
+static gboolean
+bump(CgTxn *txn, gpointer data, GError **error)
+{
+	guint64 v;
+
+	(void)data;
+	/* Two counters in opposite orders from two threads: deadlocks happen
+	 * and are retried inside cg_store_transact. */
+	if (GPOINTER_TO_INT(data) == 0)
+		return cg_store_next_id(txn, "left", &v, error) &&
+		       cg_store_next_id(txn, "right", &v, error);
+	return cg_store_next_id(txn, "right", &v, error) &&
+	       cg_store_next_id(txn, "left", &v, error);
+}
+
+static gpointer
+race(gpointer data)
+{
+	Racer *r = data;
+	int i, ok = 0;
+
+	for (i = 0; i < r->rounds; i++)
+		ok += cg_store_transact(r->s, bump, GINT_TO_POINTER(r->rounds % 2), NULL);
+	return GINT_TO_POINTER(ok);
+}
+
+static void
+test_deadlock_retry(void **state)
+{
+	Fx *fx = *state;
+	Racer r1 = {fx->s, 200}, r2 = {fx->s, 201};
+	GThread *t1 = g_thread_new("r1", race, &r1), *t2 = g_thread_new("r2", race, &r2);
+	int ok1 = GPOINTER_TO_INT(g_thread_join(t1)), ok2 = GPOINTER_TO_INT(g_thread_join(t2));
+	g_autoptr(GError) err = NULL;
+	guint64 v;
+	CgTxn *t;
+
+	assert_int_equal(ok1, 200);
+	assert_int_equal(ok2, 201);
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_next_id(t, "left", &v, &err));
+	assert_int_equal(v, 402);
+	cg_store_abort(t);
+}
+
+static void
+test_evidence_and_backup(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	g_autofree char *id = NULL, *id2 = NULL, *path = NULL, *data = NULL;
+	g_autofree char *bk = g_build_filename(fx->dir, "backup", NULL);
+	g_autofree char *bk2 = g_build_filename(fx->dir, "backup2", NULL);
+	CgOrg o = sample_org("42");
+	CgStore *copy;
+	gsize len;
+
+	id = cg_store_evidence_put(fx->s, "raw message", 11, &err);
+	assert_non_null(id);
+	assert_int_equal(strlen(id), 64);
+	id2 = cg_store_evidence_put(fx->s, "raw message", 11, &err);
+	assert_string_equal(id, id2);
+	path = cg_store_evidence_path(fx->s, id);
+	assert_true(g_file_get_contents(path, &data, &len, NULL));
+	assert_int_equal(len, 11);
+
+	put_org(fx->s, &o);
+	{
+		CgTxn *t = cg_store_begin(fx->s, &err);
+
+		assert_true(cg_store_audit_append(t, 5, "a", "b", "c", "d", &err));
+		assert_true(cg_store_commit(t, &err));
+	}
+	assert_true(cg_store_backup(fx->s, bk, &err));
+	/* A second backup into a non-empty directory is refused. */
+	assert_false(cg_store_backup(fx->s, bk, &err));
+	assert_error(err, CG_ERROR_USAGE, "not empty");
+	g_clear_error(&err);
+	/* The copy opens as an environment of its own, with the data. */
+	copy = cg_store_open(bk, bk2, CG_STORE_DEFAULT, &err);
+	assert_non_null(copy);
+	{
+		g_autoptr(CgOrg) got = cg_store_org_get(copy, NULL, "42", &err);
+		guint64 count, broken;
+		guint8 head[32];
+
+		assert_non_null(got);
+		assert_string_equal(got->name, o.name);
+		assert_true(cg_store_audit_verify(copy, &count, &broken, head, &err));
+		assert_int_equal(count, 1);
+	}
+	cg_store_close(copy);
+}
+
+static void
+test_missing_home(void **state)
+{
+	g_autoptr(GError) err = NULL;
+	CgStore *s = cg_store_open("/nonexistent/certgate/db", NULL, CG_STORE_READONLY_CHECK, &err);
+
+	(void)state;
+	assert_null(s);
+	assert_error(err, CG_ERROR_NOT_FOUND, "no database environment");
+}
+
+static void
+test_reopen_after_crash(void **state)
+{
+	Fx *fx = *state;
+	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	g_autoptr(GError) err = NULL;
+	pid_t pid;
+	int status;
+	CgTxn *t;
+	CgOrg o = sample_org("survivor");
+
+	/* A child takes a write lock in a transaction and is killed. The parent,
+	 * still running, must not stay blocked on that lock: failchk frees it. */
+	pid = fork();
+	if (pid == 0) {
+		CgStore *s2 = cg_store_open(db, NULL, CG_STORE_DEFAULT, NULL);
+		CgTxn *t2 = s2 ? cg_store_begin(s2, NULL) : NULL;
+		CgOrg o2 = sample_org("survivor");
+
+		if (t2 == NULL || !cg_store_org_put(t2, &o2, NULL))
+			_exit(3);
+		kill(getpid(), SIGKILL);
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	t = cg_store_begin(fx->s, &err);
+	o.name = "written after the crash";
+	assert_true(cg_store_org_put(t, &o, &err));
+	assert_true(cg_store_commit(t, &err));
+	{
+		g_autoptr(CgOrg) got = cg_store_org_get(fx->s, NULL, "survivor", &err);
+
+		assert_string_equal(got->name, "written after the crash");
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_org_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_every_kind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listings_and_indexes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_cut_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_job_wakes_waiting_consumer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seen_and_counters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deadlock_retry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_evidence_and_backup, setup, teardown),
+	    cmocka_unit_test(test_missing_home),
+	    cmocka_unit_test_setup_teardown(test_reopen_after_crash, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
