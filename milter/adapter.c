@@ -1,0 +1,215 @@
+/*
+ * adapter.c: libmilter's callbacks, each a thin call into session.c.
+ *
+ * Every callback copes with a NULL private pointer (the MTA may call close,
+ * or abort, without connect). Steps that never answer anything but
+ * "continue" are negotiated as no-reply steps, saving the MTA a round trip.
+ */
+#include "milter.h"
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <syslog.h>
+#include <libmilter/mfapi.h>
+
+static CgMilter *milter;
+static volatile gint no_reply_ok; /* the MTA accepted SMFIP_NR_* */
+
+void cg_adapter_install(CgMilter *m, struct smfiDesc *desc);
+
+static sfsistat
+answer(SMFICTX *ctx, CgVerdict v, const CgReply *r, gboolean noreply)
+{
+	switch (v) {
+	case CG_MV_CONTINUE:
+		return noreply && g_atomic_int_get(&no_reply_ok) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+	case CG_MV_ACCEPT:
+		return SMFIS_ACCEPT;
+	case CG_MV_DISCARD:
+		return SMFIS_DISCARD;
+	case CG_MV_REJECT:
+	case CG_MV_TEMPFAIL:
+		if (*r->rcode != '\0' && smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode,
+		                                       (char *)r->text) != MI_SUCCESS)
+			cg_log(LOG_WARNING, "smfi_setreply refused: %s %s", r->rcode, r->xcode);
+		return v == CG_MV_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+	}
+	return SMFIS_TEMPFAIL;
+}
+
+static CgSession *
+session_of(SMFICTX *ctx)
+{
+	CgSession *s = smfi_getpriv(ctx);
+
+	if (s == NULL) {
+		/* No connect callback (or it failed): start one now. */
+		const char *ip = smfi_getsymval(ctx, "{client_addr}");
+
+		s = cg_session_new(milter, ip, NULL);
+		smfi_setpriv(ctx, s);
+	}
+	return s;
+}
+
+static sfsistat
+cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2, unsigned long f3,
+             unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_EOH;
+
+	(void)f2;
+	(void)f3;
+	*pf0 = f0 & (SMFIF_DELRCPT | SMFIF_SETSYMLIST);
+	*pf1 = f1 & (SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | nr);
+	*pf2 = 0;
+	*pf3 = 0;
+	g_atomic_int_set(&no_reply_ok, (f1 & nr) == nr);
+	if (f0 & SMFIF_SETSYMLIST) {
+		smfi_setsymlist(ctx, SMFIM_CONNECT, "{client_addr} {daemon_name}");
+		smfi_setsymlist(ctx, SMFIM_EOH, "i");
+		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+{
+	char ip[INET6_ADDRSTRLEN] = "unknown";
+	CgSession *old = smfi_getpriv(ctx);
+
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, ip, sizeof(ip));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, ip,
+		          sizeof(ip));
+	cg_session_free(old);
+	smfi_setpriv(ctx, cg_session_new(milter, ip, hostname));
+	return answer(ctx, CG_MV_CONTINUE, NULL, TRUE);
+}
+
+static sfsistat
+cb_helo(SMFICTX *ctx, char *helo)
+{
+	CgReply r = {0};
+
+	return answer(ctx, cg_session_helo(session_of(ctx), helo, &r), &r, TRUE);
+}
+
+static sfsistat
+cb_envfrom(SMFICTX *ctx, char **argv)
+{
+	CgReply r = {0};
+
+	return answer(ctx, cg_session_mail(session_of(ctx), argv ? argv[0] : "", &r), &r, TRUE);
+}
+
+static sfsistat
+cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+	CgReply r = {0};
+
+	return answer(ctx, cg_session_rcpt(session_of(ctx), argv ? argv[0] : "", &r), &r, FALSE);
+}
+
+static sfsistat
+cb_data(SMFICTX *ctx)
+{
+	CgReply r = {0};
+
+	return answer(ctx, cg_session_data(session_of(ctx), &r), &r, FALSE);
+}
+
+static sfsistat
+cb_header(SMFICTX *ctx, char *name, char *value)
+{
+	CgReply r = {0};
+
+	return answer(ctx, cg_session_header(session_of(ctx), name, value, &r), &r, FALSE);
+}
+
+static sfsistat
+cb_eoh(SMFICTX *ctx)
+{
+	CgReply r = {0};
+
+	return answer(ctx, cg_session_eoh(session_of(ctx), smfi_getsymval(ctx, "i"), &r), &r, TRUE);
+}
+
+static sfsistat
+cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	CgReply r = {0};
+
+	return answer(ctx, cg_session_body(session_of(ctx), chunk, len, &r), &r, FALSE);
+}
+
+static sfsistat
+cb_eom(SMFICTX *ctx)
+{
+	CgEomResult res;
+	sfsistat st;
+	char **rc;
+
+	cg_session_eom(session_of(ctx), smfi_getsymval(ctx, "i"), &res);
+	for (rc = res.delrcpt; rc && *rc; rc++)
+		if (smfi_delrcpt(ctx, *rc) != MI_SUCCESS) {
+			/* Removing the recipient failed: the effects are committed, so
+			 * the mail must not be refused now; it reaches the gateway
+			 * mailbox instead of being dropped. */
+			cg_log(LOG_WARNING, "smfi_delrcpt %s failed", *rc);
+		}
+	st = answer(ctx, res.reply.verdict, &res.reply, FALSE);
+	cg_eom_result_clear(&res);
+	if (milter->store != NULL && cg_store_panicked(milter->store)) {
+		/* Berkeley DB needs recovery, which only a restart runs: stop, so
+		 * that the service manager restarts us; the MTA defers meanwhile. */
+		cg_log(LOG_CRIT, "the database needs recovery: stopping");
+		smfi_stop();
+	}
+	return st;
+}
+
+static sfsistat
+cb_abort(SMFICTX *ctx)
+{
+	cg_session_abort(smfi_getpriv(ctx));
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_close(SMFICTX *ctx)
+{
+	CgSession *s = smfi_getpriv(ctx);
+
+	if (s != NULL) {
+		smfi_setpriv(ctx, NULL);
+		cg_session_free(s);
+	}
+	return SMFIS_CONTINUE;
+}
+
+void
+cg_adapter_install(CgMilter *m, struct smfiDesc *d)
+{
+	milter = m;
+	memset(d, 0, sizeof(*d));
+	d->xxfi_name = "certgate";
+	d->xxfi_version = SMFI_VERSION;
+	d->xxfi_flags = SMFIF_DELRCPT | SMFIF_SETSYMLIST;
+	d->xxfi_connect = cb_connect;
+	d->xxfi_helo = cb_helo;
+	d->xxfi_envfrom = cb_envfrom;
+	d->xxfi_envrcpt = cb_envrcpt;
+	d->xxfi_header = cb_header;
+	d->xxfi_eoh = cb_eoh;
+	d->xxfi_body = cb_body;
+	d->xxfi_eom = cb_eom;
+	d->xxfi_abort = cb_abort;
+	d->xxfi_close = cb_close;
+	d->xxfi_data = cb_data;
+	d->xxfi_negotiate = cb_negotiate;
+}

@@ -1,0 +1,176 @@
+/*
+ * gateway.c: one complete gateway message, from bytes to a committed decision.
+ *
+ *   1. seen?      the digest was processed before: accept, no new effect
+ *   2. parse      mailparse, with MaxMessageSize as the size limit
+ *   3. check      the handler's checks that need no transaction
+ *   4. evidence   the raw message written durably (named by its SHA-256)
+ *   5. commit     one transaction: the handler's effects, the digest in
+ *                 seen, an audit entry; retried when it loses a deadlock
+ * Only then is the message acknowledged. Any failure of certgate itself
+ * defers (451); a message that is wrong is rejected with what is wrong.
+ */
+#include "milter.h"
+#include "common.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <syslog.h>
+
+void
+cg_trace(CgGateway *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!cg_log_enabled(LOG_DEBUG) && g->effects == NULL)
+		return;
+	if (g->trace == NULL)
+		g->trace = g_string_new(NULL);
+	if (g->trace->len > 0)
+		g_string_append(g->trace, "; ");
+	va_start(ap, fmt);
+	g_string_append_vprintf(g->trace, fmt, ap);
+	va_end(ap);
+}
+
+static void effect(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+effect(CgGateway *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g->effects == NULL)
+		return;
+	g_string_append(g->effects, "effect: ");
+	va_start(ap, fmt);
+	g_string_append_vprintf(g->effects, fmt, ap);
+	va_end(ap);
+	g_string_append_c(g->effects, '\n');
+}
+
+static gboolean
+commit_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	CgGateway *g = data;
+	const CgHandler *h = cg_handler_for(g->kind);
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	g_autofree char *dg = cg_hex(g->digest, 32);
+	g_autofree char *detail = NULL;
+
+	g_clear_pointer(&g->request_id, g_free);
+	g_clear_pointer(&g->summary, g_free);
+	if (!h->apply(g, txn, error))
+		return FALSE;
+	if (!cg_store_seen_put(txn, g->digest, g->request_id ? g->request_id : "-", now, error))
+		return FALSE;
+	detail = g_strdup_printf("%s mail from %s via %s, queue %s, digest %s, evidence %s",
+	                         h->name, g->mail->from, g->envelope.client_ip,
+	                         g->queue_id ? g->queue_id : "-", dg, g->evidence_id);
+	return cg_store_audit_append(txn, now, g->mail->from, "mail.accepted",
+	                             g->request_id ? g->request_id : "-", detail, error);
+}
+
+static gboolean
+already_seen(CgGateway *g, CgReply *reply)
+{
+	g_autoptr(GError) err = NULL;
+	g_autofree char *id = cg_store_seen_get(g->store, NULL, g->digest, &err);
+
+	if (id == NULL) {
+		if (g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND))
+			return FALSE;
+		cg_log(LOG_ERR, "queue %s: seen lookup: %s", g->queue_id ? g->queue_id : "-",
+		       err->message);
+		cg_reply_from_error(err, g->queue_id, reply);
+		return TRUE;
+	}
+	g->request_id = g_steal_pointer(&id);
+	g->summary = g_strdup("duplicate of an accepted message: no new effect");
+	effect(g, "duplicate of request %s: no new effect", g->request_id);
+	reply->verdict = CG_MV_ACCEPT;
+	return TRUE;
+}
+
+static void
+fail(CgGateway *g, GError *err, CgReply *reply)
+{
+	if (err->code >= CG_ERROR_INTERNAL)
+		cg_log(LOG_ERR, "queue %s: %s", g->queue_id ? g->queue_id : "-", err->message);
+	cg_reply_from_error(err, g->queue_id, reply);
+}
+
+void
+cg_gateway_process(CgGateway *g, CgReply *reply)
+{
+	const CgHandler *h = cg_handler_for(g->kind);
+	g_autoptr(GError) err = NULL;
+	CgMailLimits limits;
+
+	memset(reply, 0, sizeof(*reply));
+	g->store = cg_milter_store(g->m, &err);
+	if (g->store == NULL) {
+		fail(g, err, reply);
+		return;
+	}
+	if (already_seen(g, reply))
+		return;
+	cg_mail_limits_default(&limits);
+	limits.max_size = (gsize)g->conf->max_message_size;
+	g->mail = cg_mail_parse(g->raw, &g->envelope, &limits, &err);
+	if (g->mail == NULL) {
+		fail(g, err, reply);
+		return;
+	}
+	cg_trace(g, "from %s, %u attachments, smime %d", g->mail->from,
+	         g->mail->body.attachments->len, g->mail->smime.kind);
+	if (h->check != NULL && !h->check(g, &err)) {
+		fail(g, err, reply);
+		return;
+	}
+	g->evidence_id = cg_store_evidence_put(g->store, g_bytes_get_data(g->raw, NULL),
+	                                       g_bytes_get_size(g->raw), &err);
+	if (g->evidence_id == NULL) {
+		fail(g, err, reply);
+		return;
+	}
+	if (!cg_store_transact(g->store, commit_txn, g, &err)) {
+		if (g_error_matches(err, CG_ERROR, CG_ERROR_EXISTS) &&
+		    strstr(err->message, "seen") != NULL) {
+			/* The same message, committed meanwhile by another connection. */
+			g_clear_error(&err);
+			g_clear_pointer(&g->request_id, g_free);
+			g_clear_pointer(&g->summary, g_free);
+			if (already_seen(g, reply))
+				return;
+			cg_reply_set(reply, CG_MV_TEMPFAIL, "451", "4.3.0",
+			             "temporary failure, please retry later");
+			return;
+		}
+		fail(g, err, reply);
+		return;
+	}
+	effect(g, "evidence %s", g->evidence_id);
+	effect(g, "committed request %s: %s", g->request_id ? g->request_id : "-",
+	       g->summary ? g->summary : "");
+	reply->verdict = CG_MV_ACCEPT;
+}
+
+void
+cg_gateway_clear(CgGateway *g)
+{
+	const CgHandler *h = cg_handler_for(g->kind);
+
+	if (g->state != NULL && h != NULL && h->free_state != NULL)
+		h->free_state(g->state);
+	cg_envelope_clear(&g->envelope);
+	if (g->raw != NULL)
+		g_bytes_unref(g->raw);
+	cg_mail_free(g->mail);
+	g_free(g->request_id);
+	g_free(g->evidence_id);
+	g_free(g->summary);
+	if (g->trace != NULL)
+		g_string_free(g->trace, TRUE);
+	memset(g, 0, sizeof(*g));
+}

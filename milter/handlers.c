@@ -1,0 +1,44 @@
+/*
+ * handlers.c: which handler serves which gateway address.
+ *
+ * Each gateway address has one handler (letters, enrolment, challenge
+ * replies, revocations). A handler that has not been built yet refuses its
+ * mail with a clear 550 5.7.1 after the message itself has been found well
+ * formed, so that a sender learns whether the mail or the gateway is at fault.
+ */
+#include "milter.h"
+#include "common.h"
+
+static gboolean
+not_yet(CgGateway *g, GError **error)
+{
+	g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+	            "%s requests are not yet supported by this gateway",
+	            cg_gateway_kind_name(g->kind));
+	return FALSE;
+}
+
+static gboolean
+never_applies(CgGateway *g, CgTxn *txn, GError **error)
+{
+	(void)txn;
+	return not_yet(g, error);
+}
+
+static const CgHandler handlers[] = {
+    {CG_GW_LETTER, "letter", not_yet, never_applies, NULL},
+    {CG_GW_ENROLL, "enroll", not_yet, never_applies, NULL},
+    {CG_GW_CHALLENGE, "challenge", not_yet, never_applies, NULL},
+    {CG_GW_REVOKE, "revoke", not_yet, never_applies, NULL},
+};
+
+const CgHandler *
+cg_handler_for(CgGatewayKind kind)
+{
+	gsize i;
+
+	for (i = 0; i < G_N_ELEMENTS(handlers); i++)
+		if (handlers[i].kind == kind)
+			return &handlers[i];
+	return NULL;
+}

@@ -1,0 +1,173 @@
+/*
+ * milter.h: certgate-milter's parts (the cgmilter library; main.c is the
+ * daemon around it).
+ *
+ *   CgMilter             process-wide: configuration holder, store, counters
+ *   CgSession            one SMTP connection, and its current message
+ *   cg_session_*()       the callbacks' logic, free of libmilter: the daemon's
+ *                        adapter (adapter.c) and the test mode (testmode.c)
+ *                        both drive these, so they run the same code
+ *   cg_reply_from_error() the one table from error code to SMTP reply
+ *   cg_spool_*()         a message body in memory, spilled to a file when large
+ *   cg_gateway_process() a complete gateway message: parse, check, commit,
+ *                        decide the reply
+ *
+ * Never: signs anything, sends mail, or holds a CA key.
+ */
+#ifndef CG_MILTER_H
+#define CG_MILTER_H
+
+#include "conf.h"
+#include "daemon.h"
+#include "mailparse.h"
+#include "store.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* ---- replies ---- */
+
+typedef enum {
+	CG_MV_CONTINUE = 0,
+	CG_MV_ACCEPT,   /* stop looking at this message, let it through */
+	CG_MV_REJECT,   /* 5xx */
+	CG_MV_TEMPFAIL, /* 4xx */
+	CG_MV_DISCARD,  /* 250 to the client, message dropped (its effects committed) */
+} CgVerdict;
+
+typedef struct {
+	CgVerdict verdict;
+	char rcode[4];  /* "550"; empty for continue/accept/discard */
+	char xcode[12]; /* "5.7.1" */
+	char text[512]; /* "certgate: ..." made safe: printable ASCII, no '%' */
+} CgReply;
+
+/* The reply for err (the reply table of DESIGN.md section 6). Internal errors
+ * are not echoed to the sender: the text says to retry and names queue_id. */
+void cg_reply_from_error(const GError *err, const char *queue_id, CgReply *out);
+/* A reply with a given code; text is made safe and prefixed "certgate: ". */
+void cg_reply_set(CgReply *r, CgVerdict v, const char *rcode, const char *xcode, const char *fmt,
+                  ...) G_GNUC_PRINTF(5, 6);
+const char *cg_verdict_name(CgVerdict v);
+
+/* ---- body spool ---- */
+
+typedef struct {
+	GByteArray *mem;
+	int fd; /* -1 while in memory */
+	gsize size;
+	gsize threshold;
+	char *dir;
+} CgSpool;
+
+void cg_spool_init(CgSpool *s, const char *dir, gsize threshold);
+gboolean cg_spool_append(CgSpool *s, const void *data, gsize len, GError **error);
+/* The whole content; the spool is emptied. */
+GBytes *cg_spool_take(CgSpool *s, GError **error);
+void cg_spool_clear(CgSpool *s);
+
+/* ---- the process ---- */
+
+typedef struct {
+	CgConfHolder *conf;
+	char *conf_path;
+	GMutex store_lock;
+	CgStore *store;        /* NULL while the store cannot be opened */
+	gint64 store_retry_at; /* monotonic time of the next open attempt */
+	/* counters */
+	gint n_messages, n_gateway, n_accepted, n_rejected, n_tempfail;
+} CgMilter;
+
+CgMilter *cg_milter_new(CgConf *conf, const char *conf_path);
+void cg_milter_free(CgMilter *m);
+/* The store, opened on first use and reopened after a failure (at most once
+ * a second); NULL with an error when unavailable. Borrowed. */
+CgStore *cg_milter_store(CgMilter *m, GError **error);
+
+/* ---- one connection ---- */
+
+typedef struct CgSession CgSession;
+
+CgSession *cg_session_new(CgMilter *m, const char *client_ip, const char *client_host);
+void cg_session_free(CgSession *s);
+CgVerdict cg_session_helo(CgSession *s, const char *helo, CgReply *r);
+CgVerdict cg_session_mail(CgSession *s, const char *sender, CgReply *r);
+CgVerdict cg_session_rcpt(CgSession *s, const char *rcpt, CgReply *r);
+/* After the last RCPT: CG_MV_ACCEPT when no recipient is a gateway address. */
+CgVerdict cg_session_data(CgSession *s, CgReply *r);
+CgVerdict cg_session_header(CgSession *s, const char *name, const char *value, CgReply *r);
+CgVerdict cg_session_eoh(CgSession *s, const char *queue_id, CgReply *r);
+CgVerdict cg_session_body(CgSession *s, const void *chunk, gsize len, CgReply *r);
+
+typedef struct {
+	CgReply reply;
+	char **delrcpt;   /* gateway recipients to remove (NULL-terminated) */
+	GString *effects; /* one "effect: ..." line each, for the test mode */
+} CgEomResult;
+
+void cg_session_eom(CgSession *s, const char *queue_id, CgEomResult *out);
+void cg_eom_result_clear(CgEomResult *out);
+/* The message ends without EOM (client quit, or a reject earlier). */
+void cg_session_abort(CgSession *s);
+
+/* ---- gateway processing ---- */
+
+typedef struct {
+	CgMilter *m;
+	CgConf *conf;
+	CgStore *store;
+	CgGatewayKind kind;
+	const char *rcpt;
+	const char *queue_id;
+	CgEnvelope envelope;
+	GBytes *raw;
+	guint8 digest[32];
+	CgMail *mail;     /* parsed */
+	char *request_id; /* set by apply */
+	char *evidence_id;
+	char *summary; /* one line for the log and the test mode */
+	GString *effects;
+	GString *trace; /* decision trace (LogLevel debug) */
+	gpointer state; /* the handler's own, freed by its free_state */
+} CgGateway;
+
+typedef struct {
+	CgGatewayKind kind;
+	const char *name;
+	/* Checks that need no transaction (parsing, signatures, DNS). */
+	gboolean (*check)(CgGateway *g, GError **error);
+	/* The effects, in the caller's transaction; may still refuse. Must set
+	 * g->request_id and g->summary. May run more than once (deadlock retry). */
+	gboolean (*apply)(CgGateway *g, CgTxn *txn, GError **error);
+	void (*free_state)(gpointer state);
+} CgHandler;
+
+/* The handler for a gateway address kind. */
+const CgHandler *cg_handler_for(CgGatewayKind kind);
+
+/* Processes one complete gateway message; fills reply (verdict accept means
+ * the effects are committed). */
+void cg_gateway_process(CgGateway *g, CgReply *reply);
+void cg_gateway_clear(CgGateway *g);
+
+/* Appends a formatted line to g->trace when debugging is on. */
+void cg_trace(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* ---- test mode ---- */
+
+typedef struct {
+	const char *file;
+	const char *client_ip;
+	const char *helo;
+	const char *mail_from;
+	char **rcpts;
+} CgTestMode;
+
+/* Runs a message file through the callbacks; prints the verdict line and the
+ * effects on stdout. Returns the process exit status. */
+int cg_testmode_run(CgMilter *m, const CgTestMode *t);
+
+G_END_DECLS
+
+#endif
