@@ -226,11 +226,15 @@ run_daemon(CgMilter *m, CgConf *conf)
 int
 main(int argc, char **argv)
 {
-	g_autoptr(GOptionContext) oc = g_option_context_new("");
+	g_autoptr(GOptionContext) oc = NULL;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgConf) conf = NULL;
 	int rc;
 
+	/* Descriptors inherited from whoever started us (a test harness's
+	 * pipes, say) must not be kept open for the daemon's lifetime. */
+	closefrom(3);
+	oc = g_option_context_new("");
 	g_option_context_set_summary(oc, "The certgate milter: reads mail to the gateway "
 	                                 "addresses and commits its decisions.");
 	g_option_context_add_main_entries(oc, entries, NULL);

@@ -1,0 +1,3 @@
+#!/bin/sh
+# start.sh / stop.sh: the ctest fixture that brings the sandbox up and down.
+exec "$CG_SRC/scripts/sandbox" "$@"
