@@ -13,6 +13,7 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const CtlCommand commands[] = {
     {"config", "check", "", "check the configuration file and exit", ctl_config_check, FALSE},
@@ -60,6 +61,9 @@ main(int argc, char **argv)
 	int i = 1, status;
 
 	setlocale(LC_ALL, "");
+	/* Files it creates in the shared database (new log files, say) must stay
+	 * writable by the daemons' group. */
+	umask(007);
 	ctx.conf_path = g_getenv("CERTGATE_CONF");
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
