@@ -43,11 +43,31 @@ int ctl_fail(CtlCtx *ctx, int status, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 /* JSON output helpers: strings escaped per RFC 8259. */
 void ctl_json_str(GString *out, const char *s);
 
+/* "operator:NAME" (SUDO_USER when set) for the audit log. Caller frees. */
+char *ctl_actor(void);
+gint64 ctl_now(void);
+void ctl_org_history(CtlCtx *ctx, CgStore *s, const char *org_id, GString *out);
+
 int ctl_config_check(CtlCtx *ctx, int argc, char **argv);
 int ctl_config_show(CtlCtx *ctx, int argc, char **argv);
 int ctl_db_check(CtlCtx *ctx, int argc, char **argv);
 int ctl_db_backup(CtlCtx *ctx, int argc, char **argv);
 int ctl_audit_verify(CtlCtx *ctx, int argc, char **argv);
 int ctl_audit_show(CtlCtx *ctx, int argc, char **argv);
+int ctl_ca_init(CtlCtx *ctx, int argc, char **argv);
+int ctl_ca_show(CtlCtx *ctx, int argc, char **argv);
+int ctl_crl(CtlCtx *ctx, int argc, char **argv);
+int ctl_org_add(CtlCtx *ctx, int argc, char **argv);
+int ctl_org_list(CtlCtx *ctx, int argc, char **argv);
+int ctl_org_show(CtlCtx *ctx, int argc, char **argv);
+int ctl_domain_add(CtlCtx *ctx, int argc, char **argv);
+int ctl_domain_list(CtlCtx *ctx, int argc, char **argv);
+int ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv);
+int ctl_admin_add(CtlCtx *ctx, int argc, char **argv);
+int ctl_admin_list(CtlCtx *ctx, int argc, char **argv);
+int ctl_cert_issue(CtlCtx *ctx, int argc, char **argv);
+int ctl_cert_list(CtlCtx *ctx, int argc, char **argv);
+int ctl_cert_show(CtlCtx *ctx, int argc, char **argv);
+int ctl_cert_revoke(CtlCtx *ctx, int argc, char **argv);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * main.c: certgate, the operator's command.
  *
- *   certgate [-c FILE] GROUP VERB [options] [args]
+ *   certgate [-c FILE] [--json] GROUP [VERB] [options] [args]
  *
  * Finds the command in one table, loads the configuration, runs it. The
  * configuration file is -c, else $CERTGATE_CONF, else /etc/certgate/certgate.conf.
@@ -15,40 +15,66 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* clang-format off */
 static const CtlCommand commands[] = {
-    {"config", "check", "", "check the configuration file and exit", ctl_config_check, FALSE},
-    {"config", "show", "[-n]", "print the effective configuration", ctl_config_show, TRUE},
-    {"db", "check", "", "check that every stored record decodes and indexes agree", ctl_db_check,
-     TRUE},
-    {"db", "backup", "DIR", "hot backup of the database environment into DIR", ctl_db_backup, TRUE},
-    {"audit", "verify", "", "verify the audit log's hash chain", ctl_audit_verify, TRUE},
-    {"audit", "show", "[--last N]", "print audit log entries", ctl_audit_show, TRUE},
+	{"config", "check", "", "check the configuration file and exit", ctl_config_check, FALSE},
+	{"config", "show", "[-n]", "print the effective configuration", ctl_config_show, TRUE},
+	{"db", "check", "", "every record decodes, indexes agree, audit chain intact", ctl_db_check, TRUE},
+	{"db", "backup", "DIR", "hot backup of the database environment into DIR", ctl_db_backup, TRUE},
+	{"audit", "verify", "", "verify the audit log's hash chain", ctl_audit_verify, TRUE},
+	{"audit", "show", "[--last N]", "print audit log entries", ctl_audit_show, TRUE},
+	{"ca", "init", "[--pkcs11] [--issuing-rsa BITS] [--org NAME]", "create the root CA, issuing CA and gateway certificate", ctl_ca_init, TRUE},
+	{"ca", "show", "", "print the CA chain and where the key is", ctl_ca_show, TRUE},
+	{"crl", "", "", "write a new CRL now", ctl_crl, TRUE},
+	{"org", "add", "--name N --registration ID --country CC --contact ADDR", "add an organisation the operator verified", ctl_org_add, TRUE},
+	{"org", "list", "", "list organisations", ctl_org_list, TRUE},
+	{"org", "show", "ID", "an organisation, its domains, admins and history", ctl_org_show, TRUE},
+	{"domain", "add", "DOMAIN --org ID [--validated] [--address LOCAL]", "add a domain; challenge it unless --validated", ctl_domain_add, TRUE},
+	{"domain", "list", "[--org ID]", "domains with validation state and expiry", ctl_domain_list, TRUE},
+	{"domain", "challenge", "DOMAIN", "send a new challenge to the domain's postmaster", ctl_domain_challenge, TRUE},
+	{"admin", "add", "ADDR --org ID [--department D]", "appoint an admin", ctl_admin_add, TRUE},
+	{"admin", "list", "[--org ID]", "list admins", ctl_admin_list, TRUE},
+	{"cert", "issue", "--org ID --mailbox ADDR --csr FILE [--wait]", "issue through the queue, with every check", ctl_cert_issue, TRUE},
+	{"cert", "list", "[--org ID|--mailbox ADDR]", "list certificates", ctl_cert_list, TRUE},
+	{"cert", "show", "SERIAL [--pem|--der]", "show a certificate", ctl_cert_show, TRUE},
+	{"cert", "revoke", "SERIAL --reason R", "revoke a certificate; the CRL follows", ctl_cert_revoke, TRUE},
 };
+/* clang-format on */
 
 static void
 usage(FILE *f)
 {
 	gsize i;
 
-	fprintf(f, "usage: certgate [-c FILE] [--json] GROUP VERB [options] [args]\n\n"
-	           "commands:\n");
+	fprintf(f, "usage: certgate [-c FILE] [--json] GROUP [VERB] [options] [args]\n\n"
+		   "commands:\n");
 	for (i = 0; i < G_N_ELEMENTS(commands); i++) {
-		g_autofree char *cmd = g_strdup_printf("%s %s %s", commands[i].group,
-		                                       commands[i].verb, commands[i].args);
+		g_autofree char *cmd = g_strdup_printf("%s %s", commands[i].group, commands[i].verb);
 
-		fprintf(f, "  %-34s %s\n", cmd, commands[i].summary);
+		fprintf(f, "  %-18s %-52s %s\n", cmd, commands[i].args, commands[i].summary);
 	}
 	fprintf(f, "\n'certgate GROUP VERB --help' describes one command.\n");
 }
 
+/* The command named by argv[0] (and argv[1] when the group has verbs);
+ * *used is how many words named it. */
 static const CtlCommand *
-find_command(const char *group, const char *verb)
+find_command(int argc, char **argv, int *used)
 {
 	gsize i;
 
-	for (i = 0; i < G_N_ELEMENTS(commands); i++)
-		if (strcmp(commands[i].group, group) == 0 && strcmp(commands[i].verb, verb) == 0)
+	for (i = 0; i < G_N_ELEMENTS(commands); i++) {
+		if (strcmp(commands[i].group, argv[0]) != 0)
+			continue;
+		if (*commands[i].verb == '\0') {
+			*used = 1;
 			return &commands[i];
+		}
+		if (argc >= 2 && strcmp(commands[i].verb, argv[1]) == 0) {
+			*used = 2;
+			return &commands[i];
+		}
+	}
 	return NULL;
 }
 
@@ -58,7 +84,7 @@ main(int argc, char **argv)
 	CtlCtx ctx = {0};
 	const CtlCommand *cmd;
 	g_autofree char *prog = NULL;
-	int i = 1, status;
+	int i = 1, used = 0, status;
 
 	setlocale(LC_ALL, "");
 	/* Files it creates in the shared database (new log files, say) must stay
@@ -77,27 +103,30 @@ main(int argc, char **argv)
 			printf("certgate %s\n", CERTGATE_VERSION);
 			return 0;
 		} else {
-			fprintf(stderr, "certgate: unknown option %s\n", argv[i]);
+			g_autofree char *o = cg_text_safe(argv[i], -1, 40);
+
+			fprintf(stderr, "certgate: unknown option %s\n", o);
 			usage(stderr);
 			return 2;
 		}
 	}
 	if (ctx.conf_path == NULL)
 		ctx.conf_path = "/etc/certgate/certgate.conf";
-	if (argc - i < 2) {
+	if (i >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	cmd = find_command(argv[i], argv[i + 1]);
+	cmd = find_command(argc - i, argv + i, &used);
 	if (cmd == NULL) {
-		g_autofree char *g = cg_text_safe(argv[i], -1, 40),
-		                *v = cg_text_safe(argv[i + 1], -1, 40);
+		g_autofree char *g = cg_text_safe(argv[i], -1, 40);
+		g_autofree char *v = cg_text_safe(i + 1 < argc ? argv[i + 1] : "", -1, 40);
 
 		fprintf(stderr, "certgate: no command '%s %s'\n", g, v);
 		usage(stderr);
 		return 2;
 	}
-	prog = g_strdup_printf("certgate %s %s", cmd->group, cmd->verb);
+	prog = *cmd->verb ? g_strdup_printf("certgate %s %s", cmd->group, cmd->verb)
+			  : g_strdup_printf("certgate %s", cmd->group);
 	ctx.prog = prog;
 	if (cmd->needs_conf) {
 		g_autoptr(GError) err = NULL;
@@ -108,9 +137,10 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* The handler sees "GROUP VERB" as one argv[0]. */
-	argv[i + 1] = prog;
-	status = cmd->func(&ctx, argc - i - 1, argv + i + 1);
+	/* The handler sees the command's words as one argv[0]. */
+	i += used - 1;
+	argv[i] = prog;
+	status = cmd->func(&ctx, argc - i, argv + i);
 	cg_store_close(ctx.store);
 	cg_conf_unref(ctx.conf);
 	return status;

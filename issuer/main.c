@@ -1,42 +1,183 @@
 /*
- * main.c: certgate-issuer. At this stage: configuration check and version.
+ * main.c: certgate-issuer, the daemon that holds the CA key.
+ *
+ * Start-up: flags and configuration; syslog (stderr with -f); detach; drop
+ * root for IssuerUserID; pid file; signals; the database; the CA material.
+ * Then it takes jobs from the queue one by one, each in one transaction.
+ * SIGUSR1 or SIGHUP reload the configuration and the CA material (a bad
+ * file keeps what runs); SIGTERM and SIGINT finish the job in hand and exit.
  */
-#include "conf.h"
+#include "issuer.h"
+#include "daemon.h"
+#include "common.h"
 
+#include <signal.h>
 #include <stdio.h>
-#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
 #include <openssl/opensslv.h>
+
+static struct {
+	char *conf;
+	gboolean check, foreground, version, drain;
+} opt;
+
+static GOptionEntry entries[] = {
+    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &opt.conf,
+     "configuration file (default /etc/certgate/certgate.conf)", "FILE"},
+    {"check", 'n', 0, G_OPTION_ARG_NONE, &opt.check, "check the configuration and exit", NULL},
+    {"foreground", 'f', 0, G_OPTION_ARG_NONE, &opt.foreground,
+     "stay in the foreground, log to stderr", NULL},
+    {"version", 'V', 0, G_OPTION_ARG_NONE, &opt.version, "print versions and exit", NULL},
+    {"drain", 0, 0, G_OPTION_ARG_NONE, &opt.drain, "run the jobs queued now, then exit (no daemon)",
+     NULL},
+    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static volatile gint stop_requested, reload_requested;
+
+static void
+on_signal(int sig, gpointer data)
+{
+	(void)data;
+	if (sig == SIGUSR1 || sig == SIGHUP)
+		g_atomic_int_set(&reload_requested, 1);
+	else
+		g_atomic_int_set(&stop_requested, 1);
+}
+
+static void
+reload(CgConfHolder *holder, const char *path, CgIssuer *iss, CgCa **ca)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgConf) conf = NULL;
+	CgCa *fresh;
+
+	if (!cg_conf_holder_reload(holder, path, &err)) {
+		cg_log(LOG_ERR, "reload refused, keeping the running configuration: %s",
+		       err->message);
+		return;
+	}
+	conf = cg_conf_holder_get(holder);
+	fresh = cg_ca_load(conf, &err);
+	if (fresh == NULL) {
+		cg_log(LOG_ERR, "reload: keeping the running CA material: %s", err->message);
+		cg_issuer_set_conf(iss, conf);
+		return;
+	}
+	cg_issuer_free(iss);
+	cg_ca_free(*ca);
+	*ca = fresh;
+	cg_log(LOG_NOTICE, "configuration and CA material reloaded");
+}
+
+static int
+run(CgConfHolder *holder, const char *path)
+{
+	static const int handled[] = {SIGUSR1, SIGHUP, SIGTERM, SIGINT, 0};
+	g_autoptr(CgConf) conf = cg_conf_holder_get(holder);
+	g_autoptr(GError) err = NULL;
+	CgStore *store = NULL;
+	CgCa *ca = NULL;
+	CgIssuer *iss = NULL;
+	int rc = 1;
+
+	if (!opt.foreground && !opt.drain && !cg_daemon_detach(&err))
+		goto out;
+	if (!cg_daemon_drop_privileges(conf->issuer_user_id, &err))
+		goto out;
+	umask(007);
+	if (!opt.drain && *conf->issuer_pid_file != '\0' &&
+	    !cg_daemon_pidfile_write(conf->issuer_pid_file, &err))
+		goto out;
+	if (!cg_daemon_signal_thread(handled, on_signal, NULL, &err))
+		goto out;
+	if ((store = cg_store_open(conf->db_home, conf->evidence_dir, CG_STORE_DEFAULT, &err)) ==
+	        NULL ||
+	    (ca = cg_ca_load(conf, &err)) == NULL)
+		goto out;
+	iss = cg_issuer_new(conf, store, ca);
+	cg_log(LOG_NOTICE, "certgate-issuer %s running: issuing CA key %s", CERTGATE_VERSION,
+	       cg_ca_key_location(ca));
+	rc = 0;
+	while (!g_atomic_int_get(&stop_requested)) {
+		guint64 queued = 0, deferred = 0;
+
+		if (g_atomic_int_compare_and_exchange(&reload_requested, 1, 0)) {
+			CgCa *before = ca;
+			g_autoptr(CgConf) c = NULL;
+
+			reload(holder, path, iss, &ca);
+			c = cg_conf_holder_get(holder);
+			if (ca != before)
+				iss = cg_issuer_new(c, store, ca);
+		}
+		cg_issuer_tick(iss, g_get_real_time() / G_USEC_PER_SEC);
+		if (!cg_issuer_step(iss, opt.drain ? 0 : 1000, &err)) {
+			cg_log(LOG_ERR, "job queue: %s", err->message);
+			g_clear_error(&err);
+			g_usleep(G_USEC_PER_SEC);
+		}
+		if (cg_store_panicked(store)) {
+			cg_log(LOG_CRIT, "the database needs recovery: stopping");
+			rc = 75;
+			break;
+		}
+		if (opt.drain && cg_store_job_count(store, &queued, &deferred, NULL) && queued == 0)
+			break;
+	}
+	cg_log(LOG_NOTICE, "certgate-issuer stopping");
+out:
+	if (err != NULL) {
+		cg_log(LOG_ERR, "%s", err->message);
+		if (opt.foreground || opt.drain)
+			fprintf(stderr, "certgate-issuer: %s\n", err->message);
+	}
+	cg_issuer_free(iss);
+	cg_ca_free(ca);
+	cg_store_close(store);
+	if (!opt.drain && *conf->issuer_pid_file != '\0')
+		cg_daemon_pidfile_remove(conf->issuer_pid_file);
+	return rc;
+}
 
 int
 main(int argc, char **argv)
 {
-	const char *conf_path = "/etc/certgate/certgate.conf";
-	gboolean check = FALSE;
-	int i;
+	g_autoptr(GOptionContext) oc = NULL;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgConf) conf = NULL;
+	CgConfHolder *holder;
+	int rc;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-			conf_path = argv[++i];
-		else if (strcmp(argv[i], "-n") == 0)
-			check = TRUE;
-		else if (strcmp(argv[i], "-V") == 0) {
-			printf("certgate-issuer %s (%s)\n", CERTGATE_VERSION, OPENSSL_VERSION_TEXT);
-			return 0;
-		} else {
-			fprintf(stderr, "usage: certgate-issuer [-c FILE] -n | -V\n");
-			return 2;
-		}
+	closefrom(3);
+	oc = g_option_context_new("");
+	g_option_context_set_summary(oc, "The certgate issuer: takes jobs from the queue, signs "
+	                                 "certificates and CRLs, sends mail.");
+	g_option_context_add_main_entries(oc, entries, NULL);
+	if (!g_option_context_parse(oc, &argc, &argv, &err) || argc > 1) {
+		fprintf(stderr, "certgate-issuer: %s\n",
+		        err ? err->message : "unexpected argument");
+		return 2;
 	}
-	if (check) {
-		g_autoptr(GError) err = NULL;
-		g_autoptr(CgConf) conf = cg_conf_load(conf_path, &err);
-
-		if (conf == NULL) {
-			fprintf(stderr, "%s\n", err->message);
-			return 1;
-		}
+	if (opt.version) {
+		printf("certgate-issuer %s (%s)\n", CERTGATE_VERSION, OPENSSL_VERSION_TEXT);
 		return 0;
 	}
-	fprintf(stderr, "usage: certgate-issuer [-c FILE] -n | -V\n");
-	return 2;
+	if (opt.conf == NULL)
+		opt.conf = g_strdup(g_getenv("CERTGATE_CONF") ? g_getenv("CERTGATE_CONF")
+		                                              : "/etc/certgate/certgate.conf");
+	conf = cg_conf_load(opt.conf, &err);
+	if (conf == NULL) {
+		fprintf(stderr, "%s\n", err->message);
+		return 1;
+	}
+	if (opt.check)
+		return 0;
+	cg_log_open("certgate-issuer", cg_conf_log_facility(conf), cg_conf_log_level(conf),
+	            opt.foreground || opt.drain);
+	holder = cg_conf_holder_new(conf);
+	rc = run(holder, opt.conf);
+	cg_conf_holder_free(holder);
+	return rc;
 }

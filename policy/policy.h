@@ -7,6 +7,12 @@
  *                                    7.1.4.2.2 d, appendix A)
  *   cg_policy_identifier_country()   the country an identifier names
  *   cg_policy_postmaster_local()     the five TLS BR 3.2.2.4.4 local parts
+ *   cg_csr_parse()                   a PKCS#10 request (PEM or DER), its
+ *                                    self-signature checked (proof of possession)
+ *   cg_policy_check_key()            subscriber key policy (S/MIME BR 6.1.5,
+ *                                    6.1.1.3): types and sizes, small factors,
+ *                                    ROCA, CA keys, compromised and reused keys
+ *   cg_spki_sha256()                 SHA-256 of a key's SubjectPublicKeyInfo
  *
  * Never: touches the network, the disk, the store or the clock.
  */
@@ -33,6 +39,44 @@ char *cg_policy_identifier_country(const char *id);
 
 /* admin, administrator, webmaster, hostmaster, postmaster (case-insensitive). */
 gboolean cg_policy_postmaster_local(const char *local);
+
+/* ---- CSRs and keys (OpenSSL types, opaque here) ---- */
+
+typedef struct evp_pkey_st CgPkey;    /* EVP_PKEY */
+typedef struct X509_req_st CgX509Req; /* X509_REQ */
+
+typedef struct {
+	CgX509Req *req;
+	CgPkey *key; /* borrowed from req */
+	guint8 spki_sha256[32];
+	char *mailbox;  /* the one mailbox the CSR names (SAN or emailAddress), or NULL */
+	char *key_desc; /* "RSA 2048", "EC P-256", "Ed25519" */
+} CgCsr;
+
+/* PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER. Checks the
+ * syntax and the self-signature. CG_ERROR_MALFORMED with a reason otherwise.
+ * Subject fields and extensions asked for are read only for the mailbox:
+ * certgate never copies them into a certificate. */
+CgCsr *cg_csr_parse(const guint8 *data, gsize len, GError **error);
+void cg_csr_free(CgCsr *csr);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgCsr, cg_csr_free)
+
+/* "RSA 2048", "EC P-256", "Ed25519", or the type's name. Caller frees. */
+char *cg_policy_key_desc(CgPkey *key);
+gboolean cg_spki_sha256(CgPkey *key, guint8 out[32]);
+
+typedef struct {
+	const char *mailbox;         /* the mailbox the certificate is for */
+	const guint8 (*ca_keys)[32]; /* SPKI hashes of certgate's own keys */
+	gsize n_ca_keys;
+	gboolean compromised; /* a certificate with this key was revoked
+	                       * for keyCompromise */
+	char **certified_for; /* mailboxes already holding a certificate
+	                       * for this key (NULL-terminated, may be NULL) */
+} CgKeyFacts;
+
+/* CG_ERROR_NOT_AUTHORISED saying which rule the key breaks. */
+gboolean cg_policy_check_key(CgPkey *key, const CgKeyFacts *facts, GError **error);
 
 G_END_DECLS
 

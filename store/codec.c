@@ -302,7 +302,7 @@ cg_challenge_free(CgChallenge *c)
 
 /* ---- requests ---- */
 
-#define REQUEST_T "(sysssyxsussuss)"
+#define REQUEST_T "(sysssyxsussuuss)"
 
 static GVariant *
 request_encode(gconstpointer r)
@@ -311,8 +311,8 @@ request_encode(gconstpointer r)
 
 	return g_variant_new(REQUEST_T, S(q->id), (guint8)q->kind, S(q->org_id), S(q->requester),
 	                     S(q->digest), (guint8)q->status, q->created, S(q->profile),
-	                     q->validity_days, S(q->fields), S(q->format), q->n_items, S(q->reason),
-	                     S(q->evidence));
+	                     q->validity_days, S(q->fields), S(q->format), q->n_items, q->n_settled,
+	                     S(q->reason), S(q->evidence));
 }
 
 static gpointer
@@ -323,7 +323,7 @@ request_decode(GVariant *v)
 
 	g_variant_get(v, REQUEST_T, &q->id, &kind, &q->org_id, &q->requester, &q->digest, &st,
 	              &q->created, &q->profile, &q->validity_days, &q->fields, &q->format,
-	              &q->n_items, &q->reason, &q->evidence);
+	              &q->n_items, &q->n_settled, &q->reason, &q->evidence);
 	q->kind = kind;
 	q->status = st;
 	if (kind < CG_REQUEST_LETTER || kind > CG_REQUEST_OPERATOR || st > CG_REQUEST_REJECTED) {

@@ -416,6 +416,25 @@ cg_store_begin(CgStore *s, GError **error)
 	return txn;
 }
 
+CgTxn *
+cg_store_begin_child(CgTxn *parent, GError **error)
+{
+	CgStore *s = parent->store;
+	DB_TXN *t = NULL;
+	CgTxn *txn;
+	int rc;
+
+	rc = s->env->txn_begin(s->env, parent->txn, &t, 0);
+	if (rc != 0) {
+		cg_db_fail(rc, "begin", error);
+		return NULL;
+	}
+	txn = g_new0(CgTxn, 1);
+	txn->store = s;
+	txn->txn = t;
+	return txn;
+}
+
 gboolean
 cg_store_commit(CgTxn *txn, GError **error)
 {
@@ -432,6 +451,12 @@ cg_store_abort(CgTxn *txn)
 		return;
 	txn->txn->abort(txn->txn);
 	g_free(txn);
+}
+
+CgStore *
+cg_txn_store(CgTxn *txn)
+{
+	return txn->store;
 }
 
 DB_TXN *

@@ -45,6 +45,12 @@ void cg_store_close(CgStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgStore, cg_store_close)
 
 CgTxn *cg_store_begin(CgStore *store, GError **error);
+/* The store a transaction belongs to (borrowed). */
+CgStore *cg_txn_store(CgTxn *txn);
+
+/* A transaction nested in parent: aborting it undoes only its own work;
+ * committing it hands its work to the parent. */
+CgTxn *cg_store_begin_child(CgTxn *parent, GError **error);
 /* Commits (durably: the log is flushed) and frees txn, whatever the outcome. */
 gboolean cg_store_commit(CgTxn *txn, GError **error);
 /* Aborts and frees txn; NULL is allowed. */
@@ -181,6 +187,7 @@ typedef struct {
 	char *fields; /* "E,L,ST" subset */
 	char *format; /* "pem" | "der" */
 	guint32 n_items;
+	guint32 n_settled; /* items issued or rejected so far */
 	char *reason;
 	char *evidence; /* evidence id or "" */
 } CgRequest;

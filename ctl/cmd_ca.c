@@ -1,0 +1,133 @@
+/*
+ * cmd_ca.c: certgate ca init | ca show | crl.
+ */
+#include "ctl.h"
+#include "common.h"
+#include "issuer.h"
+#include "policy.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+int
+ctl_ca_init(CtlCtx *ctx, int argc, char **argv)
+{
+	gboolean root_rsa = FALSE, pkcs11 = FALSE, force = FALSE;
+	gint issuing_rsa = 0;
+	char *org = NULL, *country = NULL;
+	GOptionEntry entries[] = {
+	    {"root-rsa", 0, 0, G_OPTION_ARG_NONE, &root_rsa, "RSA 4096 root key (default P-384)",
+	     NULL},
+	    {"issuing-rsa", 0, 0, G_OPTION_ARG_INT, &issuing_rsa,
+	     "RSA issuing key of BITS (3072 or 4096; default P-256)", "BITS"},
+	    {"pkcs11", 0, 0, G_OPTION_ARG_NONE, &pkcs11,
+	     "generate the issuing key on the PKCS#11 token named by CAKey", NULL},
+	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the CA's organisation name", "NAME"},
+	    {"country", 0, 0, G_OPTION_ARG_STRING, &country, "the CA's country (ISO 3166)", "CC"},
+	    {"force", 0, 0, G_OPTION_ARG_NONE, &force, "replace an existing CA", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autoptr(GError) err = NULL;
+	CgCaInit o = {0};
+
+	if (!ctl_parse(ctx, "", "Create the root CA, the issuing CA and the gateway certificate.",
+	               entries, &argc, &argv))
+		return 2;
+	if (issuing_rsa != 0 && issuing_rsa != 3072 && issuing_rsa != 4096)
+		return ctl_fail(ctx, 2, "--issuing-rsa takes 3072 or 4096");
+	if (country != NULL && !cg_policy_country_valid(country))
+		return ctl_fail(ctx, 2, "--country %s is not an ISO 3166 code", country);
+	if (org != NULL && !cg_text_is_clean(org, -1, 64))
+		return ctl_fail(ctx, 2, "--org must be clean text of at most 64 bytes");
+	o.root_rsa = root_rsa;
+	o.issuing_rsa_bits = issuing_rsa;
+	o.pkcs11 = pkcs11;
+	o.org = org ? org : "certgate";
+	o.country = country;
+	o.force = force;
+	o.issuer_user = ctx->conf->issuer_user_id;
+	o.now = g_get_real_time() / G_USEC_PER_SEC;
+	if (!cg_ca_init(ctx->conf, &o, out, &err))
+		return ctl_fail(ctx, 1, "%s", err->message);
+	fputs(out->str, stdout);
+	return 0;
+}
+
+static void
+show_cert(GString *out, const char *what, X509 *x)
+{
+	char *subj = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
+	char *iss = X509_NAME_oneline(X509_get_issuer_name(x), NULL, 0);
+	g_autofree char *key = cg_policy_key_desc(X509_get0_pubkey(x));
+	unsigned char md[32];
+	unsigned int n = 0;
+	g_autofree char *fp = NULL;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p;
+	long len;
+
+	X509_digest(x, EVP_sha256(), md, &n);
+	fp = cg_hex(md, n);
+	ASN1_TIME_print(b, X509_get0_notBefore(x));
+	BIO_puts(b, " to ");
+	ASN1_TIME_print(b, X509_get0_notAfter(x));
+	len = BIO_get_mem_data(b, &p);
+	g_string_append_printf(out,
+	                       "%s\n  subject  %s\n  issuer   %s\n  valid    %.*s\n  key      %s\n"
+	                       "  sha256   %s\n",
+	                       what, subj, iss, (int)len, p, key, fp);
+	BIO_free(b);
+	OPENSSL_free(subj);
+	OPENSSL_free(iss);
+}
+
+int
+ctl_ca_show(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgCa) ca = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	STACK_OF(X509) * chain;
+	int i;
+
+	if (!ctl_parse(ctx, "", "Print the CA chain, the gateway certificate and where the key is.",
+	               NULL, &argc, &argv))
+		return 2;
+	if ((ca = cg_ca_load(ctx->conf, &err)) == NULL)
+		return ctl_fail(ctx, 1, "%s", err->message);
+	chain = cg_ca_chain(ca);
+	for (i = sk_X509_num(chain) - 1; i >= 0; i--)
+		show_cert(out, i == sk_X509_num(chain) - 1 && i > 0 ? "root CA" : "issuing CA",
+		          sk_X509_value(chain, i));
+	show_cert(out, "gateway (mail signing)", cg_ca_gateway_cert(ca));
+	g_string_append_printf(out,
+	                       "issuing CA key: %s\ncertificate:    %s\nchain:          %s\n"
+	                       "CRL:            %s (%s)\n",
+	                       cg_ca_key_location(ca), ctx->conf->ca_certificate,
+	                       ctx->conf->ca_chain, ctx->conf->crl_path, ctx->conf->crl_url);
+	fputs(out->str, stdout);
+	return 0;
+}
+
+int
+ctl_crl(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgCa) ca = NULL;
+	guint64 number = 0;
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "", "Write a new CRL now (the issuer also does, every CrlInterval).",
+	               NULL, &argc, &argv))
+		return 2;
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	if ((ca = cg_ca_load(ctx->conf, &err)) == NULL)
+		return ctl_fail(ctx, 1, "%s", err->message);
+	if (!cg_crl_write(ca, s, ctx->conf, g_get_real_time() / G_USEC_PER_SEC, &number, &err))
+		return ctl_fail(ctx, 1, "%s", err->message);
+	printf("CRL %" G_GUINT64_FORMAT " written to %s\n", number, ctx->conf->crl_path);
+	return 0;
+}

@@ -1,0 +1,326 @@
+/*
+ * cmd_cert.c: certgate cert issue|list|show|revoke.
+ *
+ * cert issue goes through the same queue and re-checks as mail: the request
+ * is stored and an issue job queued; the issuer signs. --wait waits for the
+ * outcome and prints the serial (or why it was refused).
+ */
+#include "ctl.h"
+#include "common.h"
+#include "issuer.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+static gboolean
+fields_ok(const char *f)
+{
+	g_auto(GStrv) v = g_strsplit_set(f, ", ", -1);
+	char **p;
+
+	for (p = v; *p; p++)
+		if (**p && g_ascii_strcasecmp(*p, "E") != 0 && g_ascii_strcasecmp(*p, "L") != 0 &&
+		    g_ascii_strcasecmp(*p, "ST") != 0)
+			return FALSE;
+	return TRUE;
+}
+
+/* Waits for item 1 of request id to settle; prints the outcome. */
+static int
+wait_for(CtlCtx *ctx, CgStore *s, const char *id, int seconds)
+{
+	gint64 until = g_get_monotonic_time() + (gint64)seconds * G_USEC_PER_SEC;
+
+	while (g_get_monotonic_time() < until) {
+		g_autoptr(GError) err = NULL;
+		g_autoptr(CgItem) it = cg_store_item_get(s, NULL, id, 1, &err);
+
+		if (it != NULL && it->status == CG_ITEM_ISSUED) {
+			printf("%s\n", it->serial);
+			return 0;
+		}
+		if (it != NULL && it->status == CG_ITEM_REJECTED)
+			return ctl_fail(ctx, 1, "request %s refused: %s", id, it->reason);
+		g_usleep(50000);
+	}
+	return ctl_fail(ctx, 1,
+	                "request %s: no answer from certgate-issuer within %d s (is it "
+	                "running?)",
+	                id, seconds);
+}
+
+int
+ctl_cert_issue(CtlCtx *ctx, int argc, char **argv)
+{
+	char *org = NULL, *mailbox = NULL, *csr_path = NULL, *profile = NULL, *given = NULL,
+	     *surname = NULL, *fields = NULL;
+	gint validity = 0, timeout = 60;
+	gboolean wait = FALSE;
+	GOptionEntry entries[] = {
+	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the organisation", "ID"},
+	    {"mailbox", 0, 0, G_OPTION_ARG_STRING, &mailbox, "the mailbox", "ADDR"},
+	    {"csr", 0, 0, G_OPTION_ARG_FILENAME, &csr_path, "PKCS#10 request, PEM or DER", "FILE"},
+	    {"profile", 0, 0, G_OPTION_ARG_STRING, &profile, "organization (default) or sponsor",
+	     "P"},
+	    {"given-name", 0, 0, G_OPTION_ARG_STRING, &given, "sponsor profile: first name", "G"},
+	    {"surname", 0, 0, G_OPTION_ARG_STRING, &surname, "sponsor profile: last name", "S"},
+	    {"validity", 0, 0, G_OPTION_ARG_INT, &validity, "days (default DefaultValidity)",
+	     "DAYS"},
+	    {"fields", 0, 0, G_OPTION_ARG_STRING, &fields, "optional subject fields: E,L,ST",
+	     "LIST"},
+	    {"wait", 0, 0, G_OPTION_ARG_NONE, &wait, "wait for the issuer; print the serial", NULL},
+	    {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "seconds to wait (default 60)", "S"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GError) err = NULL;
+	g_autofree char *data = NULL, *addr = NULL, *id = NULL, *actor = NULL;
+	g_autoptr(GBytes) csr = NULL;
+	CgOperatorIssue op = {0};
+	gsize len;
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "", "Issue a certificate through the same queue and checks as mail.",
+	               entries, &argc, &argv))
+		return 2;
+	if (org == NULL || mailbox == NULL || csr_path == NULL)
+		return ctl_fail(ctx, 2, "--org, --mailbox and --csr are needed");
+	if ((addr = cg_addr_normalise(mailbox, &err)) == NULL)
+		return ctl_fail(ctx, 2, "--mailbox: %s", err->message);
+	op.profile = CG_PROFILE_ORGANIZATION;
+	if (profile != NULL && !cg_profile_parse(profile, &op.profile))
+		return ctl_fail(ctx, 2, "--profile is organization or sponsor");
+	if (validity < 0 || validity > 825)
+		return ctl_fail(ctx, 2, "--validity is 1 to 825 days");
+	if (fields != NULL && !fields_ok(fields))
+		return ctl_fail(ctx, 2, "--fields takes E, L and ST");
+	if ((given && !cg_text_is_clean(given, -1, 64)) ||
+	    (surname && !cg_text_is_clean(surname, -1, 64)))
+		return ctl_fail(ctx, 2, "names must be clean text of at most 64 bytes");
+	if (!g_file_get_contents(csr_path, &data, &len, &err))
+		return ctl_fail(ctx, 2, "%s", err->message);
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	csr = g_bytes_new(data, len);
+	actor = ctl_actor();
+	op.org_id = org;
+	op.mailbox = addr;
+	op.csr = csr;
+	op.given_name = given;
+	op.surname = surname;
+	op.validity_days = (guint)validity;
+	op.fields = fields;
+	op.actor = actor;
+	id = cg_issuer_queue_operator(s, ctx->conf, &op, ctl_now(), &err);
+	if (id == NULL)
+		return ctl_fail(ctx, 1, "%s", err->message);
+	if (wait)
+		return wait_for(ctx, s, id, timeout);
+	printf("request %s queued\n", id);
+	return 0;
+}
+
+typedef struct {
+	CtlCtx *ctx;
+	GString *out;
+	guint n;
+	const char *org;
+} CertList;
+
+static gboolean
+list_cert(gconstpointer rec, gpointer data)
+{
+	const CgCert *c = rec;
+	CertList *l = data;
+	g_autofree char *na = cg_time_iso(c->not_after);
+	const char *st = c->status == CG_CERT_REVOKED ? "revoked" : "valid";
+
+	if (l->org != NULL && strcmp(c->org_id, l->org) != 0)
+		return TRUE;
+	if (l->ctx->json) {
+		g_string_append(l->out, l->n == 0 ? "[\n" : ",\n");
+		g_string_append(l->out, "{\"serial\":");
+		ctl_json_str(l->out, c->serial);
+		g_string_append(l->out, ",\"mailbox\":");
+		ctl_json_str(l->out, c->mailbox);
+		g_string_append(l->out, ",\"org\":");
+		ctl_json_str(l->out, c->org_id);
+		g_string_append(l->out, ",\"status\":");
+		ctl_json_str(l->out, st);
+		g_string_append(l->out, ",\"notAfter\":");
+		ctl_json_str(l->out, na);
+		g_string_append(l->out, ",\"request\":");
+		ctl_json_str(l->out, c->request_id);
+		g_string_append(l->out, "}");
+	} else {
+		g_string_append_printf(l->out, "%-32s %-8s %-6s %-21s %s\n", c->serial, st,
+		                       c->org_id, na, c->mailbox);
+	}
+	l->n++;
+	return TRUE;
+}
+
+int
+ctl_cert_list(CtlCtx *ctx, int argc, char **argv)
+{
+	char *org = NULL, *mailbox = NULL;
+	GOptionEntry entries[] = {
+	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "only this organisation", "ID"},
+	    {"mailbox", 0, 0, G_OPTION_ARG_STRING, &mailbox, "only this mailbox", "ADDR"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	CertList l = {ctx, out, 0, NULL};
+	gboolean ok;
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "", "List certificates.", entries, &argc, &argv))
+		return 2;
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	if (!ctx->json)
+		g_string_append_printf(out, "%-32s %-8s %-6s %-21s %s\n", "SERIAL", "STATUS", "ORG",
+		                       "NOT AFTER", "MAILBOX");
+	if (mailbox != NULL) {
+		g_autofree char *addr = cg_addr_normalise(mailbox, &err);
+
+		if (addr == NULL)
+			return ctl_fail(ctx, 2, "--mailbox: %s", err->message);
+		l.org = org;
+		ok = cg_store_foreach_by(s, NULL, CG_INDEX_CERT_BY_MAILBOX, addr, list_cert, &l,
+		                         &err);
+	} else if (org != NULL) {
+		ok = cg_store_foreach_by(s, NULL, CG_INDEX_CERT_BY_ORG, org, list_cert, &l, &err);
+	} else {
+		ok = cg_store_foreach(s, NULL, CG_REC_CERT, list_cert, &l, &err);
+	}
+	if (!ok)
+		return ctl_fail(ctx, 1, "%s", err->message);
+	if (ctx->json)
+		g_string_append(out, l.n == 0 ? "[]\n" : "\n]\n");
+	fputs(out->str, stdout);
+	return 0;
+}
+
+int
+ctl_cert_show(CtlCtx *ctx, int argc, char **argv)
+{
+	gboolean pem = FALSE, der = FALSE;
+	GOptionEntry entries[] = {
+	    {"pem", 0, 0, G_OPTION_ARG_NONE, &pem, "print the certificate as PEM", NULL},
+	    {"der", 0, 0, G_OPTION_ARG_NONE, &der, "write the certificate as DER", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgCert) c = NULL;
+	g_autofree char *serial = NULL;
+	const unsigned char *p;
+	gsize len;
+	X509 *x;
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "SERIAL", "Show a certificate.", entries, &argc, &argv))
+		return 2;
+	if (argc != 2)
+		return ctl_fail(ctx, 2, "needs one argument: the serial (hex)");
+	serial = g_ascii_strdown(argv[1], -1);
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	if ((c = cg_store_cert_get(s, NULL, serial, &err)) == NULL)
+		return ctl_fail(ctx, 1, "no certificate %s", serial);
+	p = g_bytes_get_data(c->der, &len);
+	if (der) {
+		fwrite(p, 1, len, stdout);
+		return 0;
+	}
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x == NULL)
+		return ctl_fail(ctx, 1, "certificate %s does not decode", serial);
+	if (pem) {
+		PEM_write_X509(stdout, x);
+	} else {
+		g_autofree char *rev = c->revoked_at ? cg_time_iso(c->revoked_at) : NULL;
+
+		printf("serial      %s\nmailbox     %s\norganisation %s\nrequest     %s#%u\n"
+		       "profile     %s\nstatus      %s%s%s%s%s\n",
+		       c->serial, c->mailbox, c->org_id, c->request_id, c->item, c->profile,
+		       c->status == CG_CERT_REVOKED ? "revoked" : "valid", rev ? " at " : "",
+		       rev ? rev : "", rev ? ", " : "", rev ? cg_crl_reason_name(c->reason) : "");
+		X509_print_fp(stdout, x);
+	}
+	X509_free(x);
+	return 0;
+}
+
+typedef struct {
+	const char *serial;
+	int reason;
+	char *actor;
+	gint64 now;
+} Revoke;
+
+static gboolean
+revoke_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	Revoke *r = data;
+	g_autoptr(CgCert) c = cg_store_cert_get(cg_txn_store(txn), txn, r->serial, error);
+	g_autofree char *detail = NULL;
+
+	if (c == NULL)
+		return FALSE;
+	if (c->status == CG_CERT_REVOKED) {
+		g_set_error(error, CG_ERROR, CG_ERROR_EXISTS, "%s is already revoked (%s)",
+		            r->serial, cg_crl_reason_name(c->reason));
+		return FALSE;
+	}
+	c->status = CG_CERT_REVOKED;
+	c->revoked_at = r->now;
+	c->reason = (guint8)r->reason;
+	detail = g_strdup_printf("%s, %s", c->mailbox, cg_crl_reason_name(r->reason));
+	return cg_store_cert_update(txn, c, error) &&
+	       cg_store_job_append(txn, CG_JOB_CRL, "revocation", error) &&
+	       cg_store_audit_append(txn, r->now, r->actor, "cert.revoke", r->serial, detail,
+	                             error);
+}
+
+int
+ctl_cert_revoke(CtlCtx *ctx, int argc, char **argv)
+{
+	char *reason = NULL;
+	GOptionEntry entries[] = {
+	    {"reason", 0, 0, G_OPTION_ARG_STRING, &reason,
+	     "keyCompromise, superseded, affiliationChanged, cessationOfOperation or "
+	     "privilegeWithdrawn",
+	     "R"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GError) err = NULL;
+	g_autofree char *serial = NULL;
+	Revoke r = {0};
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "SERIAL", "Revoke a certificate; the issuer rewrites the CRL.", entries,
+	               &argc, &argv))
+		return 2;
+	if (argc != 2 || reason == NULL)
+		return ctl_fail(ctx, 2, "needs SERIAL and --reason R");
+	if ((r.reason = cg_crl_reason_parse(reason)) < 0)
+		return ctl_fail(ctx, 2, "--reason %s is not one the Baseline Requirements allow",
+		                reason);
+	serial = g_ascii_strdown(argv[1], -1);
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	r.serial = serial;
+	r.actor = ctl_actor();
+	r.now = ctl_now();
+	if (!cg_store_transact(s, revoke_txn, &r, &err)) {
+		g_free(r.actor);
+		return ctl_fail(ctx, 1, "%s",
+		                g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
+		                    ? "no such certificate"
+		                    : err->message);
+	}
+	printf("%s revoked (%s); the CRL is being rewritten\n", serial,
+	       cg_crl_reason_name(r.reason));
+	g_free(r.actor);
+	return 0;
+}

@@ -1,0 +1,273 @@
+/*
+ * cmd_domain.c: certgate domain add|list|challenge, admin add|list.
+ */
+#include "ctl.h"
+#include "common.h"
+#include "policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+	const char *domain;
+	const char *org_id;
+	const char *local;
+	gboolean validated;
+	char *actor;
+	gint64 now;
+	gint64 reuse;
+	gboolean challenge_queued;
+} DomainAdd;
+
+static gboolean
+domain_add_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	DomainAdd *a = data;
+	CgStore *s = cg_txn_store(txn);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgOrg) org = cg_store_org_get(s, txn, a->org_id, error);
+	g_autoptr(CgDomain) old = NULL;
+	CgDomain d = {0};
+	g_autofree char *detail = NULL;
+
+	if (org == NULL)
+		return FALSE;
+	old = cg_store_domain_get(s, txn, a->domain, &err);
+	if (old == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	if (old != NULL && strcmp(old->org_id, a->org_id) != 0 && a->validated) {
+		g_set_error(
+		    error, CG_ERROR, CG_ERROR_EXISTS,
+		    "%s belongs to organisation %s; it moves to another only when its "
+		    "postmaster answers a challenge (certgate domain add without --validated)",
+		    a->domain, old->org_id);
+		return FALSE;
+	}
+	d.domain = (char *)a->domain;
+	d.org_id = (char *)a->org_id;
+	d.local_part = (char *)a->local;
+	d.previous_org = old && strcmp(old->org_id, a->org_id) != 0 ? old->org_id : "";
+	a->challenge_queued = !a->validated;
+	if (a->validated) {
+		d.status = CG_DOMAIN_VALIDATED;
+		d.validated_at = a->now;
+		d.expires_at = a->now + a->reuse;
+		d.method = "operator";
+		d.rule_version = "operator attestation";
+		{
+			g_autofree char *until = cg_time_iso(d.expires_at);
+
+			detail = g_strdup_printf("operator attestation for organisation %s, valid "
+			                         "until %s",
+			                         a->org_id, until);
+		}
+	} else if (old != NULL && strcmp(old->org_id, a->org_id) != 0) {
+		/* Another organisation's domain: it stays theirs until our challenge is
+		 * answered (dispute); only the challenge is queued. */
+		detail = g_strdup_printf("challenge for organisation %s (held by %s)", a->org_id,
+		                         old->org_id);
+		g_autofree char *job = g_strdup_printf("%s|%s|%s", a->domain, a->org_id, a->local);
+
+		return cg_store_job_append(txn, CG_JOB_CHALLENGE, job, error) &&
+		       cg_store_audit_append(txn, a->now, a->actor, "domain.challenge", a->domain,
+		                             detail, error);
+	} else {
+		d.status = old ? old->status : CG_DOMAIN_PENDING;
+		d.validated_at = old ? old->validated_at : 0;
+		d.expires_at = old ? old->expires_at : 0;
+		d.method = old ? old->method : "";
+		d.rule_version = old ? old->rule_version : "";
+		d.evidence = old ? old->evidence : "";
+		detail = g_strdup_printf("added to organisation %s; challenge to %s@%s", a->org_id,
+		                         a->local, a->domain);
+	}
+	if (!cg_store_domain_put(txn, &d, error) ||
+	    !cg_store_audit_append(txn, a->now, a->actor,
+	                           a->validated ? "domain.validate" : "domain.add", a->domain,
+	                           detail, error))
+		return FALSE;
+	if (!a->validated) {
+		g_autofree char *job = g_strdup_printf("%s|%s|%s", a->domain, a->org_id, a->local);
+
+		return cg_store_job_append(txn, CG_JOB_CHALLENGE, job, error);
+	}
+	return TRUE;
+}
+
+int
+ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
+{
+	char *org = NULL, *address = NULL;
+	gboolean validated = FALSE;
+	GOptionEntry entries[] = {
+	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the organisation", "ID"},
+	    {"address", 0, 0, G_OPTION_ARG_STRING, &address,
+	     "local part to challenge: postmaster (default), hostmaster, webmaster, admin, "
+	     "administrator",
+	     "LOCAL"},
+	    {"validated", 0, 0, G_OPTION_ARG_NONE, &validated,
+	     "the operator attests control of the domain: no challenge", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GError) err = NULL;
+	g_autofree char *domain = NULL, *local = NULL;
+	DomainAdd a = {0};
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "DOMAIN",
+	               "Add a domain to an organisation; challenge its postmaster "
+	               "unless --validated.",
+	               entries, &argc, &argv))
+		return 2;
+	if (argc != 2 || org == NULL)
+		return ctl_fail(ctx, 2, "needs DOMAIN and --org ID");
+	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
+		return ctl_fail(ctx, 2, "%s", err->message);
+	local = g_ascii_strdown(address ? address : "postmaster", -1);
+	if (!cg_policy_postmaster_local(local))
+		return ctl_fail(ctx, 2,
+		                "--address must be admin, administrator, webmaster, "
+		                "hostmaster or postmaster (TLS BR 3.2.2.4.4)");
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	a.domain = domain;
+	a.org_id = org;
+	a.local = local;
+	a.validated = validated;
+	a.actor = ctl_actor();
+	a.now = ctl_now();
+	a.reuse = ctx->conf->domain_reuse;
+	if (!cg_store_transact(s, domain_add_txn, &a, &err)) {
+		g_free(a.actor);
+		return ctl_fail(ctx, 1, "%s", err->message);
+	}
+	if (validated)
+		printf("domain %s validated for organisation %s (operator attestation)\n", domain,
+		       org);
+	else
+		printf("domain %s added to organisation %s; a challenge goes to %s@%s\n", domain,
+		       org, local, domain);
+	g_free(a.actor);
+	return 0;
+}
+
+typedef struct {
+	const char *domain;
+	char *actor;
+	gint64 now;
+} Challenge;
+
+static gboolean
+challenge_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	Challenge *c = data;
+	g_autoptr(CgDomain) d = cg_store_domain_get(cg_txn_store(txn), txn, c->domain, error);
+	g_autofree char *job = NULL;
+
+	if (d == NULL)
+		return FALSE;
+	job = g_strdup_printf("%s|%s|%s", d->domain, d->org_id,
+	                      *d->local_part ? d->local_part : "postmaster");
+	return cg_store_job_append(txn, CG_JOB_CHALLENGE, job, error) &&
+	       cg_store_audit_append(txn, c->now, c->actor, "domain.challenge", d->domain,
+	                             "challenge queued by the operator", error);
+}
+
+int
+ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	g_autofree char *domain = NULL;
+	Challenge c = {0};
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "DOMAIN", "Send a new challenge for a domain to its postmaster.", NULL,
+	               &argc, &argv))
+		return 2;
+	if (argc != 2)
+		return ctl_fail(ctx, 2, "needs one argument: the domain");
+	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
+		return ctl_fail(ctx, 2, "%s", err->message);
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	c.domain = domain;
+	c.actor = ctl_actor();
+	c.now = ctl_now();
+	if (!cg_store_transact(s, challenge_txn, &c, &err)) {
+		g_free(c.actor);
+		return ctl_fail(ctx, 1, "%s",
+		                g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
+		                    ? "no such domain: add it first"
+		                    : err->message);
+	}
+	printf("challenge for %s queued\n", domain);
+	g_free(c.actor);
+	return 0;
+}
+
+typedef struct {
+	CgAdmin a;
+	char *actor;
+	gint64 now;
+} AdminAdd;
+
+static gboolean
+admin_add_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	AdminAdd *a = data;
+	g_autoptr(CgOrg) org = cg_store_org_get(cg_txn_store(txn), txn, a->a.org_id, error);
+	g_autofree char *detail = NULL;
+
+	if (org == NULL)
+		return FALSE;
+	a->a.status = org->status == CG_ORG_ACTIVE ? CG_ADMIN_ACTIVE : CG_ADMIN_PENDING;
+	detail = g_strdup_printf("admin of organisation %s, department %s, %s", org->id,
+	                         *a->a.department ? a->a.department : "-",
+	                         cg_admin_status_name(a->a.status));
+	return cg_store_admin_put(txn, &a->a, error) &&
+	       cg_store_audit_append(txn, a->now, a->actor, "admin.add", a->a.address, detail,
+	                             error);
+}
+
+int
+ctl_admin_add(CtlCtx *ctx, int argc, char **argv)
+{
+	char *org = NULL, *dept = NULL;
+	GOptionEntry entries[] = {
+	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the organisation", "ID"},
+	    {"department", 0, 0, G_OPTION_ARG_STRING, &dept, "department", "D"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GError) err = NULL;
+	g_autofree char *addr = NULL;
+	AdminAdd a = {0};
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "ADDR", "Appoint an admin who may enrol mailboxes of the organisation.",
+	               entries, &argc, &argv))
+		return 2;
+	if (argc != 2 || org == NULL)
+		return ctl_fail(ctx, 2, "needs ADDR and --org ID");
+	if ((addr = cg_addr_normalise(argv[1], &err)) == NULL)
+		return ctl_fail(ctx, 2, "%s", err->message);
+	if (dept != NULL && !cg_text_is_clean(dept, -1, 64))
+		return ctl_fail(ctx, 2, "--department must be clean text of at most 64 bytes");
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	a.a.address = addr;
+	a.a.org_id = org;
+	a.a.department = dept ? dept : "";
+	a.actor = ctl_actor();
+	a.a.appointed_by = a.actor;
+	a.now = a.a.appointed_at = ctl_now();
+	if (!cg_store_transact(s, admin_add_txn, &a, &err)) {
+		g_free(a.actor);
+		return ctl_fail(ctx, 1, "%s",
+		                g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
+		                    ? "no such organisation"
+		                    : err->message);
+	}
+	printf("admin %s of organisation %s: %s\n", addr, org, cg_admin_status_name(a.a.status));
+	g_free(a.actor);
+	return 0;
+}

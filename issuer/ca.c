@@ -1,0 +1,317 @@
+/*
+ * ca.c: the CA material certgate-issuer holds, and PEM file helpers.
+ *
+ * A key file is opened first and judged on the descriptor (no race between a
+ * check by path and the open): a regular file, not readable or writable by
+ * group or others, owned by the process (root may read a key it does not
+ * own). Key bytes are wiped from memory once parsed.
+ */
+#include "issuer-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#define MAX_PEM (256 * 1024)
+
+const char *
+cg_openssl_error(void)
+{
+	static __thread char buf[256];
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		return "no OpenSSL error recorded";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+static guint8 *
+read_fd(int fd, gsize *len, GError **error)
+{
+	guint8 *buf = g_malloc(MAX_PEM + 1);
+	gsize n = 0;
+
+	for (;;) {
+		ssize_t r = read(fd, buf + n, MAX_PEM + 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			g_set_error(error, CG_ERROR, CG_ERROR_IO, "read: %s", g_strerror(errno));
+			OPENSSL_cleanse(buf, n);
+			g_free(buf);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (gsize)r;
+		if (n > MAX_PEM) {
+			g_set_error(error, CG_ERROR, CG_ERROR_IO, "file is larger than %d bytes",
+			            MAX_PEM);
+			OPENSSL_cleanse(buf, n);
+			g_free(buf);
+			return NULL;
+		}
+	}
+	*len = n;
+	return buf;
+}
+
+EVP_PKEY *
+cg_key_file_load(const char *path, GError **error)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	guint8 *buf;
+	gsize len = 0;
+	BIO *b;
+	EVP_PKEY *key;
+
+	if (fd < 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, g_strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if ((st.st_mode & 077) != 0) {
+		g_set_error(
+		    error, CG_ERROR, CG_ERROR_IO,
+		    "%s: key file has mode %04o; it must not be readable by group or others "
+		    "(chmod 600)",
+		    path, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return NULL;
+	}
+	if (st.st_uid != geteuid() && geteuid() != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: key file is not owned by this user",
+		            path);
+		close(fd);
+		return NULL;
+	}
+	buf = read_fd(fd, &len, error);
+	close(fd);
+	if (buf == NULL)
+		return NULL;
+	b = BIO_new_mem_buf(buf, (int)len);
+	key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	OPENSSL_cleanse(buf, len);
+	g_free(buf);
+	if (key == NULL)
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: not a PEM private key: %s", path,
+		            cg_openssl_error());
+	return key;
+}
+
+X509 *
+cg_cert_file_load(const char *path, GError **error)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	if (x == NULL)
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: not a PEM certificate: %s", path,
+		            cg_openssl_error());
+	return x;
+}
+
+static STACK_OF(X509) * chain_file_load(const char *path, GError **error)
+{
+	BIO *b = BIO_new_file(path, "r");
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	X509 *x;
+
+	if (b == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, cg_openssl_error());
+		sk_X509_free(sk);
+		return NULL;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		sk_X509_push(sk, x);
+	ERR_clear_error();
+	BIO_free(b);
+	if (sk_X509_num(sk) == 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: no certificate", path);
+		sk_X509_free(sk);
+		return NULL;
+	}
+	return sk;
+}
+
+static gboolean
+write_file(const char *path, const void *data, gsize len, int mode, uid_t uid, gid_t gid,
+           GError **error)
+{
+	g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	gboolean ok;
+
+	if (fd < 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", tmp, g_strerror(errno));
+		return FALSE;
+	}
+	ok =
+	    fchmod(fd, (mode_t)mode) == 0 && write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
+	if (ok && uid != (uid_t)-1 && geteuid() == 0)
+		ok = fchown(fd, uid, gid) == 0;
+	if (close(fd) != 0)
+		ok = FALSE;
+	if (!ok || rename(tmp, path) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, g_strerror(errno));
+		unlink(tmp);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+cg_pem_write_key(const char *path, EVP_PKEY *key, uid_t uid, gid_t gid, GError **error)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	gboolean ok;
+
+	if (PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) != 1) {
+		BIO_free(b);
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "%s", cg_openssl_error());
+		return FALSE;
+	}
+	len = BIO_get_mem_data(b, &data);
+	ok = write_file(path, data, (gsize)len, 0600, uid, gid, error);
+	OPENSSL_cleanse(data, (size_t)len);
+	BIO_free(b);
+	return ok;
+}
+
+gboolean
+cg_pem_write_certs(const char *path, X509 **certs, gsize n, GError **error)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	gsize i;
+	gboolean ok = TRUE;
+
+	for (i = 0; i < n && ok; i++)
+		ok = PEM_write_bio_X509(b, certs[i]) == 1;
+	len = BIO_get_mem_data(b, &data);
+	ok = ok && write_file(path, data, (gsize)len, 0644, (uid_t)-1, (gid_t)-1, error);
+	BIO_free(b);
+	return ok;
+}
+
+static void
+add_own(CgCa *ca, EVP_PKEY *k)
+{
+	if (k == NULL)
+		return;
+	ca->own = g_realloc_n(ca->own, ca->n_own + 1, sizeof(*ca->own));
+	if (cg_spki_sha256(k, ca->own[ca->n_own]))
+		ca->n_own++;
+}
+
+CgCa *
+cg_ca_load(const CgConf *conf, GError **error)
+{
+	CgCa *ca = g_new0(CgCa, 1);
+
+	ca->key_location = g_strdup(conf->ca_key);
+	if ((ca->cert = cg_cert_file_load(conf->ca_certificate, error)) == NULL ||
+	    (ca->chain = chain_file_load(conf->ca_chain, error)) == NULL)
+		goto fail;
+	if (g_str_has_prefix(conf->ca_key, "pkcs11:"))
+		ca->key = cg_pkcs11_load_key(conf, &ca->engine, error);
+	else
+		ca->key = cg_key_file_load(conf->ca_key, error);
+	if (ca->key == NULL)
+		goto fail;
+	if (X509_check_private_key(ca->cert, ca->key) != 1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "CAKey %s does not match %s",
+		            conf->ca_key, conf->ca_certificate);
+		goto fail;
+	}
+	if ((ca->gw_cert = cg_cert_file_load(conf->gateway_certificate, error)) == NULL ||
+	    (ca->gw_key = cg_key_file_load(conf->gateway_key, error)) == NULL)
+		goto fail;
+	if (X509_check_private_key(ca->gw_cert, ca->gw_key) != 1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "GatewayKey does not match %s",
+		            conf->gateway_certificate);
+		goto fail;
+	}
+	add_own(ca, X509_get0_pubkey(ca->cert));
+	add_own(ca, X509_get0_pubkey(sk_X509_value(ca->chain, sk_X509_num(ca->chain) - 1)));
+	add_own(ca, X509_get0_pubkey(ca->gw_cert));
+	return ca;
+fail:
+	cg_ca_free(ca);
+	return NULL;
+}
+
+void
+cg_ca_free(CgCa *ca)
+{
+	if (ca == NULL)
+		return;
+	X509_free(ca->cert);
+	sk_X509_pop_free(ca->chain, X509_free);
+	EVP_PKEY_free(ca->key);
+	if (ca->engine != NULL)
+		cg_pkcs11_release(ca->engine);
+	X509_free(ca->gw_cert);
+	EVP_PKEY_free(ca->gw_key);
+	g_free(ca->key_location);
+	g_free(ca->own);
+	g_free(ca);
+}
+
+X509 *
+cg_ca_cert(CgCa *ca)
+{
+	return ca->cert;
+}
+
+STACK_OF(X509) * cg_ca_chain(CgCa *ca)
+{
+	return ca->chain;
+}
+
+X509 *
+cg_ca_gateway_cert(CgCa *ca)
+{
+	return ca->gw_cert;
+}
+
+EVP_PKEY *
+cg_ca_gateway_key(CgCa *ca)
+{
+	return ca->gw_key;
+}
+
+EVP_PKEY *
+cg_ca_key(CgCa *ca)
+{
+	return ca->key;
+}
+
+const char *
+cg_ca_key_location(CgCa *ca)
+{
+	return ca->key_location;
+}
+
+const guint8 (*cg_ca_own_keys(CgCa *ca, gsize *n))[32]
+{
+	*n = ca->n_own;
+	return (const guint8(*)[32])ca->own;
+}

@@ -1,0 +1,218 @@
+/*
+ * caa.c: CAA issuemail (RFC 9495, RFC 8659; S/MIME BR 4.2.2.1).
+ *
+ * Before issuing for a mailbox, the CAA RRset is looked up at the mailbox's
+ * domain and then each parent in turn, up to (not including) the root; the
+ * first non-empty RRset is the relevant one. Issuance is allowed when that
+ * set has no issuemail property, or one whose issuer domain name is one of
+ * CaaIdentities. "issuemail ;" forbids every CA; a malformed value forbids;
+ * an unknown tag with the critical flag forbids. "issue" and "issuewild" do
+ * not restrict S/MIME. A temporary DNS failure is CG_ERROR_DNS_TEMP: the
+ * request waits, it is never issued on a guess. Results are cached for a
+ * minute per domain.
+ */
+#include "issuer-int.h"
+
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
+#include <string.h>
+
+#define CAA_TYPE      257
+#define CACHE_SECONDS 60
+
+typedef CgCaaProp Prop;
+
+void
+cg_caa_prop_free(gpointer p)
+{
+	Prop *x = p;
+
+	g_free(x->tag);
+	g_free(x->value);
+	g_free(x);
+}
+
+/* issuemail value: issuer-domain-name [";" parameters]. NULL when malformed;
+ * "" when no issuer is named (";"). */
+static char *
+issuer_of(const char *value)
+{
+	g_autofree char *v = g_strdup(value);
+	char *semi = strchr(v, ';'), *p;
+
+	if (semi != NULL)
+		*semi = '\0';
+	g_strstrip(v);
+	for (p = v; *p; p++)
+		if (!g_ascii_isalnum(*p) && *p != '.' && *p != '-')
+			return NULL;
+	return g_ascii_strdown(v, -1);
+}
+
+/* The decision on one relevant RRset. */
+gboolean
+cg_caa_decide(GPtrArray *props, char **identities, const char *where, GError **error)
+{
+	gboolean has_issuemail = FALSE;
+	guint i;
+
+	for (i = 0; i < props->len; i++) {
+		const Prop *p = g_ptr_array_index(props, i);
+		g_autofree char *issuer = NULL;
+		char **id;
+
+		if (g_ascii_strcasecmp(p->tag, "issuemail") != 0) {
+			if (p->critical && g_ascii_strcasecmp(p->tag, "issue") != 0 &&
+			    g_ascii_strcasecmp(p->tag, "issuewild") != 0 &&
+			    g_ascii_strcasecmp(p->tag, "iodef") != 0) {
+				g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+				            "CAA at %s has an unknown critical property %s", where,
+				            p->tag);
+				return FALSE;
+			}
+			continue;
+		}
+		has_issuemail = TRUE;
+		issuer = issuer_of(p->value);
+		for (id = identities; issuer != NULL && *issuer && id && *id; id++)
+			if (g_ascii_strcasecmp(issuer, *id) == 0)
+				return TRUE;
+	}
+	if (has_issuemail) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+		            "CAA issuemail at %s does not allow this CA to issue S/MIME "
+		            "certificates for the domain",
+		            where);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* CAA properties at name: NULL with error on a temporary failure; an empty
+ * array when there are none (NXDOMAIN or no data). */
+static GPtrArray *
+lookup(res_state rs, const char *name, GError **error)
+{
+	GPtrArray *props = g_ptr_array_new_with_free_func(cg_caa_prop_free);
+	unsigned char ans[8192];
+	ns_msg msg;
+	int n, i;
+
+	n = res_nquery(rs, name, ns_c_in, CAA_TYPE, ans, sizeof(ans));
+	if (n < 0) {
+		if (rs->res_h_errno == HOST_NOT_FOUND || rs->res_h_errno == NO_DATA)
+			return props;
+		g_set_error(error, CG_ERROR, CG_ERROR_DNS_TEMP,
+		            "CAA lookup for %s failed temporarily", name);
+		g_ptr_array_unref(props);
+		return NULL;
+	}
+	if (ns_initparse(ans, n, &msg) < 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_DNS_TEMP, "CAA answer for %s is unreadable",
+		            name);
+		g_ptr_array_unref(props);
+		return NULL;
+	}
+	for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+		ns_rr rr;
+		const unsigned char *d;
+		int len, taglen;
+		Prop *p;
+
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 || ns_rr_type(rr) != CAA_TYPE)
+			continue;
+		d = ns_rr_rdata(rr);
+		len = ns_rr_rdlen(rr);
+		if (len < 2 || (taglen = d[1]) < 1 || taglen > 15 || 2 + taglen > len) {
+			/* A malformed record is a property no CA may satisfy. */
+			p = g_new0(Prop, 1);
+			p->tag = g_strdup("issuemail");
+			p->value = g_strdup("\x01malformed");
+			g_ptr_array_add(props, p);
+			continue;
+		}
+		p = g_new0(Prop, 1);
+		p->critical = (d[0] & 0x80) != 0;
+		p->tag = g_strndup((const char *)d + 2, (gsize)taglen);
+		p->value = g_strndup((const char *)d + 2 + taglen, (gsize)(len - 2 - taglen));
+		g_ptr_array_add(props, p);
+	}
+	return props;
+}
+
+typedef struct {
+	gint64 expires;
+	gboolean allowed;
+	char *why;
+} Cached;
+
+static GMutex cache_lock;
+static GHashTable *cache;
+
+static void
+cached_free(gpointer p)
+{
+	Cached *c = p;
+
+	g_free(c->why);
+	g_free(c);
+}
+
+gboolean
+cg_caa_check(const char *domain, char **identities, GError **error)
+{
+	g_autofree char *ids = g_strjoinv(",", identities);
+	g_autofree char *key = g_strconcat(domain, "|", ids, NULL);
+	gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+	struct __res_state rs;
+	const char *name;
+	gboolean allowed = TRUE;
+	g_autoptr(GError) err = NULL;
+	Cached *c;
+
+	g_mutex_lock(&cache_lock);
+	if (cache == NULL)
+		cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_free);
+	c = g_hash_table_lookup(cache, key);
+	if (c != NULL && c->expires > now) {
+		allowed = c->allowed;
+		if (!allowed)
+			g_set_error_literal(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, c->why);
+		g_mutex_unlock(&cache_lock);
+		return allowed;
+	}
+	g_mutex_unlock(&cache_lock);
+
+	memset(&rs, 0, sizeof(rs));
+	if (res_ninit(&rs) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_DNS_TEMP, "resolver initialisation failed");
+		return FALSE;
+	}
+	for (name = domain; name != NULL && *name;
+	     name = strchr(name, '.') ? strchr(name, '.') + 1 : NULL) {
+		g_autoptr(GPtrArray) props = lookup(&rs, name, &err);
+
+		if (props == NULL) {
+			res_nclose(&rs);
+			g_propagate_error(error, g_steal_pointer(&err));
+			return FALSE; /* temporary: not cached */
+		}
+		if (props->len > 0) {
+			allowed = cg_caa_decide(props, identities, name, &err);
+			break;
+		}
+	}
+	res_nclose(&rs);
+	c = g_new0(Cached, 1);
+	c->expires = now + CACHE_SECONDS;
+	c->allowed = allowed;
+	c->why = err ? g_strdup(err->message) : NULL;
+	g_mutex_lock(&cache_lock);
+	g_hash_table_replace(cache, g_strdup(key), c);
+	g_mutex_unlock(&cache_lock);
+	if (!allowed)
+		g_propagate_error(error, g_steal_pointer(&err));
+	return allowed;
+}

@@ -1,0 +1,221 @@
+/*
+ * crl.c: certificate revocation lists (S/MIME BR 4.9, 7.2).
+ *
+ * v2 CRL, signed with the issuing CA key; CRL number and AKI (keyid)
+ * extensions; reasonCode non-critical and never "unspecified" (omitted
+ * instead) nor certificateHold; nextUpdate at most 10 days after thisUpdate
+ * (CrlNextUpdate). Revoked certificates are listed until they expire.
+ * Written atomically: a temporary file, fsync, rename, fsync of the directory.
+ */
+#include "issuer-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/bn.h>
+#include <openssl/x509v3.h>
+
+static const struct {
+	int code;
+	const char *name;
+} reasons[] = {
+    {1, "keyCompromise"},        {3, "affiliationChanged"}, {4, "superseded"},
+    {5, "cessationOfOperation"}, {9, "privilegeWithdrawn"},
+};
+
+int
+cg_crl_reason_parse(const char *name)
+{
+	gsize i;
+
+	for (i = 0; name != NULL && i < G_N_ELEMENTS(reasons); i++)
+		if (g_ascii_strcasecmp(name, reasons[i].name) == 0)
+			return reasons[i].code;
+	return -1;
+}
+
+const char *
+cg_crl_reason_name(int code)
+{
+	gsize i;
+
+	for (i = 0; i < G_N_ELEMENTS(reasons); i++)
+		if (reasons[i].code == code)
+			return reasons[i].name;
+	return code == 0 ? "unspecified" : "other";
+}
+
+typedef struct {
+	char *serial;
+	gint64 when;
+	int reason;
+} Entry;
+
+static void
+entry_free(gpointer p)
+{
+	Entry *e = p;
+
+	g_free(e->serial);
+	g_free(e);
+}
+
+static gboolean
+add_entry(X509_CRL *crl, const Entry *e, GError **error)
+{
+	X509_REVOKED *rv = X509_REVOKED_new();
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, (time_t)e->when);
+	gboolean ok;
+
+	ok = BN_hex2bn(&bn, e->serial) > 0 && (ai = BN_to_ASN1_INTEGER(bn, NULL)) != NULL &&
+	     X509_REVOKED_set_serialNumber(rv, ai) == 1 && t != NULL &&
+	     X509_REVOKED_set_revocationDate(rv, t) == 1;
+	if (ok && e->reason > 0) {
+		ASN1_ENUMERATED *r = ASN1_ENUMERATED_new();
+
+		ok = ASN1_ENUMERATED_set(r, e->reason) == 1 &&
+		     X509_REVOKED_add1_ext_i2d(rv, NID_crl_reason, r, 0, 0) == 1;
+		ASN1_ENUMERATED_free(r);
+	}
+	ok = ok && X509_CRL_add0_revoked(crl, rv) == 1;
+	if (!ok) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "CRL entry %s: %s", e->serial,
+		            cg_openssl_error());
+		X509_REVOKED_free(rv);
+	}
+	BN_free(bn);
+	ASN1_INTEGER_free(ai);
+	ASN1_TIME_free(t);
+	return ok;
+}
+
+/* A signed CRL as DER. */
+GBytes *
+cg_crl_build(X509 *issuer, EVP_PKEY *key, GPtrArray *entries, guint64 number, gint64 now,
+             gint64 next, GError **error)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t1 = ASN1_TIME_set(NULL, (time_t)now), *t2 = ASN1_TIME_set(NULL, (time_t)next);
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *aki;
+	unsigned char *der = NULL;
+	GBytes *out = NULL;
+	int len;
+	guint i;
+	gboolean ok;
+
+	ok = X509_CRL_set_version(crl, X509_CRL_VERSION_2) == 1 &&
+	     X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) == 1 &&
+	     X509_CRL_set1_lastUpdate(crl, t1) == 1 && X509_CRL_set1_nextUpdate(crl, t2) == 1 &&
+	     ASN1_INTEGER_set_uint64(num, number) == 1 &&
+	     X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) == 1;
+	if (ok) {
+		X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
+		aki =
+		    X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+		ok = aki != NULL && X509_CRL_add_ext(crl, aki, -1) == 1;
+		X509_EXTENSION_free(aki);
+	}
+	for (i = 0; ok && entries != NULL && i < entries->len; i++)
+		ok = add_entry(crl, g_ptr_array_index(entries, i), error);
+	if (ok) {
+		X509_CRL_sort(crl);
+		ok = X509_CRL_sign(crl, key, cg_sign_md(key)) > 0;
+	}
+	if (ok && (len = i2d_X509_CRL(crl, &der)) > 0) {
+		out = g_bytes_new(der, (gsize)len);
+		OPENSSL_free(der);
+	}
+	if (out == NULL && (error == NULL || *error == NULL))
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "CRL: %s", cg_openssl_error());
+	ASN1_TIME_free(t1);
+	ASN1_TIME_free(t2);
+	ASN1_INTEGER_free(num);
+	X509_CRL_free(crl);
+	return out;
+}
+
+gboolean
+cg_file_write_atomic(const char *path, GBytes *data, int mode, GError **error)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	g_autofree char *tmp = g_strconcat(path, ".new", NULL);
+	gsize len;
+	const char *p = g_bytes_get_data(data, &len);
+	int fd, dfd;
+	gboolean ok;
+
+	g_mkdir_with_parents(dir, 0755);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", tmp, g_strerror(errno));
+		return FALSE;
+	}
+	ok = fchmod(fd, (mode_t)mode) == 0 && write(fd, p, len) == (ssize_t)len && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, g_strerror(errno));
+		unlink(tmp);
+		return FALSE;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return TRUE;
+}
+
+typedef struct {
+	GPtrArray *entries;
+	gint64 now;
+} Collect;
+
+static gboolean
+collect_revoked(gconstpointer rec, gpointer data)
+{
+	const CgCert *c = rec;
+	Collect *col = data;
+	Entry *e;
+
+	if (c->status != CG_CERT_REVOKED || c->not_after < col->now)
+		return TRUE;
+	e = g_new0(Entry, 1);
+	e->serial = g_strdup(c->serial);
+	e->when = c->revoked_at;
+	e->reason = c->reason == 6 ? 0 : c->reason;
+	g_ptr_array_add(col->entries, e);
+	return TRUE;
+}
+
+static gboolean
+next_crl_number(CgTxn *txn, gpointer data, GError **error)
+{
+	return cg_store_next_id(txn, "crl", data, error);
+}
+
+gboolean
+cg_crl_write(CgCa *ca, CgStore *store, const CgConf *conf, gint64 now, guint64 *number,
+             GError **error)
+{
+	g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func(entry_free);
+	Collect col = {entries, now};
+	g_autoptr(GBytes) der = NULL;
+	guint64 n = 0;
+
+	if (!cg_store_foreach(store, NULL, CG_REC_CERT, collect_revoked, &col, error))
+		return FALSE;
+	if (!cg_store_transact(store, next_crl_number, &n, error))
+		return FALSE;
+	der = cg_crl_build(ca->cert, ca->key, entries, n, now, now + conf->crl_next_update, error);
+	if (der == NULL || !cg_file_write_atomic(conf->crl_path, der, 0644, error))
+		return FALSE;
+	if (number != NULL)
+		*number = n;
+	return TRUE;
+}

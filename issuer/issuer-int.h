@@ -1,0 +1,82 @@
+/*
+ * issuer-int.h: shared by the issuer's own files only.
+ */
+#ifndef CG_ISSUER_INT_H
+#define CG_ISSUER_INT_H
+
+#include "issuer.h"
+#include "common.h"
+#include "policy.h"
+
+struct CgCa {
+	X509 *cert;
+	STACK_OF(X509) * chain; /* issuing CA, then the root */
+	EVP_PKEY *key;
+	void *engine; /* ENGINE* when the key is on a PKCS#11 token */
+	X509 *gw_cert;
+	EVP_PKEY *gw_key;
+	char *key_location;
+	guint8 (*own)[32];
+	gsize n_own;
+};
+
+struct CgIssuer {
+	CgConf *conf;
+	CgStore *store;
+	CgCa *ca;
+	gint64 next_crl, next_release, next_checkpoint;
+};
+
+/* issue.c */
+gboolean cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GError **error);
+gboolean cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **error);
+gboolean cg_domain_usable(CgStore *store, CgTxn *txn, const char *mailbox, const char *org_id,
+                          gint64 now, char **why, GError **error);
+
+/* jobs.c */
+gboolean cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now,
+                           gboolean *temporary, GError **error);
+GBytes *cg_p7c_of(X509 *cert, STACK_OF(X509) * chain);
+
+/* more.c: the job kinds of the later flows (challenges, notices, reports,
+ * invitations, confirmations). *temporary as for delivery. */
+gboolean cg_issuer_run_more(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                            gboolean *temporary, GError **error);
+
+/* The last OpenSSL error as text (thread-local buffer); clears the queue. */
+const char *cg_openssl_error(void);
+
+const char *cg_profile_policy_oid(CgProfile p, gboolean multipurpose);
+const char *cg_key_usage_for(EVP_PKEY *key);
+const EVP_MD *cg_sign_md(EVP_PKEY *key);
+char *cg_profile_common_name(const CgCertRequest *r);
+gboolean cg_x509_add_policies(X509 *x, const char *const *oids, GError **error);
+gboolean cg_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, GError **error);
+
+/* ca.c */
+EVP_PKEY *cg_key_file_load(const char *path, GError **error);
+X509 *cg_cert_file_load(const char *path, GError **error);
+gboolean cg_pem_write_key(const char *path, EVP_PKEY *key, uid_t uid, gid_t gid, GError **error);
+gboolean cg_pem_write_certs(const char *path, X509 **certs, gsize n, GError **error);
+
+/* caa.c: one CAA property, and the decision on a relevant RRset (props of
+ * CgCaaProp*) for the names in identities; where names the owner in errors. */
+typedef struct {
+	gboolean critical;
+	char *tag;
+	char *value;
+} CgCaaProp;
+void cg_caa_prop_free(gpointer p);
+gboolean cg_caa_decide(GPtrArray *props, char **identities, const char *where, GError **error);
+
+/* crl.c */
+GBytes *cg_crl_build(X509 *issuer, EVP_PKEY *key, GPtrArray *entries, guint64 number, gint64 now,
+                     gint64 next, GError **error);
+gboolean cg_file_write_atomic(const char *path, GBytes *data, int mode, GError **error);
+
+/* pkcs11.c */
+EVP_PKEY *cg_pkcs11_load_key(const CgConf *conf, void **engine, GError **error);
+void cg_pkcs11_release(void *engine);
+gboolean cg_pkcs11_generate(const CgConf *conf, const char *key_type, GError **error);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * issuer: the CA side of certgate (the cgissuer library; main.c is the
+ * certgate-issuer daemon around it, and the certgate command uses it too).
+ *
+ *   cg_ca_*         CA material: the issuing CA certificate, chain and key (a
+ *                   PEM file readable by its owner alone, or a PKCS#11 token),
+ *                   the gateway's mail-signing certificate and key; CA set-up
+ *   cg_cert_build() the to-be-signed certificate of a profile, built from
+ *                   validated data only (never copied from the CSR)
+ *   cg_cert_lint()  the TBS certificate checked against the profile, rule by
+ *                   rule (S/MIME BR 7.1, STANDARDS.md); any finding stops signing
+ *   cg_ca_issue()   build, lint, sign
+ *   cg_crl_*()      the CRL, written atomically
+ *   cg_caa_check()  RFC 9495 issuemail, climbing from the mailbox's domain
+ *   cg_outmail_*()  outbound mail: composed with GMime, S/MIME-signed by the
+ *                   gateway certificate, submitted with the Sendmail argv
+ *   cg_issuer_*()   the job queue consumer: one transaction per job
+ *
+ * Never: reads mail from outside; trusts a request it did not re-check.
+ */
+#ifndef CG_ISSUER_H
+#define CG_ISSUER_H
+
+#include "conf.h"
+#include "store.h"
+
+#include <glib.h>
+#include <openssl/x509.h>
+
+G_BEGIN_DECLS
+
+/* ---- CA material ---- */
+
+typedef struct CgCa CgCa;
+
+/* Loads CACertificate, CAChain, CAKey, GatewayCertificate and GatewayKey. A
+ * key file must be a regular file owned by the caller and not readable by
+ * group or others (checked on the opened descriptor). */
+CgCa *cg_ca_load(const CgConf *conf, GError **error);
+void cg_ca_free(CgCa *ca);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgCa, cg_ca_free)
+
+X509 *cg_ca_cert(CgCa *ca);             /* borrowed */
+STACK_OF(X509) * cg_ca_chain(CgCa *ca); /* issuing CA first, then the root; borrowed */
+X509 *cg_ca_gateway_cert(CgCa *ca);     /* borrowed */
+EVP_PKEY *cg_ca_gateway_key(CgCa *ca);  /* borrowed */
+const char *cg_ca_key_location(CgCa *ca);
+/* SHA-256 of the SPKI of every key certgate holds (issuing, root, gateway). */
+const guint8 (*cg_ca_own_keys(CgCa *ca, gsize *n))[32];
+/* Signs data-structure helpers use: borrowed. */
+EVP_PKEY *cg_ca_key(CgCa *ca);
+
+typedef struct {
+	gboolean root_rsa;       /* root CA key RSA 4096 instead of P-384 */
+	int issuing_rsa_bits;    /* 0: P-256; 3072 or 4096: RSA */
+	gboolean pkcs11;         /* issuing key on the PKCS#11 token of CAKey */
+	const char *org;         /* the CA's organisation name */
+	const char *country;     /* optional ISO 3166 code */
+	gboolean force;          /* overwrite existing files */
+	const char *issuer_user; /* owner of the issuing and gateway keys */
+	gint64 now;
+} CgCaInit;
+
+/* Creates the root CA, the issuing CA and the gateway certificate, writes
+ * them and their keys (0600), the chain, and the root CRL. Prints what it did
+ * to out. */
+gboolean cg_ca_init(const CgConf *conf, const CgCaInit *opts, GString *out, GError **error);
+
+/* ---- profiles ---- */
+
+typedef enum {
+	CG_PROFILE_ORGANIZATION = 0, /* 2.23.140.1.5.2.x */
+	CG_PROFILE_SPONSOR,          /* 2.23.140.1.5.3.x */
+	CG_PROFILE_MAILBOX,          /* 2.23.140.1.5.1.x: the gateway's own */
+} CgProfile;
+
+const char *cg_profile_name(CgProfile p);
+gboolean cg_profile_parse(const char *name, CgProfile *out);
+
+typedef struct {
+	CgProfile profile;
+	gboolean multipurpose; /* CertificateProfile multipurpose */
+	const char *mailbox;
+	const char *org_name;
+	const char *org_identifier;
+	const char *country;
+	const char *state; /* NULL or "" when absent */
+	const char *locality;
+	const char *given_name; /* sponsor only */
+	const char *surname;
+	gboolean field_email;    /* subject emailAddress */
+	gboolean field_locality; /* subject L */
+	gboolean field_state;    /* subject ST */
+	guint validity_days;
+	guint max_validity_days;
+	gint64 not_before;
+	const char *crl_url;
+	const char *ca_issuers_url;
+	X509 *ca_cert; /* the issuer */
+	EVP_PKEY *subject_key;
+	guint8 serial[16]; /* filled by cg_cert_build when all zero */
+} CgCertRequest;
+
+/* The to-be-signed certificate. CG_ERROR_NOT_AUTHORISED when the request
+ * itself breaks the profile (e.g. validity above 825 days). */
+X509 *cg_cert_build(CgCertRequest *r, GError **error);
+/* Every finding is appended to findings (one line each); TRUE when none. */
+gboolean cg_cert_lint(X509 *tbs, const CgCertRequest *r, GPtrArray *findings);
+/* Build, lint, sign with the issuing CA key. Caller frees. */
+X509 *cg_ca_issue(CgCa *ca, CgCertRequest *r, GError **error);
+/* Signs any certificate or CRL with the given key and its proper digest. */
+gboolean cg_sign_cert(X509 *x, EVP_PKEY *key, GError **error);
+
+/* ---- CRL ---- */
+
+/* Writes a CRL of every revoked, unexpired certificate to CrlPath (via a
+ * temporary file and rename); *number is its CRL number. */
+gboolean cg_crl_write(CgCa *ca, CgStore *store, const CgConf *conf, gint64 now, guint64 *number,
+                      GError **error);
+/* The RFC 5280 reason name ("keyCompromise") to its code; -1 if unknown or
+ * not allowed by the Baseline Requirements (unspecified, certificateHold). */
+int cg_crl_reason_parse(const char *name);
+const char *cg_crl_reason_name(int code);
+
+/* ---- CAA (RFC 9495) ---- */
+
+/* TRUE when no issuemail property forbids issuing for domain; CG_ERROR_DNS_TEMP
+ * on a temporary DNS failure, CG_ERROR_NOT_AUTHORISED when CAA forbids. */
+gboolean cg_caa_check(const char *domain, char **identities, GError **error);
+
+/* ---- outbound mail ---- */
+
+typedef struct {
+	char *filename;
+	char *content_type;
+	GBytes *data;
+} CgOutPart;
+
+typedef struct {
+	const char *to;
+	const char *subject;
+	const char *text;         /* UTF-8 body */
+	GPtrArray *parts;         /* CgOutPart*, attachments; may be NULL */
+	const char *in_reply_to;  /* optional */
+	const char *reply_to;     /* optional */
+	const char *extra_header; /* optional "Name: value" */
+	char *message_id;         /* set by compose */
+} CgOutMail;
+
+void cg_out_part_free(gpointer part);
+CgOutPart *cg_out_part_new(const char *filename, const char *type, GBytes *data);
+
+/* The whole message, S/MIME-signed (multipart/signed, SHA-256) by the
+ * gateway certificate, with Auto-Submitted: auto-generated. */
+GBytes *cg_outmail_compose(CgCa *ca, const CgConf *conf, CgOutMail *m, gint64 now, GError **error);
+
+typedef enum {
+	CG_SEND_OK = 0,
+	CG_SEND_TEMPORARY, /* retry later (exit 75, or no MTA) */
+	CG_SEND_PERMANENT,
+} CgSendResult;
+
+/* Runs Sendmail argv + "-i -f BounceAddress -- rcpt" with msg on stdin. */
+CgSendResult cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **error);
+
+/* ---- the queue consumer ---- */
+
+typedef struct CgIssuer CgIssuer;
+
+CgIssuer *cg_issuer_new(const CgConf *conf, CgStore *store, CgCa *ca);
+void cg_issuer_free(CgIssuer *iss);
+/* Takes and runs at most one job, waiting up to wait_ms for one. Returns
+ * FALSE only when the store failed in a way the caller should stop for. */
+gboolean cg_issuer_step(CgIssuer *iss, guint wait_ms, GError **error);
+/* Timed work: deferred jobs due, the periodic CRL. */
+void cg_issuer_tick(CgIssuer *iss, gint64 now);
+void cg_issuer_set_conf(CgIssuer *iss, const CgConf *conf);
+
+/* Queues an issue request made by the operator (certgate cert issue); the
+ * same checks as mail intake. Returns the request id. */
+typedef struct {
+	const char *org_id;
+	const char *mailbox;
+	GBytes *csr;
+	CgProfile profile;
+	const char *given_name;
+	const char *surname;
+	guint validity_days;
+	const char *fields; /* "E,L,ST" subset, may be NULL */
+	const char *actor;
+} CgOperatorIssue;
+
+char *cg_issuer_queue_operator(CgStore *store, const CgConf *conf, const CgOperatorIssue *op,
+                               gint64 now, GError **error);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,484 @@
+/*
+ * lint.c: pre-issuance linting (S/MIME BR 4.3.1.2) of a to-be-signed
+ * certificate against its profile, rule by rule as in STANDARDS.md. It reads
+ * the certificate back as a relying party would, independently of the
+ * builder, so that a builder bug is caught before anything is signed.
+ */
+#include "issuer-int.h"
+#include "policy.h"
+
+#include <string.h>
+#include <openssl/bn.h>
+#include <openssl/x509v3.h>
+
+#define DAY 86400
+
+typedef struct {
+	GPtrArray *out;
+	const CgCertRequest *r;
+	X509 *x;
+} Lint;
+
+static void finding(Lint *l, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+finding(Lint *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	g_ptr_array_add(l->out, g_strdup_vprintf(fmt, ap));
+	va_end(ap);
+}
+
+static gboolean
+present(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+static void
+lint_serial(Lint *l)
+{
+	const ASN1_INTEGER *ai = X509_get0_serialNumber(l->x);
+	BIGNUM *bn = ASN1_INTEGER_to_BN(ai, NULL);
+
+	if (bn == NULL) {
+		finding(l, "serialNumber: unreadable");
+		return;
+	}
+	if (BN_is_negative(bn) || BN_is_zero(bn))
+		finding(l, "serialNumber: must be positive");
+	if (BN_num_bits(bn) > 159)
+		finding(l, "serialNumber: must be below 2^159");
+	if (BN_num_bits(bn) < 64)
+		finding(l, "serialNumber: fewer than 64 bits");
+	BN_free(bn);
+}
+
+static gboolean
+names_equal(const X509_NAME *a, const X509_NAME *b)
+{
+	unsigned char *da = NULL, *db = NULL;
+	int la = i2d_X509_NAME(a, &da), lb = i2d_X509_NAME(b, &db);
+	gboolean eq = la > 0 && la == lb && memcmp(da, db, (size_t)la) == 0;
+
+	OPENSSL_free(da);
+	OPENSSL_free(db);
+	return eq;
+}
+
+static void
+lint_validity(Lint *l)
+{
+	int days = 0, secs = 0;
+	gint64 period;
+	guint max = l->r->max_validity_days ? MIN(l->r->max_validity_days, 825u) : 825u;
+
+	if (ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(l->x), X509_get0_notAfter(l->x)) !=
+	    1) {
+		finding(l, "validity: unreadable");
+		return;
+	}
+	/* notAfter is inclusive: the period is the difference plus one second. */
+	period = (gint64)days * DAY + secs + 1;
+	if (period <= 0)
+		finding(l, "validity: notAfter is before notBefore");
+	if (period > (gint64)max * DAY)
+		finding(l, "validity: %" G_GINT64_FORMAT " seconds is more than %u days", period,
+		        max);
+}
+
+/* The value of a subject attribute as UTF-8; NULL when absent; "*dup*" when
+ * the attribute appears more than once. */
+static char *
+subject_value(Lint *l, int nid)
+{
+	X509_NAME *n = X509_get_subject_name(l->x);
+	int i = X509_NAME_get_index_by_NID(n, nid, -1);
+	unsigned char *utf8 = NULL;
+	char *out;
+	int len;
+
+	if (i < 0)
+		return NULL;
+	if (X509_NAME_get_index_by_NID(n, nid, i) >= 0)
+		return g_strdup("*dup*");
+	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+	if (len < 0)
+		return g_strdup("*bad*");
+	out = g_strndup((const char *)utf8, (gsize)len);
+	if (strlen(out) != (gsize)len || !cg_text_is_clean(out, -1, 1024)) {
+		g_free(out);
+		out = g_strdup("*bad*");
+	}
+	OPENSSL_free(utf8);
+	return out;
+}
+
+static void
+expect_attr(Lint *l, int nid, const char *want, gboolean required)
+{
+	g_autofree char *got = subject_value(l, nid);
+
+	if (got == NULL) {
+		if (required)
+			finding(l, "subject: %s is required", OBJ_nid2ln(nid));
+		return;
+	}
+	if (strcmp(got, "*dup*") == 0)
+		finding(l, "subject: %s appears more than once", OBJ_nid2ln(nid));
+	else if (strcmp(got, "*bad*") == 0)
+		finding(l, "subject: %s is not clean UTF-8", OBJ_nid2ln(nid));
+	else if (want == NULL || strcmp(got, want) != 0)
+		finding(l, "subject: %s \"%s\" is not the validated value", OBJ_nid2ln(nid), got);
+}
+
+static void
+lint_subject(Lint *l)
+{
+	const CgCertRequest *r = l->r;
+	X509_NAME *n = X509_get_subject_name(l->x);
+	gboolean org = r->profile != CG_PROFILE_MAILBOX;
+	g_autofree char *cn = subject_value(l, NID_commonName);
+	g_autofree char *person = NULL;
+	g_autofree char *c = subject_value(l, NID_countryName);
+	g_autofree char *idc = cg_policy_identifier_country(r->org_identifier);
+	int i;
+
+	for (i = 0; i < X509_NAME_entry_count(n); i++) {
+		int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(n, i)));
+		gboolean ok = nid == NID_commonName || nid == NID_pkcs9_emailAddress;
+
+		if (org)
+			ok = ok || nid == NID_countryName || nid == NID_stateOrProvinceName ||
+			     nid == NID_localityName || nid == NID_organizationName ||
+			     nid == NID_organizationIdentifier;
+		if (r->profile == CG_PROFILE_SPONSOR)
+			ok = ok || nid == NID_givenName || nid == NID_surname;
+		if (!ok)
+			finding(l, "subject: %s is not allowed in the %s profile",
+			        nid == NID_undef ? "an unknown attribute" : OBJ_nid2ln(nid),
+			        cg_profile_name(r->profile));
+	}
+	if (org) {
+		expect_attr(l, NID_organizationName, r->org_name, TRUE);
+		expect_attr(l, NID_organizationIdentifier, r->org_identifier, TRUE);
+		if (!cg_policy_org_identifier(r->org_identifier, NULL))
+			finding(l, "subject: organizationIdentifier has a bad syntax");
+		expect_attr(l, NID_countryName, r->country, FALSE);
+		if (c != NULL && idc != NULL && strcmp(c, idc) != 0)
+			finding(
+			    l,
+			    "subject: countryName %s differs from the organizationIdentifier's %s",
+			    c, idc);
+		expect_attr(l, NID_stateOrProvinceName, r->state, FALSE);
+		expect_attr(l, NID_localityName, r->locality, FALSE);
+		if (c == NULL && (X509_NAME_get_index_by_NID(n, NID_stateOrProvinceName, -1) >= 0 ||
+		                  X509_NAME_get_index_by_NID(n, NID_localityName, -1) >= 0))
+			finding(l, "subject: countryName is required with stateOrProvinceName or "
+			           "localityName");
+	}
+	if (r->profile == CG_PROFILE_SPONSOR) {
+		expect_attr(l, NID_givenName, r->given_name, TRUE);
+		expect_attr(l, NID_surname, r->surname, TRUE);
+		person = g_strdup_printf("%s %s", r->given_name ? r->given_name : "",
+		                         r->surname ? r->surname : "");
+	}
+	if (cn != NULL && strcmp(cn, r->mailbox) != 0 &&
+	    !(r->profile == CG_PROFILE_ORGANIZATION && present(r->org_name) &&
+	      strcmp(cn, r->org_name) == 0) &&
+	    !(person != NULL && strcmp(cn, person) == 0))
+		finding(l, "subject: commonName \"%s\" is none of the values the %s profile allows",
+		        cn, cg_profile_name(r->profile));
+	expect_attr(l, NID_pkcs9_emailAddress, r->mailbox, FALSE);
+}
+
+/* Each extension once; only those of the profile. */
+static void
+lint_extension_set(Lint *l)
+{
+	static const int allowed[] = {NID_subject_alt_name,
+	                              NID_key_usage,
+	                              NID_ext_key_usage,
+	                              NID_certificate_policies,
+	                              NID_crl_distribution_points,
+	                              NID_info_access,
+	                              NID_authority_key_identifier,
+	                              NID_subject_key_identifier,
+	                              NID_basic_constraints};
+	int i, n = X509_get_ext_count(l->x);
+
+	for (i = 0; i < n; i++) {
+		X509_EXTENSION *e = X509_get_ext(l->x, i);
+		int nid = OBJ_obj2nid(X509_EXTENSION_get_object(e));
+		gsize k;
+		gboolean ok = FALSE;
+
+		for (k = 0; k < G_N_ELEMENTS(allowed); k++)
+			ok = ok || allowed[k] == nid;
+		if (!ok)
+			finding(l, "extension %s is not allowed",
+			        nid == NID_undef ? "(unknown)" : OBJ_nid2sn(nid));
+		else if (X509_get_ext_by_NID(l->x, nid, i) >= 0)
+			finding(l, "extension %s appears more than once", OBJ_nid2sn(nid));
+		if (nid != NID_key_usage && nid != NID_basic_constraints &&
+		    X509_EXTENSION_get_critical(e))
+			finding(l, "extension %s must not be critical",
+			        nid == NID_undef ? "(unknown)" : OBJ_nid2sn(nid));
+	}
+}
+
+static void
+lint_san(Lint *l)
+{
+	int crit = -1, i;
+	GENERAL_NAMES *san = X509_get_ext_d2i(l->x, NID_subject_alt_name, &crit, NULL);
+	int mailboxes = 0;
+
+	if (san == NULL) {
+		finding(l, "subjectAltName: required");
+		return;
+	}
+	for (i = 0; i < sk_GENERAL_NAME_num(san); i++) {
+		GENERAL_NAME *gn = sk_GENERAL_NAME_value(san, i);
+		g_autofree char *v = NULL;
+
+		if (gn->type != GEN_EMAIL) {
+			finding(l, "subjectAltName: only rfc822Name entries are allowed");
+			continue;
+		}
+		v = g_strndup((const char *)ASN1_STRING_get0_data(gn->d.rfc822Name),
+		              (gsize)ASN1_STRING_length(gn->d.rfc822Name));
+		if (strcmp(v, l->r->mailbox) != 0)
+			finding(l, "subjectAltName: %s is not the validated mailbox", v);
+		mailboxes++;
+	}
+	if (mailboxes == 0)
+		finding(l, "subjectAltName: needs an rfc822Name");
+	GENERAL_NAMES_free(san);
+}
+
+static void
+lint_key_usage(Lint *l)
+{
+	int crit = -1;
+	ASN1_BIT_STRING *ku = X509_get_ext_d2i(l->x, NID_key_usage, &crit, NULL);
+	EVP_PKEY *key = X509_get0_pubkey(l->x);
+	guint32 bits, allowed;
+	int i;
+
+	if (ku == NULL) {
+		finding(l, "keyUsage: required");
+		return;
+	}
+	if (crit != 1)
+		finding(l, "keyUsage: must be critical");
+	for (bits = 0, i = 0; i < 9; i++)
+		if (ASN1_BIT_STRING_get_bit(ku, i))
+			bits |= 1u << i;
+	switch (key ? EVP_PKEY_get_base_id(key) : 0) {
+	case EVP_PKEY_RSA:
+		allowed = (1u << 0) | (1u << 2); /* digitalSignature, keyEncipherment */
+		break;
+	case EVP_PKEY_EC:
+		allowed = (1u << 0) | (1u << 4); /* digitalSignature, keyAgreement */
+		break;
+	default:
+		allowed = 1u << 0; /* digitalSignature */
+		break;
+	}
+	if (bits == 0)
+		finding(l, "keyUsage: no bit set");
+	if (bits & ~allowed)
+		finding(l, "keyUsage: bits 0x%x not fitted to the %s key", bits & ~allowed,
+		        key ? OBJ_nid2sn(EVP_PKEY_get_base_id(key)) : "?");
+	ASN1_BIT_STRING_free(ku);
+}
+
+static void
+lint_eku(Lint *l)
+{
+	int crit = -1, i;
+	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(l->x, NID_ext_key_usage, &crit, NULL);
+	gboolean email = FALSE;
+
+	if (eku == NULL) {
+		finding(l, "extKeyUsage: required");
+		return;
+	}
+	for (i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+		int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+
+		if (nid == NID_email_protect)
+			email = TRUE;
+		else if (!l->r->multipurpose)
+			finding(l, "extKeyUsage: only emailProtection in a strict profile");
+		else if (nid == NID_server_auth || nid == NID_code_sign || nid == NID_time_stamp ||
+		         nid == NID_OCSP_sign || nid == NID_anyExtendedKeyUsage)
+			finding(l, "extKeyUsage: %s is never allowed", OBJ_nid2sn(nid));
+	}
+	if (!email)
+		finding(l, "extKeyUsage: emailProtection is required");
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+}
+
+static void
+lint_policies(Lint *l)
+{
+	int crit = -1, i, reserved = 0;
+	CERTIFICATEPOLICIES *cp = X509_get_ext_d2i(l->x, NID_certificate_policies, &crit, NULL);
+	const char *want = cg_profile_policy_oid(l->r->profile, l->r->multipurpose);
+
+	if (cp == NULL) {
+		finding(l, "certificatePolicies: required");
+		return;
+	}
+	for (i = 0; i < sk_POLICYINFO_num(cp); i++) {
+		char oid[80];
+
+		OBJ_obj2txt(oid, sizeof(oid), sk_POLICYINFO_value(cp, i)->policyid, 1);
+		if (g_str_has_prefix(oid, "2.23.140.1.5.")) {
+			reserved++;
+			if (strcmp(oid, want) != 0)
+				finding(l, "certificatePolicies: %s is not the %s profile's %s",
+				        oid, cg_profile_name(l->r->profile), want);
+		}
+	}
+	if (reserved != 1)
+		finding(l, "certificatePolicies: exactly one CA/B Forum S/MIME OID is required");
+	sk_POLICYINFO_pop_free(cp, POLICYINFO_free);
+}
+
+static gboolean
+is_http_uri(const GENERAL_NAME *gn)
+{
+	const char *u;
+
+	if (gn->type != GEN_URI)
+		return FALSE;
+	u = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+	return g_str_has_prefix(u, "http://") &&
+	       strlen(u) == (gsize)ASN1_STRING_length(gn->d.uniformResourceIdentifier);
+}
+
+static void
+lint_crldp(Lint *l)
+{
+	int crit = -1, i, j, uris = 0;
+	CRL_DIST_POINTS *dps = X509_get_ext_d2i(l->x, NID_crl_distribution_points, &crit, NULL);
+
+	if (dps == NULL) {
+		finding(l, "cRLDistributionPoints: required");
+		return;
+	}
+	for (i = 0; i < sk_DIST_POINT_num(dps); i++) {
+		DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+
+		if (dp->distpoint == NULL || dp->distpoint->type != 0)
+			continue;
+		for (j = 0; j < sk_GENERAL_NAME_num(dp->distpoint->name.fullname); j++) {
+			if (is_http_uri(sk_GENERAL_NAME_value(dp->distpoint->name.fullname, j)))
+				uris++;
+			else
+				finding(l, "cRLDistributionPoints: only http:// URIs are allowed");
+		}
+	}
+	if (uris == 0)
+		finding(l, "cRLDistributionPoints: needs an http:// URI");
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+}
+
+static void
+lint_aia(Lint *l)
+{
+	int crit = -1, i, ca_issuers = 0;
+	AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(l->x, NID_info_access, &crit, NULL);
+
+	if (aia == NULL) {
+		finding(l, "authorityInformationAccess: required");
+		return;
+	}
+	for (i = 0; i < sk_ACCESS_DESCRIPTION_num(aia); i++) {
+		ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+		int m = OBJ_obj2nid(ad->method);
+
+		if (m != NID_ad_ca_issuers && m != NID_ad_OCSP)
+			finding(l, "authorityInformationAccess: only caIssuers and ocsp");
+		else if (!is_http_uri(ad->location))
+			finding(l, "authorityInformationAccess: only http:// URIs");
+		else if (m == NID_ad_ca_issuers)
+			ca_issuers++;
+	}
+	if (ca_issuers == 0)
+		finding(l, "authorityInformationAccess: needs a caIssuers http:// URI");
+	AUTHORITY_INFO_ACCESS_free(aia);
+}
+
+static void
+lint_key_ids(Lint *l)
+{
+	int crit = -1;
+	AUTHORITY_KEYID *aki = X509_get_ext_d2i(l->x, NID_authority_key_identifier, &crit, NULL);
+	ASN1_OCTET_STRING *ski = X509_get_ext_d2i(l->x, NID_subject_key_identifier, &crit, NULL);
+	const ASN1_OCTET_STRING *ca_ski =
+	    l->r->ca_cert ? X509_get0_subject_key_id(l->r->ca_cert) : NULL;
+	BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(l->x, NID_basic_constraints, &crit, NULL);
+
+	if (aki == NULL)
+		finding(l, "authorityKeyIdentifier: required");
+	else if (aki->keyid == NULL || aki->issuer != NULL || aki->serial != NULL)
+		finding(l, "authorityKeyIdentifier: keyIdentifier only");
+	else if (ca_ski != NULL && ASN1_OCTET_STRING_cmp(aki->keyid, ca_ski) != 0)
+		finding(l, "authorityKeyIdentifier: not the issuing CA's key identifier");
+	if (ski == NULL)
+		finding(l, "subjectKeyIdentifier: required");
+	if (bc != NULL && bc->ca)
+		finding(l, "basicConstraints: cA must be false");
+	AUTHORITY_KEYID_free(aki);
+	ASN1_OCTET_STRING_free(ski);
+	BASIC_CONSTRAINTS_free(bc);
+}
+
+static void
+lint_keys(Lint *l)
+{
+	EVP_PKEY *key = X509_get0_pubkey(l->x);
+	EVP_PKEY *ca_key = l->r->ca_cert ? X509_get0_pubkey(l->r->ca_cert) : NULL;
+	g_autoptr(GError) err = NULL;
+
+	if (key == NULL || !cg_policy_check_key(key, NULL, &err))
+		finding(l, "subjectPublicKeyInfo: %s", err ? err->message : "unreadable");
+	if (ca_key == NULL) {
+		finding(l, "issuer: no CA certificate to check against");
+		return;
+	}
+	/* The signature algorithm follows the CA key (cg_sign_md): never SHA-1. */
+	if (EVP_PKEY_get_base_id(ca_key) == EVP_PKEY_RSA && EVP_PKEY_get_bits(ca_key) < 2048)
+		finding(l, "signature: the CA's RSA key is shorter than 2048 bits");
+	if (!names_equal(X509_get_issuer_name(l->x), X509_get_subject_name(l->r->ca_cert)))
+		finding(l, "issuer: not byte-identical to the issuing CA's subject");
+}
+
+gboolean
+cg_cert_lint(X509 *x, const CgCertRequest *r, GPtrArray *findings)
+{
+	Lint l = {findings, r, x};
+	guint before = findings->len;
+
+	if (X509_get_version(x) != X509_VERSION_3)
+		finding(&l, "version: must be v3");
+	lint_serial(&l);
+	lint_validity(&l);
+	lint_keys(&l);
+	lint_subject(&l);
+	lint_extension_set(&l);
+	lint_san(&l);
+	lint_key_usage(&l);
+	lint_eku(&l);
+	lint_policies(&l);
+	lint_crldp(&l);
+	lint_aia(&l);
+	lint_key_ids(&l);
+	return findings->len == before;
+}

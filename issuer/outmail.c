@@ -1,0 +1,321 @@
+/*
+ * outmail.c: mail certgate sends.
+ *
+ * The signed entity is written byte by byte (CRLF line ends, 7-bit: the text
+ * quoted-printable, attachments base64), signed as it is, and sent as it is,
+ * so that no re-serialisation can change what the signature covers and no MTA
+ * needs to re-encode it. Every message carries Auto-Submitted:
+ * auto-generated and is S/MIME-signed by the gateway certificate
+ * (multipart/signed, SHA-256), with the issuing CA certificate included.
+ * Submission runs the configured sendmail argv directly (never a shell).
+ */
+#include "issuer-int.h"
+
+#include <string.h>
+#include <gio/gio.h>
+#include <openssl/cms.h>
+
+#define EX_TEMPFAIL 75
+
+void
+cg_out_part_free(gpointer p)
+{
+	CgOutPart *x = p;
+
+	if (x == NULL)
+		return;
+	g_free(x->filename);
+	g_free(x->content_type);
+	if (x->data != NULL)
+		g_bytes_unref(x->data);
+	g_free(x);
+}
+
+CgOutPart *
+cg_out_part_new(const char *filename, const char *type, GBytes *data)
+{
+	CgOutPart *p = g_new0(CgOutPart, 1);
+
+	p->filename = g_strdup(filename);
+	p->content_type = g_strdup(type);
+	p->data = g_bytes_ref(data);
+	return p;
+}
+
+/* Quoted-printable (RFC 2045 6.7), CRLF hard line breaks, lines <= 76. */
+static void
+qp_encode(GString *out, const char *text)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	gsize col = 0;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)text; *p; p++) {
+		gboolean eol = p[0] == '\n' || (p[0] == '\r' && p[1] == '\n');
+		gboolean before_eol =
+		    p[1] == '\n' || p[1] == '\0' || (p[1] == '\r' && p[2] == '\n');
+		gboolean literal;
+		gsize need;
+
+		if (eol) {
+			if (*p == '\r')
+				p++;
+			g_string_append(out, "\r\n");
+			col = 0;
+			continue;
+		}
+		literal = (*p >= 33 && *p <= 126 && *p != '=') ||
+		          ((*p == ' ' || *p == '\t') && !before_eol);
+		need = literal ? 1 : 3;
+		if (col + need > 75) {
+			g_string_append(out, "=\r\n");
+			col = 0;
+		}
+		if (literal) {
+			g_string_append_c(out, (char)*p);
+		} else {
+			g_string_append_c(out, '=');
+			g_string_append_c(out, hex[*p >> 4]);
+			g_string_append_c(out, hex[*p & 15]);
+		}
+		col += need;
+	}
+}
+
+static void
+b64_lines(GString *out, GBytes *data)
+{
+	gsize len, i, n;
+	g_autofree char *b64 =
+	    g_base64_encode(g_bytes_get_data(data, &len), g_bytes_get_size(data));
+
+	n = strlen(b64);
+	for (i = 0; i < n; i += 76) {
+		g_string_append_len(out, b64 + i, (gssize)MIN(76, n - i));
+		g_string_append(out, "\r\n");
+	}
+}
+
+static char *
+boundary(const char *prefix)
+{
+	guint8 r[12];
+	g_autofree char *h = NULL;
+
+	cg_random_bytes(r, sizeof(r), NULL);
+	h = cg_hex(r, sizeof(r));
+	return g_strdup_printf("=_%s_%s", prefix, h);
+}
+
+/* The part that is signed: text, or multipart/mixed of text and attachments. */
+static GString *
+entity(const CgOutMail *m)
+{
+	GString *e = g_string_new(NULL);
+	g_autofree char *b = NULL;
+	guint i;
+
+	if (m->parts == NULL || m->parts->len == 0) {
+		g_string_append(e, "Content-Type: text/plain; charset=utf-8\r\n"
+		                   "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+		qp_encode(e, m->text);
+		return e;
+	}
+	b = boundary("mixed");
+	g_string_append_printf(e, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", b);
+	g_string_append_printf(e,
+	                       "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+	                       b);
+	qp_encode(e, m->text);
+	for (i = 0; i < m->parts->len; i++) {
+		const CgOutPart *p = g_ptr_array_index(m->parts, i);
+
+		g_string_append_printf(e,
+		                       "\r\n--%s\r\nContent-Type: %s; name=\"%s\"\r\n"
+		                       "Content-Transfer-Encoding: base64\r\n"
+		                       "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n",
+		                       b, p->content_type, p->filename, p->filename);
+		b64_lines(e, p->data);
+	}
+	g_string_append_printf(e, "\r\n--%s--\r\n", b);
+	return e;
+}
+
+static GBytes *
+cms_sign(CgCa *ca, const GString *content, GError **error)
+{
+	BIO *in = BIO_new_mem_buf(content->str, (int)content->len), *out = BIO_new(BIO_s_mem());
+	STACK_OF(X509) *extra = sk_X509_new_null();
+	CMS_ContentInfo *cms;
+	GBytes *der = NULL;
+	char *p;
+	long len;
+
+	sk_X509_push(extra, cg_ca_cert(ca));
+	cms = CMS_sign(NULL, NULL, extra, in, CMS_DETACHED | CMS_BINARY | CMS_PARTIAL);
+	if (cms != NULL &&
+	    CMS_add1_signer(cms, cg_ca_gateway_cert(ca), cg_ca_gateway_key(ca), EVP_sha256(),
+	                    CMS_BINARY) != NULL &&
+	    CMS_final(cms, in, NULL, CMS_DETACHED | CMS_BINARY) == 1 &&
+	    i2d_CMS_bio(out, cms) == 1) {
+		len = BIO_get_mem_data(out, &p);
+		der = g_bytes_new(p, (gsize)len);
+	} else {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "S/MIME signing failed: %s",
+		            cg_openssl_error());
+	}
+	CMS_ContentInfo_free(cms);
+	sk_X509_free(extra);
+	BIO_free(in);
+	BIO_free(out);
+	return der;
+}
+
+/* A header value: as is when printable ASCII, else RFC 2047 encoded words. */
+static void
+header_text(GString *out, const char *name, const char *value)
+{
+	const char *p = value;
+	gboolean plain = cg_text_is_clean(value, -1, 900);
+	const char *q;
+
+	for (q = value; plain && *q; q++)
+		plain = (unsigned char)*q < 0x80;
+	g_string_append_printf(out, "%s: ", name);
+	if (plain) {
+		g_string_append(out, value);
+		g_string_append(out, "\r\n");
+		return;
+	}
+	while (*p) {
+		const char *end = p;
+		g_autofree char *b64 = NULL;
+
+		while (*end && end - p < 45)
+			end = g_utf8_next_char(end);
+		b64 = g_base64_encode((const guchar *)p, (gsize)(end - p));
+		g_string_append_printf(out, "%s=?UTF-8?B?%s?=", p == value ? "" : "\r\n ", b64);
+		p = end;
+	}
+	g_string_append(out, "\r\n");
+}
+
+static char *
+rfc5322_date(gint64 t)
+{
+	static const char *days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+	static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                               "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+
+	return g_strdup_printf(
+	    "%s, %02d %s %04d %02d:%02d:%02d +0000", days[g_date_time_get_day_of_week(dt) - 1],
+	    g_date_time_get_day_of_month(dt), months[g_date_time_get_month(dt) - 1],
+	    g_date_time_get_year(dt), g_date_time_get_hour(dt), g_date_time_get_minute(dt),
+	    g_date_time_get_second(dt));
+}
+
+GBytes *
+cg_outmail_compose(CgCa *ca, const CgConf *conf, CgOutMail *m, gint64 now, GError **error)
+{
+	g_autoptr(GString) content = entity(m);
+	g_autoptr(GBytes) sig = cms_sign(ca, content, error);
+	g_autofree char *b = boundary("signed");
+	g_autofree char *date = rfc5322_date(now);
+	GString *msg;
+	guint8 id[16];
+	g_autofree char *idhex = NULL;
+
+	if (sig == NULL)
+		return NULL;
+	if (!cg_random_bytes(id, sizeof(id), error))
+		return NULL;
+	idhex = cg_hex(id, sizeof(id));
+	g_free(m->message_id);
+	m->message_id = g_strdup_printf("%s@%s", idhex, conf->gateway_domain);
+	msg = g_string_sized_new(content->len + 4096);
+	g_string_append_printf(msg, "From: certgate <%s>\r\nTo: <%s>\r\n", conf->sender_address,
+	                       m->to);
+	header_text(msg, "Subject", m->subject);
+	g_string_append_printf(msg, "Date: %s\r\nMessage-ID: <%s>\r\n", date, m->message_id);
+	if (m->in_reply_to != NULL)
+		g_string_append_printf(msg, "In-Reply-To: <%s>\r\nReferences: <%s>\r\n",
+		                       m->in_reply_to, m->in_reply_to);
+	if (m->reply_to != NULL)
+		g_string_append_printf(msg, "Reply-To: <%s>\r\n", m->reply_to);
+	if (m->extra_header != NULL && g_str_has_prefix(m->extra_header, "Auto-Submitted:"))
+		g_string_append_printf(msg, "%s\r\n", m->extra_header);
+	else
+		g_string_append(msg, "Auto-Submitted: auto-generated\r\n");
+	if (m->extra_header != NULL && !g_str_has_prefix(m->extra_header, "Auto-Submitted:"))
+		g_string_append_printf(msg, "%s\r\n", m->extra_header);
+	g_string_append_printf(
+	    msg,
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
+	    "\r\n\tmicalg=sha-256; boundary=\"%s\"\r\n\r\n"
+	    "This is an S/MIME signed message.\r\n--%s\r\n",
+	    b, b);
+	g_string_append_len(msg, content->str, (gssize)content->len);
+	g_string_append_printf(msg,
+	                       "\r\n--%s\r\nContent-Type: application/pkcs7-signature; "
+	                       "name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\n"
+	                       "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n",
+	                       b);
+	b64_lines(msg, sig);
+	g_string_append_printf(msg, "\r\n--%s--\r\n", b);
+	return g_string_free_to_bytes(msg);
+}
+
+CgSendResult
+cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **error)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GError) err = NULL;
+	char **a;
+	int status;
+
+	for (a = conf->sendmail; a && *a; a++)
+		g_ptr_array_add(argv, *a);
+	g_ptr_array_add(argv, "-i");
+	g_ptr_array_add(argv, "-f");
+	g_ptr_array_add(argv, conf->bounce_address);
+	g_ptr_array_add(argv, "--");
+	g_ptr_array_add(argv, (char *)rcpt);
+	g_ptr_array_add(argv, NULL);
+	proc = g_subprocess_newv((const char *const *)argv->pdata,
+	                         G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+	                             G_SUBPROCESS_FLAGS_STDERR_MERGE,
+	                         &err);
+	if (proc == NULL) {
+		/* No MTA to hand the mail to: retry later. */
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot run %s: %s", conf->sendmail[0],
+		            err->message);
+		return CG_SEND_TEMPORARY;
+	}
+	if (!g_subprocess_communicate(proc, msg, NULL, &out, NULL, &err)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", conf->sendmail[0],
+		            err->message);
+		g_subprocess_force_exit(proc);
+		return CG_SEND_TEMPORARY;
+	}
+	status = g_subprocess_get_status(proc);
+	if (g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0)
+		return CG_SEND_OK;
+	{
+		gsize n = 0;
+		const char *text = out ? g_bytes_get_data(out, &n) : "";
+		g_autofree char *safe = cg_text_safe(text, (gssize)n, 300);
+
+		g_set_error(
+		    error, CG_ERROR, CG_ERROR_IO, "%s exited with status %d: %s", conf->sendmail[0],
+		    g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : status,
+		    safe);
+	}
+	if (!g_subprocess_get_if_exited(proc) || g_subprocess_get_exit_status(proc) == EX_TEMPFAIL)
+		return CG_SEND_TEMPORARY;
+	return CG_SEND_PERMANENT;
+}

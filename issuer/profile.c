@@ -1,0 +1,333 @@
+/*
+ * profile.c: the to-be-signed certificate of each profile.
+ *
+ * The subject is built from the organisation record and the request item,
+ * both validated before they were stored; nothing is copied from the CSR but
+ * its public key. Extensions follow the profile table of STANDARDS.md:
+ * SAN rfc822Name, keyUsage (critical, fitted to the key), EKU, one CA/B Forum
+ * policy OID, CRL DP and AIA caIssuers over http, AKI keyid, SKI. Nothing else.
+ */
+#include "issuer-int.h"
+
+#include <string.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#define DAY      86400
+#define MAX_DAYS 825
+
+const char *
+cg_profile_name(CgProfile p)
+{
+	static const char *n[] = {"organization", "sponsor", "mailbox"};
+
+	return (guint)p < G_N_ELEMENTS(n) ? n[p] : "?";
+}
+
+gboolean
+cg_profile_parse(const char *name, CgProfile *out)
+{
+	if (g_ascii_strcasecmp(name, "organization") == 0 ||
+	    g_ascii_strcasecmp(name, "organisation") == 0)
+		*out = CG_PROFILE_ORGANIZATION;
+	else if (g_ascii_strcasecmp(name, "sponsor") == 0)
+		*out = CG_PROFILE_SPONSOR;
+	else
+		return FALSE;
+	return TRUE;
+}
+
+const char *
+cg_profile_policy_oid(CgProfile p, gboolean multipurpose)
+{
+	switch (p) {
+	case CG_PROFILE_ORGANIZATION:
+		return multipurpose ? "2.23.140.1.5.2.2" : "2.23.140.1.5.2.3";
+	case CG_PROFILE_SPONSOR:
+		return multipurpose ? "2.23.140.1.5.3.2" : "2.23.140.1.5.3.3";
+	case CG_PROFILE_MAILBOX:
+		break;
+	}
+	return multipurpose ? "2.23.140.1.5.1.2" : "2.23.140.1.5.1.3";
+}
+
+const char *
+cg_key_usage_for(EVP_PKEY *key)
+{
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_RSA:
+		return "digitalSignature,keyEncipherment";
+	case EVP_PKEY_EC:
+		return "digitalSignature,keyAgreement";
+	default:
+		return "digitalSignature";
+	}
+}
+
+const EVP_MD *
+cg_sign_md(EVP_PKEY *key)
+{
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_ED25519:
+	case EVP_PKEY_ED448:
+		return NULL;
+	case EVP_PKEY_EC:
+		if (EVP_PKEY_get_bits(key) > 384)
+			return EVP_sha512();
+		return EVP_PKEY_get_bits(key) > 256 ? EVP_sha384() : EVP_sha256();
+	default:
+		return EVP_sha256();
+	}
+}
+
+gboolean
+cg_sign_cert(X509 *x, EVP_PKEY *key, GError **error)
+{
+	if (X509_sign(x, key, cg_sign_md(key)) <= 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "signing failed: %s",
+		            cg_openssl_error());
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+cg_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, GError **error)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	gboolean ok;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value);
+	if (ext == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "extension %s=%s: %s",
+		            OBJ_nid2sn(nid), value, cg_openssl_error());
+		return FALSE;
+	}
+	ok = X509_add_ext(x, ext, -1) == 1;
+	X509_EXTENSION_free(ext);
+	if (!ok)
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot add extension %s",
+		            OBJ_nid2sn(nid));
+	return ok;
+}
+
+gboolean
+cg_x509_add_policies(X509 *x, const char *const *oids, GError **error)
+{
+	CERTIFICATEPOLICIES *cp = sk_POLICYINFO_new_null();
+	gboolean ok = TRUE;
+	gsize i;
+
+	for (i = 0; ok && oids[i] != NULL; i++) {
+		POLICYINFO *pi = POLICYINFO_new();
+
+		pi->policyid = OBJ_txt2obj(oids[i], 1);
+		ok = pi->policyid != NULL && sk_POLICYINFO_push(cp, pi) > 0;
+		if (!ok)
+			POLICYINFO_free(pi);
+	}
+	ok = ok && X509_add1_ext_i2d(x, NID_certificate_policies, cp, 0, X509V3_ADD_APPEND) == 1;
+	sk_POLICYINFO_pop_free(cp, POLICYINFO_free);
+	if (!ok)
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "certificatePolicies: %s",
+		            cg_openssl_error());
+	return ok;
+}
+
+static gboolean
+bad(GError **error, const char *what)
+{
+	g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "certificate request refused: %s",
+	            what);
+	return FALSE;
+}
+
+/* A subject attribute, UTF-8, checked: clean text within max bytes. */
+static gboolean
+add_attr(X509_NAME *n, int nid, const char *value, gsize max, GError **error)
+{
+	if (value == NULL || *value == '\0' || !cg_text_is_clean(value, -1, max)) {
+		g_autofree char *why = g_strdup_printf(
+		    "%s is empty, too long or holds control characters", OBJ_nid2ln(nid));
+
+		return bad(error, why);
+	}
+	if (X509_NAME_add_entry_by_NID(n, nid, MBSTRING_UTF8, (const unsigned char *)value, -1, -1,
+	                               0) != 1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "subject %s: %s", OBJ_nid2sn(nid),
+		            cg_openssl_error());
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+present(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+char *
+cg_profile_common_name(const CgCertRequest *r)
+{
+	if (r->profile == CG_PROFILE_SPONSOR && present(r->given_name) && present(r->surname))
+		return g_strdup_printf("%s %s", r->given_name, r->surname);
+	if (r->profile == CG_PROFILE_ORGANIZATION && strlen(r->mailbox) > 64)
+		return g_strdup(r->org_name);
+	return g_strdup(r->mailbox);
+}
+
+static X509_NAME *
+build_subject(const CgCertRequest *r, GError **error)
+{
+	X509_NAME *n = X509_NAME_new();
+	g_autofree char *cn = cg_profile_common_name(r);
+	gboolean org = r->profile != CG_PROFILE_MAILBOX;
+	gboolean ok = TRUE;
+
+	if (org) {
+		ok = ok && add_attr(n, NID_countryName, r->country, 2, error);
+		if (ok && r->field_state && present(r->state))
+			ok = add_attr(n, NID_stateOrProvinceName, r->state, 128, error);
+		if (ok && r->field_locality && present(r->locality))
+			ok = add_attr(n, NID_localityName, r->locality, 128, error);
+		ok = ok && add_attr(n, NID_organizationName, r->org_name, 64, error);
+		ok = ok && add_attr(n, NID_organizationIdentifier, r->org_identifier, 64, error);
+	}
+	if (ok && r->profile == CG_PROFILE_SPONSOR) {
+		ok = add_attr(n, NID_givenName, r->given_name, 64, error) &&
+		     add_attr(n, NID_surname, r->surname, 64, error);
+	}
+	ok = ok && add_attr(n, NID_commonName, cn, 64, error);
+	if (ok && r->field_email)
+		ok = add_attr(n, NID_pkcs9_emailAddress, r->mailbox, 254, error);
+	if (!ok) {
+		X509_NAME_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static gboolean
+set_serial(X509 *x, CgCertRequest *r, GError **error)
+{
+	static const guint8 zero[16] = {0};
+	BIGNUM *bn;
+	ASN1_INTEGER *ai;
+
+	if (memcmp(r->serial, zero, 16) == 0) {
+		if (!cg_random_bytes(r->serial, 16, error))
+			return FALSE;
+		/* Positive and 16 octets long: first octet 0x01..0x7f. */
+		r->serial[0] = (guint8)((r->serial[0] & 0x7f) | 0x01);
+	}
+	bn = BN_bin2bn(r->serial, 16, NULL);
+	ai = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+	BN_free(bn);
+	if (ai == NULL || X509_set_serialNumber(x, ai) != 1) {
+		ASN1_INTEGER_free(ai);
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "serial: %s", cg_openssl_error());
+		return FALSE;
+	}
+	ASN1_INTEGER_free(ai);
+	return TRUE;
+}
+
+static gboolean
+add_extensions(X509 *x, const CgCertRequest *r, GError **error)
+{
+	g_autofree char *san = g_strdup_printf("email:%s", r->mailbox);
+	g_autofree char *cdp = g_strdup_printf("URI:%s", r->crl_url);
+	g_autofree char *aia = g_strdup_printf("caIssuers;URI:%s", r->ca_issuers_url);
+	g_autofree char *ku = g_strdup_printf("critical,%s", cg_key_usage_for(r->subject_key));
+	const char *eku = r->multipurpose ? "emailProtection,clientAuth" : "emailProtection";
+	const char *policy[] = {cg_profile_policy_oid(r->profile, r->multipurpose), NULL};
+
+	return cg_x509_add_ext(x, r->ca_cert, NID_subject_alt_name, san, error) &&
+	       cg_x509_add_ext(x, r->ca_cert, NID_key_usage, ku, error) &&
+	       cg_x509_add_ext(x, r->ca_cert, NID_ext_key_usage, eku, error) &&
+	       cg_x509_add_policies(x, policy, error) &&
+	       cg_x509_add_ext(x, r->ca_cert, NID_crl_distribution_points, cdp, error) &&
+	       cg_x509_add_ext(x, r->ca_cert, NID_info_access, aia, error) &&
+	       cg_x509_add_ext(x, r->ca_cert, NID_authority_key_identifier, "keyid:always",
+	                       error) &&
+	       cg_x509_add_ext(x, r->ca_cert, NID_subject_key_identifier, "hash", error);
+}
+
+X509 *
+cg_cert_build(CgCertRequest *r, GError **error)
+{
+	X509 *x = NULL;
+	X509_NAME *subject = NULL;
+	guint max = MIN(r->max_validity_days ? r->max_validity_days : MAX_DAYS, MAX_DAYS);
+
+	if (r->validity_days == 0 || r->validity_days > max) {
+		g_autofree char *why =
+		    g_strdup_printf("validity of %u days; the most is %u", r->validity_days, max);
+
+		bad(error, why);
+		return NULL;
+	}
+	if (r->mailbox == NULL || r->crl_url == NULL || r->ca_issuers_url == NULL ||
+	    r->ca_cert == NULL || r->subject_key == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "incomplete certificate request");
+		return NULL;
+	}
+	if (r->profile != CG_PROFILE_MAILBOX &&
+	    (!present(r->org_name) || !present(r->org_identifier) || !present(r->country))) {
+		bad(error, "the organisation lacks a name, identifier or country");
+		return NULL;
+	}
+	if (r->profile == CG_PROFILE_SPONSOR && (!present(r->given_name) || !present(r->surname))) {
+		bad(error, "the sponsor profile needs the person's given name and surname");
+		return NULL;
+	}
+	if ((subject = build_subject(r, error)) == NULL)
+		return NULL;
+	x = X509_new();
+	if (X509_set_version(x, X509_VERSION_3) != 1 || !set_serial(x, r, error) ||
+	    X509_set_issuer_name(x, X509_get_subject_name(r->ca_cert)) != 1 ||
+	    X509_set_subject_name(x, subject) != 1 || X509_set_pubkey(x, r->subject_key) != 1 ||
+	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)r->not_before) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x),
+	                  (time_t)(r->not_before + (gint64)r->validity_days * DAY - 1)) == NULL ||
+	    !add_extensions(x, r, error)) {
+		if (error != NULL && *error == NULL)
+			g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
+			            "building the certificate: %s", cg_openssl_error());
+		X509_NAME_free(subject);
+		X509_free(x);
+		return NULL;
+	}
+	X509_NAME_free(subject);
+	return x;
+}
+
+X509 *
+cg_ca_issue(CgCa *ca, CgCertRequest *r, GError **error)
+{
+	g_autoptr(GPtrArray) findings = g_ptr_array_new_with_free_func(g_free);
+	X509 *x;
+
+	r->ca_cert = cg_ca_cert(ca);
+	if ((x = cg_cert_build(r, error)) == NULL)
+		return NULL;
+	if (!cg_cert_lint(x, r, findings)) {
+		g_autofree char *all = NULL;
+
+		g_ptr_array_add(findings, NULL);
+		all = g_strjoinv("; ", (char **)findings->pdata);
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
+		            "pre-issuance lint refused the certificate: %s", all);
+		X509_free(x);
+		return NULL;
+	}
+	if (!cg_sign_cert(x, cg_ca_key(ca), error)) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
