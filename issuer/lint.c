@@ -185,10 +185,14 @@ lint_subject(Lint *l)
 		person = g_strdup_printf("%s %s", r->given_name ? r->given_name : "",
 		                         r->surname ? r->surname : "");
 	}
-	if (cn != NULL && strcmp(cn, r->mailbox) != 0 &&
-	    !(r->profile == CG_PROFILE_ORGANIZATION && present(r->org_name) &&
-	      strcmp(cn, r->org_name) == 0) &&
-	    !(person != NULL && strcmp(cn, person) == 0))
+	if (cn != NULL && strcmp(cn, "*dup*") == 0)
+		finding(l, "subject: commonName appears more than once");
+	else if (cn != NULL && strcmp(cn, "*bad*") == 0)
+		finding(l, "subject: commonName is not clean UTF-8");
+	else if (cn != NULL && strcmp(cn, r->mailbox) != 0 &&
+	         !(r->profile == CG_PROFILE_ORGANIZATION && present(r->org_name) &&
+	           strcmp(cn, r->org_name) == 0) &&
+	         !(person != NULL && strcmp(cn, person) == 0))
 		finding(l, "subject: commonName \"%s\" is none of the values the %s profile allows",
 		        cn, cg_profile_name(r->profile));
 	expect_attr(l, NID_pkcs9_emailAddress, r->mailbox, FALSE);

@@ -151,6 +151,8 @@ main(int argc, char **argv)
 	int rc;
 
 	closefrom(3);
+	/* A sendmail that exits before reading all of a message must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	oc = g_option_context_new("");
 	g_option_context_set_summary(oc, "The certgate issuer: takes jobs from the queue, signs "
 	                                 "certificates and CRLs, sends mail.");

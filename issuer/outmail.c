@@ -297,10 +297,14 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **er
 		return CG_SEND_TEMPORARY;
 	}
 	if (!g_subprocess_communicate(proc, msg, NULL, &out, NULL, &err)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", conf->sendmail[0],
-		            err->message);
-		g_subprocess_force_exit(proc);
-		return CG_SEND_TEMPORARY;
+		/* It stopped reading (EPIPE): its exit status says what happened. */
+		if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE)) {
+			g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", conf->sendmail[0],
+			            err->message);
+			g_subprocess_force_exit(proc);
+			return CG_SEND_TEMPORARY;
+		}
+		g_subprocess_wait(proc, NULL, NULL);
 	}
 	status = g_subprocess_get_status(proc);
 	if (g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0)

@@ -234,6 +234,7 @@ main(int argc, char **argv)
 	/* Descriptors inherited from whoever started us (a test harness's
 	 * pipes, say) must not be kept open for the daemon's lifetime. */
 	closefrom(3);
+	signal(SIGPIPE, SIG_IGN);
 	oc = g_option_context_new("");
 	g_option_context_set_summary(oc, "The certgate milter: reads mail to the gateway "
 	                                 "addresses and commits its decisions.");
