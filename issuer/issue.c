@@ -74,6 +74,7 @@ check_key(CgStore *store, CgTxn *txn, const guint8 (*own)[32], gsize n_own, cons
 	f.n_ca_keys = n_own;
 	f.compromised = u.compromised;
 	f.certified_for = (char **)u.others->pdata;
+	f.spki_sha256 = csr->spki_sha256;
 	ok = cg_policy_check_key(csr->key, &f, error);
 	g_ptr_array_unref(u.others);
 	return ok;
@@ -208,6 +209,7 @@ fill_request(CgIssuer *iss, const CgRequest *req, const CgItem *item, const CgOr
 	r->crl_url = iss->conf->crl_url;
 	r->ca_issuers_url = iss->conf->ca_issuers_url;
 	r->subject_key = csr->key;
+	r->subject_spki = X509_REQ_get_X509_PUBKEY(csr->req);
 }
 
 /* One more item of the request settled; DONE when it was the last. */

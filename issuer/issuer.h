@@ -96,8 +96,9 @@ typedef struct {
 	gint64 not_before;
 	const char *crl_url;
 	const char *ca_issuers_url;
-	X509 *ca_cert; /* the issuer */
+	X509 *ca_cert;             /* the issuer */
 	EVP_PKEY *subject_key;
+	X509_PUBKEY *subject_spki; /* the key as the CSR encodes it (borrowed), or NULL */
 	guint8 serial[16]; /* filled by cg_cert_build when all zero */
 } CgCertRequest;
 

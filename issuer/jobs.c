@@ -73,20 +73,18 @@ GBytes *
 cg_p7c_of(X509 *cert, STACK_OF(X509) * chain)
 {
 	PKCS7 *p7 = PKCS7_new();
-	PKCS7_SIGNED *sd = PKCS7_SIGNED_new();
 	unsigned char *der = NULL;
 	GBytes *out = NULL;
-	int i, len;
+	int i, len = 0;
+	gboolean ok;
 
-	p7->type = OBJ_nid2obj(NID_pkcs7_signed);
-	p7->d.sign = sd;
-	ASN1_INTEGER_set(sd->version, 1);
-	sd->contents->type = OBJ_nid2obj(NID_pkcs7_data);
-	sd->cert = sk_X509_new_null();
-	sk_X509_push(sd->cert, X509_dup(cert));
-	for (i = 0; i < sk_X509_num(chain); i++)
-		sk_X509_push(sd->cert, X509_dup(sk_X509_value(chain, i)));
-	len = i2d_PKCS7(p7, &der);
+	/* The certificates are referenced, not copied. */
+	ok = PKCS7_set_type(p7, NID_pkcs7_signed) == 1 &&
+	     PKCS7_content_new(p7, NID_pkcs7_data) == 1 && PKCS7_add_certificate(p7, cert) == 1;
+	for (i = 0; ok && i < sk_X509_num(chain); i++)
+		ok = PKCS7_add_certificate(p7, sk_X509_value(chain, i)) == 1;
+	if (ok)
+		len = i2d_PKCS7(p7, &der);
 	if (len > 0)
 		out = g_bytes_new(der, (gsize)len);
 	OPENSSL_free(der);

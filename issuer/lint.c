@@ -263,12 +263,23 @@ lint_san(Lint *l)
 	GENERAL_NAMES_free(san);
 }
 
+/* The key algorithm of the certificate, read from its SPKI. */
+static int
+spki_nid(X509 *x)
+{
+	ASN1_OBJECT *alg = NULL;
+
+	if (X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, X509_get_X509_PUBKEY(x)) != 1)
+		return NID_undef;
+	return OBJ_obj2nid(alg);
+}
+
 static void
 lint_key_usage(Lint *l)
 {
 	int crit = -1;
 	ASN1_BIT_STRING *ku = X509_get_ext_d2i(l->x, NID_key_usage, &crit, NULL);
-	EVP_PKEY *key = X509_get0_pubkey(l->x);
+	int alg = spki_nid(l->x);
 	guint32 bits, allowed;
 	int i;
 
@@ -281,11 +292,11 @@ lint_key_usage(Lint *l)
 	for (bits = 0, i = 0; i < 9; i++)
 		if (ASN1_BIT_STRING_get_bit(ku, i))
 			bits |= 1u << i;
-	switch (key ? EVP_PKEY_get_base_id(key) : 0) {
-	case EVP_PKEY_RSA:
+	switch (alg) {
+	case NID_rsaEncryption:
 		allowed = (1u << 0) | (1u << 2); /* digitalSignature, keyEncipherment */
 		break;
-	case EVP_PKEY_EC:
+	case NID_X9_62_id_ecPublicKey:
 		allowed = (1u << 0) | (1u << 4); /* digitalSignature, keyAgreement */
 		break;
 	default:
@@ -296,7 +307,7 @@ lint_key_usage(Lint *l)
 		finding(l, "keyUsage: no bit set");
 	if (bits & ~allowed)
 		finding(l, "keyUsage: bits 0x%x not fitted to the %s key", bits & ~allowed,
-		        key ? OBJ_nid2sn(EVP_PKEY_get_base_id(key)) : "?");
+			alg == NID_undef ? "unknown" : OBJ_nid2sn(alg));
 	ASN1_BIT_STRING_free(ku);
 }
 
@@ -444,14 +455,30 @@ lint_key_ids(Lint *l)
 	BASIC_CONSTRAINTS_free(bc);
 }
 
+/* The certificate's SPKI is, byte for byte, the key that was asked for. */
+static gboolean
+spki_is_requested(Lint *l)
+{
+	unsigned char *have = NULL, *want = NULL;
+	int hl = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(l->x), &have);
+	int wl = l->r->subject_spki != NULL ? i2d_X509_PUBKEY(l->r->subject_spki, &want)
+					    : i2d_PUBKEY(l->r->subject_key, &want);
+	gboolean same = hl > 0 && hl == wl && memcmp(have, want, (size_t)hl) == 0;
+
+	OPENSSL_free(have);
+	OPENSSL_free(want);
+	return same;
+}
+
 static void
 lint_keys(Lint *l)
 {
-	EVP_PKEY *key = X509_get0_pubkey(l->x);
 	EVP_PKEY *ca_key = l->r->ca_cert ? X509_get0_pubkey(l->r->ca_cert) : NULL;
 	g_autoptr(GError) err = NULL;
 
-	if (key == NULL || !cg_policy_check_key(key, NULL, &err))
+	if (!spki_is_requested(l))
+		finding(l, "subjectPublicKeyInfo: not the requested key");
+	else if (l->r->subject_key == NULL || !cg_policy_check_key_shape(l->r->subject_key, &err))
 		finding(l, "subjectPublicKeyInfo: %s", err ? err->message : "unreadable");
 	if (ca_key == NULL) {
 		finding(l, "issuer: no CA certificate to check against");

@@ -199,7 +199,16 @@ cg_csr_parse(const guint8 *data, gsize len, GError **error)
 	c = g_new0(CgCsr, 1);
 	c->req = req;
 	c->key = key;
-	cg_spki_sha256(key, c->spki_sha256);
+	{
+		/* The SPKI exactly as the CSR encodes it: re-encoding the key through
+		 * OpenSSL's encoder would cost ten times as much. */
+		unsigned char *der = NULL;
+		int n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &der);
+
+		if (n > 0)
+			cg_sha256(der, (gsize)n, c->spki_sha256);
+		OPENSSL_free(der);
+	}
 	c->key_desc = cg_policy_key_desc(key);
 	if (mailboxes->len == 1)
 		c->mailbox = g_strdup(g_ptr_array_index(mailboxes, 0));

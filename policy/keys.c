@@ -133,7 +133,7 @@ done:
 }
 
 static gboolean
-check_ec(EVP_PKEY *key, GError **error)
+check_ec(EVP_PKEY *key, gboolean point_check, GError **error)
 {
 	static const char *curves[] = {"prime256v1", "secp384r1", "secp521r1"};
 	char group[64] = "";
@@ -150,6 +150,8 @@ check_ec(EVP_PKEY *key, GError **error)
 			break;
 	if (i == G_N_ELEMENTS(curves))
 		return refuse(error, "EC curve %s; accepted are P-256, P-384 and P-521", group);
+	if (!point_check)
+		return TRUE;
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
 	on_curve = ctx != NULL && EVP_PKEY_public_check(ctx) == 1;
 	EVP_PKEY_CTX_free(ctx);
@@ -158,32 +160,44 @@ check_ec(EVP_PKEY *key, GError **error)
 	return TRUE;
 }
 
-gboolean
-cg_policy_check_key(CgPkey *key, const CgKeyFacts *f, GError **error)
+static gboolean
+check_shape(CgPkey *key, gboolean point_check, GError **error)
 {
-	g_autofree char *desc = cg_policy_key_desc(key);
-	guint8 spki[32];
-	gsize i;
+	g_autofree char *desc = NULL;
 
 	switch (EVP_PKEY_get_base_id(key)) {
 	case EVP_PKEY_RSA:
-		if (!check_rsa(key, error))
-			return FALSE;
-		break;
+		return check_rsa(key, error);
 	case EVP_PKEY_EC:
-		if (!check_ec(key, error))
-			return FALSE;
-		break;
+		return check_ec(key, point_check, error);
 	case EVP_PKEY_ED25519:
 	case EVP_PKEY_ED448:
-		break;
+		return TRUE;
 	default:
-		return refuse(error,
-		              "%s keys are not accepted (RSA, EC P-256/P-384/P-521, "
-		              "Ed25519, Ed448 are)",
-		              desc);
+		desc = cg_policy_key_desc(key);
+		return refuse(error, "%s keys are not accepted (RSA, EC P-256/P-384/P-521, "
+				     "Ed25519, Ed448 are)",
+			      desc);
 	}
-	if (!cg_spki_sha256(key, spki))
+}
+
+gboolean
+cg_policy_check_key_shape(CgPkey *key, GError **error)
+{
+	return check_shape(key, FALSE, error);
+}
+
+gboolean
+cg_policy_check_key(CgPkey *key, const CgKeyFacts *f, GError **error)
+{
+	guint8 spki[32];
+	gsize i;
+
+	if (!check_shape(key, TRUE, error))
+		return FALSE;
+	if (f != NULL && f->spki_sha256 != NULL)
+		memcpy(spki, f->spki_sha256, 32);
+	else if (!cg_spki_sha256(key, spki))
 		return refuse(error, "public key cannot be encoded");
 	for (i = 0; f != NULL && i < f->n_ca_keys; i++)
 		if (memcmp(spki, f->ca_keys[i], 32) == 0)
@@ -193,8 +207,8 @@ cg_policy_check_key(CgPkey *key, const CgKeyFacts *f, GError **error)
 	for (i = 0; f != NULL && f->certified_for != NULL && f->certified_for[i] != NULL; i++)
 		if (f->mailbox == NULL || !cg_addr_equal(f->certified_for[i], f->mailbox))
 			return refuse(error,
-			              "this key is already certified for another mailbox; "
-			              "make a new key for %s",
-			              f->mailbox ? f->mailbox : "this mailbox");
+				      "this key is already certified for another mailbox; "
+				      "make a new key for %s",
+				      f->mailbox ? f->mailbox : "this mailbox");
 	return TRUE;
 }

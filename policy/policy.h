@@ -73,7 +73,12 @@ typedef struct {
 	                       * for keyCompromise */
 	char **certified_for; /* mailboxes already holding a certificate
 	                       * for this key (NULL-terminated, may be NULL) */
+	const guint8 *spki_sha256; /* the key's SPKI digest when known, or NULL */
 } CgKeyFacts;
+
+/* Type, size, curve, exponent, small factors, ROCA: what a key is, without
+ * facts from the store and without the (costlier) EC point check. */
+gboolean cg_policy_check_key_shape(CgPkey *key, GError **error);
 
 /* CG_ERROR_NOT_AUTHORISED saying which rule the key breaks. */
 gboolean cg_policy_check_key(CgPkey *key, const CgKeyFacts *facts, GError **error);

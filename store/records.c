@@ -329,7 +329,7 @@ static int
 index_string(CgRecordKind kind, const DBT *data, DBT *result,
              const char *(*field)(gconstpointer rec))
 {
-	gpointer rec = cg_record_decode(kind, data->data, data->size, NULL);
+	gpointer rec = cg_record_decode_own(kind, data->data, data->size);
 	const char *v;
 
 	if (rec == NULL)
@@ -403,7 +403,7 @@ cg_index_cert_org(DB *sec, const DBT *key, const DBT *data, DBT *result)
 int
 cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result)
 {
-	CgCert *c = cg_record_decode(CG_REC_CERT, data->data, data->size, NULL);
+	CgCert *c = cg_record_decode_own(CG_REC_CERT, data->data, data->size);
 
 	(void)sec;
 	(void)key;

@@ -68,6 +68,9 @@ GBytes *cg_record_encode(CgRecordKind kind, gconstpointer rec);
 void cg_record_key(CgRecordKind kind, gconstpointer rec, GByteArray *key);
 void cg_item_key(const char *request_id, guint32 index, GByteArray *key);
 gpointer cg_record_decode(CgRecordKind kind, const void *data, gsize len, GError **error);
+/* The same for a value certgate has just written (index callbacks): no
+ * normal-form walk. NULL when it does not decode. */
+gpointer cg_record_decode_own(CgRecordKind kind, const void *data, gsize len);
 void cg_record_free(CgRecordKind kind, gpointer rec);
 int cg_record_dbi(CgRecordKind kind);
 /* GVariant envelope (version, body) shared by records, seen and audit. */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -45,6 +46,7 @@ main(int argc, char **argv)
 		        "usage: cg-storetool fill|count|evidence DBHOME EVIDENCE [BYTES]\n");
 		return 2;
 	}
+	umask(007);
 	s = cg_store_open(argv[2], argv[3], CG_STORE_DEFAULT, &err);
 	if (s == NULL) {
 		printf("error %d: %s\n", err->code, err->message);

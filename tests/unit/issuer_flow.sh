@@ -12,42 +12,12 @@
 set -eu
 . "$CG_SRC/tests/lib/pki.sh"
 . "$CG_SRC/tests/lib/dns.sh"
-T=$(mktemp -d "$CG_TEST_TMP/issuer.XXXXXX")
-chmod 0755 "$T"
-cg="$CG_BIN/certgate -c $T/certgate.conf"
-fail=0
-ipid=
-cleanup() {
-	if [ -n "$ipid" ]; then
-		kill "$ipid" 2>/dev/null || true
-		wait "$ipid" 2>/dev/null || true
-	fi
-	dns_stop
-	pki_gpgsm_stop "$T/gnupg"
-	[ -n "${CG_KEEP:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
-
+. "$CG_SRC/tests/lib/ca.sh"
+ca_test issuer
+CA_CLEANUP='pki_gpgsm_stop '"$T/gnupg"
 dns_start "$T/dns" 127.0.0.9
-mkdir -p "$T/db" "$T/evidence" "$T/crl" "$T/run"
-chown certgate-ca "$T/run"
-chgrp certgate "$T/db" "$T/evidence"
-chmod 2770 "$T/db" "$T/evidence"
-cat > "$T/certgate.conf" <<CONF
-GatewayDomain ca.example.net
-DbHome $T/db
-EvidenceDir $T/evidence
-CACertificate $T/ca/issuing-ca.pem
-CAChain $T/ca/chain.pem
-CAKey $T/ca/issuing-ca.key
-GatewayCertificate $T/ca/gateway.pem
-GatewayKey $T/ca/gateway.key
-CrlPath $T/crl/issuing-ca.crl
-IssuerPidFile $T/run/issuer.pid
-Sendmail /bin/true
-CONF
+ca_dirs
+ca_conf
 $cg ca init --org "Test CA" > /dev/null
 $cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
 	--locality Warszawa --contact ceo@example.org > /dev/null

@@ -555,8 +555,15 @@ m_version(Fx *f, X509 *x, CgCertRequest *r)
 static void
 m_weak_key(Fx *f, X509 *x, CgCertRequest *r)
 {
-	(void)r;
 	X509_set_pubkey(x, f->weak);
+	r->subject_key = f->weak;
+}
+
+static void
+m_other_key(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	X509_set_pubkey(x, f->rsa);
 }
 
 static void
@@ -611,6 +618,7 @@ test_mutations(void **state)
 	    {"issuer name", m_issuer, "not byte-identical"},
 	    {"v1", m_version, "must be v3"},
 	    {"weak key", m_weak_key, "RSA key of 1024 bits"},
+	    {"other key", m_other_key, "subjectPublicKeyInfo: not the requested key"},
 	};
 	Fx *fx = *state;
 	gsize i;

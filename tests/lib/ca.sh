@@ -1,0 +1,57 @@
+# tests/lib/ca.sh: a private CA for a test that runs the issuer without the
+# sandbox. Source it after dns.sh.
+#
+#   ca_test NAME        T (a fresh directory), cg (the certgate command on
+#                       T/certgate.conf), ok/bad, fail, ipid and an EXIT trap
+#                       that stops the issuer, DNS and removes T (kept with
+#                       CG_KEEP=1). Set CA_CLEANUP to a command for more.
+#   ca_dirs             db, evidence, crl, run with the owners of an install
+#   ca_conf [LINE...]   T/certgate.conf: the common keys, then LINEs
+#                       (CAKey defaults to a key file unless a LINE sets it)
+
+ca_test() {
+	T=$(mktemp -d "$CG_TEST_TMP/$1.XXXXXX")
+	chmod 0755 "$T"
+	cg="$CG_BIN/certgate -c $T/certgate.conf"
+	fail=0
+	ipid=
+	CA_CLEANUP=${CA_CLEANUP:-}
+	trap ca_cleanup EXIT
+}
+
+ca_cleanup() {
+	if [ -n "$ipid" ]; then
+		kill "$ipid" 2>/dev/null || true
+		wait "$ipid" 2>/dev/null || true
+	fi
+	dns_stop
+	[ -z "$CA_CLEANUP" ] || $CA_CLEANUP
+	[ -n "${CG_KEEP:-}" ] || rm -rf "$T"
+}
+
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+
+ca_dirs() {
+	mkdir -p "$T/db" "$T/evidence" "$T/crl" "$T/run"
+	chown certgate-ca "$T/run"
+	chgrp certgate "$T/db" "$T/evidence"
+	chmod 2770 "$T/db" "$T/evidence"
+}
+
+ca_conf() {
+	{
+		printf 'GatewayDomain ca.example.net\nDbHome %s/db\nEvidenceDir %s/evidence\n' "$T" "$T"
+		printf 'CACertificate %s/ca/issuing-ca.pem\nCAChain %s/ca/chain.pem\n' "$T" "$T"
+		printf 'GatewayCertificate %s/ca/gateway.pem\nGatewayKey %s/ca/gateway.key\n' "$T" "$T"
+		printf 'CrlPath %s/crl/issuing-ca.crl\nIssuerPidFile %s/run/issuer.pid\n' "$T" "$T"
+		printf 'Sendmail /bin/true\n'
+		case " $* " in
+		*" CAKey "*) ;;
+		*) printf 'CAKey %s/ca/issuing-ca.key\n' "$T" ;;
+		esac
+		for line in "$@"; do
+			printf '%s\n' "$line"
+		done
+	} > "$T/certgate.conf"
+}
