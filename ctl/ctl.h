@@ -69,5 +69,7 @@ int ctl_cert_issue(CtlCtx *ctx, int argc, char **argv);
 int ctl_cert_list(CtlCtx *ctx, int argc, char **argv);
 int ctl_cert_show(CtlCtx *ctx, int argc, char **argv);
 int ctl_cert_revoke(CtlCtx *ctx, int argc, char **argv);
+int ctl_queue_show(CtlCtx *ctx, int argc, char **argv);
+int ctl_queue_flush(CtlCtx *ctx, int argc, char **argv);
 
 #endif

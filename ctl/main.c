@@ -38,6 +38,8 @@ static const CtlCommand commands[] = {
 	{"cert", "list", "[--org ID|--mailbox ADDR]", "list certificates", ctl_cert_list, TRUE},
 	{"cert", "show", "SERIAL [--pem|--der]", "show a certificate", ctl_cert_show, TRUE},
 	{"cert", "revoke", "SERIAL --reason R", "revoke a certificate; the CRL follows", ctl_cert_revoke, TRUE},
+	{"queue", "show", "", "the issuer's jobs, queued and deferred", ctl_queue_show, TRUE},
+	{"queue", "flush", "", "make deferred jobs due now", ctl_queue_flush, TRUE},
 };
 /* clang-format on */
 
@@ -47,11 +49,12 @@ usage(FILE *f)
 	gsize i;
 
 	fprintf(f, "usage: certgate [-c FILE] [--json] GROUP [VERB] [options] [args]\n\n"
-		   "commands:\n");
+	           "commands:\n");
 	for (i = 0; i < G_N_ELEMENTS(commands); i++) {
-		g_autofree char *cmd = g_strdup_printf("%s %s", commands[i].group, commands[i].verb);
+		const CtlCommand *c = &commands[i];
 
-		fprintf(f, "  %-18s %-52s %s\n", cmd, commands[i].args, commands[i].summary);
+		fprintf(f, "  %s%s%s%s%s\n        %s\n", c->group, *c->verb ? " " : "", c->verb,
+		        *c->args ? " " : "", c->args, c->summary);
 	}
 	fprintf(f, "\n'certgate GROUP VERB --help' describes one command.\n");
 }
@@ -76,6 +79,19 @@ find_command(int argc, char **argv, int *used)
 		}
 	}
 	return NULL;
+}
+
+/* --help among a command's words: the handler prints it, with no config. */
+static gboolean
+help_asked(int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "-?") == 0)
+			return TRUE;
+	return FALSE;
 }
 
 int
@@ -126,9 +142,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	prog = *cmd->verb ? g_strdup_printf("certgate %s %s", cmd->group, cmd->verb)
-			  : g_strdup_printf("certgate %s", cmd->group);
+	                  : g_strdup_printf("certgate %s", cmd->group);
 	ctx.prog = prog;
-	if (cmd->needs_conf) {
+	if (cmd->needs_conf && !help_asked(argc - i, argv + i)) {
 		g_autoptr(GError) err = NULL;
 
 		ctx.conf = cg_conf_load(ctx.conf_path, &err);

@@ -209,7 +209,7 @@ fill_request(CgIssuer *iss, const CgRequest *req, const CgItem *item, const CgOr
 	r->crl_url = iss->conf->crl_url;
 	r->ca_issuers_url = iss->conf->ca_issuers_url;
 	r->subject_key = csr->key;
-	r->subject_spki = X509_REQ_get_X509_PUBKEY(csr->req);
+	r->subject_spki = csr->spki;
 }
 
 /* One more item of the request settled; DONE when it was the last. */
@@ -402,9 +402,7 @@ cg_issuer_queue_operator(CgStore *store, const CgConf *conf, const CgOperatorIss
 	g_autoptr(CgOrg) org = cg_store_org_get(store, NULL, op->org_id, error);
 	g_autoptr(CgCsr) csr = NULL;
 	g_autofree char *why = NULL;
-	unsigned char *der = NULL;
 	Queue q = {op, conf, NULL, NULL, now, NULL};
-	int len;
 
 	if (org == NULL)
 		return NULL;
@@ -442,9 +440,7 @@ cg_issuer_queue_operator(CgStore *store, const CgConf *conf, const CgOperatorIss
 		return NULL;
 	}
 	/* Stored as DER, whatever form it came in. */
-	len = i2d_X509_REQ(csr->req, &der);
-	q.der = g_bytes_new(der, (gsize)len);
-	OPENSSL_free(der);
+	q.der = g_bytes_ref(csr->der);
 	q.org = org;
 	if (!cg_store_transact(store, queue_txn, &q, error)) {
 		g_bytes_unref(q.der);

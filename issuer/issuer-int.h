@@ -37,6 +37,13 @@ gboolean cg_domain_usable(CgStore *store, CgTxn *txn, const char *mailbox, const
 gboolean cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now,
                            gboolean *temporary, GError **error);
 GBytes *cg_p7c_of(X509 *cert, STACK_OF(X509) * chain);
+/* Composes m for each address in to (NULL-terminated) and submits it. TRUE
+ * with *sent when all went; TRUE without *sent when the MTA refused one for
+ * good (recorded as mail.failed about `about` in the audit log and logged:
+ * retrying cannot help, so the job is done); FALSE with *temporary when the
+ * job should run again later. */
+gboolean cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *about,
+                        gint64 now, gboolean *sent, gboolean *temporary, GError **error);
 
 /* more.c: the job kinds of the later flows (challenges, notices, reports,
  * invitations, confirmations). *temporary as for delivery. */

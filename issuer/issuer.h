@@ -170,9 +170,10 @@ typedef struct CgIssuer CgIssuer;
 
 CgIssuer *cg_issuer_new(const CgConf *conf, CgStore *store, CgCa *ca);
 void cg_issuer_free(CgIssuer *iss);
-/* Takes and runs at most one job, waiting up to wait_ms for one. Returns
- * FALSE only when the store failed in a way the caller should stop for. */
-gboolean cg_issuer_step(CgIssuer *iss, guint wait_ms, GError **error);
+/* Takes and runs at most one job, waiting up to wait_ms for one; *idle when
+ * none came. Returns FALSE only when the store failed in a way the caller
+ * should stop for. */
+gboolean cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error);
 /* Timed work: deferred jobs due, the periodic CRL. */
 void cg_issuer_tick(CgIssuer *iss, gint64 now);
 void cg_issuer_set_conf(CgIssuer *iss, const CgConf *conf);

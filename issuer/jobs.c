@@ -120,25 +120,37 @@ delivery_text(const CgCert *c, X509 *x, const CgRequest *req, const CgOrg *org)
 	return text;
 }
 
-/* Submits to each address; TRUE when all went, else the first failure. */
-static gboolean
-send_all(CgIssuer *iss, CgOutMail *m, char **to, gint64 now, gboolean *temporary, GError **error)
+gboolean
+cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *about, gint64 now,
+               gboolean *sent, gboolean *temporary, GError **error)
 {
 	char **t;
 
+	*sent = FALSE;
 	for (t = to; *t; t++) {
 		g_autoptr(GBytes) msg = NULL;
+		g_autoptr(GError) err = NULL;
+		g_autofree char *what = NULL;
 		CgSendResult r;
 
 		m->to = *t;
 		if ((msg = cg_outmail_compose(iss->ca, iss->conf, m, now, error)) == NULL)
 			return FALSE;
-		r = cg_outmail_submit(iss->conf, *t, msg, error);
-		if (r != CG_SEND_OK) {
-			*temporary = r == CG_SEND_TEMPORARY;
+		r = cg_outmail_submit(iss->conf, *t, msg, &err);
+		if (r == CG_SEND_OK)
+			continue;
+		if (r == CG_SEND_TEMPORARY) {
+			*temporary = TRUE;
+			g_propagate_error(error, g_steal_pointer(&err));
 			return FALSE;
 		}
+		/* Refused for good: trying again cannot help. The operator hears
+		 * of it; the job is done. */
+		what = g_strdup_printf("%s to %s: %s", m->subject, *t, err->message);
+		cg_log(LOG_ERR, "%s: mail refused for good: %s", about, what);
+		return cg_store_audit_append(txn, now, "issuer", "mail.failed", about, what, error);
 	}
+	*sent = TRUE;
 	return TRUE;
 }
 
@@ -155,7 +167,7 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	g_autofree char *text = NULL, *subject = NULL, *fname = NULL, *p7name = NULL;
 	const unsigned char *p;
 	X509 *x;
-	gboolean der, ok;
+	gboolean der, ok, sent = FALSE;
 	CgOutMail m = {0};
 
 	if (c == NULL ||
@@ -193,10 +205,10 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	m.subject = subject;
 	m.text = text;
 	m.parts = parts;
-	ok = send_all(iss, &m, (char **)to->pdata, now, temporary, error);
+	ok = cg_issuer_send(iss, txn, &m, (char **)to->pdata, serial, now, &sent, temporary, error);
 	g_free(m.message_id);
-	if (!ok)
-		return FALSE;
+	if (!ok || !sent)
+		return ok;
 	{
 		g_autofree char *who = g_strjoinv(", ", (char **)to->pdata);
 
@@ -243,7 +255,7 @@ backoff(guint attempts)
 }
 
 gboolean
-cg_issuer_step(CgIssuer *iss, guint wait_ms, GError **error)
+cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	gint64 now;
@@ -251,12 +263,13 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, GError **error)
 	CgTxn *txn, *child;
 	CgJob job;
 
+	*idle = FALSE;
 	if ((txn = cg_store_begin(iss->store, error)) == NULL)
 		return FALSE;
 	if (!cg_store_job_consume(txn, wait_ms, &job, &err)) {
 		cg_store_abort(txn);
-		if (g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT) ||
-		    g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
+		*idle = g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT);
+		if (*idle || g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
 			return TRUE;
 		g_propagate_error(error, g_steal_pointer(&err));
 		return FALSE;

@@ -307,7 +307,7 @@ lint_key_usage(Lint *l)
 		finding(l, "keyUsage: no bit set");
 	if (bits & ~allowed)
 		finding(l, "keyUsage: bits 0x%x not fitted to the %s key", bits & ~allowed,
-			alg == NID_undef ? "unknown" : OBJ_nid2sn(alg));
+		        alg == NID_undef ? "unknown" : OBJ_nid2sn(alg));
 	ASN1_BIT_STRING_free(ku);
 }
 
@@ -462,12 +462,56 @@ spki_is_requested(Lint *l)
 	unsigned char *have = NULL, *want = NULL;
 	int hl = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(l->x), &have);
 	int wl = l->r->subject_spki != NULL ? i2d_X509_PUBKEY(l->r->subject_spki, &want)
-					    : i2d_PUBKEY(l->r->subject_key, &want);
+	                                    : i2d_PUBKEY(l->r->subject_key, &want);
 	gboolean same = hl > 0 && hl == wl && memcmp(have, want, (size_t)hl) == 0;
 
 	OPENSSL_free(have);
 	OPENSSL_free(want);
 	return same;
+}
+
+/* The AlgorithmIdentifier byte for byte as S/MIME BR 7.1.3.1 prescribe, and
+ * an uncompressed EC point. */
+static void
+lint_spki_encoding(Lint *l)
+{
+	static const struct {
+		const char *key;
+		const char *der;
+		gsize len;
+	} ids[] = {
+	    {"RSA", "\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01\x05\x00", 15},
+	    {"P-256",
+	     "\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07",
+	     21},
+	    {"P-384", "\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04\x00\x22",
+	     18},
+	    {"P-521", "\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04\x00\x23",
+	     18},
+	    {"Ed25519", "\x30\x05\x06\x03\x2b\x65\x70", 7},
+	    {"Ed448", "\x30\x05\x06\x03\x2b\x65\x71", 7},
+	};
+	const unsigned char *pk = NULL;
+	int pklen = 0, n;
+	X509_ALGOR *alg = NULL;
+	unsigned char *der = NULL;
+	gsize i;
+
+	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, X509_get_X509_PUBKEY(l->x)) != 1 ||
+	    (n = i2d_X509_ALGOR(alg, &der)) <= 0) {
+		finding(l, "subjectPublicKeyInfo: unreadable");
+		return;
+	}
+	for (i = 0; i < G_N_ELEMENTS(ids); i++)
+		if ((gsize)n == ids[i].len && memcmp(der, ids[i].der, ids[i].len) == 0)
+			break;
+	OPENSSL_free(der);
+	if (i == G_N_ELEMENTS(ids))
+		finding(l,
+		        "subjectPublicKeyInfo: the algorithm identifier is not one the S/MIME BR "
+		        "(7.1.3.1) prescribe");
+	else if (ids[i].key[0] == 'P' && (pklen < 1 || pk[0] != 0x04))
+		finding(l, "subjectPublicKeyInfo: the EC point must be uncompressed");
 }
 
 static void
@@ -476,6 +520,7 @@ lint_keys(Lint *l)
 	EVP_PKEY *ca_key = l->r->ca_cert ? X509_get0_pubkey(l->r->ca_cert) : NULL;
 	g_autoptr(GError) err = NULL;
 
+	lint_spki_encoding(l);
 	if (!spki_is_requested(l))
 		finding(l, "subjectPublicKeyInfo: not the requested key");
 	else if (l->r->subject_key == NULL || !cg_policy_check_key_shape(l->r->subject_key, &err))

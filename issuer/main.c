@@ -101,7 +101,7 @@ run(CgConfHolder *holder, const char *path)
 	       cg_ca_key_location(ca));
 	rc = 0;
 	while (!g_atomic_int_get(&stop_requested)) {
-		guint64 queued = 0, deferred = 0;
+		gboolean idle = FALSE;
 
 		if (g_atomic_int_compare_and_exchange(&reload_requested, 1, 0)) {
 			CgCa *before = ca;
@@ -113,7 +113,7 @@ run(CgConfHolder *holder, const char *path)
 				iss = cg_issuer_new(c, store, ca);
 		}
 		cg_issuer_tick(iss, g_get_real_time() / G_USEC_PER_SEC);
-		if (!cg_issuer_step(iss, opt.drain ? 0 : 1000, &err)) {
+		if (!cg_issuer_step(iss, opt.drain ? 0 : 1000, &idle, &err)) {
 			cg_log(LOG_ERR, "job queue: %s", err->message);
 			g_clear_error(&err);
 			g_usleep(G_USEC_PER_SEC);
@@ -123,7 +123,7 @@ run(CgConfHolder *holder, const char *path)
 			rc = 75;
 			break;
 		}
-		if (opt.drain && cg_store_job_count(store, &queued, &deferred, NULL) && queued == 0)
+		if (opt.drain && idle)
 			break;
 	}
 	cg_log(LOG_NOTICE, "certgate-issuer stopping");

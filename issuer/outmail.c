@@ -312,7 +312,11 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **er
 	{
 		gsize n = 0;
 		const char *text = out ? g_bytes_get_data(out, &n) : "";
-		g_autofree char *safe = cg_text_safe(text, (gssize)n, 300);
+		g_autofree char *safe = NULL;
+
+		while (n > 0 && g_ascii_isspace(text[n - 1]))
+			n--;
+		safe = cg_text_safe(text, (gssize)n, 300);
 
 		g_set_error(
 		    error, CG_ERROR, CG_ERROR_IO, "%s exited with status %d: %s", conf->sendmail[0],

@@ -10,6 +10,8 @@
 #include "common.h"
 
 #include <string.h>
+#include <openssl/asn1t.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -22,7 +24,9 @@ cg_csr_free(CgCsr *c)
 {
 	if (c == NULL)
 		return;
-	X509_REQ_free(c->req);
+	g_bytes_unref(c->der);
+	EVP_PKEY_free(c->key);
+	X509_PUBKEY_free(c->spki);
 	g_free(c->mailbox);
 	g_free(c->key_desc);
 	g_free(c);
@@ -71,35 +75,143 @@ cg_policy_key_desc(CgPkey *key)
 	}
 }
 
-static X509_REQ *
-decode(const guint8 *data, gsize len, GError **error)
+/*
+ * The request, decoded with templates of our own rather than X509_REQ: an
+ * X509_REQ decodes its public key through OpenSSL 3.0's decoder framework,
+ * which builds a decoder context for every key (a quarter of the issuer's
+ * time per certificate). Here the SubjectPublicKeyInfo stays two plain
+ * fields, and the key is made from them directly (keys.c's spki_key()).
+ * CertificationRequestInfo keeps its original encoding, so the signature is
+ * checked over the bytes the requester signed.
+ */
+typedef struct {
+	X509_ALGOR *algor;
+	ASN1_BIT_STRING *public_key;
+} CG_SPKI;
+
+typedef struct {
+	ASN1_ENCODING enc;
+	ASN1_INTEGER *version;
+	X509_NAME *subject;
+	CG_SPKI *spki;
+	STACK_OF(X509_ATTRIBUTE) * attributes;
+} CG_CSR_INFO;
+
+typedef struct {
+	CG_CSR_INFO *info;
+	X509_ALGOR *sig_alg;
+	ASN1_BIT_STRING *signature;
+} CG_CSR;
+
+/* clang-format off */
+ASN1_SEQUENCE(CG_SPKI) = {
+	ASN1_SIMPLE(CG_SPKI, algor, X509_ALGOR),
+	ASN1_SIMPLE(CG_SPKI, public_key, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(CG_SPKI)
+
+/* attributes is OPTIONAL as in OpenSSL's X509_REQ_INFO: some requesters
+ * leave out an empty set, against PKCS#10. */
+ASN1_SEQUENCE_enc(CG_CSR_INFO, enc, 0) = {
+	ASN1_SIMPLE(CG_CSR_INFO, version, ASN1_INTEGER),
+	ASN1_SIMPLE(CG_CSR_INFO, subject, X509_NAME),
+	ASN1_SIMPLE(CG_CSR_INFO, spki, CG_SPKI),
+	ASN1_IMP_SET_OF_OPT(CG_CSR_INFO, attributes, X509_ATTRIBUTE, 0)
+} static_ASN1_SEQUENCE_END_ref(CG_CSR_INFO, CG_CSR_INFO)
+
+ASN1_SEQUENCE(CG_CSR) = {
+	ASN1_SIMPLE(CG_CSR, info, CG_CSR_INFO),
+	ASN1_SIMPLE(CG_CSR, sig_alg, X509_ALGOR),
+	ASN1_SIMPLE(CG_CSR, signature, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(CG_CSR)
+    /* clang-format on */
+
+    static void csr_asn1_free(CG_CSR * c)
 {
-	X509_REQ *req = NULL;
+	ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(CG_CSR));
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CG_CSR, csr_asn1_free)
+
+static gboolean
+malformed(GError **error, const char *what)
+{
+	g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "%s", what);
+	return FALSE;
+}
+
+/* PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER, to DER
+ * and the decoded structure. */
+static CG_CSR *
+decode(const guint8 *data, gsize len, GBytes **der, GError **error)
+{
+	unsigned char *pem_der = NULL;
+	const unsigned char *p, *start;
+	long n = 0;
 	gsize i = 0;
+	CG_CSR *c;
 
 	while (i < len && g_ascii_isspace(data[i]))
 		i++;
 	if (len - i >= 10 && memcmp(data + i, "-----BEGIN", 10) == 0) {
 		BIO *b = BIO_new_mem_buf(data, (int)len);
 
-		req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
-		BIO_free(b);
-	} else {
-		const unsigned char *p = data;
-
-		req = d2i_X509_REQ(NULL, &p, (long)len);
-		if (req != NULL && p != data + len) {
-			X509_REQ_free(req);
-			g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
-			            "CSR has %zu bytes after its DER structure",
-			            (size_t)(data + len - p));
+		if (b == NULL || PEM_bytes_read_bio(&pem_der, &n, NULL, PEM_STRING_X509_REQ, b,
+		                                    NULL, NULL) != 1) {
+			BIO_free(b);
+			malformed(error, "not a PKCS#10 certificate request (PEM or DER)");
 			return NULL;
 		}
+		BIO_free(b);
+		start = pem_der;
+	} else {
+		start = data;
+		n = (long)len;
 	}
-	if (req == NULL)
+	p = start;
+	c = (CG_CSR *)ASN1_item_d2i(NULL, &p, n, ASN1_ITEM_rptr(CG_CSR));
+	if (c == NULL) {
+		OPENSSL_free(pem_der);
+		malformed(error, "not a PKCS#10 certificate request (PEM or DER)");
+		return NULL;
+	}
+	if (p != start + n) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
-		            "not a PKCS#10 certificate request (PEM or DER)");
-	return req;
+		            "CSR has %ld bytes after its DER structure", (long)(start + n - p));
+		csr_asn1_free(c);
+		OPENSSL_free(pem_der);
+		return NULL;
+	}
+	*der = g_bytes_new(start, (gsize)n);
+	OPENSSL_free(pem_der);
+	return c;
+}
+
+/* The requested extensions, or NULL with *bad when there is more than one
+ * extensionRequest attribute or it does not decode. Caller frees. */
+static STACK_OF(X509_EXTENSION) * requested_extensions(CG_CSR_INFO *info, gboolean *bad)
+{
+	static const int nids[] = {NID_ext_req, NID_ms_ext_req};
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	gsize k;
+
+	*bad = FALSE;
+	for (k = 0; k < G_N_ELEMENTS(nids); k++) {
+		int i = -1;
+
+		while ((i = X509at_get_attr_by_NID(info->attributes, nids[k], i)) >= 0) {
+			X509_ATTRIBUTE *a = X509at_get_attr(info->attributes, i);
+			ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(a, 0);
+
+			if (exts != NULL || X509_ATTRIBUTE_count(a) != 1 || t == NULL ||
+			    t->type != V_ASN1_SEQUENCE ||
+			    (exts = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_EXTENSIONS),
+			                                      t)) == NULL) {
+				sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+				*bad = TRUE;
+				return NULL;
+			}
+		}
+	}
+	return exts;
 }
 
 static void
@@ -124,90 +236,112 @@ add_mailbox(GPtrArray *seen, const char *raw, gsize len)
 	g_ptr_array_add(seen, norm);
 }
 
-/* Every mailbox the CSR names: SAN rfc822Name and subject emailAddress. */
-static void
-collect_mailboxes(X509_REQ *req, GPtrArray *seen)
+/* Every mailbox the CSR names: SAN rfc822Name and subject emailAddress.
+ * FALSE when its extensions cannot be read or name two SANs (which
+ * X509V3_get_d2i would quietly treat as none). */
+static gboolean
+collect_mailboxes(CG_CSR_INFO *info, GPtrArray *seen, GError **error)
 {
-	X509_NAME *subj = X509_REQ_get_subject_name(req);
-	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
-	int i = -1;
+	STACK_OF(X509_EXTENSION) * exts;
+	GENERAL_NAMES *names = NULL;
+	gboolean bad;
+	int i = -1, j;
 
-	while ((i = X509_NAME_get_index_by_NID(subj, NID_pkcs9_emailAddress, i)) >= 0) {
-		ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+	while ((i = X509_NAME_get_index_by_NID(info->subject, NID_pkcs9_emailAddress, i)) >= 0) {
+		ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(info->subject, i));
 
 		add_mailbox(seen, (const char *)ASN1_STRING_get0_data(s),
 		            (gsize)ASN1_STRING_length(s));
 	}
-	if (exts != NULL) {
-		GENERAL_NAMES *names = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
-		int j;
+	exts = requested_extensions(info, &bad);
+	if (bad)
+		return malformed(error, "CSR extension request cannot be read");
+	for (j = 0; j < sk_X509_EXTENSION_num(exts); j++) {
+		X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, j);
 
-		for (j = 0; names != NULL && j < sk_GENERAL_NAME_num(names); j++) {
-			GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, j);
-
-			if (gn->type == GEN_EMAIL)
-				add_mailbox(seen,
-				            (const char *)ASN1_STRING_get0_data(gn->d.rfc822Name),
-				            (gsize)ASN1_STRING_length(gn->d.rfc822Name));
+		if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) != NID_subject_alt_name)
+			continue;
+		if (names != NULL || (names = X509V3_EXT_d2i(e)) == NULL) {
+			GENERAL_NAMES_free(names);
+			sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+			return malformed(error, names ? "CSR asks for two subjectAltName extensions"
+			                              : "CSR subjectAltName cannot be read");
 		}
-		GENERAL_NAMES_free(names);
-		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	}
+	for (j = 0; names != NULL && j < sk_GENERAL_NAME_num(names); j++) {
+		GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, j);
+
+		if (gn->type == GEN_EMAIL)
+			add_mailbox(seen, (const char *)ASN1_STRING_get0_data(gn->d.rfc822Name),
+			            (gsize)ASN1_STRING_length(gn->d.rfc822Name));
+	}
+	GENERAL_NAMES_free(names);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return TRUE;
 }
 
 CgCsr *
 cg_csr_parse(const guint8 *data, gsize len, GError **error)
 {
 	g_autoptr(GPtrArray) mailboxes = g_ptr_array_new_with_free_func(g_free);
-	CgCsr *c;
-	X509_REQ *req;
+	g_autoptr(CG_CSR) req = NULL;
+	g_autoptr(GBytes) der = NULL;
+	X509_PUBKEY *spki = NULL;
 	EVP_PKEY *key;
+	CgCsr *c;
 
 	if (len == 0 || len > MAX_CSR) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
 		            "CSR is empty or larger than %d bytes", MAX_CSR);
 		return NULL;
 	}
-	if ((req = decode(data, len, error)) == NULL)
+	if ((req = decode(data, len, &der, error)) == NULL)
 		return NULL;
-	key = X509_REQ_get0_pubkey(req);
-	if (key == NULL) {
-		X509_REQ_free(req);
-		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "CSR public key cannot be read");
+	if (ASN1_INTEGER_get(req->info->version) != 0) {
+		malformed(error, "CSR version is not 1 (the only one PKCS#10 defines)");
 		return NULL;
 	}
-	if (X509_REQ_verify(req, key) != 1) {
-		X509_REQ_free(req);
-		g_set_error(
-		    error, CG_ERROR, CG_ERROR_MALFORMED,
-		    "CSR self-signature does not verify (no proof of possession of the key)");
+	key = cg_spki_key(req->info->spki->algor, req->info->spki->public_key, &spki, error);
+	if (key == NULL)
+		return NULL;
+	if (ASN1_item_verify_ex(ASN1_ITEM_rptr(CG_CSR_INFO), req->sig_alg, req->signature,
+	                        req->info, NULL, key, NULL, NULL) != 1) {
+		ERR_clear_error();
+		EVP_PKEY_free(key);
+		X509_PUBKEY_free(spki);
+		malformed(error,
+		          "CSR self-signature does not verify (no proof of possession of the key)");
 		return NULL;
 	}
-	collect_mailboxes(req, mailboxes);
-	if (mailboxes->len > 1) {
-		X509_REQ_free(req);
-		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
-		            "CSR names %u different mailboxes; one certificate is for one mailbox",
-		            mailboxes->len);
+	if (!collect_mailboxes(req->info, mailboxes, error)) {
+		EVP_PKEY_free(key);
+		X509_PUBKEY_free(spki);
 		return NULL;
 	}
-	if (mailboxes->len == 1 && strcmp(g_ptr_array_index(mailboxes, 0), "(invalid)") == 0) {
-		X509_REQ_free(req);
-		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "CSR names an invalid mailbox");
+	if (mailboxes->len > 1 ||
+	    (mailboxes->len == 1 && strcmp(g_ptr_array_index(mailboxes, 0), "(invalid)") == 0)) {
+		if (mailboxes->len > 1)
+			g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+			            "CSR names %u different mailboxes; one certificate is for one "
+			            "mailbox",
+			            mailboxes->len);
+		else
+			malformed(error, "CSR names an invalid mailbox");
+		EVP_PKEY_free(key);
+		X509_PUBKEY_free(spki);
 		return NULL;
 	}
 	c = g_new0(CgCsr, 1);
-	c->req = req;
+	c->der = g_steal_pointer(&der);
 	c->key = key;
+	c->spki = spki;
 	{
-		/* The SPKI exactly as the CSR encodes it: re-encoding the key through
-		 * OpenSSL's encoder would cost ten times as much. */
-		unsigned char *der = NULL;
-		int n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &der);
+		unsigned char *enc = NULL;
+		int n = i2d_X509_PUBKEY(spki, &enc);
 
 		if (n > 0)
-			cg_sha256(der, (gsize)n, c->spki_sha256);
-		OPENSSL_free(der);
+			cg_sha256(enc, (gsize)n, c->spki_sha256);
+		OPENSSL_free(enc);
 	}
 	c->key_desc = cg_policy_key_desc(key);
 	if (mailboxes->len == 1)

@@ -152,8 +152,11 @@ check_ec(EVP_PKEY *key, gboolean point_check, GError **error)
 		return refuse(error, "EC curve %s; accepted are P-256, P-384 and P-521", group);
 	if (!point_check)
 		return TRUE;
+	/* On the curve and not the point at infinity. The full check would also
+	 * compute n*Q; all three curves have cofactor 1, so every such point
+	 * already has order n, and that multiplication cost 13% of an issue. */
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-	on_curve = ctx != NULL && EVP_PKEY_public_check(ctx) == 1;
+	on_curve = ctx != NULL && EVP_PKEY_public_check_quick(ctx) == 1;
 	EVP_PKEY_CTX_free(ctx);
 	if (!on_curve)
 		return refuse(error, "EC public point is not a valid point of %s", group);
@@ -175,9 +178,10 @@ check_shape(CgPkey *key, gboolean point_check, GError **error)
 		return TRUE;
 	default:
 		desc = cg_policy_key_desc(key);
-		return refuse(error, "%s keys are not accepted (RSA, EC P-256/P-384/P-521, "
-				     "Ed25519, Ed448 are)",
-			      desc);
+		return refuse(error,
+		              "%s keys are not accepted (RSA, EC P-256/P-384/P-521, "
+		              "Ed25519, Ed448 are)",
+		              desc);
 	}
 }
 
@@ -207,8 +211,8 @@ cg_policy_check_key(CgPkey *key, const CgKeyFacts *f, GError **error)
 	for (i = 0; f != NULL && f->certified_for != NULL && f->certified_for[i] != NULL; i++)
 		if (f->mailbox == NULL || !cg_addr_equal(f->certified_for[i], f->mailbox))
 			return refuse(error,
-				      "this key is already certified for another mailbox; "
-				      "make a new key for %s",
-				      f->mailbox ? f->mailbox : "this mailbox");
+			              "this key is already certified for another mailbox; "
+			              "make a new key for %s",
+			              f->mailbox ? f->mailbox : "this mailbox");
 	return TRUE;
 }

@@ -43,12 +43,16 @@ gboolean cg_policy_postmaster_local(const char *local);
 /* ---- CSRs and keys (OpenSSL types, opaque here) ---- */
 
 typedef struct evp_pkey_st CgPkey;    /* EVP_PKEY */
-typedef struct X509_req_st CgX509Req; /* X509_REQ */
+
+typedef struct X509_pubkey_st CgX509Pubkey;  /* X509_PUBKEY */
+typedef struct X509_algor_st CgX509Algor;    /* X509_ALGOR */
+typedef struct asn1_string_st CgAsn1BitString; /* ASN1_BIT_STRING */
 
 typedef struct {
-	CgX509Req *req;
-	CgPkey *key; /* borrowed from req */
-	guint8 spki_sha256[32];
+	GBytes *der;         /* the request as DER */
+	CgPkey *key;         /* its public key */
+	CgX509Pubkey *spki;  /* the key's SubjectPublicKeyInfo, canonical */
+	guint8 spki_sha256[32]; /* SHA-256 of spki's DER */
 	char *mailbox;  /* the one mailbox the CSR names (SAN or emailAddress), or NULL */
 	char *key_desc; /* "RSA 2048", "EC P-256", "Ed25519" */
 } CgCsr;
@@ -60,6 +64,16 @@ typedef struct {
 CgCsr *cg_csr_parse(const guint8 *data, gsize len, GError **error);
 void cg_csr_free(CgCsr *csr);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgCsr, cg_csr_free)
+
+/* The key a SubjectPublicKeyInfo holds, and *canonical, the same key in the
+ * one encoding the S/MIME BR (7.1.3.1) allow in a certificate: rsaEncryption
+ * with NULL parameters and a DER RSAPublicKey; id-ecPublicKey with a named
+ * curve and an uncompressed point; Ed25519/Ed448 with no parameters. RSA, EC
+ * and EdDSA keys are made directly from their fields; other types go through
+ * OpenSSL's decoders (the policy refuses them later, by name). NULL with
+ * CG_ERROR_MALFORMED when the key cannot be read. */
+CgPkey *cg_spki_key(const CgX509Algor *alg, const CgAsn1BitString *bits, CgX509Pubkey **canonical,
+                    GError **error);
 
 /* "RSA 2048", "EC P-256", "Ed25519", or the type's name. Caller frees. */
 char *cg_policy_key_desc(CgPkey *key);

@@ -152,6 +152,24 @@ cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
 	return rc == 0 ? TRUE : cg_db_fail(rc, "jobs_later", error);
 }
 
+/* The next job record of a cursor on jobs or jobs_later, into kbuf/dbuf. */
+static int
+job_next(DBC *c, guint8 kbuf[16], guint8 dbuf[JOB_RECORD_LEN], guint32 flags, guint32 *dlen)
+{
+	DBT k = {0}, d = {0};
+	int rc;
+
+	k.data = kbuf;
+	k.ulen = 16;
+	k.flags = DB_DBT_USERMEM;
+	d.data = dbuf;
+	d.ulen = JOB_RECORD_LEN;
+	d.flags = DB_DBT_USERMEM;
+	rc = c->get(c, &k, &d, DB_NEXT | flags);
+	*dlen = d.size;
+	return rc;
+}
+
 static gboolean
 release_due(CgTxn *txn, gint64 now, gint *moved, gint64 *next_due, GError **error)
 {
@@ -167,17 +185,11 @@ release_due(CgTxn *txn, gint64 now, gint *moved, gint64 *next_due, GError **erro
 		return cg_db_fail(rc, "jobs_later", error);
 	for (;;) {
 		guint8 kbuf[16], dbuf[JOB_RECORD_LEN];
-		DBT k = {0}, d = {0};
+		guint32 dlen = 0;
 		guint64 due;
 		CgJob j;
 
-		k.data = kbuf;
-		k.ulen = sizeof(kbuf);
-		k.flags = DB_DBT_USERMEM;
-		d.data = dbuf;
-		d.ulen = sizeof(dbuf);
-		d.flags = DB_DBT_USERMEM;
-		rc = c->get(c, &k, &d, DB_NEXT | DB_RMW);
+		rc = job_next(c, kbuf, dbuf, DB_RMW, &dlen);
 		if (rc == DB_NOTFOUND)
 			break;
 		if (rc != 0) {
@@ -189,7 +201,7 @@ release_due(CgTxn *txn, gint64 now, gint *moved, gint64 *next_due, GError **erro
 			*next_due = (gint64)GUINT64_FROM_BE(due);
 			break;
 		}
-		if (!job_unpack(dbuf, d.size, &j, error) || !queue_put(txn, &j, error)) {
+		if (!job_unpack(dbuf, dlen, &j, error) || !queue_put(txn, &j, error)) {
 			ok = FALSE;
 			break;
 		}
@@ -227,6 +239,49 @@ cg_store_job_release(CgStore *s, gint64 now, gint64 *next_due, GError **error)
 	if (next_due != NULL)
 		*next_due = r.next_due;
 	return r.moved;
+}
+
+static gboolean
+list_db(CgStore *s, int dbi, const char *name, CgJobFunc fn, gpointer data, gboolean *more,
+        GError **error)
+{
+	DB *db = s->db[dbi];
+	DBC *c = NULL;
+	gboolean ok = TRUE;
+	int rc;
+
+	if ((rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED)) != 0)
+		return cg_db_fail(rc, name, error);
+	while (*more) {
+		guint8 kbuf[16], dbuf[JOB_RECORD_LEN];
+		guint32 dlen = 0;
+		CgJob j;
+
+		rc = job_next(c, kbuf, dbuf, 0, &dlen);
+		if (rc == DB_NOTFOUND)
+			break;
+		if (rc != 0) {
+			ok = cg_db_fail(rc, name, error);
+			break;
+		}
+		if (!job_unpack(dbuf, dlen, &j, error)) {
+			ok = FALSE;
+			break;
+		}
+		*more = fn(&j, data);
+	}
+	c->close(c);
+	return ok;
+}
+
+gboolean
+cg_store_job_list(CgStore *s, CgJobFunc fn, gpointer data, GError **error)
+{
+	gboolean more = TRUE;
+
+	cg_store_thread_enter();
+	return list_db(s, DBI_JOBS, "jobs", fn, data, &more, error) &&
+	       list_db(s, DBI_JOBS_LATER, "jobs_later", fn, data, &more, error);
 }
 
 gboolean

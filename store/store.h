@@ -346,6 +346,10 @@ gboolean cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **e
 /* Moves deferred jobs due at or before now back into the queue; *next_due is
  * the earliest remaining due time or 0. Returns how many moved, -1 on error. */
 gint cg_store_job_release(CgStore *s, gint64 now, gint64 *next_due, GError **error);
+/* Calls fn for every job, those in the queue (due 0) first, then those
+ * aside in due order; fn returns FALSE to stop. Committed state only. */
+typedef gboolean (*CgJobFunc)(const CgJob *job, gpointer data);
+gboolean cg_store_job_list(CgStore *s, CgJobFunc fn, gpointer data, GError **error);
 /* Jobs waiting in the queue and aside. */
 gboolean cg_store_job_count(CgStore *s, guint64 *queued, guint64 *deferred, GError **error);
 

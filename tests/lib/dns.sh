@@ -4,6 +4,9 @@
 #   dns_start DIR IP    dnsmasq on IP:53 serving tests/e2e/zones/*.conf
 #   dns_run CMD...      CMD in a private mount namespace whose
 #                       /etc/resolv.conf names that server
+#   dns_spawn CMD...    the same in the background; $! is CMD's own pid
+#                       (`dns_run ... &` would give a subshell's pid, and a
+#                       signal sent to it would never reach CMD)
 #   dns_stop            stop it
 
 dns_start() {
@@ -18,6 +21,10 @@ dns_start() {
 
 dns_run() {
 	unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$DNS_DIR/resolv.conf" "$@"
+}
+
+dns_spawn() {
+	unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$DNS_DIR/resolv.conf" "$@" &
 }
 
 dns_stop() {

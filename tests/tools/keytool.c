@@ -173,10 +173,25 @@ main(int argc, char **argv)
 		       csr->mailbox ? csr->mailbox : "");
 		return 0;
 	}
+	if (argc == 3 && strcmp(argv[1], "spki") == 0) {
+		g_autofree char *data = NULL, *hex = NULL;
+		g_autoptr(GError) err = NULL;
+		g_autoptr(CgCsr) csr = NULL;
+		gsize len;
+
+		if (!g_file_get_contents(argv[2], &data, &len, &err) ||
+		    (csr = cg_csr_parse((const guint8 *)data, len, &err)) == NULL) {
+			printf("error: %s\n", err->message);
+			return 1;
+		}
+		hex = cg_hex(csr->spki_sha256, 32);
+		printf("%s\n", hex);
+		return 0;
+	}
 	if (argc == 3 && strcmp(argv[1], "smallfactor") == 0)
 		return write_key(argv[2], small_factor());
 	if (argc == 3 && strcmp(argv[1], "roca") == 0)
 		return write_key(argv[2], roca());
-	fprintf(stderr, "usage: cg-keytool check CSR | smallfactor OUT | roca OUT\n");
+	fprintf(stderr, "usage: cg-keytool check CSR | spki CSR | smallfactor OUT | roca OUT\n");
 	return 2;
 }

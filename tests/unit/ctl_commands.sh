@@ -43,6 +43,7 @@ check "issuer -n bad" 1 "bad.conf:2: MaxMessageSize" "$CG_BIN/certgate-issuer" -
 check "unknown command" 2 "no command 'frob nicate'" "$cg" -c "$T/good.conf" frob nicate
 check "help" 0 "audit verify" "$cg" --help
 check "command help" 0 "Hot backup" "$cg" -c "$T/good.conf" db backup --help
+check "command help without a config file" 0 "--mailbox=ADDR" "$cg" -c "$T/absent.conf" cert issue --help
 check "backup needs DIR" 2 "needs one argument" "$cg" -c "$T/good.conf" db backup
 
 check "db check empty" 0 "database is consistent" "$cg" -c "$T/good.conf" db check

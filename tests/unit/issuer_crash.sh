@@ -31,22 +31,42 @@ issued() { $cg --json cert list | grep -c '"serial"' || true; }
 queued() { $cg db check 2>/dev/null | sed -n 's/^jobs: \([0-9]*\) queued, \([0-9]*\) deferred$/\1 \2/p'; }
 kills=0
 midway=0
+before=$((2 * N))
 start=$(date +%s)
 while :; do
-	dns_run "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1 &
+	dns_spawn "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1
 	ipid=$!
-	# Somewhere in the middle of its work: 5 to 35 ms after start.
-	sleep "0.0$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30 + 5 ))"
+	r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+	# One kill in four lands during start-up (recovery, CA load); the rest
+	# 10 to 149 ms into its work.
+	if [ $((kills % 4)) -ne 3 ]; then
+		w=0
+		while [ "$(grep -c ' running: ' "$T/issuer.log")" -le "$kills" ] && [ $w -lt 400 ]; do
+			sleep 0.005
+			w=$((w + 1))
+		done
+	fi
+	sleep "$(printf '0.%03d' $((r % 140 + 10)))"
 	kill -9 "$ipid" 2>/dev/null || true
 	wait "$ipid" 2>/dev/null || true
 	ipid=
 	kills=$((kills + 1))
+	# Runs that never logged "running" still count in the grep above.
+	[ "$(grep -c ' running: ' "$T/issuer.log")" -ge "$kills" ] || echo " running: (killed in start-up)" >> "$T/issuer.log"
+	if pgrep -f "certgate-issuer -f -c $T/certgate.conf" > /dev/null; then
+		bad "an issuer survived kill -9"
+		break
+	fi
 	n=$(issued)
-	[ "$n" -gt 0 ] && [ "$n" -lt "$N" ] && midway=$((midway + 1))
-	[ "$n" -ge "$N" ] && [ "$(queued)" = "0 0" ] && break
+	left=$(queued | awk '{print $1 + $2}')
+	[ "$left" -lt "$before" ] && [ "$left" -gt 0 ] && midway=$((midway + 1))
+	before=$left
+	[ -z "${CG_CRASH_DEBUG:-}" ] || echo "kill $kills: $n issued, $left jobs left"
+	[ "$n" -ge "$N" ] && [ "$left" -eq 0 ] && break
 	[ $(($(date +%s) - start)) -lt 240 ] || { bad "only $n of $N issued after $kills kills"; break; }
 done
-# A kill counts when it found the issuer with work done and work left.
+# A kill counts as midway when that run did some jobs (issue or deliver) and
+# left some.
 [ "$midway" -ge 5 ] && ok "issuer killed $kills times, $midway of them midway; $(issued) certificates" ||
 	bad "only $midway midway kills of $kills: the issuer finished before the test could disturb it"
 

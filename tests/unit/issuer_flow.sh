@@ -23,7 +23,7 @@ $cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --countr
 	--locality Warszawa --contact ceo@example.org > /dev/null
 $cg domain add example.org --org 1 --validated > /dev/null
 $cg domain add example.com --org 1 --validated > /dev/null
-dns_run "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" > "$T/issuer.log" 2>&1 &
+dns_spawn "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" > "$T/issuer.log" 2>&1
 ipid=$!
 
 issue() { # issue MAILBOX CSR [options]: prints the serial or the refusal

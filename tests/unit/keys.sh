@@ -90,6 +90,104 @@ cp "$T/p256.der" "$T/trailing.csr"; printf 'xx' >> "$T/trailing.csr"
 expect trailing 1 "bytes after its DER structure"
 printf 'hello' > "$T/junk.csr"
 expect junk 1 "not a PKCS#10"
+# Hand-built requests: CertificationRequestInfo from an asn1parse config,
+# signed by openssl dgst (KEY "-": a signature that is not one), wrapped from
+# the same config.
+#   built NAME KEY SIGALG VERSION KEYALG-LINES KEYHEX [ATTRIBUTE-SECTIONS]
+built() {
+	name=$1 key=$2 sigalg=$3 ver=$4 keyalg=$5 keyhex=$6 attrs=${7:-}
+	{
+		printf '[info]\nversion=INTEGER:%s\nsubject=SEQUENCE:name\nspki=SEQUENCE:spki\n' "$ver"
+		printf 'attrs=IMPLICIT:0,SET:attrs\n[name]\nrdn=SET:rdn\n[rdn]\natv=SEQUENCE:atv\n'
+		printf '[atv]\noid=OID:commonName\nval=UTF8:x\n[spki]\nalg=SEQUENCE:keyalg\n'
+		printf 'key=FORMAT:HEX,BITSTRING:%s\n[keyalg]\n%s\n[attrs]\n%s\n' "$keyhex" "$keyalg" "$attrs"
+	} > "$T/$name.info"
+	{ echo "asn1=SEQUENCE:info"; cat "$T/$name.info"; } > "$T/$name.icnf"
+	openssl asn1parse -genconf "$T/$name.icnf" -out "$T/$name.ider" -noout
+	if [ "$key" = - ]; then
+		printf '\060\006\002\001\001\002\001\001' > "$T/$name.sig"
+	else
+		openssl dgst -sha256 -sign "$key" -out "$T/$name.sig" "$T/$name.ider"
+	fi
+	{
+		printf 'asn1=SEQUENCE:csr\n[csr]\ninfo=SEQUENCE:info\nalg=SEQUENCE:sigalg\n'
+		printf 'sig=FORMAT:HEX,BITSTRING:%s\n[sigalg]\noid=OID:%s\n' \
+			"$(od -An -tx1 "$T/$name.sig" | tr -d ' \n')" "$sigalg"
+		[ "$sigalg" = ecdsa-with-SHA256 ] || echo "null=NULL"
+		cat "$T/$name.info"
+	} > "$T/$name.cnf"
+	openssl asn1parse -genconf "$T/$name.cnf" -out "$T/$name.csr" -noout
+}
+hexof() { od -An -tx1 | tr -d ' \n'; }
+# EC points no key can have: the point at infinity, and a point off the curve
+# (the last byte of a real one changed); and the real point with a signature
+# that is not one.
+point=$(openssl pkey -in "$T/p256.key" -pubout -outform DER | tail -c 65 | hexof)
+last=$(echo "$point" | cut -c129-130)
+ecalg="oid=OID:id-ecPublicKey
+curve=OID:prime256v1"
+built infinity - ecdsa-with-SHA256 0 "$ecalg" 00
+expect infinity 1 "(cannot be read|does not verify|not a valid point)"
+built offcurve - ecdsa-with-SHA256 0 "$ecalg" "$(echo "$point" | cut -c1-128)$(printf '%02x' $((0x$last ^ 1)))"
+expect offcurve 1 "cannot be read"
+built oncurve - ecdsa-with-SHA256 0 "$ecalg" "$point"
+expect oncurve 1 "self-signature does not verify"
+# The SPKI digest certgate keeps for a key equals the digest of OpenSSL's
+# own encoding of it, whichever way the request spelt the key.
+canon=$(openssl pkey -in "$T/rsa2048.key" -pubout -outform DER | sha256sum | cut -c1-64)
+rsapub=$(openssl pkey -in "$T/rsa2048.key" -pubout -outform DER | tail -c 270 | hexof)
+spki_same() { # spki_same NAME
+	n=$((n + 1))
+	got=$("$tool" spki "$T/$1.csr")
+	[ "$got" = "$canon" ] && echo "ok   $1: same key digest as openssl's encoding" ||
+		{ echo "FAIL $1: digest $got, want $canon"; fail=1; }
+}
+built rsa_null "$T/rsa2048.key" sha256WithRSAEncryption 0 "oid=OID:rsaEncryption
+null=NULL" "$rsapub"
+expect rsa_null ok
+spki_same rsa_null
+built rsa_noparams "$T/rsa2048.key" sha256WithRSAEncryption 0 "oid=OID:rsaEncryption" "$rsapub"
+expect rsa_noparams ok
+spki_same rsa_noparams
+# The exponent's length in long form (BER, not DER): 02 03 -> 02 81 03.
+ber=$(echo "$rsapub" | sed 's/^3082010a/3082010b/; s/0203010001$/028103010001/')
+built rsa_ber "$T/rsa2048.key" sha256WithRSAEncryption 0 "oid=OID:rsaEncryption
+null=NULL" "$ber"
+expect rsa_ber ok
+spki_same rsa_ber
+built rsa_params "$T/rsa2048.key" sha256WithRSAEncryption 0 "oid=OID:rsaEncryption
+p=INTEGER:1" "$rsapub"
+expect rsa_params 1 "parameters must be NULL"
+built version2 "$T/rsa2048.key" sha256WithRSAEncryption 1 "oid=OID:rsaEncryption
+null=NULL" "$rsapub"
+expect version2 1 "CSR version is not 1"
+# A compressed EC point: the same key, another encoding; refused.
+cpoint=$(openssl ec -in "$T/p256.key" -conv_form compressed -pubout -outform DER 2>/dev/null | tail -c 33 | hexof)
+built compressed "$T/p256.key" ecdsa-with-SHA256 0 "oid=OID:id-ecPublicKey
+curve=OID:prime256v1" "$cpoint"
+expect compressed 1 "EC point must be uncompressed"
+# Two subjectAltName extensions, naming different mailboxes.
+built twosan "$T/rsa2048.key" sha256WithRSAEncryption 0 "oid=OID:rsaEncryption
+null=NULL" "$rsapub" "a=SEQUENCE:extreq
+[extreq]
+oid=OID:extReq
+v=SET:extset
+[extset]
+e=SEQUENCE:exts
+[exts]
+s1=SEQUENCE:san1
+s2=SEQUENCE:san2
+[san1]
+oid=OID:subjectAltName
+v=OCTWRAP,SEQUENCE:gn1
+[gn1]
+m=IMPLICIT:1,IA5STRING:a@example.org
+[san2]
+oid=OID:subjectAltName
+v=OCTWRAP,SEQUENCE:gn2
+[gn2]
+m=IMPLICIT:1,IA5STRING:b@example.org"
+expect twosan 1 "two subjectAltName extensions"
 csr twomail "$T/p256.key" -addext "subjectAltName=email:a@example.org,email:b@example.org"
 expect twomail 1 "names 2 different mailboxes"
 csr onemail "$T/p256.key" -subj "/CN=x/emailAddress=a@example.org" -addext "subjectAltName=email:a@Example.ORG"

@@ -37,8 +37,8 @@ $cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --countr
 	--contact ceo@example.org > /dev/null
 $cg domain add example.org --org 1 --validated > /dev/null
 dns_start "$T/dns" 127.0.0.10
-dns_run env SOFTHSM2_CONF="$T/softhsm2.conf" "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" \
-	> "$T/issuer.log" 2>&1 &
+dns_spawn env SOFTHSM2_CONF="$T/softhsm2.conf" "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" \
+	> "$T/issuer.log" 2>&1
 ipid=$!
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/anna.key" -subj "/CN=anna" -out "$T/anna.csr" 2>/dev/null
 s=$($cg cert issue --org 1 --mailbox anna@example.org --csr "$T/anna.csr" --wait --timeout 30 2>&1 || true)

@@ -566,6 +566,51 @@ m_other_key(Fx *f, X509 *x, CgCertRequest *r)
 	X509_set_pubkey(x, f->rsa);
 }
 
+/* The certificate's key, in an encoding the BR do not allow; asked for in
+ * that encoding, so only the encoding rule can object. */
+static void
+set_spki(X509 *x, CgCertRequest *r, int ptype, const unsigned char *bits, int len)
+{
+	unsigned char *copy = OPENSSL_memdup(bits, (size_t)len);
+	ASN1_OBJECT *alg = NULL;
+	void *pval = NULL;
+
+	X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, X509_get_X509_PUBKEY(x));
+	if (ptype == V_ASN1_OBJECT)
+		pval = OBJ_nid2obj(NID_X9_62_prime256v1);
+	assert_int_equal(
+	    X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(alg), ptype, pval, copy, len),
+	    1);
+	r->subject_spki = X509_get_X509_PUBKEY(x);
+}
+
+static void
+m_rsa_no_null(Fx *f, X509 *x, CgCertRequest *r)
+{
+	const unsigned char *pk = NULL;
+	int len = 0;
+
+	X509_set_pubkey(x, f->rsa);
+	r->subject_key = f->rsa;
+	X509_PUBKEY_get0_param(NULL, &pk, &len, NULL, X509_get_X509_PUBKEY(x));
+	set_spki(x, r, V_ASN1_UNDEF, pk, len);
+}
+
+static void
+m_ec_compressed(Fx *f, X509 *x, CgCertRequest *r)
+{
+	const unsigned char *pk = NULL;
+	unsigned char c[33];
+	int len = 0;
+
+	(void)f;
+	X509_PUBKEY_get0_param(NULL, &pk, &len, NULL, X509_get_X509_PUBKEY(x));
+	assert_int_equal(len, 65);
+	c[0] = (unsigned char)(0x02 | (pk[64] & 1));
+	memcpy(c + 1, pk + 1, 32);
+	set_spki(x, r, V_ASN1_OBJECT, c, 33);
+}
+
 static void
 test_mutations(void **state)
 {
@@ -619,6 +664,8 @@ test_mutations(void **state)
 	    {"v1", m_version, "must be v3"},
 	    {"weak key", m_weak_key, "RSA key of 1024 bits"},
 	    {"other key", m_other_key, "subjectPublicKeyInfo: not the requested key"},
+	    {"RSA without NULL", m_rsa_no_null, "algorithm identifier is not one the S/MIME BR"},
+	    {"EC compressed", m_ec_compressed, "the EC point must be uncompressed"},
 	};
 	Fx *fx = *state;
 	gsize i;

@@ -1,0 +1,102 @@
+#!/bin/sh
+# delivery.sh: the issuer's outbound mail against an MTA that misbehaves.
+#   - SIGUSR1 reloads the configuration; a bad file keeps the running one
+#   - exit 75 (EX_TEMPFAIL): the deliver job is deferred with back-off, shown
+#     by `certgate queue show`, and nothing is lost; `queue flush` retries it
+#   - exit 67 (EX_NOUSER): refused for good, recorded as mail.failed in the
+#     audit log, and not retried
+#   - the argv the MTA gets: -i -f BounceAddress -- the mailbox
+set -eu
+. "$CG_SRC/tests/lib/dns.sh"
+. "$CG_SRC/tests/lib/ca.sh"
+ca_test delivery
+ca_dirs
+mkdir -p "$T/out"
+chown certgate-ca "$T/out"
+ca_conf
+$cg ca init > /dev/null
+$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
+	--contact ceo@example.org > /dev/null
+$cg domain add example.org --org 1 --validated > /dev/null
+cat > "$T/mta" <<EOF2
+#!/bin/sh
+# A sendmail whose mind is in $T/mta.mode.
+case "\$(cat $T/mta.mode)" in
+temp) echo "451 4.3.0 queue file write error"; exit 75 ;;
+perm) echo "550 5.1.1 user unknown"; exit 67 ;;
+esac
+n=\$(ls $T/out | wc -l)
+echo "\$*" > $T/out/\$n.argv
+cat > $T/out/\$n.eml
+EOF2
+chmod 0755 "$T/mta"
+echo temp > "$T/mta.mode"
+chmod 0644 "$T/mta.mode"
+dns_start "$T/dns" 127.0.0.12
+dns_spawn "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" > "$T/issuer.log" 2>&1
+ipid=$!
+
+wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
+	n=$(($1 * 10))
+	shift
+	while ! "$@" > /dev/null 2>&1; do
+		n=$((n - 1))
+		[ $n -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+logged() { grep -q "$1" "$T/issuer.log"; }
+csr() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+	-subj "/CN=x" -out "$T/$1.csr" 2>/dev/null; }
+
+wait_for 10 logged "running: issuing CA key" || bad "issuer did not start"
+
+# A reload to a file with an error keeps the running configuration.
+cp "$T/certgate.conf" "$T/good.conf"
+echo "Sendmail" >> "$T/certgate.conf"
+kill -USR1 "$ipid"
+wait_for 10 logged "reload refused" && ok "bad reload refused, logged" || bad "bad reload not refused"
+kill -0 "$ipid" 2>/dev/null && ok "still running after a bad reload" || bad "died on a bad reload"
+sed "s|^Sendmail .*|Sendmail $T/mta|" "$T/good.conf" > "$T/certgate.conf"
+kill -USR1 "$ipid"
+wait_for 10 logged "configuration and CA material reloaded" && ok "reloaded with the test MTA" ||
+	bad "no reload"
+
+# MTA says try later.
+csr a
+sa=$($cg cert issue --org 1 --mailbox anna@example.org --csr "$T/a.csr" --wait --timeout 30 2>&1 || true)
+echo "$sa" | grep -qE '^[0-9a-f]{32}$' && ok "issued $sa" || bad "issue: $sa"
+deferred() { $cg queue show | grep -q "^deliver  *1  *[0-9-]*T.* $sa\$"; }
+wait_for 10 deferred && ok "deliver job deferred after exit 75 (queue show)" ||
+	bad "not deferred: $($cg queue show)"
+logged "exited with status 75: 451 4.3.0 queue file write error; retry in 30 s$" &&
+	ok "temporary failure logged with the MTA's words" || bad "log: $(grep deliver "$T/issuer.log")"
+[ -z "$(ls "$T/out")" ] && ok "nothing delivered yet" || bad "delivered during tempfail"
+$cg --json queue show | grep -q "\"kind\":\"deliver\",\"id\":\"$sa\",\"attempts\":1" &&
+	ok "queue show --json" || bad "queue show --json: $($cg --json queue show)"
+
+# MTA well again; the operator flushes.
+echo ok > "$T/mta.mode"
+out=$($cg queue flush)
+[ "$out" = "1 deferred job queued" ] && ok "queue flush: $out" || bad "queue flush: $out"
+wait_for 10 test -s "$T/out/0.eml" && ok "delivered after flush" || bad "not delivered after flush"
+grep -q "serial $sa" "$T/out/0.eml" && ok "the mail is about $sa" || bad "wrong mail"
+[ "$(cat "$T/out/0.argv")" = "-i -f bounces@ca.example.net -- anna@example.org" ] &&
+	ok "argv: $(cat "$T/out/0.argv")" || bad "argv: $(cat "$T/out/0.argv")"
+wait_for 10 sh -c "$cg audit show | grep -q ' cert.deliver  *$sa '" && ok "cert.deliver audited" ||
+	bad "cert.deliver not audited"
+[ "$($cg queue show | tail -1)" = "0 jobs" ] && ok "queue empty" || bad "queue: $($cg queue show)"
+
+# MTA refuses for good: recorded, not retried.
+echo perm > "$T/mta.mode"
+csr b
+sb=$($cg cert issue --org 1 --mailbox bob@example.org --csr "$T/b.csr" --wait --timeout 30 2>&1 || true)
+echo "$sb" | grep -qE '^[0-9a-f]{32}$' && ok "issued $sb" || bad "issue: $sb"
+wait_for 10 sh -c "$cg audit show | grep -q ' mail.failed  *$sb .*550 5.1.1 user unknown$'" &&
+	ok "permanent refusal audited as mail.failed with the reason" || bad "no mail.failed: $($cg audit show | tail -3)"
+logged "mail refused for good" && ok "and logged for the operator" || bad "not logged"
+[ "$($cg queue show | tail -1)" = "0 jobs" ] && ok "not retried" || bad "queue: $($cg queue show)"
+$cg audit show | grep -q " cert.deliver  *$sb " && bad "recorded as delivered" || ok "not recorded as delivered"
+$cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain"
+[ $fail -ne 0 ] && cat "$T/issuer.log"
+exit $fail
