@@ -34,6 +34,16 @@ rec_get(CgStore *s, CgTxn *txn, CgRecordKind kind, const void *key, gsize klen, 
 	return rec;
 }
 
+/* The record a put in this thread is writing, decoded: the secondary index
+ * callbacks BDB calls during that put get these very bytes, and take the
+ * fields from here instead of decoding the record once per index. */
+static __thread struct {
+	const void *data;
+	u_int32_t size;
+	CgRecordKind kind;
+	gconstpointer rec;
+} putting;
+
 static gboolean
 rec_put(CgTxn *txn, CgRecordKind kind, gconstpointer rec, u_int32_t flags, GError **error)
 {
@@ -50,7 +60,13 @@ rec_put(CgTxn *txn, CgRecordKind kind, gconstpointer rec, u_int32_t flags, GErro
 	k.size = key->len;
 	d.data = (void *)g_bytes_get_data(val, &vlen);
 	d.size = (u_int32_t)vlen;
+	putting.data = d.data;
+	putting.size = d.size;
+	putting.kind = kind;
+	putting.rec = rec;
 	rc = db->put(db, txn->txn, &k, &d, flags);
+	putting.data = NULL;
+	putting.rec = NULL;
 	return rc == 0 ? TRUE : cg_db_fail(rc, cg_db_specs[dbi].name, error);
 }
 
@@ -325,11 +341,23 @@ cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *key, CgSt
 
 /* ---- secondary keys ---- */
 
+/* The record in data: the one being put (not to be freed), or decoded. */
+static gconstpointer
+index_record(CgRecordKind kind, const DBT *data, gpointer *decoded)
+{
+	*decoded = NULL;
+	if (putting.rec != NULL && putting.data == data->data && putting.size == data->size &&
+	    putting.kind == kind)
+		return putting.rec;
+	return *decoded = cg_record_decode_own(kind, data->data, data->size);
+}
+
 static int
 index_string(CgRecordKind kind, const DBT *data, DBT *result,
              const char *(*field)(gconstpointer rec))
 {
-	gpointer rec = cg_record_decode_own(kind, data->data, data->size);
+	gpointer decoded;
+	gconstpointer rec = index_record(kind, data, &decoded);
 	const char *v;
 
 	if (rec == NULL)
@@ -340,7 +368,8 @@ index_string(CgRecordKind kind, const DBT *data, DBT *result,
 	result->data = malloc(result->size ? result->size : 1);
 	memcpy(result->data, v, result->size);
 	result->flags = DB_DBT_APPMALLOC;
-	cg_record_free(kind, rec);
+	if (decoded != NULL)
+		cg_record_free(kind, decoded);
 	return 0;
 }
 
@@ -403,7 +432,8 @@ cg_index_cert_org(DB *sec, const DBT *key, const DBT *data, DBT *result)
 int
 cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result)
 {
-	CgCert *c = cg_record_decode_own(CG_REC_CERT, data->data, data->size);
+	gpointer decoded;
+	const CgCert *c = index_record(CG_REC_CERT, data, &decoded);
 
 	(void)sec;
 	(void)key;
@@ -414,6 +444,7 @@ cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result)
 	result->data = malloc(32);
 	memcpy(result->data, c->spki_sha256, 32);
 	result->flags = DB_DBT_APPMALLOC;
-	cg_cert_free(c);
+	if (decoded != NULL)
+		cg_cert_free(decoded);
 	return 0;
 }
