@@ -16,7 +16,8 @@ ctl_ca_init(CtlCtx *ctx, int argc, char **argv)
 {
 	gboolean root_rsa = FALSE, pkcs11 = FALSE, force = FALSE;
 	gint issuing_rsa = 0;
-	char *org = NULL, *country = NULL;
+	g_autofree char *org = NULL;
+	g_autofree char *country = NULL;
 	GOptionEntry entries[] = {
 	    {"root-rsa", 0, 0, G_OPTION_ARG_NONE, &root_rsa, "RSA 4096 root key (default P-384)",
 	     NULL},

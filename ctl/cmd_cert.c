@@ -55,8 +55,13 @@ wait_for(CtlCtx *ctx, CgStore *s, const char *id, int seconds)
 int
 ctl_cert_issue(CtlCtx *ctx, int argc, char **argv)
 {
-	char *org = NULL, *mailbox = NULL, *csr_path = NULL, *profile = NULL, *given = NULL,
-	     *surname = NULL, *fields = NULL;
+	g_autofree char *org = NULL;
+	g_autofree char *mailbox = NULL;
+	g_autofree char *csr_path = NULL;
+	g_autofree char *profile = NULL;
+	g_autofree char *given = NULL;
+	g_autofree char *surname = NULL;
+	g_autofree char *fields = NULL;
 	gint validity = 0, timeout = 60;
 	gboolean wait = FALSE;
 	GOptionEntry entries[] = {
@@ -164,7 +169,8 @@ list_cert(gconstpointer rec, gpointer data)
 int
 ctl_cert_list(CtlCtx *ctx, int argc, char **argv)
 {
-	char *org = NULL, *mailbox = NULL;
+	g_autofree char *org = NULL;
+	g_autofree char *mailbox = NULL;
 	GOptionEntry entries[] = {
 	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "only this organisation", "ID"},
 	    {"mailbox", 0, 0, G_OPTION_ARG_STRING, &mailbox, "only this mailbox", "ADDR"},
@@ -286,7 +292,7 @@ revoke_txn(CgTxn *txn, gpointer data, GError **error)
 int
 ctl_cert_revoke(CtlCtx *ctx, int argc, char **argv)
 {
-	char *reason = NULL;
+	g_autofree char *reason = NULL;
 	GOptionEntry entries[] = {
 	    {"reason", 0, 0, G_OPTION_ARG_STRING, &reason,
 	     "keyCompromise, superseded, affiliationChanged, cessationOfOperation or "

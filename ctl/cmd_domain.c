@@ -99,7 +99,8 @@ domain_add_txn(CgTxn *txn, gpointer data, GError **error)
 int
 ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
 {
-	char *org = NULL, *address = NULL;
+	g_autofree char *org = NULL;
+	g_autofree char *address = NULL;
 	gboolean validated = FALSE;
 	GOptionEntry entries[] = {
 	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the organisation", "ID"},
@@ -233,7 +234,8 @@ admin_add_txn(CgTxn *txn, gpointer data, GError **error)
 int
 ctl_admin_add(CtlCtx *ctx, int argc, char **argv)
 {
-	char *org = NULL, *dept = NULL;
+	g_autofree char *org = NULL;
+	g_autofree char *dept = NULL;
 	GOptionEntry entries[] = {
 	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the organisation", "ID"},
 	    {"department", 0, 0, G_OPTION_ARG_STRING, &dept, "department", "D"},

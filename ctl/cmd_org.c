@@ -55,8 +55,12 @@ org_add_txn(CgTxn *txn, gpointer data, GError **error)
 int
 ctl_org_add(CtlCtx *ctx, int argc, char **argv)
 {
-	char *name = NULL, *reg = NULL, *country = NULL, *state = NULL, *locality = NULL,
-	     *contact = NULL;
+	g_autofree char *name = NULL;
+	g_autofree char *reg = NULL;
+	g_autofree char *country = NULL;
+	g_autofree char *state = NULL;
+	g_autofree char *locality = NULL;
+	g_autofree char *contact = NULL;
 	GOptionEntry entries[] = {
 	    {"name", 0, 0, G_OPTION_ARG_STRING, &name, "legal name", "NAME"},
 	    {"registration", 0, 0, G_OPTION_ARG_STRING, &reg,
@@ -300,7 +304,7 @@ static int
 list_by_org(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
             const char *summary, const char *header)
 {
-	char *org = NULL;
+	g_autofree char *org = NULL;
 	GOptionEntry entries[] = {
 	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "only this organisation", "ID"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};

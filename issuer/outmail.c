@@ -11,7 +11,10 @@
  */
 #include "issuer-int.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <gio/gio.h>
 #include <openssl/cms.h>
 
@@ -268,15 +271,29 @@ cg_outmail_compose(CgCa *ca, const CgConf *conf, CgOutMail *m, gint64 now, GErro
 	return g_string_free_to_bytes(msg);
 }
 
+/* What the MTA said, at most 300 characters, made safe. outfd is the file
+ * its output went to. */
+static char *
+mta_said(int outfd)
+{
+	char buf[1024];
+	ssize_t n = pread(outfd, buf, sizeof(buf), 0);
+
+	while (n > 0 && g_ascii_isspace(buf[n - 1]))
+		n--;
+	return cg_text_safe(buf, n > 0 ? n : 0, 300);
+}
+
 CgSendResult
 cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **error)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
-	g_autoptr(GBytes) out = NULL;
 	g_autoptr(GError) err = NULL;
+	g_autofree char *said = NULL;
 	char **a;
-	int status;
+	int outfd, status;
 
 	for (a = conf->sendmail; a && *a; a++)
 		g_ptr_array_add(argv, *a);
@@ -286,43 +303,43 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **er
 	g_ptr_array_add(argv, "--");
 	g_ptr_array_add(argv, (char *)rcpt);
 	g_ptr_array_add(argv, NULL);
-	proc = g_subprocess_newv((const char *const *)argv->pdata,
-	                         G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-	                             G_SUBPROCESS_FLAGS_STDERR_MERGE,
-	                         &err);
+	/* Its output goes to a memory file, not a pipe: an MTA that refuses before
+	 * reading the message still has its say, whenever it exits. */
+	outfd = memfd_create("certgate-sendmail", MFD_CLOEXEC);
+	if (outfd < 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "memfd_create: %s", g_strerror(errno));
+		return CG_SEND_TEMPORARY;
+	}
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+	                                     G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_take_stdout_fd(launcher, dup(outfd));
+	proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &err);
 	if (proc == NULL) {
 		/* No MTA to hand the mail to: retry later. */
 		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot run %s: %s", conf->sendmail[0],
 		            err->message);
+		close(outfd);
 		return CG_SEND_TEMPORARY;
 	}
-	if (!g_subprocess_communicate(proc, msg, NULL, &out, NULL, &err)) {
+	if (!g_subprocess_communicate(proc, msg, NULL, NULL, NULL, &err)) {
 		/* It stopped reading (EPIPE): its exit status says what happened. */
 		if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE)) {
 			g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", conf->sendmail[0],
 			            err->message);
 			g_subprocess_force_exit(proc);
+			close(outfd);
 			return CG_SEND_TEMPORARY;
 		}
 		g_subprocess_wait(proc, NULL, NULL);
 	}
+	said = mta_said(outfd);
+	close(outfd);
 	status = g_subprocess_get_status(proc);
 	if (g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0)
 		return CG_SEND_OK;
-	{
-		gsize n = 0;
-		const char *text = out ? g_bytes_get_data(out, &n) : "";
-		g_autofree char *safe = NULL;
-
-		while (n > 0 && g_ascii_isspace(text[n - 1]))
-			n--;
-		safe = cg_text_safe(text, (gssize)n, 300);
-
-		g_set_error(
-		    error, CG_ERROR, CG_ERROR_IO, "%s exited with status %d: %s", conf->sendmail[0],
-		    g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : status,
-		    safe);
-	}
+	g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s exited with status %d: %s", conf->sendmail[0],
+	            g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : status,
+	            said);
 	if (!g_subprocess_get_if_exited(proc) || g_subprocess_get_exit_status(proc) == EX_TEMPFAIL)
 		return CG_SEND_TEMPORARY;
 	return CG_SEND_PERMANENT;

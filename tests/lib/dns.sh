@@ -28,5 +28,5 @@ dns_spawn() {
 }
 
 dns_stop() {
-	[ -f "$DNS_DIR/dnsmasq.pid" ] && kill "$(cat "$DNS_DIR/dnsmasq.pid")" 2>/dev/null || true
+	[ -n "${DNS_DIR:-}" ] && [ -f "$DNS_DIR/dnsmasq.pid" ] && kill "$(cat "$DNS_DIR/dnsmasq.pid")" 2>/dev/null || true
 }

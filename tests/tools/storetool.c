@@ -14,7 +14,15 @@
  *   cg-storetool corrupt DBHOME EVIDENCE KEY writes garbage as org KEY
  *   cg-storetool evidence DBHOME EVIDENCE BYTES
  *                                       stores BYTES of evidence; prints the error
+ *   cg-storetool job DBHOME EVIDENCE ID [DELAY_MS]
+ *                                       after DELAY_MS, appends a crl job ID
+ *   cg-storetool die DBHOME EVIDENCE KEY
+ *                                       writes org KEY in a transaction and
+ *                                       kills itself before committing
+ * (Test processes run this tool instead of forking: a child forked from a
+ * threaded process may inherit a lock another thread held.)
  */
+#include <signal.h>
 #include "store.h"
 #include "common.h"
 
@@ -132,6 +140,27 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[1], "corrupt") == 0 && argc == 5) {
 		rc = !cg_store_debug_put_raw(s, "orgs", argv[4], strlen(argv[4]), "\x01garbage", 8,
 		                             &err);
+	} else if (strcmp(argv[1], "job") == 0 && (argc == 5 || argc == 6)) {
+		CgTxn *t;
+
+		if (argc == 6)
+			g_usleep((gulong)g_ascii_strtoull(argv[5], NULL, 10) * 1000);
+		t = cg_store_begin(s, &err);
+		rc = t == NULL || !cg_store_job_append(t, CG_JOB_CRL, argv[4], &err) ||
+		     !cg_store_commit(t, &err);
+	} else if (strcmp(argv[1], "die") == 0 && argc == 5) {
+		CgTxn *t = cg_store_begin(s, &err);
+		CgOrg o = {0};
+
+		o.id = argv[4];
+		o.name = "killed before commit";
+		o.org_identifier = "NTRPL-1";
+		o.country = "PL";
+		o.contact = "ceo@example.org";
+		if (t == NULL || !cg_store_org_put(t, &o, &err))
+			return 3;
+		kill(getpid(), SIGKILL);
+		return 4;
 	} else if (strcmp(argv[1], "evidence") == 0 && argc == 5) {
 		gsize len = (gsize)g_ascii_strtoull(argv[4], NULL, 10);
 		g_autofree char *data = g_malloc0(len);

@@ -528,28 +528,18 @@ test_job_wakes_waiting_consumer(void **state)
 	Fx *fx = *state;
 	g_autoptr(GError) err = NULL;
 	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	g_autofree char *ev = g_build_filename(fx->dir, "evidence", NULL);
+	g_autofree char *tool = cg_test_tool("cg-storetool");
+	char *argv[] = {tool, "job", db, ev, "now", "200", NULL};
 	CgTxn *t;
 	CgJob j;
-	pid_t pid;
+	GPid pid;
 	int status;
 	gint64 start;
 
 	/* Another process appends while this one waits on an empty queue. */
-	pid = fork();
-	if (pid == 0) {
-		CgStore *s2;
-		CgTxn *t2;
-
-		g_usleep(200000);
-		s2 = cg_store_open(db, NULL, CG_STORE_DEFAULT, NULL);
-		if (s2 == NULL)
-			_exit(3);
-		t2 = cg_store_begin(s2, NULL);
-		if (!cg_store_job_append(t2, CG_JOB_CRL, "now", NULL) || !cg_store_commit(t2, NULL))
-			_exit(4);
-		cg_store_close(s2);
-		_exit(0);
-	}
+	assert_true(
+	    g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &err));
 	start = g_get_monotonic_time();
 	t = cg_store_begin(fx->s, &err);
 	assert_true(cg_store_job_consume(t, 5000, &j, &err));
@@ -709,25 +699,19 @@ test_reopen_after_crash(void **state)
 {
 	Fx *fx = *state;
 	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	g_autofree char *ev = g_build_filename(fx->dir, "evidence", NULL);
+	g_autofree char *tool = cg_test_tool("cg-storetool");
+	char *argv[] = {tool, "die", db, ev, "survivor", NULL};
 	g_autoptr(GError) err = NULL;
-	pid_t pid;
+	GPid pid;
 	int status;
 	CgTxn *t;
 	CgOrg o = sample_org("survivor");
 
-	/* A child takes a write lock in a transaction and is killed. The parent,
-	 * still running, must not stay blocked on that lock: failchk frees it. */
-	pid = fork();
-	if (pid == 0) {
-		CgStore *s2 = cg_store_open(db, NULL, CG_STORE_DEFAULT, NULL);
-		CgTxn *t2 = s2 ? cg_store_begin(s2, NULL) : NULL;
-		CgOrg o2 = sample_org("survivor");
-
-		if (t2 == NULL || !cg_store_org_put(t2, &o2, NULL))
-			_exit(3);
-		kill(getpid(), SIGKILL);
-		_exit(4);
-	}
+	/* Another process takes a write lock in a transaction and is killed. This
+	 * one, still running, must not stay blocked on that lock: failchk frees it. */
+	assert_true(
+	    g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &err));
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
 	t = cg_store_begin(fx->s, &err);

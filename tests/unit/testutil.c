@@ -26,6 +26,15 @@ cg_test_tmpdir(const char *prefix)
 	return g_strdup(g_mkdtemp(path));
 }
 
+char *
+cg_test_tool(const char *name)
+{
+	g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+	g_autofree char *dir = g_path_get_dirname(self ? self : ".");
+
+	return g_build_filename(dir, name, NULL);
+}
+
 void
 cg_test_rmtree(const char *path)
 {

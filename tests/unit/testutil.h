@@ -15,6 +15,8 @@
 char *cg_test_data(const char *rel);
 /* A fresh empty directory under $CG_TEST_TMP. Caller frees (and may remove). */
 char *cg_test_tmpdir(const char *prefix);
+/* A helper program built next to this test (cg-storetool, ...). Caller frees. */
+char *cg_test_tool(const char *name);
 /* Removes a directory tree. */
 void cg_test_rmtree(const char *path);
 /* Asserts that err is set with the given code and its message contains needle. */
