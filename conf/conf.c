@@ -237,6 +237,12 @@ parse_duration(const char *s, gint64 *out)
 	return scale(v, m, out);
 }
 
+gboolean
+cg_conf_parse_duration(const char *s, gint64 *seconds)
+{
+	return parse_duration(s, seconds);
+}
+
 static gboolean
 parse_size(const char *s, gint64 *out)
 {

@@ -115,6 +115,9 @@ const char *cg_gateway_kind_name(CgGatewayKind kind);
 int cg_conf_log_level(const CgConf *conf);
 int cg_conf_log_facility(const CgConf *conf);
 
+/* "90", "90s", "15m", "24h", "30d", "2w" in seconds; FALSE when not a duration. */
+gboolean cg_conf_parse_duration(const char *s, gint64 *seconds);
+
 G_END_DECLS
 
 #endif

@@ -80,6 +80,7 @@ domain_add_txn(CgTxn *txn, gpointer data, GError **error)
 		d.method = old ? old->method : "";
 		d.rule_version = old ? old->rule_version : "";
 		d.evidence = old ? old->evidence : "";
+		d.challenged_at = old ? old->challenged_at : 0;
 		detail = g_strdup_printf("added to organisation %s; challenge to %s@%s", a->org_id,
 		                         a->local, a->domain);
 	}
@@ -157,6 +158,7 @@ typedef struct {
 	const char *domain;
 	char *actor;
 	gint64 now;
+	gint64 lifetime; /* 0: ChallengeLifetime */
 } Challenge;
 
 static gboolean
@@ -170,6 +172,11 @@ challenge_txn(CgTxn *txn, gpointer data, GError **error)
 		return FALSE;
 	job = g_strdup_printf("%s|%s|%s", d->domain, d->org_id,
 	                      *d->local_part ? d->local_part : "postmaster");
+	if (c->lifetime > 0) {
+		g_autofree char *plain = job;
+
+		job = g_strdup_printf("%s|%" G_GINT64_FORMAT, plain, c->lifetime);
+	}
 	return cg_store_job_append(txn, CG_JOB_CHALLENGE, job, error) &&
 	       cg_store_audit_append(txn, c->now, c->actor, "domain.challenge", d->domain,
 	                             "challenge queued by the operator", error);
@@ -178,16 +185,30 @@ challenge_txn(CgTxn *txn, gpointer data, GError **error)
 int
 ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
 {
+	g_autofree char *lifetime = NULL;
+	GOptionEntry entries[] = {{"lifetime", 0, 0, G_OPTION_ARG_STRING, &lifetime,
+	                           "how long the token is valid (at most ChallengeLifetime)",
+	                           "DURATION"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GError) err = NULL;
 	g_autofree char *domain = NULL;
 	Challenge c = {0};
 	CgStore *s;
 
-	if (!ctl_parse(ctx, "DOMAIN", "Send a new challenge for a domain to its postmaster.", NULL,
-	               &argc, &argv))
+	if (!ctl_parse(ctx, "DOMAIN",
+	               "Send a new challenge for a domain to its postmaster; earlier tokens stay "
+	               "valid until used or expired.",
+	               entries, &argc, &argv))
 		return 2;
 	if (argc != 2)
 		return ctl_fail(ctx, 2, "needs one argument: the domain");
+	if (lifetime != NULL && (!cg_conf_parse_duration(lifetime, &c.lifetime) || c.lifetime < 1 ||
+	                         c.lifetime > ctx->conf->challenge_lifetime))
+		return ctl_fail(
+		    ctx, 2,
+		    "--lifetime must be a duration from 1s to ChallengeLifetime (%" G_GINT64_FORMAT
+		    " s)",
+		    ctx->conf->challenge_lifetime);
 	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
 		return ctl_fail(ctx, 2, "%s", err->message);
 	if ((s = ctl_store(ctx)) == NULL)

@@ -205,6 +205,10 @@ list_domain(gconstpointer rec, gpointer data)
 	List *l = data;
 	g_autofree char *va = d->validated_at ? cg_time_iso(d->validated_at) : g_strdup("-");
 	g_autofree char *ex = d->expires_at ? cg_time_iso(d->expires_at) : g_strdup("-");
+	/* A validation is unusable from its expiry on, whatever the record says. */
+	CgDomainStatus st = d->status == CG_DOMAIN_VALIDATED && d->expires_at <= ctl_now()
+	                        ? CG_DOMAIN_EXPIRED
+	                        : d->status;
 
 	if (l->filter != NULL && strcmp(d->org_id, l->filter) != 0)
 		return TRUE;
@@ -215,7 +219,7 @@ list_domain(gconstpointer rec, gpointer data)
 		g_string_append(l->out, ",\"org\":");
 		ctl_json_str(l->out, d->org_id);
 		g_string_append(l->out, ",\"status\":");
-		ctl_json_str(l->out, cg_domain_status_name(d->status));
+		ctl_json_str(l->out, cg_domain_status_name(st));
 		g_string_append(l->out, ",\"validated\":");
 		ctl_json_str(l->out, va);
 		g_string_append(l->out, ",\"expires\":");
@@ -225,7 +229,7 @@ list_domain(gconstpointer rec, gpointer data)
 		g_string_append(l->out, "}");
 	} else {
 		g_string_append_printf(l->out, "%-30s %-6s %-10s %-21s %-21s %s\n", d->domain,
-		                       d->org_id, cg_domain_status_name(d->status), va, ex,
+		                       d->org_id, cg_domain_status_name(st), va, ex,
 		                       *d->method ? d->method : "-");
 		l->n++;
 	}

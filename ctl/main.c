@@ -31,7 +31,7 @@ static const CtlCommand commands[] = {
 	{"org", "show", "ID", "an organisation, its domains, admins and history", ctl_org_show, TRUE},
 	{"domain", "add", "DOMAIN --org ID [--validated] [--address LOCAL]", "add a domain; challenge it unless --validated", ctl_domain_add, TRUE},
 	{"domain", "list", "[--org ID]", "domains with validation state and expiry", ctl_domain_list, TRUE},
-	{"domain", "challenge", "DOMAIN", "send a new challenge to the domain's postmaster", ctl_domain_challenge, TRUE},
+	{"domain", "challenge", "[--lifetime DUR] DOMAIN", "send a new challenge to the domain's postmaster", ctl_domain_challenge, TRUE},
 	{"admin", "add", "ADDR --org ID [--department D]", "appoint an admin", ctl_admin_add, TRUE},
 	{"admin", "list", "[--org ID]", "list admins", ctl_admin_list, TRUE},
 	{"cert", "issue", "--org ID --mailbox ADDR --csr FILE [--wait]", "issue through the queue, with every check", ctl_cert_issue, TRUE},

@@ -24,7 +24,7 @@ struct CgIssuer {
 	CgConf *conf;
 	CgStore *store;
 	CgCa *ca;
-	gint64 next_crl, next_release, next_checkpoint;
+	gint64 next_crl, next_release, next_checkpoint, next_renewal;
 };
 
 /* issue.c */
@@ -49,6 +49,9 @@ gboolean cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, cons
  * invitations, confirmations). *temporary as for delivery. */
 gboolean cg_issuer_run_more(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                             gboolean *temporary, GError **error);
+/* Queues a challenge for every validation that expires within
+ * DomainRenewal and has not been challenged since; how many, or -1. */
+gint cg_issuer_renewals(CgIssuer *iss, gint64 now, GError **error);
 
 /* The last OpenSSL error as text (thread-local buffer); clears the queue. */
 const char *cg_openssl_error(void);

@@ -335,6 +335,13 @@ cg_issuer_tick(CgIssuer *iss, gint64 now)
 		cg_log(LOG_ERR, "CRL: %s", err->message);
 		iss->next_crl = now + 60;
 	}
+	if (now >= iss->next_renewal) {
+		if (cg_issuer_renewals(iss, now, &err) < 0) {
+			cg_log(LOG_ERR, "domain renewals: %s", err->message);
+			g_clear_error(&err);
+		}
+		iss->next_renewal = now + 3600;
+	}
 	if (now >= iss->next_checkpoint) {
 		cg_store_checkpoint(iss->store, NULL);
 		iss->next_checkpoint = now + 60;

@@ -1,21 +1,277 @@
 /*
- * more.c: job kinds beyond issuing and delivering certificates.
+ * more.c: domain challenges and notices (DESIGN.md 5.2).
+ *
+ *   challenge  "domain|org|local[|lifetime]": a new token (24 bytes from the
+ *              CSPRNG, base64url), only its SHA-256 stored; the RFC 8823
+ *              shaped mail to local@domain, Reply-To ChallengeAddress,
+ *              S/MIME-signed like all outbound mail
+ *   notify     "what|domain|org": a notice to the organisation's contact
+ *              (domain.validated, domain.moved)
+ *   renewal    cg_issuer_renewals(): challenges queued DomainRenewal before a
+ *              validation expires, once per validation
+ * Other job kinds belong to flows not built yet: logged and dropped.
  */
 #include "issuer-int.h"
 #include "daemon.h"
 
+#include <string.h>
 #include <syslog.h>
+
+#define TOKEN_BYTES 24
+
+static gboolean
+bad_job(const CgJob *job, GError **error)
+{
+	g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "%s job %s: malformed id",
+	            cg_job_kind_name(job->kind), job->id);
+	return FALSE;
+}
+
+static char *
+challenge_text(const CgConf *conf, const CgOrg *org, const char *domain, const char *address,
+               const char *token, gint64 expires, gboolean dispute)
+{
+	g_autofree char *until = cg_time_iso(expires);
+	GString *t = g_string_new(NULL);
+
+	g_string_append_printf(
+	    t,
+	    "Hello,\n\n"
+	    "the certificate authority at %s has been asked to confirm that the\n"
+	    "organisation\n\n"
+	    "    %s (%s)\n\n"
+	    "controls the mail domain %s. When you confirm, this organisation may\n"
+	    "obtain S/MIME certificates for addresses at %s.\n\n"
+	    "To confirm, reply to this mail from %s and keep its subject line as\n"
+	    "it is:\n\n"
+	    "    ACME: %s\n\n"
+	    "What you write in the reply does not matter. The reply must leave\n"
+	    "through the mail servers of %s (SPF or DKIM are checked). This request\n"
+	    "is valid until %s and can be used once.\n\n",
+	    conf->gateway_domain, org->name, org->org_identifier, domain, domain, address, token,
+	    domain, until);
+	if (dispute)
+		g_string_append_printf(t,
+		                       "The domain is at present registered to another "
+		                       "organisation; your reply moves it to\n%s, and the other "
+		                       "organisation will be told.\n\n",
+		                       org->name);
+	g_string_append_printf(t,
+	                       "If you did not expect this mail or do not agree, do not reply: "
+	                       "nothing will\nhappen.\n\n-- \ncertgate at %s\n",
+	                       conf->gateway_domain);
+	return g_string_free(t, FALSE);
+}
+
+static gboolean
+run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *temporary,
+              GError **error)
+{
+	g_auto(GStrv) f = g_strsplit(job->id, "|", -1);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgOrg) org = NULL;
+	g_autoptr(CgDomain) d = NULL;
+	g_autofree char *token = NULL, *address = NULL, *subject = NULL, *text = NULL;
+	g_autofree char *detail = NULL, *until = NULL;
+	char *to[2] = {NULL, NULL};
+	guint8 raw[TOKEN_BYTES];
+	gint64 lifetime = iss->conf->challenge_lifetime;
+	gboolean sent = FALSE, dispute;
+	CgChallenge c = {0};
+	CgOutMail m = {0};
+
+	if (g_strv_length(f) < 3 || g_strv_length(f) > 4 || !cg_policy_postmaster_local(f[2]))
+		return bad_job(job, error);
+	if (f[3] != NULL) {
+		gint64 want = g_ascii_strtoll(f[3], NULL, 10);
+
+		if (want >= 1 && want < lifetime)
+			lifetime = want;
+	}
+	if ((org = cg_store_org_get(iss->store, txn, f[1], error)) == NULL)
+		return FALSE;
+	d = cg_store_domain_get(iss->store, txn, f[0], &err);
+	if (d == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	dispute = d != NULL && strcmp(d->org_id, org->id) != 0;
+	if (!cg_random_bytes(raw, sizeof(raw), error))
+		return FALSE;
+	token = cg_base64url(raw, sizeof(raw));
+	address = g_strdup_printf("%s@%s", f[2], f[0]);
+	subject = g_strdup_printf("ACME: %s", token);
+	text = challenge_text(iss->conf, org, f[0], address, token, now + lifetime, dispute);
+	to[0] = address;
+	m.subject = subject;
+	m.text = text;
+	m.reply_to = iss->conf->challenge_address;
+	m.extra_header = "Auto-Submitted: auto-generated; type=acme";
+	if (!cg_issuer_send(iss, txn, &m, to, f[0], now, &sent, temporary, error)) {
+		g_free(m.message_id);
+		return FALSE;
+	}
+	if (!sent) { /* refused for good: recorded by cg_issuer_send */
+		g_free(m.message_id);
+		return TRUE;
+	}
+	cg_sha256(token, strlen(token), c.token_hash);
+	memset(raw, 0, sizeof(raw));
+	c.kind = CG_CHALLENGE_DOMAIN;
+	c.target = f[0];
+	c.address = address;
+	c.org_id = org->id;
+	c.request_id = "";
+	c.created = now;
+	c.expires = now + lifetime;
+	c.state = CG_CHALLENGE_STATE_PENDING;
+	c.message_id = m.message_id;
+	if (!cg_store_challenge_put(txn, &c, error)) {
+		g_free(m.message_id);
+		return FALSE;
+	}
+	if (d != NULL && !dispute) {
+		d->challenged_at = now;
+		if (!cg_store_domain_put(txn, d, error)) {
+			g_free(m.message_id);
+			return FALSE;
+		}
+	}
+	until = cg_time_iso(c.expires);
+	detail =
+	    g_strdup_printf("to %s for organisation %s%s, valid until %s, Message-ID <%s>", address,
+	                    org->id, dispute ? " (dispute)" : "", until, m.message_id);
+	g_free(m.message_id);
+	cg_log(LOG_INFO, "challenge for %s sent %s", f[0], detail);
+	return cg_store_audit_append(txn, now, "issuer", "challenge.sent", f[0], detail, error);
+}
+
+static gboolean
+run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *temporary,
+           GError **error)
+{
+	g_auto(GStrv) f = g_strsplit(job->id, "|", -1);
+	g_autoptr(CgOrg) org = NULL;
+	g_autoptr(CgDomain) d = NULL;
+	g_autofree char *subject = NULL, *text = NULL, *until = NULL, *detail = NULL;
+	char *to[2] = {NULL, NULL};
+	gboolean sent = FALSE;
+	CgOutMail m = {0};
+
+	if (g_strv_length(f) != 3)
+		return bad_job(job, error);
+	if ((org = cg_store_org_get(iss->store, txn, f[2], error)) == NULL ||
+	    (d = cg_store_domain_get(iss->store, txn, f[1], error)) == NULL)
+		return FALSE;
+	until = cg_time_iso(d->expires_at);
+	if (strcmp(f[0], "domain.validated") == 0) {
+		subject = g_strdup_printf("Domain %s validated", d->domain);
+		text = g_strdup_printf(
+		    "Hello,\n\nthe postmaster of %s has confirmed the challenge: the domain is\n"
+		    "validated for %s until %s.\nAdmins of the organisation may now enrol "
+		    "addresses at %s.\n\n-- \ncertgate at %s\n",
+		    d->domain, org->name, until, d->domain, iss->conf->gateway_domain);
+	} else if (strcmp(f[0], "domain.moved") == 0) {
+		subject = g_strdup_printf("Domain %s moved to another organisation", d->domain);
+		text = g_strdup_printf(
+		    "Hello,\n\nthe postmaster of %s has answered a challenge for another\n"
+		    "organisation: the domain no longer belongs to %s, and certificates\n"
+		    "for addresses at %s are no longer issued to it.\n"
+		    "If this is wrong, contact the certificate authority.\n\n-- \ncertgate at %s\n",
+		    d->domain, org->name, d->domain, iss->conf->gateway_domain);
+	} else {
+		return bad_job(job, error);
+	}
+	to[0] = org->contact;
+	m.subject = subject;
+	m.text = text;
+	if (!cg_issuer_send(iss, txn, &m, to, d->domain, now, &sent, temporary, error)) {
+		g_free(m.message_id);
+		return FALSE;
+	}
+	detail = g_strdup_printf("%s to %s (organisation %s)", f[0], org->contact, org->id);
+	g_free(m.message_id);
+	return !sent ||
+	       cg_store_audit_append(txn, now, "issuer", "notice.sent", d->domain, detail, error);
+}
 
 gboolean
 cg_issuer_run_more(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *temporary,
                    GError **error)
 {
-	(void)iss;
-	(void)txn;
-	(void)now;
-	(void)temporary;
-	(void)error;
-	cg_log(LOG_ERR, "%s job %s: this kind of job is not handled by this issuer; dropped",
-	       cg_job_kind_name(job->kind), job->id);
+	switch (job->kind) {
+	case CG_JOB_CHALLENGE:
+		return run_challenge(iss, txn, job, now, temporary, error);
+	case CG_JOB_NOTIFY:
+		return run_notify(iss, txn, job, now, temporary, error);
+	default:
+		cg_log(LOG_ERR,
+		       "%s job %s: this kind of job is not handled by this issuer; dropped",
+		       cg_job_kind_name(job->kind), job->id);
+		return TRUE;
+	}
+}
+
+/* ---- renewals ---- */
+
+typedef struct {
+	gint64 now, window;
+	GPtrArray *due; /* CgDomain* to challenge again */
+} Renewals;
+
+static gboolean
+renewal_due(gconstpointer rec, gpointer data)
+{
+	const CgDomain *d = rec;
+	Renewals *r = data;
+
+	/* Validated, expiring within the window, and not challenged since
+	 * the window opened. */
+	if (d->status == CG_DOMAIN_VALIDATED && d->expires_at > 0 &&
+	    d->expires_at - r->now <= r->window && d->challenged_at < d->expires_at - r->window)
+		g_ptr_array_add(r->due, g_strdup(d->domain));
 	return TRUE;
+}
+
+static gboolean
+renew_one(CgTxn *txn, gpointer data, GError **error)
+{
+	const char *name = ((gpointer *)data)[0];
+	const Renewals *r = ((gpointer *)data)[1];
+	g_autoptr(CgDomain) d = cg_store_domain_get(cg_txn_store(txn), txn, name, error);
+	g_autofree char *job = NULL, *until = NULL, *detail = NULL;
+
+	if (d == NULL)
+		return FALSE;
+	if (d->challenged_at >= d->expires_at - r->window)
+		return TRUE; /* queued meanwhile */
+	d->challenged_at = r->now;
+	job = g_strdup_printf("%s|%s|%s", d->domain, d->org_id,
+	                      *d->local_part ? d->local_part : "postmaster");
+	until = cg_time_iso(d->expires_at);
+	detail = g_strdup_printf("validation expires %s: challenge queued", until);
+	return cg_store_domain_put(txn, d, error) &&
+	       cg_store_job_append(txn, CG_JOB_CHALLENGE, job, error) &&
+	       cg_store_audit_append(txn, r->now, "issuer", "domain.renew", d->domain, detail,
+	                             error);
+}
+
+gint
+cg_issuer_renewals(CgIssuer *iss, gint64 now, GError **error)
+{
+	g_autoptr(GPtrArray) due = g_ptr_array_new_with_free_func(g_free);
+	Renewals r = {now, iss->conf->domain_renewal, due};
+	guint i;
+
+	if (!cg_store_foreach(iss->store, NULL, CG_REC_DOMAIN, renewal_due, &r, error))
+		return -1;
+	for (i = 0; i < due->len; i++) {
+		gpointer args[2] = {due->pdata[i], &r};
+
+		if (!cg_store_transact(iss->store, renew_one, args, error))
+			return -1;
+		cg_log(LOG_INFO, "domain %s: validation expires soon; challenge queued",
+		       (char *)due->pdata[i]);
+	}
+	return (gint)due->len;
 }

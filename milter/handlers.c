@@ -28,7 +28,6 @@ never_applies(CgGateway *g, CgTxn *txn, GError **error)
 static const CgHandler handlers[] = {
     {CG_GW_LETTER, "letter", not_yet, never_applies, NULL},
     {CG_GW_ENROLL, "enroll", not_yet, never_applies, NULL},
-    {CG_GW_CHALLENGE, "challenge", not_yet, never_applies, NULL},
     {CG_GW_REVOKE, "revoke", not_yet, never_applies, NULL},
 };
 
@@ -37,6 +36,8 @@ cg_handler_for(CgGatewayKind kind)
 {
 	gsize i;
 
+	if (kind == CG_GW_CHALLENGE)
+		return &cg_challenge_handler;
 	for (i = 0; i < G_N_ELEMENTS(handlers); i++)
 		if (handlers[i].kind == kind)
 			return &handlers[i];

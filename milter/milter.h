@@ -77,6 +77,7 @@ typedef struct {
 	gint64 store_retry_at; /* monotonic time of the next open attempt */
 	/* counters */
 	gint n_messages, n_gateway, n_accepted, n_rejected, n_tempfail;
+	struct CgAuth *auth; /* reply authentication, made on first use */
 } CgMilter;
 
 CgMilter *cg_milter_new(CgConf *conf, const char *conf_path);
@@ -84,6 +85,28 @@ void cg_milter_free(CgMilter *m);
 /* The store, opened on first use and reopened after a failure (at most once
  * a second); NULL with an error when unavailable. Borrowed. */
 CgStore *cg_milter_store(CgMilter *m, GError **error);
+
+/* ---- reply authentication (replyauth.c) ---- */
+
+typedef struct CgAuth CgAuth;
+
+/* SPF and DMARC through the system resolver, DKIM keys from DNS. */
+CgAuth *cg_auth_new(GError **error);
+/* Offline, for tests and fuzzing: zone is "name", "TXT"|"A", "value" triples
+ * (value "TRY_AGAIN": a temporary DNS error), NULL-terminated; DKIM keys from
+ * dkim_keys ("selector._domainkey.domain key-record" lines) when not NULL;
+ * fixed_time (0: the clock) for DKIM expiry. */
+CgAuth *cg_auth_new_offline(const char *const *zone, const char *dkim_keys, gint64 fixed_time,
+                            GError **error);
+void cg_auth_free(CgAuth *a);
+/* The ReplyAuth decision on mail (see cg_policy_reply_auth), with what was
+ * found in *summary ("spf=pass (...) dkim=... dmarc=..."), set either way.
+ * token_in_subject: signatures must cover the Subject; else the token is in
+ * the body and a signature with l= does not count. */
+gboolean cg_auth_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, int mode,
+                       char **summary, GError **error);
+/* The milter's CgAuth, made on first use; NULL with an error if it cannot be. */
+CgAuth *cg_milter_auth(CgMilter *m, GError **error);
 
 /* ---- one connection ---- */
 
@@ -142,6 +165,9 @@ typedef struct {
 	gboolean (*apply)(CgGateway *g, CgTxn *txn, GError **error);
 	void (*free_state)(gpointer state);
 } CgHandler;
+
+/* The handlers built so far (challenge.c, ...). */
+extern const CgHandler cg_challenge_handler;
 
 /* The handler for a gateway address kind. */
 const CgHandler *cg_handler_for(CgGatewayKind kind);

@@ -66,10 +66,24 @@ cg_milter_free(CgMilter *m)
 	if (m == NULL)
 		return;
 	cg_store_close(m->store);
+	cg_auth_free(m->auth);
 	cg_conf_holder_free(m->conf);
 	g_mutex_clear(&m->store_lock);
 	g_free(m->conf_path);
 	g_free(m);
+}
+
+CgAuth *
+cg_milter_auth(CgMilter *m, GError **error)
+{
+	CgAuth *a;
+
+	g_mutex_lock(&m->store_lock);
+	if (m->auth == NULL)
+		m->auth = cg_auth_new(error);
+	a = m->auth;
+	g_mutex_unlock(&m->store_lock);
+	return a;
 }
 
 CgStore *

@@ -13,6 +13,9 @@
  *                                    6.1.1.3): types and sizes, small factors,
  *                                    ROCA, CA keys, compromised and reused keys
  *   cg_spki_sha256()                 SHA-256 of a key's SubjectPublicKeyInfo
+ *   cg_token_from_subject/_text()    the token of a challenge reply
+ *   cg_policy_reply_check()          may this reply answer that challenge
+ *   cg_policy_reply_auth()           does it pass ReplyAuth (SPF/DKIM/DMARC)
  *
  * Never: touches the network, the disk, the store or the clock.
  */
@@ -96,6 +99,90 @@ gboolean cg_policy_check_key_shape(CgPkey *key, GError **error);
 
 /* CG_ERROR_NOT_AUTHORISED saying which rule the key breaks. */
 gboolean cg_policy_check_key(CgPkey *key, const CgKeyFacts *facts, GError **error);
+
+/* ---- challenge replies (token.c) ---- */
+
+#define CG_TOKEN_LEN 32 /* 24 random bytes, base64url without padding */
+
+/* 32 characters of the base64url alphabet. */
+gboolean cg_token_valid(const char *t);
+/* The token of "ACME: <token>" after reply prefixes (Re:, AW:, SV:, Re[2]:,
+ * ...), whitespace inside dropped; NULL when the subject holds none. */
+char *cg_token_from_subject(const char *subject);
+/* The token between -----BEGIN ACME RESPONSE----- and -----END ACME
+ * RESPONSE----- lines, whitespace dropped; NULL when none. */
+char *cg_token_from_text(const char *text);
+
+typedef struct {
+	/* the challenge the token named (found FALSE: no such token) */
+	gboolean found;
+	gboolean used;
+	gint64 expires;
+	const char *address;    /* the address challenged */
+	const char *message_id; /* of the challenge mail */
+	/* the reply */
+	const char *from; /* the one From address, normalised */
+	guint n_from;     /* From, Sender-less: header fields counted */
+	const char *mail_from;      /* envelope sender, "" for the null sender */
+	const char *auto_submitted; /* raw value or NULL */
+	gboolean autoreply_header;  /* X-Autoreply, X-Autorespond, or Precedence
+	                             * bulk/junk/auto_reply/list */
+	const char *in_reply_to;    /* first msg-id or NULL */
+	gint64 now;
+} CgReplyFacts;
+
+/* Every check of a reply that needs no DNS, cheapest first.
+ * CG_ERROR_BAD_TOKEN (unknown, used, expired), CG_ERROR_NOT_AUTHORISED
+ * (wrong From, automatic reply, not in reply to the challenge mail),
+ * CG_ERROR_MALFORMED (several From fields). */
+gboolean cg_policy_reply_check(const CgReplyFacts *f, GError **error);
+
+typedef enum {
+	CG_AUTH_NONE = 0,
+	CG_AUTH_PASS,
+	CG_AUTH_FAIL,
+	CG_AUTH_SOFTFAIL,
+	CG_AUTH_NEUTRAL,
+	CG_AUTH_TEMPERROR,
+	CG_AUTH_PERMERROR,
+} CgAuthResult;
+
+const char *cg_auth_result_name(CgAuthResult r);
+
+typedef enum {
+	CG_REPLY_AUTH_DMARC = 0,
+	CG_REPLY_AUTH_SPF,
+	CG_REPLY_AUTH_DKIM,
+} CgReplyAuthMode;
+
+/* "dmarc", "spf", "dkim"; -1 for anything else. */
+int cg_reply_auth_mode(const char *name);
+
+typedef struct {
+	char *domain; /* d= */
+	CgAuthResult result;
+	gboolean aligned; /* d= aligned with the From domain */
+	char *why;        /* for the log when not a pass; may be NULL */
+} CgDkimFact;
+
+typedef struct {
+	const char *from_domain;
+	const char *client_ip;
+	CgAuthResult spf;
+	const char *spf_domain; /* the domain SPF checked (MAIL FROM's or HELO) */
+	gboolean spf_aligned;
+	CgDkimFact *dkim; /* n_dkim of them */
+	guint n_dkim;
+	CgAuthResult dmarc_record; /* NONE, PASS (found), TEMPERROR */
+	const char *dmarc_policy;  /* p= of the record, or NULL */
+} CgAuthFacts;
+
+/* The ReplyAuth decision: pass when aligned SPF passes or an aligned DKIM
+ * signature verifies (dmarc), or that one method (spf, dkim). A temporary
+ * DNS error on the path that could have passed gives CG_ERROR_DNS_TEMP
+ * (defer), never a pass. Refusals: CG_ERROR_SPF_FAIL, CG_ERROR_DKIM_FAIL,
+ * CG_ERROR_DMARC_FAIL, with what failed in the message. */
+gboolean cg_policy_reply_auth(CgReplyAuthMode mode, const CgAuthFacts *f, GError **error);
 
 G_END_DECLS
 

@@ -161,7 +161,7 @@ cg_org_free(CgOrg *o)
 
 /* ---- domains ---- */
 
-#define DOMAIN_T "(ssyxxsssss)"
+#define DOMAIN_T "(ssyxxsssssx)"
 
 static GVariant *
 domain_encode(gconstpointer r)
@@ -170,7 +170,7 @@ domain_encode(gconstpointer r)
 
 	return g_variant_new(DOMAIN_T, S(d->domain), S(d->org_id), (guint8)d->status,
 	                     d->validated_at, d->expires_at, S(d->method), S(d->rule_version),
-	                     S(d->evidence), S(d->local_part), S(d->previous_org));
+	                     S(d->evidence), S(d->local_part), S(d->previous_org), d->challenged_at);
 }
 
 static gpointer
@@ -180,7 +180,8 @@ domain_decode(GVariant *v)
 	guint8 st;
 
 	g_variant_get(v, DOMAIN_T, &d->domain, &d->org_id, &st, &d->validated_at, &d->expires_at,
-	              &d->method, &d->rule_version, &d->evidence, &d->local_part, &d->previous_org);
+	              &d->method, &d->rule_version, &d->evidence, &d->local_part, &d->previous_org,
+	              &d->challenged_at);
 	d->status = st;
 	if (st > CG_DOMAIN_DISPUTED) {
 		cg_domain_free(d);

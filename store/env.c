@@ -56,8 +56,6 @@ static const struct {
     {DBI_CERTS, DBI_CERT_BY_SPKI, cg_index_cert_spki},
 };
 
-/* Job records in the DB_QUEUE have a fixed length (see queue.c). */
-#define JOB_RECORD_LEN 128
 
 gboolean
 cg_db_fail(int rc, const char *what, GError **error)
@@ -229,7 +227,7 @@ open_databases(CgStore *s, GError **error)
 			return cg_db_fail(rc, spec->name, error);
 		s->db[i] = db;
 		if (spec->type == DB_QUEUE) {
-			db->set_re_len(db, JOB_RECORD_LEN);
+			db->set_re_len(db, CG_JOB_RECORD_LEN);
 			db->set_q_extentsize(db, 1024);
 		} else {
 			db->set_flags(db, DB_CHKSUM | (spec->dupsort ? DB_DUPSORT : 0));

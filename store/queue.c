@@ -14,9 +14,8 @@
 #include <string.h>
 
 #define JOB_VERSION    1
-#define JOB_RECORD_LEN 128
 
-G_STATIC_ASSERT(1 + 1 + 2 + 4 + 8 + CG_JOB_ID_MAX + 1 <= JOB_RECORD_LEN);
+G_STATIC_ASSERT(1 + 1 + 2 + 4 + 8 + CG_JOB_ID_MAX + 1 <= CG_JOB_RECORD_LEN);
 
 const char *
 cg_job_kind_name(CgJobKind kind)
@@ -28,12 +27,12 @@ cg_job_kind_name(CgJobKind kind)
 }
 
 static void
-job_pack(const CgJob *j, guint8 out[JOB_RECORD_LEN])
+job_pack(const CgJob *j, guint8 out[CG_JOB_RECORD_LEN])
 {
 	guint16 att = GUINT16_TO_BE(j->attempts);
 	guint64 due = GUINT64_TO_BE((guint64)j->due);
 
-	memset(out, 0, JOB_RECORD_LEN);
+	memset(out, 0, CG_JOB_RECORD_LEN);
 	out[0] = JOB_VERSION;
 	out[1] = (guint8)j->kind;
 	memcpy(out + 2, &att, 2);
@@ -47,7 +46,7 @@ job_unpack(const guint8 *in, gsize len, CgJob *j, GError **error)
 	guint16 att;
 	guint64 due;
 
-	if (len != JOB_RECORD_LEN || in[0] != JOB_VERSION || in[1] < CG_JOB_CHALLENGE ||
+	if (len != CG_JOB_RECORD_LEN || in[0] != JOB_VERSION || in[1] < CG_JOB_CHALLENGE ||
 	    in[1] > CG_JOB_KIND_MAX || in[16 + CG_JOB_ID_MAX] != '\0') {
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "job record is corrupt");
 		return FALSE;
@@ -66,7 +65,7 @@ static gboolean
 queue_put(CgTxn *txn, const CgJob *j, GError **error)
 {
 	DB *q = txn->store->db[DBI_JOBS];
-	guint8 rec[JOB_RECORD_LEN];
+	guint8 rec[CG_JOB_RECORD_LEN];
 	db_recno_t recno;
 	DBT k = {0}, d = {0};
 	int rc;
@@ -101,7 +100,7 @@ gboolean
 cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error)
 {
 	DB *q = txn->store->db[DBI_JOBS];
-	guint8 rec[JOB_RECORD_LEN];
+	guint8 rec[CG_JOB_RECORD_LEN];
 	db_recno_t recno;
 	DBT k = {0}, d = {0};
 	int rc;
@@ -132,7 +131,7 @@ gboolean
 cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
 {
 	DB *later = txn->store->db[DBI_JOBS_LATER];
-	guint8 key[16], rec[JOB_RECORD_LEN];
+	guint8 key[16], rec[CG_JOB_RECORD_LEN];
 	guint64 be = GUINT64_TO_BE((guint64)due);
 	CgJob j = *job;
 	DBT k = {0}, d = {0};
@@ -154,7 +153,7 @@ cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
 
 /* The next job record of a cursor on jobs or jobs_later, into kbuf/dbuf. */
 static int
-job_next(DBC *c, guint8 kbuf[16], guint8 dbuf[JOB_RECORD_LEN], guint32 flags, guint32 *dlen)
+job_next(DBC *c, guint8 kbuf[16], guint8 dbuf[CG_JOB_RECORD_LEN], guint32 flags, guint32 *dlen)
 {
 	DBT k = {0}, d = {0};
 	int rc;
@@ -163,7 +162,7 @@ job_next(DBC *c, guint8 kbuf[16], guint8 dbuf[JOB_RECORD_LEN], guint32 flags, gu
 	k.ulen = 16;
 	k.flags = DB_DBT_USERMEM;
 	d.data = dbuf;
-	d.ulen = JOB_RECORD_LEN;
+	d.ulen = CG_JOB_RECORD_LEN;
 	d.flags = DB_DBT_USERMEM;
 	rc = c->get(c, &k, &d, DB_NEXT | flags);
 	*dlen = d.size;
@@ -184,7 +183,7 @@ release_due(CgTxn *txn, gint64 now, gint *moved, gint64 *next_due, GError **erro
 	if (rc != 0)
 		return cg_db_fail(rc, "jobs_later", error);
 	for (;;) {
-		guint8 kbuf[16], dbuf[JOB_RECORD_LEN];
+		guint8 kbuf[16], dbuf[CG_JOB_RECORD_LEN];
 		guint32 dlen = 0;
 		guint64 due;
 		CgJob j;
@@ -253,7 +252,7 @@ list_db(CgStore *s, int dbi, const char *name, CgJobFunc fn, gpointer data, gboo
 	if ((rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED)) != 0)
 		return cg_db_fail(rc, name, error);
 	while (*more) {
-		guint8 kbuf[16], dbuf[JOB_RECORD_LEN];
+		guint8 kbuf[16], dbuf[CG_JOB_RECORD_LEN];
 		guint32 dlen = 0;
 		CgJob j;
 

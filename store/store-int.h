@@ -9,6 +9,10 @@
 
 #include <db.h>
 
+/* Job records in the DB_QUEUE have a fixed length: version, kind, attempts,
+ * due time, then the id (see queue.c). */
+#define CG_JOB_RECORD_LEN 320
+
 enum {
 	DBI_META = 0,
 	DBI_ORGS,

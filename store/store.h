@@ -117,6 +117,7 @@ typedef struct {
 	char *evidence;     /* evidence id (SHA-256 hex) or "" */
 	char *local_part;   /* postmaster-style local part to challenge */
 	char *previous_org; /* org it moved from in a dispute, or "" */
+	gint64 challenged_at; /* last challenge mail sent, 0 = never */
 } CgDomain;
 
 typedef enum {
@@ -326,7 +327,8 @@ typedef enum {
 	CG_JOB_KIND_MAX = CG_JOB_CONFIRM
 } CgJobKind;
 
-#define CG_JOB_ID_MAX 96
+/* Room for "domain|org|local" with a 253-character domain. */
+#define CG_JOB_ID_MAX 300
 
 typedef struct {
 	CgJobKind kind;

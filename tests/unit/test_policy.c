@@ -1,5 +1,6 @@
 /*
- * test_policy.c: organisation identity rules.
+ * test_policy.c: organisation identity rules; challenge reply tokens and checks;
+ * the ReplyAuth decision.
  */
 #include "testutil.h"
 #include "common.h"
@@ -110,13 +111,233 @@ test_postmaster_locals(void **state)
 	assert_false(cg_policy_postmaster_local(NULL));
 }
 
+/* ---- tokens ---- */
+
+#define TOK "AbCdEfGhIjKlMnOpQrStUvWxYz012-_9"
+
+static void
+test_token_subject(void **state)
+{
+	static const struct {
+		const char *subject;
+		const char *want; /* NULL: no token */
+	} cases[] = {
+	    {"ACME: " TOK, TOK},
+	    {"Re: ACME: " TOK, TOK},
+	    {"RE: ACME: " TOK, TOK},
+	    {"AW: ACME: " TOK, TOK},
+	    {"SV: Re: ACME: " TOK, TOK},
+	    {"Re[2]: ACME: " TOK, TOK},
+	    {"Odp: ACME: " TOK, TOK},
+	    {"  re:   acme:  " TOK "  ", TOK},
+	    /* folded or broken by a mail client: whitespace inside dropped */
+	    {"Re: ACME: AbCdEfGhIjKlMnOp QrStUvWxYz012-_9", TOK},
+	    {"Re: ACME: AbCdEfGhIjKlMnOp\r\n QrStUvWxYz012-_9", TOK},
+	    {"Re: ACME: AbCdEfGhIjKlMnOp\tQrStUvWxYz012-_9", TOK},
+	    /* not tokens */
+	    {"", NULL},
+	    {"Re: " TOK, NULL},                               /* no "ACME:" */
+	    {"Fwd: ACME: " TOK, NULL},                        /* a forward is not a reply prefix */
+	    {"ACME: " TOK "x", NULL},                         /* 33 characters */
+	    {"ACME: AbCdEfGhIjKlMnOpQrStUvWxYz012-_", NULL},  /* 31 */
+	    {"ACME: AbCdEfGhIjKlMnOpQrStUvWxYz012+/9", NULL}, /* base64, not base64url */
+	    {"ACME: AbCdEfGhIjKlMnOpQrStUvWxYz012-_=", NULL}, /* padding */
+	    {"Re[2: ACME: " TOK, NULL},
+	    {"Hello ACME: " TOK, NULL},
+	};
+	gsize i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *t = cg_token_from_subject(cases[i].subject);
+
+		if (g_strcmp0(t, cases[i].want) != 0)
+			fail_msg("subject \"%s\": got %s, want %s", cases[i].subject,
+			         t ? t : "none", cases[i].want ? cases[i].want : "none");
+	}
+	assert_null(cg_token_from_subject(NULL));
+}
+
+static void
+test_token_text(void **state)
+{
+	g_autofree char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+
+	(void)state;
+	a = cg_token_from_text("Hello\r\n-----BEGIN ACME RESPONSE-----\r\n" TOK
+	                       "\r\n-----END ACME RESPONSE-----\r\n");
+	assert_string_equal(a, TOK);
+	/* wrapped over lines */
+	b = cg_token_from_text("-----BEGIN ACME RESPONSE-----\nAbCdEfGhIjKlMnOp\n"
+	                       "QrStUvWxYz012-_9\n-----END ACME RESPONSE-----");
+	assert_string_equal(b, TOK);
+	c = cg_token_from_text("-----BEGIN ACME RESPONSE-----\n" TOK "\n"); /* no end */
+	assert_null(c);
+	d = cg_token_from_text("-----BEGIN ACME RESPONSE-----\n" TOK "zz\n-----END ACME "
+	                       "RESPONSE-----");
+	assert_null(d);
+	assert_null(cg_token_from_text("ACME: " TOK));
+	assert_true(cg_token_valid(TOK));
+	assert_false(cg_token_valid(TOK "A"));
+}
+
+/* ---- reply checks: a good reply, then each check failing alone ---- */
+
+static CgReplyFacts
+good_reply(void)
+{
+	CgReplyFacts f = {0};
+
+	f.found = TRUE;
+	f.expires = 2000;
+	f.address = "postmaster@example.org";
+	f.message_id = "abc@ca.example.net";
+	f.from = "postmaster@example.org";
+	f.n_from = 1;
+	f.mail_from = "postmaster@example.org";
+	f.in_reply_to = "abc@ca.example.net";
+	f.now = 1000;
+	return f;
+}
+
+static void
+test_reply_checks(void **state)
+{
+	CgReplyFacts f;
+	GError *err = NULL;
+
+	(void)state;
+	f = good_reply();
+	assert_true(cg_policy_reply_check(&f, &err));
+	f.in_reply_to = NULL; /* In-Reply-To is optional */
+	f.auto_submitted = "no";
+	assert_true(cg_policy_reply_check(&f, &err));
+	f.auto_submitted = "auto-generated; type=acme"; /* an ACME client */
+	f.from = "POSTMASTER@example.org";
+	assert_true(cg_policy_reply_check(&f, &err));
+
+#define REFUSED(field, value, code, needle)                                                        \
+	do {                                                                                       \
+		f = good_reply();                                                                  \
+		f.field = value;                                                                   \
+		assert_false(cg_policy_reply_check(&f, &err));                                     \
+		assert_error(err, code, needle);                                                   \
+		g_clear_error(&err);                                                               \
+	} while (0)
+	REFUSED(found, FALSE, CG_ERROR_BAD_TOKEN, "no pending challenge");
+	REFUSED(used, TRUE, CG_ERROR_BAD_TOKEN, "already been used");
+	REFUSED(now, 2000, CG_ERROR_BAD_TOKEN, "expired at 1970-01-01");
+	REFUSED(n_from, 2, CG_ERROR_MALFORMED, "exactly one From");
+	REFUSED(n_from, 0, CG_ERROR_MALFORMED, "exactly one From");
+	REFUSED(from, "hostmaster@example.org", CG_ERROR_NOT_AUTHORISED,
+	        "the challenge went to postmaster@example.org");
+	REFUSED(from, "postmaster@example.org.evil.example", CG_ERROR_NOT_AUTHORISED,
+	        "reply from postmaster@example.org");
+	REFUSED(auto_submitted, "auto-replied", CG_ERROR_NOT_AUTHORISED,
+	        "Auto-Submitted: auto-replied");
+	REFUSED(auto_submitted, " Auto-Replied (vacation)", CG_ERROR_NOT_AUTHORISED,
+	        "Auto-Submitted: auto-replied");
+	REFUSED(auto_submitted, "auto-notified", CG_ERROR_NOT_AUTHORISED, "automatic reply");
+	REFUSED(autoreply_header, TRUE, CG_ERROR_NOT_AUTHORISED, "X-Autoreply");
+	REFUSED(in_reply_to, "other@ca.example.net", CG_ERROR_NOT_AUTHORISED, "In-Reply-To");
+#undef REFUSED
+}
+
+/* ---- ReplyAuth ---- */
+
+static CgAuthFacts
+facts(CgAuthResult spf, gboolean spf_aligned, CgDkimFact *dkim, guint n)
+{
+	CgAuthFacts f = {0};
+
+	f.from_domain = "example.org";
+	f.client_ip = "127.0.0.66";
+	f.spf = spf;
+	f.spf_domain = spf_aligned ? "example.org" : "evil.example";
+	f.spf_aligned = spf_aligned;
+	f.dkim = dkim;
+	f.n_dkim = n;
+	f.dmarc_record = CG_AUTH_PASS;
+	return f;
+}
+
+static void
+test_reply_auth(void **state)
+{
+	CgDkimFact good = {"example.org", CG_AUTH_PASS, TRUE, NULL};
+	CgDkimFact unaligned = {"evil.example", CG_AUTH_PASS, FALSE, NULL};
+	CgDkimFact broken = {"example.org", CG_AUTH_FAIL, TRUE, "body changed"};
+	CgDkimFact dkim_temp = {"example.org", CG_AUTH_TEMPERROR, TRUE, NULL};
+	CgAuthFacts f;
+	GError *err = NULL;
+
+	(void)state;
+	/* dmarc: aligned SPF pass, or aligned DKIM pass */
+	f = facts(CG_AUTH_PASS, TRUE, NULL, 0);
+	assert_true(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	f = facts(CG_AUTH_FAIL, FALSE, &good, 1);
+	assert_true(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	/* SPF fail and nothing else: 5.7.23 naming the domain and address */
+	f = facts(CG_AUTH_FAIL, TRUE, NULL, 0);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	assert_error(err, CG_ERROR_SPF_FAIL, "SPF fail for example.org from 127.0.0.66");
+	g_clear_error(&err);
+	/* SPF passes for another domain, DKIM for another domain: DMARC fails */
+	f = facts(CG_AUTH_PASS, FALSE, &unaligned, 1);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	assert_error(err, CG_ERROR_DMARC_FAIL, "not aligned");
+	g_clear_error(&err);
+	/* an aligned signature that does not verify: 5.7.20 */
+	f = facts(CG_AUTH_SOFTFAIL, TRUE, &broken, 1);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	assert_error(err, CG_ERROR_DKIM_FAIL, "body changed");
+	g_clear_error(&err);
+	/* temporary errors defer, never pass */
+	f = facts(CG_AUTH_TEMPERROR, TRUE, NULL, 0);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	assert_error(err, CG_ERROR_DNS_TEMP, "SPF");
+	g_clear_error(&err);
+	f = facts(CG_AUTH_NONE, FALSE, &dkim_temp, 1);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	assert_error(err, CG_ERROR_DNS_TEMP, "DKIM");
+	g_clear_error(&err);
+	f = facts(CG_AUTH_PASS, TRUE, NULL, 0);
+	f.dmarc_record = CG_AUTH_TEMPERROR;
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	assert_error(err, CG_ERROR_DNS_TEMP, "DMARC");
+	g_clear_error(&err);
+	/* spf alone: DKIM does not help */
+	f = facts(CG_AUTH_SOFTFAIL, TRUE, &good, 1);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_SPF, &f, &err));
+	assert_error(err, CG_ERROR_SPF_FAIL, "SPF softfail");
+	g_clear_error(&err);
+	f = facts(CG_AUTH_PASS, TRUE, NULL, 0);
+	assert_true(cg_policy_reply_auth(CG_REPLY_AUTH_SPF, &f, &err));
+	/* dkim alone: SPF does not help */
+	f = facts(CG_AUTH_PASS, TRUE, NULL, 0);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DKIM, &f, &err));
+	assert_error(err, CG_ERROR_DKIM_FAIL, "no DKIM signature for example.org");
+	g_clear_error(&err);
+	f = facts(CG_AUTH_PASS, TRUE, &unaligned, 1);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DKIM, &f, &err));
+	assert_error(err, CG_ERROR_DKIM_FAIL, "no DKIM signature aligned");
+	g_clear_error(&err);
+	f = facts(CG_AUTH_FAIL, FALSE, &good, 1);
+	assert_true(cg_policy_reply_auth(CG_REPLY_AUTH_DKIM, &f, &err));
+	assert_int_equal(cg_reply_auth_mode("dmarc"), CG_REPLY_AUTH_DMARC);
+	assert_int_equal(cg_reply_auth_mode("dkim"), CG_REPLY_AUTH_DKIM);
+	assert_int_equal(cg_reply_auth_mode("none"), -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_countries),         cmocka_unit_test(test_identifiers_good),
 	    cmocka_unit_test(test_identifiers_bad),   cmocka_unit_test(test_identifier_country),
-	    cmocka_unit_test(test_postmaster_locals),
+	    cmocka_unit_test(test_postmaster_locals), cmocka_unit_test(test_token_subject),
+	    cmocka_unit_test(test_token_text),        cmocka_unit_test(test_reply_checks),
+	    cmocka_unit_test(test_reply_auth),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,237 @@
+/*
+ * challenge.c: replies to domain challenges (DESIGN.md 5.2), the handler of
+ * ChallengeAddress.
+ *
+ * check (no transaction): the token (Subject, else an ACME RESPONSE block),
+ *   the challenge it names, the reply's own facts (one From, exactly the
+ *   challenged address, not an automatic reply, in reply to the challenge
+ *   mail), then reply authentication (SPF, DKIM, DMARC: DNS) last, so that
+ *   mail with a bad token costs no DNS.
+ * apply (one transaction): the challenge again (another connection may have
+ *   used it meanwhile), marked used; the domain validated for the
+ *   challenge's organisation until now + DomainReuse, moved from another
+ *   organisation when it was theirs (dispute); notices to the contacts; the
+ *   audit entry with the method, the rules' version and the evidence.
+ */
+#include "milter.h"
+#include "common.h"
+#include "policy.h"
+
+#include <string.h>
+
+#define METHOD       "email-postmaster"
+#define RULE_VERSION "TLS BR 2.2.6 3.2.2.4.4; RFC 8823 reply"
+
+typedef struct {
+	guint8 hash[32];
+	char *auth; /* what reply authentication found */
+	gboolean in_subject;
+} State;
+
+static void
+state_free(gpointer p)
+{
+	State *st = p;
+
+	g_free(st->auth);
+	g_free(st);
+}
+
+static guint
+count_fields(const CgMail *mail, const char *name)
+{
+	guint i, n = 0;
+
+	for (i = 0; i < mail->headers->len; i++)
+		if (g_ascii_strcasecmp(((CgHeader *)mail->headers->pdata[i])->name, name) == 0)
+			n++;
+	return n;
+}
+
+/* X-Autoreply, X-Autorespond, or Precedence: bulk/junk/list/auto_reply. */
+static gboolean
+autoreply_header(const CgMail *mail)
+{
+	const char *prec = cg_mail_header(mail, "Precedence");
+	g_autofree char *p = prec ? g_ascii_strdown(g_strstrip(g_strdup(prec)), -1) : NULL;
+
+	return cg_mail_header(mail, "X-Autoreply") != NULL ||
+	       cg_mail_header(mail, "X-Autorespond") != NULL ||
+	       (p != NULL && (strcmp(p, "bulk") == 0 || strcmp(p, "junk") == 0 ||
+	                      strcmp(p, "list") == 0 || strcmp(p, "auto_reply") == 0));
+}
+
+/* The token of the reply; *in_subject says where it was. */
+static char *
+find_token(const CgMail *mail, gboolean *in_subject, GError **error)
+{
+	g_autofree char *subj = cg_token_from_subject(mail->subject);
+	g_autofree char *text = cg_token_from_text(mail->body.text);
+
+	if (subj != NULL && text != NULL && strcmp(subj, text) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+		            "the Subject and the ACME RESPONSE block name different tokens");
+		return NULL;
+	}
+	*in_subject = subj != NULL;
+	if (subj == NULL && text == NULL)
+		g_set_error(error, CG_ERROR, CG_ERROR_BAD_TOKEN,
+		            "no challenge token found; reply to the challenge mail and keep its "
+		            "subject \"ACME: ...\"");
+	return subj ? g_steal_pointer(&subj) : g_steal_pointer(&text);
+}
+
+/* The challenge for hash; *found FALSE when there is none. */
+static CgChallenge *
+lookup(CgStore *store, CgTxn *txn, const guint8 hash[32], GError **error)
+{
+	g_autoptr(GError) err = NULL;
+	CgChallenge *c = cg_store_challenge_get(store, txn, hash, &err);
+
+	if (c == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND))
+		g_propagate_error(error, g_steal_pointer(&err));
+	/* The store finds it by its key; the comparison that decides is
+	 * made here, in constant time. */
+	if (c != NULL && (c->kind != CG_CHALLENGE_DOMAIN || !cg_memeq_ct(c->token_hash, hash, 32)))
+		g_clear_pointer(&c, cg_challenge_free);
+	return c;
+}
+
+static gboolean
+challenge_check(CgGateway *g, GError **error)
+{
+	const CgMail *mail = g->mail;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgChallenge) c = NULL;
+	g_autofree char *token = NULL;
+	State *st = g_new0(State, 1);
+	CgReplyFacts f = {0};
+	CgAuth *auth;
+	int mode;
+
+	g->state = st;
+	if (count_fields(mail, "Subject") > 1 || count_fields(mail, "In-Reply-To") > 1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+		            "a challenge reply must have one Subject and at most one In-Reply-To");
+		return FALSE;
+	}
+	if ((token = find_token(mail, &st->in_subject, error)) == NULL)
+		return FALSE;
+	cg_sha256(token, strlen(token), st->hash);
+	cg_trace(g, "token in the %s", st->in_subject ? "subject" : "text");
+	c = lookup(g->store, NULL, st->hash, &err);
+	if (c == NULL && err != NULL) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	f.found = c != NULL;
+	f.used = c != NULL && c->state != CG_CHALLENGE_STATE_PENDING;
+	f.expires = c ? c->expires : 0;
+	f.address = c ? c->address : NULL;
+	f.message_id = c ? c->message_id : NULL;
+	f.from = mail->from;
+	f.n_from = count_fields(mail, "From");
+	f.mail_from = mail->envelope.mail_from;
+	f.auto_submitted = mail->auto_submitted;
+	f.autoreply_header = autoreply_header(mail);
+	f.in_reply_to = mail->in_reply_to;
+	f.now = g_get_real_time() / G_USEC_PER_SEC;
+	if (!cg_policy_reply_check(&f, error))
+		return FALSE;
+	cg_trace(g, "challenge for %s, organisation %s", c->target, c->org_id);
+	mode = cg_reply_auth_mode(g->conf->reply_auth);
+	if ((auth = cg_milter_auth(g->m, error)) == NULL)
+		return FALSE;
+	if (!cg_auth_check(auth, mail, st->in_subject, mode < 0 ? CG_REPLY_AUTH_DMARC : mode,
+	                   &st->auth, error)) {
+		cg_trace(g, "%s", st->auth);
+		return FALSE;
+	}
+	cg_trace(g, "%s", st->auth);
+	return TRUE;
+}
+
+static gboolean
+notify(CgTxn *txn, const char *what, const char *domain, const char *org, GError **error)
+{
+	g_autofree char *id = g_strdup_printf("%s|%s|%s", what, domain, org);
+
+	return cg_store_job_append(txn, CG_JOB_NOTIFY, id, error);
+}
+
+static gboolean
+challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
+{
+	State *st = g->state;
+	const CgEnvelope *env = &g->mail->envelope;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgChallenge) c = lookup(g->store, txn, st->hash, error);
+	g_autoptr(CgDomain) old = NULL;
+	g_autofree char *until = NULL, *detail = NULL, *dg = cg_hex(g->digest, 32);
+	CgChallenge used;
+	CgDomain d = {0};
+	gboolean moved;
+
+	if (c == NULL) {
+		if (error != NULL && *error == NULL)
+			g_set_error(error, CG_ERROR, CG_ERROR_BAD_TOKEN,
+			            "no pending challenge has this token");
+		return FALSE;
+	}
+	if (c->state != CG_CHALLENGE_STATE_PENDING || now >= c->expires) {
+		g_set_error(error, CG_ERROR, CG_ERROR_BAD_TOKEN,
+		            "this challenge token has already been used or has expired; ask for a "
+		            "new challenge");
+		return FALSE;
+	}
+	used = *c;
+	used.state = CG_CHALLENGE_STATE_USED;
+	if (!cg_store_challenge_put(txn, &used, error))
+		return FALSE;
+
+	old = cg_store_domain_get(g->store, txn, c->target, &err);
+	if (old == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	moved = old != NULL && strcmp(old->org_id, c->org_id) != 0;
+	d.domain = c->target;
+	d.org_id = c->org_id;
+	d.status = CG_DOMAIN_VALIDATED;
+	d.validated_at = now;
+	d.expires_at = now + g->conf->domain_reuse;
+	d.method = METHOD;
+	d.rule_version = RULE_VERSION;
+	d.evidence = g->evidence_id;
+	d.local_part = old ? old->local_part : (char *)"postmaster";
+	d.previous_org = moved ? old->org_id : old ? old->previous_org : (char *)"";
+	d.challenged_at = old ? old->challenged_at : 0;
+	if (!cg_store_domain_put(txn, &d, error))
+		return FALSE;
+	if (!notify(txn, "domain.validated", d.domain, d.org_id, error))
+		return FALSE;
+	if (moved && !notify(txn, "domain.moved", d.domain, old->org_id, error))
+		return FALSE;
+
+	until = cg_time_iso(d.expires_at);
+	detail = g_strdup_printf(
+	    "%s (%s) for organisation %s%s%s, valid until %s; reply from %s, client %s, HELO %s, "
+	    "MAIL FROM <%s>, %s, Message-ID <%s>, digest %s, evidence %s",
+	    METHOD, RULE_VERSION, d.org_id, moved ? ", moved from organisation " : "",
+	    moved ? old->org_id : "", until, g->mail->from, env->client_ip ? env->client_ip : "-",
+	    env->helo ? env->helo : "-", env->mail_from ? env->mail_from : "", st->auth,
+	    g->mail->message_id ? g->mail->message_id : "-", dg, g->evidence_id);
+	if (!cg_store_audit_append(txn, now, g->mail->from,
+	                           moved ? "domain.move" : "domain.validate", d.domain, detail,
+	                           error))
+		return FALSE;
+	g->request_id = g_strdup_printf("domain:%s", d.domain);
+	g->summary = g_strdup_printf(
+	    "domain %s validated for organisation %s until %s%s%s", d.domain, d.org_id, until,
+	    moved ? "; moved from organisation " : "", moved ? old->org_id : "");
+	return TRUE;
+}
+
+const CgHandler cg_challenge_handler = {CG_GW_CHALLENGE, "challenge", challenge_check,
+                                        challenge_apply, state_free};

@@ -1,0 +1,434 @@
+/*
+ * replyauth.c: the facts ReplyAuth decides on, gathered from DNS.
+ *
+ *   SPF    libspf2 for the MAIL FROM domain (HELO for the null sender) and
+ *          the client address
+ *   DKIM   libopendkim, every signature of the message as received
+ *   DMARC  the _dmarc record of the From domain (else of its organisational
+ *          domain) for adkim/aspf; organisational domains from the public
+ *          suffix list (libpsl)
+ * The decision itself is policy's (cg_policy_reply_auth); this file only
+ * finds out. One CgAuth serves every thread: libspf2's resolver layer keeps
+ * per-thread resolver state, and libopendkim's DKIM_LIB is shared by design.
+ */
+#include "milter.h"
+#include "common.h"
+#include "policy.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <spf2/spf.h>
+#include <spf2/spf_dns_zone.h>
+#include <stdbool.h>
+#include <opendkim/dkim.h>
+#include <libpsl.h>
+#include <string.h>
+
+struct CgAuth {
+	SPF_server_t *spf;
+	DKIM_LIB *dkim;
+	psl_ctx_t *psl;
+	gboolean psl_owned;
+};
+
+static CgAuth *
+auth_new(SPF_server_t *spf, const char *dkim_keys, gint64 fixed_time, GError **error)
+{
+	CgAuth *a = g_new0(CgAuth, 1);
+	unsigned int timeout = 5;
+
+	a->spf = spf;
+	a->dkim = dkim_init(NULL, NULL);
+	if (a->spf == NULL || a->dkim == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
+		            "cannot set up SPF and DKIM verification");
+		cg_auth_free(a);
+		return NULL;
+	}
+	dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_TIMEOUT, &timeout, sizeof(timeout));
+	if (dkim_keys != NULL) {
+		dkim_query_t q = DKIM_QUERY_FILE;
+
+		dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_QUERYMETHOD, &q, sizeof(q));
+		dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_QUERYINFO, (void *)dkim_keys,
+		             strlen(dkim_keys));
+	}
+	if (fixed_time != 0) {
+		uint64_t t = (uint64_t)fixed_time;
+
+		dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_FIXEDTIME, &t, sizeof(t));
+	}
+	/* The system's list (package publicsuffix) when present: newer than
+	 * the one built into libpsl. */
+	a->psl = psl_latest(NULL);
+	a->psl_owned = a->psl != NULL;
+	if (a->psl == NULL)
+		a->psl = (psl_ctx_t *)psl_builtin();
+	return a;
+}
+
+CgAuth *
+cg_auth_new(GError **error)
+{
+	return auth_new(SPF_server_new(SPF_DNS_RESOLV, 0), NULL, 0, error);
+}
+
+CgAuth *
+cg_auth_new_offline(const char *const *zone, const char *dkim_keys, gint64 fixed_time,
+                    GError **error)
+{
+	SPF_dns_server_t *dns = SPF_dns_zone_new(NULL, "certgate-test", 0);
+	const char *const *z;
+
+	if (dns == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot make a DNS zone");
+		return NULL;
+	}
+	/* zone: "name TYPE value" triples, value "TRY_AGAIN" for a temporary error. */
+	for (z = zone; z && z[0] && z[1] && z[2]; z += 3) {
+		ns_type t = strcmp(z[1], "A") == 0 ? ns_t_a : ns_t_txt;
+		gboolean again = strcmp(z[2], "TRY_AGAIN") == 0;
+
+		SPF_dns_zone_add_str(dns, z[0], t, again ? TRY_AGAIN : NETDB_SUCCESS,
+		                     again ? NULL : z[2]);
+	}
+	return auth_new(SPF_server_new_dns(dns, 0), dkim_keys, fixed_time, error);
+}
+
+void
+cg_auth_free(CgAuth *a)
+{
+	if (a == NULL)
+		return;
+	if (a->spf != NULL)
+		SPF_server_free(a->spf);
+	if (a->dkim != NULL)
+		dkim_close(a->dkim);
+	if (a->psl_owned)
+		psl_free(a->psl);
+	g_free(a);
+}
+
+/* ---- organisational domains and alignment ---- */
+
+static const char *
+org_domain(CgAuth *a, const char *d)
+{
+	const char *r = psl_registrable_domain(a->psl, d);
+
+	return r != NULL ? r : d;
+}
+
+static gboolean
+aligned(CgAuth *a, const char *d1, const char *d2, gboolean strict)
+{
+	if (d1 == NULL || d2 == NULL)
+		return FALSE;
+	if (strict)
+		return g_ascii_strcasecmp(d1, d2) == 0;
+	return g_ascii_strcasecmp(org_domain(a, d1), org_domain(a, d2)) == 0;
+}
+
+/* ---- DMARC record ---- */
+
+typedef struct {
+	CgAuthResult found; /* NONE, PASS, TEMPERROR */
+	char *p;
+	gboolean adkim_strict, aspf_strict;
+} Dmarc;
+
+/* The value of tag in a "k=v; k=v" record, or NULL. */
+static char *
+dmarc_tag(const char *rec, const char *tag)
+{
+	g_auto(GStrv) parts = g_strsplit(rec, ";", -1);
+	gsize i;
+
+	for (i = 0; parts[i]; i++) {
+		char *eq = strchr(parts[i], '=');
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		if (g_ascii_strcasecmp(g_strstrip(parts[i]), tag) == 0)
+			return g_ascii_strdown(g_strstrip(eq + 1), -1);
+	}
+	return NULL;
+}
+
+/* Looks _dmarc.domain up: 1 found (into out), 0 none, -1 temporary error. */
+static int
+dmarc_lookup(CgAuth *a, const char *domain, Dmarc *out)
+{
+	g_autofree char *name = g_strdup_printf("_dmarc.%s", domain);
+	SPF_dns_rr_t *rr = SPF_dns_lookup(a->spf->resolver, name, ns_t_txt, FALSE);
+	int found = 0, i;
+
+	if (rr == NULL)
+		return -1;
+	if (rr->herrno == TRY_AGAIN) {
+		SPF_dns_rr_free(rr);
+		return -1;
+	}
+	for (i = 0; rr->herrno == NETDB_SUCCESS && i < rr->num_rr && !found; i++) {
+		const char *txt = rr->rr[i]->txt;
+		g_autofree char *adkim = NULL, *aspf = NULL;
+
+		if (g_ascii_strncasecmp(txt, "v=DMARC1", 8) != 0 ||
+		    (txt[8] != ';' && txt[8] != ' ' && txt[8] != '\0'))
+			continue;
+		found = 1;
+		out->p = dmarc_tag(txt, "p");
+		adkim = dmarc_tag(txt, "adkim");
+		aspf = dmarc_tag(txt, "aspf");
+		out->adkim_strict = g_strcmp0(adkim, "s") == 0;
+		out->aspf_strict = g_strcmp0(aspf, "s") == 0;
+	}
+	SPF_dns_rr_free(rr);
+	return found;
+}
+
+static void
+dmarc_find(CgAuth *a, const char *from_domain, Dmarc *out)
+{
+	const char *org = org_domain(a, from_domain);
+	int r = dmarc_lookup(a, from_domain, out);
+
+	if (r == 0 && g_ascii_strcasecmp(org, from_domain) != 0)
+		r = dmarc_lookup(a, org, out);
+	out->found = r < 0 ? CG_AUTH_TEMPERROR : r > 0 ? CG_AUTH_PASS : CG_AUTH_NONE;
+}
+
+/* ---- SPF ---- */
+
+static CgAuthResult
+spf_check(CgAuth *a, const CgEnvelope *env, char **domain, char **why)
+{
+	SPF_request_t *req = SPF_request_new(a->spf);
+	SPF_response_t *resp = NULL;
+	const char *helo = env->helo && *env->helo ? env->helo : "unknown";
+	g_autofree char *identity = NULL;
+	CgAuthResult r;
+
+	if (env->mail_from && *env->mail_from) {
+		identity = g_strdup(env->mail_from);
+		*domain = g_strdup(cg_addr_domain(env->mail_from));
+	} else {
+		identity = g_strdup_printf("postmaster@%s", helo);
+		*domain = g_strdup(helo);
+	}
+	if (req == NULL)
+		return CG_AUTH_TEMPERROR;
+	if ((SPF_request_set_ipv4_str(req, env->client_ip) != SPF_E_SUCCESS &&
+	     SPF_request_set_ipv6_str(req, env->client_ip) != SPF_E_SUCCESS) ||
+	    SPF_request_set_helo_dom(req, helo) != SPF_E_SUCCESS ||
+	    SPF_request_set_env_from(req, identity) != SPF_E_SUCCESS) {
+		*why = g_strdup("the client address or the sender cannot be checked");
+		SPF_request_free(req);
+		return CG_AUTH_PERMERROR;
+	}
+	SPF_request_query_mailfrom(req, &resp);
+	switch (resp ? SPF_response_result(resp) : SPF_RESULT_TEMPERROR) {
+	case SPF_RESULT_PASS:
+		r = CG_AUTH_PASS;
+		break;
+	case SPF_RESULT_FAIL:
+		r = CG_AUTH_FAIL;
+		break;
+	case SPF_RESULT_SOFTFAIL:
+		r = CG_AUTH_SOFTFAIL;
+		break;
+	case SPF_RESULT_NEUTRAL:
+		r = CG_AUTH_NEUTRAL;
+		break;
+	case SPF_RESULT_NONE:
+		r = CG_AUTH_NONE;
+		break;
+	case SPF_RESULT_TEMPERROR:
+		r = CG_AUTH_TEMPERROR;
+		break;
+	default:
+		r = CG_AUTH_PERMERROR;
+		break;
+	}
+	if (resp != NULL)
+		SPF_response_free(resp);
+	SPF_request_free(req);
+	return r;
+}
+
+/* ---- DKIM ---- */
+
+/* Feeds the raw message to a verifying handle: each header field (folding
+ * kept, without its final CRLF), then the body as is. */
+static DKIM_STAT
+dkim_feed(DKIM *d, GBytes *raw)
+{
+	gsize len;
+	const char *p = g_bytes_get_data(raw, &len), *end = p + len, *field = p;
+	DKIM_STAT st = DKIM_STAT_OK;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (gsize)(end - p));
+		const char *next = nl ? nl + 1 : end;
+
+		if (p == field && (*p == '\r' || *p == '\n')) { /* the blank line */
+			p = next;
+			break;
+		}
+		if (next >= end || (*next != ' ' && *next != '\t')) {
+			gsize flen = (gsize)(next - field);
+
+			while (flen > 0 && (field[flen - 1] == '\n' || field[flen - 1] == '\r'))
+				flen--;
+			st = dkim_header(d, (u_char *)field, flen);
+			if (st != DKIM_STAT_OK)
+				return st;
+			field = next;
+		}
+		p = next;
+	}
+	if ((st = dkim_eoh(d)) != DKIM_STAT_OK)
+		return st;
+	if (p < end && (st = dkim_body(d, (u_char *)p, (size_t)(end - p))) != DKIM_STAT_OK)
+		return st;
+	return dkim_eom(d, NULL);
+}
+
+static gboolean
+list_has(const char *list, const char *name)
+{
+	g_auto(GStrv) parts = g_strsplit(list ? list : "", ":", -1);
+	gsize i;
+
+	for (i = 0; parts[i]; i++)
+		if (g_ascii_strcasecmp(g_strstrip(parts[i]), name) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+static void
+dkim_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, const char *from_domain,
+           gboolean strict, GArray *out)
+{
+	DKIM_STAT st;
+	DKIM *d = dkim_verify(a->dkim, (const u_char *)"certgate", NULL, &st);
+	DKIM_SIGINFO **sigs = NULL;
+	int n = 0, i;
+
+	if (d == NULL)
+		return;
+	st = dkim_feed(d, mail->raw);
+	if (st == DKIM_STAT_NOSIG || dkim_getsiglist(d, &sigs, &n) != DKIM_STAT_OK) {
+		dkim_free(d);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		DKIM_SIGINFO *s = sigs[i];
+		const char *dom = (const char *)dkim_sig_getdomain(s);
+		const char *h = (const char *)dkim_sig_gettagvalue(s, FALSE, (u_char *)"h");
+		const char *l = (const char *)dkim_sig_gettagvalue(s, FALSE, (u_char *)"l");
+		DKIM_SIGERROR e = dkim_sig_geterror(s);
+		CgDkimFact f = {0};
+
+		f.domain = g_strdup(dom ? dom : "?");
+		f.aligned = aligned(a, f.domain, from_domain, strict);
+		if (DKIM_SIG_CHECK(s)) {
+			f.result = CG_AUTH_PASS;
+			/* What carries the token must be signed, all of it. */
+			if (token_in_subject && !list_has(h, "subject")) {
+				f.result = CG_AUTH_FAIL;
+				f.why = g_strdup("the signature does not cover the Subject");
+			} else if (!token_in_subject && l != NULL) {
+				f.result = CG_AUTH_FAIL;
+				f.why = g_strdup("l= leaves part of the body unsigned");
+			}
+		} else if (e == DKIM_SIGERROR_KEYFAIL) {
+			f.result = CG_AUTH_TEMPERROR;
+		} else if ((dkim_sig_getflags(s) & DKIM_SIGFLAG_PROCESSED) &&
+		           dkim_sig_getbh(s) != DKIM_SIGBH_MATCH && e == DKIM_SIGERROR_OK) {
+			f.result = CG_AUTH_FAIL;
+			f.why = g_strdup("body changed");
+		} else {
+			f.result = e == DKIM_SIGERROR_NOKEY || e == DKIM_SIGERROR_KEYDECODE ||
+			                   e == DKIM_SIGERROR_DNSSYNTAX
+			               ? CG_AUTH_PERMERROR
+			               : CG_AUTH_FAIL;
+			f.why = g_strdup(e != DKIM_SIGERROR_OK ? dkim_sig_geterrorstr(e)
+			                                       : "signature does not verify");
+		}
+		g_array_append_val(out, f);
+	}
+	dkim_free(d);
+}
+
+/* ---- the whole check ---- */
+
+static void
+dkim_fact_clear(gpointer p)
+{
+	CgDkimFact *f = p;
+
+	g_free(f->domain);
+	g_free(f->why);
+}
+
+gboolean
+cg_auth_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, int mode, char **summary,
+              GError **error)
+{
+	const char *from_domain = cg_addr_domain(mail->from);
+	g_autoptr(GArray) dkim = g_array_new(FALSE, TRUE, sizeof(CgDkimFact));
+	g_autofree char *spf_domain = NULL, *spf_why = NULL;
+	g_autoptr(GString) s = g_string_new(NULL);
+	Dmarc dm = {0};
+	CgAuthFacts f = {0};
+	guint i;
+	gboolean ok;
+
+	g_array_set_clear_func(dkim, dkim_fact_clear);
+	if (mode == CG_REPLY_AUTH_DMARC)
+		dmarc_find(a, from_domain, &dm);
+	if (mode != CG_REPLY_AUTH_DKIM)
+		f.spf = spf_check(a, &mail->envelope, &spf_domain, &spf_why);
+	if (mode != CG_REPLY_AUTH_SPF)
+		dkim_check(a, mail, token_in_subject, from_domain, dm.adkim_strict, dkim);
+	f.from_domain = from_domain;
+	f.client_ip = mail->envelope.client_ip;
+	f.spf_domain = spf_domain;
+	f.spf_aligned = aligned(a, spf_domain, from_domain, dm.aspf_strict);
+	f.dkim = (CgDkimFact *)(void *)dkim->data;
+	f.n_dkim = dkim->len;
+	f.dmarc_record = dm.found;
+	f.dmarc_policy = dm.p;
+	ok = cg_policy_reply_auth(mode, &f, error);
+
+	g_string_append_printf(s, "spf=%s (%s from %s%s)", cg_auth_result_name(f.spf),
+	                       spf_domain ? spf_domain : "-", f.client_ip ? f.client_ip : "-",
+	                       f.spf_aligned ? ", aligned" : "");
+	if (mode == CG_REPLY_AUTH_DKIM)
+		g_string_assign(s, "spf=not checked");
+	for (i = 0; i < f.n_dkim; i++)
+		g_string_append_printf(
+		    s, " dkim=%s (d=%s%s%s%s)", cg_auth_result_name(f.dkim[i].result),
+		    f.dkim[i].domain, f.dkim[i].aligned ? ", aligned" : "",
+		    f.dkim[i].why ? ", " : "", f.dkim[i].why ? f.dkim[i].why : "");
+	if (f.n_dkim == 0)
+		g_string_append(s, mode == CG_REPLY_AUTH_SPF ? " dkim=not checked" : " dkim=none");
+	if (mode == CG_REPLY_AUTH_DMARC)
+		g_string_append_printf(s, " dmarc=%s (p=%s)", ok ? "pass" : "fail",
+		                       dm.p ? dm.p : "-");
+	else
+		g_string_append_printf(s, " replyauth=%s %s",
+		                       mode == CG_REPLY_AUTH_SPF ? "spf" : "dkim",
+		                       ok ? "pass" : "fail");
+	if (summary != NULL)
+		*summary = g_strdup(s->str);
+	g_free(dm.p);
+	return ok;
+}
