@@ -94,10 +94,9 @@ typedef struct CgAuth CgAuth;
 CgAuth *cg_auth_new(GError **error);
 /* Offline, for tests and fuzzing: zone is "name", "TXT"|"A", "value" triples
  * (value "TRY_AGAIN": a temporary DNS error), NULL-terminated; DKIM keys from
- * dkim_keys ("selector._domainkey.domain key-record" lines) when not NULL;
- * fixed_time (0: the clock) for DKIM expiry. */
-CgAuth *cg_auth_new_offline(const char *const *zone, const char *dkim_keys, gint64 fixed_time,
-                            GError **error);
+ * dkim_keys ("selector._domainkey.domain key-record" lines) when not NULL.
+ * (libopendkim judges x= by the clock, whatever DKIM_OPTS_FIXEDTIME says.) */
+CgAuth *cg_auth_new_offline(const char *const *zone, const char *dkim_keys, GError **error);
 void cg_auth_free(CgAuth *a);
 /* The ReplyAuth decision on mail (see cg_policy_reply_auth), with what was
  * found in *summary ("spf=pass (...) dkim=... dmarc=..."), set either way.
@@ -105,6 +104,9 @@ void cg_auth_free(CgAuth *a);
  * the body and a signature with l= does not count. */
 gboolean cg_auth_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, int mode,
                        char **summary, GError **error);
+/* Feeds a raw message (CRLF) to a libopendkim handle (DKIM *), signing or
+ * verifying: header fields one by one, the body, the end. A DKIM_STAT. */
+int cg_dkim_feed(void *dkim, GBytes *raw);
 /* The milter's CgAuth, made on first use; NULL with an error if it cannot be. */
 CgAuth *cg_milter_auth(CgMilter *m, GError **error);
 

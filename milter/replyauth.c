@@ -37,7 +37,7 @@ struct CgAuth {
 };
 
 static CgAuth *
-auth_new(SPF_server_t *spf, const char *dkim_keys, gint64 fixed_time, GError **error)
+auth_new(SPF_server_t *spf, const char *dkim_keys, GError **error)
 {
 	CgAuth *a = g_new0(CgAuth, 1);
 	unsigned int timeout = 5;
@@ -58,11 +58,6 @@ auth_new(SPF_server_t *spf, const char *dkim_keys, gint64 fixed_time, GError **e
 		dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_QUERYINFO, (void *)dkim_keys,
 		             strlen(dkim_keys));
 	}
-	if (fixed_time != 0) {
-		uint64_t t = (uint64_t)fixed_time;
-
-		dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_FIXEDTIME, &t, sizeof(t));
-	}
 	/* The system's list (package publicsuffix) when present: newer than
 	 * the one built into libpsl. */
 	a->psl = psl_latest(NULL);
@@ -75,12 +70,11 @@ auth_new(SPF_server_t *spf, const char *dkim_keys, gint64 fixed_time, GError **e
 CgAuth *
 cg_auth_new(GError **error)
 {
-	return auth_new(SPF_server_new(SPF_DNS_RESOLV, 0), NULL, 0, error);
+	return auth_new(SPF_server_new(SPF_DNS_RESOLV, 0), NULL, error);
 }
 
 CgAuth *
-cg_auth_new_offline(const char *const *zone, const char *dkim_keys, gint64 fixed_time,
-                    GError **error)
+cg_auth_new_offline(const char *const *zone, const char *dkim_keys, GError **error)
 {
 	SPF_dns_server_t *dns = SPF_dns_zone_new(NULL, "certgate-test", 0);
 	const char *const *z;
@@ -97,7 +91,7 @@ cg_auth_new_offline(const char *const *zone, const char *dkim_keys, gint64 fixed
 		SPF_dns_zone_add_str(dns, z[0], t, again ? TRY_AGAIN : NETDB_SUCCESS,
 		                     again ? NULL : z[2]);
 	}
-	return auth_new(SPF_server_new_dns(dns, 0), dkim_keys, fixed_time, error);
+	return auth_new(SPF_server_new_dns(dns, 0), dkim_keys, error);
 }
 
 void
@@ -211,6 +205,9 @@ spf_check(CgAuth *a, const CgEnvelope *env, char **domain, char **why)
 {
 	SPF_request_t *req = SPF_request_new(a->spf);
 	SPF_response_t *resp = NULL;
+	SPF_record_t *rec = NULL;
+	SPF_result_t result = SPF_RESULT_PERMERROR;
+	SPF_errcode_t err;
 	const char *helo = env->helo && *env->helo ? env->helo : "unknown";
 	g_autofree char *identity = NULL;
 	CgAuthResult r;
@@ -232,8 +229,25 @@ spf_check(CgAuth *a, const CgEnvelope *env, char **domain, char **why)
 		SPF_request_free(req);
 		return CG_AUTH_PERMERROR;
 	}
-	SPF_request_query_mailfrom(req, &resp);
-	switch (resp ? SPF_response_result(resp) : SPF_RESULT_TEMPERROR) {
+	/* SPF_request_query_mailfrom() without its first step: it passes
+	 * every loopback client ("localhost always gets a free ride"), which
+	 * would let any local process answer for any domain. */
+	resp = SPF_response_new(req);
+	req->cur_dom = req->env_from_dp;
+	err = resp ? SPF_server_get_record(a->spf, req, resp, &rec) : SPF_E_NO_MEMORY;
+	if (err == SPF_E_SUCCESS && rec != NULL) {
+		resp->spf_record_exp = rec; /* as the library's own entry point does */
+		err = SPF_record_interpret(rec, req, resp, 0);
+		resp->spf_record_exp = NULL;
+	} else
+		result = err == SPF_E_DNS_ERROR || err == SPF_E_NO_MEMORY ? SPF_RESULT_TEMPERROR
+		         : err == SPF_E_NOT_SPF                           ? SPF_RESULT_NONE
+		                                                          : SPF_RESULT_PERMERROR;
+	if (rec != NULL) {
+		result = SPF_response_result(resp);
+		SPF_record_free(rec);
+	}
+	switch (result) {
 	case SPF_RESULT_PASS:
 		r = CG_AUTH_PASS;
 		break;
@@ -266,9 +280,10 @@ spf_check(CgAuth *a, const CgEnvelope *env, char **domain, char **why)
 
 /* Feeds the raw message to a verifying handle: each header field (folding
  * kept, without its final CRLF), then the body as is. */
-static DKIM_STAT
-dkim_feed(DKIM *d, GBytes *raw)
+int
+cg_dkim_feed(void *handle, GBytes *raw)
 {
+	DKIM *d = handle;
 	gsize len;
 	const char *p = g_bytes_get_data(raw, &len), *end = p + len, *field = p;
 	DKIM_STAT st = DKIM_STAT_OK;
@@ -323,7 +338,7 @@ dkim_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, const char 
 
 	if (d == NULL)
 		return;
-	st = dkim_feed(d, mail->raw);
+	st = cg_dkim_feed(d, mail->raw);
 	if (st == DKIM_STAT_NOSIG || dkim_getsiglist(d, &sigs, &n) != DKIM_STAT_OK) {
 		dkim_free(d);
 		return;
@@ -350,8 +365,8 @@ dkim_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, const char 
 			}
 		} else if (e == DKIM_SIGERROR_KEYFAIL) {
 			f.result = CG_AUTH_TEMPERROR;
-		} else if ((dkim_sig_getflags(s) & DKIM_SIGFLAG_PROCESSED) &&
-		           dkim_sig_getbh(s) != DKIM_SIGBH_MATCH && e == DKIM_SIGERROR_OK) {
+		} else if ((dkim_sig_getflags(s) & DKIM_SIGFLAG_PASSED) &&
+		           dkim_sig_getbh(s) != DKIM_SIGBH_MATCH) {
 			f.result = CG_AUTH_FAIL;
 			f.why = g_strdup("body changed");
 		} else {
