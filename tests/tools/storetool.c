@@ -19,6 +19,10 @@
  *   cg-storetool die DBHOME EVIDENCE KEY
  *                                       writes org KEY in a transaction and
  *                                       kills itself before committing
+ *   cg-storetool domain-age DBHOME EVIDENCE DOMAIN SECONDS
+ *                                       moves the domain's times (validated,
+ *                                       expires, challenged) SECONDS back, as
+ *                                       if that much time had passed
  * (Test processes run this tool instead of forking: a child forked from a
  * threaded process may inherit a lock another thread held.)
  */
@@ -161,6 +165,23 @@ main(int argc, char **argv)
 			return 3;
 		kill(getpid(), SIGKILL);
 		return 4;
+	} else if (strcmp(argv[1], "domain-age") == 0 && argc == 6) {
+		CgTxn *t = cg_store_begin(s, &err);
+		g_autoptr(CgDomain) d = t ? cg_store_domain_get(s, t, argv[4], &err) : NULL;
+		gint64 back = g_ascii_strtoll(argv[5], NULL, 10);
+
+		if (d != NULL) {
+			d->validated_at -= back;
+			d->expires_at -= back;
+			d->challenged_at -= back;
+		}
+		if (d == NULL || !cg_store_domain_put(t, d, &err)) {
+			if (t != NULL)
+				cg_store_abort(t);
+			rc = 1;
+		} else {
+			rc = !cg_store_commit(t, &err);
+		}
 	} else if (strcmp(argv[1], "evidence") == 0 && argc == 5) {
 		gsize len = (gsize)g_ascii_strtoull(argv[4], NULL, 10);
 		g_autofree char *data = g_malloc0(len);
