@@ -29,6 +29,86 @@
 #include <libpsl.h>
 #include <string.h>
 
+/* ---- DNS for libopendkim ----
+ * libopendkim's stock resolver shares one resolver state among threads
+ * behind a mutex: one slow answer stalls every message's key lookup (seen
+ * under load as milter timeouts in Postfix). These give each thread its own
+ * state, and hand back the whole answer (NXDOMAIN included), so that a
+ * missing key is told apart from a DNS failure. */
+
+typedef struct {
+	int status; /* DKIM_DNS_* */
+	size_t len;
+} DnsQuery;
+
+static void
+res_state_free(gpointer p)
+{
+	res_nclose(p);
+	g_free(p);
+}
+
+static GPrivate thread_res = G_PRIVATE_INIT(res_state_free);
+
+static res_state
+my_res(void)
+{
+	res_state r = g_private_get(&thread_res);
+
+	if (r == NULL) {
+		r = g_new0(struct __res_state, 1);
+		if (res_ninit(r) != 0) {
+			g_free(r);
+			return NULL;
+		}
+		g_private_set(&thread_res, r);
+	}
+	return r;
+}
+
+static int
+dns_start(void *srv, int type, unsigned char *query, unsigned char *buf, size_t buflen, void **qh)
+{
+	DnsQuery *q = g_new0(DnsQuery, 1);
+	res_state r = my_res();
+	unsigned char req[NS_PACKETSZ];
+	int n = -1, got = -1;
+
+	(void)srv;
+	if (r != NULL)
+		n = res_nmkquery(r, ns_o_query, (const char *)query, ns_c_in, type, NULL, 0, NULL,
+		                 req, sizeof(req));
+	if (n > 0)
+		got = res_nsend(r, req, n, buf, (int)MIN(buflen, (size_t)G_MAXINT));
+	q->status = got < 0 ? DKIM_DNS_ERROR : DKIM_DNS_SUCCESS;
+	q->len = got < 0 ? 0 : (size_t)got;
+	*qh = q;
+	return 0;
+}
+
+static int
+dns_wait(void *srv, void *qh, struct timeval *to, size_t *bytes, int *error, int *dnssec)
+{
+	DnsQuery *q = qh;
+
+	(void)srv;
+	(void)to;
+	*bytes = q->len;
+	if (error != NULL)
+		*error = 0;
+	if (dnssec != NULL)
+		*dnssec = DKIM_DNSSEC_UNKNOWN;
+	return q->status;
+}
+
+static int
+dns_cancel(void *srv, void *qh)
+{
+	(void)srv;
+	g_free(qh);
+	return 0;
+}
+
 struct CgAuth {
 	SPF_server_t *spf;
 	DKIM_LIB *dkim;
@@ -51,7 +131,11 @@ auth_new(SPF_server_t *spf, const char *dkim_keys, GError **error)
 		return NULL;
 	}
 	dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_TIMEOUT, &timeout, sizeof(timeout));
-	if (dkim_keys != NULL) {
+	if (dkim_keys == NULL) {
+		dkim_dns_set_query_start(a->dkim, dns_start);
+		dkim_dns_set_query_waitreply(a->dkim, dns_wait);
+		dkim_dns_set_query_cancel(a->dkim, dns_cancel);
+	} else {
 		dkim_query_t q = DKIM_QUERY_FILE;
 
 		dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_QUERYMETHOD, &q, sizeof(q));

@@ -302,7 +302,10 @@ cg_policy_reply_auth(CgReplyAuthMode mode, const CgAuthFacts *f, GError **error)
 			return TRUE;
 		if (spf_temp || dkim_temp)
 			return temp(spf_temp ? "SPF" : "DKIM", error);
-		if (f->spf == CG_AUTH_FAIL && dkim_aligned(f, CG_AUTH_FAIL) == NULL)
+		/* An SPF fail speaks of the From domain only when aligned. */
+		if (f->spf == CG_AUTH_FAIL && f->spf_aligned &&
+		    dkim_aligned(f, CG_AUTH_FAIL) == NULL &&
+		    dkim_aligned(f, CG_AUTH_PERMERROR) == NULL)
 			return spf_fail(f, error);
 		if (dkim_aligned(f, CG_AUTH_FAIL) != NULL || dkim_aligned(f, CG_AUTH_PERMERROR))
 			return dkim_fail(f, error);
@@ -311,7 +314,7 @@ cg_policy_reply_auth(CgReplyAuthMode mode, const CgAuthFacts *f, GError **error)
 		            "aligned with it; reply from your domain's mail server",
 		            f->from_domain, cg_auth_result_name(f->spf),
 		            f->spf_domain ? f->spf_domain : "-",
-		            f->spf == CG_AUTH_PASS && !f->spf_aligned ? " (not aligned)" : "");
+		            f->spf_aligned ? "" : " (not aligned)");
 		return FALSE;
 	}
 }

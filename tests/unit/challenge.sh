@@ -119,6 +119,18 @@ reply conflict postmaster@example.org "Re: ACME: $tok"
 sed -i 's/^We agree\./-----BEGIN ACME RESPONSE-----\r\nBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\r\n-----END ACME RESPONSE-----/' "$T/r/conflict.eml"
 refused "Subject and body disagree" '^reject 554 5\.6\.0 .*different tokens' "$T/r/conflict.eml"
 
+# A DKIM selector that is not in DNS: a missing key refuses (5.7.20), it does
+# not defer as a DNS failure would.
+reply nokey
+/usr/bin/python3 - "$T/r/nokey.eml" "$K/example.org.key" <<'PY'
+import sys, dkim
+msg = open(sys.argv[1], 'rb').read()
+sig = dkim.sign(msg, b'nokey', b'example.org', open(sys.argv[2], 'rb').read(), include_headers=[b'from', b'to', b'subject'])
+open(sys.argv[1], 'wb').write(sig + msg)
+PY
+refused "DKIM key not in DNS" '^reject 550 5\.7\.20 certgate: DKIM signature of d=example\.org does not verify \(.*key' \
+	"$T/r/nokey.eml" 127.0.0.66
+
 # The good reply, its Subject RFC 2047-encoded and folded, as mail clients send it.
 enc=$(printf 'Re: ACME: %s' "$tok" | base64 -w0)
 reply good2 postmaster@example.org "=?UTF-8?B?$enc?="

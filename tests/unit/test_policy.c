@@ -282,6 +282,11 @@ test_reply_auth(void **state)
 	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
 	assert_error(err, CG_ERROR_SPF_FAIL, "SPF fail for example.org from 127.0.0.66");
 	g_clear_error(&err);
+	/* SPF fails for the attacker's own (unaligned) domain: DMARC, not SPF */
+	f = facts(CG_AUTH_FAIL, FALSE, NULL, 0);
+	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
+	assert_error(err, CG_ERROR_DMARC_FAIL, "SPF fail for evil.example (not aligned)");
+	g_clear_error(&err);
 	/* SPF passes for another domain, DKIM for another domain: DMARC fails */
 	f = facts(CG_AUTH_PASS, FALSE, &unaligned, 1);
 	assert_false(cg_policy_reply_auth(CG_REPLY_AUTH_DMARC, &f, &err));
