@@ -260,13 +260,32 @@ main(int argc, char **argv)
 		return 0;
 	the_milter = cg_milter_new(conf, opt.conf);
 	if (opt.test_file != NULL) {
-		CgTestMode t = {opt.test_file, opt.client_ip ? opt.client_ip : "127.0.0.1",
-		                opt.helo, opt.mail_from, opt.rcpts};
+		CgTestMode t = {opt.test_file,
+		                NULL,
+		                0,
+		                opt.client_ip ? opt.client_ip : "127.0.0.1",
+		                opt.helo,
+		                opt.mail_from,
+		                opt.rcpts};
+		g_autofree char *msg = NULL;
 
 		cg_log_open("certgate-milter", LOG_MAIL, cg_conf_log_level(conf), TRUE);
 		if (opt.rcpts == NULL) {
 			fprintf(stderr, "certgate-milter: -t needs at least one --rcpt\n");
 			return 2;
+		}
+		/* The message is read first (it may be readable by root only);
+		 * then, as the daemon, root is dropped: run as root, the test
+		 * would leave root-owned database files the daemons cannot open. */
+		if (!g_file_get_contents(opt.test_file, &msg, &t.len, &err)) {
+			fprintf(stderr, "certgate-milter: %s\n", err->message);
+			return 1;
+		}
+		t.data = msg;
+		umask(007); /* the database is shared by group, as the daemon's */
+		if (!cg_daemon_drop_privileges(conf->user_id, &err)) {
+			fprintf(stderr, "certgate-milter: %s\n", err->message);
+			return 1;
 		}
 		rc = cg_testmode_run(the_milter, &t);
 	} else {

@@ -110,6 +110,18 @@ int cg_dkim_feed(void *dkim, GBytes *raw);
 /* The milter's CgAuth, made on first use; NULL with an error if it cannot be. */
 CgAuth *cg_milter_auth(CgMilter *m, GError **error);
 
+/* ---- S/MIME (smime.c) ---- */
+
+/* Verifies the message's S/MIME signature against the anchors file at time
+ * now: one signer, SHA-256 or better, RSA >= 2048, a valid signature over
+ * the exact signed bytes, a chain to the anchors for S/MIME signing, valid
+ * now and at the signing time, not revoked by certgate (store may be NULL),
+ * naming the From address. CG_ERROR_BAD_SIGNATURE saying which failed
+ * (CG_ERROR_INTERNAL when the anchors cannot be read). *content (may be
+ * NULL): the signed content, a MIME entity. */
+gboolean cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gint64 now,
+                         GBytes **content, GError **error);
+
 /* ---- one connection ---- */
 
 typedef struct CgSession CgSession;
@@ -185,7 +197,9 @@ void cg_trace(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* ---- test mode ---- */
 
 typedef struct {
-	const char *file;
+	const char *file; /* the message, unless data is set */
+	const char *data;
+	gsize len;
 	const char *client_ip;
 	const char *helo;
 	const char *mail_from;

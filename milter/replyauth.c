@@ -111,6 +111,7 @@ dns_cancel(void *srv, void *qh)
 
 struct CgAuth {
 	SPF_server_t *spf;
+	SPF_dns_server_t *zone; /* offline: ours to free after the server */
 	DKIM_LIB *dkim;
 	psl_ctx_t *psl;
 	gboolean psl_owned;
@@ -175,7 +176,15 @@ cg_auth_new_offline(const char *const *zone, const char *dkim_keys, GError **err
 		SPF_dns_zone_add_str(dns, z[0], t, again ? TRY_AGAIN : NETDB_SUCCESS,
 		                     again ? NULL : z[2]);
 	}
-	return auth_new(SPF_server_new_dns(dns, 0), dkim_keys, error);
+	{
+		CgAuth *a = auth_new(SPF_server_new_dns(dns, 0), dkim_keys, error);
+
+		if (a == NULL)
+			SPF_dns_free(dns);
+		else
+			a->zone = dns;
+		return a;
+	}
 }
 
 void
@@ -185,6 +194,8 @@ cg_auth_free(CgAuth *a)
 		return;
 	if (a->spf != NULL)
 		SPF_server_free(a->spf);
+	if (a->zone != NULL)
+		SPF_dns_free(a->zone);
 	if (a->dkim != NULL)
 		dkim_close(a->dkim);
 	if (a->psl_owned)

@@ -90,6 +90,27 @@ feed_body(CgSession *s, const char *data, gsize len, CgReply *r)
 	return CG_MV_CONTINUE;
 }
 
+/* "smime: good signer=ADDR" or "smime: bad REASON" for a signed message,
+ * whatever it is addressed to, against LetterTrustAnchors. */
+static void
+smime_line(CgMilter *m, const char *data, gsize len)
+{
+	g_autoptr(CgConf) conf = cg_conf_holder_get(m->conf);
+	g_autoptr(GBytes) raw = g_bytes_new(data, len);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgMail) mail = cg_mail_parse(raw, NULL, NULL, NULL);
+	CgStore *store;
+
+	if (mail == NULL || mail->smime.kind == CG_SMIME_NONE)
+		return;
+	store = cg_milter_store(m, NULL);
+	if (cg_smime_verify(mail, conf->letter_trust_anchors, store,
+	                    g_get_real_time() / G_USEC_PER_SEC, NULL, &err))
+		printf("smime: good signer=%s\n", mail->from);
+	else
+		printf("smime: bad %s\n", err->message);
+}
+
 int
 cg_testmode_run(CgMilter *m, const CgTestMode *t)
 {
@@ -102,10 +123,16 @@ cg_testmode_run(CgMilter *m, const CgTestMode *t)
 	gsize len, body;
 	char **rc;
 
-	if (!g_file_get_contents(t->file, &data, &len, &err)) {
+	if (t->data != NULL) {
+		data = g_malloc(t->len + 1);
+		memcpy(data, t->data, t->len);
+		data[t->len] = '\0';
+		len = t->len;
+	} else if (!g_file_get_contents(t->file, &data, &len, &err)) {
 		fprintf(stderr, "certgate-milter: %s\n", err->message);
 		return 1;
 	}
+	smime_line(m, data, len);
 	s = cg_session_new(m, t->client_ip, "test-client");
 	cg_session_helo(s, t->helo ? t->helo : "test-client", &r);
 	cg_session_mail(s, t->mail_from ? t->mail_from : "", &r);
