@@ -381,3 +381,161 @@ ctl_org_history(CtlCtx *ctx, CgStore *s, const char *org_id, GString *out)
 		g_string_append_printf(out, "  (audit log unreadable: %s)\n", err->message);
 	(void)ctx;
 }
+
+/* ---- approval ---- */
+
+typedef struct {
+	const char *id;
+	const char *reason; /* NULL: approve */
+	char *actor;
+	gint64 now;
+	guint n_admins, n_domains;
+} Decide;
+
+typedef struct {
+	GPtrArray *keys;
+	gboolean domains;
+} Collect;
+
+static gboolean
+collect(gconstpointer rec, gpointer data)
+{
+	Collect *c = data;
+
+	if (c->domains) {
+		const CgDomain *d = rec;
+
+		if (d->status == CG_DOMAIN_PENDING)
+			g_ptr_array_add(c->keys, g_strdup(d->domain));
+	} else {
+		const CgAdmin *a = rec;
+
+		if (a->status == CG_ADMIN_PENDING)
+			g_ptr_array_add(c->keys, g_strdup(a->address));
+	}
+	return TRUE;
+}
+
+static gboolean
+decide_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	Decide *a = data;
+	CgStore *s = cg_txn_store(txn);
+	g_autoptr(CgOrg) org = cg_store_org_get(s, txn, a->id, error);
+	g_autoptr(GPtrArray) admins = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) domains = g_ptr_array_new_with_free_func(g_free);
+	Collect ca = {admins, FALSE}, cd = {domains, TRUE};
+	g_autofree char *job = NULL, *detail = NULL;
+	guint i;
+
+	if (org == NULL)
+		return FALSE;
+	if (org->status != CG_ORG_PENDING) {
+		g_set_error(error, CG_ERROR, CG_ERROR_EXISTS, "organisation %s is %s, not pending",
+		            org->id, cg_org_status_name(org->status));
+		return FALSE;
+	}
+	a->n_admins = a->n_domains = 0;
+	if (a->reason != NULL) {
+		org->status = CG_ORG_REJECTED;
+		g_free(org->reason);
+		org->reason = g_strdup(a->reason);
+		detail = g_strdup_printf("rejected: %s", a->reason);
+	} else {
+		org->status = CG_ORG_ACTIVE;
+		org->validated_at = a->now;
+		g_free(org->approved_by);
+		org->approved_by = g_strdup(a->actor);
+		if (!cg_store_foreach_by(s, txn, CG_INDEX_ADMIN_BY_ORG, org->id, collect, &ca,
+		                         error) ||
+		    !cg_store_foreach_by(s, txn, CG_INDEX_DOMAIN_BY_ORG, org->id, collect, &cd,
+		                         error))
+			return FALSE;
+		for (i = 0; i < admins->len; i++) {
+			g_autoptr(CgAdmin) ad = cg_store_admin_get(s, txn, admins->pdata[i], error);
+
+			if (ad == NULL)
+				return FALSE;
+			ad->status = CG_ADMIN_ACTIVE;
+			if (!cg_store_admin_put(txn, ad, error))
+				return FALSE;
+		}
+		for (i = 0; i < domains->len; i++) {
+			g_autoptr(CgDomain) d =
+			    cg_store_domain_get(s, txn, domains->pdata[i], error);
+			g_autofree char *cj = NULL;
+
+			if (d == NULL)
+				return FALSE;
+			cj = g_strdup_printf("%s|%s|%s", d->domain, org->id,
+			                     *d->local_part ? d->local_part : "postmaster");
+			if (!cg_store_job_append(txn, CG_JOB_CHALLENGE, cj, error))
+				return FALSE;
+		}
+		a->n_admins = admins->len;
+		a->n_domains = domains->len;
+		detail = g_strdup_printf("approved: %u admins active, %u domains challenged",
+		                         a->n_admins, a->n_domains);
+	}
+	job = g_strdup_printf("%s|%s", a->reason ? "org.rejected" : "org.approved", org->id);
+	return cg_store_org_put(txn, org, error) &&
+	       cg_store_job_append(txn, CG_JOB_NOTIFY, job, error) &&
+	       cg_store_audit_append(txn, a->now, a->actor,
+	                             a->reason ? "org.reject" : "org.approve", org->id, detail,
+	                             error);
+}
+
+static int
+decide(CtlCtx *ctx, int argc, char **argv, gboolean approve)
+{
+	g_autofree char *reason = NULL;
+	GOptionEntry reject_entries[] = {
+	    {"reason", 0, 0, G_OPTION_ARG_STRING, &reason, "why (told to the contact)", "TEXT"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GError) err = NULL;
+	Decide d = {0};
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "ID",
+	               approve ? "Approve a pending organisation (after checking its register): "
+	                         "its admins become active and its domains are challenged."
+	                       : "Reject a pending organisation; the contact is told why.",
+	               approve ? NULL : reject_entries, &argc, &argv))
+		return 2;
+	if (argc != 2)
+		return ctl_fail(ctx, 2, "needs the organisation ID");
+	if (!approve && (reason == NULL || !cg_text_is_clean(reason, -1, 500) || !*reason))
+		return ctl_fail(ctx, 2, "--reason is needed: printable text, at most 500 bytes");
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	d.id = argv[1];
+	d.reason = approve ? NULL : reason;
+	d.actor = ctl_actor();
+	d.now = ctl_now();
+	if (!cg_store_transact(s, decide_txn, &d, &err)) {
+		g_free(d.actor);
+		return ctl_fail(ctx, 1, "%s",
+		                g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
+		                    ? "no such organisation"
+		                    : err->message);
+	}
+	if (approve)
+		printf("organisation %s approved: %u admins active, %u domain challenges queued\n",
+		       d.id, d.n_admins, d.n_domains);
+	else
+		printf("organisation %s rejected\n", d.id);
+	g_free(d.actor);
+	return 0;
+}
+
+int
+ctl_org_approve(CtlCtx *ctx, int argc, char **argv)
+{
+	return decide(ctx, argc, argv, TRUE);
+}
+
+int
+ctl_org_reject(CtlCtx *ctx, int argc, char **argv)
+{
+	return decide(ctx, argc, argv, FALSE);
+}

@@ -60,6 +60,8 @@ int ctl_crl(CtlCtx *ctx, int argc, char **argv);
 int ctl_org_add(CtlCtx *ctx, int argc, char **argv);
 int ctl_org_list(CtlCtx *ctx, int argc, char **argv);
 int ctl_org_show(CtlCtx *ctx, int argc, char **argv);
+int ctl_org_approve(CtlCtx *ctx, int argc, char **argv);
+int ctl_org_reject(CtlCtx *ctx, int argc, char **argv);
 int ctl_domain_add(CtlCtx *ctx, int argc, char **argv);
 int ctl_domain_list(CtlCtx *ctx, int argc, char **argv);
 int ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv);

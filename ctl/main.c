@@ -29,6 +29,8 @@ static const CtlCommand commands[] = {
 	{"org", "add", "--name N --registration ID --country CC --contact ADDR", "add an organisation the operator verified", ctl_org_add, TRUE},
 	{"org", "list", "", "list organisations", ctl_org_list, TRUE},
 	{"org", "show", "ID", "an organisation, its domains, admins and history", ctl_org_show, TRUE},
+	{"org", "approve", "ID", "approve a pending organisation: admins active, domains challenged", ctl_org_approve, TRUE},
+	{"org", "reject", "ID --reason TEXT", "reject a pending organisation", ctl_org_reject, TRUE},
 	{"domain", "add", "DOMAIN --org ID [--validated] [--address LOCAL]", "add a domain; challenge it unless --validated", ctl_domain_add, TRUE},
 	{"domain", "list", "[--org ID]", "domains with validation state and expiry", ctl_domain_list, TRUE},
 	{"domain", "challenge", "[--lifetime DUR] DOMAIN", "send a new challenge to the domain's postmaster", ctl_domain_challenge, TRUE},

@@ -5,8 +5,9 @@
  *              CSPRNG, base64url), only its SHA-256 stored; the RFC 8823
  *              shaped mail to local@domain, Reply-To ChallengeAddress,
  *              S/MIME-signed like all outbound mail
- *   notify     "what|domain|org": a notice to the organisation's contact
- *              (domain.validated, domain.moved)
+ *   notify     a notice: "domain.validated|domain|org" and "domain.moved|domain|org"
+ *              to the contact, "letter|REQUEST" to a letter's sender (what it
+ *              did), "org.approved|ID" and "org.rejected|ID" to the contact
  *   renewal    cg_issuer_renewals(): challenges queued DomainRenewal before a
  *              validation expires, once per validation
  * Other job kinds belong to flows not built yet: logged and dropped.
@@ -146,17 +147,101 @@ run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean 
 	return cg_store_audit_append(txn, now, "issuer", "challenge.sent", f[0], detail, error);
 }
 
+/* Mails text to one address; audits notice.sent about `about`. */
+static gboolean
+notice(CgIssuer *iss, CgTxn *txn, const char *to_addr, const char *subject, const char *text,
+       const char *in_reply_to, const char *about, const char *what, gint64 now,
+       gboolean *temporary, GError **error)
+{
+	char *to[2] = {(char *)to_addr, NULL};
+	gboolean sent = FALSE;
+	CgOutMail m = {0};
+	g_autofree char *detail = NULL;
+	gboolean ok;
+
+	m.subject = subject;
+	m.text = text;
+	m.in_reply_to = in_reply_to;
+	ok = cg_issuer_send(iss, txn, &m, to, about, now, &sent, temporary, error);
+	g_free(m.message_id);
+	if (!ok || !sent)
+		return ok;
+	detail = g_strdup_printf("%s to %s", what, to_addr);
+	return cg_store_audit_append(txn, now, "issuer", "notice.sent", about, detail, error);
+}
+
+/* "letter|REQUEST": what a letter did, to its sender. */
+static gboolean
+notify_letter(CgIssuer *iss, CgTxn *txn, const char *rid, gint64 now, gboolean *temporary,
+              GError **error)
+{
+	g_autoptr(CgRequest) r = cg_store_request_get(iss->store, txn, rid, error);
+	g_autofree char *text = NULL, *subject = NULL;
+
+	if (r == NULL)
+		return FALSE;
+	subject = g_strdup_printf("Your letter to the CA: request %s", r->id);
+	text = g_strdup_printf("Hello,\n\nyour signed letter was received and applied as request "
+	                       "%s:\n\n%s\n-- \ncertgate at %s\n",
+	                       r->id, r->reason, iss->conf->gateway_domain);
+	return notice(iss, txn, r->requester, subject, text, NULL, r->id, "letter reply", now,
+	              temporary, error);
+}
+
+/* "org.approved|ID" / "org.rejected|ID": the operator's decision, to the contact. */
+static gboolean
+notify_org(CgIssuer *iss, CgTxn *txn, const char *what, const char *id, gint64 now,
+           gboolean *temporary, GError **error)
+{
+	g_autoptr(CgOrg) org = cg_store_org_get(iss->store, txn, id, error);
+	g_autofree char *text = NULL, *subject = NULL;
+	gboolean approved = strcmp(what, "org.approved") == 0;
+
+	if (org == NULL)
+		return FALSE;
+	subject =
+	    g_strdup_printf("Organisation %s %s", org->name, approved ? "approved" : "rejected");
+	if (approved)
+		text = g_strdup_printf("Hello,\n\nthe CA has approved %s (%s) as organisation "
+		                       "%s.\nEach of its domains' "
+		                       "postmasters now gets a challenge; admins may "
+		                       "enrol\naddresses at a domain once "
+		                       "its postmaster has answered.\n\n-- \ncertgate at %s\n",
+		                       org->name, org->org_identifier, org->id,
+		                       iss->conf->gateway_domain);
+	else
+		text = g_strdup_printf("Hello,\n\nthe CA has not approved %s (%s): %s\n\n-- "
+		                       "\ncertgate at %s\n",
+		                       org->name, org->org_identifier, org->reason,
+		                       iss->conf->gateway_domain);
+	return notice(iss, txn, org->contact, subject, text, NULL, org->id, what, now, temporary,
+	              error);
+}
+
+static gboolean notify_domain(CgIssuer *iss, CgTxn *txn, const CgJob *job, char **f, gint64 now,
+                              gboolean *temporary, GError **error);
+
 static gboolean
 run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *temporary,
            GError **error)
 {
 	g_auto(GStrv) f = g_strsplit(job->id, "|", -1);
+
+	if (g_strv_length(f) == 2 && strcmp(f[0], "letter") == 0)
+		return notify_letter(iss, txn, f[1], now, temporary, error);
+	if (g_strv_length(f) == 2 &&
+	    (strcmp(f[0], "org.approved") == 0 || strcmp(f[0], "org.rejected") == 0))
+		return notify_org(iss, txn, f[0], f[1], now, temporary, error);
+	return notify_domain(iss, txn, job, f, now, temporary, error);
+}
+
+static gboolean
+notify_domain(CgIssuer *iss, CgTxn *txn, const CgJob *job, char **f, gint64 now,
+              gboolean *temporary, GError **error)
+{
 	g_autoptr(CgOrg) org = NULL;
 	g_autoptr(CgDomain) d = NULL;
 	g_autofree char *subject = NULL, *text = NULL, *until = NULL, *detail = NULL;
-	char *to[2] = {NULL, NULL};
-	gboolean sent = FALSE;
-	CgOutMail m = {0};
 
 	if (g_strv_length(f) != 3)
 		return bad_job(job, error);
@@ -182,17 +267,9 @@ run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *te
 	} else {
 		return bad_job(job, error);
 	}
-	to[0] = org->contact;
-	m.subject = subject;
-	m.text = text;
-	if (!cg_issuer_send(iss, txn, &m, to, d->domain, now, &sent, temporary, error)) {
-		g_free(m.message_id);
-		return FALSE;
-	}
-	detail = g_strdup_printf("%s to %s (organisation %s)", f[0], org->contact, org->id);
-	g_free(m.message_id);
-	return !sent ||
-	       cg_store_audit_append(txn, now, "issuer", "notice.sent", d->domain, detail, error);
+	detail = g_strdup_printf("%s (organisation %s)", f[0], org->id);
+	return notice(iss, txn, org->contact, subject, text, NULL, d->domain, detail, now,
+	              temporary, error);
 }
 
 gboolean

@@ -16,6 +16,7 @@
  *   cg_token_from_subject/_text()    the token of a challenge reply
  *   cg_policy_reply_check()          may this reply answer that challenge
  *   cg_policy_reply_auth()           does it pass ReplyAuth (SPF/DKIM/DMARC)
+ *   cg_letter_parse()                the Key: value grammar of request letters
  *
  * Never: touches the network, the disk, the store or the clock.
  */
@@ -99,6 +100,36 @@ gboolean cg_policy_check_key_shape(CgPkey *key, GError **error);
 
 /* CG_ERROR_NOT_AUTHORISED saying which rule the key breaks. */
 gboolean cg_policy_check_key(CgPkey *key, const CgKeyFacts *facts, GError **error);
+
+/* ---- request letters (letter.c) ---- */
+
+typedef enum {
+	CG_LETTER_REGISTER = 1,
+	CG_LETTER_ADD_ADMIN,
+	CG_LETTER_REMOVE_ADMIN,
+	CG_LETTER_ADD_DOMAIN,
+	CG_LETTER_REMOVE_DOMAIN,
+	CG_LETTER_UPDATE,
+} CgLetterKind;
+
+typedef struct {
+	char *address;    /* normalised */
+	char *department; /* "" when none */
+} CgLetterAdmin;
+
+typedef struct {
+	CgLetterKind kind;
+	/* NULL when not given */
+	char *organisation, *registration, *country, *state, *locality, *contact;
+	GPtrArray *domains; /* char*, lower-case A-labels */
+	GPtrArray *admins;  /* CgLetterAdmin* */
+} CgLetter;
+
+/* Parses the text of a letter: CG_ERROR_MALFORMED naming the line. */
+CgLetter *cg_letter_parse(const char *text, GError **error);
+void cg_letter_free(CgLetter *l);
+const char *cg_letter_kind_name(CgLetterKind k);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgLetter, cg_letter_free)
 
 /* ---- challenge replies (token.c) ---- */
 
