@@ -131,6 +131,13 @@ void cg_letter_free(CgLetter *l);
 const char *cg_letter_kind_name(CgLetterKind k);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgLetter, cg_letter_free)
 
+/* ---- CSV (csv.c) ---- */
+
+/* RFC 4180 records of data (UTF-8, optional BOM, CRLF or LF): a GPtrArray of
+ * rows, each a GPtrArray of char* cells; blank lines skipped; at most
+ * max_rows records after the first. CG_ERROR_MALFORMED naming the line. */
+GPtrArray *cg_csv_parse(const char *data, gsize len, guint max_rows, GError **error);
+
 /* ---- challenge replies (token.c) ---- */
 
 #define CG_TOKEN_LEN 32 /* 24 random bytes, base64url without padding */

@@ -111,6 +111,53 @@ test_postmaster_locals(void **state)
 	assert_false(cg_policy_postmaster_local(NULL));
 }
 
+/* ---- CSV ---- */
+
+static char *
+csv_cell(GPtrArray *rows, guint r, guint c)
+{
+	GPtrArray *row = rows->pdata[r];
+
+	return c < row->len ? row->pdata[c] : NULL;
+}
+
+static void
+test_csv(void **state)
+{
+	static const char good[] = "\xEF\xBB\xBF"
+	                           "First Name,Last Name,Email\r\n"
+	                           "Anna,\"Nowak, Jr.\",anna@example.org\r\n"
+	                           "\r\n"
+	                           "\"Jan\"\"ek\",\"two\nlines\",jan@example.org\n"
+	                           "Ola,,ola@example.org";
+	GError *err = NULL;
+	GPtrArray *rows = cg_csv_parse(good, sizeof(good) - 1, 10, &err);
+
+	(void)state;
+	assert_non_null(rows);
+	assert_int_equal(rows->len, 4);
+	assert_string_equal(csv_cell(rows, 0, 0), "First Name"); /* BOM skipped */
+	assert_string_equal(csv_cell(rows, 1, 1), "Nowak, Jr.");
+	assert_string_equal(csv_cell(rows, 2, 0), "Jan\"ek");
+	assert_string_equal(csv_cell(rows, 2, 1), "two\nlines");
+	assert_string_equal(csv_cell(rows, 3, 1), "");
+	assert_string_equal(csv_cell(rows, 3, 2), "ola@example.org");
+	g_ptr_array_unref(rows);
+
+#define BAD(text, rows_max, needle)                                                                	do {                                                                                       		assert_null(cg_csv_parse(text, sizeof(text) - 1, rows_max, &err));                 		assert_error(err, CG_ERROR_MALFORMED, needle);                                     		g_clear_error(&err);                                                               	} while (0)
+	BAD("a,b\nc\"d\",e\n", 10, "line 2: a quote inside an unquoted cell");
+	BAD("a,b\n\"c\"d,e\n", 10, "line 2: text after a closing quote");
+	BAD("a,b\n\"c,d\n", 10, "is not closed");
+	BAD("a,b\nc\rd,e\n", 10, "carriage return");
+	BAD("h\n1\n2\n3\n", 2, "more than 2 rows");
+	BAD("a,\xff\n", 10, "not UTF-8");
+#undef BAD
+	rows = cg_csv_parse("h\n1\n2\n", 6, 2, &err);
+	assert_non_null(rows); /* the header and exactly max_rows */
+	assert_int_equal(rows->len, 3);
+	g_ptr_array_unref(rows);
+}
+
 /* ---- tokens ---- */
 
 #define TOK "AbCdEfGhIjKlMnOpQrStUvWxYz012-_9"
@@ -342,7 +389,7 @@ main(void)
 	    cmocka_unit_test(test_identifiers_bad),   cmocka_unit_test(test_identifier_country),
 	    cmocka_unit_test(test_postmaster_locals), cmocka_unit_test(test_token_subject),
 	    cmocka_unit_test(test_token_text),        cmocka_unit_test(test_reply_checks),
-	    cmocka_unit_test(test_reply_auth),
+	    cmocka_unit_test(test_reply_auth),        cmocka_unit_test(test_csv),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
