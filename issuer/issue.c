@@ -221,8 +221,13 @@ cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **er
 	if (req == NULL)
 		return FALSE;
 	req->n_settled++;
-	if (req->n_settled >= req->n_items && req->status == CG_REQUEST_RECEIVED)
+	if (req->n_settled >= req->n_items && req->status == CG_REQUEST_RECEIVED) {
 		req->status = CG_REQUEST_DONE;
+		/* An enrolment by mail is answered by one report. */
+		if (req->kind == CG_REQUEST_ENROLL &&
+		    !cg_store_job_append(txn, CG_JOB_REPORT, req->id, error))
+			return FALSE;
+	}
 	return cg_store_request_put(txn, req, error);
 }
 
@@ -332,7 +337,9 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	                    item->mailbox, org->id, job_id, req->profile, c.csr->key_desc);
 	ok = cg_store_item_put(txn, item, error) &&
 	     cg_request_settle(iss, txn, item->request_id, error) &&
-	     cg_store_job_append(txn, CG_JOB_DELIVER, serial, error) &&
+	     (req->kind == CG_REQUEST_ENROLL && !iss->conf->deliver_to_subject
+	          ? TRUE
+	          : cg_store_job_append(txn, CG_JOB_DELIVER, serial, error)) &&
 	     cg_store_audit_append(txn, now, "issuer", "cert.issue", serial, detail, error);
 	if (ok)
 		cg_log(LOG_INFO, "issued %s", detail);

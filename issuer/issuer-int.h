@@ -37,6 +37,8 @@ gboolean cg_domain_usable(CgStore *store, CgTxn *txn, const char *mailbox, const
 gboolean cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now,
                            gboolean *temporary, GError **error);
 GBytes *cg_p7c_of(X509 *cert, STACK_OF(X509) * chain);
+/* The certificate and then the chain, PEM. */
+GBytes *cg_pem_of(X509 *cert, STACK_OF(X509) * chain);
 /* Composes m for each address in to (NULL-terminated) and submits it. TRUE
  * with *sent when all went; TRUE without *sent when the MTA refused one for
  * good (recorded as mail.failed about `about` in the audit log and logged:

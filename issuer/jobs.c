@@ -50,8 +50,8 @@ cg_issuer_set_conf(CgIssuer *iss, const CgConf *conf)
 
 /* ---- delivery ---- */
 
-static GBytes *
-pem_of(X509 *cert, STACK_OF(X509) * chain)
+GBytes *
+cg_pem_of(X509 *cert, STACK_OF(X509) * chain)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *p;
@@ -174,6 +174,8 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	    (req = cg_store_request_get(iss->store, txn, c->request_id, error)) == NULL ||
 	    (org = cg_store_org_get(iss->store, txn, c->org_id, error)) == NULL)
 		return FALSE;
+	if (req->kind == CG_REQUEST_ENROLL && !iss->conf->deliver_to_subject)
+		return TRUE; /* queued before a reload turned DeliverToSubject off */
 	p = g_bytes_get_data(c->der, NULL);
 	x = d2i_X509(NULL, &p, (long)g_bytes_get_size(c->der));
 	if (x == NULL) {
@@ -182,7 +184,7 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 		return FALSE;
 	}
 	der = g_strcmp0(req->format, "der") == 0;
-	body = der ? g_bytes_ref(c->der) : pem_of(x, cg_ca_chain(iss->ca));
+	body = der ? g_bytes_ref(c->der) : cg_pem_of(x, cg_ca_chain(iss->ca));
 	p7c = cg_p7c_of(x, cg_ca_chain(iss->ca));
 	fname = g_strdup_printf("%s.%s", c->mailbox, der ? "cer" : "pem");
 	p7name = g_strdup_printf("%s.p7c", c->mailbox);
@@ -194,13 +196,9 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	text = delivery_text(c, x, req, org);
 	X509_free(x);
 	subject = g_strdup_printf("Your S/MIME certificate for %s (serial %s)", c->mailbox, serial);
-	/* The admin who asked (the subject for an operator request); the subject
-	 * too with DeliverToSubject. */
-	if (req->kind == CG_REQUEST_ENROLL && strchr(req->requester, '@') != NULL)
-		g_ptr_array_add(to, req->requester);
-	if (to->len == 0 ||
-	    (iss->conf->deliver_to_subject && !cg_addr_equal(to->pdata[0], c->mailbox)))
-		g_ptr_array_add(to, c->mailbox);
+	/* The subject (an operator request, or DeliverToSubject): the admin
+	 * of an enrolment gets every certificate in the request's report. */
+	g_ptr_array_add(to, c->mailbox);
 	g_ptr_array_add(to, NULL);
 	m.subject = subject;
 	m.text = text;

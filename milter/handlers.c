@@ -26,7 +26,6 @@ never_applies(CgGateway *g, CgTxn *txn, GError **error)
 }
 
 static const CgHandler handlers[] = {
-    {CG_GW_ENROLL, "enroll", not_yet, never_applies, NULL},
     {CG_GW_REVOKE, "revoke", not_yet, never_applies, NULL},
 };
 
@@ -39,6 +38,8 @@ cg_handler_for(CgGatewayKind kind)
 		return &cg_challenge_handler;
 	if (kind == CG_GW_LETTER)
 		return &cg_letter_handler;
+	if (kind == CG_GW_ENROLL)
+		return &cg_enroll_handler;
 	for (i = 0; i < G_N_ELEMENTS(handlers); i++)
 		if (handlers[i].kind == kind)
 			return &handlers[i];

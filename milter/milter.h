@@ -183,6 +183,7 @@ typedef struct {
 /* The handlers built so far (challenge.c, ...). */
 extern const CgHandler cg_challenge_handler;
 extern const CgHandler cg_letter_handler;
+extern const CgHandler cg_enroll_handler;
 
 /* The handler for a gateway address kind. */
 const CgHandler *cg_handler_for(CgGatewayKind kind);

@@ -71,7 +71,8 @@ cg_csv_parse(const char *data, gsize len, guint max_rows, GError **error)
 					line++;
 				g_string_append_c(cell, c);
 				if (cell->len > MAX_CELL_SIZE) {
-					csv_fail(error, line, "a cell longer than %d bytes", MAX_CELL_SIZE);
+					csv_fail(error, line, "a cell longer than %d bytes",
+					         MAX_CELL_SIZE);
 					return NULL;
 				}
 			}
@@ -85,8 +86,10 @@ cg_csv_parse(const char *data, gsize len, guint max_rows, GError **error)
 			quoted = was_quoted = in_cell = TRUE;
 			continue;
 		}
-		if (c == ',' || c == '\n' || (c == '\r' && i + 1 < len && data[i + 1] == '\n') || end) {
-			gboolean blank_line = !in_cell && row->len == 0 && cell->len == 0 && c != ',';
+		if (c == ',' || c == '\n' || (c == '\r' && i + 1 < len && data[i + 1] == '\n') ||
+		    end) {
+			gboolean blank_line =
+			    !in_cell && row->len == 0 && cell->len == 0 && c != ',';
 
 			if (c == '\r')
 				i++;

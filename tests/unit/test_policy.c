@@ -144,7 +144,12 @@ test_csv(void **state)
 	assert_string_equal(csv_cell(rows, 3, 2), "ola@example.org");
 	g_ptr_array_unref(rows);
 
-#define BAD(text, rows_max, needle)                                                                	do {                                                                                       		assert_null(cg_csv_parse(text, sizeof(text) - 1, rows_max, &err));                 		assert_error(err, CG_ERROR_MALFORMED, needle);                                     		g_clear_error(&err);                                                               	} while (0)
+#define BAD(text, rows_max, needle)                                                                \
+	do {                                                                                       \
+		assert_null(cg_csv_parse(text, sizeof(text) - 1, rows_max, &err));                 \
+		assert_error(err, CG_ERROR_MALFORMED, needle);                                     \
+		g_clear_error(&err);                                                               \
+	} while (0)
 	BAD("a,b\nc\"d\",e\n", 10, "line 2: a quote inside an unquoted cell");
 	BAD("a,b\n\"c\"d,e\n", 10, "line 2: text after a closing quote");
 	BAD("a,b\n\"c,d\n", 10, "is not closed");

@@ -1,0 +1,525 @@
+/*
+ * enroll.c: enrolment by mail (DESIGN.md 5.3), the handler of EnrollAddress.
+ *
+ * check: the sender is an active admin of an active organisation, and the
+ *   mail is S/MIME-signed by the admin's own certificate (AdminTrustAnchors);
+ *   its items are gathered: CSR attachments (application/pkcs10, .csr, .p10,
+ *   .req, .pem; PEM or DER), PEM blocks in the text, and the rows of a CSV
+ *   attachment; directives in the text (Validity, Profile, Fields, Format,
+ *   Email). Each item is checked on its own (CSR syntax and proof of
+ *   possession, key policy, the mailbox's domain validated for this
+ *   organisation, sponsor names and country); a mail whose every item is bad
+ *   is refused with the first reasons.
+ * apply: one request, its items (good ones queued for issue, bad ones
+ *   rejected with their reason), the issue jobs, an audit entry. The issuer
+ *   mails one report when the last item is settled.
+ */
+#include "milter.h"
+#include "common.h"
+#include "policy.h"
+
+#include <string.h>
+
+typedef struct {
+	guint32 row;
+	char *mailbox, *given, *surname, *country, *department;
+	GBytes *csr; /* DER; NULL when the item is bad */
+	char *reason;
+} Item;
+
+typedef struct {
+	CgOrg *org;
+	GPtrArray *items; /* Item* */
+	char *profile, *fields, *format;
+	guint32 validity;
+	char *email; /* Email: directive */
+	guint n_good;
+} State;
+
+static void
+item_free(gpointer p)
+{
+	Item *i = p;
+
+	g_free(i->mailbox);
+	g_free(i->given);
+	g_free(i->surname);
+	g_free(i->country);
+	g_free(i->department);
+	if (i->csr != NULL)
+		g_bytes_unref(i->csr);
+	g_free(i->reason);
+	g_free(i);
+}
+
+static void
+state_free(gpointer p)
+{
+	State *st = p;
+
+	cg_org_free(st->org);
+	if (st->items != NULL)
+		g_ptr_array_unref(st->items);
+	g_free(st->profile);
+	g_free(st->fields);
+	g_free(st->format);
+	g_free(st->email);
+	g_free(st);
+}
+
+static void G_GNUC_PRINTF(2, 3) refuse(Item *it, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (it->reason != NULL)
+		return;
+	va_start(ap, fmt);
+	it->reason = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	if (it->csr != NULL)
+		g_clear_pointer(&it->csr, g_bytes_unref);
+}
+
+/* ---- directives ---- */
+
+static gboolean
+directives(State *st, const CgConf *conf, const char *text, GError **error)
+{
+	g_auto(GStrv) lines = g_strsplit(text ? text : "", "\n", -1);
+	gboolean in_pem = FALSE;
+	guint i;
+
+	for (i = 0; lines[i] != NULL; i++) {
+		char *l = g_strstrip(lines[i]), *colon, *v;
+
+		if (g_str_has_prefix(l, "-----BEGIN "))
+			in_pem = TRUE;
+		if (in_pem) {
+			if (g_str_has_prefix(l, "-----END "))
+				in_pem = FALSE;
+			continue;
+		}
+		if ((colon = strchr(l, ':')) == NULL)
+			continue;
+		*colon = '\0';
+		v = g_strstrip(colon + 1);
+		if (g_ascii_strcasecmp(l, "Validity") == 0) {
+			gint64 d = g_ascii_strtoll(v, NULL, 10);
+
+			if (d < 1 || d > conf->max_validity ||
+			    strspn(v, "0123456789") != strlen(v)) {
+				g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+				            "line %u: Validity must be 1 to %" G_GINT64_FORMAT
+				            " days",
+				            i + 1, conf->max_validity);
+				return FALSE;
+			}
+			st->validity = (guint32)d;
+		} else if (g_ascii_strcasecmp(l, "Profile") == 0) {
+			if (g_ascii_strcasecmp(v, "organization") != 0 &&
+			    g_ascii_strcasecmp(v, "sponsor") != 0) {
+				g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+				            "line %u: Profile must be organization or sponsor",
+				            i + 1);
+				return FALSE;
+			}
+			g_free(st->profile);
+			st->profile = g_ascii_strdown(v, -1);
+		} else if (g_ascii_strcasecmp(l, "Fields") == 0) {
+			g_auto(GStrv) f = g_strsplit(v, ",", -1);
+			g_autoptr(GString) out = g_string_new(NULL);
+			guint k;
+
+			for (k = 0; f[k] != NULL; k++) {
+				char *x = g_strstrip(f[k]);
+
+				if (g_ascii_strcasecmp(x, "E") != 0 &&
+				    g_ascii_strcasecmp(x, "L") != 0 &&
+				    g_ascii_strcasecmp(x, "ST") != 0) {
+					g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+					            "line %u: Fields takes E, L and ST", i + 1);
+					return FALSE;
+				}
+				g_string_append_printf(out, "%s%s", out->len ? "," : "", x);
+			}
+			g_free(st->fields);
+			st->fields = g_ascii_strup(out->str, -1);
+		} else if (g_ascii_strcasecmp(l, "Format") == 0) {
+			if (g_ascii_strcasecmp(v, "pem") != 0 &&
+			    g_ascii_strcasecmp(v, "der") != 0) {
+				g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+				            "line %u: Format must be pem or der", i + 1);
+				return FALSE;
+			}
+			g_free(st->format);
+			st->format = g_ascii_strdown(v, -1);
+		} else if (g_ascii_strcasecmp(l, "Email") == 0) {
+			g_autoptr(GError) err = NULL;
+
+			g_free(st->email);
+			if ((st->email = cg_addr_normalise(v, &err)) == NULL) {
+				g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+				            "line %u: Email: %s", i + 1, err->message);
+				return FALSE;
+			}
+		}
+	}
+	return TRUE;
+}
+
+/* ---- items ---- */
+
+static Item *
+new_item(State *st)
+{
+	Item *it = g_new0(Item, 1);
+
+	it->row = st->items->len + 1;
+	g_ptr_array_add(st->items, it);
+	return it;
+}
+
+static gboolean
+is_csr_part(const CgAttachment *a)
+{
+	const char *f = a->filename ? a->filename : "";
+
+	return g_str_has_suffix(a->content_type, "pkcs10") || g_str_has_suffix(f, ".csr") ||
+	       g_str_has_suffix(f, ".p10") || g_str_has_suffix(f, ".req") ||
+	       g_str_has_suffix(f, ".pem");
+}
+
+static gboolean
+is_csv_part(const CgAttachment *a)
+{
+	return strcmp(a->content_type, "text/csv") == 0 ||
+	       (a->filename != NULL && g_str_has_suffix(a->filename, ".csv"));
+}
+
+/* PEM blocks of CSRs in the text, one item each. */
+static void
+text_csrs(State *st, const char *text)
+{
+	const char *p = text;
+
+	while (p != NULL && (p = strstr(p, "-----BEGIN ")) != NULL) {
+		const char *end = strstr(p, "-----END ");
+		const char *stop = end ? strstr(end + 9, "-----") : NULL;
+		Item *it;
+
+		if (stop == NULL)
+			break;
+		stop += 5;
+		if (strncmp(p, "-----BEGIN CERTIFICATE REQUEST-----", 35) == 0 ||
+		    strncmp(p, "-----BEGIN NEW CERTIFICATE REQUEST-----", 39) == 0) {
+			it = new_item(st);
+			it->csr = g_bytes_new(p, (gsize)(stop - p));
+		}
+		p = stop;
+	}
+}
+
+static const char *
+cell(GPtrArray *row, int col)
+{
+	return col >= 0 && (guint)col < row->len ? row->pdata[col] : "";
+}
+
+/* A name a spreadsheet would run, or one with control characters. */
+static const char *
+bad_text(const char *s)
+{
+	if (*s == '=' || *s == '+' || *s == '-' || *s == '@')
+		return "looks like a spreadsheet formula";
+	if (!cg_text_is_clean(s, -1, 64))
+		return "must be at most 64 bytes of printable text, on one line";
+	return NULL;
+}
+
+static gboolean
+csv_items(State *st, const CgConf *conf, const CgAttachment *a, GError **error)
+{
+	gsize len;
+	const char *data = g_bytes_get_data(a->data, &len);
+	g_autoptr(GPtrArray) rows = cg_csv_parse(data, len, (guint)conf->max_bulk_rows, error);
+	int col[6] = {-1, -1, -1, -1, -1, -1};
+	static const char *const names[] = {"first name", "last name", "email",
+	                                    "country",    "csr",       "department"};
+	GPtrArray *hdr;
+	guint r, c;
+
+	if (rows == NULL)
+		return FALSE;
+	if (rows->len == 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "CSV: no header row");
+		return FALSE;
+	}
+	hdr = rows->pdata[0];
+	for (c = 0; c < hdr->len; c++) {
+		g_autofree char *h = g_ascii_strdown(g_strstrip((char *)hdr->pdata[c]), -1);
+		guint k;
+
+		for (k = 0; k < G_N_ELEMENTS(names); k++)
+			if (strcmp(h, names[k]) == 0)
+				col[k] = (int)c;
+	}
+	if (col[2] < 0) {
+		g_set_error(
+		    error, CG_ERROR, CG_ERROR_MALFORMED,
+		    "CSV: the header row needs an Email column (First Name, Last Name, Email, "
+		    "Country, CSR, Department)");
+		return FALSE;
+	}
+	for (r = 1; r < rows->len; r++) {
+		GPtrArray *row = rows->pdata[r];
+		Item *it = new_item(st);
+		const char *csr = cell(row, col[4]), *why;
+		g_autoptr(GError) err = NULL;
+
+		it->given = g_strdup(g_strstrip((char *)cell(row, col[0])));
+		it->surname = g_strdup(g_strstrip((char *)cell(row, col[1])));
+		it->country = g_ascii_strup(g_strstrip((char *)cell(row, col[3])), -1);
+		it->department = g_strdup(g_strstrip((char *)cell(row, col[5])));
+		it->mailbox = cg_addr_normalise(g_strstrip((char *)cell(row, col[2])), &err);
+		if (it->mailbox == NULL)
+			refuse(it, "Email: %s", err->message);
+		if ((why = bad_text(it->given)) != NULL && *it->given)
+			refuse(it, "First Name %s", why);
+		if ((why = bad_text(it->surname)) != NULL && *it->surname)
+			refuse(it, "Last Name %s", why);
+		if ((why = bad_text(it->department)) != NULL && *it->department)
+			refuse(it, "Department %s", why);
+		while (g_ascii_isspace(*csr))
+			csr++;
+		if (*csr == '\0') {
+			refuse(it, "no CSR in the row (invitations are not available yet)");
+		} else if (g_str_has_prefix(csr, "-----BEGIN")) {
+			it->csr = g_bytes_new(csr, strlen(csr));
+		} else {
+			gsize n = 0;
+			guchar *der = g_base64_decode(csr, &n);
+
+			it->csr = g_bytes_new_take(der, n);
+		}
+	}
+	return TRUE;
+}
+
+/* The domain of mailbox validated for org and not expired; else why not. */
+static char *
+domain_refusal(CgStore *store, const char *mailbox, const char *org_id, gint64 now)
+{
+	g_autoptr(CgDomain) d = cg_store_domain_get(store, NULL, cg_addr_domain(mailbox), NULL);
+
+	if (d == NULL || strcmp(d->org_id, org_id) != 0)
+		return g_strdup_printf("%s is not a domain of this organisation",
+		                       cg_addr_domain(mailbox));
+	if (d->status != CG_DOMAIN_VALIDATED)
+		return g_strdup_printf("%s is not validated", d->domain);
+	if (d->expires_at <= now)
+		return g_strdup_printf("the validation of %s has expired", d->domain);
+	return NULL;
+}
+
+static void
+check_item(CgGateway *g, State *st, Item *it, gboolean single, gint64 now)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgCsr) csr = NULL;
+	g_autofree char *why = NULL;
+
+	if (it->reason != NULL)
+		return;
+	csr = cg_csr_parse(g_bytes_get_data(it->csr, NULL), g_bytes_get_size(it->csr), &err);
+	if (csr == NULL) {
+		refuse(it, "CSR: %s", err->message);
+		return;
+	}
+	g_bytes_unref(it->csr);
+	it->csr = g_bytes_ref(csr->der);
+	if (it->mailbox == NULL)
+		it->mailbox = g_strdup(csr->mailbox ? csr->mailbox : single ? st->email : NULL);
+	if (it->mailbox == NULL) {
+		refuse(it, "no mailbox: the CSR names none; add an Email: line");
+		return;
+	}
+	if (!cg_policy_check_key_shape(csr->key, &err)) {
+		refuse(it, "%s", err->message);
+		return;
+	}
+	if ((why = domain_refusal(g->store, it->mailbox, st->org->id, now)) != NULL) {
+		refuse(it, "%s", why);
+		return;
+	}
+	if (strcmp(st->profile, "sponsor") == 0) {
+		if (it->given == NULL || it->surname == NULL || !*it->given || !*it->surname)
+			refuse(it, "the sponsor profile needs First Name and Last Name");
+		else if (it->country != NULL && *it->country &&
+		         strcmp(it->country, st->org->country) != 0)
+			refuse(it, "Country %s is not the organisation's (%s)", it->country,
+			       st->org->country);
+	}
+}
+
+static gboolean
+enroll_check(CgGateway *g, GError **error)
+{
+	const CgMail *mail = g->mail;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgAdmin) admin = cg_store_admin_get(g->store, NULL, mail->from, &err);
+	g_autoptr(GBytes) content = NULL;
+	g_autoptr(GString) reasons = g_string_new(NULL);
+	State *st = g_new0(State, 1);
+	CgMailBody own = {0};
+	const CgMailBody *body = &mail->body;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	guint i, before;
+
+	g->state = st;
+	st->items = g_ptr_array_new_with_free_func(item_free);
+	st->profile = g_strdup("organization");
+	st->format = g_strdup("pem");
+	st->fields = g_strdup("");
+	st->validity = (guint32)g->conf->default_validity;
+	if (admin == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	if (admin == NULL || admin->status != CG_ADMIN_ACTIVE) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+		            "%s is not an active admin of any organisation", mail->from);
+		return FALSE;
+	}
+	if ((st->org = cg_store_org_get(g->store, NULL, admin->org_id, error)) == NULL)
+		return FALSE;
+	if (st->org->status != CG_ORG_ACTIVE) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "organisation %s is %s",
+		            st->org->id, cg_org_status_name(st->org->status));
+		return FALSE;
+	}
+	if (mail->smime.kind == CG_SMIME_NONE) {
+		g_set_error(error, CG_ERROR, CG_ERROR_BAD_SIGNATURE,
+		            "enrolment mail must be S/MIME-signed by the admin's certificate (held "
+		            "requests with a confirmation mail are not available yet)");
+		return FALSE;
+	}
+	if (!cg_smime_verify(mail, g->conf->admin_trust_anchors, g->store, now, &content, error))
+		return FALSE;
+	if (!cg_mail_parse_entity(content, NULL, &own, error))
+		return FALSE;
+	body = &own;
+	if (!directives(st, g->conf, body->text, error))
+		goto bad;
+	text_csrs(st, body->text);
+	for (i = 0; i < body->attachments->len; i++) {
+		const CgAttachment *a = body->attachments->pdata[i];
+
+		if (is_csv_part(a)) {
+			if (!csv_items(st, g->conf, a, error))
+				goto bad;
+		} else if (is_csr_part(a)) {
+			new_item(st)->csr = g_bytes_ref(a->data);
+		}
+	}
+	if (st->items->len == 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+		            "no CSR found: attach it (.csr, .p10, .req, .pem), paste it as PEM, or "
+		            "attach a CSV list");
+		goto bad;
+	}
+	before = 0;
+	for (i = 0; i < st->items->len; i++) {
+		Item *it = st->items->pdata[i];
+
+		check_item(g, st, it, st->items->len == 1, now);
+		if (it->reason == NULL) {
+			st->n_good++;
+		} else if (before++ < 3) {
+			g_string_append_printf(
+			    reasons, "%sitem %u%s%s%s: %s", reasons->len ? "; " : "", it->row,
+			    it->mailbox ? " (" : "", it->mailbox ? it->mailbox : "",
+			    it->mailbox ? ")" : "", it->reason);
+		}
+	}
+	cg_trace(g, "%u items, %u good", st->items->len, st->n_good);
+	if (st->n_good == 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "no item can be issued: %s",
+		            reasons->str);
+		goto bad;
+	}
+	cg_mail_body_clear(&own);
+	return TRUE;
+bad:
+	cg_mail_body_clear(&own);
+	return FALSE;
+}
+
+static gboolean
+enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
+{
+	State *st = g->state;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	g_autofree char *rid = NULL, *dg = cg_hex(g->digest, 32), *detail = NULL;
+	CgRequest req = {0};
+	guint64 n = 0;
+	guint i;
+
+	if (!cg_store_next_id(txn, "request", &n, error))
+		return FALSE;
+	rid = g_strdup_printf("R%" G_GUINT64_FORMAT, n);
+	req.id = rid;
+	req.kind = CG_REQUEST_ENROLL;
+	req.org_id = st->org->id;
+	req.requester = g->mail->from;
+	req.digest = dg;
+	req.status = CG_REQUEST_RECEIVED;
+	req.created = now;
+	req.profile = st->profile;
+	req.validity_days = st->validity;
+	req.fields = st->fields;
+	req.format = st->format;
+	req.n_items = st->items->len;
+	req.n_settled = st->items->len - st->n_good;
+	req.reason = "";
+	req.evidence = g->evidence_id;
+	if (!cg_store_request_put(txn, &req, error))
+		return FALSE;
+	for (i = 0; i < st->items->len; i++) {
+		Item *it = st->items->pdata[i];
+		CgItem item = {0};
+		g_autofree char *job = NULL;
+		g_autoptr(GBytes) empty = g_bytes_new(NULL, 0);
+
+		item.request_id = rid;
+		item.index = it->row;
+		item.mailbox = it->mailbox ? it->mailbox : "";
+		item.given_name = it->given ? it->given : "";
+		item.surname = it->surname ? it->surname : "";
+		item.country = it->country ? it->country : "";
+		item.department = it->department ? it->department : "";
+		item.csr = it->reason == NULL ? it->csr : empty;
+		item.status = it->reason == NULL ? CG_ITEM_QUEUED : CG_ITEM_REJECTED;
+		item.reason = it->reason ? it->reason : "";
+		item.serial = "";
+		if (!cg_store_item_put(txn, &item, error))
+			return FALSE;
+		if (it->reason != NULL)
+			continue;
+		job = g_strdup_printf("%s#%u", rid, it->row);
+		if (!cg_store_job_append(txn, CG_JOB_ISSUE, job, error))
+			return FALSE;
+	}
+	detail = g_strdup_printf("%u items (%u queued, %u refused), profile %s, by admin %s of "
+	                         "organisation %s",
+	                         st->items->len, st->n_good, st->items->len - st->n_good,
+	                         st->profile, g->mail->from, st->org->id);
+	if (!cg_store_audit_append(txn, now, g->mail->from, "enroll.request", rid, detail, error))
+		return FALSE;
+	g->request_id = g_steal_pointer(&rid);
+	g->summary = g_strdup_printf("request %s: %u items queued, %u refused", g->request_id,
+	                             st->n_good, st->items->len - st->n_good);
+	return TRUE;
+}
+
+const CgHandler cg_enroll_handler = {CG_GW_ENROLL, "enroll", enroll_check, enroll_apply,
+                                     state_free};

@@ -1,0 +1,173 @@
+#!/bin/sh
+# enroll.sh: enrolment by mail through certgate-milter -t and the issuer:
+# signed by the admin's certificate; CSRs as attachments, PEM in the text
+# (with an Email: line), and a CSV list; one report per request with a CSV
+# and the certificates. Attacks: unsigned, not an admin, a removed admin,
+# another organisation's domain, an expired validation, a key already
+# certified for another mailbox, CRLF injection and a formula in a name, a bad
+# CSR among good ones, 10,001 rows, a mail whose every item is bad.
+# (Unsigned mail held for a confirmation, invitations and revocation by mail
+# are not built yet: unsigned mail is refused.)
+set -eu
+. "$CG_SRC/tests/lib/pki.sh"
+. "$CG_SRC/tests/lib/dns.sh"
+. "$CG_SRC/tests/lib/ca.sh"
+ca_test enroll
+ca_dirs
+mkdir -p "$T/out" "$T/m" "$T/k"
+chown certgate-ca "$T/out"
+cat > "$T/mta" <<EOF2
+#!/bin/sh
+n=\$(ls $T/out | wc -l)
+echo "\$*" > $T/out/\$n.argv
+cat > $T/out/\$n.eml
+EOF2
+chmod 0755 "$T/mta"
+pki_ca "$T/ca" "Admin CA"
+pki_leaf "$T/ca" "$T/anna" anna@example.org ec
+pki_leaf "$T/ca" "$T/ola" ola@example.org ec
+pki_leaf "$T/ca" "$T/boss" boss@example.com ec
+mkdir -p "$T/tmp"
+chown certgate "$T/tmp"
+ca_conf "AdminTrustAnchors $T/ca/cert.pem" "LogLevel notice" "TempDir $T/tmp"
+sed -i "s|^Sendmail .*|Sendmail $T/mta|" "$T/certgate.conf"
+$cg ca init > /dev/null
+$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL --contact ceo@example.org > /dev/null
+$cg org add --name "Other Ltd" --registration NTRGB-12345678 --country GB --contact boss@example.com > /dev/null
+$cg domain add example.org --org 1 --validated > /dev/null
+$cg domain add example.com --org 2 --validated > /dev/null
+$cg admin add anna@example.org --org 1 --department IT > /dev/null
+$cg admin add ola@example.org --org 1 > /dev/null
+$cg admin add boss@example.com --org 2 > /dev/null
+dns_start "$T/dns" 127.0.0.17
+drain() { dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
+last_mail() {
+	n=$(grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | sed 's|.*/||; s|\.argv$||' | sort -n | tail -1)
+	[ -z "$n" ] || echo "$T/out/$n.eml"
+}
+csr() { # csr NAME [EMAIL]: $T/k/NAME.csr (PEM) and .der, key in .key
+	if [ -n "${2:-}" ]; then san="-addext subjectAltName=email:$2"; else san=; fi
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k/$1.key" \
+		-subj "/CN=$1" $san -out "$T/k/$1.csr" 2>/dev/null
+	openssl req -in "$T/k/$1.csr" -outform DER -out "$T/k/$1.der"
+}
+# entity FILE TEXT [ATTACHMENT-FILE TYPE NAME]...: a MIME entity
+entity() {
+	out=$1 text=$2
+	shift 2
+	{
+		printf 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n--b0\r\n'
+		printf 'Content-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n' "$text"
+		while [ $# -ge 3 ]; do
+			printf -- '--b0\r\nContent-Type: %s; name="%s"\r\nContent-Transfer-Encoding: base64\r\n' "$2" "$3"
+			printf 'Content-Disposition: attachment; filename="%s"\r\n\r\n' "$3"
+			base64 -w 76 "$1" | sed 's/$/\r/'
+			shift 3
+		done
+		printf -- '--b0--\r\n'
+	} > "$out"
+}
+# mail NAME SIGNER|- FROM ENTITY: $T/m/NAME.eml
+mail() {
+	printf 'From: %s\r\nTo: enroll@ca.example.net\r\nSubject: %s\r\nMessage-ID: <%s.%s@example.org>\r\n' "$3" "$1" "$1" "$$" > "$T/m/$1.hdr"
+	if [ "$2" = - ]; then cat "$T/m/$1.hdr" "$4" > "$T/m/$1.eml"; else
+		pki_sign_openssl "$T/$2" "$4" "$T/m/$1.eml" detached "$T/m/$1.hdr"; fi
+}
+verdict() {
+	"$CG_BIN/certgate-milter" -c "$T/certgate.conf" -t "$1" --client-ip 127.0.0.1 \
+		--mail-from "${2:-anna@example.org}" --rcpt enroll@ca.example.net 2>>"$T/milter.err" |
+		sed -n 's/^verdict: //p'
+}
+expect() { # expect NAME PATTERN FILE [MAIL-FROM]
+	got=$(verdict "$3" "${4:-}")
+	if printf '%s\n' "$got" | grep -q -E -- "$2"; then ok "$1: $got"; else bad "$1: got '$got', want /$2/"; fi
+}
+
+# 1. One CSR as an attachment (DER), signed by the admin.
+csr one anna2@example.org
+entity "$T/m/one.ent" "Please issue." "$T/k/one.der" application/pkcs10 one.p10
+mail one anna anna@example.org "$T/m/one.ent"
+expect "single CSR attachment" '^(accept|discard)' "$T/m/one.eml"
+drain
+rep=$(last_mail anna@example.org)
+[ -n "$rep" ] && grep -q "^Subject: Enrolment R[0-9]*: 1 issued, 0 refused" "$rep" && ok "report: 1 issued" || bad "no report to the admin"
+grep -q 'filename="anna2@example.org.p7c"' "$rep" && grep -q 'filename="anna2@example.org.pem"' "$rep" && ok "report carries .pem and .p7c" || bad "report attachments"
+serial=$($cg --json cert list | sed -n 's/.*"serial":"\([0-9a-f]*\)".*"mailbox":"anna2@example.org".*/\1/p' | head -1)
+$cg cert show "$serial" --pem > "$T/one.pem" && openssl verify -CAfile "$T/ca/root-ca.pem" -untrusted "$T/ca/issuing-ca.pem" \
+	-purpose smimesign "$T/one.pem" > /dev/null 2>&1 && ok "the certificate verifies" || bad "certificate $serial"
+
+# 2. PEM in the text, mailbox from an Email: line; directives.
+csr two
+entity "$T/m/two.ent" "$(printf 'Email: jan@example.org\r\nValidity: 365\r\nProfile: organization\r\n\r\n%s' "$(sed 's/$/\r/' "$T/k/two.csr")")"
+mail two anna anna@example.org "$T/m/two.ent"
+expect "PEM in the text with Email:" '^(accept|discard)' "$T/m/two.eml"
+drain
+$cg --json cert list | grep -q '"mailbox":"jan@example.org"' && ok "issued for jan@example.org" || bad "jan not issued"
+
+# 3. A CSV list: good rows, and each kind of bad row.
+for i in 1 2 3; do csr "b$i"; done
+# A CSR whose self-signature is broken (its last byte flipped).
+/usr/bin/python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[-1] ^= 1; open(sys.argv[2], "wb").write(d)' \
+	"$T/k/b2.der" "$T/k/bad1.der"
+# one's key again, without a SAN: that key is certified for anna2@ already.
+openssl req -new -key "$T/k/one.key" -subj "/CN=reuse" -out "$T/k/reuse.csr" 2>/dev/null
+pem() { awk '{printf "%s\n", $0}' "$T/k/$1.csr"; }
+{
+	printf 'First Name,Last Name,Email,Country,CSR,Department\r\n'
+	printf 'Adam,Nowak,adam@example.org,PL,"%s",IT\r\n' "$(pem b1)"
+	printf 'Beata,Kowalska,beata@example.org,PL,%s,\r\n' "$(base64 -w0 "$T/k/b2.der")"
+	printf 'Cezary,Lis,cezary@example.org,PL,"%s",Sales\r\n' "$(pem b3)"
+	printf 'Dorota,Wrona,dorota@example.org,PL,%s,\r\n' "$(base64 -w0 "$T/k/bad1.der")"
+	printf '=cmd|calc!A1,Evil,eve@example.org,PL,"%s",\r\n' "$(pem b1)"
+	printf '"Fred\r\nBcc: x@evil.example",Inject,fred@example.org,PL,"%s",\r\n' "$(pem b1)"
+	printf 'Greg,Other,greg@example.com,GB,"%s",\r\n' "$(pem b1)"
+	printf 'Hanna,NoCsr,hanna@example.org,PL,,\r\n'
+	printf 'Ida,Reuse,ida@example.org,PL,"%s",\r\n' "$(pem reuse)"
+} > "$T/m/list.csv"
+entity "$T/m/bulk.ent" "Our new staff." "$T/m/list.csv" text/csv staff.csv
+mail bulk anna anna@example.org "$T/m/bulk.ent"
+expect "CSV with good and bad rows" '^(accept|discard)' "$T/m/bulk.eml"
+drain
+rep=$(last_mail anna@example.org)
+grep -q "^Subject: Enrolment R[0-9]*: 3 issued, 6 refused" "$rep" && ok "report: 3 issued, 6 refused" || bad "report: $(grep '^Subject' "$rep")"
+/usr/bin/python3 - "$rep" > "$T/report.csv" <<'PY'
+import email, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)
+for part in m.walk():
+    if (part.get_filename() or '').endswith('-report.csv'):
+        sys.stdout.write(part.get_content())
+PY
+for want in '"4","dorota@example.org","refused","","CSR: ' '"5","eve@example.org","refused","","First Name looks like a spreadsheet formula"' \
+	'"6","fred@example.org","refused","","First Name must be' '"7","greg@example.com","refused","","example.com is not a domain of this organisation"' \
+	'"8","hanna@example.org","refused","","no CSR' '"9","ida@example.org","refused","",' '"1","adam@example.org","issued","'; do
+	grep -q -F -- "$want" "$T/report.csv" && ok "report row: $want" || bad "report lacks: $want"
+done
+grep -q "^\"9\",\"ida@example.org\",\"refused\",\"\",\".*already certified" "$T/report.csv" &&
+	ok "a key certified for another mailbox is refused at issue time" || bad "row 9: $(grep ida "$T/report.csv")"
+$cg --json cert list | grep -q '"mailbox":"eve@example.org"' && bad "formula row issued" || ok "no certificate for the formula row"
+
+# Attacks refused as a whole, nothing queued.
+jobs_before=$($cg db check | grep '^requests:')
+entity "$T/m/plain.ent" "Please issue." "$T/k/b1.der" application/pkcs10 b1.p10
+mail unsigned - anna@example.org "$T/m/plain.ent"
+expect "unsigned enrolment" '^reject 550 5\.7\.5 certgate: enrolment mail must be S/MIME-signed' "$T/m/unsigned.eml"
+pki_leaf "$T/ca" "$T/mallory" mallory@example.org ec
+mail notadmin mallory mallory@example.org "$T/m/plain.ent"
+expect "not an admin" '^reject 550 5\.7\.1 certgate: mallory@example\.org is not an active admin' "$T/m/notadmin.eml" mallory@example.org
+csr crossorg greg@example.com
+entity "$T/m/cross.ent" "Please." "$T/k/crossorg.der" application/pkcs10 g.p10
+mail cross anna anna@example.org "$T/m/cross.ent"
+expect "another organisation's domain (all bad)" '^reject 550 5\.7\.1 certgate: no item can be issued: item 1 \(greg@example\.com\): example\.com is not a domain of this organisation' "$T/m/cross.eml"
+"$CG_BIN/../tests/cg-storetool" domain-age "$T/db" "$T/evidence" example.org $((400 * 86400))
+csr late late@example.org
+entity "$T/m/late.ent" "Please." "$T/k/late.der" application/pkcs10 l.p10
+mail late anna anna@example.org "$T/m/late.ent"
+expect "expired domain validation" '^reject 550 5\.7\.1 certgate: no item can be issued: .*the validation of example\.org has expired' "$T/m/late.eml"
+$cg domain add example.org --org 1 --validated > /dev/null
+awk 'BEGIN { printf "Email,CSR\r\n"; for (i = 0; i < 10001; i++) printf "u%d@example.org,x\r\n", i }' > "$T/m/big.csv"
+entity "$T/m/big.ent" "Many." "$T/m/big.csv" text/csv big.csv
+mail big anna anna@example.org "$T/m/big.ent"
+expect "10,001 rows" '^reject 554 5\.6\.0 certgate: CSV line 10002: more than 10000 rows' "$T/m/big.eml"
+[ "$($cg db check | grep '^requests:')" = "$jobs_before" ] && ok "no request recorded for the refused mails" || bad "requests changed"
+exit $fail
