@@ -7,6 +7,7 @@
  */
 #include "ctl.h"
 #include "common.h"
+#include "policy.h"
 #include "issuer.h"
 
 #include <stdio.h>
@@ -269,24 +270,9 @@ static gboolean
 revoke_txn(CgTxn *txn, gpointer data, GError **error)
 {
 	Revoke *r = data;
-	g_autoptr(CgCert) c = cg_store_cert_get(cg_txn_store(txn), txn, r->serial, error);
-	g_autofree char *detail = NULL;
 
-	if (c == NULL)
-		return FALSE;
-	if (c->status == CG_CERT_REVOKED) {
-		g_set_error(error, CG_ERROR, CG_ERROR_EXISTS, "%s is already revoked (%s)",
-		            r->serial, cg_crl_reason_name(c->reason));
-		return FALSE;
-	}
-	c->status = CG_CERT_REVOKED;
-	c->revoked_at = r->now;
-	c->reason = (guint8)r->reason;
-	detail = g_strdup_printf("%s, %s", c->mailbox, cg_crl_reason_name(r->reason));
-	return cg_store_cert_update(txn, c, error) &&
-	       cg_store_job_append(txn, CG_JOB_CRL, "revocation", error) &&
-	       cg_store_audit_append(txn, r->now, r->actor, "cert.revoke", r->serial, detail,
-	                             error);
+	return cg_store_cert_revoke(txn, r->serial, r->reason, cg_crl_reason_name(r->reason),
+	                            r->actor, r->now, error);
 }
 
 int

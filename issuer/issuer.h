@@ -118,11 +118,6 @@ gboolean cg_sign_cert(X509 *x, EVP_PKEY *key, GError **error);
  * temporary file and rename); *number is its CRL number. */
 gboolean cg_crl_write(CgCa *ca, CgStore *store, const CgConf *conf, gint64 now, guint64 *number,
                       GError **error);
-/* The RFC 5280 reason name ("keyCompromise") to its code; -1 if unknown or
- * not allowed by the Baseline Requirements (unspecified, certificateHold). */
-int cg_crl_reason_parse(const char *name);
-const char *cg_crl_reason_name(int code);
-
 /* ---- CAA (RFC 9495) ---- */
 
 /* TRUE when no issuemail property forbids issuing for domain; CG_ERROR_DNS_TEMP

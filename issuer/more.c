@@ -219,6 +219,28 @@ notify_org(CgIssuer *iss, CgTxn *txn, const char *what, const char *id, gint64 n
 	              error);
 }
 
+/* "revoked|SERIAL|ADDR": the revocation by mail, confirmed to its sender. */
+static gboolean
+notify_revoked(CgIssuer *iss, CgTxn *txn, const char *serial, const char *to, gint64 now,
+               gboolean *temporary, GError **error)
+{
+	g_autoptr(CgCert) c = cg_store_cert_get(iss->store, txn, serial, error);
+	g_autofree char *subject = NULL, *text = NULL, *when = NULL;
+
+	if (c == NULL)
+		return FALSE;
+	when = cg_time_iso(c->revoked_at);
+	subject = g_strdup_printf("Certificate %s revoked", serial);
+	text = g_strdup_printf("Hello,\n\nthe certificate %s for %s was revoked at %s (%s).\n"
+	                       "The CRL%s%s lists it.%s\n\n-- \ncertgate at %s\n",
+	                       serial, c->mailbox, when, cg_crl_reason_name(c->reason),
+	                       *iss->conf->crl_url ? " at " : "", iss->conf->crl_url,
+	                       c->reason == 1 ? " Its key will never be certified again." : "",
+	                       iss->conf->gateway_domain);
+	return notice(iss, txn, to, subject, text, NULL, serial, "revocation reply", now, temporary,
+	              error);
+}
+
 static gboolean notify_domain(CgIssuer *iss, CgTxn *txn, const CgJob *job, char **f, gint64 now,
                               gboolean *temporary, GError **error);
 
@@ -228,6 +250,8 @@ run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *te
 {
 	g_auto(GStrv) f = g_strsplit(job->id, "|", -1);
 
+	if (g_strv_length(f) == 3 && strcmp(f[0], "revoked") == 0)
+		return notify_revoked(iss, txn, f[1], f[2], now, temporary, error);
 	if (g_strv_length(f) == 2 && strcmp(f[0], "letter") == 0)
 		return notify_letter(iss, txn, f[1], now, temporary, error);
 	if (g_strv_length(f) == 2 &&

@@ -403,7 +403,8 @@ enroll_check(CgGateway *g, GError **error)
 		            "requests with a confirmation mail are not available yet)");
 		return FALSE;
 	}
-	if (!cg_smime_verify(mail, g->conf->admin_trust_anchors, g->store, now, &content, error))
+	if (!cg_smime_verify(mail, g->conf->admin_trust_anchors, g->store, now, &content, NULL,
+	                     error))
 		return FALSE;
 	if (!cg_mail_parse_entity(content, NULL, &own, error))
 		return FALSE;

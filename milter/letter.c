@@ -47,7 +47,7 @@ letter_check(CgGateway *g, GError **error)
 
 	g->state = st;
 	if (!cg_smime_verify(g->mail, g->conf->letter_trust_anchors, g->store,
-	                     g_get_real_time() / G_USEC_PER_SEC, &content, error))
+	                     g_get_real_time() / G_USEC_PER_SEC, &content, NULL, error))
 		return FALSE;
 	{
 		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);

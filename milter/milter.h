@@ -118,9 +118,10 @@ CgAuth *cg_milter_auth(CgMilter *m, GError **error);
  * now and at the signing time, not revoked by certgate (store may be NULL),
  * naming the From address. CG_ERROR_BAD_SIGNATURE saying which failed
  * (CG_ERROR_INTERNAL when the anchors cannot be read). *content (may be
- * NULL): the signed content, a MIME entity. */
+ * NULL): the signed content, a MIME entity; *signer (may be NULL): the
+ * signer's certificate, DER. */
 gboolean cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gint64 now,
-                         GBytes **content, GError **error);
+                         GBytes **content, GBytes **signer, GError **error);
 
 /* ---- one connection ---- */
 
@@ -184,6 +185,7 @@ typedef struct {
 extern const CgHandler cg_challenge_handler;
 extern const CgHandler cg_letter_handler;
 extern const CgHandler cg_enroll_handler;
+extern const CgHandler cg_revoke_handler;
 
 /* The handler for a gateway address kind. */
 const CgHandler *cg_handler_for(CgGatewayKind kind);

@@ -215,7 +215,7 @@ revoked_by_us(CgStore *store, X509 *x)
 
 gboolean
 cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gint64 now,
-                GBytes **content, GError **error)
+                GBytes **content, GBytes **signer_der, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	const guint8 *p;
@@ -306,6 +306,13 @@ cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gi
 
 			*content = g_bytes_new(data, (gsize)MAX(n, 0));
 		}
+	}
+	if (signer_der != NULL) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(signer, &der);
+
+		*signer_der = g_bytes_new(der, (gsize)MAX(n, 0));
+		OPENSSL_free(der);
 	}
 	ok = TRUE;
 out:

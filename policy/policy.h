@@ -131,6 +131,14 @@ void cg_letter_free(CgLetter *l);
 const char *cg_letter_kind_name(CgLetterKind k);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgLetter, cg_letter_free)
 
+/* ---- revocation reasons (revocation.c) ---- */
+
+/* The RFC 5280 code of an allowed reason name (keyCompromise,
+ * affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn;
+ * case-insensitive), or -1. */
+int cg_crl_reason_parse(const char *name);
+const char *cg_crl_reason_name(int code);
+
 /* ---- CSV (csv.c) ---- */
 
 /* RFC 4180 records of data (UTF-8, optional BOM, CRLF or LF): a GPtrArray of

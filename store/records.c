@@ -448,3 +448,25 @@ cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result)
 		cg_cert_free(decoded);
 	return 0;
 }
+
+gboolean
+cg_store_cert_revoke(CgTxn *txn, const char *serial, int reason, const char *reason_name,
+                     const char *actor, gint64 now, GError **error)
+{
+	g_autoptr(CgCert) c = cg_store_cert_get(cg_txn_store(txn), txn, serial, error);
+	g_autofree char *detail = NULL;
+
+	if (c == NULL)
+		return FALSE;
+	if (c->status == CG_CERT_REVOKED) {
+		g_set_error(error, CG_ERROR, CG_ERROR_EXISTS, "%s is already revoked", serial);
+		return FALSE;
+	}
+	c->status = CG_CERT_REVOKED;
+	c->revoked_at = now;
+	c->reason = (guint8)reason;
+	detail = g_strdup_printf("%s, %s", c->mailbox, reason_name);
+	return cg_store_cert_update(txn, c, error) &&
+	       cg_store_job_append(txn, CG_JOB_CRL, "revocation", error) &&
+	       cg_store_audit_append(txn, now, actor, "cert.revoke", serial, detail, error);
+}

@@ -282,6 +282,11 @@ CgCert *cg_store_cert_get(CgStore *s, CgTxn *txn, const char *serial, GError **e
 /* Insert only: CG_ERROR_EXISTS if the serial is taken. */
 gboolean cg_store_cert_add(CgTxn *txn, const CgCert *c, GError **error);
 /* Replace an existing certificate record (revocation). */
+/* Revokes serial (reason: RFC 5280 code, reason_name for the audit entry),
+ * queues the CRL rewrite and audits it, in txn. CG_ERROR_EXISTS when it is
+ * revoked already, CG_ERROR_NOT_FOUND when there is no such certificate. */
+gboolean cg_store_cert_revoke(CgTxn *txn, const char *serial, int reason, const char *reason_name,
+                              const char *actor, gint64 now, GError **error);
 gboolean cg_store_cert_update(CgTxn *txn, const CgCert *c, GError **error);
 
 /* Listings. The record passed to visit is borrowed for the call; visit returns

@@ -69,7 +69,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 write_conf "$T/a.conf" "$T/db" 64K
 start "$T/a.conf" "$T/a.log"
-for s in null_close fastpath second_gateway malformed notyet; do
+for s in null_close fastpath second_gateway malformed notadmin; do
 	lua "$s"
 done
 lua size CG_EXPECT_OVERSIZE=no

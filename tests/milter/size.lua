@@ -19,7 +19,7 @@ else
 	expect(conn, SMFIR_CONTINUE, "second 20 KB under a 64K limit")
 	check(mt.eom(conn) == nil, "eom")
 	check(mt.eom_check(conn, MT_SMTPREPLY, "550", "5.7.1",
-		"certgate: enroll requests are not yet supported by this gateway"),
+		"certgate: jan@example.org is not an active admin of any organisation"),
 		"reaches the handler")
 end
 mt.disconnect(conn)

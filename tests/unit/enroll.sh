@@ -170,4 +170,46 @@ entity "$T/m/big.ent" "Many." "$T/m/big.csv" text/csv big.csv
 mail big anna anna@example.org "$T/m/big.ent"
 expect "10,001 rows" '^reject 554 5\.6\.0 certgate: CSV line 10002: more than 10000 rows' "$T/m/big.eml"
 [ "$($cg db check | grep '^requests:')" = "$jobs_before" ] && ok "no request recorded for the refused mails" || bad "requests changed"
+
+# Revocation by mail. The anchors also hold certgate's own root, so that a
+# certificate can revoke itself.
+cat "$T/ca/cert.pem" "$T/ca/root-ca.pem" > "$T/anchors.pem"
+sed -i "s|^AdminTrustAnchors .*|AdminTrustAnchors $T/anchors.pem|" "$T/certgate.conf"
+serial_of() { $cg --json cert list | tr '}' '\n' | grep "\"mailbox\":\"$1\"" | sed -n 's/.*"serial":"\([0-9a-f]*\)".*/\1/p' | head -1; }
+s_adam=$(serial_of adam@example.org) s_beata=$(serial_of beata@example.org) s_cez=$(serial_of cezary@example.org)
+printf 'Content-Type: text/plain\r\n\r\nSerial: %s\r\nReason: keyCompromise\r\n' "$s_beata" > "$T/m/rv-beata.ent"
+printf 'From: boss@example.com\r\nTo: revoke@ca.example.net\r\nSubject: revoke\r\n' > "$T/m/rv.hdr"
+pki_sign_openssl "$T/boss" "$T/m/rv-beata.ent" "$T/m/rv-boss.eml" detached "$T/m/rv.hdr"
+rverdict() { "$CG_BIN/certgate-milter" -c "$T/certgate.conf" -t "$1" --mail-from "$2" --rcpt revoke@ca.example.net 2>>"$T/milter.err" | sed -n 's/^verdict: //p'; }
+got=$(rverdict "$T/m/rv-boss.eml" boss@example.com)
+case $got in "reject 550 5.7.1 certgate: boss@example.com may not revoke"*) ok "revocation by another organisation's admin: $got" ;; *) bad "boss revokes: $got" ;; esac
+printf 'Content-Type: text/plain\r\n\r\nSerial: %s\r\nReason: keyCompromise\r\n' "$s_adam" > "$T/m/rv-adam.ent"
+sed 's/^From: boss@example.com/From: anna@example.org/' "$T/m/rv.hdr" > "$T/m/rv-anna.hdr"
+pki_sign_openssl "$T/anna" "$T/m/rv-adam.ent" "$T/m/rv-anna.eml" detached "$T/m/rv-anna.hdr"
+got=$(rverdict "$T/m/rv-anna.eml" anna@example.org)
+case $got in accept* | discard*) ok "revocation by the organisation's admin: $got" ;; *) bad "anna revokes: $got" ;; esac
+# Cezary revokes his own certificate with its own key.
+$cg cert show "$s_cez" --pem > "$T/cez.pem"
+printf 'Content-Type: text/plain\r\n\r\nSerial: %s\r\nReason: superseded\r\n' "$s_cez" > "$T/m/rv-cez.ent"
+sed 's/^From: boss@example.com/From: cezary@example.org/' "$T/m/rv.hdr" > "$T/m/rv-cez.hdr"
+{ cat "$T/m/rv-cez.hdr"; openssl cms -sign -binary -md sha256 -in "$T/m/rv-cez.ent" -signer "$T/cez.pem" \
+	-inkey "$T/k/b3.key" -certfile "$T/ca/issuing-ca.pem"; } > "$T/m/rv-self.eml"
+got=$(rverdict "$T/m/rv-self.eml" cezary@example.org)
+case $got in accept* | discard*) ok "revocation with the certificate's own key: $got" ;; *) bad "self-revocation: $got" ;; esac
+got=$(rverdict "$T/m/rv-self.eml" cezary@example.org)
+case $got in accept* | discard* | "reject 550 5.7.5 certgate: signer certificate revoked"*) ok "the same mail again: $got" ;; *) bad "again: $got" ;; esac
+drain
+openssl crl -in "$T/crl/issuing-ca.crl" -noout -text 2>/dev/null > "$T/crl.txt" || openssl crl -inform DER -in "$T/crl/issuing-ca.crl" -noout -text > "$T/crl.txt"
+for s in "$s_adam" "$s_cez"; do
+	grep -qi "Serial Number: $s" "$T/crl.txt" && ok "the CRL lists $s" || bad "CRL lacks $s"
+done
+grep -qi "Serial Number: $s_beata" "$T/crl.txt" && bad "beata revoked" || ok "beata's certificate not revoked"
+grep -q "^Subject: Certificate $s_adam revoked" "$(last_mail anna@example.org)" && ok "the admin gets a reply" || bad "no revocation reply"
+# The compromised key is blocked for good.
+openssl req -new -key "$T/k/b1.key" -subj "/CN=again" -addext "subjectAltName=email:adam2@example.org" -out "$T/k/again.csr" 2>/dev/null
+entity "$T/m/again.ent" "Please." "$T/k/again.csr" application/pkcs10 again.csr
+mail again anna anna@example.org "$T/m/again.ent"
+verdict "$T/m/again.eml" > /dev/null
+drain
+grep -q "^Subject: Enrolment R[0-9]*: 0 issued, 1 refused" "$(last_mail anna@example.org)" && ok "a key revoked for compromise is refused" || bad "compromised key: $(grep '^Subject' "$(last_mail anna@example.org)")"
 exit $fail
