@@ -5,7 +5,8 @@
 # an admin and a second domain, then removes the admin. Attacks (signed by
 # the openssl CLI) are refused with their own replies and change nothing:
 # unsigned, untrusted CA, another address's certificate, a change from
-# someone who is not the contact, a replayed letter, a bad country.
+# someone who is not the contact, a replayed letter, a bad country; and the
+# removed admin can no longer enrol.
 . "$CG_SRC/tests/e2e/lib.sh"
 . "$CG_SRC/tests/lib/pki.sh"
 trap 'pki_gpgsm_stop "$T/gnupg"; rm -rf "$T"' EXIT
@@ -107,6 +108,15 @@ letter rmadmin gpgsm chair@example.pl "Request: remove-admin" "Admin: jan@exampl
 sent_ok "remove-admin" "$T/rmadmin.eml" chair@example.pl
 certgate admin list | grep -q "^jan@example.pl .* removed" && certgate admin list | grep -q "^anna@example.pl .* active" &&
 	ok "jan removed, anna active" || bad "admins: $(certgate admin list | grep example.pl)"
+# The removed admin can no longer enrol.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj "/CN=jan" \
+	-addext "subjectAltName=email:jan@example.pl" -out "$T/jan.csr" 2>/dev/null
+printf 'Content-Type: text/plain\r\n\r\n%s\r\n' "$(cat "$T/jan.csr")" > "$T/enrol.ent"
+printf 'From: jan@example.pl\r\nTo: enroll@ca.example.net\r\nSubject: my certificate\r\n' > "$T/enrol.hdr"
+pki_sign_openssl "$T/jan" "$T/enrol.ent" "$T/enrol.eml" detached "$T/enrol.hdr"
+out=$(send "$CG_CA_PORT" jan@example.pl enroll@ca.example.net "$T/enrol.eml")
+echo "$out" | grep -q '^<\*\* *550 5\.7\.1 certgate: jan@example\.pl is not an active admin' &&
+	ok "the removed admin's enrolment is refused" || bad "removed admin enrols: $(echo "$out" | grep '^<\*\*')"
 i=0
 while [ "$(count_mail chair@example.pl 'request R')" -lt 4 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
 [ "$(count_mail chair@example.pl 'request R')" -ge 4 ] && ok "a reply for every applied letter" || bad "$(count_mail chair@example.pl 'request R') replies"
