@@ -65,6 +65,49 @@ challenge_text(const CgConf *conf, const CgOrg *org, const char *domain, const c
 	return g_string_free(t, FALSE);
 }
 
+/* A fresh token: 24 bytes from the CSPRNG, base64url (32 characters). */
+static char *
+new_token(GError **error)
+{
+	guint8 raw[TOKEN_BYTES];
+	char *t;
+
+	if (!cg_random_bytes(raw, sizeof(raw), error))
+		return NULL;
+	t = cg_base64url(raw, sizeof(raw));
+	memset(raw, 0, sizeof(raw));
+	return t;
+}
+
+/* Mails the RFC 8823-shaped message carrying token to c->address and stores
+ * c (its hash and the mail's Message-ID; c's other fields set by the
+ * caller). *sent FALSE when the MTA refused for good (recorded). */
+static gboolean
+mail_token(CgIssuer *iss, CgTxn *txn, CgChallenge *c, const char *token, const char *text,
+           const char *about, gint64 now, gboolean *sent, gboolean *temporary, GError **error)
+{
+	g_autofree char *subject = g_strdup_printf("ACME: %s", token);
+	char *to[2] = {c->address, NULL};
+	CgOutMail m = {0};
+	gboolean ok;
+
+	m.subject = subject;
+	m.text = text;
+	m.reply_to = iss->conf->challenge_address;
+	m.extra_header = "Auto-Submitted: auto-generated; type=acme";
+	ok = cg_issuer_send(iss, txn, &m, to, about, now, sent, temporary, error);
+	if (ok && *sent) {
+		cg_sha256(token, strlen(token), c->token_hash);
+		c->created = now;
+		c->state = CG_CHALLENGE_STATE_PENDING;
+		c->message_id = m.message_id;
+		ok = cg_store_challenge_put(txn, c, error);
+		c->message_id = NULL;
+	}
+	g_free(m.message_id);
+	return ok;
+}
+
 static gboolean
 run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *temporary,
               GError **error)
@@ -73,14 +116,11 @@ run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean 
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgOrg) org = NULL;
 	g_autoptr(CgDomain) d = NULL;
-	g_autofree char *token = NULL, *address = NULL, *subject = NULL, *text = NULL;
+	g_autofree char *token = NULL, *address = NULL, *text = NULL;
 	g_autofree char *detail = NULL, *until = NULL;
-	char *to[2] = {NULL, NULL};
-	guint8 raw[TOKEN_BYTES];
 	gint64 lifetime = iss->conf->challenge_lifetime;
 	gboolean sent = FALSE, dispute;
 	CgChallenge c = {0};
-	CgOutMail m = {0};
 
 	if (g_strv_length(f) < 3 || g_strv_length(f) > 4 || !cg_policy_postmaster_local(f[2]))
 		return bad_job(job, error);
@@ -98,54 +138,77 @@ run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean 
 		return FALSE;
 	}
 	dispute = d != NULL && strcmp(d->org_id, org->id) != 0;
-	if (!cg_random_bytes(raw, sizeof(raw), error))
+	if ((token = new_token(error)) == NULL)
 		return FALSE;
-	token = cg_base64url(raw, sizeof(raw));
 	address = g_strdup_printf("%s@%s", f[2], f[0]);
-	subject = g_strdup_printf("ACME: %s", token);
 	text = challenge_text(iss->conf, org, f[0], address, token, now + lifetime, dispute);
-	to[0] = address;
-	m.subject = subject;
-	m.text = text;
-	m.reply_to = iss->conf->challenge_address;
-	m.extra_header = "Auto-Submitted: auto-generated; type=acme";
-	if (!cg_issuer_send(iss, txn, &m, to, f[0], now, &sent, temporary, error)) {
-		g_free(m.message_id);
-		return FALSE;
-	}
-	if (!sent) { /* refused for good: recorded by cg_issuer_send */
-		g_free(m.message_id);
-		return TRUE;
-	}
-	cg_sha256(token, strlen(token), c.token_hash);
-	memset(raw, 0, sizeof(raw));
 	c.kind = CG_CHALLENGE_DOMAIN;
 	c.target = f[0];
 	c.address = address;
 	c.org_id = org->id;
 	c.request_id = "";
-	c.created = now;
 	c.expires = now + lifetime;
-	c.state = CG_CHALLENGE_STATE_PENDING;
-	c.message_id = m.message_id;
-	if (!cg_store_challenge_put(txn, &c, error)) {
-		g_free(m.message_id);
+	if (!mail_token(iss, txn, &c, token, text, f[0], now, &sent, temporary, error))
 		return FALSE;
-	}
+	if (!sent) /* refused for good: recorded by cg_issuer_send */
+		return TRUE;
 	if (d != NULL && !dispute) {
 		d->challenged_at = now;
-		if (!cg_store_domain_put(txn, d, error)) {
-			g_free(m.message_id);
+		if (!cg_store_domain_put(txn, d, error))
 			return FALSE;
-		}
 	}
 	until = cg_time_iso(c.expires);
-	detail =
-	    g_strdup_printf("to %s for organisation %s%s, valid until %s, Message-ID <%s>", address,
-	                    org->id, dispute ? " (dispute)" : "", until, m.message_id);
-	g_free(m.message_id);
+	detail = g_strdup_printf("to %s for organisation %s%s, valid until %s", address, org->id,
+	                         dispute ? " (dispute)" : "", until);
 	cg_log(LOG_INFO, "challenge for %s sent %s", f[0], detail);
 	return cg_store_audit_append(txn, now, "issuer", "challenge.sent", f[0], detail, error);
+}
+
+/* A held enrolment: a confirmation challenge to the admin who sent it. */
+static gboolean
+run_confirm(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *temporary,
+            GError **error)
+{
+	g_autoptr(CgRequest) req = cg_store_request_get(iss->store, txn, job->id, error);
+	g_autofree char *token = NULL, *text = NULL, *until = NULL, *sent_at = NULL;
+	g_autofree char *detail = NULL;
+	/* A random value proving control of a mailbox lives at most 24 hours
+	 * (S/MIME BR 3.2.2.2). */
+	gint64 lifetime = MIN(iss->conf->challenge_lifetime, 24 * 3600);
+	gboolean sent = FALSE;
+	CgChallenge c = {0};
+
+	if (req == NULL)
+		return FALSE;
+	if (req->status != CG_REQUEST_HELD)
+		return TRUE;
+	if ((token = new_token(error)) == NULL)
+		return FALSE;
+	until = cg_time_iso(now + lifetime);
+	sent_at = cg_time_iso(req->created);
+	text = g_strdup_printf(
+	    "Hello,\n\nthe certificate authority at %s received an enrolment request from\n"
+	    "%s at %s: request %s, %u items. It was not signed, so it is\n"
+	    "held until you confirm that you sent it.\n\n"
+	    "To confirm, reply to this mail and keep its subject line as it is:\n\n"
+	    "    ACME: %s\n\n"
+	    "This confirmation is valid until %s and can be used once. If you did not\n"
+	    "send the request, do not reply: nothing will be issued.\n\n-- \ncertgate at %s\n",
+	    iss->conf->gateway_domain, req->requester, sent_at, req->id, req->n_items, token, until,
+	    iss->conf->gateway_domain);
+	c.kind = CG_CHALLENGE_CONFIRM;
+	c.target = req->id;
+	c.address = req->requester;
+	c.org_id = req->org_id;
+	c.request_id = req->id;
+	c.expires = now + lifetime;
+	if (!mail_token(iss, txn, &c, token, text, req->id, now, &sent, temporary, error))
+		return FALSE;
+	if (!sent)
+		return TRUE;
+	detail = g_strdup_printf("confirmation of %s to %s, valid until %s", req->id,
+	                         req->requester, until);
+	return cg_store_audit_append(txn, now, "issuer", "challenge.sent", req->id, detail, error);
 }
 
 /* Mails text to one address; audits notice.sent about `about`. */
@@ -464,6 +527,8 @@ cg_issuer_run_more(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboo
 		return run_notify(iss, txn, job, now, temporary, error);
 	case CG_JOB_REPORT:
 		return run_report(iss, txn, job, now, temporary, error);
+	case CG_JOB_CONFIRM:
+		return run_confirm(iss, txn, job, now, temporary, error);
 	default:
 		cg_log(LOG_ERR,
 		       "%s job %s: this kind of job is not handled by this issuer; dropped",

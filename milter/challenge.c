@@ -1,5 +1,6 @@
 /*
- * challenge.c: replies to domain challenges (DESIGN.md 5.2), the handler of
+ * challenge.c: replies to domain challenges (DESIGN.md 5.2) and to enrolment
+ * confirmations (5.3), the handler of
  * ChallengeAddress.
  *
  * check (no transaction): the token (Subject, else an ACME RESPONSE block),
@@ -92,7 +93,8 @@ lookup(CgStore *store, CgTxn *txn, const guint8 hash[32], GError **error)
 		g_propagate_error(error, g_steal_pointer(&err));
 	/* The store finds it by its key; the comparison that decides is
 	 * made here, in constant time. */
-	if (c != NULL && (c->kind != CG_CHALLENGE_DOMAIN || !cg_memeq_ct(c->token_hash, hash, 32)))
+	if (c != NULL && ((c->kind != CG_CHALLENGE_DOMAIN && c->kind != CG_CHALLENGE_CONFIRM) ||
+	                  !cg_memeq_ct(c->token_hash, hash, 32)))
 		g_clear_pointer(&c, cg_challenge_free);
 	return c;
 }
@@ -159,6 +161,68 @@ notify(CgTxn *txn, const char *what, const char *domain, const char *org, GError
 	return cg_store_job_append(txn, CG_JOB_NOTIFY, id, error);
 }
 
+typedef struct {
+	GArray *held; /* guint32 item indexes */
+} Held;
+
+static gboolean
+held_item(gconstpointer rec, gpointer data)
+{
+	const CgItem *it = rec;
+	Held *h = data;
+
+	if (it->status == CG_ITEM_HELD)
+		g_array_append_val(h->held, it->index);
+	return TRUE;
+}
+
+/* A confirmation: the held enrolment request goes ahead. */
+static gboolean
+confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError **error)
+{
+	State *st = g->state;
+	g_autoptr(CgRequest) req = cg_store_request_get(g->store, txn, c->request_id, error);
+	g_autoptr(GArray) held = g_array_new(FALSE, FALSE, sizeof(guint32));
+	g_autofree char *detail = NULL;
+	Held h = {held};
+	guint i;
+
+	if (req == NULL)
+		return FALSE;
+	if (req->status != CG_REQUEST_HELD) {
+		g_set_error(error, CG_ERROR, CG_ERROR_BAD_TOKEN,
+		            "request %s is not waiting for a confirmation", req->id);
+		return FALSE;
+	}
+	if (!cg_store_foreach_by(g->store, txn, CG_INDEX_ITEM_BY_REQUEST, req->id, held_item, &h,
+	                         error))
+		return FALSE;
+	for (i = 0; i < held->len; i++) {
+		guint32 idx = g_array_index(held, guint32, i);
+		g_autoptr(CgItem) it = cg_store_item_get(g->store, txn, req->id, idx, error);
+		g_autofree char *job = g_strdup_printf("%s#%u", req->id, idx);
+
+		if (it == NULL)
+			return FALSE;
+		it->status = CG_ITEM_QUEUED;
+		if (!cg_store_item_put(txn, it, error) ||
+		    !cg_store_job_append(txn, CG_JOB_ISSUE, job, error))
+			return FALSE;
+	}
+	req->status = CG_REQUEST_RECEIVED;
+	if (!cg_store_request_put(txn, req, error))
+		return FALSE;
+	detail = g_strdup_printf("confirmed by %s: %u items released; %s, Message-ID <%s>",
+	                         g->mail->from, held->len, st->auth,
+	                         g->mail->message_id ? g->mail->message_id : "-");
+	if (!cg_store_audit_append(txn, now, g->mail->from, "enroll.confirm", req->id, detail,
+	                           error))
+		return FALSE;
+	g->request_id = g_strdup(req->id);
+	g->summary = g_strdup_printf("request %s confirmed: %u items released", req->id, held->len);
+	return TRUE;
+}
+
 static gboolean
 challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 {
@@ -189,6 +253,8 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 	used.state = CG_CHALLENGE_STATE_USED;
 	if (!cg_store_challenge_put(txn, &used, error))
 		return FALSE;
+	if (c->kind == CG_CHALLENGE_CONFIRM)
+		return confirm_apply(g, txn, c, now, error);
 
 	old = cg_store_domain_get(g->store, txn, c->target, &err);
 	if (old == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {

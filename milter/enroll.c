@@ -34,6 +34,7 @@ typedef struct {
 	guint32 validity;
 	char *email; /* Email: directive */
 	guint n_good;
+	gboolean held; /* unsigned: held until the admin confirms */
 } State;
 
 static void
@@ -397,18 +398,26 @@ enroll_check(CgGateway *g, GError **error)
 		            st->org->id, cg_org_status_name(st->org->status));
 		return FALSE;
 	}
-	if (mail->smime.kind == CG_SMIME_NONE) {
-		g_set_error(error, CG_ERROR, CG_ERROR_BAD_SIGNATURE,
-		            "enrolment mail must be S/MIME-signed by the admin's certificate (held "
-		            "requests with a confirmation mail are not available yet)");
-		return FALSE;
+	/* EnrollAuth: signed mail proceeds at once (signed, signed-or-confirm);
+	 * unsigned mail, or any mail with "confirm", is held until the admin
+	 * answers a confirmation challenge. */
+	if (mail->smime.kind == CG_SMIME_NONE || strcmp(g->conf->enroll_auth, "confirm") == 0) {
+		if (strcmp(g->conf->enroll_auth, "signed") == 0) {
+			g_set_error(
+			    error, CG_ERROR, CG_ERROR_BAD_SIGNATURE,
+			    "enrolment mail must be S/MIME-signed by the admin's certificate");
+			return FALSE;
+		}
+		st->held = TRUE;
 	}
-	if (!cg_smime_verify(mail, g->conf->admin_trust_anchors, g->store, now, &content, NULL,
-	                     error))
-		return FALSE;
-	if (!cg_mail_parse_entity(content, NULL, &own, error))
-		return FALSE;
-	body = &own;
+	if (mail->smime.kind != CG_SMIME_NONE) {
+		if (!cg_smime_verify(mail, g->conf->admin_trust_anchors, g->store, now, &content,
+		                     NULL, error))
+			return FALSE;
+		if (!cg_mail_parse_entity(content, NULL, &own, error))
+			return FALSE;
+		body = &own;
+	}
 	if (!directives(st, g->conf, body->text, error))
 		goto bad;
 	text_csrs(st, body->text);
@@ -473,7 +482,7 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 	req.org_id = st->org->id;
 	req.requester = g->mail->from;
 	req.digest = dg;
-	req.status = CG_REQUEST_RECEIVED;
+	req.status = st->held ? CG_REQUEST_HELD : CG_REQUEST_RECEIVED;
 	req.created = now;
 	req.profile = st->profile;
 	req.validity_days = st->validity;
@@ -499,12 +508,14 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 		item.country = it->country ? it->country : "";
 		item.department = it->department ? it->department : "";
 		item.csr = it->reason == NULL ? it->csr : empty;
-		item.status = it->reason == NULL ? CG_ITEM_QUEUED : CG_ITEM_REJECTED;
+		item.status = it->reason != NULL ? CG_ITEM_REJECTED
+		              : st->held         ? CG_ITEM_HELD
+		                                 : CG_ITEM_QUEUED;
 		item.reason = it->reason ? it->reason : "";
 		item.serial = "";
 		if (!cg_store_item_put(txn, &item, error))
 			return FALSE;
-		if (it->reason != NULL)
+		if (it->reason != NULL || st->held)
 			continue;
 		job = g_strdup_printf("%s#%u", rid, it->row);
 		if (!cg_store_job_append(txn, CG_JOB_ISSUE, job, error))
@@ -514,11 +525,15 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 	                         "organisation %s",
 	                         st->items->len, st->n_good, st->items->len - st->n_good,
 	                         st->profile, g->mail->from, st->org->id);
-	if (!cg_store_audit_append(txn, now, g->mail->from, "enroll.request", rid, detail, error))
+	if (!cg_store_audit_append(txn, now, g->mail->from,
+	                           st->held ? "enroll.held" : "enroll.request", rid, detail, error))
+		return FALSE;
+	if (st->held && !cg_store_job_append(txn, CG_JOB_CONFIRM, rid, error))
 		return FALSE;
 	g->request_id = g_steal_pointer(&rid);
-	g->summary = g_strdup_printf("request %s: %u items queued, %u refused", g->request_id,
-	                             st->n_good, st->items->len - st->n_good);
+	g->summary = g_strdup_printf("request %s: %u items %s, %u refused", g->request_id,
+	                             st->n_good, st->held ? "held for confirmation" : "queued",
+	                             st->items->len - st->n_good);
 	return TRUE;
 }
 

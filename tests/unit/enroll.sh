@@ -6,8 +6,10 @@
 # another organisation's domain, an expired validation, a key already
 # certified for another mailbox, CRLF injection and a formula in a name, a bad
 # CSR among good ones, 10,001 rows, a mail whose every item is bad.
-# (Unsigned mail held for a confirmation, invitations and revocation by mail
-# are not built yet: unsigned mail is refused.)
+# Unsigned mail is held until the admin answers a confirmation challenge
+# (a reply from anyone else is refused). Revocation by mail: by the
+# organisation's admin or with the certificate's own key. (Invitations are
+# not built yet.)
 set -eu
 . "$CG_SRC/tests/lib/pki.sh"
 . "$CG_SRC/tests/lib/dns.sh"
@@ -151,7 +153,12 @@ $cg --json cert list | grep -q '"mailbox":"eve@example.org"' && bad "formula row
 jobs_before=$($cg db check | grep '^requests:')
 entity "$T/m/plain.ent" "Please issue." "$T/k/b1.der" application/pkcs10 b1.p10
 mail unsigned - anna@example.org "$T/m/plain.ent"
-expect "unsigned enrolment" '^reject 550 5\.7\.5 certgate: enrolment mail must be S/MIME-signed' "$T/m/unsigned.eml"
+sed 's/^EnrollAuth .*//' "$T/certgate.conf" > "$T/signed.conf"
+echo "EnrollAuth signed" >> "$T/signed.conf"
+got=$("$CG_BIN/certgate-milter" -c "$T/signed.conf" -t "$T/m/unsigned.eml" --mail-from anna@example.org \
+	--rcpt enroll@ca.example.net 2>/dev/null | sed -n 's/^verdict: //p')
+case $got in "reject 550 5.7.5 certgate: enrolment mail must be S/MIME-signed"*) ok "EnrollAuth signed: unsigned refused: $got" ;;
+*) bad "EnrollAuth signed, unsigned: $got" ;; esac
 pki_leaf "$T/ca" "$T/mallory" mallory@example.org ec
 mail notadmin mallory mallory@example.org "$T/m/plain.ent"
 expect "not an admin" '^reject 550 5\.7\.1 certgate: mallory@example\.org is not an active admin' "$T/m/notadmin.eml" mallory@example.org
@@ -170,6 +177,33 @@ entity "$T/m/big.ent" "Many." "$T/m/big.csv" text/csv big.csv
 mail big anna anna@example.org "$T/m/big.ent"
 expect "10,001 rows" '^reject 554 5\.6\.0 certgate: CSV line 10002: more than 10000 rows' "$T/m/big.eml"
 [ "$($cg db check | grep '^requests:')" = "$jobs_before" ] && ok "no request recorded for the refused mails" || bad "requests changed"
+
+# Unsigned: held, confirmed by the admin's reply (checked like a challenge
+# reply, with the private DNS for SPF), then issued.
+csr held held@example.org
+entity "$T/m/held.ent" "Please issue." "$T/k/held.der" application/pkcs10 held.p10
+mail held - anna@example.org "$T/m/held.ent"
+expect "unsigned enrolment is held" '^(accept|discard)' "$T/m/held.eml"
+drain
+cm=$(last_mail anna@example.org)
+grep -q "^Subject: ACME: " "$cm" && ok "a confirmation challenge goes to the admin" || bad "no confirmation mail"
+$cg --json cert list | grep -q '"mailbox":"held@example.org"' && bad "issued before confirmation" || ok "nothing issued before the confirmation"
+tok=$(sed -n 's/^Subject: ACME: //p' "$cm" | tr -d '\r')
+mid=$(sed -n 's/^Message-ID: //p' "$cm" | tr -d '\r<>')
+confirm() { # confirm FROM FILE
+	printf 'From: %s\r\nTo: challenge@ca.example.net\r\nSubject: Re: ACME: %s\r\nIn-Reply-To: <%s>\r\nMessage-ID: <c.%s.%s@example.org>\r\n\r\nYes, I sent it.\r\n' \
+		"$1" "$tok" "$mid" "$1" "$$" > "$2"
+	dns_run "$CG_BIN/certgate-milter" -c "$T/certgate.conf" -t "$2" --client-ip 127.0.0.1 --helo mail.example.org \
+		--mail-from "$1" --rcpt challenge@ca.example.net 2>>"$T/milter.err" | sed -n 's/^verdict: //p'
+}
+got=$(confirm ola@example.org "$T/m/confirm-ola.eml")
+case $got in "reject 550 5.7.1 certgate: the reply is from ola@example.org but the challenge went to anna@example.org"*) ok "confirmation from another admin refused" ;;
+*) bad "ola confirms: $got" ;; esac
+got=$(confirm anna@example.org "$T/m/confirm.eml")
+case $got in accept* | discard*) ok "the admin confirms: $got" ;; *) bad "anna confirms: $got" ;; esac
+drain
+$cg --json cert list | grep -q '"mailbox":"held@example.org"' && ok "issued after the confirmation" || bad "held item not issued"
+$cg audit show | grep -q " enroll.confirm .*1 items released" && ok "enroll.confirm audited" || bad "no enroll.confirm"
 
 # Revocation by mail. The anchors also hold certgate's own root, so that a
 # certificate can revoke itself.
