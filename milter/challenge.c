@@ -27,6 +27,7 @@ typedef struct {
 	guint8 hash[32];
 	char *auth; /* what reply authentication found */
 	gboolean in_subject;
+	GBytes *csr; /* an invitation's answer: the CSR, DER */
 } State;
 
 static void
@@ -35,7 +36,57 @@ state_free(gpointer p)
 	State *st = p;
 
 	g_free(st->auth);
+	if (st->csr != NULL)
+		g_bytes_unref(st->csr);
 	g_free(st);
+}
+
+/* The CSR an invited subject sends back: an attachment (pkcs10, .csr, .p10,
+ * .req, .pem) or a PEM block in the text. */
+static gboolean
+invite_csr(const CgMail *mail, const CgChallenge *c, State *st, GError **error)
+{
+	g_autoptr(CgCsr) csr = NULL;
+	const guint8 *data = NULL;
+	gsize len = 0;
+	guint i;
+
+	for (i = 0; i < mail->body.attachments->len && data == NULL; i++) {
+		const CgAttachment *a = mail->body.attachments->pdata[i];
+		const char *f = a->filename ? a->filename : "";
+
+		if (g_str_has_suffix(a->content_type, "pkcs10") || g_str_has_suffix(f, ".csr") ||
+		    g_str_has_suffix(f, ".p10") || g_str_has_suffix(f, ".req") ||
+		    g_str_has_suffix(f, ".pem"))
+			data = g_bytes_get_data(a->data, &len);
+	}
+	if (data == NULL && mail->body.text != NULL) {
+		const char *b = strstr(mail->body.text, "-----BEGIN CERTIFICATE REQUEST-----");
+		const char *e = b ? strstr(b, "-----END CERTIFICATE REQUEST-----") : NULL;
+
+		if (e != NULL) {
+			data = (const guint8 *)b;
+			len = (gsize)(e - b) + strlen("-----END CERTIFICATE REQUEST-----");
+		}
+	}
+	if (data == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+		            "the answer to an invitation must carry a CSR (attached, or pasted as "
+		            "PEM)");
+		return FALSE;
+	}
+	if ((csr = cg_csr_parse(data, len, error)) == NULL)
+		return FALSE;
+	if (csr->mailbox != NULL && !cg_addr_equal(csr->mailbox, c->address)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+		            "the CSR names %s, but the invitation is for %s", csr->mailbox,
+		            c->address);
+		return FALSE;
+	}
+	if (!cg_policy_check_key_shape(csr->key, error))
+		return FALSE;
+	st->csr = g_bytes_ref(csr->der);
+	return TRUE;
 }
 
 static guint
@@ -93,8 +144,7 @@ lookup(CgStore *store, CgTxn *txn, const guint8 hash[32], GError **error)
 		g_propagate_error(error, g_steal_pointer(&err));
 	/* The store finds it by its key; the comparison that decides is
 	 * made here, in constant time. */
-	if (c != NULL && ((c->kind != CG_CHALLENGE_DOMAIN && c->kind != CG_CHALLENGE_CONFIRM) ||
-	                  !cg_memeq_ct(c->token_hash, hash, 32)))
+	if (c != NULL && !cg_memeq_ct(c->token_hash, hash, 32))
 		g_clear_pointer(&c, cg_challenge_free);
 	return c;
 }
@@ -150,6 +200,8 @@ challenge_check(CgGateway *g, GError **error)
 		return FALSE;
 	}
 	cg_trace(g, "%s", st->auth);
+	if (c->kind == CG_CHALLENGE_INVITE && !invite_csr(mail, c, st, error))
+		return FALSE;
 	return TRUE;
 }
 
@@ -202,11 +254,15 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 		g_autoptr(CgItem) it = cg_store_item_get(g->store, txn, req->id, idx, error);
 		g_autofree char *job = g_strdup_printf("%s#%u", req->id, idx);
 
+		gboolean invite;
+
 		if (it == NULL)
 			return FALSE;
-		it->status = CG_ITEM_QUEUED;
+		/* A row without a CSR becomes an invitation. */
+		invite = g_bytes_get_size(it->csr) == 0;
+		it->status = invite ? CG_ITEM_INVITED : CG_ITEM_QUEUED;
 		if (!cg_store_item_put(txn, it, error) ||
-		    !cg_store_job_append(txn, CG_JOB_ISSUE, job, error))
+		    !cg_store_job_append(txn, invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job, error))
 			return FALSE;
 	}
 	req->status = CG_REQUEST_RECEIVED;
@@ -220,6 +276,38 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 		return FALSE;
 	g->request_id = g_strdup(req->id);
 	g->summary = g_strdup_printf("request %s confirmed: %u items released", req->id, held->len);
+	return TRUE;
+}
+
+/* An invitation answered: the CSR becomes the item, queued for issue. */
+static gboolean
+invite_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError **error)
+{
+	State *st = g->state;
+	const char *hash = strrchr(c->target, '#');
+	guint32 idx = hash ? (guint32)g_ascii_strtoull(hash + 1, NULL, 10) : 0;
+	g_autoptr(CgItem) it = cg_store_item_get(g->store, txn, c->request_id, idx, error);
+	g_autofree char *detail = NULL;
+
+	if (it == NULL)
+		return FALSE;
+	if (it->status != CG_ITEM_INVITED) {
+		g_set_error(error, CG_ERROR, CG_ERROR_BAD_TOKEN,
+		            "this invitation has been answered or has expired");
+		return FALSE;
+	}
+	g_bytes_unref(it->csr);
+	it->csr = g_bytes_ref(st->csr);
+	it->status = CG_ITEM_QUEUED;
+	detail = g_strdup_printf("%s answered with a CSR; %s, Message-ID <%s>", g->mail->from,
+	                         st->auth, g->mail->message_id ? g->mail->message_id : "-");
+	if (!cg_store_item_put(txn, it, error) ||
+	    !cg_store_job_append(txn, CG_JOB_ISSUE, c->target, error) ||
+	    !cg_store_audit_append(txn, now, g->mail->from, "enroll.invite", c->target, detail,
+	                           error))
+		return FALSE;
+	g->request_id = g_strdup(c->target);
+	g->summary = g_strdup_printf("invitation %s answered: queued for issue", c->target);
 	return TRUE;
 }
 
@@ -255,6 +343,8 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 		return FALSE;
 	if (c->kind == CG_CHALLENGE_CONFIRM)
 		return confirm_apply(g, txn, c, now, error);
+	if (c->kind == CG_CHALLENGE_INVITE)
+		return invite_apply(g, txn, c, now, error);
 
 	old = cg_store_domain_get(g->store, txn, c->target, &err);
 	if (old == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {

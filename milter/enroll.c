@@ -25,6 +25,7 @@ typedef struct {
 	char *mailbox, *given, *surname, *country, *department;
 	GBytes *csr; /* DER; NULL when the item is bad */
 	char *reason;
+	gboolean invite; /* a CSV row without a CSR: the mailbox is invited */
 } Item;
 
 typedef struct {
@@ -293,7 +294,7 @@ csv_items(State *st, const CgConf *conf, const CgAttachment *a, GError **error)
 		while (g_ascii_isspace(*csr))
 			csr++;
 		if (*csr == '\0') {
-			refuse(it, "no CSR in the row (invitations are not available yet)");
+			it->invite = TRUE;
 		} else if (g_str_has_prefix(csr, "-----BEGIN")) {
 			it->csr = g_bytes_new(csr, strlen(csr));
 		} else {
@@ -331,6 +332,16 @@ check_item(CgGateway *g, State *st, Item *it, gboolean single, gint64 now)
 
 	if (it->reason != NULL)
 		return;
+	if (it->invite) {
+		if (it->mailbox == NULL)
+			refuse(it, "no mailbox to invite");
+		else if ((why = domain_refusal(g->store, it->mailbox, st->org->id, now)) != NULL)
+			refuse(it, "%s", why);
+		else if (strcmp(st->profile, "sponsor") == 0 &&
+		         (it->given == NULL || it->surname == NULL || !*it->given || !*it->surname))
+			refuse(it, "the sponsor profile needs First Name and Last Name");
+		return;
+	}
 	csr = cg_csr_parse(g_bytes_get_data(it->csr, NULL), g_bytes_get_size(it->csr), &err);
 	if (csr == NULL) {
 		refuse(it, "CSR: %s", err->message);
@@ -507,9 +518,10 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 		item.surname = it->surname ? it->surname : "";
 		item.country = it->country ? it->country : "";
 		item.department = it->department ? it->department : "";
-		item.csr = it->reason == NULL ? it->csr : empty;
+		item.csr = it->reason == NULL && !it->invite ? it->csr : empty;
 		item.status = it->reason != NULL ? CG_ITEM_REJECTED
 		              : st->held         ? CG_ITEM_HELD
+		              : it->invite       ? CG_ITEM_INVITED
 		                                 : CG_ITEM_QUEUED;
 		item.reason = it->reason ? it->reason : "";
 		item.serial = "";
@@ -518,7 +530,8 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 		if (it->reason != NULL || st->held)
 			continue;
 		job = g_strdup_printf("%s#%u", rid, it->row);
-		if (!cg_store_job_append(txn, CG_JOB_ISSUE, job, error))
+		if (!cg_store_job_append(txn, it->invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job,
+		                         error))
 			return FALSE;
 	}
 	detail = g_strdup_printf("%u items (%u queued, %u refused), profile %s, by admin %s of "
