@@ -221,10 +221,11 @@ text_csrs(State *st, const char *text)
 	}
 }
 
-static const char *
+/* A cell, trimmed, as a new string ("" for a missing column). */
+static char *
 cell(GPtrArray *row, int col)
 {
-	return col >= 0 && (guint)col < row->len ? row->pdata[col] : "";
+	return g_strstrip(g_strdup(col >= 0 && (guint)col < row->len ? row->pdata[col] : ""));
 }
 
 /* A name a spreadsheet would run, or one with control characters. */
@@ -275,14 +276,16 @@ csv_items(State *st, const CgConf *conf, const CgAttachment *a, GError **error)
 	for (r = 1; r < rows->len; r++) {
 		GPtrArray *row = rows->pdata[r];
 		Item *it = new_item(st);
-		const char *csr = cell(row, col[4]), *why;
+		g_autofree char *csr = cell(row, col[4]), *email = cell(row, col[2]);
+		g_autofree char *country = cell(row, col[3]);
+		const char *why;
 		g_autoptr(GError) err = NULL;
 
-		it->given = g_strdup(g_strstrip((char *)cell(row, col[0])));
-		it->surname = g_strdup(g_strstrip((char *)cell(row, col[1])));
-		it->country = g_ascii_strup(g_strstrip((char *)cell(row, col[3])), -1);
-		it->department = g_strdup(g_strstrip((char *)cell(row, col[5])));
-		it->mailbox = cg_addr_normalise(g_strstrip((char *)cell(row, col[2])), &err);
+		it->given = cell(row, col[0]);
+		it->surname = cell(row, col[1]);
+		it->country = g_ascii_strup(country, -1);
+		it->department = cell(row, col[5]);
+		it->mailbox = cg_addr_normalise(email, &err);
 		if (it->mailbox == NULL)
 			refuse(it, "Email: %s", err->message);
 		if ((why = bad_text(it->given)) != NULL && *it->given)
@@ -291,8 +294,6 @@ csv_items(State *st, const CgConf *conf, const CgAttachment *a, GError **error)
 			refuse(it, "Last Name %s", why);
 		if ((why = bad_text(it->department)) != NULL && *it->department)
 			refuse(it, "Department %s", why);
-		while (g_ascii_isspace(*csr))
-			csr++;
 		if (*csr == '\0') {
 			it->invite = TRUE;
 		} else if (g_str_has_prefix(csr, "-----BEGIN")) {
