@@ -67,7 +67,9 @@ send "$CG_ORG_PORT" kasia@example.de challenge@ca.example.net "$T/confirm.eml" >
 serial=$(certgate --json cert list | tr '}' '\n' | grep "\"mailbox\":\"one$id@example.de\"" | sed -n 's/.*"serial":"\([0-9a-f]*\)".*/\1/p')
 printf 'Content-Type: text/plain\r\n\r\nSerial: %s\r\nReason: affiliationChanged\r\n' "$serial" > "$T/rv.ent"
 pki_leaf "$CA" "$T/outsider" admin$id@example.org ec
-certgate admin add "admin$id@example.org" --org 1 > /dev/null 2>&1 || true
+other=$(certgate --json org add --name "Other $id Ltd" --registration NTRGB-87654321 --country GB \
+	--contact "ceo$id@example.org" | sed 's/.*"id":"\([0-9]*\)".*/\1/')
+certgate admin add "admin$id@example.org" --org "$other" > /dev/null
 printf 'From: admin%s@example.org\r\nTo: revoke@ca.example.net\r\nSubject: revoke\r\n' "$id" > "$T/rv-out.hdr"
 pki_sign_openssl "$T/outsider" "$T/rv.ent" "$T/rv-out.eml" detached "$T/rv-out.hdr"
 out=$(send "$CG_CA_PORT" "admin$id@example.org" revoke@ca.example.net "$T/rv-out.eml")
