@@ -553,8 +553,6 @@ run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *te
 			sk_X509_push(rest, certs->pdata[i]);
 		for (i = 0; i < (guint)sk_X509_num(chain); i++)
 			sk_X509_push(rest, sk_X509_value(chain, i));
-		add_part(parts, "certificates.pem", "application/x-pem-file",
-		         cg_pem_of(certs->pdata[0], rest));
 		add_part(parts, "certificates.p7c", "application/pkcs7-mime; smime-type=certs-only",
 		         cg_p7c_of(certs->pdata[0], rest));
 		sk_X509_free(rest);
