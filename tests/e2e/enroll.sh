@@ -30,6 +30,9 @@ csr evil evil$id@example.org
 	printf 'Tomasz,Nowak,two%s@example.de,PL,"%s"\r\n' "$id" "$(cat "$T/two.csr")"
 	printf 'Eva,Other,evil%s@example.org,PL,"%s"\r\n' "$id" "$(cat "$T/evil.csr")"
 	printf 'Inga,Invited,inga%s@example.de,PL,\r\n' "$id"
+	printf '=cmd|calc,Formula,f%s@example.de,PL,"%s"\r\n' "$id" "$(cat "$T/two.csr")"
+	printf '"Line\r\nBcc: x@evil.example",Inject,crlf%s@example.de,PL,"%s"\r\n' "$id" "$(cat "$T/two.csr")"
+	printf 'Bad,Csr,bad%s@example.de,PL,MIIBbroken\r\n' "$id"
 	printf -- '--b0--\r\n'
 } > "$T/enrol.ent"
 pki_crlf "$T/enrol.ent" # the PEM inside the CSV cells too: as it travels
@@ -47,9 +50,29 @@ csr inga "inga$id@example.de"
   sed 's/$/\r/' "$T/inga.csr"; } > "$T/answer.eml"
 out=$(send "$CG_ORG_PORT" "inga$id@example.de" challenge@ca.example.net "$T/answer.eml")
 echo "$out" | grep -q '^<-  250 ' && ok "the invitee answers with a CSR" || bad "answer: $out"
-rep=$(wait_mail kasia@example.de "^Subject: Enrolment R[0-9]*: 3 issued, 1 refused" 60)
-[ -n "$rep" ] && ok "the report reaches the admin: 3 issued, 1 refused" || { bad "no report: $(ls "$(maildir kasia@example.de)/new" 2>/dev/null | wc -l) mails"; finish; }
+rep=$(wait_mail kasia@example.de "^Subject: Enrolment R[0-9]*: 3 issued, 4 refused" 60)
+[ -n "$rep" ] && ok "the report reaches the admin: 3 issued, 4 refused" || { bad "no report: $(ls "$(maildir kasia@example.de)/new" 2>/dev/null | wc -l) mails"; finish; }
 grep -q "filename=\"one$id@example.de.p7c\"" "$rep" && ok "with the certificates" || bad "report attachments"
+/usr/bin/python3 - "$rep" > "$T/report.csv" <<'PY'
+import email, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)
+for part in m.walk():
+    if (part.get_filename() or '').endswith('-report.csv'):
+        sys.stdout.write(part.get_content())
+PY
+for want in "evil$id@example.org\",\"refused\",\"\",\"example.org is not a domain" "f$id@example.de\",\"refused\",\"\",\"First Name looks like a spreadsheet formula" \
+	"crlf$id@example.de\",\"refused\",\"\",\"First Name must be" "bad$id@example.de\",\"refused\",\"\",\"CSR: "; do
+	grep -q -F -- "$want" "$T/report.csv" && ok "report row: ${want%%\"*}" || bad "report lacks: $want"
+done
+# 10,001 rows: refused whole.
+awk 'BEGIN { printf "Email,CSR\r\n"; for (i = 0; i < 10001; i++) printf "u%d@example.de,x\r\n", i }' > "$T/big.csv"
+{ printf 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n--b0\r\nContent-Type: text/plain\r\n\r\nAll.\r\n--b0\r\n'
+  printf 'Content-Type: text/csv; name="big.csv"\r\nContent-Disposition: attachment; filename="big.csv"\r\n\r\n'
+  cat "$T/big.csv"; printf -- '--b0--\r\n'; } > "$T/big.ent"
+pki_sign_openssl "$T/kasia" "$T/big.ent" "$T/big.eml" detached "$T/enrol.hdr"
+out=$(send "$CG_CA_PORT" kasia@example.de enroll@ca.example.net "$T/big.eml")
+echo "$out" | grep -q '^<\*\* *554 5\.6\.0 certgate: CSV line 10002: more than 10000 rows' && ok "10,001 rows refused" || bad "big CSV: $(echo "$out" | grep '^<\*\*')"
 
 # Unsigned: held, then confirmed by the admin.
 csr three three$id@example.de

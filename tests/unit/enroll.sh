@@ -31,7 +31,7 @@ pki_leaf "$T/ca" "$T/ola" ola@example.org ec
 pki_leaf "$T/ca" "$T/boss" boss@example.com ec
 mkdir -p "$T/tmp"
 chown certgate "$T/tmp"
-ca_conf "AdminTrustAnchors $T/ca/cert.pem" "LogLevel notice" "TempDir $T/tmp"
+ca_conf "AdminTrustAnchors $T/ca/cert.pem" "LogLevel notice" "TempDir $T/tmp" "DeliverToSubject yes"
 sed -i "s|^Sendmail .*|Sendmail $T/mta|" "$T/certgate.conf"
 $cg ca init > /dev/null
 $cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL --contact ceo@example.org > /dev/null
@@ -106,6 +106,9 @@ drain
 rep=$(last_mail anna@example.org)
 [ -n "$rep" ] && grep -q "^Subject: Enrolment R[0-9]*: 1 issued, 0 refused" "$rep" && ok "report: 1 issued" || bad "no report to the admin"
 grep -q 'filename="anna2@example.org.p7c"' "$rep" && grep -q 'filename="anna2@example.org.pem"' "$rep" && ok "report carries .pem and .p7c" || bad "report attachments"
+sub=$(last_mail anna2@example.org)
+[ -n "$sub" ] && grep -q "^Subject: Your S/MIME certificate for anna2@example.org" "$sub" &&
+	ok "DeliverToSubject: the subject gets the certificate too" || bad "nothing mailed to the subject"
 serial=$($cg --json cert list | sed -n 's/.*"serial":"\([0-9a-f]*\)".*"mailbox":"anna2@example.org".*/\1/p' | head -1)
 $cg cert show "$serial" --pem > "$T/one.pem" && openssl verify -CAfile "$T/ca/root-ca.pem" -untrusted "$T/ca/issuing-ca.pem" \
 	-purpose smimesign "$T/one.pem" > /dev/null 2>&1 && ok "the certificate verifies" || bad "certificate $serial"
@@ -187,6 +190,12 @@ $cg --json cert list | grep -q '"mailbox":"eve@example.org"' && bad "formula row
 # Attacks refused as a whole, nothing queued.
 jobs_before=$($cg db check | grep '^requests:')
 entity "$T/m/plain.ent" "Please issue." "$T/k/b1.der" application/pkcs10 b1.p10
+entity "$T/m/baddir.ent" "$(printf 'Hello.\r\nValidity: 9999\r\n')" "$T/k/b1.der" application/pkcs10 b1.p10
+mail baddir anna anna@example.org "$T/m/baddir.ent"
+expect "a bad directive names its line" '^reject 554 5\.6\.0 certgate: line 2: Validity must be 1 to ' "$T/m/baddir.eml"
+entity "$T/m/badprof.ent" "Profile: gold" "$T/k/b1.der" application/pkcs10 b1.p10
+mail badprof anna anna@example.org "$T/m/badprof.ent"
+expect "an unknown profile" '^reject 554 5\.6\.0 certgate: line 1: Profile must be organization or sponsor' "$T/m/badprof.eml"
 mail unsigned - anna@example.org "$T/m/plain.ent"
 sed 's/^EnrollAuth .*//' "$T/certgate.conf" > "$T/signed.conf"
 echo "EnrollAuth signed" >> "$T/signed.conf"
