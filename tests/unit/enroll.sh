@@ -187,6 +187,27 @@ grep -q "^\"9\",\"ida@example.org\",\"refused\",\"\",\".*already certified" "$T/
 	ok "a key certified for another mailbox is refused at issue time" || bad "row 9: $(grep ida "$T/report.csv")"
 $cg --json cert list | grep -q '"mailbox":"eve@example.org"' && bad "formula row issued" || ok "no certificate for the formula row"
 
+# The sponsor profile: names required, the organisation's country.
+csr sp1
+csr sp2
+csr sp3
+{
+	printf 'Email,First Name,Last Name,Country,CSR\r\n'
+	printf 'sp1@example.org,Zofia,Nowak,PL,%s\r\n' "$(base64 -w0 "$T/k/sp1.der")"
+	printf 'sp2@example.org,,Nameless,PL,%s\r\n' "$(base64 -w0 "$T/k/sp2.der")"
+	printf 'sp3@example.org,John,Smith,GB,%s\r\n' "$(base64 -w0 "$T/k/sp3.der")"
+} > "$T/m/sponsor.csv"
+entity "$T/m/sponsor.ent" "Profile: sponsor" "$T/m/sponsor.csv" text/csv sponsor.csv
+mail sponsor anna anna@example.org "$T/m/sponsor.ent"
+expect "sponsor profile list" '^(accept|discard)' "$T/m/sponsor.eml"
+drain
+grep -q "^Subject: Enrolment R[0-9]*: 1 issued, 2 refused" "$(last_mail anna@example.org)" && ok "sponsor: 1 issued, 2 refused" ||
+	bad "sponsor report: $(grep '^Subject' "$(last_mail anna@example.org)")"
+s_sp=$($cg --json cert list | tr '}' '\n' | grep '"mailbox":"sp1@example.org"' | sed -n 's/.*"serial":"\([0-9a-f]*\)".*/\1/p')
+$cg cert show "$s_sp" --pem | openssl x509 -noout -subject -nameopt RFC2253 | grep -q "GN=Zofia" &&
+	$cg cert show "$s_sp" --pem | openssl x509 -noout -text | grep -q "2.23.140.1.5.3.3" &&
+	ok "sponsor certificate: givenName and the sponsor-validated policy" || bad "sponsor certificate"
+
 # Attacks refused as a whole, nothing queued.
 jobs_before=$($cg db check | grep '^requests:')
 entity "$T/m/plain.ent" "Please issue." "$T/k/b1.der" application/pkcs10 b1.p10
