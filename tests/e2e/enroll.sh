@@ -53,14 +53,7 @@ echo "$out" | grep -q '^<-  250 ' && ok "the invitee answers with a CSR" || bad 
 rep=$(wait_mail kasia@example.de "^Subject: Enrolment R[0-9]*: 3 issued, 4 refused" 60)
 [ -n "$rep" ] && ok "the report reaches the admin: 3 issued, 4 refused" || { bad "no report: $(ls "$(maildir kasia@example.de)/new" 2>/dev/null | wc -l) mails"; finish; }
 grep -q "filename=\"one$id@example.de.p7c\"" "$rep" && ok "with the certificates" || bad "report attachments"
-/usr/bin/python3 - "$rep" > "$T/report.csv" <<'PY'
-import email, sys
-from email import policy
-m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)
-for part in m.walk():
-    if (part.get_filename() or '').endswith('-report.csv'):
-        sys.stdout.write(part.get_content())
-PY
+/usr/bin/python3 "$CG_SRC/tests/lib/report-csv.py" "$rep" > "$T/report.csv"
 for want in "evil$id@example.org\",\"refused\",\"\",\"example.org is not a domain" "f$id@example.de\",\"refused\",\"\",\"First Name looks like a spreadsheet formula" \
 	"crlf$id@example.de\",\"refused\",\"\",\"First Name must be" "bad$id@example.de\",\"refused\",\"\",\"CSR: "; do
 	grep -q -F -- "$want" "$T/report.csv" && ok "report row: ${want%%\"*}" || bad "report lacks: $want"

@@ -8,6 +8,11 @@
 #   ca_dirs             db, evidence, crl, run with the owners of an install
 #   ca_conf [LINE...]   T/certgate.conf: the common keys, then LINEs
 #                       (CAKey defaults to a key file unless a LINE sets it)
+#   ca_mta              a capturing MTA (call after ca_conf): each mail the
+#                       issuer sends becomes T/out/N.eml, its argv T/out/N.argv
+#   drain               certgate-issuer --drain with the test DNS (dns_start)
+#   last_mail ADDR      the newest captured mail to ADDR; mails_to ADDR: how many
+#   qp FILE             FILE with quoted-printable decoded (to read mail texts)
 
 ca_test() {
 	T=$(mktemp -d "$CG_TEST_TMP/$1.XXXXXX")
@@ -54,4 +59,30 @@ ca_conf() {
 			printf '%s\n' "$line"
 		done
 	} > "$T/certgate.conf"
+}
+
+ca_mta() {
+	mkdir -p "$T/out"
+	chown certgate-ca "$T/out"
+	cat > "$T/mta" <<EOF2
+#!/bin/sh
+n=\$(ls $T/out | wc -l)
+echo "\$*" > $T/out/\$n.argv
+cat > $T/out/\$n.eml
+EOF2
+	chmod 0755 "$T/mta"
+	sed -i "s|^Sendmail .*|Sendmail $T/mta|" "$T/certgate.conf"
+}
+
+drain() { dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
+
+last_mail() {
+	n=$(grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | sed 's|.*/||; s|\.argv$||' | sort -n | tail -1)
+	[ -z "$n" ] || echo "$T/out/$n.eml"
+}
+
+mails_to() { grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | wc -l; }
+
+qp() {
+	/usr/bin/python3 -c 'import quopri, sys; sys.stdout.write(quopri.decodestring(sys.stdin.buffer.read()).decode("utf-8", "replace"))' < "$1"
 }

@@ -9,17 +9,9 @@ set -eu
 . "$CG_SRC/tests/lib/ca.sh"
 ca_test challenge
 ca_dirs
-mkdir -p "$T/out" "$T/r"
-chown certgate-ca "$T/out"
-cat > "$T/mta" <<EOF2
-#!/bin/sh
-n=\$(ls $T/out | wc -l)
-echo "\$*" > $T/out/\$n.argv
-cat > $T/out/\$n.eml
-EOF2
-chmod 0755 "$T/mta"
+mkdir -p "$T/r"
 ca_conf "LogLevel notice"
-sed -i "s|^Sendmail .*|Sendmail $T/mta|" "$T/certgate.conf"
+ca_mta
 $cg ca init > /dev/null
 $cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
 	--contact ceo@example.org > /dev/null
@@ -28,13 +20,6 @@ $cg org add --name "Other Ltd" --registration NTRGB-12345678 --country GB \
 dns_start "$T/dns" 127.0.0.14
 K="$CG_TEST_DATA/dkim"
 
-drain() { dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
-# last_mail TO: the newest captured mail to TO
-last_mail() {
-	n=$(grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | sed 's|.*/||; s|\.argv$||' | sort -n | tail -1)
-	[ -z "$n" ] || echo "$T/out/$n.eml"
-}
-mails_to() { grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | wc -l; }
 header() { sed -n "s/^$1: //p" "$2" | head -1 | tr -d '\r'; }
 token_of() { header Subject "$1" | sed 's/^ACME: //'; }
 msgid_of() { header Message-ID "$1" | tr -d '<>'; }
@@ -50,7 +35,7 @@ printf '%s' "$tok" | grep -q -E '^[A-Za-z0-9_-]{32}$' && ok "token: 32 base64url
 grep -q '^Auto-Submitted: auto-generated; type=acme' "$m" && ok "Auto-Submitted: auto-generated; type=acme" || bad "Auto-Submitted"
 grep -q '^Reply-To: <challenge@ca.example.net>' "$m" && ok "Reply-To the challenge address" || bad "Reply-To"
 grep -q 'multipart/signed; protocol="application/pkcs7-signature"' "$m" && ok "S/MIME-signed" || bad "not signed"
-/usr/bin/python3 -c 'import quopri,sys; sys.stdout.write(quopri.decodestring(sys.stdin.buffer.read()).decode("utf-8", "replace"))' < "$m" > "$T/text"
+qp "$m" > "$T/text"
 grep -q 'Example Sp. z o.o. (NTRPL-0000123456)' "$T/text" && grep -q 'keep its subject line' "$T/text" &&
 	grep -q 'valid until 20' "$T/text" &&
 	ok "the text names the organisation, what to do and until when" || bad "challenge text"

@@ -16,15 +16,7 @@ set -eu
 . "$CG_SRC/tests/lib/ca.sh"
 ca_test enroll
 ca_dirs
-mkdir -p "$T/out" "$T/m" "$T/k"
-chown certgate-ca "$T/out"
-cat > "$T/mta" <<EOF2
-#!/bin/sh
-n=\$(ls $T/out | wc -l)
-echo "\$*" > $T/out/\$n.argv
-cat > $T/out/\$n.eml
-EOF2
-chmod 0755 "$T/mta"
+mkdir -p "$T/m" "$T/k"
 pki_ca "$T/ca" "Admin CA"
 pki_leaf "$T/ca" "$T/anna" anna@example.org ec
 pki_leaf "$T/ca" "$T/ola" ola@example.org ec
@@ -32,7 +24,7 @@ pki_leaf "$T/ca" "$T/boss" boss@example.com ec
 mkdir -p "$T/tmp"
 chown certgate "$T/tmp"
 ca_conf "AdminTrustAnchors $T/ca/cert.pem" "LogLevel notice" "TempDir $T/tmp" "DeliverToSubject yes"
-sed -i "s|^Sendmail .*|Sendmail $T/mta|" "$T/certgate.conf"
+ca_mta
 $cg ca init > /dev/null
 $cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL --contact ceo@example.org > /dev/null
 $cg org add --name "Other Ltd" --registration NTRGB-12345678 --country GB --contact boss@example.com > /dev/null
@@ -42,11 +34,6 @@ $cg admin add anna@example.org --org 1 --department IT > /dev/null
 $cg admin add ola@example.org --org 1 > /dev/null
 $cg admin add boss@example.com --org 2 > /dev/null
 dns_start "$T/dns" 127.0.0.17
-drain() { dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
-last_mail() {
-	n=$(grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | sed 's|.*/||; s|\.argv$||' | sort -n | tail -1)
-	[ -z "$n" ] || echo "$T/out/$n.eml"
-}
 csr() { # csr NAME [EMAIL]: $T/k/NAME.csr (PEM) and .der, key in .key
 	if [ -n "${2:-}" ]; then san="-addext subjectAltName=email:$2"; else san=; fi
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k/$1.key" \
@@ -170,14 +157,7 @@ case $got in accept* | discard*) ok "hanna answers with her CSR: $got" ;; *) bad
 drain
 rep=$(last_mail anna@example.org)
 grep -q "^Subject: Enrolment R[0-9]*: 4 issued, 5 refused" "$rep" && ok "report: 4 issued, 5 refused" || bad "report: $(grep '^Subject' "$rep")"
-/usr/bin/python3 - "$rep" > "$T/report.csv" <<'PY'
-import email, sys
-from email import policy
-m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)
-for part in m.walk():
-    if (part.get_filename() or '').endswith('-report.csv'):
-        sys.stdout.write(part.get_content())
-PY
+/usr/bin/python3 "$CG_SRC/tests/lib/report-csv.py" "$rep" > "$T/report.csv"
 for want in '"4","dorota@example.org","refused","","CSR: ' '"5","eve@example.org","refused","","First Name looks like a spreadsheet formula"' \
 	'"6","fred@example.org","refused","","First Name must be' '"7","greg@example.com","refused","","example.com is not a domain of this organisation"' \
 	'"8","hanna@example.org","issued","' '"9","ida@example.org","refused","",' '"1","adam@example.org","issued","'; do

@@ -12,15 +12,7 @@ set -eu
 . "$CG_SRC/tests/lib/ca.sh"
 ca_test letters
 ca_dirs
-mkdir -p "$T/out" "$T/l"
-chown certgate-ca "$T/out"
-cat > "$T/mta" <<EOF2
-#!/bin/sh
-n=\$(ls $T/out | wc -l)
-echo "\$*" > $T/out/\$n.argv
-cat > $T/out/\$n.eml
-EOF2
-chmod 0755 "$T/mta"
+mkdir -p "$T/l"
 pki_ca "$T/ca" "Letter CA"
 pki_ca "$T/evilca" "Evil CA"
 pki_leaf "$T/ca" "$T/ceo" ceo@example.org ec
@@ -28,16 +20,9 @@ pki_leaf "$T/ca" "$T/jan" jan@example.org rsa
 pki_leaf "$T/ca" "$T/boss" boss@example.com ec
 pki_leaf "$T/evilca" "$T/fake" ceo@example.org ec
 ca_conf "LetterTrustAnchors $T/ca/cert.pem" "LogLevel notice"
-sed -i "s|^Sendmail .*|Sendmail $T/mta|" "$T/certgate.conf"
+ca_mta
 $cg ca init > /dev/null
 dns_start "$T/dns" 127.0.0.16
-drain() { dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
-mails_to() { grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | wc -l; }
-last_mail() {
-	n=$(grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | sed 's|.*/||; s|\.argv$||' | sort -n | tail -1)
-	[ -z "$n" ] || echo "$T/out/$n.eml"
-}
-qp() { /usr/bin/python3 -c 'import quopri,sys; sys.stdout.write(quopri.decodestring(sys.stdin.buffer.read()).decode("utf-8", "replace"))' < "$1"; }
 
 # letter NAME SIGNER FROM LINES...: $T/l/NAME.eml, the lines signed by SIGNER
 # (openssl cms, detached) or unsigned when SIGNER is "-".
