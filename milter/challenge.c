@@ -53,22 +53,12 @@ invite_csr(const CgMail *mail, const CgChallenge *c, State *st, GError **error)
 
 	for (i = 0; i < mail->body.attachments->len && data == NULL; i++) {
 		const CgAttachment *a = mail->body.attachments->pdata[i];
-		const char *f = a->filename ? a->filename : "";
 
-		if (g_str_has_suffix(a->content_type, "pkcs10") || g_str_has_suffix(f, ".csr") ||
-		    g_str_has_suffix(f, ".p10") || g_str_has_suffix(f, ".req") ||
-		    g_str_has_suffix(f, ".pem"))
+		if (cg_attachment_is_csr(a))
 			data = g_bytes_get_data(a->data, &len);
 	}
-	if (data == NULL && mail->body.text != NULL) {
-		const char *b = strstr(mail->body.text, "-----BEGIN CERTIFICATE REQUEST-----");
-		const char *e = b ? strstr(b, "-----END CERTIFICATE REQUEST-----") : NULL;
-
-		if (e != NULL) {
-			data = (const guint8 *)b;
-			len = (gsize)(e - b) + strlen("-----END CERTIFICATE REQUEST-----");
-		}
-	}
+	if (data == NULL)
+		data = (const guint8 *)cg_pem_csr_next(mail->body.text, &len);
 	if (data == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
 		            "the answer to an invitation must carry a CSR (attached, or pasted as "

@@ -181,8 +181,8 @@ new_item(State *st)
 	return it;
 }
 
-static gboolean
-is_csr_part(const CgAttachment *a)
+gboolean
+cg_attachment_is_csr(const CgAttachment *a)
 {
 	const char *f = a->filename ? a->filename : "";
 
@@ -198,26 +198,36 @@ is_csv_part(const CgAttachment *a)
 	       (a->filename != NULL && g_str_has_suffix(a->filename, ".csv"));
 }
 
+const char *
+cg_pem_csr_next(const char *p, gsize *len)
+{
+	while (p != NULL && (p = strstr(p, "-----BEGIN ")) != NULL) {
+		const char *end = strstr(p, "-----END ");
+		const char *stop = end ? strstr(end + 9, "-----") : NULL;
+
+		if (stop == NULL)
+			return NULL;
+		stop += 5;
+		if (strncmp(p, "-----BEGIN CERTIFICATE REQUEST-----", 35) == 0 ||
+		    strncmp(p, "-----BEGIN NEW CERTIFICATE REQUEST-----", 39) == 0) {
+			*len = (gsize)(stop - p);
+			return p;
+		}
+		p = stop;
+	}
+	return NULL;
+}
+
 /* PEM blocks of CSRs in the text, one item each. */
 static void
 text_csrs(State *st, const char *text)
 {
 	const char *p = text;
+	gsize len;
 
-	while (p != NULL && (p = strstr(p, "-----BEGIN ")) != NULL) {
-		const char *end = strstr(p, "-----END ");
-		const char *stop = end ? strstr(end + 9, "-----") : NULL;
-		Item *it;
-
-		if (stop == NULL)
-			break;
-		stop += 5;
-		if (strncmp(p, "-----BEGIN CERTIFICATE REQUEST-----", 35) == 0 ||
-		    strncmp(p, "-----BEGIN NEW CERTIFICATE REQUEST-----", 39) == 0) {
-			it = new_item(st);
-			it->csr = g_bytes_new(p, (gsize)(stop - p));
-		}
-		p = stop;
+	while ((p = cg_pem_csr_next(p, &len)) != NULL) {
+		new_item(st)->csr = g_bytes_new(p, len);
+		p += len;
 	}
 }
 
@@ -439,7 +449,7 @@ enroll_check(CgGateway *g, GError **error)
 		if (is_csv_part(a)) {
 			if (!csv_items(st, g->conf, a, error))
 				goto bad;
-		} else if (is_csr_part(a)) {
+		} else if (cg_attachment_is_csr(a)) {
 			new_item(st)->csr = g_bytes_ref(a->data);
 		}
 	}

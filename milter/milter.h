@@ -187,6 +187,12 @@ extern const CgHandler cg_letter_handler;
 extern const CgHandler cg_enroll_handler;
 extern const CgHandler cg_revoke_handler;
 
+/* CSRs in mail (enroll.c): an attachment that is one (application/pkcs10,
+ * .csr, .p10, .req, .pem); the next PEM CSR block at or after p, its length
+ * in *len (NULL when none; p may be NULL). */
+gboolean cg_attachment_is_csr(const CgAttachment *a);
+const char *cg_pem_csr_next(const char *p, gsize *len);
+
 /* The handler for a gateway address kind. */
 const CgHandler *cg_handler_for(CgGatewayKind kind);
 
