@@ -260,13 +260,9 @@ main(int argc, char **argv)
 		return 0;
 	the_milter = cg_milter_new(conf, opt.conf);
 	if (opt.test_file != NULL) {
-		CgTestMode t = {opt.test_file,
-		                NULL,
-		                0,
-		                opt.client_ip ? opt.client_ip : "127.0.0.1",
-		                opt.helo,
-		                opt.mail_from,
-		                opt.rcpts};
+		CgTestMode t = {
+		    NULL,          0,        opt.client_ip ? opt.client_ip : "127.0.0.1", opt.helo,
+		    opt.mail_from, opt.rcpts};
 		g_autofree char *msg = NULL;
 
 		cg_log_open("certgate-milter", LOG_MAIL, cg_conf_log_level(conf), TRUE);

@@ -207,8 +207,7 @@ void cg_trace(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* ---- test mode ---- */
 
 typedef struct {
-	const char *file; /* the message, unless data is set */
-	const char *data;
+	const char *data; /* the message (read by the caller, before dropping root) */
 	gsize len;
 	const char *client_ip;
 	const char *helo;
@@ -216,7 +215,7 @@ typedef struct {
 	char **rcpts;
 } CgTestMode;
 
-/* Runs a message file through the callbacks; prints the verdict line and the
+/* Runs a message through the callbacks; prints the verdict line and the
  * effects on stdout. Returns the process exit status. */
 int cg_testmode_run(CgMilter *m, const CgTestMode *t);
 

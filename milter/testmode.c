@@ -115,7 +115,6 @@ int
 cg_testmode_run(CgMilter *m, const CgTestMode *t)
 {
 	g_autofree char *data = NULL;
-	g_autoptr(GError) err = NULL;
 	CgEomResult res = {0};
 	CgSession *s;
 	CgReply r = {0};
@@ -123,15 +122,10 @@ cg_testmode_run(CgMilter *m, const CgTestMode *t)
 	gsize len, body;
 	char **rc;
 
-	if (t->data != NULL) {
-		data = g_malloc(t->len + 1);
-		memcpy(data, t->data, t->len);
-		data[t->len] = '\0';
-		len = t->len;
-	} else if (!g_file_get_contents(t->file, &data, &len, &err)) {
-		fprintf(stderr, "certgate-milter: %s\n", err->message);
-		return 1;
-	}
+	data = g_malloc(t->len + 1);
+	memcpy(data, t->data, t->len);
+	data[t->len] = '\0';
+	len = t->len;
 	smime_line(m, data, len);
 	s = cg_session_new(m, t->client_ip, "test-client");
 	cg_session_helo(s, t->helo ? t->helo : "test-client", &r);

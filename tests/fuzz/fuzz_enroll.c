@@ -100,9 +100,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char *rcpts[] = {"enroll@ca.example.net", NULL};
-	CgTestMode t = {NULL,        (const char *)data, size,
-	                "127.0.0.1", "mail.example.pl",  "ceo@example.pl",
-	                rcpts};
+	CgTestMode t = {(const char *)data, size, "127.0.0.1", "mail.example.pl",
+	                "ceo@example.pl",   rcpts};
 
 	cg_testmode_run(milter, &t);
 	return 0;

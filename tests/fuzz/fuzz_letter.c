@@ -33,8 +33,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	mail = cg_mail_parse(raw, NULL, NULL, NULL);
 	if (mail != NULL && mail->smime.kind != CG_SMIME_NONE &&
-	    cg_smime_verify(mail, anchor, NULL, g_get_real_time() / G_USEC_PER_SEC, &content,
-	                    NULL, NULL)) {
+	    cg_smime_verify(mail, anchor, NULL, g_get_real_time() / G_USEC_PER_SEC, &content, NULL,
+	                    NULL)) {
 		CgMailBody body = {0};
 
 		if (cg_mail_parse_entity(content, NULL, &body, NULL))

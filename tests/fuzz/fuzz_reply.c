@@ -125,9 +125,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char *rcpts[] = {"challenge@ca.example.net", NULL};
 	/* The first byte picks the client: the domain's server or another. */
 	const char *ip = size > 0 && (data[0] & 1) ? "127.0.0.66" : "127.0.0.1";
-	CgTestMode t = {NULL, (const char *)data, size,
-	                ip,   "mail.example.org", "postmaster@example.org",
-	                rcpts};
+	CgTestMode t = {(const char *)data,       size, ip, "mail.example.org",
+	                "postmaster@example.org", rcpts};
 
 	keep_pending();
 	cg_testmode_run(milter, &t);
