@@ -22,6 +22,11 @@ G_BEGIN_DECLS
 #define CG_ERROR (cg_error_quark())
 GQuark cg_error_quark(void);
 
+/* After a lookup that returned nothing: TRUE when *err only says there is
+ * no such record (it is cleared), FALSE with *err moved into error for any
+ * other failure. */
+gboolean cg_error_absent(GError **err, GError **error);
+
 typedef enum {
 	/* Rows of the SMTP reply table. */
 	CG_ERROR_MALFORMED = 1,  /* malformed message, MIME, CSV, CSR or letter */

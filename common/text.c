@@ -16,6 +16,17 @@ cg_error_quark(void)
 	return g_quark_from_static_string("certgate-error");
 }
 
+gboolean
+cg_error_absent(GError **err, GError **error)
+{
+	if (g_error_matches(*err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
+		g_clear_error(err);
+		return TRUE;
+	}
+	g_propagate_error(error, g_steal_pointer(err));
+	return FALSE;
+}
+
 char *
 cg_text_safe(const char *s, gssize len, gsize max)
 {

@@ -33,10 +33,8 @@ domain_add_txn(CgTxn *txn, gpointer data, GError **error)
 	if (org == NULL)
 		return FALSE;
 	old = cg_store_domain_get(s, txn, a->domain, &err);
-	if (old == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-		g_propagate_error(error, g_steal_pointer(&err));
+	if (old == NULL && !cg_error_absent(&err, error))
 		return FALSE;
-	}
 	if (old != NULL && strcmp(old->org_id, a->org_id) != 0 && a->validated) {
 		g_set_error(
 		    error, CG_ERROR, CG_ERROR_EXISTS,

@@ -90,10 +90,8 @@ cg_domain_usable(CgStore *store, CgTxn *txn, const char *mailbox, const char *or
 	g_autoptr(CgDomain) d = cg_store_domain_get(store, txn, domain, &err);
 
 	if (d == NULL) {
-		if (!g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-			g_propagate_error(error, g_steal_pointer(&err));
+		if (!cg_error_absent(&err, error))
 			return FALSE;
-		}
 		*why = g_strdup_printf("the domain %s is not registered for this organisation",
 		                       domain);
 		return TRUE;
@@ -125,10 +123,8 @@ recheck(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, con
 	if (req->kind == CG_REQUEST_ENROLL) {
 		g_autoptr(CgAdmin) a = cg_store_admin_get(iss->store, txn, req->requester, &err);
 
-		if (a == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-			g_propagate_error(error, g_steal_pointer(&err));
+		if (a == NULL && !cg_error_absent(&err, error))
 			return FALSE;
-		}
 		if (a == NULL || a->status != CG_ADMIN_ACTIVE || strcmp(a->org_id, org->id) != 0)
 			return refuse(c, "%s is no longer an active admin of organisation %s",
 			              req->requester, org->id);
@@ -297,10 +293,8 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	}
 	item = cg_store_item_get(iss->store, txn, parts[0], (guint32)atoi(parts[1]), &err);
 	if (item == NULL) {
-		if (!g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-			g_propagate_error(error, g_steal_pointer(&err));
+		if (!cg_error_absent(&err, error))
 			return FALSE;
-		}
 		cg_log(LOG_ERR, "issue job %s: no such item; dropped", job_id);
 		return TRUE;
 	}

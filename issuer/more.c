@@ -133,10 +133,8 @@ run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean 
 	if ((org = cg_store_org_get(iss->store, txn, f[1], error)) == NULL)
 		return FALSE;
 	d = cg_store_domain_get(iss->store, txn, f[0], &err);
-	if (d == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-		g_propagate_error(error, g_steal_pointer(&err));
+	if (d == NULL && !cg_error_absent(&err, error))
 		return FALSE;
-	}
 	dispute = d != NULL && strcmp(d->org_id, org->id) != 0;
 	if ((token = new_token(error)) == NULL)
 		return FALSE;

@@ -261,9 +261,8 @@ copy_spki(X509 *x, X509_PUBKEY *from)
 	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
 		return FALSE;
 	penc = OPENSSL_memdup(pk, (size_t)pklen);
-	if (penc == NULL ||
-	    X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(aobj), ptype, pdup, penc,
-				   pklen) != 1) {
+	if (penc == NULL || X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(aobj), ptype,
+	                                           pdup, penc, pklen) != 1) {
 		OPENSSL_free(penc);
 		return FALSE;
 	}
@@ -326,7 +325,7 @@ cg_cert_build(CgCertRequest *r, GError **error)
 	    X509_set_issuer_name(x, X509_get_subject_name(r->ca_cert)) != 1 ||
 	    X509_set_subject_name(x, subject) != 1 ||
 	    !(r->subject_spki != NULL ? copy_spki(x, r->subject_spki)
-				      : X509_set_pubkey(x, r->subject_key) == 1) ||
+	                              : X509_set_pubkey(x, r->subject_key) == 1) ||
 	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)r->not_before) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x),
 	                  (time_t)(r->not_before + (gint64)r->validity_days * DAY - 1)) == NULL ||

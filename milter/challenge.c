@@ -123,18 +123,20 @@ find_token(const CgMail *mail, gboolean *in_subject, GError **error)
 	return subj ? g_steal_pointer(&subj) : g_steal_pointer(&text);
 }
 
-/* The challenge for hash; *found FALSE when there is none. */
+/* The challenge for hash; NULL with no error when there is none. */
 static CgChallenge *
 lookup(CgStore *store, CgTxn *txn, const guint8 hash[32], GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	CgChallenge *c = cg_store_challenge_get(store, txn, hash, &err);
 
-	if (c == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND))
-		g_propagate_error(error, g_steal_pointer(&err));
+	if (c == NULL) {
+		cg_error_absent(&err, error);
+		return NULL;
+	}
 	/* The store finds it by its key; the comparison that decides is
 	 * made here, in constant time. */
-	if (c != NULL && !cg_memeq_ct(c->token_hash, hash, 32))
+	if (!cg_memeq_ct(c->token_hash, hash, 32))
 		g_clear_pointer(&c, cg_challenge_free);
 	return c;
 }
@@ -337,10 +339,8 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 		return invite_apply(g, txn, c, now, error);
 
 	old = cg_store_domain_get(g->store, txn, c->target, &err);
-	if (old == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-		g_propagate_error(error, g_steal_pointer(&err));
+	if (old == NULL && !cg_error_absent(&err, error))
 		return FALSE;
-	}
 	moved = old != NULL && strcmp(old->org_id, c->org_id) != 0;
 	d.domain = c->target;
 	d.org_id = c->org_id;

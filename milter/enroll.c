@@ -404,10 +404,8 @@ enroll_check(CgGateway *g, GError **error)
 	st->format = g_strdup("pem");
 	st->fields = g_strdup("");
 	st->validity = (guint32)g->conf->default_validity;
-	if (admin == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-		g_propagate_error(error, g_steal_pointer(&err));
+	if (admin == NULL && !cg_error_absent(&err, error))
 		return FALSE;
-	}
 	if (admin == NULL || admin->status != CG_ADMIN_ACTIVE) {
 		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
 		            "%s is not an active admin of any organisation", mail->from);

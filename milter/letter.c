@@ -123,29 +123,6 @@ sender_org(CgGateway *g, CgTxn *txn, GError **error)
 	return cg_store_org_get(g->store, txn, ids->pdata[0], error);
 }
 
-/* The domain record, or NULL (with no error) when there is none. */
-static CgDomain *
-domain_get(CgGateway *g, CgTxn *txn, const char *name, GError **error)
-{
-	g_autoptr(GError) err = NULL;
-	CgDomain *d = cg_store_domain_get(g->store, txn, name, &err);
-
-	if (d == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND))
-		g_propagate_error(error, g_steal_pointer(&err));
-	return d;
-}
-
-static CgAdmin *
-admin_get(CgGateway *g, CgTxn *txn, const char *addr, GError **error)
-{
-	g_autoptr(GError) err = NULL;
-	CgAdmin *a = cg_store_admin_get(g->store, txn, addr, &err);
-
-	if (a == NULL && !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND))
-		g_propagate_error(error, g_steal_pointer(&err));
-	return a;
-}
-
 static gboolean
 challenge_job(CgTxn *txn, const char *domain, const char *org, const char *local, GError **error)
 {
@@ -164,13 +141,11 @@ add_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, GStr
 	for (i = 0; i < domains->len; i++) {
 		const char *name = domains->pdata[i];
 		g_autoptr(GError) err = NULL;
-		g_autoptr(CgDomain) old = domain_get(g, txn, name, &err);
+		g_autoptr(CgDomain) old = cg_store_domain_get(g->store, txn, name, &err);
 		CgDomain d = {0};
 
-		if (old == NULL && err != NULL) {
-			g_propagate_error(error, g_steal_pointer(&err));
+		if (old == NULL && !cg_error_absent(&err, error))
 			return FALSE;
-		}
 		if (old != NULL && strcmp(old->org_id, org->id) == 0) {
 			g_string_append_printf(done, "- %s: already registered (%s)\n", name,
 			                       cg_domain_status_name(old->status));
@@ -227,13 +202,11 @@ add_admins(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *admins, GStrin
 	for (i = 0; i < admins->len; i++) {
 		const CgLetterAdmin *la = admins->pdata[i];
 		g_autoptr(GError) err = NULL;
-		g_autoptr(CgAdmin) old = admin_get(g, txn, la->address, &err);
+		g_autoptr(CgAdmin) old = cg_store_admin_get(g->store, txn, la->address, &err);
 		CgAdmin a = {0};
 
-		if (old == NULL && err != NULL) {
-			g_propagate_error(error, g_steal_pointer(&err));
+		if (old == NULL && !cg_error_absent(&err, error))
 			return FALSE;
-		}
 		if (old != NULL && strcmp(old->org_id, org->id) != 0 &&
 		    old->status != CG_ADMIN_REMOVED) {
 			g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
@@ -266,12 +239,10 @@ remove_admins(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *admins, GSt
 	for (i = 0; i < admins->len; i++) {
 		const CgLetterAdmin *la = admins->pdata[i];
 		g_autoptr(GError) err = NULL;
-		g_autoptr(CgAdmin) a = admin_get(g, txn, la->address, &err);
+		g_autoptr(CgAdmin) a = cg_store_admin_get(g->store, txn, la->address, &err);
 
-		if (a == NULL && err != NULL) {
-			g_propagate_error(error, g_steal_pointer(&err));
+		if (a == NULL && !cg_error_absent(&err, error))
 			return FALSE;
-		}
 		if (a == NULL || strcmp(a->org_id, org->id) != 0 || a->status == CG_ADMIN_REMOVED) {
 			g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
 			            "%s is not an admin of %s", la->address, org->name);
@@ -295,12 +266,10 @@ remove_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, G
 	for (i = 0; i < domains->len; i++) {
 		const char *name = domains->pdata[i];
 		g_autoptr(GError) err = NULL;
-		g_autoptr(CgDomain) d = domain_get(g, txn, name, &err);
+		g_autoptr(CgDomain) d = cg_store_domain_get(g->store, txn, name, &err);
 
-		if (d == NULL && err != NULL) {
-			g_propagate_error(error, g_steal_pointer(&err));
+		if (d == NULL && !cg_error_absent(&err, error))
 			return FALSE;
-		}
 		if (d == NULL || strcmp(d->org_id, org->id) != 0) {
 			g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
 			            "%s is not a domain of %s", name, org->name);
@@ -380,10 +349,8 @@ letter_apply(CgGateway *g, CgTxn *txn, GError **error)
 		            seen);
 		return FALSE;
 	}
-	if (!g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-		g_propagate_error(error, g_steal_pointer(&err));
+	if (!cg_error_absent(&err, error))
 		return FALSE;
-	}
 	if (!cg_store_next_id(txn, "request", &n, error))
 		return FALSE;
 	rid = g_strdup_printf("R%" G_GUINT64_FORMAT, n);

@@ -112,10 +112,8 @@ revoke_check(CgGateway *g, GError **error)
 	if (!ok)
 		return FALSE;
 	if ((c = cg_store_cert_get(g->store, NULL, st->serial, &err)) == NULL) {
-		if (!g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
-			g_propagate_error(error, g_steal_pointer(&err));
+		if (!cg_error_absent(&err, error))
 			return FALSE;
-		}
 		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
 		            "no certificate with serial %s was issued here", st->serial);
 		return FALSE;
