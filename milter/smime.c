@@ -246,9 +246,16 @@ cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gi
 		goto out;
 	}
 	certs = CMS_get1_certs(cms);
-	if (mail->smime.kind == CG_SMIME_DETACHED)
-		in = BIO_new_mem_buf(g_bytes_get_data(mail->smime.signed_content, NULL),
-		                     (int)g_bytes_get_size(mail->smime.signed_content));
+	if (mail->smime.kind == CG_SMIME_DETACHED) {
+		/*
+		 * Behind a buffer filter, not a bare memory BIO: OpenSSL 3.0's
+		 * CMS_verify copies a memory BIO into one of its own and leaks
+		 * that copy when the signature names a digest it cannot set up.
+		 */
+		in = BIO_push(BIO_new(BIO_f_buffer()),
+		              BIO_new_mem_buf(g_bytes_get_data(mail->smime.signed_content, NULL),
+		                              (int)g_bytes_get_size(mail->smime.signed_content)));
+	}
 	out = BIO_new(BIO_s_mem());
 	/* The signature alone first (no chain): is the content what was signed? */
 	if (CMS_verify(cms, certs, NULL, in, out, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
@@ -320,7 +327,7 @@ out:
 	sk_X509_free(signers);
 	sk_X509_pop_free(certs, X509_free);
 	X509_STORE_free(anchors);
-	BIO_free(in);
+	BIO_free_all(in);
 	BIO_free(out);
 	CMS_ContentInfo_free(cms);
 	ERR_clear_error();

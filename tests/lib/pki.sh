@@ -10,6 +10,9 @@
 #   pki_sign_gpgsm HOME EMAIL IN OUT [HDRS]
 #                                    multipart/signed built around gpgsm's
 #                                    detached signature of entity IN
+#   pki_multipart_signed IN SIG OUT [HDRS]
+#                                    multipart/signed of entity IN and the
+#                                    base64 detached signature in file SIG
 #   pki_crlf FILE / pki_lf FILE      rewrite line ends in place
 
 pki_ca() {
@@ -81,8 +84,15 @@ pki_sign_gpgsm() {
 	home=$1 email=$2 in=$3 out=$4
 	GNUPGHOME=$home gpgsm --batch --yes --pinentry-mode loopback --passphrase '' \
 		--include-certs -1 --detach-sign --base64 -u "$email" -o "$in.sig" "$in" 2>/dev/null
+	pki_multipart_signed "$in" "$in.sig" "$out" "${5:-}"
+}
+
+# pki_multipart_signed IN SIG OUT [HEADERS-FILE]: entity IN and the base64
+# detached signature in file SIG as a multipart/signed message
+pki_multipart_signed() {
+	in=$1 sig=$2 out=$3
 	{
-		if [ -n "${5:-}" ]; then cat "$5"; fi
+		if [ -n "${4:-}" ]; then cat "$4"; fi
 		printf 'MIME-Version: 1.0\r\n'
 		printf 'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n'
 		printf '\tmicalg=sha-256; boundary="=-=gpgsm=-="\r\n\r\n'
@@ -92,7 +102,7 @@ pki_sign_gpgsm() {
 		printf 'Content-Type: application/pkcs7-signature; name=smime.p7s\r\n'
 		printf 'Content-Transfer-Encoding: base64\r\n'
 		printf 'Content-Disposition: attachment; filename=smime.p7s\r\n\r\n'
-		sed 's/$/\r/' "$in.sig" | sed 's/\r\r$/\r/'
+		sed 's/$/\r/' "$sig" | sed 's/\r\r$/\r/'
 		printf '\r\n--=-=gpgsm=-=--\r\n'
 	} > "$out"
 }
