@@ -11,6 +11,7 @@
 #   ca_mta              a capturing MTA (call after ca_conf): each mail the
 #                       issuer sends becomes T/out/N.eml, its argv T/out/N.argv
 #   drain               certgate-issuer --drain with the test DNS (dns_start)
+#   drain_later OFFSET  the same with the issuer's clock moved (faketime)
 #   last_mail ADDR      the newest captured mail to ADDR; mails_to ADDR: how many
 #   qp FILE             FILE with quoted-printable decoded (to read mail texts)
 
@@ -75,6 +76,13 @@ EOF2
 }
 
 drain() { dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
+
+# drain_later OFFSET: drain with the issuer's clock moved by OFFSET (libfaketime
+# syntax: +25h, +3d); ASan tolerates the preloaded library.
+drain_later() {
+	FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		dns_run faketime -f "$1" "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1
+}
 
 last_mail() {
 	n=$(grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | sed 's|.*/||; s|\.argv$||' | sort -n | tail -1)

@@ -188,6 +188,38 @@ $cg cert show "$s_sp" --pem | openssl x509 -noout -subject -nameopt RFC2253 | gr
 	$cg cert show "$s_sp" --pem | openssl x509 -noout -text | grep -q "2.23.140.1.5.3.3" &&
 	ok "sponsor certificate: givenName and the sponsor-validated policy" || bad "sponsor certificate"
 
+# An invitation nobody answers: the issuer run a day later (libfaketime moves
+# its clock past InviteLifetime, 24 h) settles the row as refused and sends
+# the report; the answer that comes after is refused.
+printf 'Email,First Name,Last Name,Country\r\njola@example.org,Jola,Late,PL\r\n' > "$T/m/jola.csv"
+entity "$T/m/jola.ent" "One more." "$T/m/jola.csv" text/csv jola.csv
+mail jola anna anna@example.org "$T/m/jola.ent"
+expect "a list of one invitation" '^(accept|discard)' "$T/m/jola.eml"
+before_jola=$(last_mail anna@example.org)
+drain
+inv=$(last_mail jola@example.org)
+[ -n "$inv" ] && ok "jola@ is invited" || bad "no invitation to jola@"
+drain_later +23h
+[ "$(last_mail anna@example.org)" = "$before_jola" ] && ok "23 hours on, the invitation still waits" ||
+	bad "invitation settled before its expiry"
+drain_later +25h
+rep=$(last_mail anna@example.org)
+if [ "$rep" != "$before_jola" ] && grep -q "^Subject: Enrolment R[0-9]*: 0 issued, 1 refused" "$rep" &&
+	/usr/bin/python3 "$CG_SRC/tests/lib/report-csv.py" "$rep" |
+	grep -q -F '"1","jola@example.org","refused","","the invitation was not answered in time"'; then
+	ok "25 hours on, the unanswered invitation is refused and reported"
+else
+	bad "expired invitation: $(grep '^Subject' "$rep")"
+fi
+$cg audit show | grep -q " invite.expire .*jola@example.org" && ok "invite.expire audited" || bad "no invite.expire"
+tok=$(sed -n 's/^Subject: ACME: //p' "$inv" | tr -d '\r')
+mid=$(sed -n 's/^Message-ID: //p' "$inv" | tr -d '\r<>')
+csr jola jola@example.org
+got=$(answer jola@example.org "$T/m/inv-jola.eml" "$T/k/jola.csr")
+case $got in "reject "*"this invitation has been answered or has expired"*) ok "the late answer is refused: $got" ;;
+*) bad "late answer: $got" ;; esac
+$cg --json cert list | grep -q '"mailbox":"jola@example.org"' && bad "jola issued after expiry" || ok "nothing issued for jola@"
+
 # Attacks refused as a whole, nothing queued.
 jobs_before=$($cg db check | grep '^requests:')
 entity "$T/m/plain.ent" "Please issue." "$T/k/b1.der" application/pkcs10 b1.p10
