@@ -227,18 +227,21 @@ cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **er
 	return cg_store_request_put(txn, req, error);
 }
 
-static gboolean
-reject_item(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason, gint64 now, GError **error)
+/* Settles an item as refused for `reason`; audited as `action`. */
+gboolean
+cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason, const char *action,
+               gint64 now, GError **error)
 {
 	g_autofree char *obj = g_strdup_printf("%s#%u", item->request_id, item->index);
+	g_autofree char *detail = g_strdup_printf("%s: %s", item->mailbox, reason);
 
-	cg_log(LOG_NOTICE, "request %s: refused at issue time: %s", obj, reason);
+	cg_log(LOG_NOTICE, "request %s: %s refused (%s): %s", obj, item->mailbox, action, reason);
 	g_free(item->reason);
 	item->reason = g_strdup(reason);
 	item->status = CG_ITEM_REJECTED;
 	return cg_store_item_put(txn, item, error) &&
 	       cg_request_settle(iss, txn, item->request_id, error) &&
-	       cg_store_audit_append(txn, now, "issuer", "cert.refuse", obj, reason, error);
+	       cg_store_audit_append(txn, now, "issuer", action, obj, detail, error);
 }
 
 static gboolean
@@ -306,7 +309,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	if (!recheck(iss, txn, req, item, org, now, &c, error))
 		goto done;
 	if (c.refusal != NULL) {
-		ok = reject_item(iss, txn, item, c.refusal, now, error);
+		ok = cg_item_refuse(iss, txn, item, c.refusal, "cert.refuse", now, error);
 		goto done;
 	}
 	fill_request(iss, req, item, org, c.csr, now, &r);
@@ -316,7 +319,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 			g_propagate_error(error, g_steal_pointer(&err));
 			goto done;
 		}
-		ok = reject_item(iss, txn, item, err->message, now, error);
+		ok = cg_item_refuse(iss, txn, item, err->message, "cert.refuse", now, error);
 		goto done;
 	}
 	ok = store_cert(iss, txn, x, item, req, &r, c.csr, now, &serial, error);

@@ -30,6 +30,8 @@ struct CgIssuer {
 /* issue.c */
 gboolean cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GError **error);
 gboolean cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **error);
+gboolean cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason,
+                        const char *action, gint64 now, GError **error);
 gboolean cg_domain_usable(CgStore *store, CgTxn *txn, const char *mailbox, const char *org_id,
                           gint64 now, char **why, GError **error);
 

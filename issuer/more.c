@@ -240,13 +240,8 @@ run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *te
 
 		if (now < at)
 			return cg_store_job_defer(txn, job, at, error);
-		g_free(it->reason);
-		it->reason = g_strdup("the invitation was not answered in time");
-		it->status = CG_ITEM_REJECTED;
-		return cg_store_item_put(txn, it, error) &&
-		       cg_request_settle(iss, txn, it->request_id, error) &&
-		       cg_store_audit_append(txn, now, "issuer", "invite.expire", f[0], it->mailbox,
-		                             error);
+		return cg_item_refuse(iss, txn, it, "the invitation was not answered in time",
+		                      "invite.expire", now, error);
 	}
 	if ((req = cg_store_request_get(iss->store, txn, ri[0], error)) == NULL ||
 	    (org = cg_store_org_get(iss->store, txn, req->org_id, error)) == NULL)
@@ -279,11 +274,8 @@ run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gboolean *te
 	g_strlcpy(expire.id, later, sizeof(expire.id));
 	if (!sent) {
 		/* Refused for good by the MTA: the row settles as refused now. */
-		g_free(it->reason);
-		it->reason = g_strdup("the invitation could not be delivered");
-		it->status = CG_ITEM_REJECTED;
-		return cg_store_item_put(txn, it, error) &&
-		       cg_request_settle(iss, txn, it->request_id, error);
+		return cg_item_refuse(iss, txn, it, "the invitation could not be delivered",
+		                      "invite.undeliverable", now, error);
 	}
 	detail =
 	    g_strdup_printf("invitation to %s for %s, valid until %s", it->mailbox, f[0], until);

@@ -9,7 +9,9 @@
 #   ca_conf [LINE...]   T/certgate.conf: the common keys, then LINEs
 #                       (CAKey defaults to a key file unless a LINE sets it)
 #   ca_mta              a capturing MTA (call after ca_conf): each mail the
-#                       issuer sends becomes T/out/N.eml, its argv T/out/N.argv
+#                       issuer sends becomes T/out/N.eml, its argv T/out/N.argv;
+#                       mail to an address listed in T/mta-refuse is refused
+#                       for good (exit 67, EX_NOUSER)
 #   drain               certgate-issuer --drain with the test DNS (dns_start)
 #   drain_later OFFSET  the same with the issuer's clock moved (faketime)
 #   last_mail ADDR      the newest captured mail to ADDR; mails_to ADDR: how many
@@ -67,6 +69,11 @@ ca_mta() {
 	chown certgate-ca "$T/out"
 	cat > "$T/mta" <<EOF2
 #!/bin/sh
+for to in "\$@"; do :; done
+if [ -f $T/mta-refuse ] && grep -q -x -F -- "\$to" $T/mta-refuse; then
+	echo "550 5.1.1 <\$to>: Recipient address rejected: User unknown"
+	exit 67
+fi
 n=\$(ls $T/out | wc -l)
 echo "\$*" > $T/out/\$n.argv
 cat > $T/out/\$n.eml

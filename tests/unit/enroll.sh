@@ -219,6 +219,26 @@ got=$(answer jola@example.org "$T/m/inv-jola.eml" "$T/k/jola.csr")
 case $got in "reject "*"this invitation has been answered or has expired"*) ok "the late answer is refused: $got" ;;
 *) bad "late answer: $got" ;; esac
 $cg --json cert list | grep -q '"mailbox":"jola@example.org"' && bad "jola issued after expiry" || ok "nothing issued for jola@"
+# An invitation the MTA refuses for good: the row settles as refused at once.
+echo kasia@example.org > "$T/mta-refuse"
+printf 'Email,First Name,Last Name,Country\r\nkasia@example.org,Kasia,Gone,PL\r\n' > "$T/m/kasia.csv"
+entity "$T/m/kasia.ent" "And one more." "$T/m/kasia.csv" text/csv kasia.csv
+mail kasia anna anna@example.org "$T/m/kasia.ent"
+expect "a list inviting an unknown user" '^(accept|discard)' "$T/m/kasia.eml"
+drain
+rm "$T/mta-refuse"
+rep=$(last_mail anna@example.org)
+if grep -q "^Subject: Enrolment R[0-9]*: 0 issued, 1 refused" "$rep" &&
+	/usr/bin/python3 "$CG_SRC/tests/lib/report-csv.py" "$rep" |
+	grep -q -F '"1","kasia@example.org","refused","","the invitation could not be delivered"'; then
+	ok "an undeliverable invitation: refused and reported at once"
+else
+	bad "undeliverable invitation: $(grep '^Subject' "$rep")"
+fi
+$cg audit show > "$T/audit.txt"
+grep -q " invite.undeliverable .*kasia@example.org" "$T/audit.txt" &&
+	grep -q " mail.failed .*kasia@example.org.*User unknown" "$T/audit.txt" &&
+	ok "invite.undeliverable and mail.failed audited" || bad "undeliverable invitation not audited"
 
 # Attacks refused as a whole, nothing queued.
 jobs_before=$($cg db check | grep '^requests:')
