@@ -337,4 +337,13 @@ mail again anna anna@example.org "$T/m/again.ent"
 verdict "$T/m/again.eml" > /dev/null
 drain
 grep -q "^Subject: Enrolment R[0-9]*: 0 issued, 1 refused" "$(last_mail anna@example.org)" && ok "a key revoked for compromise is refused" || bad "compromised key: $(grep '^Subject' "$(last_mail anna@example.org)")"
+# A database failure while an item's domain is looked up defers the mail
+# (451): it is never mistaken for "not a domain of this organisation" (550),
+# which would lose the request. The domain's record is made unreadable.
+$cg domain add broken.example.org --org 1 --validated > /dev/null
+"$CG_BIN/../tests/cg-storetool" corrupt "$T/db" "$T/evidence" broken.example.org domains
+csr broken anna3@broken.example.org
+entity "$T/m/broken.ent" "Please." "$T/k/broken.csr" application/pkcs10 broken.csr
+mail broken anna anna@example.org "$T/m/broken.ent"
+expect "a store failure on the item's domain defers" '^tempfail 451 4\.3\.0' "$T/m/broken.eml"
 exit $fail

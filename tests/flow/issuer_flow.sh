@@ -82,7 +82,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/
 r=$(issue eve@example.com "$T/eve.csr")
 echo "$r" | grep -q "CAA issuemail at example.com does not allow" && ok "CAA issuemail ; refused" || bad "CAA: $r"
 r=$(issue eve@example.net "$T/eve.csr")
-echo "$r" | grep -q "not registered for this organisation" && ok "unvalidated domain refused" || bad "domain: $r"
+echo "$r" | grep -q "is not a domain of this organisation" && ok "unregistered domain refused" || bad "domain: $r"
 
 # Revocation and the CRL.
 $cg cert revoke "$a" --reason keyCompromise > /dev/null

@@ -11,7 +11,9 @@
  *   cg-storetool count DBHOME EVIDENCE  prints the number of orgs
  *   cg-storetool audit DBHOME EVIDENCE N     appends N audit entries
  *   cg-storetool tamper DBHOME EVIDENCE SEQ  flips one byte of audit entry SEQ
- *   cg-storetool corrupt DBHOME EVIDENCE KEY writes garbage as org KEY
+ *   cg-storetool corrupt DBHOME EVIDENCE KEY [DB]
+ *                                       writes garbage as record KEY of DB
+ *                                       (orgs, domains, ...; default orgs)
  *   cg-storetool evidence DBHOME EVIDENCE BYTES
  *                                       stores BYTES of evidence; prints the error
  *   cg-storetool job DBHOME EVIDENCE ID [DELAY_MS]
@@ -141,9 +143,9 @@ main(int argc, char **argv)
 			copy[len / 2] ^= 0x20;
 			rc = !cg_store_debug_put_raw(s, "audit", &key, 8, copy, len, &err);
 		}
-	} else if (strcmp(argv[1], "corrupt") == 0 && argc == 5) {
-		rc = !cg_store_debug_put_raw(s, "orgs", argv[4], strlen(argv[4]), "\x01garbage", 8,
-		                             &err);
+	} else if (strcmp(argv[1], "corrupt") == 0 && (argc == 5 || argc == 6)) {
+		rc = !cg_store_debug_put_raw(s, argc == 6 ? argv[5] : "orgs", argv[4],
+		                             strlen(argv[4]), "\x01garbage", 8, &err);
 	} else if (strcmp(argv[1], "job") == 0 && (argc == 5 || argc == 6)) {
 		CgTxn *t;
 
