@@ -3,11 +3,8 @@
  *
  * Before issuing for a mailbox, the CAA RRset is looked up at the mailbox's
  * domain and then each parent in turn, up to (not including) the root; the
- * first non-empty RRset is the relevant one. Issuance is allowed when that
- * set has no issuemail property, or one whose issuer domain name is one of
- * CaaIdentities. "issuemail ;" forbids every CA; a malformed value forbids;
- * an unknown tag with the critical flag forbids. "issue" and "issuewild" do
- * not restrict S/MIME. A temporary DNS failure is CG_ERROR_DNS_TEMP: the
+ * first non-empty RRset is the relevant one, and policy decides on it
+ * (cg_policy_caa_decide). A temporary DNS failure is CG_ERROR_DNS_TEMP: the
  * request waits, it is never issued on a guess. Results are cached for a
  * minute per domain.
  */
@@ -23,72 +20,6 @@
 #define CACHE_SECONDS 60
 
 typedef CgCaaProp Prop;
-
-void
-cg_caa_prop_free(gpointer p)
-{
-	Prop *x = p;
-
-	g_free(x->tag);
-	g_free(x->value);
-	g_free(x);
-}
-
-/* issuemail value: issuer-domain-name [";" parameters]. NULL when malformed;
- * "" when no issuer is named (";"). */
-static char *
-issuer_of(const char *value)
-{
-	g_autofree char *v = g_strdup(value);
-	char *semi = strchr(v, ';'), *p;
-
-	if (semi != NULL)
-		*semi = '\0';
-	g_strstrip(v);
-	for (p = v; *p; p++)
-		if (!g_ascii_isalnum(*p) && *p != '.' && *p != '-')
-			return NULL;
-	return g_ascii_strdown(v, -1);
-}
-
-/* The decision on one relevant RRset. */
-gboolean
-cg_caa_decide(GPtrArray *props, char **identities, const char *where, GError **error)
-{
-	gboolean has_issuemail = FALSE;
-	guint i;
-
-	for (i = 0; i < props->len; i++) {
-		const Prop *p = g_ptr_array_index(props, i);
-		g_autofree char *issuer = NULL;
-		char **id;
-
-		if (g_ascii_strcasecmp(p->tag, "issuemail") != 0) {
-			if (p->critical && g_ascii_strcasecmp(p->tag, "issue") != 0 &&
-			    g_ascii_strcasecmp(p->tag, "issuewild") != 0 &&
-			    g_ascii_strcasecmp(p->tag, "iodef") != 0) {
-				g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
-				            "CAA at %s has an unknown critical property %s", where,
-				            p->tag);
-				return FALSE;
-			}
-			continue;
-		}
-		has_issuemail = TRUE;
-		issuer = issuer_of(p->value);
-		for (id = identities; issuer != NULL && *issuer && id && *id; id++)
-			if (g_ascii_strcasecmp(issuer, *id) == 0)
-				return TRUE;
-	}
-	if (has_issuemail) {
-		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
-		            "CAA issuemail at %s does not allow this CA to issue S/MIME "
-		            "certificates for the domain",
-		            where);
-		return FALSE;
-	}
-	return TRUE;
-}
 
 /* CAA properties at name: NULL with error on a temporary failure; an empty
  * array when there are none (NXDOMAIN or no data). */
@@ -200,7 +131,7 @@ cg_caa_check(const char *domain, char **identities, GError **error)
 			return FALSE; /* temporary: not cached */
 		}
 		if (props->len > 0) {
-			allowed = cg_caa_decide(props, identities, name, &err);
+			allowed = cg_policy_caa_decide(props, identities, name, &err);
 			break;
 		}
 	}

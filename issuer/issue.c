@@ -2,12 +2,11 @@
  * issue.c: issuing one request item, and queueing operator requests.
  *
  * The issuer trusts nothing the milter (or the operator command) decided: at
- * the moment of signing it re-checks the item against the current store and
- * policy: organisation active, requesting admin active, the mailbox's domain
- * validated for this organisation and not expired, CSR self-signature, key
- * policy (with the CA's own keys, compromised keys and keys certified for
- * other mailboxes), CAA, profile constraints. A refusal settles the item as
- * rejected with its reason; only a temporary failure (DNS) makes it wait.
+ * the moment of signing it gathers the facts from the current store and the
+ * CSR (organisation, requesting admin, the mailbox's domain, the key's other
+ * certificates), lets policy decide (cg_policy_issue), then checks CAA. A
+ * refusal settles the item as rejected with its reason; only a temporary
+ * failure (store, DNS) makes it wait.
  */
 #include "issuer-int.h"
 #include "daemon.h"
@@ -15,28 +14,28 @@
 #include <string.h>
 #include <syslog.h>
 
+/* What the store and the CSR say, for cg_policy_issue(). */
 typedef struct {
+	CgIssueFacts f;
+	CgDomain *domain;
 	CgCsr *csr;
-	char *refusal; /* set: refuse the item for this reason */
-} Check;
+	char *csr_error;
+	GPtrArray *certified_for; /* mailboxes already certified for the key */
+} Gathered;
 
-static gboolean refuse(Check *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static gboolean
-refuse(Check *c, const char *fmt, ...)
+static void
+gathered_clear(Gathered *g)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	g_free(c->refusal);
-	c->refusal = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	return TRUE;
+	cg_domain_free(g->domain);
+	cg_csr_free(g->csr);
+	g_free(g->csr_error);
+	if (g->certified_for != NULL)
+		g_ptr_array_unref(g->certified_for);
 }
 
 typedef struct {
 	const char *mailbox;
-	GPtrArray *others; /* mailboxes certified for the key */
+	GPtrArray *others;
 	gboolean compromised;
 } KeyUse;
 
@@ -53,118 +52,106 @@ collect_key_use(gconstpointer rec, gpointer data)
 	return TRUE;
 }
 
-/* Key policy with the facts the store knows about the key. */
+/* The facts of mailbox's domain, borrowed from *rec (the record, or NULL
+ * when there is none; the caller frees it). FALSE only for a store error. */
 static gboolean
-check_key(CgStore *store, CgTxn *txn, const guint8 (*own)[32], gsize n_own, const CgCsr *csr,
-          const char *mailbox, GError **error)
-{
-	g_autofree char *spki = cg_hex(csr->spki_sha256, 32);
-	KeyUse u = {mailbox, g_ptr_array_new_with_free_func(g_free), FALSE};
-	CgKeyFacts f = {0};
-	gboolean ok;
-
-	if (!cg_store_foreach_by(store, txn, CG_INDEX_CERT_BY_SPKI, spki, collect_key_use, &u,
-	                         error)) {
-		g_ptr_array_unref(u.others);
-		return FALSE;
-	}
-	g_ptr_array_add(u.others, NULL);
-	f.mailbox = mailbox;
-	f.ca_keys = own;
-	f.n_ca_keys = n_own;
-	f.compromised = u.compromised;
-	f.certified_for = (char **)u.others->pdata;
-	f.spki_sha256 = csr->spki_sha256;
-	ok = cg_policy_check_key(csr->key, &f, error);
-	g_ptr_array_unref(u.others);
-	return ok;
-}
-
-/* The mailbox's domain: validated for org_id and not expired at now. */
-gboolean
-cg_domain_usable(CgStore *store, CgTxn *txn, const char *mailbox, const char *org_id, gint64 now,
-                 char **why, GError **error)
+domain_facts(CgStore *store, CgTxn *txn, const char *mailbox, CgDomain **rec, CgDomainFacts *f,
+             GError **error)
 {
 	g_autoptr(GError) err = NULL;
-	const char *domain = cg_addr_domain(mailbox);
-	g_autoptr(CgDomain) d = cg_store_domain_get(store, txn, domain, &err);
+	const char *name = cg_addr_domain(mailbox);
+	CgDomain *d = *rec = cg_store_domain_get(store, txn, name, &err);
 
-	if (d == NULL) {
-		if (!cg_error_absent(&err, error))
-			return FALSE;
-		*why = g_strdup_printf("the domain %s is not registered for this organisation",
-		                       domain);
-		return TRUE;
-	}
-	if (strcmp(d->org_id, org_id) != 0)
-		*why = g_strdup_printf("the domain %s belongs to another organisation", domain);
-	else if (d->status != CG_DOMAIN_VALIDATED)
-		*why = g_strdup_printf("the domain %s is not validated (%s)", domain,
-		                       cg_domain_status_name(d->status));
-	else if (d->expires_at <= now)
-		*why = g_strdup_printf("the validation of %s expired; it must be challenged again",
-		                       domain);
+	*f = (CgDomainFacts){name, d != NULL, d ? d->org_id : NULL,
+	                     d && d->status == CG_DOMAIN_VALIDATED,
+	                     d ? cg_domain_status_name(d->status) : NULL, d ? d->expires_at : 0};
+	return d != NULL || cg_error_absent(&err, error);
+}
+
+/* The item's key: which other mailboxes hold it, was it compromised. */
+static gboolean
+gather_key(CgIssuer *iss, CgTxn *txn, const char *mailbox, Gathered *g, GError **error)
+{
+	g_autofree char *spki = cg_hex(g->csr->spki_sha256, 32);
+	KeyUse u = {mailbox, g_ptr_array_new_with_free_func(g_free), FALSE};
+	gsize n_own;
+
+	g->certified_for = u.others;
+	if (!cg_store_foreach_by(iss->store, txn, CG_INDEX_CERT_BY_SPKI, spki, collect_key_use, &u,
+	                         error))
+		return FALSE;
+	g_ptr_array_add(u.others, NULL);
+	g->f.key.mailbox = mailbox;
+	g->f.key.ca_keys = cg_ca_own_keys(iss->ca, &n_own);
+	g->f.key.n_ca_keys = n_own;
+	g->f.key.compromised = u.compromised;
+	g->f.key.certified_for = (char **)u.others->pdata;
+	g->f.key.spki_sha256 = g->csr->spki_sha256;
 	return TRUE;
 }
 
-/* Every re-check. FALSE only for a store or DNS error (the job waits);
- * otherwise TRUE, with c->refusal set when the item must be refused. */
+/* Every fact the re-checks need, read in txn. FALSE only for a store error. */
 static gboolean
-recheck(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, const CgOrg *org,
-        gint64 now, Check *c, GError **error)
+gather(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, const CgOrg *org,
+       Gathered *g, GError **error)
 {
 	g_autoptr(GError) err = NULL;
-	char *why = NULL;
-	gsize n_own;
-	const guint8(*own)[32] = cg_ca_own_keys(iss->ca, &n_own);
+	CgIssueFacts *f = &g->f;
 
-	if (org->status != CG_ORG_ACTIVE)
-		return refuse(c, "organisation %s is %s", org->id, cg_org_status_name(org->status));
-	if (req->kind == CG_REQUEST_ENROLL) {
+	f->org_id = org->id;
+	f->org_active = org->status == CG_ORG_ACTIVE;
+	f->org_status = cg_org_status_name(org->status);
+	f->org_country = org->country;
+	f->by_admin = req->kind == CG_REQUEST_ENROLL;
+	f->requester = req->requester;
+	if (f->by_admin) {
 		g_autoptr(CgAdmin) a = cg_store_admin_get(iss->store, txn, req->requester, &err);
 
 		if (a == NULL && !cg_error_absent(&err, error))
 			return FALSE;
-		if (a == NULL || a->status != CG_ADMIN_ACTIVE || strcmp(a->org_id, org->id) != 0)
-			return refuse(c, "%s is no longer an active admin of organisation %s",
-			              req->requester, org->id);
+		f->requester_active =
+		    a != NULL && a->status == CG_ADMIN_ACTIVE && strcmp(a->org_id, org->id) == 0;
 	}
-	if (!cg_domain_usable(iss->store, txn, item->mailbox, org->id, now, &why, error))
+	f->mailbox = item->mailbox;
+	if (!domain_facts(iss->store, txn, item->mailbox, &g->domain, &f->domain, error))
 		return FALSE;
-	if (why != NULL) {
-		refuse(c, "%s", why);
-		g_free(why);
+	f->validity_days = req->validity_days;
+	f->max_validity = (guint)iss->conf->max_validity;
+	if (!cg_profile_parse(req->profile, &f->profile))
+		f->profile = CG_PROFILE_ORGANIZATION;
+	f->given_name = item->given_name;
+	f->surname = item->surname;
+	f->country = item->country;
+	g->csr = cg_csr_parse(g_bytes_get_data(item->csr, NULL), g_bytes_get_size(item->csr), &err);
+	if (g->csr == NULL) {
+		g->csr_error = g_strdup(err->message);
 		return TRUE;
 	}
-	if (req->validity_days == 0 || req->validity_days > (guint32)iss->conf->max_validity)
-		return refuse(c, "validity of %u days is above MaxValidity %" G_GINT64_FORMAT,
-		              req->validity_days, iss->conf->max_validity);
-	c->csr = cg_csr_parse(g_bytes_get_data(item->csr, NULL), g_bytes_get_size(item->csr), &err);
-	if (c->csr == NULL)
-		return refuse(c, "%s", err->message);
-	if (c->csr->mailbox != NULL && !cg_addr_equal(c->csr->mailbox, item->mailbox))
-		return refuse(c, "the CSR names %s, not %s", c->csr->mailbox, item->mailbox);
-	if (!check_key(iss->store, txn, own, n_own, c->csr, item->mailbox, &err)) {
-		if (!g_error_matches(err, CG_ERROR, CG_ERROR_NOT_AUTHORISED)) {
-			g_propagate_error(error, g_steal_pointer(&err));
-			return FALSE;
-		}
-		return refuse(c, "%s", err->message);
+	f->csr = g->csr;
+	return gather_key(iss, txn, item->mailbox, g, error);
+}
+
+/* The re-checks: the facts gathered, policy's decision, then CAA (DNS).
+ * FALSE only for a store or DNS error (the job waits); otherwise TRUE, with
+ * *refusal set when the item must be refused. */
+static gboolean
+recheck(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, const CgOrg *org,
+        gint64 now, Gathered *g, char **refusal, GError **error)
+{
+	g_autoptr(GError) err = NULL;
+
+	if (!gather(iss, txn, req, item, org, g, error))
+		return FALSE;
+	g->f.csr_error = g->csr_error;
+	if ((*refusal = cg_policy_issue(&g->f, now)) != NULL)
+		return TRUE;
+	if (cg_caa_check(cg_addr_domain(item->mailbox), iss->conf->caa_identities, &err))
+		return TRUE;
+	if (g_error_matches(err, CG_ERROR, CG_ERROR_DNS_TEMP)) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
 	}
-	if (g_strcmp0(req->profile, "sponsor") == 0) {
-		if (*item->given_name == '\0' || *item->surname == '\0')
-			return refuse(c, "the sponsor profile needs a first and last name");
-		if (*item->country != '\0' && g_ascii_strcasecmp(item->country, org->country) != 0)
-			return refuse(c, "country %s is not the organisation's %s", item->country,
-			              org->country);
-	}
-	if (!cg_caa_check(cg_addr_domain(item->mailbox), iss->conf->caa_identities, &err)) {
-		if (g_error_matches(err, CG_ERROR, CG_ERROR_DNS_TEMP)) {
-			g_propagate_error(error, g_steal_pointer(&err));
-			return FALSE;
-		}
-		return refuse(c, "%s", err->message);
-	}
+	*refusal = g_strdup(err->message);
 	return TRUE;
 }
 
@@ -285,8 +272,9 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	g_autoptr(CgOrg) org = NULL;
 	g_autoptr(GError) err = NULL;
 	g_autofree char *serial = NULL, *detail = NULL;
+	g_autofree char *refusal = NULL;
 	CgCertRequest r;
-	Check c = {0};
+	Gathered g = {0};
 	X509 *x;
 	gboolean ok = FALSE;
 
@@ -306,13 +294,13 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	if ((req = cg_store_request_get(iss->store, txn, item->request_id, error)) == NULL ||
 	    (org = cg_store_org_get(iss->store, txn, req->org_id, error)) == NULL)
 		return FALSE;
-	if (!recheck(iss, txn, req, item, org, now, &c, error))
+	if (!recheck(iss, txn, req, item, org, now, &g, &refusal, error))
 		goto done;
-	if (c.refusal != NULL) {
-		ok = cg_item_refuse(iss, txn, item, c.refusal, "cert.refuse", now, error);
+	if (refusal != NULL) {
+		ok = cg_item_refuse(iss, txn, item, refusal, "cert.refuse", now, error);
 		goto done;
 	}
-	fill_request(iss, req, item, org, c.csr, now, &r);
+	fill_request(iss, req, item, org, g.csr, now, &r);
 	x = cg_ca_issue(iss->ca, &r, &err);
 	if (x == NULL) {
 		if (!g_error_matches(err, CG_ERROR, CG_ERROR_NOT_AUTHORISED)) {
@@ -322,7 +310,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 		ok = cg_item_refuse(iss, txn, item, err->message, "cert.refuse", now, error);
 		goto done;
 	}
-	ok = store_cert(iss, txn, x, item, req, &r, c.csr, now, &serial, error);
+	ok = store_cert(iss, txn, x, item, req, &r, g.csr, now, &serial, error);
 	X509_free(x);
 	if (!ok)
 		goto done;
@@ -331,7 +319,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	item->serial = g_strdup(serial);
 	detail =
 	    g_strdup_printf("%s for %s, organisation %s, request %s, profile %s, key %s", serial,
-	                    item->mailbox, org->id, job_id, req->profile, c.csr->key_desc);
+	                    item->mailbox, org->id, job_id, req->profile, g.csr->key_desc);
 	ok = cg_store_item_put(txn, item, error) &&
 	     cg_request_settle(iss, txn, item->request_id, error) &&
 	     (req->kind == CG_REQUEST_ENROLL && !iss->conf->deliver_to_subject
@@ -341,8 +329,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	if (ok)
 		cg_log(LOG_INFO, "issued %s", detail);
 done:
-	cg_csr_free(c.csr);
-	g_free(c.refusal);
+	gathered_clear(&g);
 	return ok;
 }
 
@@ -405,7 +392,9 @@ cg_issuer_queue_operator(CgStore *store, const CgConf *conf, const CgOperatorIss
 {
 	g_autoptr(CgOrg) org = cg_store_org_get(store, NULL, op->org_id, error);
 	g_autoptr(CgCsr) csr = NULL;
+	g_autoptr(CgDomain) rec = NULL;
 	g_autofree char *why = NULL;
+	CgDomainFacts d;
 	Queue q = {op, conf, NULL, NULL, now, NULL};
 
 	if (org == NULL)
@@ -415,9 +404,9 @@ cg_issuer_queue_operator(CgStore *store, const CgConf *conf, const CgOperatorIss
 		            org->id, cg_org_status_name(org->status));
 		return NULL;
 	}
-	if (!cg_domain_usable(store, NULL, op->mailbox, org->id, now, &why, error))
+	if (!domain_facts(store, NULL, op->mailbox, &rec, &d, error))
 		return NULL;
-	if (why != NULL) {
+	if ((why = cg_policy_domain_usable(&d, org->id, now)) != NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "%s", why);
 		return NULL;
 	}

@@ -32,8 +32,6 @@ gboolean cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 n
 gboolean cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **error);
 gboolean cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason,
                         const char *action, gint64 now, GError **error);
-gboolean cg_domain_usable(CgStore *store, CgTxn *txn, const char *mailbox, const char *org_id,
-                          gint64 now, char **why, GError **error);
 
 /* jobs.c */
 gboolean cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now,
@@ -60,10 +58,8 @@ gint cg_issuer_renewals(CgIssuer *iss, gint64 now, GError **error);
 /* The last OpenSSL error as text (thread-local buffer); clears the queue. */
 const char *cg_openssl_error(void);
 
-const char *cg_profile_policy_oid(CgProfile p, gboolean multipurpose);
 const char *cg_key_usage_for(EVP_PKEY *key);
 const EVP_MD *cg_sign_md(EVP_PKEY *key);
-char *cg_profile_common_name(const CgCertRequest *r);
 gboolean cg_x509_add_policies(X509 *x, const char *const *oids, GError **error);
 gboolean cg_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, GError **error);
 
@@ -72,16 +68,6 @@ EVP_PKEY *cg_key_file_load(const char *path, GError **error);
 X509 *cg_cert_file_load(const char *path, GError **error);
 gboolean cg_pem_write_key(const char *path, EVP_PKEY *key, uid_t uid, gid_t gid, GError **error);
 gboolean cg_pem_write_certs(const char *path, X509 **certs, gsize n, GError **error);
-
-/* caa.c: one CAA property, and the decision on a relevant RRset (props of
- * CgCaaProp*) for the names in identities; where names the owner in errors. */
-typedef struct {
-	gboolean critical;
-	char *tag;
-	char *value;
-} CgCaaProp;
-void cg_caa_prop_free(gpointer p);
-gboolean cg_caa_decide(GPtrArray *props, char **identities, const char *where, GError **error);
 
 /* crl.c */
 GBytes *cg_crl_build(X509 *issuer, EVP_PKEY *key, GPtrArray *entries, guint64 number, gint64 now,

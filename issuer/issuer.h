@@ -22,6 +22,7 @@
 #define CG_ISSUER_H
 
 #include "conf.h"
+#include "policy.h"
 #include "store.h"
 
 #include <glib.h>
@@ -68,14 +69,7 @@ gboolean cg_ca_init(const CgConf *conf, const CgCaInit *opts, GString *out, GErr
 
 /* ---- profiles ---- */
 
-typedef enum {
-	CG_PROFILE_ORGANIZATION = 0, /* 2.23.140.1.5.2.x */
-	CG_PROFILE_SPONSOR,          /* 2.23.140.1.5.3.x */
-	CG_PROFILE_MAILBOX,          /* 2.23.140.1.5.1.x: the gateway's own */
-} CgProfile;
-
-const char *cg_profile_name(CgProfile p);
-gboolean cg_profile_parse(const char *name, CgProfile *out);
+/* CgProfile and the subject naming are policy's (policy.h). */
 
 typedef struct {
 	CgProfile profile;

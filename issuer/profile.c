@@ -1,9 +1,9 @@
 /*
  * profile.c: the to-be-signed certificate of each profile.
  *
- * The subject is built from the organisation record and the request item,
- * both validated before they were stored; nothing is copied from the CSR but
- * its public key. Extensions follow the profile table of STANDARDS.md:
+ * The subject is the one policy names (cg_policy_subject) from the
+ * organisation record and the request item, both validated before they were
+ * stored; nothing is copied from the CSR but its public key. Extensions follow the profile table of STANDARDS.md:
  * SAN rfc822Name, keyUsage (critical, fitted to the key), EKU, one CA/B Forum
  * policy OID, CRL DP and AIA caIssuers over http, AKI keyid, SKI. Nothing else.
  */
@@ -16,41 +16,6 @@
 
 #define DAY      86400
 #define MAX_DAYS 825
-
-const char *
-cg_profile_name(CgProfile p)
-{
-	static const char *n[] = {"organization", "sponsor", "mailbox"};
-
-	return (guint)p < G_N_ELEMENTS(n) ? n[p] : "?";
-}
-
-gboolean
-cg_profile_parse(const char *name, CgProfile *out)
-{
-	if (g_ascii_strcasecmp(name, "organization") == 0 ||
-	    g_ascii_strcasecmp(name, "organisation") == 0)
-		*out = CG_PROFILE_ORGANIZATION;
-	else if (g_ascii_strcasecmp(name, "sponsor") == 0)
-		*out = CG_PROFILE_SPONSOR;
-	else
-		return FALSE;
-	return TRUE;
-}
-
-const char *
-cg_profile_policy_oid(CgProfile p, gboolean multipurpose)
-{
-	switch (p) {
-	case CG_PROFILE_ORGANIZATION:
-		return multipurpose ? "2.23.140.1.5.2.2" : "2.23.140.1.5.2.3";
-	case CG_PROFILE_SPONSOR:
-		return multipurpose ? "2.23.140.1.5.3.2" : "2.23.140.1.5.3.3";
-	case CG_PROFILE_MAILBOX:
-		break;
-	}
-	return multipurpose ? "2.23.140.1.5.1.2" : "2.23.140.1.5.1.3";
-}
 
 const char *
 cg_key_usage_for(EVP_PKEY *key)
@@ -170,40 +135,22 @@ present(const char *s)
 	return s != NULL && *s != '\0';
 }
 
-char *
-cg_profile_common_name(const CgCertRequest *r)
-{
-	if (r->profile == CG_PROFILE_SPONSOR && present(r->given_name) && present(r->surname))
-		return g_strdup_printf("%s %s", r->given_name, r->surname);
-	if (r->profile == CG_PROFILE_ORGANIZATION && strlen(r->mailbox) > 64)
-		return g_strdup(r->org_name);
-	return g_strdup(r->mailbox);
-}
-
 static X509_NAME *
 build_subject(const CgCertRequest *r, GError **error)
 {
+	CgSubjectFacts f = {r->profile,        r->mailbox,        r->org_name,
+	                    r->org_identifier, r->country,        r->state,
+	                    r->locality,       r->given_name,     r->surname,
+	                    r->field_email,    r->field_locality, r->field_state};
 	X509_NAME *n = X509_NAME_new();
-	g_autofree char *cn = cg_profile_common_name(r);
-	gboolean org = r->profile != CG_PROFILE_MAILBOX;
-	gboolean ok = TRUE;
+	CgSubject subj;
+	gboolean ok = n != NULL;
+	guint i;
 
-	if (org) {
-		ok = ok && add_attr(n, NID_countryName, r->country, 2, error);
-		if (ok && r->field_state && present(r->state))
-			ok = add_attr(n, NID_stateOrProvinceName, r->state, 128, error);
-		if (ok && r->field_locality && present(r->locality))
-			ok = add_attr(n, NID_localityName, r->locality, 128, error);
-		ok = ok && add_attr(n, NID_organizationName, r->org_name, 64, error);
-		ok = ok && add_attr(n, NID_organizationIdentifier, r->org_identifier, 64, error);
-	}
-	if (ok && r->profile == CG_PROFILE_SPONSOR) {
-		ok = add_attr(n, NID_givenName, r->given_name, 64, error) &&
-		     add_attr(n, NID_surname, r->surname, 64, error);
-	}
-	ok = ok && add_attr(n, NID_commonName, cn, 64, error);
-	if (ok && r->field_email)
-		ok = add_attr(n, NID_pkcs9_emailAddress, r->mailbox, 254, error);
+	cg_policy_subject(&f, &subj);
+	for (i = 0; ok && i < subj.n; i++)
+		ok = add_attr(n, subj.attr[i].nid, subj.attr[i].value, subj.attr[i].max, error);
+	cg_subject_clear(&subj);
 	if (!ok) {
 		X509_NAME_free(n);
 		return NULL;

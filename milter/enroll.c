@@ -318,70 +318,70 @@ csv_items(State *st, const CgConf *conf, const CgAttachment *a, GError **error)
 	return TRUE;
 }
 
-/* The domain of mailbox validated for org and not expired; else why not. */
-static char *
-domain_refusal(CgStore *store, const char *mailbox, const char *org_id, gint64 now)
+/* Why the organisation may not certify mailbox now, or NULL (*why). FALSE
+ * only when the store fails: the mail is then deferred, never refused. */
+static gboolean
+domain_refusal(CgStore *store, const char *mailbox, const char *org_id, gint64 now, char **why,
+               GError **error)
 {
-	g_autoptr(CgDomain) d = cg_store_domain_get(store, NULL, cg_addr_domain(mailbox), NULL);
+	g_autoptr(GError) err = NULL;
+	const char *name = cg_addr_domain(mailbox);
+	g_autoptr(CgDomain) d = cg_store_domain_get(store, NULL, name, &err);
+	CgDomainFacts f = {name,
+	                   d != NULL,
+	                   d ? d->org_id : NULL,
+	                   d && d->status == CG_DOMAIN_VALIDATED,
+	                   d ? cg_domain_status_name(d->status) : NULL,
+	                   d ? d->expires_at : 0};
 
-	if (d == NULL || strcmp(d->org_id, org_id) != 0)
-		return g_strdup_printf("%s is not a domain of this organisation",
-		                       cg_addr_domain(mailbox));
-	if (d->status != CG_DOMAIN_VALIDATED)
-		return g_strdup_printf("%s is not validated", d->domain);
-	if (d->expires_at <= now)
-		return g_strdup_printf("the validation of %s has expired", d->domain);
-	return NULL;
+	if (d == NULL && !cg_error_absent(&err, error))
+		return FALSE;
+	*why = cg_policy_domain_usable(&f, org_id, now);
+	return TRUE;
 }
 
-static void
-check_item(CgGateway *g, State *st, Item *it, gboolean single, gint64 now)
+/* Checks one item; FALSE only when the store fails. */
+static gboolean
+check_item(CgGateway *g, State *st, Item *it, gboolean single, gint64 now, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgCsr) csr = NULL;
 	g_autofree char *why = NULL;
+	CgProfile profile = CG_PROFILE_ORGANIZATION;
 
 	if (it->reason != NULL)
-		return;
-	if (it->invite) {
+		return TRUE;
+	cg_profile_parse(st->profile, &profile);
+	if (!it->invite) {
+		csr = cg_csr_parse(g_bytes_get_data(it->csr, NULL), g_bytes_get_size(it->csr),
+		                   &err);
+		if (csr == NULL) {
+			refuse(it, "CSR: %s", err->message);
+			return TRUE;
+		}
+		g_bytes_unref(it->csr);
+		it->csr = g_bytes_ref(csr->der);
 		if (it->mailbox == NULL)
-			refuse(it, "no mailbox to invite");
-		else if ((why = domain_refusal(g->store, it->mailbox, st->org->id, now)) != NULL)
-			refuse(it, "%s", why);
-		else if (strcmp(st->profile, "sponsor") == 0 &&
-		         (it->given == NULL || it->surname == NULL || !*it->given || !*it->surname))
-			refuse(it, "the sponsor profile needs First Name and Last Name");
-		return;
+			it->mailbox =
+			    g_strdup(csr->mailbox ? csr->mailbox : single ? st->email : NULL);
 	}
-	csr = cg_csr_parse(g_bytes_get_data(it->csr, NULL), g_bytes_get_size(it->csr), &err);
-	if (csr == NULL) {
-		refuse(it, "CSR: %s", err->message);
-		return;
-	}
-	g_bytes_unref(it->csr);
-	it->csr = g_bytes_ref(csr->der);
-	if (it->mailbox == NULL)
-		it->mailbox = g_strdup(csr->mailbox ? csr->mailbox : single ? st->email : NULL);
 	if (it->mailbox == NULL) {
-		refuse(it, "no mailbox: the CSR names none; add an Email: line");
-		return;
+		refuse(it, it->invite ? "no mailbox to invite"
+		                      : "no mailbox: the CSR names none; add an Email: line");
+		return TRUE;
 	}
-	if (!cg_policy_check_key_shape(csr->key, &err)) {
+	if (csr != NULL && !cg_policy_check_key_shape(csr->key, &err)) {
 		refuse(it, "%s", err->message);
-		return;
+		return TRUE;
 	}
-	if ((why = domain_refusal(g->store, it->mailbox, st->org->id, now)) != NULL) {
+	if (!domain_refusal(g->store, it->mailbox, st->org->id, now, &why, error))
+		return FALSE;
+	if (why == NULL)
+		why = cg_policy_sponsor(profile, it->given, it->surname, it->country,
+		                        st->org->country);
+	if (why != NULL)
 		refuse(it, "%s", why);
-		return;
-	}
-	if (strcmp(st->profile, "sponsor") == 0) {
-		if (it->given == NULL || it->surname == NULL || !*it->given || !*it->surname)
-			refuse(it, "the sponsor profile needs First Name and Last Name");
-		else if (it->country != NULL && *it->country &&
-		         strcmp(it->country, st->org->country) != 0)
-			refuse(it, "Country %s is not the organisation's (%s)", it->country,
-			       st->org->country);
-	}
+	return TRUE;
 }
 
 static gboolean
@@ -418,17 +418,15 @@ enroll_check(CgGateway *g, GError **error)
 		            st->org->id, cg_org_status_name(st->org->status));
 		return FALSE;
 	}
-	/* EnrollAuth: signed mail proceeds at once (signed, signed-or-confirm);
-	 * unsigned mail, or any mail with "confirm", is held until the admin
-	 * answers a confirmation challenge. */
-	if (mail->smime.kind == CG_SMIME_NONE || strcmp(g->conf->enroll_auth, "confirm") == 0) {
-		if (strcmp(g->conf->enroll_auth, "signed") == 0) {
-			g_set_error(
-			    error, CG_ERROR, CG_ERROR_BAD_SIGNATURE,
-			    "enrolment mail must be S/MIME-signed by the admin's certificate");
-			return FALSE;
-		}
+	switch (cg_policy_enroll_auth(cg_policy_enroll_auth_mode(g->conf->enroll_auth),
+	                              mail->smime.kind != CG_SMIME_NONE, error)) {
+	case CG_ENROLL_REFUSE:
+		return FALSE;
+	case CG_ENROLL_HOLD:
 		st->held = TRUE;
+		break;
+	case CG_ENROLL_PROCEED:
+		break;
 	}
 	if (mail->smime.kind != CG_SMIME_NONE) {
 		if (!cg_smime_verify(mail, g->conf->admin_trust_anchors, g->store, now, &content,
@@ -461,7 +459,8 @@ enroll_check(CgGateway *g, GError **error)
 	for (i = 0; i < st->items->len; i++) {
 		Item *it = st->items->pdata[i];
 
-		check_item(g, st, it, st->items->len == 1, now);
+		if (!check_item(g, st, it, st->items->len == 1, now, error))
+			goto bad;
 		if (it->reason == NULL) {
 			st->n_good++;
 		} else if (before++ < 3) {

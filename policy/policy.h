@@ -17,6 +17,12 @@
  *   cg_policy_reply_check()          may this reply answer that challenge
  *   cg_policy_reply_auth()           does it pass ReplyAuth (SPF/DKIM/DMARC)
  *   cg_letter_parse()                the Key: value grammar of request letters
+ *   cg_policy_domain_usable()        may an organisation certify mailboxes at a domain
+ *   cg_policy_enroll_auth()          EnrollAuth: proceed, hold or refuse enrolment mail
+ *   cg_policy_sponsor()              the sponsor profile's names and country
+ *   cg_policy_issue()                the issuer's re-checks before it signs
+ *   cg_policy_caa_decide()           CAA issuemail on the relevant RRset
+ *   cg_policy_subject()              a certificate's subject, attribute by attribute
  *
  * Never: touches the network, the disk, the store or the clock.
  */
@@ -229,6 +235,121 @@ typedef struct {
  * (defer), never a pass. Refusals: CG_ERROR_SPF_FAIL, CG_ERROR_DKIM_FAIL,
  * CG_ERROR_DMARC_FAIL, with what failed in the message. */
 gboolean cg_policy_reply_auth(CgReplyAuthMode mode, const CgAuthFacts *f, GError **error);
+
+/* ---- profiles and subjects (subject.c) ---- */
+
+typedef enum {
+	CG_PROFILE_ORGANIZATION = 0, /* 2.23.140.1.5.2.x */
+	CG_PROFILE_SPONSOR,          /* 2.23.140.1.5.3.x */
+	CG_PROFILE_MAILBOX,          /* 2.23.140.1.5.1.x: the gateway's own */
+} CgProfile;
+
+const char *cg_profile_name(CgProfile p);
+/* "organization" (or "organisation"), "sponsor". */
+gboolean cg_profile_parse(const char *name, CgProfile *out);
+/* The CA/B Forum reserved policy OID of the profile, strict or multipurpose. */
+const char *cg_profile_policy_oid(CgProfile p, gboolean multipurpose);
+
+typedef struct {
+	CgProfile profile;
+	const char *mailbox;
+	const char *org_name, *org_identifier, *country, *state, *locality;
+	const char *given_name, *surname; /* sponsor */
+	gboolean field_email, field_locality, field_state; /* optional fields asked for */
+} CgSubjectFacts;
+
+typedef struct {
+	struct {
+		int nid;           /* OpenSSL NID of the attribute */
+		const char *value; /* borrowed from the facts, or common_name */
+		gsize max;         /* its upper bound in bytes (S/MIME BR 7.1.4.2) */
+	} attr[10];
+	guint n;
+	char *common_name;
+} CgSubject;
+
+/* organization: CN the mailbox (the organisation's name when the mailbox is
+ * over 64 bytes); sponsor: "Given Surname"; mailbox: the mailbox. Caller frees. */
+char *cg_policy_common_name(const CgSubjectFacts *f);
+/* The subject's attributes in order: C, ST, L, O, organizationIdentifier
+ * (organisation profiles), givenName and surname (sponsor), CN, emailAddress.
+ * Clear out with cg_subject_clear(). */
+void cg_policy_subject(const CgSubjectFacts *f, CgSubject *out);
+void cg_subject_clear(CgSubject *s);
+
+/* ---- CAA (caa.c) ---- */
+
+typedef struct {
+	gboolean critical;
+	char *tag;
+	char *value;
+} CgCaaProp;
+void cg_caa_prop_free(gpointer p);
+/* The decision on the relevant RRset (props of CgCaaProp*) for the CA's
+ * identities; where names the owner name in the refusal
+ * (CG_ERROR_NOT_AUTHORISED). */
+gboolean cg_policy_caa_decide(GPtrArray *props, char **identities, const char *where,
+                              GError **error);
+
+/* ---- enrolment and issuance (enrol.c) ---- */
+
+typedef struct {
+	const char *domain;  /* the mailbox's domain */
+	gboolean registered; /* a domain record exists */
+	const char *holder;  /* the organisation holding it */
+	gboolean validated;  /* its status is validated */
+	const char *status;  /* the status's name, for the reason */
+	gint64 expires_at;
+} CgDomainFacts;
+
+/* NULL when org_id may certify mailboxes at the domain at now; else why not.
+ * Caller frees. */
+char *cg_policy_domain_usable(const CgDomainFacts *f, const char *org_id, gint64 now);
+
+typedef enum {
+	CG_ENROLL_AUTH_SIGNED_OR_CONFIRM = 0,
+	CG_ENROLL_AUTH_SIGNED,
+	CG_ENROLL_AUTH_CONFIRM,
+} CgEnrollAuthMode;
+
+typedef enum {
+	CG_ENROLL_PROCEED = 0, /* signed by the admin: items queued at once */
+	CG_ENROLL_HOLD,        /* held until the admin answers a confirmation */
+	CG_ENROLL_REFUSE,
+} CgEnrollVerdict;
+
+/* "signed-or-confirm", "signed", "confirm"; -1 for anything else. */
+int cg_policy_enroll_auth_mode(const char *name);
+/* is_signed: the mail carries an S/MIME signature (verified separately).
+ * CG_ENROLL_REFUSE sets CG_ERROR_BAD_SIGNATURE. */
+CgEnrollVerdict cg_policy_enroll_auth(CgEnrollAuthMode mode, gboolean is_signed, GError **error);
+
+/* NULL unless the sponsor profile lacks a name or names another country than
+ * the organisation's. Caller frees. */
+char *cg_policy_sponsor(CgProfile profile, const char *given, const char *surname,
+                        const char *country, const char *org_country);
+
+typedef struct {
+	const char *org_id;
+	gboolean org_active;
+	const char *org_status; /* its name, for the reason */
+	const char *org_country;
+	gboolean by_admin;         /* an enrolment by mail: its admin must still be one */
+	const char *requester;
+	gboolean requester_active; /* an active admin of org_id */
+	const char *mailbox;
+	CgDomainFacts domain; /* of the mailbox */
+	guint validity_days, max_validity;
+	const CgCsr *csr;       /* parsed, or NULL */
+	const char *csr_error;  /* why it does not parse */
+	CgKeyFacts key;         /* what the store knows of its key */
+	CgProfile profile;
+	const char *given_name, *surname, *country;
+} CgIssueFacts;
+
+/* NULL when the item may be issued at now; else the reason it is refused
+ * (the issuer's re-checks, in order). Caller frees. */
+char *cg_policy_issue(const CgIssueFacts *f, gint64 now);
 
 G_END_DECLS
 

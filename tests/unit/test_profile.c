@@ -719,58 +719,13 @@ test_crl(void **state)
 	X509_CRL_free(crl);
 }
 
-static CgCaaProp *
-prop(const char *tag, const char *value, gboolean critical)
-{
-	CgCaaProp *p = g_new0(CgCaaProp, 1);
-
-	p->tag = g_strdup(tag);
-	p->value = g_strdup(value);
-	p->critical = critical;
-	return p;
-}
-
-static gboolean
-caa(char **ids, CgCaaProp *a, CgCaaProp *b)
-{
-	g_autoptr(GPtrArray) props = g_ptr_array_new_with_free_func(cg_caa_prop_free);
-
-	if (a)
-		g_ptr_array_add(props, a);
-	if (b)
-		g_ptr_array_add(props, b);
-	return cg_caa_decide(props, ids, "example.org", NULL);
-}
-
-static void
-test_caa(void **state)
-{
-	char *ids[] = {"ca.example.net", NULL};
-
-	(void)state;
-	assert_true(caa(ids, prop("issuemail", "ca.example.net", FALSE), NULL));
-	assert_true(caa(ids, prop("issuemail", "CA.Example.NET; account=1", FALSE), NULL));
-	assert_true(caa(ids, prop("issuemail", "other.example", FALSE),
-	                prop("issuemail", "ca.example.net", FALSE)));
-	assert_false(caa(ids, prop("issuemail", "other.example", FALSE), NULL));
-	assert_false(caa(ids, prop("issuemail", ";", FALSE), NULL));
-	assert_false(caa(ids, prop("issuemail", "ca.example.net\x01", FALSE), NULL));
-	/* issue/issuewild do not restrict S/MIME. */
-	assert_true(caa(ids, prop("issue", "letsencrypt.org", FALSE), NULL));
-	assert_true(
-	    caa(ids, prop("issue", ";", FALSE), prop("iodef", "mailto:x@example.org", FALSE)));
-	/* An unknown critical property forbids. */
-	assert_false(caa(ids, prop("tbs", "x", TRUE), NULL));
-	assert_true(caa(ids, prop("tbs", "x", FALSE), NULL));
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_organization), cmocka_unit_test(test_sponsor_and_keys),
 	    cmocka_unit_test(test_refusals),     cmocka_unit_test(test_mutations),
-	    cmocka_unit_test(test_crl),          cmocka_unit_test(test_caa),
+	    cmocka_unit_test(test_crl),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

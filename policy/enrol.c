@@ -1,0 +1,99 @@
+/*
+ * enrol.c: who may have which certificate. The facts come from the store and
+ * the request; these functions only decide.
+ *
+ *   cg_policy_domain_usable()  may this organisation certify mailboxes at this
+ *                              domain now (held, validated, not expired)
+ *   cg_policy_enroll_auth()    EnrollAuth: proceed, hold for confirmation, or
+ *                              refuse an enrolment mail
+ *   cg_policy_sponsor()        the sponsor profile's names and country
+ *   cg_policy_issue()          every re-check the issuer makes before signing
+ *
+ * Never: reads the store, the clock or the network.
+ */
+#include "policy.h"
+#include "common.h"
+
+#include <string.h>
+
+char *
+cg_policy_domain_usable(const CgDomainFacts *f, const char *org_id, gint64 now)
+{
+	/* Whether another organisation holds it is not told: the admin learns
+	 * nothing about other organisations. */
+	if (!f->registered || g_strcmp0(f->holder, org_id) != 0)
+		return g_strdup_printf("%s is not a domain of this organisation", f->domain);
+	if (!f->validated)
+		return g_strdup_printf("%s is not validated (%s)", f->domain,
+		                       f->status ? f->status : "pending");
+	if (f->expires_at <= now)
+		return g_strdup_printf("the validation of %s has expired; the domain must be "
+		                       "challenged again",
+		                       f->domain);
+	return NULL;
+}
+
+int
+cg_policy_enroll_auth_mode(const char *name)
+{
+	if (g_strcmp0(name, "signed-or-confirm") == 0)
+		return CG_ENROLL_AUTH_SIGNED_OR_CONFIRM;
+	if (g_strcmp0(name, "signed") == 0)
+		return CG_ENROLL_AUTH_SIGNED;
+	if (g_strcmp0(name, "confirm") == 0)
+		return CG_ENROLL_AUTH_CONFIRM;
+	return -1;
+}
+
+CgEnrollVerdict
+cg_policy_enroll_auth(CgEnrollAuthMode mode, gboolean is_signed, GError **error)
+{
+	if (is_signed && mode != CG_ENROLL_AUTH_CONFIRM)
+		return CG_ENROLL_PROCEED;
+	if (!is_signed && mode == CG_ENROLL_AUTH_SIGNED) {
+		g_set_error(error, CG_ERROR, CG_ERROR_BAD_SIGNATURE,
+		            "enrolment mail must be S/MIME-signed by the admin's certificate");
+		return CG_ENROLL_REFUSE;
+	}
+	return CG_ENROLL_HOLD;
+}
+
+char *
+cg_policy_sponsor(CgProfile profile, const char *given, const char *surname, const char *country,
+                  const char *org_country)
+{
+	if (profile != CG_PROFILE_SPONSOR)
+		return NULL;
+	if (given == NULL || surname == NULL || !*given || !*surname)
+		return g_strdup("the sponsor profile needs First Name and Last Name");
+	if (country != NULL && *country && g_ascii_strcasecmp(country, org_country) != 0)
+		return g_strdup_printf("Country %s is not the organisation's (%s)", country,
+		                       org_country);
+	return NULL;
+}
+
+char *
+cg_policy_issue(const CgIssueFacts *f, gint64 now)
+{
+	g_autoptr(GError) err = NULL;
+	char *why;
+
+	if (!f->org_active)
+		return g_strdup_printf("organisation %s is %s", f->org_id, f->org_status);
+	if (f->by_admin && !f->requester_active)
+		return g_strdup_printf("%s is no longer an active admin of organisation %s",
+		                       f->requester, f->org_id);
+	if ((why = cg_policy_domain_usable(&f->domain, f->org_id, now)) != NULL)
+		return why;
+	if (f->validity_days == 0 || f->validity_days > f->max_validity)
+		return g_strdup_printf("validity of %u days is above MaxValidity %u",
+		                       f->validity_days, f->max_validity);
+	if (f->csr == NULL)
+		return g_strdup(f->csr_error ? f->csr_error : "the CSR cannot be read");
+	if (f->csr->mailbox != NULL && !cg_addr_equal(f->csr->mailbox, f->mailbox))
+		return g_strdup_printf("the CSR names %s, not %s", f->csr->mailbox, f->mailbox);
+	if (!cg_policy_check_key(f->csr->key, &f->key, &err))
+		return g_strdup(err->message);
+	return cg_policy_sponsor(f->profile, f->given_name, f->surname, f->country,
+	                         f->org_country);
+}
