@@ -36,13 +36,16 @@ typedef enum {
 	CG_ERROR_SPF_FAIL,
 	CG_ERROR_DKIM_FAIL,
 	CG_ERROR_DMARC_FAIL,
-	CG_ERROR_BAD_TOKEN, /* unknown, expired or used challenge token */
-	CG_ERROR_DNS_TEMP,  /* temporary DNS failure: defer */
-	CG_ERROR_INTERNAL,  /* anything certgate itself cannot do now: defer */
+	CG_ERROR_BAD_TOKEN,  /* unknown, expired or used challenge token */
+	CG_ERROR_DNS_TEMP,   /* temporary DNS failure: defer */
+	CG_ERROR_RCPT_LATER, /* a second gateway address in one message: that
+	                      * recipient is deferred, to come in a message of its own */
+	CG_ERROR_INTERNAL,   /* anything certgate itself cannot do now: defer */
 	/* Internal codes; the milter maps each of them to CG_ERROR_INTERNAL's reply. */
 	CG_ERROR_CONFIG,    /* configuration file: file, line and key in the message */
 	CG_ERROR_NOT_FOUND, /* no such record */
 	CG_ERROR_EXISTS,    /* a record with that key exists */
+	CG_ERROR_DUPLICATE, /* the intake was committed before (a seen record) */
 	CG_ERROR_CORRUPT,   /* a stored record does not decode */
 	CG_ERROR_DEADLOCK,  /* the transaction lost a deadlock: retry it */
 	CG_ERROR_IO,        /* disk full, I/O error, permission */

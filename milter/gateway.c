@@ -135,17 +135,16 @@ cg_gateway_process(CgGateway *g, CgReply *reply)
 		return;
 	}
 	if (!cg_store_transact(g->store, commit_txn, g, &err)) {
-		if (g_error_matches(err, CG_ERROR, CG_ERROR_EXISTS) &&
-		    strstr(err->message, "seen") != NULL) {
-			/* The same message, committed meanwhile by another connection. */
+		if (g_error_matches(err, CG_ERROR, CG_ERROR_DUPLICATE)) {
+			/* The same intake, committed meanwhile by another connection:
+			 * answered as its duplicate, or, when it cannot be found
+			 * (another seen record collided), deferred. */
 			g_clear_error(&err);
 			g_clear_pointer(&g->request_id, g_free);
 			g_clear_pointer(&g->summary, g_free);
 			if (already_seen(g, reply))
 				return;
-			cg_reply_set(reply, CG_MV_TEMPFAIL, "451", "4.3.0",
-			             "temporary failure, please retry later");
-			return;
+			g_set_error(&err, CG_ERROR, CG_ERROR_INTERNAL, "duplicate race");
 		}
 		fail(g, err, reply);
 		return;

@@ -46,9 +46,6 @@ typedef struct {
 /* The reply for err (the reply table of DESIGN.md section 6). Internal errors
  * are not echoed to the sender: the text says to retry and names queue_id. */
 void cg_reply_from_error(const GError *err, const char *queue_id, CgReply *out);
-/* A reply with a given code; text is made safe and prefixed "certgate: ". */
-void cg_reply_set(CgReply *r, CgVerdict v, const char *rcode, const char *xcode, const char *fmt,
-                  ...) G_GNUC_PRINTF(5, 6);
 const char *cg_verdict_name(CgVerdict v);
 
 /* ---- body spool ---- */

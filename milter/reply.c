@@ -1,8 +1,9 @@
 /*
  * reply.c: the one table from certgate's error codes to SMTP replies
- * (DESIGN.md section 6). Reply texts are one line, start with "certgate:",
- * and hold only printable ASCII without '%' (libmilter and the MTA treat
- * '%' specially; control characters would end or forge a reply line).
+ * (DESIGN.md section 6), and the only place SMTP codes are written. Reply
+ * texts are one line, start with "certgate:", and hold only printable ASCII
+ * without '%' (libmilter and the MTA treat '%' specially; control
+ * characters would end or forge a reply line).
  */
 #include "milter.h"
 #include "common.h"
@@ -27,6 +28,7 @@ static const struct {
     {CG_ERROR_DMARC_FAIL, CG_MV_REJECT, "550", "5.7.1"},
     {CG_ERROR_BAD_TOKEN, CG_MV_REJECT, "550", "5.7.1"},
     {CG_ERROR_DNS_TEMP, CG_MV_TEMPFAIL, "451", "4.4.3"},
+    {CG_ERROR_RCPT_LATER, CG_MV_TEMPFAIL, "452", "4.5.3"},
 };
 
 const char *
@@ -45,8 +47,8 @@ set_text(CgReply *r, const char *msg)
 	g_snprintf(r->text, sizeof(r->text), "certgate: %s", safe);
 }
 
-void
-cg_reply_set(CgReply *r, CgVerdict v, const char *rcode, const char *xcode, const char *fmt, ...)
+static void G_GNUC_PRINTF(5, 6)
+reply_set(CgReply *r, CgVerdict v, const char *rcode, const char *xcode, const char *fmt, ...)
 {
 	g_autofree char *msg = NULL;
 	va_list ap;
@@ -79,7 +81,7 @@ cg_reply_from_error(const GError *err, const char *queue_id, CgReply *out)
 	}
 	/* Database busy, disk full, anything internal: defer. The details are
 	 * logged, never told to the sender. */
-	cg_reply_set(out, CG_MV_TEMPFAIL, "451", "4.3.0",
+	reply_set(out, CG_MV_TEMPFAIL, "451", "4.3.0",
 	             "temporary failure, please retry later (queue id %s)",
 	             queue_id && *queue_id ? queue_id : "unknown");
 }

@@ -241,11 +241,13 @@ cg_session_rcpt(CgSession *s, const char *rcpt, CgReply *r)
 		return CG_MV_CONTINUE;
 	}
 	if (g->kind != CG_GW_NONE && g_ascii_strcasecmp(g->gw_addr, norm) != 0) {
-		cg_reply_set(r, CG_MV_TEMPFAIL, "452", "4.5.3",
-		             "one gateway address per message: %s will be retried in a message "
-		             "of its own",
-		             norm);
-		return CG_MV_TEMPFAIL;
+		g_autoptr(GError) err = g_error_new(
+		    CG_ERROR, CG_ERROR_RCPT_LATER,
+		    "one gateway address per message: %s will be retried in a message of its own",
+		    norm);
+
+		cg_reply_from_error(err, NULL, r);
+		return r->verdict;
 	}
 	if (g->kind == CG_GW_NONE) {
 		g->kind = kind;
@@ -270,10 +272,13 @@ cg_session_data(CgSession *s, CgReply *r)
 static CgVerdict
 too_large(CgSession *s, CgReply *r)
 {
-	cg_reply_set(r, CG_MV_REJECT, "552", "5.3.4",
-	             "message is larger than %" G_GINT64_FORMAT " bytes, the limit for %s",
-	             s->conf->max_message_size, s->msg->gw_addr);
-	return CG_MV_REJECT;
+	g_autoptr(GError) err =
+	    g_error_new(CG_ERROR, CG_ERROR_TOO_LARGE,
+	                "message is larger than %" G_GINT64_FORMAT " bytes, the limit for %s",
+	                s->conf->max_message_size, s->msg->gw_addr);
+
+	cg_reply_from_error(err, s->msg->queue_id, r);
+	return r->verdict;
 }
 
 /* Bare LF becomes CRLF: the form the message has on the wire. */

@@ -352,5 +352,9 @@ cg_store_seen_put(CgTxn *txn, const guint8 digest[32], const char *request_id, g
 	d.data = (void *)g_bytes_get_data(val, &len);
 	d.size = (u_int32_t)len;
 	rc = db->put(db, txn->txn, &k, &d, DB_NOOVERWRITE);
+	if (rc == DB_KEYEXIST) {
+		g_set_error(error, CG_ERROR, CG_ERROR_DUPLICATE, "seen: committed before");
+		return FALSE;
+	}
 	return rc == 0 ? TRUE : cg_db_fail(rc, "seen", error);
 }

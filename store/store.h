@@ -364,7 +364,7 @@ gboolean cg_store_job_count(CgStore *s, guint64 *queued, guint64 *deferred, GErr
 
 /* The request id a digest led to; NULL with CG_ERROR_NOT_FOUND if unseen. */
 char *cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], GError **error);
-/* CG_ERROR_EXISTS if the digest is already there. */
+/* CG_ERROR_DUPLICATE if the digest is already there. */
 gboolean cg_store_seen_put(CgTxn *txn, const guint8 digest[32], const char *request_id, gint64 when,
                            GError **error);
 

@@ -571,7 +571,7 @@ test_seen_and_counters(void **state)
 	t = cg_store_begin(fx->s, &err);
 	assert_true(cg_store_seen_put(t, dg, "R7", 1795290780, &err));
 	assert_false(cg_store_seen_put(t, dg, "R8", 1795290781, &err));
-	assert_error(err, CG_ERROR_EXISTS, NULL);
+	assert_error(err, CG_ERROR_DUPLICATE, NULL);
 	g_clear_error(&err);
 	assert_true(cg_store_next_id(t, "org", &a, &err));
 	assert_true(cg_store_next_id(t, "org", &b, &err));
