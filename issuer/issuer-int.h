@@ -1,5 +1,6 @@
 /*
  * issuer-int.h: shared by the issuer's own files only.
+ * Never: included outside issuer/ (tests of the issuer's internals aside).
  */
 #ifndef CG_ISSUER_INT_H
 #define CG_ISSUER_INT_H
@@ -33,9 +34,42 @@ gboolean cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GE
 gboolean cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason,
                         const char *action, gint64 now, GError **error);
 
-/* jobs.c */
+/* jobs.c: CG_ERROR_CORRUPT for a job whose id does not parse. */
+gboolean cg_job_malformed(const CgJob *job, GError **error);
+
+/* The flows, one per job kind (jobs.c dispatches). Each runs in the job's
+ * transaction; *temporary when the job should run again later (the MTA or
+ * DNS failed), the transaction's effects undone. */
+/* deliver.c */
 gboolean cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now,
                            gboolean *temporary, GError **error);
+/* challenge.c: domain challenges, confirmations, renewals */
+gboolean cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                                 gboolean *temporary, GError **error);
+gboolean cg_issuer_run_confirm(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                               gboolean *temporary, GError **error);
+/* A fresh token: 24 bytes from the CSPRNG, base64url. Caller frees. */
+char *cg_issuer_new_token(GError **error);
+/* Mails the RFC 8823-shaped message carrying token to c->address and stores
+ * c (its hash and the mail's Message-ID; c's other fields set by the
+ * caller). *sent FALSE when the MTA refused for good (recorded). */
+gboolean cg_issuer_mail_token(CgIssuer *iss, CgTxn *txn, CgChallenge *c, const char *token,
+                              const char *text, const char *about, gint64 now, gboolean *sent,
+                              gboolean *temporary, GError **error);
+/* Queues a challenge for every validation that expires within
+ * DomainRenewal and has not been challenged since; how many, or -1. */
+gint cg_issuer_renewals(CgIssuer *iss, gint64 now, GError **error);
+/* invite.c */
+gboolean cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                              gboolean *temporary, GError **error);
+/* notify.c */
+gboolean cg_issuer_run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                              gboolean *temporary, GError **error);
+/* report.c */
+gboolean cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                              gboolean *temporary, GError **error);
+
+/* outmail.c: helpers every flow's mail uses */
 GBytes *cg_p7c_of(X509 *cert, STACK_OF(X509) * chain);
 /* The certificate and then the chain, PEM. */
 GBytes *cg_pem_of(X509 *cert, STACK_OF(X509) * chain);
@@ -46,14 +80,6 @@ GBytes *cg_pem_of(X509 *cert, STACK_OF(X509) * chain);
  * job should run again later. */
 gboolean cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *about,
                         gint64 now, gboolean *sent, gboolean *temporary, GError **error);
-
-/* more.c: the job kinds of the later flows (challenges, notices, reports,
- * invitations, confirmations). *temporary as for delivery. */
-gboolean cg_issuer_run_more(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
-                            gboolean *temporary, GError **error);
-/* Queues a challenge for every validation that expires within
- * DomainRenewal and has not been challenged since; how many, or -1. */
-gint cg_issuer_renewals(CgIssuer *iss, gint64 now, GError **error);
 
 /* The last OpenSSL error as text (thread-local buffer); clears the queue. */
 const char *cg_openssl_error(void);

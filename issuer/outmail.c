@@ -8,15 +8,22 @@
  * auto-generated and is S/MIME-signed by the gateway certificate
  * (multipart/signed, SHA-256), with the issuing CA certificate included.
  * Submission runs the configured sendmail argv directly (never a shell).
+ * cg_issuer_send() composes and submits one mail per recipient for every
+ * flow; cg_pem_of() and cg_p7c_of() make the certificate attachments.
+ * Never: sends a message other than the bytes that were signed.
  */
 #include "issuer-int.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <string.h>
+#include <syslog.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <gio/gio.h>
 #include <openssl/cms.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
 
 #define EX_TEMPFAIL 75
 
@@ -343,4 +350,82 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **er
 	if (!g_subprocess_get_if_exited(proc) || g_subprocess_get_exit_status(proc) == EX_TEMPFAIL)
 		return CG_SEND_TEMPORARY;
 	return CG_SEND_PERMANENT;
+}
+
+/* ---- helpers for the flows ---- */
+
+GBytes *
+cg_pem_of(X509 *cert, STACK_OF(X509) * chain)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p;
+	long len;
+	GBytes *out;
+	int i;
+
+	PEM_write_bio_X509(b, cert);
+	for (i = 0; i < sk_X509_num(chain); i++)
+		PEM_write_bio_X509(b, sk_X509_value(chain, i));
+	len = BIO_get_mem_data(b, &p);
+	out = g_bytes_new(p, (gsize)len);
+	BIO_free(b);
+	return out;
+}
+
+/* A certs-only PKCS#7 (.p7c): the certificate and its chain. */
+GBytes *
+cg_p7c_of(X509 *cert, STACK_OF(X509) * chain)
+{
+	PKCS7 *p7 = PKCS7_new();
+	unsigned char *der = NULL;
+	GBytes *out = NULL;
+	int i, len = 0;
+	gboolean ok;
+
+	/* The certificates are referenced, not copied. */
+	ok = PKCS7_set_type(p7, NID_pkcs7_signed) == 1 &&
+	     PKCS7_content_new(p7, NID_pkcs7_data) == 1 && PKCS7_add_certificate(p7, cert) == 1;
+	for (i = 0; ok && i < sk_X509_num(chain); i++)
+		ok = PKCS7_add_certificate(p7, sk_X509_value(chain, i)) == 1;
+	if (ok)
+		len = i2d_PKCS7(p7, &der);
+	if (len > 0)
+		out = g_bytes_new(der, (gsize)len);
+	OPENSSL_free(der);
+	PKCS7_free(p7);
+	return out;
+}
+
+gboolean
+cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *about, gint64 now,
+               gboolean *sent, gboolean *temporary, GError **error)
+{
+	char **t;
+
+	*sent = FALSE;
+	for (t = to; *t; t++) {
+		g_autoptr(GBytes) msg = NULL;
+		g_autoptr(GError) err = NULL;
+		g_autofree char *what = NULL;
+		CgSendResult r;
+
+		m->to = *t;
+		if ((msg = cg_outmail_compose(iss->ca, iss->conf, m, now, error)) == NULL)
+			return FALSE;
+		r = cg_outmail_submit(iss->conf, *t, msg, &err);
+		if (r == CG_SEND_OK)
+			continue;
+		if (r == CG_SEND_TEMPORARY) {
+			*temporary = TRUE;
+			g_propagate_error(error, g_steal_pointer(&err));
+			return FALSE;
+		}
+		/* Refused for good: trying again cannot help. The operator hears
+		 * of it; the job is done. */
+		what = g_strdup_printf("%s to %s: %s", m->subject, *t, err->message);
+		cg_log(LOG_ERR, "%s: mail refused for good: %s", about, what);
+		return cg_store_audit_append(txn, now, "issuer", "mail.failed", about, what, error);
+	}
+	*sent = TRUE;
+	return TRUE;
 }
