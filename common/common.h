@@ -7,7 +7,8 @@
  *   cg_text_is_clean()      valid UTF-8, bounded, no control characters
  *   cg_addr_normalise()     mailbox syntax check; domain as lower-case A-label
  *   cg_domain_normalise()   IDNA2008 A-label, lower case, LDH labels
- *   cg_sha256(), cg_hex(), cg_base64url(), cg_random_bytes(), cg_memeq_ct()
+ *   cg_sha256[_begin/_update/_end](), cg_hex(), cg_base64url(), cg_random_bytes(),
+ *   cg_memeq_ct()
  *   cg_time_iso()           UTC time as ISO 8601
  *
  * Never: touches the disk, the network or the clock; logs; exits.
@@ -79,6 +80,11 @@ gboolean cg_addr_equal(const char *a, const char *b);
 
 #define CG_SHA256_LEN 32
 void cg_sha256(const void *data, gsize len, guint8 out[CG_SHA256_LEN]);
+/* The same over pieces: begin, update..., end (which frees the state). */
+typedef struct CgSha256 CgSha256;
+CgSha256 *cg_sha256_begin(void);
+void cg_sha256_update(CgSha256 *h, const void *data, gsize len);
+void cg_sha256_end(CgSha256 *h, guint8 out[CG_SHA256_LEN]);
 /* Lower-case hex of len bytes. Caller frees. */
 char *cg_hex(const guint8 *data, gsize len);
 /* Decodes exactly outlen bytes of hex; FALSE on any other input. */

@@ -20,6 +20,42 @@ cg_sha256(const void *data, gsize len, guint8 out[CG_SHA256_LEN])
 	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
+struct CgSha256 {
+	EVP_MD_CTX *md;
+};
+
+CgSha256 *
+cg_sha256_begin(void)
+{
+	CgSha256 *h = g_new0(CgSha256, 1);
+
+	h->md = EVP_MD_CTX_new();
+	if (h->md != NULL && EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
+		g_clear_pointer(&h->md, EVP_MD_CTX_free);
+	return h;
+}
+
+void
+cg_sha256_update(CgSha256 *h, const void *data, gsize len)
+{
+	if (h->md != NULL && EVP_DigestUpdate(h->md, data, len) != 1)
+		g_clear_pointer(&h->md, EVP_MD_CTX_free);
+}
+
+void
+cg_sha256_end(CgSha256 *h, guint8 out[CG_SHA256_LEN])
+{
+	unsigned int n = CG_SHA256_LEN;
+
+	/* As for cg_sha256: a failure (out of memory) leaves zeroes, which
+	 * never match a stored digest. */
+	memset(out, 0, CG_SHA256_LEN);
+	if (h->md != NULL && EVP_DigestFinal_ex(h->md, out, &n) != 1)
+		memset(out, 0, CG_SHA256_LEN);
+	EVP_MD_CTX_free(h->md);
+	g_free(h);
+}
+
 char *
 cg_hex(const guint8 *data, gsize len)
 {

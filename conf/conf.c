@@ -754,40 +754,6 @@ cg_conf_dump(const CgConf *conf, gboolean only_set, GString *out)
 	}
 }
 
-CgGatewayKind
-cg_conf_address_kind(const CgConf *conf, const char *rcpt)
-{
-	if (rcpt == NULL)
-		return CG_GW_NONE;
-	if (g_ascii_strcasecmp(rcpt, conf->letter_address) == 0)
-		return CG_GW_LETTER;
-	if (g_ascii_strcasecmp(rcpt, conf->enroll_address) == 0)
-		return CG_GW_ENROLL;
-	if (g_ascii_strcasecmp(rcpt, conf->challenge_address) == 0)
-		return CG_GW_CHALLENGE;
-	if (g_ascii_strcasecmp(rcpt, conf->revoke_address) == 0)
-		return CG_GW_REVOKE;
-	return CG_GW_NONE;
-}
-
-const char *
-cg_gateway_kind_name(CgGatewayKind kind)
-{
-	switch (kind) {
-	case CG_GW_LETTER:
-		return "letter";
-	case CG_GW_ENROLL:
-		return "enroll";
-	case CG_GW_CHALLENGE:
-		return "challenge";
-	case CG_GW_REVOKE:
-		return "revoke";
-	case CG_GW_NONE:
-		break;
-	}
-	return "none";
-}
-
 int
 cg_conf_log_level(const CgConf *conf)
 {

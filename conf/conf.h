@@ -7,7 +7,6 @@
  *   cg_conf_ref/unref()  shared, reference-counted snapshots (SIGUSR1 reload
  *                        swaps a whole new snapshot in; readers keep theirs)
  *   cg_conf_dump()       "Name value" lines, all keys or only the ones set
- *   cg_conf_address_kind() which gateway address a recipient is
  *
  * A CgConf is immutable once loaded. Never: opens anything but the config file.
  */
@@ -17,14 +16,6 @@
 #include <glib.h>
 
 G_BEGIN_DECLS
-
-typedef enum {
-	CG_GW_NONE = 0,
-	CG_GW_LETTER,
-	CG_GW_ENROLL,
-	CG_GW_CHALLENGE,
-	CG_GW_REVOKE,
-} CgGatewayKind;
 
 typedef struct CgConf {
 	/* milter */
@@ -104,12 +95,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgConf, cg_conf_unref)
 
 /* Appends "Name value\n" for every key (only_set: only keys given in the file). */
 void cg_conf_dump(const CgConf *conf, gboolean only_set, GString *out);
-
-/* Which gateway address rcpt (normalised) is, CG_GW_NONE if none. */
-CgGatewayKind cg_conf_address_kind(const CgConf *conf, const char *rcpt);
-
-/* "letter", "enroll", ... for logs. */
-const char *cg_gateway_kind_name(CgGatewayKind kind);
 
 /* syslog priority for LogLevel/LogFacility names. */
 int cg_conf_log_level(const CgConf *conf);

@@ -17,8 +17,6 @@
 static CgMilter *milter;
 static volatile gint no_reply_ok; /* the MTA accepted SMFIP_NR_* */
 
-void cg_adapter_install(CgMilter *m, struct smfiDesc *desc);
-
 static sfsistat
 answer(SMFICTX *ctx, CgVerdict v, const CgReply *r, gboolean noreply)
 {
@@ -163,7 +161,7 @@ cb_eom(SMFICTX *ctx)
 			cg_log(LOG_WARNING, "smfi_delrcpt %s failed", *rc);
 		}
 	st = answer(ctx, res.reply.verdict, &res.reply, FALSE);
-	cg_eom_result_clear(&res);
+	cg_session_eom_clear(&res);
 	if (milter->store != NULL && cg_store_panicked(milter->store)) {
 		/* Berkeley DB needs recovery, which only a restart runs: stop, so
 		 * that the service manager restarts us; the MTA defers meanwhile. */

@@ -54,11 +54,11 @@ invite_csr(const CgMail *mail, const CgChallenge *c, State *st, GError **error)
 	for (i = 0; i < mail->body.attachments->len && data == NULL; i++) {
 		const CgAttachment *a = mail->body.attachments->pdata[i];
 
-		if (cg_attachment_is_csr(a))
+		if (cg_enroll_is_csr_part(a))
 			data = g_bytes_get_data(a->data, &len);
 	}
 	if (data == NULL)
-		data = (const guint8 *)cg_pem_csr_next(mail->body.text, &len);
+		data = (const guint8 *)cg_enroll_pem_csr_next(mail->body.text, &len);
 	if (data == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
 		            "the answer to an invitation must carry a CSR (attached, or pasted as "
@@ -150,7 +150,7 @@ challenge_check(CgGateway *g, GError **error)
 	g_autofree char *token = NULL;
 	State *st = g_new0(State, 1);
 	CgReplyFacts f = {0};
-	CgAuth *auth;
+	CgReplyAuth *auth;
 	int mode;
 
 	g->state = st;
@@ -162,7 +162,7 @@ challenge_check(CgGateway *g, GError **error)
 	if ((token = find_token(mail, &st->in_subject, error)) == NULL)
 		return FALSE;
 	cg_sha256(token, strlen(token), st->hash);
-	cg_trace(g, "token in the %s", st->in_subject ? "subject" : "text");
+	cg_gateway_trace(g, "token in the %s", st->in_subject ? "subject" : "text");
 	c = lookup(g->store, NULL, st->hash, &err);
 	if (c == NULL && err != NULL) {
 		g_propagate_error(error, g_steal_pointer(&err));
@@ -182,16 +182,16 @@ challenge_check(CgGateway *g, GError **error)
 	f.now = g_get_real_time() / G_USEC_PER_SEC;
 	if (!cg_policy_reply_check(&f, error))
 		return FALSE;
-	cg_trace(g, "challenge for %s, organisation %s", c->target, c->org_id);
+	cg_gateway_trace(g, "challenge for %s, organisation %s", c->target, c->org_id);
 	mode = cg_reply_auth_mode(g->conf->reply_auth);
 	if ((auth = cg_milter_auth(g->m, error)) == NULL)
 		return FALSE;
-	if (!cg_auth_check(auth, mail, st->in_subject, mode < 0 ? CG_REPLY_AUTH_DMARC : mode,
+	if (!cg_replyauth_check(auth, mail, st->in_subject, mode < 0 ? CG_REPLY_AUTH_DMARC : mode,
 	                   &st->auth, error)) {
-		cg_trace(g, "%s", st->auth);
+		cg_gateway_trace(g, "%s", st->auth);
 		return FALSE;
 	}
-	cg_trace(g, "%s", st->auth);
+	cg_gateway_trace(g, "%s", st->auth);
 	if (c->kind == CG_CHALLENGE_INVITE && !invite_csr(mail, c, st, error))
 		return FALSE;
 	return TRUE;

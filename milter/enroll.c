@@ -182,7 +182,7 @@ new_item(State *st)
 }
 
 gboolean
-cg_attachment_is_csr(const CgAttachment *a)
+cg_enroll_is_csr_part(const CgAttachment *a)
 {
 	const char *f = a->filename ? a->filename : "";
 
@@ -199,7 +199,7 @@ is_csv_part(const CgAttachment *a)
 }
 
 const char *
-cg_pem_csr_next(const char *p, gsize *len)
+cg_enroll_pem_csr_next(const char *p, gsize *len)
 {
 	while (p != NULL && (p = strstr(p, "-----BEGIN ")) != NULL) {
 		const char *end = strstr(p, "-----END ");
@@ -225,7 +225,7 @@ text_csrs(State *st, const char *text)
 	const char *p = text;
 	gsize len;
 
-	while ((p = cg_pem_csr_next(p, &len)) != NULL) {
+	while ((p = cg_enroll_pem_csr_next(p, &len)) != NULL) {
 		new_item(st)->csr = g_bytes_new(p, len);
 		p += len;
 	}
@@ -445,7 +445,7 @@ enroll_check(CgGateway *g, GError **error)
 		if (is_csv_part(a)) {
 			if (!csv_items(st, g->conf, a, error))
 				goto bad;
-		} else if (cg_attachment_is_csr(a)) {
+		} else if (cg_enroll_is_csr_part(a)) {
 			new_item(st)->csr = g_bytes_ref(a->data);
 		}
 	}
@@ -470,7 +470,7 @@ enroll_check(CgGateway *g, GError **error)
 			    it->mailbox ? ")" : "", it->reason);
 		}
 	}
-	cg_trace(g, "%u items, %u good", st->items->len, st->n_good);
+	cg_gateway_trace(g, "%u items, %u good", st->items->len, st->n_good);
 	if (st->n_good == 0) {
 		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "no item can be issued: %s",
 		            reasons->str);

@@ -18,7 +18,7 @@
 #include <syslog.h>
 
 void
-cg_trace(CgGateway *g, const char *fmt, ...)
+cg_gateway_trace(CgGateway *g, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -122,7 +122,7 @@ cg_gateway_process(CgGateway *g, CgReply *reply)
 		fail(g, err, reply);
 		return;
 	}
-	cg_trace(g, "from %s, %u attachments, smime %d", g->mail->from,
+	cg_gateway_trace(g, "from %s, %u attachments, smime %d", g->mail->from,
 	         g->mail->body.attachments->len, g->mail->smime.kind);
 	if (h->check != NULL && !h->check(g, &err)) {
 		fail(g, err, reply);

@@ -66,7 +66,7 @@ letter_check(CgGateway *g, GError **error)
 	cg_mail_body_clear(&body);
 	if (!ok)
 		return FALSE;
-	cg_trace(g, "letter %s from %s", cg_letter_kind_name(st->letter->kind), g->mail->from);
+	cg_gateway_trace(g, "letter %s from %s", cg_letter_kind_name(st->letter->kind), g->mail->from);
 	if (st->letter->kind == CG_LETTER_REGISTER &&
 	    g_ascii_strcasecmp(st->letter->contact, g->mail->from) != 0) {
 		g_set_error(

@@ -26,8 +26,6 @@
 #include <libmilter/mfapi.h>
 #include <openssl/opensslv.h>
 
-void cg_adapter_install(CgMilter *m, struct smfiDesc *desc);
-
 static struct {
 	char *conf;
 	gboolean check, foreground, version;

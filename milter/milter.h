@@ -1,16 +1,21 @@
 /*
  * milter.h: certgate-milter's parts (the cgmilter library; main.c is the
- * daemon around it).
+ * daemon around it). Each file exports under its own name:
  *
- *   CgMilter             process-wide: configuration holder, store, counters
- *   CgSession            one SMTP connection, and its current message
- *   cg_session_*()       the callbacks' logic, free of libmilter: the daemon's
- *                        adapter (adapter.c) and the test mode (testmode.c)
- *                        both drive these, so they run the same code
- *   cg_reply_from_error() the one table from error code to SMTP reply
- *   cg_spool_*()         a message body in memory, spilled to a file when large
- *   cg_gateway_process() a complete gateway message: parse, check, commit,
- *                        decide the reply
+ *   cg_milter_*()    process.c: the process (configuration holder, store,
+ *                    reply authentication, counters)
+ *   cg_session_*()   session.c: one SMTP connection and its current message,
+ *                    free of libmilter: the daemon's adapter (adapter.c) and
+ *                    the test mode (testmode.c) drive the same code
+ *   cg_reply_*()     reply.c: the one table from error code to SMTP reply
+ *   cg_spool_*()     spool.c: a message body in memory, spilled to a file
+ *   cg_handler_*()   handlers.c: the gateway addresses and their handlers
+ *   cg_gateway_*()   gateway.c: a complete gateway message: parse, check,
+ *                    commit, decide the reply
+ *   cg_replyauth_*() replyauth.c: SPF, DKIM and DMARC facts from DNS
+ *   cg_smime_*()     smime.c: S/MIME signatures
+ *   cg_enroll_*()    enroll.c: CSRs in mail (also read by challenge.c)
+ *   the handlers     letter.c, enroll.c, challenge.c, revoke.c
  *
  * Never: signs anything, sends mail, or holds a CA key.
  */
@@ -25,6 +30,15 @@
 #include <glib.h>
 
 G_BEGIN_DECLS
+
+/* The gateway addresses (handlers.c maps them to CgConf's addresses). */
+typedef enum {
+	CG_GW_NONE = 0,
+	CG_GW_LETTER,
+	CG_GW_ENROLL,
+	CG_GW_CHALLENGE,
+	CG_GW_REVOKE,
+} CgGatewayKind;
 
 /* ---- replies ---- */
 
@@ -46,7 +60,7 @@ typedef struct {
 /* The reply for err (the reply table of DESIGN.md section 6). Internal errors
  * are not echoed to the sender: the text says to retry and names queue_id. */
 void cg_reply_from_error(const GError *err, const char *queue_id, CgReply *out);
-const char *cg_verdict_name(CgVerdict v);
+const char *cg_reply_verdict_name(CgVerdict v);
 
 /* ---- body spool ---- */
 
@@ -74,7 +88,7 @@ typedef struct {
 	gint64 store_retry_at; /* monotonic time of the next open attempt */
 	/* counters */
 	gint n_messages, n_gateway, n_accepted, n_rejected, n_tempfail;
-	struct CgAuth *auth; /* reply authentication, made on first use */
+	struct CgReplyAuth *auth; /* reply authentication, made on first use */
 } CgMilter;
 
 CgMilter *cg_milter_new(CgConf *conf, const char *conf_path);
@@ -85,27 +99,27 @@ CgStore *cg_milter_store(CgMilter *m, GError **error);
 
 /* ---- reply authentication (replyauth.c) ---- */
 
-typedef struct CgAuth CgAuth;
+typedef struct CgReplyAuth CgReplyAuth;
 
 /* SPF and DMARC through the system resolver, DKIM keys from DNS. */
-CgAuth *cg_auth_new(GError **error);
+CgReplyAuth *cg_replyauth_new(GError **error);
 /* Offline, for tests and fuzzing: zone is "name", "TXT"|"A", "value" triples
  * (value "TRY_AGAIN": a temporary DNS error), NULL-terminated; DKIM keys from
  * dkim_keys ("selector._domainkey.domain key-record" lines) when not NULL.
  * (libopendkim judges x= by the clock, whatever DKIM_OPTS_FIXEDTIME says.) */
-CgAuth *cg_auth_new_offline(const char *const *zone, const char *dkim_keys, GError **error);
-void cg_auth_free(CgAuth *a);
+CgReplyAuth *cg_replyauth_new_offline(const char *const *zone, const char *dkim_keys, GError **error);
+void cg_replyauth_free(CgReplyAuth *a);
 /* The ReplyAuth decision on mail (see cg_policy_reply_auth), with what was
  * found in *summary ("spf=pass (...) dkim=... dmarc=..."), set either way.
  * token_in_subject: signatures must cover the Subject; else the token is in
  * the body and a signature with l= does not count. */
-gboolean cg_auth_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, int mode,
+gboolean cg_replyauth_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject, int mode,
                        char **summary, GError **error);
 /* Feeds a raw message (CRLF) to a libopendkim handle (DKIM *), signing or
  * verifying: header fields one by one, the body, the end. A DKIM_STAT. */
-int cg_dkim_feed(void *dkim, GBytes *raw);
-/* The milter's CgAuth, made on first use; NULL with an error if it cannot be. */
-CgAuth *cg_milter_auth(CgMilter *m, GError **error);
+int cg_replyauth_dkim_feed(void *dkim, GBytes *raw);
+/* The milter's CgReplyAuth, made on first use; NULL with an error if it cannot be. */
+CgReplyAuth *cg_milter_auth(CgMilter *m, GError **error);
 
 /* ---- S/MIME (smime.c) ---- */
 
@@ -142,7 +156,7 @@ typedef struct {
 } CgEomResult;
 
 void cg_session_eom(CgSession *s, const char *queue_id, CgEomResult *out);
-void cg_eom_result_clear(CgEomResult *out);
+void cg_session_eom_clear(CgEomResult *out);
 /* The message ends without EOM (client quit, or a reject earlier). */
 void cg_session_abort(CgSession *s);
 
@@ -178,7 +192,7 @@ typedef struct {
 	void (*free_state)(gpointer state);
 } CgHandler;
 
-/* The handlers built so far (challenge.c, ...). */
+/* The handlers (letter.c, enroll.c, challenge.c, revoke.c). */
 extern const CgHandler cg_challenge_handler;
 extern const CgHandler cg_letter_handler;
 extern const CgHandler cg_enroll_handler;
@@ -187,10 +201,14 @@ extern const CgHandler cg_revoke_handler;
 /* CSRs in mail (enroll.c): an attachment that is one (application/pkcs10,
  * .csr, .p10, .req, .pem); the next PEM CSR block at or after p, its length
  * in *len (NULL when none; p may be NULL). */
-gboolean cg_attachment_is_csr(const CgAttachment *a);
-const char *cg_pem_csr_next(const char *p, gsize *len);
+gboolean cg_enroll_is_csr_part(const CgAttachment *a);
+const char *cg_enroll_pem_csr_next(const char *p, gsize *len);
 
-/* The handler for a gateway address kind. */
+/* Which gateway address rcpt (normalised) is; CG_GW_NONE when none. */
+CgGatewayKind cg_handler_kind_of(const CgConf *conf, const char *rcpt);
+/* "letter", "enroll", ... for logs; "none". */
+const char *cg_handler_name(CgGatewayKind kind);
+/* The handler for a gateway address kind; NULL for CG_GW_NONE. */
 const CgHandler *cg_handler_for(CgGatewayKind kind);
 
 /* Processes one complete gateway message; fills reply (verdict accept means
@@ -199,7 +217,13 @@ void cg_gateway_process(CgGateway *g, CgReply *reply);
 void cg_gateway_clear(CgGateway *g);
 
 /* Appends a formatted line to g->trace when debugging is on. */
-void cg_trace(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+void cg_gateway_trace(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* ---- the daemon (adapter.c) ---- */
+
+struct smfiDesc;
+/* Fills desc with libmilter callbacks that drive m's sessions. */
+void cg_adapter_install(CgMilter *m, struct smfiDesc *desc);
 
 /* ---- test mode ---- */
 

@@ -32,7 +32,7 @@ static const struct {
 };
 
 const char *
-cg_verdict_name(CgVerdict v)
+cg_reply_verdict_name(CgVerdict v)
 {
 	static const char *n[] = {"continue", "accept", "reject", "tempfail", "discard"};
 

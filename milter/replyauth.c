@@ -8,7 +8,7 @@
  *          domain) for adkim/aspf; organisational domains from the public
  *          suffix list (libpsl)
  * The decision itself is policy's (cg_policy_reply_auth); this file only
- * finds out. One CgAuth serves every thread: libspf2's resolver layer keeps
+ * finds out. One CgReplyAuth serves every thread: libspf2's resolver layer keeps
  * per-thread resolver state, and libopendkim's DKIM_LIB is shared by design.
  */
 #include "milter.h"
@@ -109,7 +109,7 @@ dns_cancel(void *srv, void *qh)
 	return 0;
 }
 
-struct CgAuth {
+struct CgReplyAuth {
 	SPF_server_t *spf;
 	SPF_dns_server_t *zone; /* offline: ours to free after the server */
 	DKIM_LIB *dkim;
@@ -117,10 +117,10 @@ struct CgAuth {
 	gboolean psl_owned;
 };
 
-static CgAuth *
+static CgReplyAuth *
 auth_new(SPF_server_t *spf, const char *dkim_keys, GError **error)
 {
-	CgAuth *a = g_new0(CgAuth, 1);
+	CgReplyAuth *a = g_new0(CgReplyAuth, 1);
 	unsigned int timeout = 5;
 
 	a->spf = spf;
@@ -128,7 +128,7 @@ auth_new(SPF_server_t *spf, const char *dkim_keys, GError **error)
 	if (a->spf == NULL || a->dkim == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
 		            "cannot set up SPF and DKIM verification");
-		cg_auth_free(a);
+		cg_replyauth_free(a);
 		return NULL;
 	}
 	dkim_options(a->dkim, DKIM_OP_SETOPT, DKIM_OPTS_TIMEOUT, &timeout, sizeof(timeout));
@@ -152,14 +152,14 @@ auth_new(SPF_server_t *spf, const char *dkim_keys, GError **error)
 	return a;
 }
 
-CgAuth *
-cg_auth_new(GError **error)
+CgReplyAuth *
+cg_replyauth_new(GError **error)
 {
 	return auth_new(SPF_server_new(SPF_DNS_RESOLV, 0), NULL, error);
 }
 
-CgAuth *
-cg_auth_new_offline(const char *const *zone, const char *dkim_keys, GError **error)
+CgReplyAuth *
+cg_replyauth_new_offline(const char *const *zone, const char *dkim_keys, GError **error)
 {
 	SPF_dns_server_t *dns = SPF_dns_zone_new(NULL, "certgate-test", 0);
 	const char *const *z;
@@ -177,7 +177,7 @@ cg_auth_new_offline(const char *const *zone, const char *dkim_keys, GError **err
 		                     again ? NULL : z[2]);
 	}
 	{
-		CgAuth *a = auth_new(SPF_server_new_dns(dns, 0), dkim_keys, error);
+		CgReplyAuth *a = auth_new(SPF_server_new_dns(dns, 0), dkim_keys, error);
 
 		if (a == NULL)
 			SPF_dns_free(dns);
@@ -188,7 +188,7 @@ cg_auth_new_offline(const char *const *zone, const char *dkim_keys, GError **err
 }
 
 void
-cg_auth_free(CgAuth *a)
+cg_replyauth_free(CgReplyAuth *a)
 {
 	if (a == NULL)
 		return;
@@ -206,7 +206,7 @@ cg_auth_free(CgAuth *a)
 /* ---- organisational domains and alignment ---- */
 
 static const char *
-org_domain(CgAuth *a, const char *d)
+org_domain(CgReplyAuth *a, const char *d)
 {
 	const char *r = psl_registrable_domain(a->psl, d);
 
@@ -214,7 +214,7 @@ org_domain(CgAuth *a, const char *d)
 }
 
 static gboolean
-aligned(CgAuth *a, const char *d1, const char *d2, gboolean strict)
+aligned(CgReplyAuth *a, const char *d1, const char *d2, gboolean strict)
 {
 	if (d1 == NULL || d2 == NULL)
 		return FALSE;
@@ -252,7 +252,7 @@ dmarc_tag(const char *rec, const char *tag)
 
 /* Looks _dmarc.domain up: 1 found (into out), 0 none, -1 temporary error. */
 static int
-dmarc_lookup(CgAuth *a, const char *domain, Dmarc *out)
+dmarc_lookup(CgReplyAuth *a, const char *domain, Dmarc *out)
 {
 	g_autofree char *name = g_strdup_printf("_dmarc.%s", domain);
 	SPF_dns_rr_t *rr = SPF_dns_lookup(a->spf->resolver, name, ns_t_txt, FALSE);
@@ -283,7 +283,7 @@ dmarc_lookup(CgAuth *a, const char *domain, Dmarc *out)
 }
 
 static void
-dmarc_find(CgAuth *a, const char *from_domain, Dmarc *out)
+dmarc_find(CgReplyAuth *a, const char *from_domain, Dmarc *out)
 {
 	const char *org = org_domain(a, from_domain);
 	int r = dmarc_lookup(a, from_domain, out);
@@ -296,7 +296,7 @@ dmarc_find(CgAuth *a, const char *from_domain, Dmarc *out)
 /* ---- SPF ---- */
 
 static CgAuthResult
-spf_check(CgAuth *a, const CgEnvelope *env, char **domain, char **why)
+spf_check(CgReplyAuth *a, const CgEnvelope *env, char **domain, char **why)
 {
 	SPF_request_t *req = SPF_request_new(a->spf);
 	SPF_response_t *resp = NULL;
@@ -376,7 +376,7 @@ spf_check(CgAuth *a, const CgEnvelope *env, char **domain, char **why)
 /* Feeds the raw message to a verifying handle: each header field (folding
  * kept, without its final CRLF), then the body as is. */
 int
-cg_dkim_feed(void *handle, GBytes *raw)
+cg_replyauth_dkim_feed(void *handle, GBytes *raw)
 {
 	DKIM *d = handle;
 	gsize len;
@@ -423,7 +423,7 @@ list_has(const char *list, const char *name)
 }
 
 static void
-dkim_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, const char *from_domain,
+dkim_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject, const char *from_domain,
            gboolean strict, GArray *out)
 {
 	DKIM_STAT st;
@@ -433,7 +433,7 @@ dkim_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, const char 
 
 	if (d == NULL)
 		return;
-	st = cg_dkim_feed(d, mail->raw);
+	st = cg_replyauth_dkim_feed(d, mail->raw);
 	if (st == DKIM_STAT_NOSIG || dkim_getsiglist(d, &sigs, &n) != DKIM_STAT_OK) {
 		dkim_free(d);
 		return;
@@ -489,7 +489,7 @@ dkim_fact_clear(gpointer p)
 }
 
 gboolean
-cg_auth_check(CgAuth *a, const CgMail *mail, gboolean token_in_subject, int mode, char **summary,
+cg_replyauth_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject, int mode, char **summary,
               GError **error)
 {
 	const char *from_domain = cg_addr_domain(mail->from);

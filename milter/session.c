@@ -1,6 +1,6 @@
 /*
  * session.c: one SMTP connection and its current message, as the milter
- * callbacks see them, without libmilter.
+ * callbacks see them, without libmilter (the process is process.c's).
  *
  * A message with no gateway recipient is let through at DATA, before any
  * header or body is sent to the milter. A gateway message is collected
@@ -14,7 +14,6 @@
 
 #include <string.h>
 #include <syslog.h>
-#include <openssl/evp.h>
 
 #define SPILL_THRESHOLD (256 * 1024)
 
@@ -46,77 +45,6 @@ struct CgSession {
 	char *helo;
 	Msg *msg;
 };
-
-/* ---- the process ---- */
-
-CgMilter *
-cg_milter_new(CgConf *conf, const char *conf_path)
-{
-	CgMilter *m = g_new0(CgMilter, 1);
-
-	m->conf = cg_conf_holder_new(conf);
-	m->conf_path = g_strdup(conf_path);
-	g_mutex_init(&m->store_lock);
-	return m;
-}
-
-void
-cg_milter_free(CgMilter *m)
-{
-	if (m == NULL)
-		return;
-	cg_store_close(m->store);
-	cg_auth_free(m->auth);
-	cg_conf_holder_free(m->conf);
-	g_mutex_clear(&m->store_lock);
-	g_free(m->conf_path);
-	g_free(m);
-}
-
-CgAuth *
-cg_milter_auth(CgMilter *m, GError **error)
-{
-	CgAuth *a;
-
-	g_mutex_lock(&m->store_lock);
-	if (m->auth == NULL)
-		m->auth = cg_auth_new(error);
-	a = m->auth;
-	g_mutex_unlock(&m->store_lock);
-	return a;
-}
-
-CgStore *
-cg_milter_store(CgMilter *m, GError **error)
-{
-	CgStore *s;
-
-	g_mutex_lock(&m->store_lock);
-	if (m->store != NULL && cg_store_panicked(m->store)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
-		            "the database needs recovery: restart certgate");
-		g_mutex_unlock(&m->store_lock);
-		return NULL;
-	}
-	if (m->store == NULL && g_get_monotonic_time() >= m->store_retry_at) {
-		g_autoptr(CgConf) conf = cg_conf_holder_get(m->conf);
-		g_autoptr(GError) err = NULL;
-
-		m->store = cg_store_open(conf->db_home, conf->evidence_dir, CG_STORE_DEFAULT, &err);
-		if (m->store == NULL) {
-			cg_log(LOG_ERR, "cannot open the database %s: %s", conf->db_home,
-			       err->message);
-			m->store_retry_at = g_get_monotonic_time() + G_USEC_PER_SEC;
-		} else {
-			cg_log(LOG_INFO, "database %s open", conf->db_home);
-		}
-	}
-	s = m->store;
-	g_mutex_unlock(&m->store_lock);
-	if (s == NULL)
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "the database is unavailable");
-	return s;
-}
 
 /* ---- messages ---- */
 
@@ -230,7 +158,7 @@ cg_session_rcpt(CgSession *s, const char *rcpt, CgReply *r)
 {
 	g_autofree char *bare = strip_brackets(rcpt);
 	g_autofree char *norm = cg_addr_normalise(bare, NULL);
-	CgGatewayKind kind = norm ? cg_conf_address_kind(s->conf, norm) : CG_GW_NONE;
+	CgGatewayKind kind = norm ? cg_handler_kind_of(s->conf, norm) : CG_GW_NONE;
 	Msg *g = s->msg;
 
 	if (g == NULL)
@@ -360,31 +288,27 @@ static GBytes *
 assemble(Msg *g, guint8 digest[32], GError **error)
 {
 	g_autoptr(GBytes) body = cg_spool_take(&g->spool, error);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	CgSha256 *md;
 	GByteArray *raw;
-	unsigned int n = 32;
 	guint i;
 
-	if (body == NULL || md == NULL) {
-		EVP_MD_CTX_free(md);
+	if (body == NULL)
 		return NULL;
-	}
+	md = cg_sha256_begin();
 	raw = g_byte_array_sized_new((guint)(g->size + 2));
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	for (i = 0; i < g->headers->len; i++) {
 		const Header *h = g_ptr_array_index(g->headers, i);
 		g_autofree char *line = g_strconcat(h->name, ":", h->value, "\r\n", NULL);
 
 		g_byte_array_append(raw, (const guint8 *)line, (guint)strlen(line));
 		if (!is_trace_header(h->name))
-			EVP_DigestUpdate(md, line, strlen(line));
+			cg_sha256_update(md, line, strlen(line));
 	}
 	g_byte_array_append(raw, (const guint8 *)"\r\n", 2);
-	EVP_DigestUpdate(md, "\r\n", 2);
+	cg_sha256_update(md, "\r\n", 2);
 	g_byte_array_append(raw, g_bytes_get_data(body, NULL), (guint)g_bytes_get_size(body));
-	EVP_DigestUpdate(md, g_bytes_get_data(body, NULL), g_bytes_get_size(body));
-	EVP_DigestFinal_ex(md, digest, &n);
-	EVP_MD_CTX_free(md);
+	cg_sha256_update(md, g_bytes_get_data(body, NULL), g_bytes_get_size(body));
+	cg_sha256_end(md, digest);
 	return g_byte_array_free_to_bytes(raw);
 }
 
@@ -399,7 +323,7 @@ log_outcome(CgSession *s, const CgGateway *gw, const CgReply *r)
 	       "queue=%s client=%s from=<%s> to=<%s> kind=%s verdict=%s%s%s%s%s%s request=%s "
 	       "ms=%" G_GINT64_FORMAT "%s%s",
 	       g->queue_id ? g->queue_id : "-", s->client_ip, from, g->gw_addr,
-	       cg_gateway_kind_name(g->kind), cg_verdict_name(r->verdict),
+	       cg_handler_name(g->kind), cg_reply_verdict_name(r->verdict),
 	       *r->rcode ? " reply=\"" : "", r->rcode, *r->rcode ? " " : "", r->xcode,
 	       *r->rcode ? "\"" : "", gw && gw->request_id ? gw->request_id : "-", ms,
 	       gw && gw->summary ? " " : "", gw && gw->summary ? gw->summary : "");
@@ -485,7 +409,7 @@ cg_session_eom(CgSession *s, const char *queue_id, CgEomResult *out)
 }
 
 void
-cg_eom_result_clear(CgEomResult *out)
+cg_session_eom_clear(CgEomResult *out)
 {
 	g_strfreev(out->delrcpt);
 	out->delrcpt = NULL;

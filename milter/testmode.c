@@ -17,9 +17,9 @@ static void
 print_verdict(CgVerdict v, const CgReply *r)
 {
 	if (v == CG_MV_REJECT || v == CG_MV_TEMPFAIL)
-		printf("verdict: %s %s %s %s\n", cg_verdict_name(v), r->rcode, r->xcode, r->text);
+		printf("verdict: %s %s %s %s\n", cg_reply_verdict_name(v), r->rcode, r->xcode, r->text);
 	else
-		printf("verdict: %s\n", cg_verdict_name(v));
+		printf("verdict: %s\n", cg_reply_verdict_name(v));
 }
 
 /* Feeds the header block; returns the offset of the body. */
@@ -153,7 +153,7 @@ cg_testmode_run(CgMilter *m, const CgTestMode *t)
 		printf("effect: delrcpt %s\n", *rc);
 	if (res.effects != NULL)
 		fputs(res.effects->str, stdout);
-	cg_eom_result_clear(&res);
+	cg_session_eom_clear(&res);
 	cg_session_abort(s);
 	cg_session_free(s);
 	return 0;

@@ -19,7 +19,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g_autoptr(GString) out = g_string_new(NULL);
 
 		cg_conf_dump(c, FALSE, out);
-		cg_conf_address_kind(c, "enroll@ca.example.net");
 	}
 	return 0;
 }

@@ -86,7 +86,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	g_autofree char *text = NULL, *keys = NULL, *src = NULL;
 	g_autoptr(GError) err = NULL;
 	CgConf *conf;
-	CgAuth *auth;
+	CgReplyAuth *auth;
 
 	(void)argc;
 	(void)argv;
@@ -103,7 +103,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* The test keys: CG_SRC, else relative to this binary's build tree. */
 	src = g_strdup(g_getenv("CG_SRC") ? g_getenv("CG_SRC") : CG_SOURCE_DIR);
 	keys = g_build_filename(src, "tests", "data", "dkim", "keys", NULL);
-	if ((auth = cg_auth_new_offline(zone, keys, &err)) == NULL)
+	if ((auth = cg_replyauth_new_offline(zone, keys, &err)) == NULL)
 		g_error("fuzz_reply: %s", err->message);
 	milter = cg_milter_new(conf, "fuzz.conf");
 	milter->auth = auth;

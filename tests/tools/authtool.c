@@ -70,7 +70,7 @@ main(int argc, char **argv)
 	g_autoptr(GBytes) raw = NULL;
 	g_autoptr(CgMail) mail = NULL;
 	CgEnvelope env = {0};
-	CgAuth *auth;
+	CgReplyAuth *auth;
 	CgReply r;
 	gsize len;
 	int m, rc;
@@ -89,8 +89,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "cg-authtool: cannot read %s\n", zone);
 		return 2;
 	}
-	auth = z != NULL ? cg_auth_new_offline((const char *const *)z->pdata, keys, &err)
-	                 : cg_auth_new(&err);
+	auth = z != NULL ? cg_replyauth_new_offline((const char *const *)z->pdata, keys, &err)
+	                 : cg_replyauth_new(&err);
 	if (auth == NULL) {
 		fprintf(stderr, "cg-authtool: %s\n", err->message);
 		return 2;
@@ -101,10 +101,10 @@ main(int argc, char **argv)
 	raw = g_bytes_new(data, len);
 	if ((mail = cg_mail_parse(raw, &env, NULL, &err)) == NULL) {
 		fprintf(stderr, "cg-authtool: %s\n", err->message);
-		cg_auth_free(auth);
+		cg_replyauth_free(auth);
 		return 2;
 	}
-	if (cg_auth_check(auth, mail, !in_body, m, &summary, &err)) {
+	if (cg_replyauth_check(auth, mail, !in_body, m, &summary, &err)) {
 		printf("pass: %s\n", summary);
 		rc = 0;
 	} else {
@@ -112,6 +112,6 @@ main(int argc, char **argv)
 		printf("%s %s %s\n%s\n", r.rcode, r.xcode, r.text, summary);
 		rc = 1;
 	}
-	cg_auth_free(auth);
+	cg_replyauth_free(auth);
 	return rc;
 }

@@ -74,7 +74,7 @@ main(int argc, char **argv)
 		hl = g_strsplit(headers, ":", -1);
 		dkim_signhdrs(d, (const char **)hl);
 	}
-	st = cg_dkim_feed(d, raw);
+	st = cg_replyauth_dkim_feed(d, raw);
 	if (st != DKIM_STAT_OK ||
 	    (st = dkim_getsighdr(d, sig, sizeof(sig), strlen("DKIM-Signature: "))) !=
 	        DKIM_STAT_OK) {

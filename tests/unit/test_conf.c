@@ -54,8 +54,6 @@ test_minimal_defaults(void **state)
 	assert_string_equal(c->sendmail[0], "/usr/sbin/sendmail");
 	assert_null(c->sendmail[1]);
 	assert_string_equal(c->caa_identities[0], "ca.example.net");
-	assert_int_equal(cg_conf_address_kind(c, "Enroll@CA.example.net"), CG_GW_ENROLL);
-	assert_int_equal(cg_conf_address_kind(c, "other@ca.example.net"), CG_GW_NONE);
 }
 
 static void
