@@ -3,32 +3,15 @@
  *
  * One table holds every key: name, type, default, bounds. Defaults go through
  * the same value parser as the file, so a default can never be a value the
- * file could not hold. All problems are collected and reported together.
+ * file could not hold (the value syntax is values.c's). All problems are
+ * collected and reported together.
  */
-#include "conf.h"
+#include "conf-int.h"
 #include "common.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 #include <syslog.h>
-
-typedef enum {
-	T_STRING,
-	T_INT,
-	T_BOOL,
-	T_DURATION,
-	T_SIZE,
-	T_ADDRESS,
-	T_PATH,
-	T_LIST,
-	T_ENUM,
-	T_DOMAIN,
-	T_SOCKET,
-	T_URL,
-	T_MODE,
-	T_KEYREF, /* a path or a pkcs11: URI */
-} KeyType;
 
 typedef struct {
 	const char *name;
@@ -40,9 +23,6 @@ typedef struct {
 	const char *choices; /* T_ENUM: "a|b|c" */
 } Key;
 
-#define MIN_ 60
-#define H_   3600
-#define D_   86400
 #define F(m) offsetof(CgConf, m)
 
 static const Key keys[] = {
@@ -188,206 +168,12 @@ find_key(const char *name)
 	return NULL;
 }
 
-static gboolean
-parse_number(const char *s, gint64 *out, const char **unit)
-{
-	char *end;
-	gint64 v;
-
-	if (!g_ascii_isdigit(*s))
-		return FALSE;
-	errno = 0;
-	v = g_ascii_strtoll(s, &end, 10);
-	if (errno != 0 || v < 0)
-		return FALSE;
-	*out = v;
-	*unit = end;
-	return TRUE;
-}
-
-static gboolean
-scale(gint64 v, gint64 mult, gint64 *out)
-{
-	if (v > G_MAXINT64 / mult)
-		return FALSE;
-	*out = v * mult;
-	return TRUE;
-}
-
-static gboolean
-parse_duration(const char *s, gint64 *out)
-{
-	const char *unit;
-	gint64 v, m;
-
-	if (!parse_number(s, &v, &unit))
-		return FALSE;
-	if (unit[0] == '\0' || strcmp(unit, "s") == 0)
-		m = 1;
-	else if (strcmp(unit, "m") == 0)
-		m = MIN_;
-	else if (strcmp(unit, "h") == 0)
-		m = H_;
-	else if (strcmp(unit, "d") == 0)
-		m = D_;
-	else if (strcmp(unit, "w") == 0)
-		m = 7 * D_;
-	else
-		return FALSE;
-	return scale(v, m, out);
-}
-
-gboolean
-cg_conf_parse_duration(const char *s, gint64 *seconds)
-{
-	return parse_duration(s, seconds);
-}
-
-static gboolean
-parse_size(const char *s, gint64 *out)
-{
-	const char *unit;
-	gint64 v, m;
-
-	if (!parse_number(s, &v, &unit))
-		return FALSE;
-	if (unit[0] == '\0')
-		m = 1;
-	else if (g_ascii_strcasecmp(unit, "k") == 0)
-		m = 1024;
-	else if (g_ascii_strcasecmp(unit, "m") == 0)
-		m = 1024 * 1024;
-	else if (g_ascii_strcasecmp(unit, "g") == 0)
-		m = 1024 * 1024 * 1024;
-	else
-		return FALSE;
-	return scale(v, m, out);
-}
-
-static gboolean
-parse_bool(const char *s, gboolean *out)
-{
-	static const char *yes[] = {"yes", "true", "on", "1"}, *no[] = {"no", "false", "off", "0"};
-	gsize i;
-
-	for (i = 0; i < G_N_ELEMENTS(yes); i++) {
-		if (g_ascii_strcasecmp(s, yes[i]) == 0) {
-			*out = TRUE;
-			return TRUE;
-		}
-		if (g_ascii_strcasecmp(s, no[i]) == 0) {
-			*out = FALSE;
-			return TRUE;
-		}
-	}
-	return FALSE;
-}
-
-static gboolean
-enum_allows(const char *choices, const char *s)
-{
-	g_auto(GStrv) v = g_strsplit(choices, "|", -1);
-
-	return g_strv_contains((const char *const *)v, s);
-}
-
-static gboolean
-socket_is_valid(const char *s, GString *why)
-{
-	const char *path = NULL;
-
-	if (g_str_has_prefix(s, "unix:"))
-		path = s + 5;
-	else if (g_str_has_prefix(s, "local:"))
-		path = s + 6;
-	else if (s[0] == '/')
-		path = s;
-	if (path != NULL) {
-		if (path[0] != '/' || strlen(path) > 100) {
-			g_string_assign(why, "unix socket needs an absolute path under 100 bytes");
-			return FALSE;
-		}
-		return TRUE;
-	}
-	if (g_str_has_prefix(s, "inet:") || g_str_has_prefix(s, "inet6:")) {
-		const char *at = strchr(s, '@');
-		gint64 port;
-		const char *rest;
-
-		if (!parse_number(strchr(s, ':') + 1, &port, &rest) || port < 1 || port > 65535 ||
-		    (*rest != '\0' && *rest != '@')) {
-			g_string_assign(why, "inet socket needs inet:PORT@HOST");
-			return FALSE;
-		}
-		if (at == NULL || at[1] == '\0') {
-			g_string_assign(why, "inet socket needs an explicit host (inet:PORT@HOST)");
-			return FALSE;
-		}
-		return TRUE;
-	}
-	g_string_assign(why, "socket must be unix:/PATH, local:/PATH or inet:PORT@HOST");
-	return FALSE;
-}
-
-static gboolean
-socket_is_loopback(const char *s)
-{
-	const char *at = strchr(s, '@');
-
-	if (!g_str_has_prefix(s, "inet"))
-		return TRUE;
-	return at != NULL &&
-	       (g_str_has_prefix(at + 1, "127.") || strcmp(at + 1, "localhost") == 0 ||
-	        strcmp(at + 1, "::1") == 0 || strcmp(at + 1, "[::1]") == 0);
-}
-
 static char *
 resolve_path(Ctx *ctx, const char *v)
 {
 	if (v[0] == '\0')
 		return g_strdup(v);
 	return g_canonicalize_filename(v, ctx->basedir);
-}
-
-static void
-list_split(const char *v, GPtrArray *out)
-{
-	g_auto(GStrv) parts = g_strsplit_set(v, " \t,", -1);
-	char **p;
-
-	for (p = parts; *p != NULL; p++)
-		if (**p != '\0')
-			g_ptr_array_add(out, g_strdup(*p));
-}
-
-static void
-format_unit(GString *out, gint64 v, const gint64 *mult, const char *const *unit, gsize n)
-{
-	gsize i;
-
-	for (i = 0; i < n; i++)
-		if (v != 0 && v % mult[i] == 0) {
-			g_string_append_printf(out, "%" G_GINT64_FORMAT "%s", v / mult[i], unit[i]);
-			return;
-		}
-	g_string_append_printf(out, "%" G_GINT64_FORMAT "%s", v, unit[n - 1]);
-}
-
-static const gint64 dmult[] = {D_, H_, MIN_, 1}, smult[] = {1 << 30, 1 << 20, 1 << 10, 1};
-static const char *const dunit[] = {"d", "h", "m", "s"}, *const sunit[] = {"G", "M", "K", ""};
-
-/* A number as the file would write it: 30d, 10M, 0660, 730. */
-static void
-format_value(KeyType type, gint64 v, GString *out)
-{
-	if (type == T_DURATION)
-		format_unit(out, v, dmult, dunit, 4);
-	else if (type == T_SIZE)
-		format_unit(out, v, smult, sunit, 4);
-	else if (type == T_MODE)
-		g_string_append_printf(out, "%04" G_GINT64_MODIFIER "o", v);
-	else
-		g_string_append_printf(out, "%" G_GINT64_FORMAT, v);
 }
 
 /* Parses text for key into conf; FALSE (with a problem noted) when bad. */
@@ -414,11 +200,11 @@ set_value(Ctx *ctx, CgConf *conf, const Key *k, const char *text, guint line)
 		gboolean ok;
 
 		if (k->type == T_INT)
-			ok = parse_number(text, &n, &unit) && *unit == '\0';
+			ok = conf_parse_number(text, &n, &unit) && *unit == '\0';
 		else if (k->type == T_DURATION)
-			ok = parse_duration(text, &n);
+			ok = conf_parse_duration(text, &n);
 		else if (k->type == T_SIZE)
-			ok = parse_size(text, &n);
+			ok = conf_parse_size(text, &n);
 		else {
 			char *end;
 
@@ -437,8 +223,8 @@ set_value(Ctx *ctx, CgConf *conf, const Key *k, const char *text, guint line)
 		if (n < k->min || n > k->max) {
 			g_autoptr(GString) lo = g_string_new(NULL), hi = g_string_new(NULL);
 
-			format_value(k->type, k->min, lo);
-			format_value(k->type, k->max, hi);
+			conf_format_value(k->type, k->min, lo);
+			conf_format_value(k->type, k->max, hi);
 			problem(ctx, line, k, "%s is out of range (%s to %s)", text, lo->str,
 			        hi->str);
 			return FALSE;
@@ -447,7 +233,7 @@ set_value(Ctx *ctx, CgConf *conf, const Key *k, const char *text, guint line)
 		return TRUE;
 	}
 	case T_BOOL:
-		if (!parse_bool(text, &b)) {
+		if (!conf_parse_bool(text, &b)) {
 			problem(ctx, line, k, "\"%s\" is not yes or no", text);
 			return FALSE;
 		}
@@ -456,7 +242,7 @@ set_value(Ctx *ctx, CgConf *conf, const Key *k, const char *text, guint line)
 	case T_LIST: {
 		g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(g_free);
 
-		list_split(text, items);
+		conf_list_split(text, items);
 		if ((gint64)items->len < k->min || (gint64)items->len > k->max) {
 			problem(ctx, line, k,
 			        "needs %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " items", k->min,
@@ -469,7 +255,7 @@ set_value(Ctx *ctx, CgConf *conf, const Key *k, const char *text, guint line)
 		return TRUE;
 	}
 	case T_ENUM:
-		if (!enum_allows(k->choices, text)) {
+		if (!conf_enum_allows(k->choices, text)) {
 			problem(ctx, line, k, "\"%s\" is not one of %s", text, k->choices);
 			return FALSE;
 		}
@@ -490,7 +276,7 @@ set_value(Ctx *ctx, CgConf *conf, const Key *k, const char *text, guint line)
 		}
 		break;
 	case T_SOCKET:
-		if (!socket_is_valid(text, why)) {
+		if (!conf_socket_is_valid(text, why)) {
 			problem(ctx, line, k, "\"%s\": %s", text, why->str);
 			return FALSE;
 		}
@@ -556,7 +342,7 @@ cross_check(Ctx *ctx, CgConf *c)
 		        "must be longer than CrlInterval, or relying parties see a stale CRL");
 	if (c->domain_renewal >= c->domain_reuse)
 		problem(ctx, 0, find_key("DomainRenewal"), "must be shorter than DomainReuse");
-	if (c->socket != NULL && !c->allow_inet_socket && !socket_is_loopback(c->socket))
+	if (c->socket != NULL && !c->allow_inet_socket && !conf_socket_is_loopback(c->socket))
 		problem(ctx, 0, find_key("Socket"),
 		        "an inet socket off loopback needs AllowInetSocket yes");
 	for (i = 0; i < G_N_ELEMENTS(addrs); i++)
@@ -735,7 +521,7 @@ cg_conf_dump(const CgConf *conf, gboolean only_set, GString *out)
 		case T_MODE:
 		case T_DURATION:
 		case T_SIZE:
-			format_value(k->type, *(const gint64 *)slot, out);
+			conf_format_value(k->type, *(const gint64 *)slot, out);
 			break;
 		case T_BOOL:
 			g_string_append(out, *(const gboolean *)slot ? "yes" : "no");
