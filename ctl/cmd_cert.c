@@ -81,7 +81,7 @@ ctl_cert_issue(CtlCtx *ctx, int argc, char **argv)
 	    {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "seconds to wait (default 60)", "S"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GError) err = NULL;
-	g_autofree char *data = NULL, *addr = NULL, *id = NULL, *actor = NULL;
+	g_autofree char *data = NULL, *addr = NULL, *id = NULL;
 	g_autoptr(GBytes) csr = NULL;
 	CgOperatorIssue op = {0};
 	gsize len;
@@ -109,7 +109,6 @@ ctl_cert_issue(CtlCtx *ctx, int argc, char **argv)
 	if ((s = ctl_store(ctx)) == NULL)
 		return 1;
 	csr = g_bytes_new(data, len);
-	actor = ctl_actor();
 	op.org_id = org;
 	op.mailbox = addr;
 	op.csr = csr;
@@ -117,8 +116,8 @@ ctl_cert_issue(CtlCtx *ctx, int argc, char **argv)
 	op.surname = surname;
 	op.validity_days = (guint)validity;
 	op.fields = fields;
-	op.actor = actor;
-	id = cg_issuer_queue_operator(s, ctx->conf, &op, ctl_now(), &err);
+	op.actor = ctx->actor;
+	id = cg_issuer_queue_operator(s, ctx->conf, &op, ctx->now, &err);
 	if (id == NULL)
 		return ctl_fail(ctx, 1, "%s", err->message);
 	if (wait)
@@ -182,7 +181,7 @@ ctl_cert_list(CtlCtx *ctx, int argc, char **argv)
 	gboolean ok;
 	CgStore *s;
 
-	if (!ctl_parse(ctx, "", "List certificates.", entries, &argc, &argv))
+	if (!ctl_parse(ctx, "", "CtlList certificates.", entries, &argc, &argv))
 		return 2;
 	if ((s = ctl_store(ctx)) == NULL)
 		return 1;
@@ -262,7 +261,7 @@ ctl_cert_show(CtlCtx *ctx, int argc, char **argv)
 typedef struct {
 	const char *serial;
 	int reason;
-	char *actor;
+	const char *actor;
 	gint64 now;
 } Revoke;
 
@@ -285,10 +284,8 @@ ctl_cert_revoke(CtlCtx *ctx, int argc, char **argv)
 	     "privilegeWithdrawn",
 	     "R"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	g_autoptr(GError) err = NULL;
 	g_autofree char *serial = NULL;
 	Revoke r = {0};
-	CgStore *s;
 
 	if (!ctl_parse(ctx, "SERIAL", "Revoke a certificate; the issuer rewrites the CRL.", entries,
 	               &argc, &argv))
@@ -299,20 +296,12 @@ ctl_cert_revoke(CtlCtx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, 2, "--reason %s is not one the Baseline Requirements allow",
 		                reason);
 	serial = g_ascii_strdown(argv[1], -1);
-	if ((s = ctl_store(ctx)) == NULL)
-		return 1;
 	r.serial = serial;
-	r.actor = ctl_actor();
-	r.now = ctl_now();
-	if (!cg_store_transact(s, revoke_txn, &r, &err)) {
-		g_free(r.actor);
-		return ctl_fail(ctx, 1, "%s",
-		                g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
-		                    ? "no such certificate"
-		                    : err->message);
-	}
+	r.actor = ctx->actor;
+	r.now = ctx->now;
+	if (ctl_transact(ctx, revoke_txn, &r, "no such certificate") != 0)
+		return 1;
 	printf("%s revoked (%s); the CRL is being rewritten\n", serial,
 	       cg_crl_reason_name(r.reason));
-	g_free(r.actor);
 	return 0;
 }

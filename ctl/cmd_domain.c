@@ -1,5 +1,6 @@
 /*
- * cmd_domain.c: certgate domain add|list|challenge, admin add|list.
+ * cmd_domain.c: certgate domain add|list|challenge. Every change is one
+ * transaction with its audit entry.
  */
 #include "ctl.h"
 #include "common.h"
@@ -13,7 +14,7 @@ typedef struct {
 	const char *org_id;
 	const char *local;
 	gboolean validated;
-	char *actor;
+	const char *actor;
 	gint64 now;
 	gint64 reuse;
 	gboolean challenge_queued;
@@ -113,7 +114,6 @@ ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
 	g_autoptr(GError) err = NULL;
 	g_autofree char *domain = NULL, *local = NULL;
 	DomainAdd a = {0};
-	CgStore *s;
 
 	if (!ctl_parse(ctx, "DOMAIN",
 	               "Add a domain to an organisation; challenge its postmaster "
@@ -129,32 +129,27 @@ ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, 2,
 		                "--address must be admin, administrator, webmaster, "
 		                "hostmaster or postmaster (TLS BR 3.2.2.4.4)");
-	if ((s = ctl_store(ctx)) == NULL)
-		return 1;
 	a.domain = domain;
 	a.org_id = org;
 	a.local = local;
 	a.validated = validated;
-	a.actor = ctl_actor();
-	a.now = ctl_now();
+	a.actor = ctx->actor;
+	a.now = ctx->now;
 	a.reuse = ctx->conf->domain_reuse;
-	if (!cg_store_transact(s, domain_add_txn, &a, &err)) {
-		g_free(a.actor);
-		return ctl_fail(ctx, 1, "%s", err->message);
-	}
+	if (ctl_transact(ctx, domain_add_txn, &a, "no such organisation") != 0)
+		return 1;
 	if (validated)
 		printf("domain %s validated for organisation %s (operator attestation)\n", domain,
 		       org);
 	else
 		printf("domain %s added to organisation %s; a challenge goes to %s@%s\n", domain,
 		       org, local, domain);
-	g_free(a.actor);
 	return 0;
 }
 
 typedef struct {
 	const char *domain;
-	char *actor;
+	const char *actor;
 	gint64 now;
 	gint64 lifetime; /* 0: ChallengeLifetime */
 } Challenge;
@@ -191,7 +186,6 @@ ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
 	g_autoptr(GError) err = NULL;
 	g_autofree char *domain = NULL;
 	Challenge c = {0};
-	CgStore *s;
 
 	if (!ctl_parse(ctx, "DOMAIN",
 	               "Send a new challenge for a domain to its postmaster; earlier tokens stay "
@@ -209,86 +203,59 @@ ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
 		    ctx->conf->challenge_lifetime);
 	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
 		return ctl_fail(ctx, 2, "%s", err->message);
-	if ((s = ctl_store(ctx)) == NULL)
-		return 1;
 	c.domain = domain;
-	c.actor = ctl_actor();
-	c.now = ctl_now();
-	if (!cg_store_transact(s, challenge_txn, &c, &err)) {
-		g_free(c.actor);
-		return ctl_fail(ctx, 1, "%s",
-		                g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
-		                    ? "no such domain: add it first"
-		                    : err->message);
-	}
+	c.actor = ctx->actor;
+	c.now = ctx->now;
+	if (ctl_transact(ctx, challenge_txn, &c, "no such domain: add it first") != 0)
+		return 1;
 	printf("challenge for %s queued\n", domain);
-	g_free(c.actor);
 	return 0;
 }
 
-typedef struct {
-	CgAdmin a;
-	char *actor;
-	gint64 now;
-} AdminAdd;
-
-static gboolean
-admin_add_txn(CgTxn *txn, gpointer data, GError **error)
+gboolean
+ctl_domain_row(gconstpointer rec, gpointer data)
 {
-	AdminAdd *a = data;
-	g_autoptr(CgOrg) org = cg_store_org_get(cg_txn_store(txn), txn, a->a.org_id, error);
-	g_autofree char *detail = NULL;
+	const CgDomain *d = rec;
+	CtlList *l = data;
+	g_autofree char *va = d->validated_at ? cg_time_iso(d->validated_at) : g_strdup("-");
+	g_autofree char *ex = d->expires_at ? cg_time_iso(d->expires_at) : g_strdup("-");
+	/* A validation is unusable from its expiry on, whatever the record says. */
+	CgDomainStatus st = d->status == CG_DOMAIN_VALIDATED && d->expires_at <= ctl_now()
+	                        ? CG_DOMAIN_EXPIRED
+	                        : d->status;
 
-	if (org == NULL)
-		return FALSE;
-	a->a.status = org->status == CG_ORG_ACTIVE ? CG_ADMIN_ACTIVE : CG_ADMIN_PENDING;
-	detail = g_strdup_printf("admin of organisation %s, department %s, %s", org->id,
-	                         *a->a.department ? a->a.department : "-",
-	                         cg_admin_status_name(a->a.status));
-	return cg_store_admin_put(txn, &a->a, error) &&
-	       cg_store_audit_append(txn, a->now, a->actor, "admin.add", a->a.address, detail,
-	                             error);
+	if (l->filter != NULL && strcmp(d->org_id, l->filter) != 0)
+		return TRUE;
+	if (l->ctx->json) {
+		ctl_list_sep(l);
+		g_string_append(l->out, "{\"domain\":");
+		ctl_json_str(l->out, d->domain);
+		g_string_append(l->out, ",\"org\":");
+		ctl_json_str(l->out, d->org_id);
+		g_string_append(l->out, ",\"status\":");
+		ctl_json_str(l->out, cg_domain_status_name(st));
+		g_string_append(l->out, ",\"validated\":");
+		ctl_json_str(l->out, va);
+		g_string_append(l->out, ",\"expires\":");
+		ctl_json_str(l->out, ex);
+		g_string_append(l->out, ",\"method\":");
+		ctl_json_str(l->out, d->method);
+		g_string_append(l->out, "}");
+	} else {
+		g_string_append_printf(l->out, "%-30s %-6s %-10s %-21s %-21s %s\n", d->domain,
+		                       d->org_id, cg_domain_status_name(st), va, ex,
+		                       *d->method ? d->method : "-");
+		l->n++;
+	}
+	return TRUE;
 }
 
 int
-ctl_admin_add(CtlCtx *ctx, int argc, char **argv)
+ctl_domain_list(CtlCtx *ctx, int argc, char **argv)
 {
-	g_autofree char *org = NULL;
-	g_autofree char *dept = NULL;
-	GOptionEntry entries[] = {
-	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the organisation", "ID"},
-	    {"department", 0, 0, G_OPTION_ARG_STRING, &dept, "department", "D"},
-	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	g_autoptr(GError) err = NULL;
-	g_autofree char *addr = NULL;
-	AdminAdd a = {0};
-	CgStore *s;
+	g_autofree char *h = g_strdup_printf("%-30s %-6s %-10s %-21s %-21s %s\n", "DOMAIN", "ORG",
+	                                     "STATUS", "VALIDATED", "EXPIRES", "METHOD");
 
-	if (!ctl_parse(ctx, "ADDR", "Appoint an admin who may enrol mailboxes of the organisation.",
-	               entries, &argc, &argv))
-		return 2;
-	if (argc != 2 || org == NULL)
-		return ctl_fail(ctx, 2, "needs ADDR and --org ID");
-	if ((addr = cg_addr_normalise(argv[1], &err)) == NULL)
-		return ctl_fail(ctx, 2, "%s", err->message);
-	if (dept != NULL && !cg_text_is_clean(dept, -1, 64))
-		return ctl_fail(ctx, 2, "--department must be clean text of at most 64 bytes");
-	if ((s = ctl_store(ctx)) == NULL)
-		return 1;
-	a.a.address = addr;
-	a.a.org_id = org;
-	a.a.department = dept ? dept : "";
-	a.actor = ctl_actor();
-	a.a.appointed_by = a.actor;
-	a.now = a.a.appointed_at = ctl_now();
-	if (!cg_store_transact(s, admin_add_txn, &a, &err)) {
-		g_free(a.actor);
-		return ctl_fail(ctx, 1, "%s",
-		                g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
-		                    ? "no such organisation"
-		                    : err->message);
-	}
-	printf("admin %s of organisation %s: %s\n", addr, org, cg_admin_status_name(a.a.status));
-	g_free(a.actor);
-	return 0;
+	return ctl_list_by_org(ctx, argc, argv, CG_REC_DOMAIN, ctl_domain_row,
+	                   "CtlList domains with their validation state and expiry.", h);
 }

@@ -1,37 +1,18 @@
 /*
- * cmd_org.c: organisations, their domains and admins, as the org assurer
- * manages them: certgate org add|list|show, domain add|list, admin add|list.
- * Every change is one transaction with its audit entry.
+ * cmd_org.c: organisations as the org assurer manages them: certgate org
+ * add|list|show|approve|reject. Every change is one transaction with its
+ * audit entry.
  */
 #include "ctl.h"
 #include "common.h"
 #include "policy.h"
 
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
-
-char *
-ctl_actor(void)
-{
-	const char *sudo = g_getenv("SUDO_USER");
-	struct passwd *pw = getpwuid(getuid());
-
-	return g_strdup_printf("operator:%s", sudo && *sudo ? sudo : pw ? pw->pw_name : "?");
-}
-
-gint64
-ctl_now(void)
-{
-	return g_get_real_time() / G_USEC_PER_SEC;
-}
-
-/* ---- org add ---- */
 
 typedef struct {
 	CgOrg org;
-	char *actor;
+	const char *actor;
 } OrgAdd;
 
 static gboolean
@@ -73,7 +54,6 @@ ctl_org_add(CtlCtx *ctx, int argc, char **argv)
 	g_autoptr(GError) err = NULL;
 	g_autofree char *idc = NULL, *addr = NULL;
 	OrgAdd a = {0};
-	CgStore *s;
 
 	if (!ctl_parse(ctx, "", "Add an organisation the operator has verified (active at once).",
 	               entries, &argc, &argv))
@@ -97,9 +77,7 @@ ctl_org_add(CtlCtx *ctx, int argc, char **argv)
 		                "--state and --locality must be clean text of at most 128 bytes");
 	if ((addr = cg_addr_normalise(contact, &err)) == NULL)
 		return ctl_fail(ctx, 2, "--contact: %s", err->message);
-	if ((s = ctl_store(ctx)) == NULL)
-		return 1;
-	a.actor = ctl_actor();
+	a.actor = ctx->actor;
 	a.org.name = name;
 	a.org.org_identifier = reg;
 	a.org.country = country;
@@ -107,52 +85,26 @@ ctl_org_add(CtlCtx *ctx, int argc, char **argv)
 	a.org.locality = locality ? locality : "";
 	a.org.contact = addr;
 	a.org.status = CG_ORG_ACTIVE;
-	a.org.created_at = a.org.validated_at = ctl_now();
-	a.org.approved_by = a.actor;
-	a.org.created_by = a.actor;
-	if (!cg_store_transact(s, org_add_txn, &a, &err)) {
-		g_free(a.actor);
-		return ctl_fail(ctx, 1, "%s", err->message);
-	}
+	a.org.created_at = a.org.validated_at = ctx->now;
+	a.org.approved_by = a.org.created_by = ctx->actor;
+	if (ctl_transact(ctx, org_add_txn, &a, NULL) != 0)
+		return 1;
 	if (ctx->json)
 		printf("{\"id\":\"%s\",\"status\":\"active\"}\n", a.org.id);
 	else
 		printf("organisation %s added: %s (%s), active\n", a.org.id, name, reg);
 	g_free(a.org.id);
-	g_free(a.actor);
 	return 0;
-}
-
-/* ---- listings ---- */
-
-typedef struct {
-	CtlCtx *ctx;
-	GString *out;
-	guint n;
-	const char *filter; /* org id, or NULL */
-} List;
-
-static void
-json_sep(List *l)
-{
-	g_string_append(l->out, l->n == 0 ? "[\n" : ",\n");
-	l->n++;
-}
-
-static void
-json_end(List *l)
-{
-	g_string_append(l->out, l->n == 0 ? "[]\n" : "\n]\n");
 }
 
 static gboolean
 list_org(gconstpointer rec, gpointer data)
 {
 	const CgOrg *o = rec;
-	List *l = data;
+	CtlList *l = data;
 
 	if (l->ctx->json) {
-		json_sep(l);
+		ctl_list_sep(l);
 		g_string_append(l->out, "{\"id\":");
 		ctl_json_str(l->out, o->id);
 		g_string_append(l->out, ",\"status\":");
@@ -180,10 +132,10 @@ ctl_org_list(CtlCtx *ctx, int argc, char **argv)
 {
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GString) out = g_string_new(NULL);
-	List l = {ctx, out, 0, NULL};
+	CtlList l = {ctx, out, 0, NULL};
 	CgStore *s;
 
-	if (!ctl_parse(ctx, "", "List organisations.", NULL, &argc, &argv))
+	if (!ctl_parse(ctx, "", "CtlList organisations.", NULL, &argc, &argv))
 		return 2;
 	if ((s = ctl_store(ctx)) == NULL)
 		return 1;
@@ -193,74 +145,9 @@ ctl_org_list(CtlCtx *ctx, int argc, char **argv)
 	if (!cg_store_foreach(s, NULL, CG_REC_ORG, list_org, &l, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
 	if (ctx->json)
-		json_end(&l);
+		ctl_list_end(&l);
 	fputs(out->str, stdout);
 	return 0;
-}
-
-static gboolean
-list_domain(gconstpointer rec, gpointer data)
-{
-	const CgDomain *d = rec;
-	List *l = data;
-	g_autofree char *va = d->validated_at ? cg_time_iso(d->validated_at) : g_strdup("-");
-	g_autofree char *ex = d->expires_at ? cg_time_iso(d->expires_at) : g_strdup("-");
-	/* A validation is unusable from its expiry on, whatever the record says. */
-	CgDomainStatus st = d->status == CG_DOMAIN_VALIDATED && d->expires_at <= ctl_now()
-	                        ? CG_DOMAIN_EXPIRED
-	                        : d->status;
-
-	if (l->filter != NULL && strcmp(d->org_id, l->filter) != 0)
-		return TRUE;
-	if (l->ctx->json) {
-		json_sep(l);
-		g_string_append(l->out, "{\"domain\":");
-		ctl_json_str(l->out, d->domain);
-		g_string_append(l->out, ",\"org\":");
-		ctl_json_str(l->out, d->org_id);
-		g_string_append(l->out, ",\"status\":");
-		ctl_json_str(l->out, cg_domain_status_name(st));
-		g_string_append(l->out, ",\"validated\":");
-		ctl_json_str(l->out, va);
-		g_string_append(l->out, ",\"expires\":");
-		ctl_json_str(l->out, ex);
-		g_string_append(l->out, ",\"method\":");
-		ctl_json_str(l->out, d->method);
-		g_string_append(l->out, "}");
-	} else {
-		g_string_append_printf(l->out, "%-30s %-6s %-10s %-21s %-21s %s\n", d->domain,
-		                       d->org_id, cg_domain_status_name(st), va, ex,
-		                       *d->method ? d->method : "-");
-		l->n++;
-	}
-	return TRUE;
-}
-
-static gboolean
-list_admin(gconstpointer rec, gpointer data)
-{
-	const CgAdmin *a = rec;
-	List *l = data;
-
-	if (l->filter != NULL && strcmp(a->org_id, l->filter) != 0)
-		return TRUE;
-	if (l->ctx->json) {
-		json_sep(l);
-		g_string_append(l->out, "{\"address\":");
-		ctl_json_str(l->out, a->address);
-		g_string_append(l->out, ",\"org\":");
-		ctl_json_str(l->out, a->org_id);
-		g_string_append(l->out, ",\"status\":");
-		ctl_json_str(l->out, cg_admin_status_name(a->status));
-		g_string_append(l->out, ",\"department\":");
-		ctl_json_str(l->out, a->department);
-		g_string_append(l->out, "}");
-	} else {
-		g_string_append_printf(l->out, "%-36s %-6s %-8s %s\n", a->address, a->org_id,
-		                       cg_admin_status_name(a->status), a->department);
-		l->n++;
-	}
-	return TRUE;
 }
 
 int
@@ -270,7 +157,7 @@ ctl_org_show(CtlCtx *ctx, int argc, char **argv)
 	g_autoptr(CgOrg) o = NULL;
 	g_autoptr(GString) out = g_string_new(NULL);
 	g_autofree char *created = NULL, *validated = NULL;
-	List l = {ctx, out, 0, NULL};
+	CtlList l = {ctx, out, 0, NULL};
 	CgStore *s;
 
 	if (!ctl_parse(ctx, "ID", "Show an organisation, its domains, admins and history.", NULL,
@@ -294,61 +181,14 @@ ctl_org_show(CtlCtx *ctx, int argc, char **argv)
 	    *o->locality ? o->locality : "-", o->contact, created, o->created_by, validated,
 	    *o->approved_by ? o->approved_by : "-");
 	g_string_append(out, "domains:\n");
-	if (!cg_store_foreach_by(s, NULL, CG_INDEX_DOMAIN_BY_ORG, o->id, list_domain, &l, &err))
+	if (!cg_store_foreach_by(s, NULL, CG_INDEX_DOMAIN_BY_ORG, o->id, ctl_domain_row, &l, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
 	g_string_append(out, "admins:\n");
-	if (!cg_store_foreach_by(s, NULL, CG_INDEX_ADMIN_BY_ORG, o->id, list_admin, &l, &err))
+	if (!cg_store_foreach_by(s, NULL, CG_INDEX_ADMIN_BY_ORG, o->id, ctl_admin_row, &l, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
 	ctl_org_history(ctx, s, o->id, out);
 	fputs(out->str, stdout);
 	return 0;
-}
-
-static int
-list_by_org(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
-            const char *summary, const char *header)
-{
-	g_autofree char *org = NULL;
-	GOptionEntry entries[] = {
-	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "only this organisation", "ID"},
-	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	g_autoptr(GError) err = NULL;
-	g_autoptr(GString) out = g_string_new(NULL);
-	List l = {ctx, out, 0, NULL};
-	CgStore *s;
-
-	if (!ctl_parse(ctx, "", summary, entries, &argc, &argv))
-		return 2;
-	if ((s = ctl_store(ctx)) == NULL)
-		return 1;
-	l.filter = org;
-	if (!ctx->json)
-		g_string_append(out, header);
-	if (!cg_store_foreach(s, NULL, kind, visit, &l, &err))
-		return ctl_fail(ctx, 1, "%s", err->message);
-	if (ctx->json)
-		json_end(&l);
-	fputs(out->str, stdout);
-	return 0;
-}
-
-int
-ctl_domain_list(CtlCtx *ctx, int argc, char **argv)
-{
-	g_autofree char *h = g_strdup_printf("%-30s %-6s %-10s %-21s %-21s %s\n", "DOMAIN", "ORG",
-	                                     "STATUS", "VALIDATED", "EXPIRES", "METHOD");
-
-	return list_by_org(ctx, argc, argv, CG_REC_DOMAIN, list_domain,
-	                   "List domains with their validation state and expiry.", h);
-}
-
-int
-ctl_admin_list(CtlCtx *ctx, int argc, char **argv)
-{
-	g_autofree char *h =
-	    g_strdup_printf("%-36s %-6s %-8s %s\n", "ADDRESS", "ORG", "STATUS", "DEPARTMENT");
-
-	return list_by_org(ctx, argc, argv, CG_REC_ADMIN, list_admin, "List admins.", h);
 }
 
 typedef struct {
@@ -387,7 +227,7 @@ ctl_org_history(CtlCtx *ctx, CgStore *s, const char *org_id, GString *out)
 typedef struct {
 	const char *id;
 	const char *reason; /* NULL: approve */
-	char *actor;
+	const char *actor;
 	gint64 now;
 	guint n_admins, n_domains;
 } Decide;
@@ -492,9 +332,7 @@ decide(CtlCtx *ctx, int argc, char **argv, gboolean approve)
 	GOptionEntry reject_entries[] = {
 	    {"reason", 0, 0, G_OPTION_ARG_STRING, &reason, "why (told to the contact)", "TEXT"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	g_autoptr(GError) err = NULL;
 	Decide d = {0};
-	CgStore *s;
 
 	if (!ctl_parse(ctx, "ID",
 	               approve ? "Approve a pending organisation (after checking its register): "
@@ -506,25 +344,17 @@ decide(CtlCtx *ctx, int argc, char **argv, gboolean approve)
 		return ctl_fail(ctx, 2, "needs the organisation ID");
 	if (!approve && (reason == NULL || !cg_text_is_clean(reason, -1, 500) || !*reason))
 		return ctl_fail(ctx, 2, "--reason is needed: printable text, at most 500 bytes");
-	if ((s = ctl_store(ctx)) == NULL)
-		return 1;
 	d.id = argv[1];
 	d.reason = approve ? NULL : reason;
-	d.actor = ctl_actor();
-	d.now = ctl_now();
-	if (!cg_store_transact(s, decide_txn, &d, &err)) {
-		g_free(d.actor);
-		return ctl_fail(ctx, 1, "%s",
-		                g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
-		                    ? "no such organisation"
-		                    : err->message);
-	}
+	d.actor = ctx->actor;
+	d.now = ctx->now;
+	if (ctl_transact(ctx, decide_txn, &d, "no such organisation") != 0)
+		return 1;
 	if (approve)
 		printf("organisation %s approved: %u admins active, %u domain challenges queued\n",
 		       d.id, d.n_admins, d.n_domains);
 	else
 		printf("organisation %s rejected\n", d.id);
-	g_free(d.actor);
 	return 0;
 }
 

@@ -1,5 +1,8 @@
 /*
- * ctl.h: the certgate command's own parts (never included outside ctl/).
+ * ctl.h: the certgate command's own parts. ctl.c holds what they share; each
+ * noun has its file (cmd_org.c, cmd_domain.c, cmd_admin.c, cmd_cert.c,
+ * cmd_ca.c, cmd_queue.c, cmd_db.c, cmd_audit.c, cmd_config.c).
+ * Never: included outside ctl/.
  *
  * Each command is a row of one table: group, verb, one-line summary, handler.
  * A handler parses its own options (GOption, so --help comes for free), does
@@ -18,6 +21,8 @@ typedef struct {
 	CgStore *store; /* opened on first use by ctl_store() */
 	gboolean json;
 	const char *prog; /* "certgate GROUP VERB" for messages */
+	char *actor;      /* "operator:NAME" (SUDO_USER when set) for the audit log */
+	gint64 now;       /* when the command started */
 } CtlCtx;
 
 typedef int (*CtlFunc)(CtlCtx *ctx, int argc, char **argv);
@@ -40,12 +45,36 @@ gboolean ctl_parse(CtlCtx *ctx, const char *args, const char *summary, GOptionEn
 /* "certgate GROUP VERB: message" on stderr; returns status. */
 int ctl_fail(CtlCtx *ctx, int status, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
+/* Runs fn in one transaction of the store (opened if need be). 0 when it
+ * committed; else tells why and returns 1: not_found (when not NULL) for
+ * CG_ERROR_NOT_FOUND, the error's own message for anything else. */
+int ctl_transact(CtlCtx *ctx, CgTxnFunc fn, gpointer data, const char *not_found);
+
 /* JSON output helpers: strings escaped per RFC 8259. */
 void ctl_json_str(GString *out, const char *s);
 
 /* "operator:NAME" (SUDO_USER when set) for the audit log. Caller frees. */
 char *ctl_actor(void);
 gint64 ctl_now(void);
+
+/* A listing: a table with a header line, or a JSON array (--json). */
+typedef struct {
+	CtlCtx *ctx;
+	GString *out;
+	guint n;
+	const char *filter; /* org id, or NULL */
+} CtlList;
+/* Before a JSON element: "[" or ","; counts it. */
+void ctl_list_sep(CtlList *l);
+/* The end of a JSON array ("[]" when empty). */
+void ctl_list_end(CtlList *l);
+/* certgate GROUP list [--org ID]: every record of kind through visit
+ * (a CtlStoreVisit taking a CtlList), after header (text output). */
+int ctl_list_by_org(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
+                    const char *summary, const char *header);
+/* One row of a listing (visits taking a CtlList): used by org show too. */
+gboolean ctl_domain_row(gconstpointer rec, gpointer list);
+gboolean ctl_admin_row(gconstpointer rec, gpointer list);
 void ctl_org_history(CtlCtx *ctx, CgStore *s, const char *org_id, GString *out);
 
 int ctl_config_check(CtlCtx *ctx, int argc, char **argv);

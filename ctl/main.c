@@ -155,11 +155,14 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	ctx.actor = ctl_actor();
+	ctx.now = ctl_now();
 	/* The handler sees the command's words as one argv[0]. */
 	i += used - 1;
 	argv[i] = prog;
 	status = cmd->func(&ctx, argc - i, argv + i);
 	cg_store_close(ctx.store);
 	cg_conf_unref(ctx.conf);
+	g_free(ctx.actor);
 	return status;
 }

@@ -1,0 +1,146 @@
+/*
+ * ctl.c: what every certgate command shares: options, messages, the store,
+ * one transaction with its failure told, JSON strings, listings.
+ * Never: decides anything; the commands and policy do.
+ */
+#include "ctl.h"
+#include "common.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+ctl_fail(CtlCtx *ctx, int status, const char *fmt, ...)
+{
+	va_list ap;
+	g_autofree char *msg = NULL;
+
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", ctx->prog, msg);
+	return status;
+}
+
+CgStore *
+ctl_store(CtlCtx *ctx)
+{
+	g_autoptr(GError) err = NULL;
+
+	if (ctx->store != NULL)
+		return ctx->store;
+	ctx->store =
+	    cg_store_open(ctx->conf->db_home, ctx->conf->evidence_dir, CG_STORE_DEFAULT, &err);
+	if (ctx->store == NULL)
+		ctl_fail(ctx, 1, "cannot open the database: %s", err->message);
+	return ctx->store;
+}
+
+gboolean
+ctl_parse(CtlCtx *ctx, const char *args, const char *summary, GOptionEntry *entries, int *argc,
+          char ***argv)
+{
+	g_autoptr(GOptionContext) oc = g_option_context_new(args);
+	g_autoptr(GError) err = NULL;
+	static GOptionEntry none[] = {{NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+	g_option_context_set_summary(oc, summary);
+	g_option_context_add_main_entries(oc, entries ? entries : none, NULL);
+	g_option_context_set_strict_posix(oc, FALSE);
+	if (!g_option_context_parse(oc, argc, argv, &err)) {
+		ctl_fail(ctx, 2, "%s", err->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+ctl_json_str(GString *out, const char *s)
+{
+	const unsigned char *p;
+
+	g_string_append_c(out, '"');
+	for (p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_printf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			g_string_append_printf(out, "\\u%04x", *p);
+		else
+			g_string_append_c(out, (char)*p);
+	}
+	g_string_append_c(out, '"');
+}
+
+char *
+ctl_actor(void)
+{
+	const char *sudo = g_getenv("SUDO_USER");
+	struct passwd *pw = getpwuid(getuid());
+
+	return g_strdup_printf("operator:%s", sudo && *sudo ? sudo : pw ? pw->pw_name : "?");
+}
+
+gint64
+ctl_now(void)
+{
+	return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+void
+ctl_list_sep(CtlList *l)
+{
+	g_string_append(l->out, l->n == 0 ? "[\n" : ",\n");
+	l->n++;
+}
+
+void
+ctl_list_end(CtlList *l)
+{
+	g_string_append(l->out, l->n == 0 ? "[]\n" : "\n]\n");
+}
+
+int
+ctl_list_by_org(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
+            const char *summary, const char *header)
+{
+	g_autofree char *org = NULL;
+	GOptionEntry entries[] = {
+	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "only this organisation", "ID"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	CtlList l = {ctx, out, 0, NULL};
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "", summary, entries, &argc, &argv))
+		return 2;
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	l.filter = org;
+	if (!ctx->json)
+		g_string_append(out, header);
+	if (!cg_store_foreach(s, NULL, kind, visit, &l, &err))
+		return ctl_fail(ctx, 1, "%s", err->message);
+	if (ctx->json)
+		ctl_list_end(&l);
+	fputs(out->str, stdout);
+	return 0;
+}
+
+int
+ctl_transact(CtlCtx *ctx, CgTxnFunc fn, gpointer data, const char *not_found)
+{
+	g_autoptr(GError) err = NULL;
+	CgStore *s = ctl_store(ctx);
+
+	if (s == NULL)
+		return 1;
+	if (cg_store_transact(s, fn, data, &err))
+		return 0;
+	return ctl_fail(ctx, 1, "%s",
+	                not_found != NULL && g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
+	                    ? not_found
+	                    : err->message);
+}
