@@ -1,5 +1,6 @@
 /*
  * mailparse-int.h: shared by mailparse's own files only.
+ * Never: included outside mailparse/.
  */
 #ifndef CG_MAILPARSE_INT_H
 #define CG_MAILPARSE_INT_H

@@ -470,3 +470,45 @@ cg_store_cert_revoke(CgTxn *txn, const char *serial, int reason, const char *rea
 	       cg_store_job_append(txn, CG_JOB_CRL, "revocation", error) &&
 	       cg_store_audit_append(txn, now, actor, "cert.revoke", serial, detail, error);
 }
+
+/* ---- names ---- */
+
+const char *
+cg_org_status_name(CgOrgStatus s)
+{
+	static const char *n[] = {"pending", "active", "suspended", "rejected"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}
+
+const char *
+cg_domain_status_name(CgDomainStatus s)
+{
+	static const char *n[] = {"pending", "validated", "expired", "disputed"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}
+
+const char *
+cg_admin_status_name(CgAdminStatus s)
+{
+	static const char *n[] = {"pending", "active", "removed"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}
+
+const char *
+cg_item_status_name(CgItemStatus s)
+{
+	static const char *n[] = {"queued", "issued", "rejected", "invited", "held"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}
+
+const char *
+cg_request_status_name(CgRequestStatus s)
+{
+	static const char *n[] = {"received", "held", "done", "rejected"};
+
+	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
+}

@@ -1,5 +1,6 @@
 /*
- * store-int.h: what the store's own files share; never included outside store/.
+ * store-int.h: what the store's own files share.
+ * Never: included outside store/.
  */
 #ifndef CG_STORE_INT_H
 #define CG_STORE_INT_H

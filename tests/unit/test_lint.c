@@ -1,0 +1,471 @@
+/*
+ * test_lint.c: the pre-issuance linter. Every rule of the profile table is
+ * broken in turn, on a fresh good certificate, and the linter must say so.
+ */
+#include "profilefx.h"
+
+#include <string.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+typedef void (*Mutate)(Fx *fx, X509 *x, CgCertRequest *r);
+
+static void
+replace_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	int i = X509_get_ext_by_NID(x, nid, -1);
+
+	if (i >= 0)
+		X509_EXTENSION_free(X509_delete_ext(x, i));
+	if (value != NULL)
+		assert_true(cg_x509_add_ext(x, issuer, nid, value, NULL));
+}
+
+static void
+add_name(X509 *x, int nid, const char *v)
+{
+	X509_NAME_add_entry_by_NID(X509_get_subject_name(x), nid, MBSTRING_UTF8,
+	                           (const unsigned char *)v, -1, -1, 0);
+}
+
+static void
+del_name(X509 *x, int nid)
+{
+	X509_NAME *n = X509_get_subject_name(x);
+	int i = X509_NAME_get_index_by_NID(n, nid, -1);
+
+	X509_NAME_ENTRY_free(X509_NAME_delete_entry(n, i));
+}
+
+static void
+m_ou(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	add_name(x, NID_organizationalUnitName, "IT");
+}
+static void
+m_street(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	add_name(x, NID_streetAddress, "Długa 5");
+}
+static void
+m_dup_cn(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	add_name(x, NID_commonName, "anna@example.org");
+}
+static void
+m_org(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	del_name(x, NID_organizationName);
+	add_name(x, NID_organizationName, "Other Ltd");
+}
+static void
+m_no_org(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	del_name(x, NID_organizationName);
+}
+static void
+m_no_orgid(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	del_name(x, NID_organizationIdentifier);
+}
+static void
+m_country(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	del_name(x, NID_countryName);
+	add_name(x, NID_countryName, "DE");
+	r->country = "DE";
+}
+static void
+m_l_no_c(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	del_name(x, NID_countryName);
+	add_name(x, NID_localityName, "Warszawa");
+}
+static void
+m_given_in_org(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	add_name(x, NID_givenName, "Anna");
+}
+static void
+m_email_other(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	add_name(x, NID_pkcs9_emailAddress, "boss@example.org");
+}
+static void
+m_cn_other(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	del_name(x, NID_commonName);
+	add_name(x, NID_commonName, "www.example.org");
+}
+static void
+m_no_san(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_subject_alt_name, NULL);
+}
+static void
+m_san_dns(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_subject_alt_name,
+	            "email:anna@example.org,DNS:example.org");
+}
+static void
+m_san_other(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_subject_alt_name, "email:boss@example.org");
+}
+static void
+m_san_critical(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_subject_alt_name, "critical,email:anna@example.org");
+}
+static void
+m_ku_noncrit(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_key_usage, "digitalSignature,keyAgreement");
+}
+static void
+m_ku_certsign(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_key_usage, "critical,digitalSignature,keyCertSign");
+}
+static void
+m_ku_rsa_bits(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_key_usage,
+	            "critical,digitalSignature,keyEncipherment");
+}
+static void
+m_no_ku(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_key_usage, NULL);
+}
+static void
+m_eku_server(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_ext_key_usage, "emailProtection,serverAuth");
+}
+static void
+m_eku_client_only(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_ext_key_usage, "clientAuth");
+}
+static void
+m_eku_multi_server(Fx *f, X509 *x, CgCertRequest *r)
+{
+	r->multipurpose = TRUE;
+	replace_ext(x, cg_ca_cert(f->ca), NID_certificate_policies, NULL);
+	{
+		const char *p[] = {"2.23.140.1.5.2.2", NULL};
+		cg_x509_add_policies(x, p, NULL);
+	}
+	replace_ext(x, cg_ca_cert(f->ca), NID_ext_key_usage, "emailProtection,serverAuth");
+}
+static void
+m_policy_wrong(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_certificate_policies, NULL);
+	{
+		const char *p[] = {"2.23.140.1.5.3.3", NULL};
+		cg_x509_add_policies(x, p, NULL);
+	}
+}
+static void
+m_policy_two(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_certificate_policies, NULL);
+	{
+		const char *p[] = {"2.23.140.1.5.2.3", "2.23.140.1.5.2.2", NULL};
+		cg_x509_add_policies(x, p, NULL);
+	}
+}
+static void
+m_no_policy(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_certificate_policies, NULL);
+}
+static void
+m_crl_https(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_crl_distribution_points,
+	            "URI:https://ca.example.net/x.crl");
+}
+static void
+m_crl_ldap(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_crl_distribution_points,
+	            "URI:http://ca.example.net/x.crl,URI:ldap://ca.example.net/cn=x");
+}
+static void
+m_no_crl(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_crl_distribution_points, NULL);
+}
+static void
+m_aia_ocsp_only(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_info_access, "OCSP;URI:http://ocsp.example.net");
+}
+static void
+m_aia_https(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_info_access,
+	            "caIssuers;URI:https://ca.example.net/ca.cer");
+}
+static void
+m_aki_issuer(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_authority_key_identifier,
+	            "keyid:always,issuer:always");
+}
+static void
+m_no_ski(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_subject_key_identifier, NULL);
+}
+static void
+m_bc_ca(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_basic_constraints, "critical,CA:TRUE");
+}
+static void
+m_extra_ext(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_netscape_comment, "hello");
+}
+static void
+m_validity(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(1795290780 + 826 * 86400L));
+}
+static void
+m_validity_max(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)x;
+	r->max_validity_days = 365;
+}
+static void
+m_serial_short(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 12345);
+}
+static void
+m_serial_neg(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	ASN1_INTEGER_set(X509_get_serialNumber(x), -42);
+}
+static void
+m_issuer(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	X509_NAME *n = X509_NAME_new();
+	X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+	                           (const unsigned char *)"Someone Else", -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509_NAME_free(n);
+}
+static void
+m_version(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f;
+	(void)r;
+	X509_set_version(x, X509_VERSION_1);
+}
+static void
+m_weak_key(Fx *f, X509 *x, CgCertRequest *r)
+{
+	X509_set_pubkey(x, f->weak);
+	r->subject_key = f->weak;
+}
+
+static void
+m_other_key(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	X509_set_pubkey(x, f->rsa);
+}
+
+/* The certificate's key, in an encoding the BR do not allow; asked for in
+ * that encoding, so only the encoding rule can object. */
+static void
+set_spki(X509 *x, CgCertRequest *r, int ptype, const unsigned char *bits, int len)
+{
+	unsigned char *copy = OPENSSL_memdup(bits, (size_t)len);
+	ASN1_OBJECT *alg = NULL;
+	void *pval = NULL;
+
+	X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, X509_get_X509_PUBKEY(x));
+	if (ptype == V_ASN1_OBJECT)
+		pval = OBJ_nid2obj(NID_X9_62_prime256v1);
+	assert_int_equal(
+	    X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(alg), ptype, pval, copy, len),
+	    1);
+	r->subject_spki = X509_get_X509_PUBKEY(x);
+}
+
+static void
+m_rsa_no_null(Fx *f, X509 *x, CgCertRequest *r)
+{
+	const unsigned char *pk = NULL;
+	int len = 0;
+
+	X509_set_pubkey(x, f->rsa);
+	r->subject_key = f->rsa;
+	X509_PUBKEY_get0_param(NULL, &pk, &len, NULL, X509_get_X509_PUBKEY(x));
+	set_spki(x, r, V_ASN1_UNDEF, pk, len);
+}
+
+static void
+m_ec_compressed(Fx *f, X509 *x, CgCertRequest *r)
+{
+	const unsigned char *pk = NULL;
+	unsigned char c[33];
+	int len = 0;
+
+	(void)f;
+	X509_PUBKEY_get0_param(NULL, &pk, &len, NULL, X509_get_X509_PUBKEY(x));
+	assert_int_equal(len, 65);
+	c[0] = (unsigned char)(0x02 | (pk[64] & 1));
+	memcpy(c + 1, pk + 1, 32);
+	set_spki(x, r, V_ASN1_OBJECT, c, 33);
+}
+
+static void
+test_mutations(void **state)
+{
+	static const struct {
+		const char *name;
+		Mutate m;
+		const char *finding;
+	} cases[] = {
+	    {"OU", m_ou, "organizationalUnitName is not allowed"},
+	    {"street", m_street, "streetAddress is not allowed"},
+	    {"dup CN", m_dup_cn, "commonName appears more than once"},
+	    {"other O", m_org, "organizationName \"Other Ltd\" is not the validated value"},
+	    {"no O", m_no_org, "organizationName is required"},
+	    {"no orgId", m_no_orgid, "organizationIdentifier is required"},
+	    {"C vs identifier", m_country,
+	     "countryName DE differs from the organizationIdentifier's PL"},
+	    {"L without C", m_l_no_c, "countryName is required with"},
+	    {"GN in org", m_given_in_org, "givenName is not allowed in the organization profile"},
+	    {"other E", m_email_other,
+	     "emailAddress \"boss@example.org\" is not the validated value"},
+	    {"other CN", m_cn_other, "commonName \"www.example.org\" is none of the values"},
+	    {"no SAN", m_no_san, "subjectAltName: required"},
+	    {"SAN DNS", m_san_dns, "only rfc822Name entries"},
+	    {"SAN other", m_san_other, "boss@example.org is not the validated mailbox"},
+	    {"SAN critical", m_san_critical, "subjectAltName must not be critical"},
+	    {"KU not critical", m_ku_noncrit, "keyUsage: must be critical"},
+	    {"KU keyCertSign", m_ku_certsign, "not fitted"},
+	    {"KU RSA bits on EC", m_ku_rsa_bits, "not fitted to the id-ecPublicKey key"},
+	    {"no KU", m_no_ku, "keyUsage: required"},
+	    {"EKU serverAuth", m_eku_server, "only emailProtection in a strict profile"},
+	    {"EKU clientAuth only", m_eku_client_only, "emailProtection is required"},
+	    {"EKU multipurpose serverAuth", m_eku_multi_server, "serverAuth is never allowed"},
+	    {"policy of sponsor", m_policy_wrong,
+	     "2.23.140.1.5.3.3 is not the organization profile's"},
+	    {"two policies", m_policy_two, "exactly one CA/B Forum S/MIME OID"},
+	    {"no policy", m_no_policy, "certificatePolicies: required"},
+	    {"CRL https", m_crl_https, "only http:// URIs are allowed"},
+	    {"CRL ldap", m_crl_ldap, "only http:// URIs are allowed"},
+	    {"no CRL", m_no_crl, "cRLDistributionPoints: required"},
+	    {"AIA OCSP only", m_aia_ocsp_only, "needs a caIssuers"},
+	    {"AIA https", m_aia_https, "only http:// URIs"},
+	    {"AKI issuer", m_aki_issuer, "keyIdentifier only"},
+	    {"no SKI", m_no_ski, "subjectKeyIdentifier: required"},
+	    {"cA true", m_bc_ca, "cA must be false"},
+	    {"extra extension", m_extra_ext, "extension nsComment is not allowed"},
+	    {"826 days", m_validity, "more than 825 days"},
+	    {"above MaxValidity", m_validity_max, "more than 365 days"},
+	    {"short serial", m_serial_short, "fewer than 64 bits"},
+	    {"negative serial", m_serial_neg, "must be positive"},
+	    {"issuer name", m_issuer, "not byte-identical"},
+	    {"v1", m_version, "must be v3"},
+	    {"weak key", m_weak_key, "RSA key of 1024 bits"},
+	    {"other key", m_other_key, "subjectPublicKeyInfo: not the requested key"},
+	    {"RSA without NULL", m_rsa_no_null, "algorithm identifier is not one the S/MIME BR"},
+	    {"EC compressed", m_ec_compressed, "the EC point must be uncompressed"},
+	};
+	Fx *fx = *state;
+	gsize i;
+
+	for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+		CgCertRequest r;
+		g_autoptr(GError) err = NULL;
+		g_autofree char *f = NULL;
+		X509 *x;
+
+		cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
+		x = cg_cert_build(&r, &err);
+		assert_non_null(x);
+		cases[i].m(fx, x, &r);
+		f = cg_profilefx_lint(x, &r);
+		if (f == NULL || strstr(f, cases[i].finding) == NULL) {
+			print_error("%s: want \"%s\", got: %s\n", cases[i].name, cases[i].finding,
+			            f ? f : "(no finding)");
+			fail();
+		}
+		X509_free(x);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_mutations),
+	};
+
+	return cmocka_run_group_tests(tests, cg_profilefx_setup, cg_profilefx_teardown);
+}
