@@ -98,5 +98,5 @@ ctl_admin_list(CtlCtx *ctx, int argc, char **argv)
 	g_autofree char *h =
 	    g_strdup_printf("%-36s %-6s %-8s %s\n", "ADDRESS", "ORG", "STATUS", "DEPARTMENT");
 
-	return ctl_list_by_org(ctx, argc, argv, CG_REC_ADMIN, ctl_admin_row, "CtlList admins.", h);
+	return ctl_list(ctx, argc, argv, CG_REC_ADMIN, ctl_admin_row, "List admins.", h, TRUE);
 }

@@ -181,7 +181,7 @@ ctl_cert_list(CtlCtx *ctx, int argc, char **argv)
 	gboolean ok;
 	CgStore *s;
 
-	if (!ctl_parse(ctx, "", "CtlList certificates.", entries, &argc, &argv))
+	if (!ctl_parse(ctx, "", "List certificates.", entries, &argc, &argv))
 		return 2;
 	if ((s = ctl_store(ctx)) == NULL)
 		return 1;

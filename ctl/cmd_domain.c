@@ -256,6 +256,6 @@ ctl_domain_list(CtlCtx *ctx, int argc, char **argv)
 	g_autofree char *h = g_strdup_printf("%-30s %-6s %-10s %-21s %-21s %s\n", "DOMAIN", "ORG",
 	                                     "STATUS", "VALIDATED", "EXPIRES", "METHOD");
 
-	return ctl_list_by_org(ctx, argc, argv, CG_REC_DOMAIN, ctl_domain_row,
-	                   "CtlList domains with their validation state and expiry.", h);
+	return ctl_list(ctx, argc, argv, CG_REC_DOMAIN, ctl_domain_row,
+	                   "List domains with their validation state and expiry.", h, TRUE);
 }

@@ -130,24 +130,10 @@ list_org(gconstpointer rec, gpointer data)
 int
 ctl_org_list(CtlCtx *ctx, int argc, char **argv)
 {
-	g_autoptr(GError) err = NULL;
-	g_autoptr(GString) out = g_string_new(NULL);
-	CtlList l = {ctx, out, 0, NULL};
-	CgStore *s;
+	g_autofree char *h = g_strdup_printf("%-6s %-10s %-20s %-3s %-30s %s\n", "ID", "STATUS",
+	                                     "IDENTIFIER", "C", "CONTACT", "NAME");
 
-	if (!ctl_parse(ctx, "", "CtlList organisations.", NULL, &argc, &argv))
-		return 2;
-	if ((s = ctl_store(ctx)) == NULL)
-		return 1;
-	if (!ctx->json)
-		g_string_append_printf(out, "%-6s %-10s %-20s %-3s %-30s %s\n", "ID", "STATUS",
-		                       "IDENTIFIER", "C", "CONTACT", "NAME");
-	if (!cg_store_foreach(s, NULL, CG_REC_ORG, list_org, &l, &err))
-		return ctl_fail(ctx, 1, "%s", err->message);
-	if (ctx->json)
-		ctl_list_end(&l);
-	fputs(out->str, stdout);
-	return 0;
+	return ctl_list(ctx, argc, argv, CG_REC_ORG, list_org, "List organisations.", h, FALSE);
 }
 
 int

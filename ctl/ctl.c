@@ -102,8 +102,8 @@ ctl_list_end(CtlList *l)
 }
 
 int
-ctl_list_by_org(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
-            const char *summary, const char *header)
+ctl_list(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
+         const char *summary, const char *header, gboolean by_org)
 {
 	g_autofree char *org = NULL;
 	GOptionEntry entries[] = {
@@ -114,7 +114,7 @@ ctl_list_by_org(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVi
 	CtlList l = {ctx, out, 0, NULL};
 	CgStore *s;
 
-	if (!ctl_parse(ctx, "", summary, entries, &argc, &argv))
+	if (!ctl_parse(ctx, "", summary, by_org ? entries : NULL, &argc, &argv))
 		return 2;
 	if ((s = ctl_store(ctx)) == NULL)
 		return 1;

@@ -68,10 +68,10 @@ typedef struct {
 void ctl_list_sep(CtlList *l);
 /* The end of a JSON array ("[]" when empty). */
 void ctl_list_end(CtlList *l);
-/* certgate GROUP list [--org ID]: every record of kind through visit
- * (a CtlStoreVisit taking a CtlList), after header (text output). */
-int ctl_list_by_org(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
-                    const char *summary, const char *header);
+/* certgate GROUP list [--org ID] (the option with by_org): every record of
+ * kind through visit (a visit taking a CtlList), after header (text). */
+int ctl_list(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
+             const char *summary, const char *header, gboolean by_org);
 /* One row of a listing (visits taking a CtlList): used by org show too. */
 gboolean ctl_domain_row(gconstpointer rec, gpointer list);
 gboolean ctl_admin_row(gconstpointer rec, gpointer list);
