@@ -6,6 +6,12 @@
  * offset in them points anywhere odd), the version is one this code knows,
  * the body has that version's type, and the decoded fields are in range.
  * Anything else is CG_ERROR_CORRUPT.
+ *
+ * Records are written as version 2: the version 1 tuple with one more
+ * member, an a{sv} of optional fields by name. Fields added since version 1
+ * live there, so that a database written by an older certgate still opens
+ * (its version 1 records read with those fields empty) and a field can be
+ * added without a new version. An extra field of the wrong type is corrupt.
  */
 #include "store-int.h"
 
@@ -13,6 +19,7 @@
 #include <string.h>
 
 #define V1 1
+#define V2 2
 
 #define S(x) ((x) != NULL ? (x) : "")
 
@@ -156,7 +163,56 @@ cg_org_free(CgOrg *o)
 	g_free(o->approved_by);
 	g_free(o->created_by);
 	g_free(o->reason);
+	g_strfreev(o->pending_domains);
+	g_strfreev(o->pending_admins);
+	g_strfreev(o->pending_departments);
 	g_free(o);
+}
+
+static void
+org_extras_out(gconstpointer r, GVariantDict *d)
+{
+	const CgOrg *o = r;
+	GVariantBuilder b;
+	guint i;
+
+	if (o->pending_domains != NULL && o->pending_domains[0] != NULL)
+		g_variant_dict_insert_value(
+		    d, "pending_domains",
+		    g_variant_new_strv((const char *const *)o->pending_domains, -1));
+	if (o->pending_admins == NULL || o->pending_admins[0] == NULL)
+		return;
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a(ss)"));
+	for (i = 0; o->pending_admins[i] != NULL; i++)
+		g_variant_builder_add(&b, "(ss)", o->pending_admins[i],
+		                      o->pending_departments && o->pending_departments[i]
+		                          ? o->pending_departments[i]
+		                          : "");
+	g_variant_dict_insert_value(d, "pending_admins", g_variant_builder_end(&b));
+}
+
+static gboolean
+org_extras_in(gpointer r, GVariantDict *d)
+{
+	CgOrg *o = r;
+	g_autoptr(GVariant) doms = g_variant_dict_lookup_value(d, "pending_domains", NULL);
+	g_autoptr(GVariant) adms = g_variant_dict_lookup_value(d, "pending_admins", NULL);
+	gsize i, n;
+
+	if ((doms != NULL && !g_variant_is_of_type(doms, G_VARIANT_TYPE_STRING_ARRAY)) ||
+	    (adms != NULL && !g_variant_is_of_type(adms, G_VARIANT_TYPE("a(ss)"))))
+		return FALSE;
+	if (doms != NULL)
+		o->pending_domains = g_variant_dup_strv(doms, NULL);
+	if (adms == NULL)
+		return TRUE;
+	n = g_variant_n_children(adms);
+	o->pending_admins = g_new0(char *, n + 1);
+	o->pending_departments = g_new0(char *, n + 1);
+	for (i = 0; i < n; i++)
+		g_variant_get_child(adms, i, "(ss)", &o->pending_admins[i],
+		                    &o->pending_departments[i]);
+	return TRUE;
 }
 
 /* ---- domains ---- */
@@ -235,7 +291,7 @@ admin_decode(GVariant *v)
 	g_variant_get(v, ADMIN_T, &a->address, &a->org_id, &a->department, &st, &a->appointed_by,
 	              &a->appointed_at);
 	a->status = st;
-	if (st > CG_ADMIN_REMOVED) {
+	if (st > CG_ADMIN_HELD) {
 		cg_admin_free(a);
 		return NULL;
 	}
@@ -370,7 +426,29 @@ cg_request_free(CgRequest *q)
 	g_free(q->format);
 	g_free(q->reason);
 	g_free(q->evidence);
+	g_free(q->renews);
 	g_free(q);
+}
+
+static void
+request_extras_out(gconstpointer r, GVariantDict *d)
+{
+	const CgRequest *q = r;
+
+	if (q->renews != NULL && *q->renews)
+		g_variant_dict_insert(d, "renews", "s", q->renews);
+}
+
+static gboolean
+request_extras_in(gpointer r, GVariantDict *d)
+{
+	CgRequest *q = r;
+	g_autoptr(GVariant) v = g_variant_dict_lookup_value(d, "renews", NULL);
+
+	if (v != NULL && !g_variant_is_of_type(v, G_VARIANT_TYPE_STRING))
+		return FALSE;
+	q->renews = v != NULL ? g_variant_dup_string(v, NULL) : g_strdup("");
+	return TRUE;
 }
 
 /* ---- items ---- */
@@ -501,28 +579,43 @@ cg_cert_free(CgCert *c)
 
 typedef struct {
 	int dbi;
-	const char *type;
+	const char *type; /* of the version 1 body */
 	GVariant *(*encode)(gconstpointer);
 	gpointer (*decode)(GVariant *);
 	void (*key)(gconstpointer, GByteArray *);
 	GDestroyNotify free;
+	/* Optional fields (version 2), both NULL when the record has none;
+	 * extras_in returns FALSE when one is out of range. */
+	void (*extras_out)(gconstpointer, GVariantDict *);
+	gboolean (*extras_in)(gpointer, GVariantDict *);
 } Codec;
 
 static const Codec codecs[CG_REC_N_KINDS] = {
-    [CG_REC_ORG] = {DBI_ORGS, ORG_T, org_encode, org_decode, org_key, (GDestroyNotify)cg_org_free},
+    [CG_REC_ORG] = {DBI_ORGS, ORG_T, org_encode, org_decode, org_key, (GDestroyNotify)cg_org_free,
+                    org_extras_out, org_extras_in},
     [CG_REC_DOMAIN] = {DBI_DOMAINS, DOMAIN_T, domain_encode, domain_decode, domain_key,
-                       (GDestroyNotify)cg_domain_free},
+                       (GDestroyNotify)cg_domain_free, NULL, NULL},
     [CG_REC_ADMIN] = {DBI_ADMINS, ADMIN_T, admin_encode, admin_decode, admin_key,
-                      (GDestroyNotify)cg_admin_free},
+                      (GDestroyNotify)cg_admin_free, NULL, NULL},
     [CG_REC_CHALLENGE] = {DBI_CHALLENGES, CHALLENGE_T, challenge_encode, challenge_decode,
-                          challenge_key, (GDestroyNotify)cg_challenge_free},
+                          challenge_key, (GDestroyNotify)cg_challenge_free, NULL, NULL},
     [CG_REC_REQUEST] = {DBI_REQUESTS, REQUEST_T, request_encode, request_decode, request_key,
-                        (GDestroyNotify)cg_request_free},
+                        (GDestroyNotify)cg_request_free, request_extras_out,
+                        request_extras_in},
     [CG_REC_ITEM] = {DBI_ITEMS, ITEM_T, item_encode, item_decode, item_key,
-                     (GDestroyNotify)cg_item_free},
+                     (GDestroyNotify)cg_item_free, NULL, NULL},
     [CG_REC_CERT] = {DBI_CERTS, CERT_T, cert_encode, cert_decode, cert_key,
-                     (GDestroyNotify)cg_cert_free},
+                     (GDestroyNotify)cg_cert_free, NULL, NULL},
 };
+
+/* The version 2 type: the version 1 tuple's members, then a{sv}. */
+static char *
+v2_type(const char *v1)
+{
+	gsize n = strlen(v1);
+
+	return g_strdup_printf("%.*sa{sv})", (int)(n - 1), v1);
+}
 
 int
 cg_record_dbi(CgRecordKind kind)
@@ -541,12 +634,47 @@ static gpointer
 record_decode(CgRecordKind kind, const void *data, gsize len, gboolean check, GError **error)
 {
 	const Codec *c = &codecs[kind];
-	g_autoptr(GVariant) body = envelope_open(data, len, V1, c->type, check, error);
+	g_autoptr(GBytes) bytes = g_bytes_new(data, len);
+	g_autoptr(GVariant) env = NULL, body = NULL, v1 = NULL, extras = NULL;
+	g_autofree char *t2 = v2_type(c->type);
+	guint32 have;
 	gpointer rec;
 
-	if (body == NULL)
+	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
+	if (check && !g_variant_is_normal_form(env)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record is not well-formed");
 		return NULL;
-	rec = c->decode(body);
+	}
+	g_variant_get(env, "(uv)", &have, &body);
+	if (have != V1 && have != V2) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "unknown record version %u", have);
+		return NULL;
+	}
+	if (!g_variant_is_of_type(body, G_VARIANT_TYPE(have == V1 ? c->type : t2))) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record has type %s, expected %s",
+		            g_variant_get_type_string(body), have == V1 ? c->type : t2);
+		return NULL;
+	}
+	if (have == V1) {
+		v1 = g_variant_ref(body);
+	} else {
+		gsize i, n = g_variant_n_children(body);
+		g_autofree GVariant **kids = g_new0(GVariant *, n);
+
+		for (i = 0; i + 1 < n; i++)
+			kids[i] = g_variant_get_child_value(body, i);
+		v1 = g_variant_ref_sink(g_variant_new_tuple(kids, n - 1));
+		for (i = 0; i + 1 < n; i++)
+			g_variant_unref(kids[i]);
+		extras = g_variant_get_child_value(body, n - 1);
+	}
+	rec = c->decode(v1);
+	if (rec != NULL && c->extras_in != NULL) {
+		g_autoptr(GVariantDict) d = g_variant_dict_new(extras);
+
+		if (!c->extras_in(rec, d))
+			g_clear_pointer(&rec, c->free);
+	}
 	if (rec == NULL)
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "%s record has a field out of range",
 		            cg_db_specs[c->dbi].name);
@@ -568,7 +696,23 @@ cg_record_decode_own(CgRecordKind kind, const void *data, gsize len)
 GBytes *
 cg_record_encode(CgRecordKind kind, gconstpointer rec)
 {
-	return cg_envelope_pack(V1, codecs[kind].encode(rec));
+	const Codec *c = &codecs[kind];
+	g_autoptr(GVariant) v1 = g_variant_ref_sink(c->encode(rec));
+	g_auto(GVariantDict) d;
+	gsize i, n = g_variant_n_children(v1);
+	g_autofree GVariant **kids = g_new0(GVariant *, n + 1);
+	GVariant *body;
+
+	g_variant_dict_init(&d, NULL);
+	if (c->extras_out != NULL)
+		c->extras_out(rec, &d);
+	for (i = 0; i < n; i++)
+		kids[i] = g_variant_get_child_value(v1, i);
+	kids[n] = g_variant_dict_end(&d);
+	body = g_variant_new_tuple(kids, n + 1);
+	for (i = 0; i < n; i++)
+		g_variant_unref(kids[i]);
+	return cg_envelope_pack(V2, body);
 }
 
 void

@@ -329,6 +329,11 @@ cg_store_open(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
 	s->env->set_thread_count(s->env, 1024);
 	s->env->set_isalive(s->env, is_alive);
 	s->env->log_set_config(s->env, DB_LOG_AUTO_REMOVE, 1);
+	/* The shared regions are files mapped into memory. Written out in full
+	 * when the environment is made (and faulted in when joined), they have
+	 * their disk space from the start: a disk that fills later gives
+	 * ENOSPC on the log, never a SIGBUS on a region page first touched. */
+	s->env->set_flags(s->env, DB_REGION_INIT, 1);
 	rc = s->env->open(s->env, db_home,
 	                  DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN |
 	                      DB_THREAD | (first ? DB_RECOVER : 0),

@@ -309,19 +309,29 @@ cg_store_job_count(CgStore *s, guint64 *queued, guint64 *deferred, GError **erro
 #define SEEN_VERSION 1
 #define SEEN_T       "(sx)"
 
-char *
-cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], GError **error)
+/* The key: the digest, then the scope (the gateway address's handler), so
+ * that one message taken at one address is still new at another. Records
+ * written before seen was scoped are the digest alone; a lookup finds them
+ * too, so that an upgrade never turns a duplicate into a new request. */
+static void
+seen_key(const guint8 digest[32], const char *scope, GByteArray *k)
 {
-	DB *db = s->db[DBI_SEEN];
+	g_byte_array_append(k, digest, 32);
+	if (scope != NULL)
+		g_byte_array_append(k, (const guint8 *)scope, (guint)strlen(scope));
+}
+
+static char *
+seen_lookup(DB *db, CgTxn *txn, const GByteArray *key, GError **error)
+{
 	g_autoptr(GVariant) body = NULL;
 	DBT k = {0}, d = {0};
 	char *id = NULL;
 	gint64 when;
 	int rc;
 
-	cg_store_thread_enter();
-	k.data = (void *)digest;
-	k.size = 32;
+	k.data = key->data;
+	k.size = key->len;
 	d.flags = DB_DBT_MALLOC;
 	rc = db->get(db, cg_txn_raw(txn), &k, &d, 0);
 	if (rc != 0) {
@@ -336,19 +346,41 @@ cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], GError **erro
 	return id;
 }
 
-gboolean
-cg_store_seen_put(CgTxn *txn, const guint8 digest[32], const char *request_id, gint64 when,
+char *
+cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], const char *scope,
                   GError **error)
+{
+	g_autoptr(GByteArray) k = g_byte_array_new();
+	g_autoptr(GError) err = NULL;
+	char *id;
+
+	cg_store_thread_enter();
+	seen_key(digest, scope, k);
+	if ((id = seen_lookup(s->db[DBI_SEEN], txn, k, &err)) != NULL || scope == NULL ||
+	    !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {
+		if (id == NULL)
+			g_propagate_error(error, g_steal_pointer(&err));
+		return id;
+	}
+	g_byte_array_set_size(k, 32);
+	return seen_lookup(s->db[DBI_SEEN], txn, k, error);
+}
+
+gboolean
+cg_store_seen_put(CgTxn *txn, const guint8 digest[32], const char *scope, const char *request_id,
+                  gint64 when, GError **error)
 {
 	DB *db = txn->store->db[DBI_SEEN];
 	g_autoptr(GBytes) val =
 	    cg_envelope_pack(SEEN_VERSION, g_variant_new(SEEN_T, request_id, when));
+	g_autoptr(GByteArray) key = g_byte_array_new();
 	DBT k = {0}, d = {0};
 	gsize len;
 	int rc;
 
-	k.data = (void *)digest;
-	k.size = 32;
+	seen_key(digest, scope, key);
+	k.data = key->data;
+	k.size = key->len;
 	d.data = (void *)g_bytes_get_data(val, &len);
 	d.size = (u_int32_t)len;
 	rc = db->put(db, txn->txn, &k, &d, DB_NOOVERWRITE);

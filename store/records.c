@@ -492,7 +492,7 @@ cg_domain_status_name(CgDomainStatus s)
 const char *
 cg_admin_status_name(CgAdminStatus s)
 {
-	static const char *n[] = {"pending", "active", "removed"};
+	static const char *n[] = {"pending", "active", "removed", "held"};
 
 	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
 }

@@ -97,6 +97,13 @@ typedef struct {
 	char *approved_by;
 	char *created_by; /* request id of the letter, or "operator:NAME" */
 	char *reason;     /* why rejected or suspended */
+	/* What a registration asked for, held in the record until approval so
+	 * that a pending organisation reserves no domain and no admin address:
+	 * domains (A-labels) and admins with their departments (parallel
+	 * arrays). NULL-terminated, or NULL when none. */
+	char **pending_domains;
+	char **pending_admins;
+	char **pending_departments;
 } CgOrg;
 
 typedef enum {
@@ -121,9 +128,11 @@ typedef struct {
 } CgDomain;
 
 typedef enum {
-	CG_ADMIN_PENDING = 0,
+	CG_ADMIN_PENDING = 0, /* active once its organisation is approved */
 	CG_ADMIN_ACTIVE,
 	CG_ADMIN_REMOVED,
+	CG_ADMIN_HELD, /* outside the organisation's domains: waits for the
+	                * operator (certgate admin approve) */
 } CgAdminStatus;
 
 typedef struct {
@@ -191,6 +200,8 @@ typedef struct {
 	guint32 n_settled; /* items issued or rejected so far */
 	char *reason;
 	char *evidence; /* evidence id or "" */
+	char *renews;   /* serials the admin asked to renew with the same key
+	                 * ("Renew:"), comma-separated; "" when none */
 } CgRequest;
 
 typedef enum {
@@ -362,11 +373,16 @@ gboolean cg_store_job_count(CgStore *s, guint64 *queued, guint64 *deferred, GErr
 
 /* ---- idempotency ---- */
 
-/* The request id a digest led to; NULL with CG_ERROR_NOT_FOUND if unseen. */
-char *cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], GError **error);
-/* CG_ERROR_DUPLICATE if the digest is already there. */
-gboolean cg_store_seen_put(CgTxn *txn, const guint8 digest[32], const char *request_id, gint64 when,
-                           GError **error);
+/* Seen records are per (digest, scope): the scope is the handler that took
+ * the intake ("letter", "enroll", ...), so that a message deferred at one
+ * gateway address takes effect at it when retried (NULL: no scope).
+ * get: the request id the digest led to in that scope; NULL with
+ * CG_ERROR_NOT_FOUND if unseen (a record from before scopes counts). */
+char *cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], const char *scope,
+                        GError **error);
+/* CG_ERROR_DUPLICATE if (digest, scope) is already there. */
+gboolean cg_store_seen_put(CgTxn *txn, const guint8 digest[32], const char *scope,
+                           const char *request_id, gint64 when, GError **error);
 
 /* ---- audit log ---- */
 

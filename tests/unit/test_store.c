@@ -338,6 +338,75 @@ test_corrupt_records(void **state)
 	assert_non_null(strstr(report->str, "orgs: record v: unknown record version 7"));
 }
 
+/* A version 1 record (an older certgate's) reads, its newer fields empty;
+ * version 2 carries optional fields by name, ignores unknown names and
+ * refuses a known one of the wrong type. */
+static void
+test_record_versions(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GVariant) v1 = g_variant_ref_sink(
+	    g_variant_new("(uv)", (guint32)1,
+	                  g_variant_new("(sssssssyxxsss)", "1", "Old Ltd", "NTRGB-1", "GB", "", "",
+	                                "ceo@old.example", (guint8)CG_ORG_ACTIVE, (gint64)1,
+	                                (gint64)2, "op", "op", "")));
+	g_autoptr(GVariant) v2bad = NULL;
+	g_autoptr(GVariant) v2new = NULL;
+	GVariantBuilder extras;
+	CgOrg *o;
+	char *doms[] = {"a.example", "b.example", NULL}, *adms[] = {"x@a.example", NULL};
+	char *depts[] = {"IT", NULL};
+	CgOrg put = sample_org("3");
+
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "1", 1, g_variant_get_data(v1),
+	                                   g_variant_get_size(v1), &err));
+	o = cg_store_org_get(fx->s, NULL, "1", &err);
+	assert_non_null(o);
+	assert_string_equal(o->name, "Old Ltd");
+	assert_null(o->pending_domains);
+	assert_null(o->pending_admins);
+	cg_org_free(o);
+
+	g_variant_builder_init(&extras, G_VARIANT_TYPE("a{sv}"));
+	g_variant_builder_add(&extras, "{sv}", "pending_domains", g_variant_new_string("x"));
+	v2bad = g_variant_ref_sink(g_variant_new(
+	    "(uv)", (guint32)2,
+	    g_variant_new("(sssssssyxxsssa{sv})", "2", "N", "NTRGB-1", "GB", "", "", "c@x.example",
+	                  (guint8)0, (gint64)1, (gint64)2, "", "", "", &extras)));
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "2", 1, g_variant_get_data(v2bad),
+	                                   g_variant_get_size(v2bad), &err));
+	assert_null(cg_store_org_get(fx->s, NULL, "2", &err));
+	assert_error(err, CG_ERROR_CORRUPT, "out of range");
+	g_clear_error(&err);
+
+	g_variant_builder_init(&extras, G_VARIANT_TYPE("a{sv}"));
+	g_variant_builder_add(&extras, "{sv}", "from_the_future", g_variant_new_uint32(1));
+	v2new = g_variant_ref_sink(g_variant_new(
+	    "(uv)", (guint32)2,
+	    g_variant_new("(sssssssyxxsssa{sv})", "4", "Newer", "NTRGB-1", "GB", "", "",
+	                  "c@x.example", (guint8)0, (gint64)1, (gint64)2, "", "", "", &extras)));
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "4", 1, g_variant_get_data(v2new),
+	                                   g_variant_get_size(v2new), &err));
+	o = cg_store_org_get(fx->s, NULL, "4", &err);
+	assert_non_null(o);
+	assert_string_equal(o->name, "Newer");
+	cg_org_free(o);
+
+	put.pending_domains = doms;
+	put.pending_admins = adms;
+	put.pending_departments = depts;
+	put_org(fx->s, &put);
+	o = cg_store_org_get(fx->s, NULL, "3", &err);
+	assert_non_null(o);
+	assert_int_equal(g_strv_length(o->pending_domains), 2);
+	assert_string_equal(o->pending_domains[1], "b.example");
+	assert_string_equal(o->pending_admins[0], "x@a.example");
+	assert_string_equal(o->pending_departments[0], "IT");
+	assert_null(o->pending_admins[1]);
+	cg_org_free(o);
+}
+
 static void
 test_evidence_and_backup(void **state)
 {
@@ -437,6 +506,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_every_kind, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_listings_and_indexes, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_records, cg_storefx_setup, cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_record_versions, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_evidence_and_backup, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test(test_missing_home),
 	    cmocka_unit_test_setup_teardown(test_reopen_after_crash, cg_storefx_setup, cg_storefx_teardown),

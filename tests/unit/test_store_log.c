@@ -200,21 +200,38 @@ test_seen_and_counters(void **state)
 	CgTxn *t;
 
 	cg_sha256("message", 7, dg);
-	none = cg_store_seen_get(fx->s, NULL, dg, &err);
+	none = cg_store_seen_get(fx->s, NULL, dg, "enroll", &err);
 	assert_null(none);
 	assert_error(err, CG_ERROR_NOT_FOUND, NULL);
 	g_clear_error(&err);
 	t = cg_store_begin(fx->s, &err);
-	assert_true(cg_store_seen_put(t, dg, "R7", 1795290780, &err));
-	assert_false(cg_store_seen_put(t, dg, "R8", 1795290781, &err));
+	assert_true(cg_store_seen_put(t, dg, "enroll", "R7", 1795290780, &err));
+	assert_false(cg_store_seen_put(t, dg, "enroll", "R8", 1795290781, &err));
 	assert_error(err, CG_ERROR_DUPLICATE, NULL);
 	g_clear_error(&err);
+	/* The same digest in another scope is another record. */
+	assert_true(cg_store_seen_put(t, dg, "revoke", "R9", 1795290781, &err));
 	assert_true(cg_store_next_id(t, "org", &a, &err));
 	assert_true(cg_store_next_id(t, "org", &b, &err));
 	assert_true(cg_store_next_id(t, "request", &c, &err));
 	assert_true(cg_store_commit(t, &err));
-	id = cg_store_seen_get(fx->s, NULL, dg, &err);
+	id = cg_store_seen_get(fx->s, NULL, dg, "enroll", &err);
 	assert_string_equal(id, "R7");
+	g_free(id);
+	id = cg_store_seen_get(fx->s, NULL, dg, "revoke", &err);
+	assert_string_equal(id, "R9");
+	g_free(id);
+	none = cg_store_seen_get(fx->s, NULL, dg, "letter", &err);
+	assert_null(none);
+	assert_error(err, CG_ERROR_NOT_FOUND, NULL);
+	g_clear_error(&err);
+	/* A record from before scopes (the digest alone) is found in any. */
+	cg_sha256("older", 5, dg);
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_seen_put(t, dg, NULL, "R1", 1795290780, &err));
+	assert_true(cg_store_commit(t, &err));
+	id = cg_store_seen_get(fx->s, NULL, dg, "letter", &err);
+	assert_string_equal(id, "R1");
 	assert_int_equal(a, 1);
 	assert_int_equal(b, 2);
 	assert_int_equal(c, 1);
