@@ -54,6 +54,11 @@ static const Key keys[] = {
     {"InviteLifetime", T_DURATION, "24h", FALSE, F(invite_lifetime), MIN_, 24 * H_, NULL},
     {"DomainReuse", T_DURATION, "398d", FALSE, F(domain_reuse), H_, 398 * D_, NULL},
     {"DomainRenewal", T_DURATION, "30d", FALSE, F(domain_renewal), 0, 397 * D_, NULL},
+    /* A signed mail (letter, enrolment, revocation) is taken this long
+     * after its signingTime. */
+    {"SignedMailMaxAge", T_DURATION, "7d", FALSE, F(signed_mail_max_age), H_, 30 * D_, NULL},
+    {"ChallengeAlignment", T_ENUM, "strict", FALSE, F(challenge_alignment), 0, 0,
+     "strict|relaxed"},
     {"ReplyAuth", T_ENUM, "dmarc", FALSE, F(reply_auth), 0, 0, "dmarc|spf|dkim"},
     {"EnrollAuth", T_ENUM, "signed-or-confirm", FALSE, F(enroll_auth), 0, 0,
      "signed-or-confirm|signed|confirm"},

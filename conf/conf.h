@@ -48,7 +48,9 @@ typedef struct CgConf {
 	gint64 invite_lifetime;
 	gint64 domain_reuse;
 	gint64 domain_renewal;
-	char *reply_auth;  /* "dmarc" | "spf" | "dkim" */
+	gint64 signed_mail_max_age;
+	char *challenge_alignment; /* "strict" | "relaxed" */
+	char *reply_auth;          /* "dmarc" | "spf" | "dkim" */
 	char *enroll_auth; /* "signed-or-confirm" | "signed" | "confirm" */
 	char *letter_trust_anchors;
 	char *admin_trust_anchors;
@@ -77,7 +79,7 @@ typedef struct CgConf {
 
 	/* bookkeeping */
 	char *path;     /* the file it came from */
-	guint8 set[64]; /* set[i]: key i was given in the file */
+	guint8 set[128]; /* set[i]: key i was given in the file */
 	gint refcount;
 } CgConf;
 

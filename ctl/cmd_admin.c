@@ -100,3 +100,62 @@ ctl_admin_list(CtlCtx *ctx, int argc, char **argv)
 
 	return ctl_list(ctx, argc, argv, CG_REC_ADMIN, ctl_admin_row, "List admins.", h, TRUE);
 }
+
+typedef struct {
+	const char *address;
+	const char *actor;
+	gint64 now;
+	char *org_id;
+} AdminApprove;
+
+static gboolean
+admin_approve_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	AdminApprove *a = data;
+	g_autoptr(CgAdmin) ad = cg_store_admin_get(cg_txn_store(txn), txn, a->address, error);
+	g_autofree char *detail = NULL;
+
+	if (ad == NULL)
+		return FALSE;
+	if (ad->status != CG_ADMIN_HELD) {
+		g_set_error(error, CG_ERROR, CG_ERROR_EXISTS, "%s is %s, not held", ad->address,
+		            cg_admin_status_name(ad->status));
+		return FALSE;
+	}
+	ad->status = CG_ADMIN_ACTIVE;
+	g_free(a->org_id);
+	a->org_id = g_strdup(ad->org_id);
+	detail = g_strdup_printf("admin of organisation %s outside its domains, appointed by %s: "
+	                         "approved",
+	                         ad->org_id, ad->appointed_by);
+	return cg_store_admin_put(txn, ad, error) &&
+	       cg_store_audit_append(txn, a->now, a->actor, "admin.approve", ad->address, detail,
+	                             error);
+}
+
+int
+ctl_admin_approve(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	g_autofree char *addr = NULL;
+	AdminApprove a = {0};
+	int rc;
+
+	if (!ctl_parse(ctx, "ADDR",
+	               "Appoint a held admin: one an organisation's contact named outside the "
+	               "organisation's domains.",
+	               NULL, &argc, &argv))
+		return 2;
+	if (argc != 2)
+		return ctl_fail(ctx, 2, "needs ADDR");
+	if ((addr = cg_addr_normalise(argv[1], &err)) == NULL)
+		return ctl_fail(ctx, 2, "%s", err->message);
+	a.address = addr;
+	a.actor = ctx->actor;
+	a.now = ctx->now;
+	rc = ctl_transact(ctx, admin_approve_txn, &a, "no such admin");
+	if (rc == 0)
+		printf("admin %s of organisation %s: active\n", addr, a.org_id);
+	g_free(a.org_id);
+	return rc;
+}

@@ -76,6 +76,13 @@ int ctl_list(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit
 gboolean ctl_domain_row(gconstpointer rec, gpointer list);
 gboolean ctl_admin_row(gconstpointer rec, gpointer list);
 void ctl_org_history(CtlCtx *ctx, CgStore *s, const char *org_id, GString *out);
+/* A pending organisation's conflicts with others (cmd_org_approve.c): a
+ * domain another holds, another's admin, another's contact; one line each. */
+gboolean ctl_org_conflicts(CgStore *s, CgTxn *txn, const CgOrg *org, GPtrArray *lines,
+                           GError **error);
+/* For org show: what a pending organisation asked for, its conflicts and
+ * the competing registrations. */
+void ctl_org_pending_show(CtlCtx *ctx, CgStore *s, const CgOrg *org, GString *out);
 
 int ctl_config_check(CtlCtx *ctx, int argc, char **argv);
 int ctl_config_show(CtlCtx *ctx, int argc, char **argv);
@@ -96,6 +103,7 @@ int ctl_domain_list(CtlCtx *ctx, int argc, char **argv);
 int ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv);
 int ctl_admin_add(CtlCtx *ctx, int argc, char **argv);
 int ctl_admin_list(CtlCtx *ctx, int argc, char **argv);
+int ctl_admin_approve(CtlCtx *ctx, int argc, char **argv);
 int ctl_cert_issue(CtlCtx *ctx, int argc, char **argv);
 int ctl_cert_list(CtlCtx *ctx, int argc, char **argv);
 int ctl_cert_show(CtlCtx *ctx, int argc, char **argv);

@@ -21,6 +21,8 @@ typedef struct {
 	CgCsr *csr;
 	char *csr_error;
 	GPtrArray *certified_for; /* mailboxes already certified for the key */
+	char *certified_serial;
+	char **renews;
 } Gathered;
 
 static void
@@ -31,12 +33,19 @@ gathered_clear(Gathered *g)
 	g_free(g->csr_error);
 	if (g->certified_for != NULL)
 		g_ptr_array_unref(g->certified_for);
+	g_free(g->certified_serial);
+	g_strfreev(g->renews);
 }
 
 typedef struct {
 	const char *mailbox;
+	gint64 now;
+	char **renews; /* serials the request asked to renew */
 	GPtrArray *others;
 	gboolean compromised;
+	char *serial; /* a certificate of the key for this mailbox: a revoked
+	               * one first, else a valid one not asked to renew */
+	gboolean valid, asked;
 } KeyUse;
 
 static gboolean
@@ -45,10 +54,24 @@ collect_key_use(gconstpointer rec, gpointer data)
 	const CgCert *c = rec;
 	KeyUse *u = data;
 
+	gboolean valid = c->status == CG_CERT_VALID && c->not_after > u->now;
+	gboolean asked = u->renews != NULL && g_strv_contains((const char *const *)u->renews, c->serial);
+
 	if (c->status == CG_CERT_REVOKED && c->reason == 1)
 		u->compromised = TRUE;
-	if (!cg_addr_equal(c->mailbox, u->mailbox))
+	if (!cg_addr_equal(c->mailbox, u->mailbox)) {
 		g_ptr_array_add(u->others, g_strdup(c->mailbox));
+		return TRUE;
+	}
+	/* An expired one, not revoked, does not stand in the way. */
+	if (!valid && c->status != CG_CERT_REVOKED)
+		return TRUE;
+	if (u->serial == NULL || (u->valid && (!valid || !asked))) {
+		g_free(u->serial);
+		u->serial = g_strdup(c->serial);
+		u->valid = valid;
+		u->asked = asked;
+	}
 	return TRUE;
 }
 
@@ -68,18 +91,30 @@ domain_facts(CgStore *store, CgTxn *txn, const char *mailbox, CgDomain **rec, Cg
 	return d != NULL || cg_error_absent(&err, error);
 }
 
-/* The item's key: which other mailboxes hold it, was it compromised. */
+/* The item's key: which other mailboxes hold it, was it compromised, was
+ * it certified for this mailbox before (and is that asked to be renewed). */
 static gboolean
-gather_key(CgIssuer *iss, CgTxn *txn, const char *mailbox, Gathered *g, GError **error)
+gather_key(CgIssuer *iss, CgTxn *txn, const char *mailbox, const char *renews, gint64 now,
+           Gathered *g, GError **error)
 {
 	g_autofree char *spki = cg_hex(g->csr->spki_sha256, 32);
-	KeyUse u = {mailbox, g_ptr_array_new_with_free_func(g_free), FALSE};
+	KeyUse u = {0};
 	gsize n_own;
 
-	g->certified_for = u.others;
+	g->renews = g_strsplit_set(renews ? renews : "", ", ", -1);
+	u.mailbox = mailbox;
+	u.now = now;
+	u.renews = g->renews;
+	u.others = g->certified_for = g_ptr_array_new_with_free_func(g_free);
 	if (!cg_store_foreach_by(iss->store, txn, CG_INDEX_CERT_BY_SPKI, spki, collect_key_use, &u,
-	                         error))
+	                         error)) {
+		g_free(u.serial);
 		return FALSE;
+	}
+	g->certified_serial = u.serial;
+	g->f.key.certified_serial = u.serial;
+	g->f.key.certified_valid = u.valid;
+	g->f.key.renewal_asked = u.asked;
 	g_ptr_array_add(u.others, NULL);
 	g->f.key.mailbox = mailbox;
 	g->f.key.ca_keys = cg_ca_own_keys(iss->ca, &n_own);
@@ -93,7 +128,7 @@ gather_key(CgIssuer *iss, CgTxn *txn, const char *mailbox, Gathered *g, GError *
 /* Every fact the re-checks need, read in txn. FALSE only for a store error. */
 static gboolean
 gather(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, const CgOrg *org,
-       Gathered *g, GError **error)
+       gint64 now, Gathered *g, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	CgIssueFacts *f = &g->f;
@@ -128,7 +163,7 @@ gather(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, cons
 		return TRUE;
 	}
 	f->csr = g->csr;
-	return gather_key(iss, txn, item->mailbox, g, error);
+	return gather_key(iss, txn, item->mailbox, req->renews, now, g, error);
 }
 
 /* The re-checks: the facts gathered, policy's decision, then CAA (DNS).
@@ -140,7 +175,7 @@ recheck(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, con
 {
 	g_autoptr(GError) err = NULL;
 
-	if (!gather(iss, txn, req, item, org, g, error))
+	if (!gather(iss, txn, req, item, org, now, g, error))
 		return FALSE;
 	g->f.csr_error = g->csr_error;
 	if ((*refusal = cg_policy_issue(&g->f, now)) != NULL)

@@ -187,7 +187,8 @@ challenge_check(CgGateway *g, GError **error)
 	if ((auth = cg_milter_auth(g->m, error)) == NULL)
 		return FALSE;
 	if (!cg_replyauth_check(auth, mail, st->in_subject, mode < 0 ? CG_REPLY_AUTH_DMARC : mode,
-	                   &st->auth, error)) {
+	                        strcmp(g->conf->challenge_alignment, "relaxed") != 0, &st->auth,
+	                        error)) {
 		cg_gateway_trace(g, "%s", st->auth);
 		return FALSE;
 	}
@@ -379,5 +380,5 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 	return TRUE;
 }
 
-const CgHandler cg_challenge_handler = {CG_GW_CHALLENGE, "challenge", challenge_check,
-                                        challenge_apply, state_free};
+const CgHandler cg_challenge_handler = {CG_GW_CHALLENGE, "challenge", "reply",
+                                        challenge_check, challenge_apply,  state_free};

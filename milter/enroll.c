@@ -33,7 +33,8 @@ typedef struct {
 	GPtrArray *items; /* Item* */
 	char *profile, *fields, *format;
 	guint32 validity;
-	char *email; /* Email: directive */
+	char *email;  /* Email: directive */
+	char *renews; /* Renew: serials, comma-separated */
 	guint n_good;
 	gboolean held; /* unsigned: held until the admin confirms */
 } State;
@@ -66,6 +67,7 @@ state_free(gpointer p)
 	g_free(st->fields);
 	g_free(st->format);
 	g_free(st->email);
+	g_free(st->renews);
 	g_free(st);
 }
 
@@ -83,6 +85,32 @@ static void G_GNUC_PRINTF(2, 3) refuse(Item *it, const char *fmt, ...)
 }
 
 /* ---- directives ---- */
+
+/* "Renew: SERIAL[, SERIAL...]": certificates the admin renews with the same
+ * key (the issuer refuses the same key for the same mailbox otherwise). */
+static gboolean
+renew_directive(State *st, const char *v, guint line, GError **error)
+{
+	g_auto(GStrv) serials = g_strsplit_set(v, ", ", -1);
+	g_autoptr(GString) out = g_string_new(st->renews);
+	char **p;
+
+	for (p = serials; *p; p++) {
+		g_autofree char *s = g_ascii_strdown(*p, -1);
+
+		if (*s == '\0')
+			continue;
+		if (strlen(s) != 32 || strspn(s, "0123456789abcdef") != 32) {
+			g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+			            "line %u: Renew takes the 32 hex digits of a serial number", line);
+			return FALSE;
+		}
+		g_string_append_printf(out, "%s%s", out->len ? "," : "", s);
+	}
+	g_free(st->renews);
+	st->renews = g_string_free(g_steal_pointer(&out), FALSE);
+	return TRUE;
+}
 
 static gboolean
 directives(State *st, const CgConf *conf, const char *text, GError **error)
@@ -155,6 +183,9 @@ directives(State *st, const CgConf *conf, const char *text, GError **error)
 			}
 			g_free(st->format);
 			st->format = g_ascii_strdown(v, -1);
+		} else if (g_ascii_strcasecmp(l, "Renew") == 0) {
+			if (!renew_directive(st, v, i + 1, error))
+				return FALSE;
 		} else if (g_ascii_strcasecmp(l, "Email") == 0) {
 			g_autoptr(GError) err = NULL;
 
@@ -384,13 +415,38 @@ check_item(CgGateway *g, State *st, Item *it, gboolean single, gint64 now, GErro
 	return TRUE;
 }
 
+/* Two good items for one mailbox (rows that differ in case, a trailing dot
+ * or U-label against A-label: mailboxes are normalised when read): the
+ * later is refused as a duplicate, so one mailbox gets one invitation and
+ * one certificate per request. Local parts compare without case, as mail
+ * systems treat them. */
+static void
+refuse_duplicates(State *st)
+{
+	g_autoptr(GHashTable) first = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	guint i;
+
+	for (i = 0; i < st->items->len; i++) {
+		Item *it = st->items->pdata[i];
+		g_autofree char *key = NULL;
+		gpointer row;
+
+		if (it->reason != NULL || it->mailbox == NULL)
+			continue;
+		key = g_utf8_casefold(it->mailbox, -1);
+		if (g_hash_table_lookup_extended(first, key, NULL, &row))
+			refuse(it, "duplicate of row %u (the same mailbox)", GPOINTER_TO_UINT(row));
+		else
+			g_hash_table_insert(first, g_steal_pointer(&key), GUINT_TO_POINTER(it->row));
+	}
+}
+
 static gboolean
 enroll_check(CgGateway *g, GError **error)
 {
 	const CgMail *mail = g->mail;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgAdmin) admin = cg_store_admin_get(g->store, NULL, mail->from, &err);
-	g_autoptr(GBytes) content = NULL;
 	g_autoptr(GString) reasons = g_string_new(NULL);
 	State *st = g_new0(State, 1);
 	CgMailBody own = {0};
@@ -429,10 +485,14 @@ enroll_check(CgGateway *g, GError **error)
 		break;
 	}
 	if (mail->smime.kind != CG_SMIME_NONE) {
-		if (!cg_smime_verify(mail, g->conf->admin_trust_anchors, g->store, now, &content,
-		                     NULL, error))
+		CgSmimeResult sig = {0};
+		gboolean parsed;
+
+		if (!cg_gateway_signed(g, g->conf->admin_trust_anchors, &sig, error))
 			return FALSE;
-		if (!cg_mail_parse_entity(content, NULL, &own, error))
+		parsed = cg_mail_parse_entity(sig.content, NULL, &own, error);
+		cg_smime_result_clear(&sig);
+		if (!parsed)
 			return FALSE;
 		body = &own;
 	}
@@ -455,12 +515,14 @@ enroll_check(CgGateway *g, GError **error)
 		            "attach a CSV list");
 		goto bad;
 	}
+	for (i = 0; i < st->items->len; i++)
+		if (!check_item(g, st, st->items->pdata[i], st->items->len == 1, now, error))
+			goto bad;
+	refuse_duplicates(st);
 	before = 0;
 	for (i = 0; i < st->items->len; i++) {
 		Item *it = st->items->pdata[i];
 
-		if (!check_item(g, st, it, st->items->len == 1, now, error))
-			goto bad;
 		if (it->reason == NULL) {
 			st->n_good++;
 		} else if (before++ < 3) {
@@ -511,6 +573,7 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 	req.n_settled = st->items->len - st->n_good;
 	req.reason = "";
 	req.evidence = g->evidence_id;
+	req.renews = st->renews ? st->renews : "";
 	if (!cg_store_request_put(txn, &req, error))
 		return FALSE;
 	for (i = 0; i < st->items->len; i++) {
@@ -558,5 +621,5 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 	return TRUE;
 }
 
-const CgHandler cg_enroll_handler = {CG_GW_ENROLL, "enroll", enroll_check, enroll_apply,
-                                     state_free};
+const CgHandler cg_enroll_handler = {CG_GW_ENROLL, "enroll",     "enrolment",
+                                     enroll_check, enroll_apply, state_free};

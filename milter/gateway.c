@@ -1,17 +1,23 @@
 /*
  * gateway.c: one complete gateway message, from bytes to a committed decision.
  *
- *   1. seen?      the digest was processed before: accept, no new effect
+ *   1. seen?      the message was taken at this address before: accept,
+ *                 no new effect (an MTA's retry after a lost reply)
  *   2. parse      mailparse, with MaxMessageSize as the size limit
- *   3. check      the handler's checks that need no transaction
+ *   3. check      the handler's checks that need no transaction; signed mail
+ *                 through cg_gateway_signed (signature, age, replay)
  *   4. evidence   the raw message written durably (named by its SHA-256)
- *   5. commit     one transaction: the handler's effects, the digest in
- *                 seen, an audit entry; retried when it loses a deadlock
+ *   5. commit     one transaction: a signed content taken before refused,
+ *                 the handler's effects, the digests in seen (scoped by the
+ *                 handler, so that a recipient deferred with 452 takes
+ *                 effect when retried alone), an audit entry; retried when
+ *                 it loses a deadlock or a race for a seen record
  * Only then is the message acknowledged. Any failure of certgate itself
  * defers (451); a message that is wrong is rejected with what is wrong.
  */
 #include "milter.h"
 #include "common.h"
+#include "policy.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -49,6 +55,57 @@ effect(CgGateway *g, const char *fmt, ...)
 	g_string_append_c(g->effects, '\n');
 }
 
+/* Refuses signed content that this handler took before (in txn, or outside
+ * any when NULL). */
+static gboolean
+not_replayed(CgGateway *g, CgTxn *txn, GError **error)
+{
+	const CgHandler *h = cg_handler_for(g->kind);
+	g_autoptr(GError) err = NULL;
+	g_autofree char *id = NULL;
+
+	if (!g->is_signed)
+		return TRUE;
+	id = cg_store_seen_get(g->store, txn, g->signed_digest, h->name, &err);
+	if (id == NULL)
+		return cg_error_absent(&err, error);
+	g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+	            "this signed %s was accepted before (request %s); a signed mail is taken "
+	            "once: write and sign a new one",
+	            h->noun, id);
+	return FALSE;
+}
+
+gboolean
+cg_gateway_signed(CgGateway *g, const char *anchors, CgSmimeResult *result, GError **error)
+{
+	const CgHandler *h = cg_handler_for(g->kind);
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	CgSmimeResult own = {0};
+	CgSmimeResult *r = result != NULL ? result : &own;
+	CgSha256 *md;
+	gboolean ok;
+
+	if (!cg_smime_verify(g->mail, anchors, g->store, now, r, error))
+		return FALSE;
+	ok = cg_policy_signed_age(r->signing_time, now, g->conf->signed_mail_max_age, error);
+	if (ok) {
+		/* The handler's name first: the same signed bytes taken at two
+		 * addresses are two intakes (and letters keep the digests the
+		 * versions before scopes recorded). */
+		md = cg_sha256_begin();
+		cg_sha256_update(md, h->name, strlen(h->name) + 1);
+		cg_sha256_update(md, g_bytes_get_data(r->content, NULL), g_bytes_get_size(r->content));
+		cg_sha256_end(md, g->signed_digest);
+		g->is_signed = TRUE;
+		ok = not_replayed(g, NULL, error);
+	}
+	cg_smime_result_clear(&own);
+	if (!ok && result != NULL)
+		cg_smime_result_clear(result);
+	return ok;
+}
+
 static gboolean
 commit_txn(CgTxn *txn, gpointer data, GError **error)
 {
@@ -60,9 +117,12 @@ commit_txn(CgTxn *txn, gpointer data, GError **error)
 
 	g_clear_pointer(&g->request_id, g_free);
 	g_clear_pointer(&g->summary, g_free);
-	if (!h->apply(g, txn, error))
+	if (!not_replayed(g, txn, error) || !h->apply(g, txn, error))
 		return FALSE;
-	if (!cg_store_seen_put(txn, g->digest, g->request_id ? g->request_id : "-", now, error))
+	if (!cg_store_seen_put(txn, g->digest, h->name, g->request_id ? g->request_id : "-", now,
+	                       error) ||
+	    (g->is_signed && !cg_store_seen_put(txn, g->signed_digest, h->name,
+	                                        g->request_id ? g->request_id : "-", now, error)))
 		return FALSE;
 	detail = g_strdup_printf("%s mail from %s via %s, queue %s, digest %s, evidence %s",
 	                         h->name, g->mail->from, g->envelope.client_ip,
@@ -74,8 +134,9 @@ commit_txn(CgTxn *txn, gpointer data, GError **error)
 static gboolean
 already_seen(CgGateway *g, CgReply *reply)
 {
+	const CgHandler *h = cg_handler_for(g->kind);
 	g_autoptr(GError) err = NULL;
-	g_autofree char *id = cg_store_seen_get(g->store, NULL, g->digest, &err);
+	g_autofree char *id = cg_store_seen_get(g->store, NULL, g->digest, h->name, &err);
 
 	if (id == NULL) {
 		if (g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND))
@@ -134,18 +195,19 @@ cg_gateway_process(CgGateway *g, CgReply *reply)
 		fail(g, err, reply);
 		return;
 	}
-	if (!cg_store_transact(g->store, commit_txn, g, &err)) {
-		if (g_error_matches(err, CG_ERROR, CG_ERROR_DUPLICATE)) {
-			/* The same intake, committed meanwhile by another connection:
-			 * answered as its duplicate, or, when it cannot be found
-			 * (another seen record collided), deferred. */
-			g_clear_error(&err);
-			g_clear_pointer(&g->request_id, g_free);
-			g_clear_pointer(&g->summary, g_free);
-			if (already_seen(g, reply))
-				return;
-			g_set_error(&err, CG_ERROR, CG_ERROR_INTERNAL, "duplicate race");
-		}
+	if (!cg_store_transact(g->store, commit_txn, g, &err) &&
+	    g_error_matches(err, CG_ERROR, CG_ERROR_DUPLICATE)) {
+		/* Another connection committed the same intake meanwhile: the
+		 * same message is its duplicate; the same signed content in
+		 * another message is judged again, and now refused as a replay. */
+		g_clear_error(&err);
+		g_clear_pointer(&g->request_id, g_free);
+		g_clear_pointer(&g->summary, g_free);
+		if (already_seen(g, reply))
+			return;
+		cg_store_transact(g->store, commit_txn, g, &err);
+	}
+	if (err != NULL) {
 		fail(g, err, reply);
 		return;
 	}

@@ -6,13 +6,16 @@
  *   From address), the signed content parsed as a MIME entity, its text
  *   parsed by the letter grammar; for a registration the From must be the
  *   Contact.
- * apply (one transaction): a letter whose signed content was applied before
- *   (another envelope, the same letter) is refused. Otherwise:
- *   register-organisation creates a pending organisation with its domains
- *   and admins pending (the operator approves: certgate org approve); the
- *   changes come only from the organisation's current contact and apply at
- *   once. Each letter becomes a request record (what was done, for the
- *   reply mail the issuer sends) and an audit entry.
+ * apply (one transaction; a letter whose signed content was taken before,
+ *   in another envelope, is refused by the gateway):
+ *   register-organisation creates a pending organisation that reserves
+ *   nothing: its domains and admins wait in its record until the operator
+ *   approves it (certgate org approve, which shows the conflicts). The
+ *   changes come only from the current contact of an active organisation
+ *   and apply at once; an admin outside the organisation's domains waits
+ *   for the operator (certgate admin approve). Each letter becomes a
+ *   request record (what was done, for the reply mail the issuer sends)
+ *   and an audit entry.
  */
 #include "milter.h"
 #include "common.h"
@@ -22,8 +25,7 @@
 
 typedef struct {
 	CgLetter *letter;
-	guint8 content_digest[32]; /* SHA-256 over "letter", NUL, the signed bytes */
-	char *content_hex;
+	char *content_hex; /* the signed content's digest, for the audit log */
 } State;
 
 static void
@@ -39,27 +41,20 @@ state_free(gpointer p)
 static gboolean
 letter_check(CgGateway *g, GError **error)
 {
-	g_autoptr(GBytes) content = NULL;
+	CgSmimeResult sig = {0};
 	CgMailBody body = {0};
 	State *st = g_new0(State, 1);
 	CgMailLimits limits;
 	gboolean ok;
 
 	g->state = st;
-	if (!cg_smime_verify(g->mail, g->conf->letter_trust_anchors, g->store,
-	                     g_get_real_time() / G_USEC_PER_SEC, &content, NULL, error))
+	if (!cg_gateway_signed(g, g->conf->letter_trust_anchors, &sig, error))
 		return FALSE;
-	{
-		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-		gsize n = 32;
-
-		g_checksum_update(sum, (const guchar *)"letter", 7);
-		g_checksum_update(sum, g_bytes_get_data(content, NULL), g_bytes_get_size(content));
-		g_checksum_get_digest(sum, st->content_digest, &n);
-		st->content_hex = cg_hex(st->content_digest, 32);
-	}
+	st->content_hex = cg_hex(g->signed_digest, 32);
 	cg_mail_limits_default(&limits);
-	if (!cg_mail_parse_entity(content, &limits, &body, error))
+	ok = cg_mail_parse_entity(sig.content, &limits, &body, error);
+	cg_smime_result_clear(&sig);
+	if (!ok)
 		return FALSE;
 	st->letter = cg_letter_parse(body.text, error);
 	ok = st->letter != NULL;
@@ -83,7 +78,8 @@ letter_check(CgGateway *g, GError **error)
 
 typedef struct {
 	const char *contact;
-	GPtrArray *orgs; /* CgOrg ids whose contact it is (not rejected) */
+	GPtrArray *orgs;    /* ids of active or suspended organisations it is the contact of */
+	char *pending;      /* a pending one's id */
 } ByContact;
 
 static gboolean
@@ -92,8 +88,12 @@ by_contact(gconstpointer rec, gpointer data)
 	const CgOrg *o = rec;
 	ByContact *b = data;
 
-	if (o->status != CG_ORG_REJECTED && g_ascii_strcasecmp(o->contact, b->contact) == 0)
+	if (g_ascii_strcasecmp(o->contact, b->contact) != 0)
+		return TRUE;
+	if (o->status == CG_ORG_ACTIVE || o->status == CG_ORG_SUSPENDED)
 		g_ptr_array_add(b->orgs, g_strdup(o->id));
+	else if (o->status == CG_ORG_PENDING && b->pending == NULL)
+		b->pending = g_strdup(o->id);
 	return TRUE;
 }
 
@@ -102,10 +102,21 @@ static CgOrg *
 sender_org(CgGateway *g, CgTxn *txn, GError **error)
 {
 	g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
-	ByContact b = {g->mail->from, ids};
+	ByContact b = {g->mail->from, ids, NULL};
+	g_autofree char *pending = NULL;
 
 	if (!cg_store_foreach(g->store, txn, CG_REC_ORG, by_contact, &b, error))
 		return NULL;
+	pending = b.pending;
+	/* A pending organisation (a registration, or one whose identity
+	 * changed) takes no changes until the operator approves it. */
+	if (ids->len == 0 && pending != NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+		            "organisation %s is pending: the CA approves it first; send changes "
+		            "once it is approved",
+		            pending);
+		return NULL;
+	}
 	if (ids->len == 0) {
 		g_set_error(
 		    error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
@@ -132,6 +143,9 @@ challenge_job(CgTxn *txn, const char *domain, const char *org, const char *local
 	return cg_store_job_append(txn, CG_JOB_CHALLENGE, id, error);
 }
 
+/* add-domain (an active organisation): a new domain is recorded pending
+ * and challenged; one held by another organisation stays theirs until its
+ * postmaster answers a challenge (dispute). */
 static gboolean
 add_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, GString *done,
             GError **error)
@@ -151,19 +165,9 @@ add_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, GStr
 			                       cg_domain_status_name(old->status));
 			continue;
 		}
+		if (!challenge_job(txn, name, org->id, "postmaster", error))
+			return FALSE;
 		if (old != NULL) {
-			if (org->status != CG_ORG_ACTIVE) {
-				g_set_error(
-				    error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
-				    "%s is registered to another organisation; leave it out and "
-				    "add it with add-domain once yours is active (its postmaster's "
-				    "answer moves it)",
-				    name);
-				return FALSE;
-			}
-			/* Dispute: it stays theirs until its postmaster answers. */
-			if (!challenge_job(txn, name, org->id, "postmaster", error))
-				return FALSE;
 			g_string_append_printf(
 			    done,
 			    "- %s: registered to another organisation; a challenge "
@@ -178,21 +182,35 @@ add_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, GStr
 		d.local_part = "postmaster";
 		if (!cg_store_domain_put(txn, &d, error))
 			return FALSE;
-		if (org->status == CG_ORG_ACTIVE) {
-			if (!challenge_job(txn, name, org->id, "postmaster", error))
-				return FALSE;
-			g_string_append_printf(
-			    done, "- %s: added; a challenge goes to postmaster@%s\n", name, name);
-		} else {
-			g_string_append_printf(done,
-			                       "- %s: added; challenged once the organisation is "
-			                       "approved\n",
-			                       name);
-		}
+		g_string_append_printf(done, "- %s: added; a challenge goes to postmaster@%s\n", name,
+		                       name);
 	}
 	return TRUE;
 }
 
+/* TRUE when addr's domain, or a parent of it, is a domain of org. */
+static gboolean
+in_org_domains(CgStore *store, CgTxn *txn, const char *org_id, const char *addr, gboolean *in,
+               GError **error)
+{
+	const char *d;
+
+	*in = FALSE;
+	for (d = cg_addr_domain(addr); d != NULL && strchr(d, '.') != NULL && !*in;
+	     d = strchr(d, '.') + 1) {
+		g_autoptr(GError) err = NULL;
+		g_autoptr(CgDomain) rec = cg_store_domain_get(store, txn, d, &err);
+
+		if (rec == NULL && !cg_error_absent(&err, error))
+			return FALSE;
+		*in = rec != NULL && strcmp(rec->org_id, org_id) == 0;
+	}
+	return TRUE;
+}
+
+/* add-admin (an active organisation): an address within the
+ * organisation's domains is appointed at once; one outside them waits for
+ * the operator (certgate admin approve), who sees whom the contact names. */
 static gboolean
 add_admins(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *admins, GString *done,
            GError **error)
@@ -204,6 +222,7 @@ add_admins(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *admins, GStrin
 		g_autoptr(GError) err = NULL;
 		g_autoptr(CgAdmin) old = cg_store_admin_get(g->store, txn, la->address, &err);
 		CgAdmin a = {0};
+		gboolean inside;
 
 		if (old == NULL && !cg_error_absent(&err, error))
 			return FALSE;
@@ -213,21 +232,53 @@ add_admins(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *admins, GStrin
 			            "%s is an admin of another organisation", la->address);
 			return FALSE;
 		}
+		if (!in_org_domains(g->store, txn, org->id, la->address, &inside, error))
+			return FALSE;
 		a.address = la->address;
 		a.org_id = org->id;
 		a.department = la->department;
-		a.status = org->status == CG_ORG_ACTIVE ? CG_ADMIN_ACTIVE : CG_ADMIN_PENDING;
+		a.status = inside ? CG_ADMIN_ACTIVE : CG_ADMIN_HELD;
 		a.appointed_by = g->mail->from;
 		a.appointed_at = g_get_real_time() / G_USEC_PER_SEC;
 		if (!cg_store_admin_put(txn, &a, error))
 			return FALSE;
 		g_string_append_printf(done, "- admin %s%s%s: %s\n", la->address,
 		                       *la->department ? ", " : "", la->department,
-		                       a.status == CG_ADMIN_ACTIVE ? "active"
-		                                                   : "active once the organisation "
-		                                                     "is approved");
+		                       inside ? "active"
+		                              : "outside the organisation's domains: active once "
+		                                "the CA approves it");
 	}
 	return TRUE;
+}
+
+/* A registration reserves nothing: what it asks for waits in the pending
+ * organisation's record until the operator approves it (certgate org
+ * approve shows the conflicts with other organisations). */
+static void
+register_asks(CgOrg *org, const CgLetter *l, GString *done)
+{
+	GPtrArray *d = g_ptr_array_new(), *a = g_ptr_array_new(), *dep = g_ptr_array_new();
+	guint i;
+
+	for (i = 0; i < l->domains->len; i++) {
+		g_ptr_array_add(d, g_strdup(l->domains->pdata[i]));
+		g_string_append_printf(done, "- %s: challenged once the organisation is approved\n",
+		                       (char *)l->domains->pdata[i]);
+	}
+	for (i = 0; i < l->admins->len; i++) {
+		const CgLetterAdmin *la = l->admins->pdata[i];
+
+		g_ptr_array_add(a, g_strdup(la->address));
+		g_ptr_array_add(dep, g_strdup(la->department));
+		g_string_append_printf(done, "- admin %s%s%s: active once the organisation is approved\n",
+		                       la->address, *la->department ? ", " : "", la->department);
+	}
+	g_ptr_array_add(d, NULL);
+	g_ptr_array_add(a, NULL);
+	g_ptr_array_add(dep, NULL);
+	org->pending_domains = (char **)g_ptr_array_free(d, FALSE);
+	org->pending_admins = (char **)g_ptr_array_free(a, FALSE);
+	org->pending_departments = (char **)g_ptr_array_free(dep, FALSE);
 }
 
 static gboolean
@@ -331,26 +382,12 @@ letter_apply(CgGateway *g, CgTxn *txn, GError **error)
 	State *st = g->state;
 	const CgLetter *l = st->letter;
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-	g_autoptr(GError) err = NULL;
 	g_autoptr(GString) done = g_string_new(NULL);
-	g_autofree char *seen = cg_store_seen_get(g->store, txn, st->content_digest, &err);
 	g_autoptr(CgOrg) org = NULL;
 	g_autofree char *rid = NULL, *job = NULL, *detail = NULL;
 	CgRequest req = {0};
 	guint64 n = 0;
 
-	if (seen != NULL) {
-		/* The same signed letter in a new message: refused, so that nobody
-		 * can replay a contact's old letter. (A byte-identical resend is
-		 * a duplicate the gateway accepts with no new effect.) */
-		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
-		            "this signed letter was applied before (request %s); a letter applies "
-		            "once",
-		            seen);
-		return FALSE;
-	}
-	if (!cg_error_absent(&err, error))
-		return FALSE;
 	if (!cg_store_next_id(txn, "request", &n, error))
 		return FALSE;
 	rid = g_strdup_printf("R%" G_GUINT64_FORMAT, n);
@@ -378,9 +415,8 @@ letter_apply(CgGateway *g, CgTxn *txn, GError **error)
 		                       "pending: the CA checks the register and approves it; then "
 		                       "each domain's postmaster gets a challenge.\n",
 		                       org->name, org->org_identifier, org->country, org->id);
-		if (!cg_store_org_put(txn, org, error) ||
-		    !add_domains(g, txn, org, l->domains, done, error) ||
-		    !add_admins(g, txn, org, l->admins, done, error))
+		register_asks(org, l, done);
+		if (!cg_store_org_put(txn, org, error))
 			return FALSE;
 	} else {
 		if ((org = sender_org(g, txn, error)) == NULL)
@@ -437,7 +473,6 @@ letter_apply(CgGateway *g, CgTxn *txn, GError **error)
 	                         cg_letter_kind_name(l->kind), g->mail->from, org->id,
 	                         st->content_hex, g->evidence_id);
 	if (!cg_store_request_put(txn, &req, error) ||
-	    !cg_store_seen_put(txn, st->content_digest, rid, now, error) ||
 	    !cg_store_job_append(txn, CG_JOB_NOTIFY, job, error) ||
 	    !cg_store_audit_append(txn, now, g->mail->from,
 	                           l->kind == CG_LETTER_REGISTER ? "org.register" : "org.change",
@@ -449,5 +484,5 @@ letter_apply(CgGateway *g, CgTxn *txn, GError **error)
 	return TRUE;
 }
 
-const CgHandler cg_letter_handler = {CG_GW_LETTER, "letter", letter_check, letter_apply,
-                                     state_free};
+const CgHandler cg_letter_handler = {CG_GW_LETTER, "letter",     "letter",
+                                     letter_check, letter_apply, state_free};

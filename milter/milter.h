@@ -112,9 +112,11 @@ void cg_replyauth_free(CgReplyAuth *a);
 /* The ReplyAuth decision on mail (see cg_policy_reply_auth), with what was
  * found in *summary ("spf=pass (...) dkim=... dmarc=..."), set either way.
  * token_in_subject: signatures must cover the Subject; else the token is in
- * the body and a signature with l= does not count. */
-gboolean cg_replyauth_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject, int mode,
-                       char **summary, GError **error);
+ * the body and a signature with l= does not count. strict: the SPF domain
+ * or a DKIM d= must be the From domain itself (ChallengeAlignment strict);
+ * else alignment is DMARC's (relaxed unless the record says adkim/aspf=s). */
+gboolean cg_replyauth_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject,
+                            int mode, gboolean strict, char **summary, GError **error);
 /* Feeds a raw message (CRLF) to a libopendkim handle (DKIM *), signing or
  * verifying: header fields one by one, the body, the end. A DKIM_STAT. */
 int cg_replyauth_dkim_feed(void *dkim, GBytes *raw);
@@ -123,16 +125,22 @@ CgReplyAuth *cg_milter_auth(CgMilter *m, GError **error);
 
 /* ---- S/MIME (smime.c) ---- */
 
+typedef struct {
+	GBytes *content;     /* the signed content, a MIME entity */
+	GBytes *signer;      /* the signer's certificate, DER */
+	gint64 signing_time; /* its signingTime attribute; 0 when it has none */
+} CgSmimeResult;
+
 /* Verifies the message's S/MIME signature against the anchors file at time
  * now: one signer, SHA-256 or better, RSA >= 2048, a valid signature over
  * the exact signed bytes, a chain to the anchors for S/MIME signing, valid
  * now and at the signing time, not revoked by certgate (store may be NULL),
  * naming the From address. CG_ERROR_BAD_SIGNATURE saying which failed
- * (CG_ERROR_INTERNAL when the anchors cannot be read). *content (may be
- * NULL): the signed content, a MIME entity; *signer (may be NULL): the
- * signer's certificate, DER. */
+ * (CG_ERROR_INTERNAL when the anchors cannot be read). result (may be
+ * NULL): what was signed, by whom, when; clear it with cg_smime_result_clear(). */
 gboolean cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gint64 now,
-                         GBytes **content, GBytes **signer, GError **error);
+                         CgSmimeResult *result, GError **error);
+void cg_smime_result_clear(CgSmimeResult *result);
 
 /* ---- one connection ---- */
 
@@ -171,7 +179,11 @@ typedef struct {
 	const char *queue_id;
 	CgEnvelope envelope;
 	GBytes *raw;
-	guint8 digest[32];
+	guint8 digest[32]; /* of the message, trace headers left out */
+	/* Signed mail (set by cg_gateway_signed): the digest of the handler's
+	 * name and the signed content, recorded as seen with the message's. */
+	gboolean is_signed;
+	guint8 signed_digest[32];
 	CgMail *mail;     /* parsed */
 	char *request_id; /* set by apply */
 	char *evidence_id;
@@ -183,7 +195,8 @@ typedef struct {
 
 typedef struct {
 	CgGatewayKind kind;
-	const char *name;
+	const char *name; /* also the scope of its seen records */
+	const char *noun; /* "letter", "enrolment", ... for replies */
 	/* Checks that need no transaction (parsing, signatures, DNS). */
 	gboolean (*check)(CgGateway *g, GError **error);
 	/* The effects, in the caller's transaction; may still refuse. Must set
@@ -215,6 +228,13 @@ const CgHandler *cg_handler_for(CgGatewayKind kind);
  * the effects are committed). */
 void cg_gateway_process(CgGateway *g, CgReply *reply);
 void cg_gateway_clear(CgGateway *g);
+
+/* For a handler's check of signed mail: the S/MIME signature against the
+ * anchors (cg_smime_verify), its signing time (SignedMailMaxAge), and its
+ * signed content not taken at this address before (a replay in a new
+ * envelope is refused, CG_ERROR_NOT_AUTHORISED; the commit checks again).
+ * result as for cg_smime_verify. */
+gboolean cg_gateway_signed(CgGateway *g, const char *anchors, CgSmimeResult *result, GError **error);
 
 /* Appends a formatted line to g->trace when debugging is on. */
 void cg_gateway_trace(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

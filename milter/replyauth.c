@@ -489,8 +489,8 @@ dkim_fact_clear(gpointer p)
 }
 
 gboolean
-cg_replyauth_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject, int mode, char **summary,
-              GError **error)
+cg_replyauth_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject, int mode,
+                   gboolean strict, char **summary, GError **error)
 {
 	const char *from_domain = cg_addr_domain(mail->from);
 	g_autoptr(GArray) dkim = g_array_new(FALSE, TRUE, sizeof(CgDkimFact));
@@ -507,11 +507,12 @@ cg_replyauth_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject
 	if (mode != CG_REPLY_AUTH_DKIM)
 		f.spf = spf_check(a, &mail->envelope, &spf_domain, &spf_why);
 	if (mode != CG_REPLY_AUTH_SPF)
-		dkim_check(a, mail, token_in_subject, from_domain, dm.adkim_strict, dkim);
+		dkim_check(a, mail, token_in_subject, from_domain, strict || dm.adkim_strict, dkim);
 	f.from_domain = from_domain;
 	f.client_ip = mail->envelope.client_ip;
 	f.spf_domain = spf_domain;
-	f.spf_aligned = aligned(a, spf_domain, from_domain, dm.aspf_strict);
+	f.spf_aligned = aligned(a, spf_domain, from_domain, strict || dm.aspf_strict);
+	f.strict = strict;
 	f.dkim = (CgDkimFact *)(void *)dkim->data;
 	f.n_dkim = dkim->len;
 	f.dmarc_record = dm.found;

@@ -19,6 +19,7 @@ typedef struct {
 	char *serial;
 	int reason;
 	char *how; /* "by admin X" or "with its own key" */
+	CgSmimeResult sig;
 } State;
 
 static void
@@ -26,6 +27,7 @@ state_free(gpointer p)
 {
 	State *st = p;
 
+	cg_smime_result_clear(&st->sig);
 	g_free(st->serial);
 	g_free(st->how);
 	g_free(st);
@@ -93,7 +95,6 @@ static gboolean
 revoke_check(CgGateway *g, GError **error)
 {
 	const CgMail *mail = g->mail;
-	g_autoptr(GBytes) content = NULL, signer = NULL;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgCert) c = NULL;
 	g_autoptr(CgAdmin) admin = NULL;
@@ -102,10 +103,9 @@ revoke_check(CgGateway *g, GError **error)
 	gboolean ok;
 
 	g->state = st;
-	if (!cg_smime_verify(mail, g->conf->admin_trust_anchors, g->store,
-	                     g_get_real_time() / G_USEC_PER_SEC, &content, &signer, error))
+	if (!cg_gateway_signed(g, g->conf->admin_trust_anchors, &st->sig, error))
 		return FALSE;
-	if (!cg_mail_parse_entity(content, NULL, &body, error))
+	if (!cg_mail_parse_entity(st->sig.content, NULL, &body, error))
 		return FALSE;
 	ok = parse(st, body.text, error);
 	cg_mail_body_clear(&body);
@@ -118,7 +118,7 @@ revoke_check(CgGateway *g, GError **error)
 		            "no certificate with serial %s was issued here", st->serial);
 		return FALSE;
 	}
-	if (g_bytes_equal(signer, c->der)) {
+	if (g_bytes_equal(st->sig.signer, c->der)) {
 		st->how = g_strdup("with its own key");
 		return TRUE;
 	}
@@ -159,5 +159,5 @@ revoke_apply(CgGateway *g, CgTxn *txn, GError **error)
 	return TRUE;
 }
 
-const CgHandler cg_revoke_handler = {CG_GW_REVOKE, "revoke", revoke_check, revoke_apply,
-                                     state_free};
+const CgHandler cg_revoke_handler = {CG_GW_REVOKE, "revoke",     "revocation",
+                                     revoke_check, revoke_apply, state_free};

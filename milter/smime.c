@@ -213,9 +213,19 @@ revoked_by_us(CgStore *store, X509 *x)
 	return r;
 }
 
+void
+cg_smime_result_clear(CgSmimeResult *out)
+{
+	if (out->content != NULL)
+		g_bytes_unref(out->content);
+	if (out->signer != NULL)
+		g_bytes_unref(out->signer);
+	memset(out, 0, sizeof(*out));
+}
+
 gboolean
 cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gint64 now,
-                GBytes **content, GBytes **signer_der, GError **error)
+                CgSmimeResult *result, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	const guint8 *p;
@@ -304,21 +314,21 @@ cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gi
 			goto out;
 		}
 	}
-	if (content != NULL) {
-		if (mail->smime.kind == CG_SMIME_DETACHED) {
-			*content = g_bytes_ref(mail->smime.signed_content);
-		} else {
-			char *data;
-			long n = BIO_get_mem_data(out, &data);
-
-			*content = g_bytes_new(data, (gsize)MAX(n, 0));
-		}
-	}
-	if (signer_der != NULL) {
+	if (result != NULL) {
 		unsigned char *der = NULL;
 		int n = i2d_X509(signer, &der);
 
-		*signer_der = g_bytes_new(der, (gsize)MAX(n, 0));
+		memset(result, 0, sizeof(*result));
+		if (mail->smime.kind == CG_SMIME_DETACHED) {
+			result->content = g_bytes_ref(mail->smime.signed_content);
+		} else {
+			char *data;
+			long clen = BIO_get_mem_data(out, &data);
+
+			result->content = g_bytes_new(data, (gsize)MAX(clen, 0));
+		}
+		result->signer = g_bytes_new(der, (gsize)MAX(n, 0));
+		result->signing_time = st;
 		OPENSSL_free(der);
 	}
 	ok = TRUE;

@@ -105,7 +105,7 @@ smime_line(CgMilter *m, const char *data, gsize len)
 		return;
 	store = cg_milter_store(m, NULL);
 	if (cg_smime_verify(mail, conf->letter_trust_anchors, store,
-	                    g_get_real_time() / G_USEC_PER_SEC, NULL, NULL, &err))
+	                    g_get_real_time() / G_USEC_PER_SEC, NULL, &err))
 		printf("smime: good signer=%s\n", mail->from);
 	else
 		printf("smime: bad %s\n", err->message);

@@ -214,5 +214,17 @@ cg_policy_check_key(CgPkey *key, const CgKeyFacts *f, GError **error)
 			              "this key is already certified for another mailbox; "
 			              "make a new key for %s",
 			              f->mailbox ? f->mailbox : "this mailbox");
+	/* The same key for the same mailbox again: a replayed or repeated
+	 * request, unless the admin asked to renew that certificate, and it
+	 * is still valid. A revoked one's key is never certified again. */
+	if (f != NULL && f->certified_serial != NULL &&
+	    !(f->certified_valid && f->renewal_asked))
+		return refuse(error,
+		              "this key was certified for this mailbox before (serial %s, %s); make "
+		              "a new key%s",
+		              f->certified_serial, f->certified_valid ? "valid" : "revoked or expired",
+		              f->certified_valid ? ", or add \"Renew: SERIAL\" to renew it with the "
+		                                   "same key"
+		                                 : "");
 	return TRUE;
 }

@@ -17,6 +17,7 @@
  *   cg_policy_reply_check()          may this reply answer that challenge
  *   cg_policy_reply_auth()           does it pass ReplyAuth (SPF/DKIM/DMARC)
  *   cg_letter_parse()                the Key: value grammar of request letters
+ *   cg_policy_signed_age()           is a signed mail fresh (SignedMailMaxAge)
  *   cg_policy_domain_usable()        may an organisation certify mailboxes at a domain
  *   cg_policy_enroll_auth()          EnrollAuth: proceed, hold or refuse enrolment mail
  *   cg_policy_sponsor()              the sponsor profile's names and country
@@ -98,6 +99,13 @@ typedef struct {
 	char **certified_for; /* mailboxes already holding a certificate
 	                       * for this key (NULL-terminated, may be NULL) */
 	const guint8 *spki_sha256; /* the key's SPKI digest when known, or NULL */
+	/* A certificate of this key for this very mailbox (NULL: none); valid
+	 * when neither revoked nor expired; renewal_asked when the request
+	 * names it ("Renew: SERIAL"). Only a renewal asked for of a valid one
+	 * certifies the same key for the same mailbox again. */
+	const char *certified_serial;
+	gboolean certified_valid;
+	gboolean renewal_asked;
 } CgKeyFacts;
 
 /* Type, size, curve, exponent, small factors, ROCA: what a key is, without
@@ -227,6 +235,7 @@ typedef struct {
 	guint n_dkim;
 	CgAuthResult dmarc_record; /* NONE, PASS (found), TEMPERROR */
 	const char *dmarc_policy;  /* p= of the record, or NULL */
+	gboolean strict;           /* aligned means the From domain itself */
 } CgAuthFacts;
 
 /* The ReplyAuth decision: pass when aligned SPF passes or an aligned DKIM
@@ -290,6 +299,16 @@ void cg_caa_prop_free(gpointer p);
  * (CG_ERROR_NOT_AUTHORISED). */
 gboolean cg_policy_caa_decide(GPtrArray *props, char **identities, const char *where,
                               GError **error);
+
+/* ---- signed mail (signed.c) ---- */
+
+/* How far a signing time may be ahead of the CA's clock. */
+#define CG_SIGNED_SKEW (15 * 60)
+
+/* A signed mail is taken while fresh: CG_ERROR_BAD_SIGNATURE, saying which,
+ * when signing_time is 0 (none), more than max_age before now, or more than
+ * CG_SIGNED_SKEW after it. */
+gboolean cg_policy_signed_age(gint64 signing_time, gint64 now, gint64 max_age, GError **error);
 
 /* ---- enrolment and issuance (enrol.c) ---- */
 

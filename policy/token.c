@@ -311,10 +311,13 @@ cg_policy_reply_auth(CgReplyAuthMode mode, const CgAuthFacts *f, GError **error)
 			return dkim_fail(f, error);
 		g_set_error(error, CG_ERROR, CG_ERROR_DMARC_FAIL,
 		            "DMARC fails for %s: SPF %s for %s%s, no verified DKIM signature "
-		            "aligned with it; reply from your domain's mail server",
+		            "%s; reply from your domain's mail server",
 		            f->from_domain, cg_auth_result_name(f->spf),
 		            f->spf_domain ? f->spf_domain : "-",
-		            f->spf_aligned ? "" : " (not aligned)");
+		            f->spf_aligned ? ""
+		            : f->strict    ? " (not the domain itself)"
+		                           : " (not aligned)",
+		            f->strict ? "of the domain itself" : "aligned with it");
 		return FALSE;
 	}
 }

@@ -82,7 +82,7 @@ org=$( [ -n "$f" ] && sed -n 's/.*registered as number \([0-9]*\).*/\1/p' "$f" |
 [ -n "$org" ] && ok "reply: registered as organisation $org, pending" || { bad "no reply to the contact"; finish; }
 certgate org list | grep -q "^$org *pending" && ok "organisation $org pending" || bad "org $org: $(certgate org list)"
 sed "s/^Message-ID: <register/Message-ID: <again/" "$T/register.eml" > "$T/replay.eml"
-refused "replayed letter" '550 5\.7\.1 certgate: this signed letter was applied before' "$T/replay.eml" chair@example.pl
+refused "replayed letter" '550 5\.7\.1 certgate: this signed letter was accepted before' "$T/replay.eml" chair@example.pl
 
 certgate org approve "$org" > /dev/null && ok "operator approves" || bad "approve"
 m=$(wait_mail postmaster@example.pl "^Subject: ACME: " 30)

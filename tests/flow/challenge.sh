@@ -116,6 +116,23 @@ PY
 refused "DKIM key not in DNS" '^reject 550 5\.7\.20 certgate: DKIM signature of d=example\.org does not verify \(.*key' \
 	"$T/r/nokey.eml" 127.0.0.66
 
+# A subdomain does not prove its parent (ChallengeAlignment strict, the
+# default): a vendor sends mkt.example.org's mail from 127.0.0.66 (SPF pass
+# for mkt.example.org) and signs it as d=mkt.example.org.
+reply sub
+refused "SPF pass for a subdomain's MAIL FROM" \
+	'^reject 550 5\.7\.1 certgate: DMARC fails for example\.org: SPF pass for mkt\.example\.org \(not the domain itself\)' \
+	"$T/r/sub.eml" 127.0.0.66 bounce@mkt.example.org
+reply subdkim
+dkimsign test mkt.example.org "$K/evil.example.key" < "$T/r/subdkim.eml" > "$T/r/subdkim.signed.eml"
+refused "DKIM d= a subdomain" '^reject 550 5\.7\.1 certgate: DMARC fails for example\.org: .*no verified DKIM signature of the domain itself' \
+	"$T/r/subdkim.signed.eml" 127.0.0.66 bounce@evil.example
+# ChallengeAlignment relaxed is DMARC's own alignment (example.org says
+# adkim=r, aspf=r): the subdomain then passes. Checked on a copy of the
+# configuration, answering a challenge of its own.
+sed 's/^LogLevel notice$/LogLevel notice\nChallengeAlignment relaxed/' "$T/certgate.conf" > "$T/relaxed.conf"
+grep -q '^ChallengeAlignment relaxed' "$T/relaxed.conf" || bad "relaxed.conf"
+
 # The good reply, its Subject RFC 2047-encoded and folded, as mail clients send it.
 enc=$(printf 'Re: ACME: %s' "$tok" | base64 -w0)
 reply good2 postmaster@example.org "=?UTF-8?B?$enc?="
@@ -196,6 +213,15 @@ drain
 $cg audit show | grep -q " domain.renew " && ok "domain.renew audited" || bad "domain.renew not audited"
 "$CG_BIN/../tests/cg-storetool" domain-age "$T/db" "$T/evidence" example.org $((2 * 86400))
 $cg domain list | grep -q "^example.org .* expired " && ok "expired validation listed as expired" || bad "$($cg domain list)"
+
+# ChallengeAlignment relaxed: the subdomain's SPF pass answers a challenge.
+$cg domain challenge example.com > /dev/null
+drain
+mid=$(msgid_of "$(last_mail postmaster@example.com)")
+reply relaxed postmaster@example.com "Re: ACME: $(token_of "$(last_mail postmaster@example.com)")"
+got=$(dns_run "$CG_BIN/certgate-milter" -c "$T/relaxed.conf" -t "$T/r/relaxed.eml" --client-ip 127.0.0.1 \
+	--helo mail.example.org --mail-from bounce@mail.example.com --rcpt challenge@ca.example.net 2>>"$T/milter.err" | sed -n 's/^verdict: //p')
+case $got in accept* | discard*) ok "relaxed: a subdomain's SPF pass is DMARC-aligned: $got" ;; *) bad "relaxed: $got" ;; esac
 
 # DNS down: the reply is deferred, never accepted.
 $cg domain challenge example.com > /dev/null

@@ -14,6 +14,7 @@ set -eu
 . "$CG_SRC/tests/lib/pki.sh"
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
+. "$CG_SRC/tests/lib/mail.sh"
 ca_test enroll
 ca_dirs
 mkdir -p "$T/m" "$T/k"
@@ -34,28 +35,6 @@ $cg admin add anna@example.org --org 1 --department IT > /dev/null
 $cg admin add ola@example.org --org 1 > /dev/null
 $cg admin add boss@example.com --org 2 > /dev/null
 dns_start "$T/dns" 127.0.0.17
-csr() { # csr NAME [EMAIL]: $T/k/NAME.csr (PEM) and .der, key in .key
-	if [ -n "${2:-}" ]; then san="-addext subjectAltName=email:$2"; else san=; fi
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k/$1.key" \
-		-subj "/CN=$1" $san -out "$T/k/$1.csr" 2>/dev/null
-	openssl req -in "$T/k/$1.csr" -outform DER -out "$T/k/$1.der"
-}
-# entity FILE TEXT [ATTACHMENT-FILE TYPE NAME]...: a MIME entity
-entity() {
-	out=$1 text=$2
-	shift 2
-	{
-		printf 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n--b0\r\n'
-		printf 'Content-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n' "$text"
-		while [ $# -ge 3 ]; do
-			printf -- '--b0\r\nContent-Type: %s; name="%s"\r\nContent-Transfer-Encoding: base64\r\n' "$2" "$3"
-			printf 'Content-Disposition: attachment; filename="%s"\r\n\r\n' "$3"
-			base64 -w 76 "$1" | sed 's/$/\r/'
-			shift 3
-		done
-		printf -- '--b0--\r\n'
-	} > "$out"
-}
 # mail NAME SIGNER|- FROM ENTITY: $T/m/NAME.eml
 mail() {
 	printf 'From: %s\r\nTo: enroll@ca.example.net\r\nSubject: %s\r\nMessage-ID: <%s.%s@example.org>\r\n' "$3" "$1" "$1" "$$" > "$T/m/$1.hdr"

@@ -121,6 +121,14 @@ expect "dmarc: strict aspf refuses the subdomain" '^550 5\.7\.1 certgate: DMARC 
 	--ip 127.0.0.1 --mail-from bounces@mail.strict.example "$T/strict.example.eml"
 expect "dmarc: strict aspf, exact domain" pass \
 	--ip 127.0.0.1 --mail-from postmaster@strict.example "$T/strict.example.eml"
+# ChallengeAlignment strict (the default in certgate.conf): the SPF domain or
+# a DKIM d= must be the From domain itself, whatever DMARC allows.
+expect "strict: a subdomain's SPF pass does not prove the domain" \
+	'^550 5\.7\.1 certgate: DMARC fails for example\.org: SPF pass for mail\.example\.org \(not the domain itself\)' \
+	--strict --ip 127.0.0.1 --mail-from bounces@mail.example.org "$T/plain.eml"
+expect "strict: SPF pass for the domain itself" pass --strict --ip 127.0.0.1 --mail-from postmaster@example.org "$T/plain.eml"
+expect "strict: DKIM d= the domain itself, from a foreign server" pass \
+	--strict --ip 127.0.0.66 --mail-from postmaster@example.org "$T/signed.eml"
 expect "dmarc: record lookup fails temporarily" '^451 4\.4\.3 certgate: temporary DNS failure checking DMARC' \
 	--ip 127.0.0.1 --mail-from postmaster@dmarctemp.example "$T/dmarctemp.example.eml"
 exit $fail

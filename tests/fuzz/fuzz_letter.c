@@ -23,7 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_autofree char *text = g_strndup((const char *)data, size);
 	g_autoptr(GBytes) raw = g_bytes_new(data, size);
 	g_autoptr(CgMail) mail = NULL;
-	g_autoptr(GBytes) content = NULL;
+	CgSmimeResult sig = {0};
 
 	cg_letter_free(cg_letter_parse(text, NULL));
 	if (anchor == NULL) {
@@ -33,13 +33,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	mail = cg_mail_parse(raw, NULL, NULL, NULL);
 	if (mail != NULL && mail->smime.kind != CG_SMIME_NONE &&
-	    cg_smime_verify(mail, anchor, NULL, g_get_real_time() / G_USEC_PER_SEC, &content, NULL,
-	                    NULL)) {
+	    cg_smime_verify(mail, anchor, NULL, g_get_real_time() / G_USEC_PER_SEC, &sig, NULL)) {
 		CgMailBody body = {0};
 
-		if (cg_mail_parse_entity(content, NULL, &body, NULL))
+		if (cg_mail_parse_entity(sig.content, NULL, &body, NULL))
 			cg_letter_free(cg_letter_parse(body.text, NULL));
 		cg_mail_body_clear(&body);
+		cg_smime_result_clear(&sig);
 	}
 	return 0;
 }

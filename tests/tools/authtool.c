@@ -54,7 +54,7 @@ main(int argc, char **argv)
 {
 	g_autofree char *zone = NULL, *keys = NULL, *mode = NULL, *ip = NULL, *helo = NULL;
 	g_autofree char *mail_from = NULL, *data = NULL, *summary = NULL;
-	gboolean in_body = FALSE;
+	gboolean in_body = FALSE, strict = FALSE;
 	GOptionEntry entries[] = {
 	    {"zone", 0, 0, G_OPTION_ARG_FILENAME, &zone, "offline DNS zone", "FILE"},
 	    {"dkim-keys", 0, 0, G_OPTION_ARG_FILENAME, &keys, "DKIM keys", "FILE"},
@@ -63,6 +63,8 @@ main(int argc, char **argv)
 	    {"helo", 0, 0, G_OPTION_ARG_STRING, &helo, "HELO name", "NAME"},
 	    {"mail-from", 0, 0, G_OPTION_ARG_STRING, &mail_from, "envelope sender", "ADDR"},
 	    {"token-in-body", 0, 0, G_OPTION_ARG_NONE, &in_body, "token in the text", NULL},
+	    {"strict", 0, 0, G_OPTION_ARG_NONE, &strict,
+	     "ChallengeAlignment strict (default: relaxed, DMARC's)", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("MESSAGE");
 	g_autoptr(GError) err = NULL;
@@ -104,7 +106,7 @@ main(int argc, char **argv)
 		cg_replyauth_free(auth);
 		return 2;
 	}
-	if (cg_replyauth_check(auth, mail, !in_body, m, &summary, &err)) {
+	if (cg_replyauth_check(auth, mail, !in_body, m, strict, &summary, &err)) {
 		printf("pass: %s\n", summary);
 		rc = 0;
 	} else {
