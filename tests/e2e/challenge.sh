@@ -53,6 +53,10 @@ refused() {
 reply spf postmaster@example.org "$tok"
 refused "from 127.0.0.66, no DKIM" '550 5\.7\.23 certgate: SPF fail for example\.org from 127\.0\.0\.66' \
 	"$T/spf.eml" postmaster@example.org --local-interface 127.0.0.66
+reply sub postmaster@example.org "$tok"
+refused "a subdomain's SPF pass (mkt.example.org's vendor at 127.0.0.66)" \
+	'550 5\.7\.1 certgate: DMARC fails for example\.org: SPF pass for mkt\.example\.org \(not the domain itself\)' \
+	"$T/sub.eml" bounce@mkt.example.org --local-interface 127.0.0.66
 reply forged hostmaster@example.org "$tok"
 refused "forged From" '550 5\.7\.1 certgate: the reply is from hostmaster@example\.org' "$T/forged.eml"
 reply wrong postmaster@example.org "$(printf '%s' "$tok" | tr 'A-Za-z' 'N-ZA-Mn-za-m')"
