@@ -5,8 +5,9 @@
  *                           SMTP reply table (DESIGN.md section 6), the rest internal
  *   cg_text_safe()          untrusted text made fit for a log line or an SMTP reply
  *   cg_text_is_clean()      valid UTF-8, bounded, no control characters
- *   cg_addr_normalise()     mailbox syntax check; domain as lower-case A-label
- *   cg_domain_normalise()   IDNA2008 A-label, lower case, LDH labels
+ *   cg_addr_normalise()     mailbox syntax (UTF-8 local parts); domain as A-label
+ *   cg_domain_normalise()   IDNA2008 A-label, lower case, LDH labels, one script
+ *   cg_domain_to_unicode(), cg_addr_to_unicode()  U-labels, for people
  *   cg_sha256[_begin/_update/_end](), cg_hex(), cg_base64url(), cg_random_bytes(),
  *   cg_memeq_ct()
  *   cg_time_iso()           UTC time as ISO 8601
@@ -41,6 +42,7 @@ typedef enum {
 	CG_ERROR_DNS_TEMP,   /* temporary DNS failure: defer */
 	CG_ERROR_RCPT_LATER, /* a second gateway address in one message: that
 	                      * recipient is deferred, to come in a message of its own */
+	CG_ERROR_NOT_DECRYPTABLE, /* encrypted to another certificate, or damaged */
 	CG_ERROR_INTERNAL,   /* anything certgate itself cannot do now: defer */
 	/* Internal codes; the milter maps each of them to CG_ERROR_INTERNAL's reply. */
 	CG_ERROR_CONFIG,    /* configuration file: file, line and key in the message */
@@ -63,14 +65,24 @@ char *cg_text_safe(const char *s, gssize len, gsize max);
 gboolean cg_text_is_clean(const char *s, gssize len, gsize max);
 
 /* Domain name to its lower-case A-label form (IDNA2008, UTS#46 mapping), one
- * trailing dot dropped; at least two labels, LDH, label <= 63, name <= 253.
- * CG_ERROR_MALFORMED otherwise. Caller frees. */
+ * trailing dot dropped; at least two labels, LDH, label <= 63, name <= 253; no
+ * label that mixes scripts or passes Cyrillic or Greek letters for Latin
+ * ones. CG_ERROR_MALFORMED (saying why) otherwise. Caller frees. (idn.c) */
 char *cg_domain_normalise(const char *in, GError **error);
+/* The U-label form of a normalised domain, for people (the A-label when it
+ * has none). Caller frees. */
+char *cg_domain_to_unicode(const char *alabel);
 
 /* Mailbox "local@domain", optionally in angle brackets. Local part: dot-atom of
- * RFC 5322 atext, at most 64 bytes, kept as written; domain normalised as
- * above. At most 254 bytes in all. CG_ERROR_MALFORMED otherwise. Caller frees. */
+ * RFC 5322 atext and UTF-8 (RFC 6531), at most 64 bytes, in NFC, case kept;
+ * domain normalised as above. At most 254 bytes in all. CG_ERROR_MALFORMED
+ * otherwise. Caller frees. */
 char *cg_addr_normalise(const char *in, GError **error);
+/* TRUE when the normalised address is all ASCII (its local part is). */
+gboolean cg_addr_is_ascii(const char *addr);
+/* The address with its domain in U-labels, for people and for
+ * SmtpUTF8Mailbox (RFC 9598). Caller frees. */
+char *cg_addr_to_unicode(const char *addr);
 
 /* The domain part of a normalised address (borrowed pointer into addr). */
 const char *cg_addr_domain(const char *addr);

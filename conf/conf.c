@@ -77,6 +77,15 @@ static const Key keys[] = {
     {"GatewayCertificate", T_PATH, "/etc/certgate/ca/gateway.pem", FALSE, F(gateway_certificate), 0,
      0, NULL},
     {"GatewayKey", T_PATH, "/etc/certgate/ca/gateway.key", FALSE, F(gateway_key), 0, 0, NULL},
+    /* Mail encrypted to the gateway: a certificate apart from the signing
+     * one; its key readable by the milter's user alone. The one it replaced
+     * (PATH.previous) still decrypts for the overlap. */
+    {"GatewayEncryptionCertificate", T_PATH, "/etc/certgate/ca/gateway-enc.pem", FALSE,
+     F(gateway_enc_certificate), 0, 0, NULL},
+    {"GatewayEncryptionKey", T_PATH, "/etc/certgate/ca/gateway-enc.key", FALSE,
+     F(gateway_enc_key), 0, 0, NULL},
+    {"GatewayEncryptionOverlap", T_DURATION, "90d", FALSE, F(gateway_enc_overlap), 0, 825 * D_,
+     NULL},
     {"CertificateProfile", T_ENUM, "strict", FALSE, F(certificate_profile), 0, 0,
      "strict|multipurpose"},
     {"DefaultValidity", T_INT, "730", FALSE, F(default_validity), 1, 825, NULL},

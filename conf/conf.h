@@ -64,6 +64,9 @@ typedef struct CgConf {
 	char *pkcs11_pin_file;
 	char *gateway_certificate;
 	char *gateway_key;
+	char *gateway_enc_certificate;
+	char *gateway_enc_key;
+	gint64 gateway_enc_overlap;
 	char *certificate_profile; /* "strict" | "multipurpose" */
 	gint64 default_validity;   /* days */
 	gint64 max_validity;       /* days */

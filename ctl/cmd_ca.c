@@ -84,6 +84,16 @@ show_cert(GString *out, const char *what, X509 *x)
 	OPENSSL_free(iss);
 }
 
+/* One audit entry, the detail in data: ca.gateway-rekey by the operator. */
+static gboolean
+audit_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	g_autofree char *actor = ctl_actor();
+
+	return cg_store_audit_append(txn, ctl_now(), actor, "ca.gateway-rekey", "gateway-enc",
+	                             data, error);
+}
+
 int
 ctl_ca_show(CtlCtx *ctx, int argc, char **argv)
 {
@@ -103,12 +113,43 @@ ctl_ca_show(CtlCtx *ctx, int argc, char **argv)
 		show_cert(out, i == sk_X509_num(chain) - 1 && i > 0 ? "root CA" : "issuing CA",
 		          sk_X509_value(chain, i));
 	show_cert(out, "gateway (mail signing)", cg_ca_gateway_cert(ca));
+	if (cg_ca_gateway_enc_cert(ca) != NULL)
+		show_cert(out, "gateway (encryption)", cg_ca_gateway_enc_cert(ca));
 	g_string_append_printf(out,
 	                       "issuing CA key: %s\ncertificate:    %s\nchain:          %s\n"
 	                       "CRL:            %s (%s)\n",
 	                       cg_ca_key_location(ca), ctx->conf->ca_certificate,
 	                       ctx->conf->ca_chain, ctx->conf->crl_path, ctx->conf->crl_url);
 	fputs(out->str, stdout);
+	return 0;
+}
+
+int
+ctl_ca_gateway_rekey(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgCa) ca = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autofree char *detail = NULL;
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "",
+	               "A new gateway encryption certificate and key; the milter keeps decrypting "
+	               "with the previous one for GatewayEncryptionOverlap.",
+	               NULL, &argc, &argv))
+		return 2;
+	if ((ca = cg_ca_load(ctx->conf, &err)) == NULL)
+		return ctl_fail(ctx, 1, "%s", err->message);
+	if (!cg_ca_gateway_rekey(ctx->conf, ca, ctx->now, out, &err))
+		return ctl_fail(ctx, 1, "%s", err->message);
+	fputs(out->str, stdout);
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	detail = g_strdup_printf("new gateway encryption certificate %s; the previous one "
+	                         "decrypts for GatewayEncryptionOverlap",
+	                         ctx->conf->gateway_enc_certificate);
+	if (ctl_transact(ctx, audit_txn, detail, NULL) != 0)
+		return 1;
 	return 0;
 }
 

@@ -252,6 +252,12 @@ cg_ca_load(const CgConf *conf, GError **error)
 	add_own(ca, X509_get0_pubkey(ca->cert));
 	add_own(ca, X509_get0_pubkey(sk_X509_value(ca->chain, sk_X509_num(ca->chain) - 1)));
 	add_own(ca, X509_get0_pubkey(ca->gw_cert));
+	/* Optional: without it mail goes out without an encryption certificate. */
+	if (g_file_test(conf->gateway_enc_certificate, G_FILE_TEST_EXISTS)) {
+		if ((ca->enc_cert = cg_cert_file_load(conf->gateway_enc_certificate, error)) == NULL)
+			goto fail;
+		add_own(ca, X509_get0_pubkey(ca->enc_cert));
+	}
 	return ca;
 fail:
 	cg_ca_free(ca);
@@ -270,6 +276,7 @@ cg_ca_free(CgCa *ca)
 		cg_pkcs11_release(ca->engine);
 	X509_free(ca->gw_cert);
 	EVP_PKEY_free(ca->gw_key);
+	X509_free(ca->enc_cert);
 	g_free(ca->key_location);
 	g_free(ca->own);
 	g_free(ca);
@@ -290,6 +297,12 @@ X509 *
 cg_ca_gateway_cert(CgCa *ca)
 {
 	return ca->gw_cert;
+}
+
+X509 *
+cg_ca_gateway_enc_cert(CgCa *ca)
+{
+	return ca->enc_cert;
 }
 
 EVP_PKEY *

@@ -9,6 +9,8 @@
  *             the S/MIME BR policy OIDs; CRL DP and AIA caIssuers of the root
  *             over http; SKI; AKI keyid
  *   gateway   the mailbox-validated strict profile for SenderAddress
+ *   gateway encryption  RSA 3072, keyEncipherment, every gateway address
+ *             (gwenc.c); its key the milter's
  *
  * Names chain byte for byte: every certificate's issuer is the DER of its
  * issuer's subject. Keys are written 0600: the issuing and gateway keys owned
@@ -130,8 +132,8 @@ refuse_existing(const char *const *paths, gboolean force, GError **error)
 }
 
 typedef struct {
-	EVP_PKEY *root_key, *key, *gw_key;
-	X509 *root, *issuing, *gw;
+	EVP_PKEY *root_key, *key, *gw_key, *enc_key;
+	X509 *root, *issuing, *gw, *enc;
 	void *engine;
 } Made;
 
@@ -141,9 +143,11 @@ made_clear(Made *m)
 	EVP_PKEY_free(m->root_key);
 	EVP_PKEY_free(m->key);
 	EVP_PKEY_free(m->gw_key);
+	EVP_PKEY_free(m->enc_key);
 	X509_free(m->root);
 	X509_free(m->issuing);
 	X509_free(m->gw);
+	X509_free(m->enc);
 	if (m->engine)
 		cg_pkcs11_release(m->engine);
 }
@@ -277,6 +281,8 @@ cg_ca_init(const CgConf *conf, const CgCaInit *o, GString *out, GError **error)
 	                       conf->ca_chain,
 	                       conf->gateway_certificate,
 	                       conf->gateway_key,
+	                       conf->gateway_enc_certificate,
+	                       conf->gateway_enc_key,
 	                       root_pem,
 	                       root_key,
 	                       o->pkcs11 ? NULL : conf->ca_key,
@@ -309,7 +315,8 @@ cg_ca_init(const CgConf *conf, const CgCaInit *o, GString *out, GError **error)
 		return FALSE;
 	}
 	if (!make_root(conf, o, &m, error) || !make_issuing(conf, o, &m, error) ||
-	    !make_gateway(conf, o, &m, error))
+	    !make_gateway(conf, o, &m, error) ||
+	    !cg_ca_make_gateway_enc(conf, m.issuing, m.key, o->now, &m.enc, &m.enc_key, error))
 		goto done;
 	chain[0] = m.issuing;
 	chain[1] = m.root;
@@ -321,11 +328,13 @@ cg_ca_init(const CgConf *conf, const CgCaInit *o, GString *out, GError **error)
 	    !cg_pem_write_certs(conf->gateway_certificate, &m.gw, 1, error) ||
 	    !cg_pem_write_key(conf->gateway_key, m.gw_key, uid, gid, error) ||
 	    (!o->pkcs11 && !cg_pem_write_key(conf->ca_key, m.key, uid, gid, error)) ||
+	    !cg_ca_write_gateway_enc(conf, m.enc, m.enc_key, error) ||
 	    !cg_file_write_atomic(root_crl, crl, 0644, error))
 		goto done;
 	describe(out, "root", m.root, root_pem);
 	describe(out, "issuing", m.issuing, conf->ca_certificate);
 	describe(out, "gateway", m.gw, conf->gateway_certificate);
+	describe(out, "encrypt", m.enc, conf->gateway_enc_certificate);
 	g_string_append_printf(out,
 	                       "issuing key: %s\nroot key: %s (keep it offline)\nroot CRL: %s\n",
 	                       conf->ca_key, root_key, root_crl);

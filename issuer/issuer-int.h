@@ -16,6 +16,7 @@ struct CgCa {
 	void *engine; /* ENGINE* when the key is on a PKCS#11 token */
 	X509 *gw_cert;
 	EVP_PKEY *gw_key;
+	X509 *enc_cert; /* the gateway's encryption certificate, NULL when absent */
 	char *key_location;
 	guint8 (*own)[32];
 	gsize n_own;
@@ -88,6 +89,13 @@ const char *cg_key_usage_for(EVP_PKEY *key);
 const EVP_MD *cg_sign_md(EVP_PKEY *key);
 gboolean cg_x509_add_policies(X509 *x, const char *const *oids, GError **error);
 gboolean cg_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, GError **error);
+
+/* gwenc.c: the gateway's encryption certificate (RSA 3072, keyEncipherment,
+ * every gateway address), signed by issuing; written with its key owned by
+ * the milter's user. */
+gboolean cg_ca_make_gateway_enc(const CgConf *conf, X509 *issuing, EVP_PKEY *issuing_key,
+                                gint64 now, X509 **cert, EVP_PKEY **key, GError **error);
+gboolean cg_ca_write_gateway_enc(const CgConf *conf, X509 *cert, EVP_PKEY *key, GError **error);
 
 /* ca.c */
 EVP_PKEY *cg_key_file_load(const char *path, GError **error);

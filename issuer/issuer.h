@@ -44,6 +44,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgCa, cg_ca_free)
 X509 *cg_ca_cert(CgCa *ca);             /* borrowed */
 STACK_OF(X509) * cg_ca_chain(CgCa *ca); /* issuing CA first, then the root; borrowed */
 X509 *cg_ca_gateway_cert(CgCa *ca);     /* borrowed */
+/* The gateway's encryption certificate (borrowed), NULL when the file is
+ * absent (mail then goes out without one). */
+X509 *cg_ca_gateway_enc_cert(CgCa *ca);
 EVP_PKEY *cg_ca_gateway_key(CgCa *ca);  /* borrowed */
 const char *cg_ca_key_location(CgCa *ca);
 /* SHA-256 of the SPKI of every key certgate holds (issuing, root, gateway). */
@@ -62,10 +65,15 @@ typedef struct {
 	gint64 now;
 } CgCaInit;
 
-/* Creates the root CA, the issuing CA and the gateway certificate, writes
- * them and their keys (0600), the chain, and the root CRL. Prints what it did
- * to out. */
+/* Creates the root CA, the issuing CA, the gateway's signing and encryption
+ * certificates, writes them and their keys (0600), the chain, and the root
+ * CRL. Prints what it did to out. */
 gboolean cg_ca_init(const CgConf *conf, const CgCaInit *opts, GString *out, GError **error);
+/* A new gateway encryption certificate and key; the current pair is kept as
+ * PATH.previous (the milter decrypts with it for GatewayEncryptionOverlap).
+ * Prints what it did to out. */
+gboolean cg_ca_gateway_rekey(const CgConf *conf, CgCa *ca, gint64 now, GString *out,
+                             GError **error);
 
 /* ---- profiles ---- */
 
@@ -75,6 +83,10 @@ typedef struct {
 	CgProfile profile;
 	gboolean multipurpose; /* CertificateProfile multipurpose */
 	const char *mailbox;
+	const char *const *more_mailboxes; /* more validated mailboxes for the SAN
+	                                    * (the gateway's encryption certificate) */
+	gboolean encipher_only; /* keyUsage keyEncipherment alone (an RSA key that
+	                         * only receives encrypted mail) */
 	const char *org_name;
 	const char *org_identifier;
 	const char *country;

@@ -233,6 +233,60 @@ lint_extension_set(Lint *l)
 	}
 }
 
+/* Is v one of the request's validated mailboxes (as the SAN must write it)? */
+static gboolean
+validated_mailbox(const CgCertRequest *r, const char *v, gboolean utf8)
+{
+	const char *const *m;
+
+	for (m = r->more_mailboxes; m != NULL && *m != NULL; m++)
+		if (strcmp(v, *m) == 0)
+			return TRUE;
+	if (!utf8)
+		return strcmp(v, r->mailbox) == 0;
+	{
+		g_autofree char *u = cg_addr_to_unicode(r->mailbox);
+
+		return strcmp(v, u) == 0;
+	}
+}
+
+/* One SAN entry: rfc822Name (IA5, an ASCII mailbox) or otherName
+ * SmtpUTF8Mailbox (UTF8String, a mailbox whose local part is not ASCII,
+ * RFC 9598); nothing else. */
+static void
+lint_san_entry(Lint *l, GENERAL_NAME *gn, int *mailboxes)
+{
+	g_autofree char *v = NULL;
+
+	if (gn->type == GEN_EMAIL) {
+		v = g_strndup((const char *)ASN1_STRING_get0_data(gn->d.rfc822Name),
+		              (gsize)ASN1_STRING_length(gn->d.rfc822Name));
+		if (!cg_addr_is_ascii(v))
+			finding(l, "subjectAltName: rfc822Name %s is not ASCII", v);
+		else if (!validated_mailbox(l->r, v, FALSE))
+			finding(l, "subjectAltName: %s is not the validated mailbox", v);
+		(*mailboxes)++;
+		return;
+	}
+	if (gn->type == GEN_OTHERNAME &&
+	    OBJ_obj2nid(gn->d.otherName->type_id) == NID_id_on_SmtpUTF8Mailbox &&
+	    gn->d.otherName->value->type == V_ASN1_UTF8STRING) {
+		ASN1_STRING *u = gn->d.otherName->value->value.utf8string;
+
+		v = g_strndup((const char *)ASN1_STRING_get0_data(u), (gsize)ASN1_STRING_length(u));
+		if (cg_addr_is_ascii(v))
+			finding(l, "subjectAltName: SmtpUTF8Mailbox %s has an ASCII local part "
+			           "(rfc822Name is for it)",
+			        v);
+		else if (!validated_mailbox(l->r, v, TRUE))
+			finding(l, "subjectAltName: %s is not the validated mailbox", v);
+		(*mailboxes)++;
+		return;
+	}
+	finding(l, "subjectAltName: only rfc822Name and SmtpUTF8Mailbox entries are allowed");
+}
+
 static void
 lint_san(Lint *l)
 {
@@ -244,22 +298,10 @@ lint_san(Lint *l)
 		finding(l, "subjectAltName: required");
 		return;
 	}
-	for (i = 0; i < sk_GENERAL_NAME_num(san); i++) {
-		GENERAL_NAME *gn = sk_GENERAL_NAME_value(san, i);
-		g_autofree char *v = NULL;
-
-		if (gn->type != GEN_EMAIL) {
-			finding(l, "subjectAltName: only rfc822Name entries are allowed");
-			continue;
-		}
-		v = g_strndup((const char *)ASN1_STRING_get0_data(gn->d.rfc822Name),
-		              (gsize)ASN1_STRING_length(gn->d.rfc822Name));
-		if (strcmp(v, l->r->mailbox) != 0)
-			finding(l, "subjectAltName: %s is not the validated mailbox", v);
-		mailboxes++;
-	}
+	for (i = 0; i < sk_GENERAL_NAME_num(san); i++)
+		lint_san_entry(l, sk_GENERAL_NAME_value(san, i), &mailboxes);
 	if (mailboxes == 0)
-		finding(l, "subjectAltName: needs an rfc822Name");
+		finding(l, "subjectAltName: needs a mailbox");
 	GENERAL_NAMES_free(san);
 }
 

@@ -152,21 +152,67 @@ entity(const CgOutMail *m)
 	return e;
 }
 
+/* SMIMEEncryptionKeyPreference (RFC 8551 2.5.3) naming enc by issuer and
+ * serial: [0] IMPLICIT IssuerAndSerialNumber, the SEQUENCE's tag replaced. */
+static gboolean
+add_key_preference(CMS_SignerInfo *si, X509 *enc)
+{
+	unsigned char *name = NULL, *serial = NULL;
+	int nlen = i2d_X509_NAME(X509_get_issuer_name(enc), &name);
+	int slen = i2d_ASN1_INTEGER(X509_get_serialNumber(enc), &serial);
+	g_autoptr(GByteArray) der = g_byte_array_new();
+	ASN1_STRING *value = ASN1_STRING_new();
+	gsize body = (gsize)MAX(nlen, 0) + (gsize)MAX(slen, 0);
+	guint8 hdr[4] = {0xa0, 0, 0, 0};
+	guint hlen;
+	gboolean ok;
+
+	if (body < 128) {
+		hdr[1] = (guint8)body;
+		hlen = 2;
+	} else if (body < 256) {
+		hdr[1] = 0x81, hdr[2] = (guint8)body;
+		hlen = 3;
+	} else {
+		hdr[1] = 0x82, hdr[2] = (guint8)(body >> 8), hdr[3] = (guint8)body;
+		hlen = 4;
+	}
+	g_byte_array_append(der, hdr, hlen);
+	g_byte_array_append(der, name, (guint)MAX(nlen, 0));
+	g_byte_array_append(der, serial, (guint)MAX(slen, 0));
+	ok = nlen > 0 && slen > 0 && value != NULL && body < 65536 &&
+	     ASN1_STRING_set(value, der->data, (int)der->len) == 1 &&
+	     CMS_signed_add1_attr_by_NID(si, NID_id_smime_aa_encrypKeyPref, V_ASN1_SEQUENCE,
+	                                 value, -1) == 1;
+	ASN1_STRING_free(value);
+	OPENSSL_free(name);
+	OPENSSL_free(serial);
+	return ok;
+}
+
 static GBytes *
 cms_sign(CgCa *ca, const GString *content, GError **error)
 {
 	BIO *in = BIO_new_mem_buf(content->str, (int)content->len), *out = BIO_new(BIO_s_mem());
 	STACK_OF(X509) *extra = sk_X509_new_null();
+	X509 *enc = cg_ca_gateway_enc_cert(ca);
 	CMS_ContentInfo *cms;
+	CMS_SignerInfo *si = NULL;
 	GBytes *der = NULL;
 	char *p;
 	long len;
 
+	/* The issuing CA for the chain; the encryption certificate, with a
+	 * signed attribute naming it (SMIMECapabilities comes by default), so
+	 * that mail clients know where to encrypt to. */
 	sk_X509_push(extra, cg_ca_cert(ca));
+	if (enc != NULL)
+		sk_X509_push(extra, enc);
 	cms = CMS_sign(NULL, NULL, extra, in, CMS_DETACHED | CMS_BINARY | CMS_PARTIAL);
-	if (cms != NULL &&
-	    CMS_add1_signer(cms, cg_ca_gateway_cert(ca), cg_ca_gateway_key(ca), EVP_sha256(),
-	                    CMS_BINARY) != NULL &&
+	if (cms != NULL)
+		si = CMS_add1_signer(cms, cg_ca_gateway_cert(ca), cg_ca_gateway_key(ca), EVP_sha256(),
+		                     CMS_BINARY | CMS_PARTIAL);
+	if (si != NULL && (enc == NULL || add_key_preference(si, enc)) &&
 	    CMS_final(cms, in, NULL, CMS_DETACHED | CMS_BINARY) == 1 &&
 	    i2d_CMS_bio(out, cms) == 1) {
 		len = BIO_get_mem_data(out, &p);

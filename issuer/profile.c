@@ -216,17 +216,79 @@ copy_spki(X509 *x, X509_PUBKEY *from)
 	return TRUE;
 }
 
+/* One SAN entry: rfc822Name for an ASCII mailbox (domain in A-labels), an
+ * otherName SmtpUTF8Mailbox for one with a UTF-8 local part (RFC 9598: the
+ * domain in U-labels). Built directly: the configuration syntax would read
+ * the UTF-8 bytes as Latin-1. */
+static gboolean
+san_entry(GENERAL_NAMES *gens, const char *mailbox)
+{
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+
+	if (gn == NULL)
+		return FALSE;
+	if (cg_addr_is_ascii(mailbox)) {
+		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+		if (s == NULL || ASN1_STRING_set(s, mailbox, -1) != 1) {
+			ASN1_IA5STRING_free(s);
+			GENERAL_NAME_free(gn);
+			return FALSE;
+		}
+		GENERAL_NAME_set0_value(gn, GEN_EMAIL, s);
+	} else {
+		g_autofree char *u = cg_addr_to_unicode(mailbox);
+		ASN1_UTF8STRING *s = ASN1_UTF8STRING_new();
+		ASN1_TYPE *t = ASN1_TYPE_new();
+
+		if (s == NULL || t == NULL || ASN1_STRING_set(s, u, -1) != 1) {
+			ASN1_UTF8STRING_free(s);
+			ASN1_TYPE_free(t);
+			GENERAL_NAME_free(gn);
+			return FALSE;
+		}
+		ASN1_TYPE_set(t, V_ASN1_UTF8STRING, s);
+		if (GENERAL_NAME_set0_othername(gn, OBJ_nid2obj(NID_id_on_SmtpUTF8Mailbox), t) != 1) {
+			ASN1_TYPE_free(t);
+			GENERAL_NAME_free(gn);
+			return FALSE;
+		}
+	}
+	if (sk_GENERAL_NAME_push(gens, gn) <= 0) {
+		GENERAL_NAME_free(gn);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+add_san(X509 *x, const CgCertRequest *r, GError **error)
+{
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	const char *const *m;
+	gboolean ok = gens != NULL && san_entry(gens, r->mailbox);
+
+	for (m = r->more_mailboxes; ok && m != NULL && *m != NULL; m++)
+		ok = san_entry(gens, *m);
+	ok = ok && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND) == 1;
+	GENERAL_NAMES_free(gens);
+	if (!ok)
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "subjectAltName: %s",
+		            cg_openssl_error());
+	return ok;
+}
+
 static gboolean
 add_extensions(X509 *x, const CgCertRequest *r, GError **error)
 {
-	g_autofree char *san = g_strdup_printf("email:%s", r->mailbox);
 	g_autofree char *cdp = g_strdup_printf("URI:%s", r->crl_url);
 	g_autofree char *aia = g_strdup_printf("caIssuers;URI:%s", r->ca_issuers_url);
-	g_autofree char *ku = g_strdup_printf("critical,%s", cg_key_usage_for(r->subject_key));
+	g_autofree char *ku = g_strdup_printf(
+	    "critical,%s", r->encipher_only ? "keyEncipherment" : cg_key_usage_for(r->subject_key));
 	const char *eku = r->multipurpose ? "emailProtection,clientAuth" : "emailProtection";
 	const char *policy[] = {cg_profile_policy_oid(r->profile, r->multipurpose), NULL};
 
-	return cg_x509_add_ext(x, r->ca_cert, NID_subject_alt_name, san, error) &&
+	return add_san(x, r, error) &&
 	       cg_x509_add_ext(x, r->ca_cert, NID_key_usage, ku, error) &&
 	       cg_x509_add_ext(x, r->ca_cert, NID_ext_key_usage, eku, error) &&
 	       cg_x509_add_policies(x, policy, error) &&

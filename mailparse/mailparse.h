@@ -60,14 +60,16 @@ typedef struct {
 
 typedef enum {
 	CG_SMIME_NONE = 0,
-	CG_SMIME_DETACHED, /* multipart/signed */
-	CG_SMIME_OPAQUE,   /* application/pkcs7-mime; smime-type=signed-data */
+	CG_SMIME_DETACHED,  /* multipart/signed */
+	CG_SMIME_OPAQUE,    /* application/pkcs7-mime; smime-type=signed-data */
+	CG_SMIME_ENVELOPED, /* the whole message application/pkcs7-mime, enveloped-data
+	                     * or authEnveloped-data: encrypted */
 } CgSmimeKind;
 
 typedef struct {
 	CgSmimeKind kind;
 	GBytes *signed_content; /* detached: the first part, exact, CRLF line ends */
-	GBytes *signature;      /* detached: signature DER; opaque: the CMS DER */
+	GBytes *signature;      /* detached: signature DER; opaque, enveloped: the CMS DER */
 	char *micalg;           /* detached: the micalg parameter, lower case, or NULL */
 } CgSmime;
 
@@ -104,6 +106,16 @@ CgMail *cg_mail_parse_fd(int fd, const CgEnvelope *envelope, const CgMailLimits 
 /* Parses a MIME entity (headers, blank line, body) into body. */
 gboolean cg_mail_parse_entity(GBytes *entity, const CgMailLimits *limits, CgMailBody *body,
                               GError **error);
+
+/* When entity (a MIME entity: headers, blank line, body) is S/MIME
+ * encrypted (application/pkcs7-mime holding CMS enveloped-data or
+ * authEnveloped-data), its CMS DER; else NULL. */
+GBytes *cg_mail_entity_enveloped(GBytes *entity);
+
+/* The message raw with its body replaced by entity: raw's header fields but
+ * the MIME ones (MIME-Version, Content-*), then entity (its own MIME header
+ * fields, blank line, body). For a decrypted message. */
+GBytes *cg_mail_replace_body(GBytes *raw, GBytes *entity);
 
 /* The first value of a top-level header (case-insensitive name), raw; NULL if none. */
 const char *cg_mail_header(const CgMail *mail, const char *name);

@@ -392,7 +392,7 @@ dump_bytes_digest(GString *out, GBytes *b)
 void
 cg_mail_dump(const CgMail *m, GString *out)
 {
-	static const char *kinds[] = {"none", "detached", "opaque"};
+	static const char *kinds[] = {"none", "detached", "opaque", "enveloped"};
 	g_auto(GStrv) lines = NULL;
 	char **l;
 	guint i;

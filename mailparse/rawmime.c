@@ -12,6 +12,8 @@
 #include "mailparse-int.h"
 
 #include <string.h>
+#include <openssl/cms.h>
+#include <openssl/objects.h>
 
 typedef struct {
 	const guint8 *p;
@@ -182,6 +184,90 @@ decode_body(Range entity)
 	return g_bytes_new(body.p, body.len);
 }
 
+/* The NID of a CMS ContentInfo's contentType, NID_undef when it is none. */
+static int
+cms_type(GBytes *der)
+{
+	const unsigned char *p;
+	CMS_ContentInfo *cms;
+	int nid = NID_undef;
+
+	if (der == NULL)
+		return NID_undef;
+	p = g_bytes_get_data(der, NULL);
+	cms = d2i_CMS_ContentInfo(NULL, &p, (long)g_bytes_get_size(der));
+	if (cms != NULL)
+		nid = OBJ_obj2nid(CMS_get0_type(cms));
+	CMS_ContentInfo_free(cms);
+	return nid;
+}
+
+GBytes *
+cg_mail_entity_enveloped(GBytes *entity)
+{
+	Range e;
+	gssize h;
+	g_autofree char *ct_text = NULL;
+	g_autoptr(GMimeContentType) ct = NULL;
+	GBytes *der;
+	int nid;
+
+	cg_mail_init();
+	e.p = g_bytes_get_data(entity, &e.len);
+	if ((h = header_end(e)) < 0)
+		return NULL;
+	e.len = (gsize)h;
+	ct_text = find_header(e, "Content-Type");
+	if (ct_text == NULL || (ct = g_mime_content_type_parse(NULL, ct_text)) == NULL ||
+	    (!g_mime_content_type_is_type(ct, "application", "pkcs7-mime") &&
+	     !g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime")))
+		return NULL;
+	e.p = g_bytes_get_data(entity, &e.len);
+	der = decode_body(e);
+	nid = cms_type(der);
+	if (nid == NID_pkcs7_enveloped || nid == NID_id_smime_ct_authEnvelopedData)
+		return der;
+	if (der != NULL)
+		g_bytes_unref(der);
+	return NULL;
+}
+
+/* A MIME header field of the top level, which a new body replaces. */
+static gboolean
+is_mime_field(const guint8 *p, gsize n)
+{
+	return (n >= 12 && g_ascii_strncasecmp((const char *)p, "MIME-Version", 12) == 0) ||
+	       (n >= 8 && g_ascii_strncasecmp((const char *)p, "Content-", 8) == 0);
+}
+
+GBytes *
+cg_mail_replace_body(GBytes *raw, GBytes *entity)
+{
+	Range r;
+	gssize h;
+	GByteArray *out;
+	gsize i = 0;
+
+	r.p = g_bytes_get_data(raw, &r.len);
+	h = header_end(r);
+	out = g_byte_array_sized_new((guint)(r.len + g_bytes_get_size(entity)));
+	while (h > 0 && i < (gsize)h) {
+		gsize end;
+
+		/* One field: its line and continuation lines. */
+		for (end = i; end < (gsize)h; end++)
+			if (r.p[end] == '\n' && (end + 1 >= (gsize)h || (r.p[end + 1] != ' ' &&
+			                                                 r.p[end + 1] != '\t')))
+				break;
+		end = MIN(end + 1, (gsize)h);
+		if (r.p[i] != '\r' && r.p[i] != '\n' && !is_mime_field(r.p + i, end - i))
+			g_byte_array_append(out, r.p + i, (guint)(end - i));
+		i = end;
+	}
+	g_byte_array_append(out, g_bytes_get_data(entity, NULL), (guint)g_bytes_get_size(entity));
+	return g_byte_array_free_to_bytes(out);
+}
+
 typedef struct {
 	const CgMailLimits *limits;
 	guint parts;
@@ -213,16 +299,36 @@ walk_entity(Walk *w, Range e, guint depth)
 	if (ct == NULL)
 		return TRUE;
 	if (g_ascii_strcasecmp(g_mime_content_type_get_media_type(ct), "multipart") != 0) {
-		const char *st;
+		g_autoptr(GBytes) der = NULL;
+		int nid;
 
 		if (!g_mime_content_type_is_type(ct, "application", "pkcs7-mime") &&
 		    !g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
 			return TRUE;
-		st = g_mime_content_type_get_parameter(ct, "smime-type");
-		if (st != NULL && g_ascii_strcasecmp(st, "signed-data") != 0)
-			return TRUE;
-		w->out->kind = CG_SMIME_OPAQUE;
-		w->out->signature = decode_body(e);
+		/* What the CMS says it is, whatever smime-type claims (or omits). */
+		der = decode_body(e);
+		nid = cms_type(der);
+		if (nid == NID_pkcs7_signed) {
+			w->out->kind = CG_SMIME_OPAQUE;
+		} else if (depth == 0 && (nid == NID_pkcs7_enveloped ||
+		                          nid == NID_id_smime_ct_authEnvelopedData)) {
+			w->out->kind = CG_SMIME_ENVELOPED;
+		} else {
+			const char *st = g_mime_content_type_get_parameter(ct, "smime-type");
+			gboolean enc = st != NULL && (g_ascii_strcasecmp(st, "enveloped-data") == 0 ||
+			                              g_ascii_strcasecmp(st, "authEnveloped-data") == 0);
+
+			/* Unreadable CMS: what it claims to be, so that the verifier
+			 * or the decryptor says it is damaged; a part neither signed
+			 * nor encrypted is an attachment. */
+			if (enc && depth == 0)
+				w->out->kind = CG_SMIME_ENVELOPED;
+			else if (st == NULL || g_ascii_strcasecmp(st, "signed-data") == 0)
+				w->out->kind = CG_SMIME_OPAQUE;
+			else
+				return TRUE;
+		}
+		w->out->signature = g_steal_pointer(&der);
 		return FALSE; /* found: stop */
 	}
 	boundary = g_mime_content_type_get_parameter(ct, "boundary");

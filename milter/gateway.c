@@ -76,6 +76,39 @@ not_replayed(CgGateway *g, CgTxn *txn, GError **error)
 	return FALSE;
 }
 
+/* The handler's name first: the same signed bytes taken at two addresses
+ * are two intakes (and letters keep the digests the versions before scopes
+ * recorded). */
+static gboolean
+signed_digest(CgGateway *g, const CgHandler *h, GBytes *content)
+{
+	CgSha256 *md = cg_sha256_begin();
+
+	cg_sha256_update(md, h->name, strlen(h->name) + 1);
+	cg_sha256_update(md, g_bytes_get_data(content, NULL), g_bytes_get_size(content));
+	cg_sha256_end(md, g->signed_digest);
+	g->is_signed = TRUE;
+	return TRUE;
+}
+
+/* Encrypted, then signed: the signed content is enveloped-data; what the
+ * handler reads is its decryption. */
+static gboolean
+decrypt_signed(CgGateway *g, CgSmimeResult *r, gint64 now, GError **error)
+{
+	g_autoptr(GBytes) der = cg_mail_entity_enveloped(r->content);
+	GBytes *plain;
+
+	if (der == NULL)
+		return TRUE;
+	plain = cg_decrypt_cms(g->conf, der, (gsize)g->conf->max_message_size, now, error);
+	if (plain == NULL)
+		return FALSE;
+	g_bytes_unref(r->content);
+	r->content = plain;
+	return TRUE;
+}
+
 gboolean
 cg_gateway_signed(CgGateway *g, const char *anchors, CgSmimeResult *result, GError **error)
 {
@@ -83,23 +116,15 @@ cg_gateway_signed(CgGateway *g, const char *anchors, CgSmimeResult *result, GErr
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	CgSmimeResult own = {0};
 	CgSmimeResult *r = result != NULL ? result : &own;
-	CgSha256 *md;
 	gboolean ok;
 
 	if (!cg_smime_verify(g->mail, anchors, g->store, now, r, error))
 		return FALSE;
 	ok = cg_policy_signed_age(r->signing_time, now, g->conf->signed_mail_max_age, error);
-	if (ok) {
-		/* The handler's name first: the same signed bytes taken at two
-		 * addresses are two intakes (and letters keep the digests the
-		 * versions before scopes recorded). */
-		md = cg_sha256_begin();
-		cg_sha256_update(md, h->name, strlen(h->name) + 1);
-		cg_sha256_update(md, g_bytes_get_data(r->content, NULL), g_bytes_get_size(r->content));
-		cg_sha256_end(md, g->signed_digest);
-		g->is_signed = TRUE;
+	if (ok)
+		ok = signed_digest(g, h, r->content) && decrypt_signed(g, r, now, error);
+	if (ok)
 		ok = not_replayed(g, NULL, error);
-	}
 	cg_smime_result_clear(&own);
 	if (!ok && result != NULL)
 		cg_smime_result_clear(result);
@@ -167,6 +192,7 @@ cg_gateway_process(CgGateway *g, CgReply *reply)
 	const CgHandler *h = cg_handler_for(g->kind);
 	g_autoptr(GError) err = NULL;
 	CgMailLimits limits;
+	GBytes *evidence;
 
 	memset(reply, 0, sizeof(*reply));
 	g->store = cg_milter_store(g->m, &err);
@@ -183,14 +209,30 @@ cg_gateway_process(CgGateway *g, CgReply *reply)
 		fail(g, err, reply);
 		return;
 	}
+	if (g->mail->smime.kind == CG_SMIME_ENVELOPED) {
+		CgMail *inner = cg_decrypt_message(g->conf, g->mail,
+		                                   g_get_real_time() / G_USEC_PER_SEC,
+		                                   &g->decrypted, &err);
+
+		if (inner == NULL) {
+			fail(g, err, reply);
+			return;
+		}
+		cg_mail_free(g->mail);
+		g->mail = inner;
+		effect(g, "decrypted with the gateway's key");
+	}
 	cg_gateway_trace(g, "from %s, %u attachments, smime %d", g->mail->from,
 	         g->mail->body.attachments->len, g->mail->smime.kind);
 	if (h->check != NULL && !h->check(g, &err)) {
 		fail(g, err, reply);
 		return;
 	}
-	g->evidence_id = cg_store_evidence_put(g->store, g_bytes_get_data(g->raw, NULL),
-	                                       g_bytes_get_size(g->raw), &err);
+	/* The evidence of an encrypted message is its decrypted form: what
+	 * decided, readable without the gateway's key. */
+	evidence = g->decrypted != NULL ? g->decrypted : g->raw;
+	g->evidence_id = cg_store_evidence_put(g->store, g_bytes_get_data(evidence, NULL),
+	                                       g_bytes_get_size(evidence), &err);
 	if (g->evidence_id == NULL) {
 		fail(g, err, reply);
 		return;
@@ -227,6 +269,8 @@ cg_gateway_clear(CgGateway *g)
 	cg_envelope_clear(&g->envelope);
 	if (g->raw != NULL)
 		g_bytes_unref(g->raw);
+	if (g->decrypted != NULL)
+		g_bytes_unref(g->decrypted);
 	cg_mail_free(g->mail);
 	g_free(g->request_id);
 	g_free(g->evidence_id);

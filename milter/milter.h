@@ -142,6 +142,22 @@ gboolean cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *
                          CgSmimeResult *result, GError **error);
 void cg_smime_result_clear(CgSmimeResult *result);
 
+/* ---- mail encrypted to the gateway (decrypt.c) ---- */
+
+/* The MIME entity CMS enveloped-data (or authEnveloped-data) der holds,
+ * decrypted with GatewayEncryptionKey (or the previous key within
+ * GatewayEncryptionOverlap); at most max bytes, refused while it is written
+ * when larger. CG_ERROR_NOT_DECRYPTABLE naming the certificates it is
+ * encrypted to, CG_ERROR_MALFORMED, CG_ERROR_TOO_LARGE; CG_ERROR_INTERNAL
+ * when the key is there but cannot be read. Caller frees. */
+GBytes *cg_decrypt_cms(const CgConf *conf, GBytes *der, gsize max, gint64 now, GError **error);
+/* An encrypted message (smime.kind CG_SMIME_ENVELOPED) with its body
+ * decrypted, parsed again (its raw stays the bytes as received: DKIM signed
+ * those); *decrypted (may be NULL): the decrypted message's bytes. Caller
+ * frees. */
+CgMail *cg_decrypt_message(const CgConf *conf, const CgMail *mail, gint64 now, GBytes **decrypted,
+                           GError **error);
+
 /* ---- one connection ---- */
 
 typedef struct CgSession CgSession;
@@ -184,6 +200,7 @@ typedef struct {
 	 * name and the signed content, recorded as seen with the message's. */
 	gboolean is_signed;
 	guint8 signed_digest[32];
+	GBytes *decrypted; /* an encrypted message: its decrypted bytes (the evidence) */
 	CgMail *mail;     /* parsed */
 	char *request_id; /* set by apply */
 	char *evidence_id;

@@ -29,6 +29,7 @@ static const struct {
     {CG_ERROR_BAD_TOKEN, CG_MV_REJECT, "550", "5.7.1"},
     {CG_ERROR_DNS_TEMP, CG_MV_TEMPFAIL, "451", "4.4.3"},
     {CG_ERROR_RCPT_LATER, CG_MV_TEMPFAIL, "452", "4.5.3"},
+    {CG_ERROR_NOT_DECRYPTABLE, CG_MV_REJECT, "554", "5.7.5"},
 };
 
 const char *

@@ -90,8 +90,45 @@ feed_body(CgSession *s, const char *data, gsize len, CgReply *r)
 	return CG_MV_CONTINUE;
 }
 
+/* "decrypt: ok" or "decrypt: failed REASON" for a message encrypted as a
+ * whole (then *mail becomes the decrypted one), or whose signed content is
+ * encrypted. FALSE when decryption failed. */
+static gboolean
+decrypt_line(const CgConf *conf, CgMail **mail)
+{
+	g_autoptr(GError) err = NULL;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	g_autoptr(GBytes) plain = NULL;
+
+	if ((*mail)->smime.kind == CG_SMIME_ENVELOPED) {
+		CgMail *inner = cg_decrypt_message(conf, *mail, now, NULL, &err);
+
+		if (inner == NULL) {
+			printf("decrypt: failed %s\n", err->message);
+			return FALSE;
+		}
+		cg_mail_free(*mail);
+		*mail = inner;
+		printf("decrypt: ok\n");
+	}
+	if ((*mail)->smime.kind == CG_SMIME_DETACHED) {
+		g_autoptr(GBytes) der = cg_mail_entity_enveloped((*mail)->smime.signed_content);
+
+		if (der == NULL)
+			return TRUE;
+		plain = cg_decrypt_cms(conf, der, (gsize)conf->max_message_size, now, &err);
+		if (plain == NULL) {
+			printf("decrypt: failed %s\n", err->message);
+			return FALSE;
+		}
+		printf("decrypt: ok (the signed content)\n");
+	}
+	return TRUE;
+}
+
 /* "smime: good signer=ADDR" or "smime: bad REASON" for a signed message,
- * whatever it is addressed to, against LetterTrustAnchors. */
+ * whatever it is addressed to, against LetterTrustAnchors; after the
+ * decrypt line of an encrypted one. */
 static void
 smime_line(CgMilter *m, const char *data, gsize len)
 {
@@ -101,7 +138,7 @@ smime_line(CgMilter *m, const char *data, gsize len)
 	g_autoptr(CgMail) mail = cg_mail_parse(raw, NULL, NULL, NULL);
 	CgStore *store;
 
-	if (mail == NULL || mail->smime.kind == CG_SMIME_NONE)
+	if (mail == NULL || !decrypt_line(conf, &mail) || mail->smime.kind == CG_SMIME_NONE)
 		return;
 	store = cg_milter_store(m, NULL);
 	if (cg_smime_verify(mail, conf->letter_trust_anchors, store,

@@ -7,6 +7,7 @@
  * Never: builds or signs a certificate (the issuer does); reads anything.
  */
 #include "policy.h"
+#include "common.h"
 
 #include <string.h>
 #include <openssl/objects.h>
@@ -95,7 +96,9 @@ cg_policy_subject(const CgSubjectFacts *f, CgSubject *out)
 		add(out, NID_surname, f->surname, 64);
 	}
 	add(out, NID_commonName, out->common_name, 64);
-	if (f->field_email)
+	/* emailAddress is an IA5String: a UTF-8 mailbox is named in the SAN
+	 * (SmtpUTF8Mailbox) and the commonName only. */
+	if (f->field_email && cg_addr_is_ascii(f->mailbox))
 		add(out, NID_pkcs9_emailAddress, f->mailbox, 254);
 }
 

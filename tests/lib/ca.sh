@@ -52,6 +52,7 @@ ca_conf() {
 		printf 'GatewayDomain ca.example.net\nDbHome %s/db\nEvidenceDir %s/evidence\n' "$T" "$T"
 		printf 'CACertificate %s/ca/issuing-ca.pem\nCAChain %s/ca/chain.pem\n' "$T" "$T"
 		printf 'GatewayCertificate %s/ca/gateway.pem\nGatewayKey %s/ca/gateway.key\n' "$T" "$T"
+		printf 'GatewayEncryptionCertificate %s/ca/gateway-enc.pem\nGatewayEncryptionKey %s/ca/gateway-enc.key\n' "$T" "$T"
 		printf 'CrlPath %s/crl/issuing-ca.crl\nIssuerPidFile %s/run/issuer.pid\n' "$T" "$T"
 		printf 'Sendmail /bin/true\n'
 		case " $* " in

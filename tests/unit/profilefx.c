@@ -18,8 +18,10 @@ cg_profilefx_setup(void **state)
 	text = g_strdup_printf("GatewayDomain ca.example.net\nCACertificate %s/issuing.pem\n"
 	                       "CAChain %s/chain.pem\nCAKey %s/issuing.key\n"
 	                       "GatewayCertificate %s/gw.pem\nGatewayKey %s/gw.key\n"
-	                       "CrlPath %s/crl/ca.crl\n",
-	                       fx->dir, fx->dir, fx->dir, fx->dir, fx->dir, fx->dir);
+	                       "GatewayEncryptionCertificate %s/enc.pem\n"
+	                       "GatewayEncryptionKey %s/enc.key\nCrlPath %s/crl/ca.crl\n",
+	                       fx->dir, fx->dir, fx->dir, fx->dir, fx->dir, fx->dir, fx->dir,
+	                       fx->dir);
 	fx->conf = cg_conf_load_data("t.conf", fx->dir, text, strlen(text), &err);
 	assert_non_null(fx->conf);
 	o.org = "Test CA";

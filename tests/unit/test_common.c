@@ -92,6 +92,10 @@ test_addr(void **state)
 	    {"<postmaster@example.org>", "postmaster@example.org"},
 	    {"  a+tag@bücher.example ", "a+tag@xn--bcher-kva.example"},
 	    {"o'brien@example.ie", "o'brien@example.ie"},
+	    /* RFC 6531 local parts, in NFC: a decomposed é is the composed one. */
+	    {"pel\xc3\xa9@example.org", "pel\xc3\xa9@example.org"},
+	    {"pele\xcc\x81@example.org", "pel\xc3\xa9@example.org"},
+	    {"j\xc3\xbcrgen@B\xc3\xbc" "cher.example", "j\xc3\xbcrgen@xn--bcher-kva.example"},
 	};
 	const char *bad[] = {"",
 	                     "noat",
@@ -129,6 +133,59 @@ test_addr(void **state)
 	assert_true(cg_addr_equal("Jan@example.org", "Jan@EXAMPLE.org"));
 	assert_false(cg_addr_equal("Jan@example.org", "jan@example.org"));
 	assert_false(cg_addr_equal("jan@example.org", "jan@example.com"));
+	assert_true(cg_addr_is_ascii("jan@xn--bcher-kva.example"));
+	assert_false(cg_addr_is_ascii("j\xc3\xbcrgen@example.org"));
+	{
+		g_autofree char *u = cg_addr_to_unicode("j\xc3\xbcrgen@xn--bcher-kva.example");
+
+		assert_string_equal(u, "j\xc3\xbcrgen@b\xc3\xbc" "cher.example");
+	}
+}
+
+/* Labels that mix scripts, or Cyrillic and Greek posing as Latin, are
+ * refused with the reason; names written in one script are not. */
+static void
+test_confusables(void **state)
+{
+	const char *good[] = {
+	    "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.example", /* пример */
+	    "\xe6\x97\xa5\xe6\x9c\xac\xe3\x81\xae" ".example",             /* 日本の: Han, Hiragana */
+	    "\xce\xb5\xce\xbb\xce\xbb\xce\xac\xce\xb4\xce\xb1" ".example", /* ελλάδα */
+	    "b\xc3\xbc" "cher.example",
+	};
+	const struct {
+		const char *in, *why;
+	} bad[] = {
+	    /* pаypal with a Cyrillic а */
+	    {"p\xd0\xb0ypal.example", "mixes scripts"},
+	    /* раура: Cyrillic letters only, every one a look-alike of a Latin one */
+	    {"\xd1\x80\xd0\xb0\xd1\x83\xd1\x80\xd0\xb0" ".example", "look Latin"},
+	    /* Greek omicron and nu: οννο */
+	    {"\xce\xbf\xce\xbd\xce\xbd\xce\xbf" ".example", "look Latin"},
+	};
+	gsize i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(good); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *d = cg_domain_normalise(good[i], &err);
+
+		if (d == NULL)
+			fail_msg("%s refused: %s", good[i], err->message);
+		assert_true(g_str_has_prefix(d, "xn--"));
+	}
+	for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *d = cg_domain_normalise(bad[i].in, &err);
+
+		assert_null(d);
+		assert_error(err, CG_ERROR_MALFORMED, bad[i].why);
+	}
+	{
+		g_autofree char *u = cg_domain_to_unicode("xn--bcher-kva.example");
+
+		assert_string_equal(u, "b\xc3\xbc" "cher.example");
+	}
 }
 
 static void
@@ -196,6 +253,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_text_safe), cmocka_unit_test(test_text_clean),
 	    cmocka_unit_test(test_domain),    cmocka_unit_test(test_addr),
+	    cmocka_unit_test(test_confusables),
 	    cmocka_unit_test(test_encodings), cmocka_unit_test(test_random),
 	    cmocka_unit_test(test_time),
 	};

@@ -132,6 +132,36 @@ m_san_dns(Fx *f, X509 *x, CgCertRequest *r)
 	replace_ext(x, cg_ca_cert(f->ca), NID_subject_alt_name,
 	            "email:anna@example.org,DNS:example.org");
 }
+/* The SAN replaced by one SmtpUTF8Mailbox of value v (UTF-8). */
+static void
+san_utf8(X509 *x, const char *v)
+{
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_UTF8STRING *s = ASN1_UTF8STRING_new();
+	ASN1_TYPE *t = ASN1_TYPE_new();
+
+	ASN1_STRING_set(s, v, -1);
+	ASN1_TYPE_set(t, V_ASN1_UTF8STRING, s);
+	GENERAL_NAME_set0_othername(gn, OBJ_nid2obj(NID_id_on_SmtpUTF8Mailbox), t);
+	sk_GENERAL_NAME_push(gens, gn);
+	X509_delete_ext(x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1));
+	X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND);
+	GENERAL_NAMES_free(gens);
+}
+static void
+m_san_utf8_ascii(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f, (void)r;
+	/* An SmtpUTF8Mailbox for an ASCII mailbox: rfc822Name is for it. */
+	san_utf8(x, "anna@example.org");
+}
+static void
+m_san_utf8_other(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f, (void)r;
+	san_utf8(x, "j\xc3\xbcrgen@example.org");
+}
 static void
 m_san_other(Fx *f, X509 *x, CgCertRequest *r)
 {
@@ -403,7 +433,10 @@ test_mutations(void **state)
 	     "emailAddress \"boss@example.org\" is not the validated value"},
 	    {"other CN", m_cn_other, "commonName \"www.example.org\" is none of the values"},
 	    {"no SAN", m_no_san, "subjectAltName: required"},
-	    {"SAN DNS", m_san_dns, "only rfc822Name entries"},
+	    {"SAN DNS", m_san_dns, "only rfc822Name and SmtpUTF8Mailbox entries"},
+	    {"SAN SmtpUTF8Mailbox for ASCII", m_san_utf8_ascii, "has an ASCII local part"},
+	    {"SAN other SmtpUTF8Mailbox", m_san_utf8_other,
+	     "j\xc3\xbcrgen@example.org is not the validated mailbox"},
 	    {"SAN other", m_san_other, "boss@example.org is not the validated mailbox"},
 	    {"SAN critical", m_san_critical, "subjectAltName must not be critical"},
 	    {"KU not critical", m_ku_noncrit, "keyUsage: must be critical"},

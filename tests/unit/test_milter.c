@@ -7,6 +7,10 @@
 #include "milter.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <openssl/cms.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 static void
 test_kinds(void **state)
@@ -60,10 +64,128 @@ test_replies(void **state)
 	expect(CG_ERROR_BAD_TOKEN, CG_MV_REJECT, "550", "5.7.1", "what");
 	expect(CG_ERROR_DNS_TEMP, CG_MV_TEMPFAIL, "451", "4.4.3", "what");
 	expect(CG_ERROR_RCPT_LATER, CG_MV_TEMPFAIL, "452", "4.5.3", "what");
+	expect(CG_ERROR_NOT_DECRYPTABLE, CG_MV_REJECT, "554", "5.7.5", "what");
 	/* Internal errors are not told to the sender. */
 	expect(CG_ERROR_INTERNAL, CG_MV_TEMPFAIL, "451", "4.3.0", "retry later (queue id Q1)");
 	expect(CG_ERROR_IO, CG_MV_TEMPFAIL, "451", "4.3.0", "retry later (queue id Q1)");
 	expect(CG_ERROR_DUPLICATE, CG_MV_TEMPFAIL, "451", "4.3.0", "retry later");
+}
+
+/* A self-signed RSA certificate for a recipient, and its key. */
+static X509 *
+recipient(EVP_PKEY **key, const char *cn)
+{
+	X509 *x = X509_new();
+
+	*key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	                           (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, *key);
+	X509_sign(x, *key, EVP_sha256());
+	return x;
+}
+
+static GBytes *
+encrypt_to(X509 *to, const char *text, const EVP_CIPHER *cipher)
+{
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	BIO *in = BIO_new_mem_buf(text, -1), *out = BIO_new(BIO_s_mem());
+	CMS_ContentInfo *cms;
+	char *p;
+	long n;
+	GBytes *der;
+
+	sk_X509_push(certs, to);
+	cms = CMS_encrypt(certs, in, cipher, CMS_BINARY);
+	i2d_CMS_bio(out, cms);
+	n = BIO_get_mem_data(out, &p);
+	der = g_bytes_new(p, (gsize)n);
+	CMS_ContentInfo_free(cms);
+	sk_X509_free(certs);
+	BIO_free(in);
+	BIO_free(out);
+	return der;
+}
+
+static void
+write_pem(const char *path, X509 *x, EVP_PKEY *k)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	if (x != NULL)
+		PEM_write_X509(f, x);
+	else
+		PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	chmod(path, 0600);
+}
+
+/* Decryption: the gateway's key opens mail encrypted to it (AES-CBC and
+ * AES-GCM); other mail is refused naming what it is encrypted to; damaged
+ * CMS is malformed; a plaintext above the limit is refused while it is
+ * written; a key file others may read is not used. */
+static void
+test_decrypt(void **state)
+{
+	g_autofree char *dir = cg_test_tmpdir("decrypt");
+	g_autofree char *cert = g_build_filename(dir, "enc.pem", NULL);
+	g_autofree char *keyf = g_build_filename(dir, "enc.key", NULL);
+	g_autofree char *text = g_strdup_printf("GatewayDomain ca.example.net\n"
+	                                        "GatewayEncryptionCertificate %s\n"
+	                                        "GatewayEncryptionKey %s\n",
+	                                        cert, keyf);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgConf) c = cg_conf_load_data("t.conf", NULL, text, strlen(text), &err);
+	g_autofree char *big = g_strnfill(100000, 'x');
+	EVP_PKEY *k1, *k2;
+	X509 *gw = recipient(&k1, "gateway"), *other = recipient(&k2, "someone else");
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	GBytes *der, *plain;
+
+	(void)state;
+	assert_non_null(c);
+	write_pem(cert, gw, NULL);
+	write_pem(keyf, NULL, k1);
+	der = encrypt_to(gw, "Content-Type: text/plain\r\n\r\nhello\r\n", EVP_aes_256_cbc());
+	plain = cg_decrypt_cms(c, der, 4096, now, &err);
+	assert_non_null(plain);
+	assert_int_equal(g_bytes_get_size(plain), 35);
+	g_bytes_unref(plain);
+	g_bytes_unref(der);
+	der = encrypt_to(gw, "Content-Type: text/plain\r\n\r\ngcm\r\n", EVP_aes_128_gcm());
+	plain = cg_decrypt_cms(c, der, 4096, now, &err);
+	assert_non_null(plain);
+	g_bytes_unref(plain);
+	g_bytes_unref(der);
+	der = encrypt_to(other, "secret", EVP_aes_128_cbc());
+	assert_null(cg_decrypt_cms(c, der, 4096, now, &err));
+	assert_error(err, CG_ERROR_NOT_DECRYPTABLE, "not the gateway's (issuer /CN=someone else, serial 1092)");
+	g_clear_error(&err);
+	g_bytes_unref(der);
+	der = g_bytes_new_static("\x30\x03\x02\x01\x01", 5);
+	assert_null(cg_decrypt_cms(c, der, 4096, now, &err));
+	assert_error(err, CG_ERROR_MALFORMED, "not CMS enveloped-data");
+	g_clear_error(&err);
+	g_bytes_unref(der);
+	der = encrypt_to(gw, big, EVP_aes_128_cbc());
+	assert_null(cg_decrypt_cms(c, der, 4096, now, &err));
+	assert_error(err, CG_ERROR_TOO_LARGE, "larger than 4096 bytes");
+	g_clear_error(&err);
+	chmod(keyf, 0640);
+	assert_null(cg_decrypt_cms(c, der, 1 << 20, now, &err));
+	assert_error(err, CG_ERROR_INTERNAL, "readable by it alone");
+	g_clear_error(&err);
+	g_bytes_unref(der);
+	X509_free(gw);
+	X509_free(other);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+	cg_test_rmtree(dir);
 }
 
 int
@@ -72,6 +194,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kinds),
 	    cmocka_unit_test(test_replies),
+	    cmocka_unit_test(test_decrypt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,6 +59,58 @@ test_organization(void **state)
 	X509_free(x);
 }
 
+/* Internationalised mailboxes: an IDN domain is certified as A-labels in an
+ * rfc822Name; a UTF-8 local part gets an otherName SmtpUTF8Mailbox (RFC 9598,
+ * domain in U-labels) and no emailAddress (an IA5String). */
+static void
+test_international(void **state)
+{
+	Fx *fx = *state;
+	CgCertRequest r;
+	g_autoptr(GError) err = NULL;
+	GENERAL_NAMES *san;
+	GENERAL_NAME *gn;
+	X509 *x;
+
+	cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
+	r.mailbox = "anna@xn--bcher-kva.example";
+	r.field_email = TRUE;
+	x = cg_cert_build(&r, &err);
+	assert_non_null(x);
+	assert_null(cg_profilefx_lint(x, &r));
+	san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	gn = sk_GENERAL_NAME_value(san, 0);
+	assert_int_equal(gn->type, GEN_EMAIL);
+	assert_string_equal((const char *)ASN1_STRING_get0_data(gn->d.rfc822Name),
+	                    "anna@xn--bcher-kva.example");
+	GENERAL_NAMES_free(san);
+	X509_free(x);
+
+	cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
+	r.mailbox = "j\xc3\xbcrgen@xn--bcher-kva.example";
+	r.field_email = TRUE;
+	x = cg_cert_build(&r, &err);
+	assert_non_null(x);
+	{
+		g_autofree char *f = cg_profilefx_lint(x, &r);
+
+		if (f != NULL)
+			fail_msg("lint: %s", f);
+	}
+	san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	assert_int_equal(sk_GENERAL_NAME_num(san), 1);
+	gn = sk_GENERAL_NAME_value(san, 0);
+	assert_int_equal(gn->type, GEN_OTHERNAME);
+	assert_int_equal(OBJ_obj2nid(gn->d.otherName->type_id), NID_id_on_SmtpUTF8Mailbox);
+	assert_string_equal(
+	    (const char *)ASN1_STRING_get0_data(gn->d.otherName->value->value.utf8string),
+	    "j\xc3\xbcrgen@b\xc3\xbc" "cher.example");
+	GENERAL_NAMES_free(san);
+	assert_int_equal(X509_NAME_get_index_by_NID(X509_get_subject_name(x), NID_pkcs9_emailAddress, -1),
+	                 -1);
+	X509_free(x);
+}
+
 static void
 test_sponsor_and_keys(void **state)
 {
@@ -175,7 +227,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_organization), cmocka_unit_test(test_sponsor_and_keys),
+	    cmocka_unit_test(test_organization), cmocka_unit_test(test_international), cmocka_unit_test(test_sponsor_and_keys),
 	    cmocka_unit_test(test_refusals),     
 	    cmocka_unit_test(test_crl),
 	};
