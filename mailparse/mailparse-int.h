@@ -29,6 +29,14 @@ GMimeMessage *cg_mail_construct_message(GMimeStream *st, const CgMailLimits *lim
 gboolean cg_mail_walk_message(GMimeMessage *msg, const CgMailLimits *limits, CgMailBody *body,
                               GError **error);
 
+/* rfc2047.c: an unstructured header value (raw, maybe folded) with its
+ * encoded-words decoded, as UTF-8, trimmed. Caller frees. */
+char *cg_mail_decode_words(const char *raw);
+
+/* html.c: the text of HTML (len bytes): tags dropped, block ends as line
+ * ends, entities decoded, blockquote content quoted ("> "). Caller frees. */
+char *cg_mail_html_to_text(const char *html, gsize len);
+
 /* rawmime.c: the first S/MIME signed structure in the raw message. FALSE only
  * for a malformed one; out->kind is CG_SMIME_NONE when there is none. */
 gboolean cg_mail_find_smime(GBytes *raw, const CgMailLimits *limits, CgSmime *out, GError **error);

@@ -242,7 +242,9 @@ copy_headers(CgMail *m, GMimeObject *obj)
 static void
 copy_fields(CgMail *m, GMimeMessage *msg)
 {
-	const char *subj = g_mime_message_get_subject(msg);
+	/* Decoded here, not by GMime: it joins adjacent B words before
+	 * decoding, which loses a word after one with padding. */
+	const char *subj = cg_mail_header(m, "Subject");
 	const char *irt = cg_mail_header(m, "In-Reply-To");
 	GDateTime *date = g_mime_message_get_date(msg);
 	char *id;
@@ -250,7 +252,7 @@ copy_fields(CgMail *m, GMimeMessage *msg)
 	m->to = addresses(msg, GMIME_ADDRESS_TYPE_TO);
 	m->cc = addresses(msg, GMIME_ADDRESS_TYPE_CC);
 	m->reply_to = addresses(msg, GMIME_ADDRESS_TYPE_REPLY_TO);
-	m->subject = g_utf8_make_valid(subj ? subj : "", -1);
+	m->subject = cg_mail_decode_words(subj);
 	m->message_id = clean_or_null(g_mime_message_get_message_id(msg), 998);
 	if (irt != NULL && (id = g_mime_utils_decode_message_id(irt)) != NULL) {
 		m->in_reply_to = clean_or_null(id, 998);

@@ -287,6 +287,28 @@ walk(Ctx *ctx, GMimeObject *obj, guint depth, CgMailBody *body, gboolean *have_t
 	return TRUE;
 }
 
+/* An HTML-only body: its text, from the first text/html part that is not a
+ * named attachment. */
+static gboolean
+html_fallback(CgMailBody *body, gboolean have_text)
+{
+	guint i;
+
+	for (i = 0; !have_text && i < body->attachments->len; i++) {
+		const CgAttachment *a = body->attachments->pdata[i];
+		gsize n;
+		const char *d;
+
+		if (strcmp(a->content_type, "text/html") != 0 || a->filename != NULL || a->data == NULL)
+			continue;
+		d = g_bytes_get_data(a->data, &n);
+		g_free(body->text);
+		body->text = cg_mail_html_to_text(d, n);
+		break;
+	}
+	return TRUE;
+}
+
 static void
 body_init(CgMailBody *body)
 {
@@ -350,7 +372,7 @@ cg_mail_parse_entity(GBytes *entity, const CgMailLimits *limits, CgMailBody *bod
 		g_free(ctx.problem);
 		return FALSE;
 	}
-	return walk(&ctx, obj, 0, body, &have_text, error);
+	return walk(&ctx, obj, 0, body, &have_text, error) && html_fallback(body, have_text);
 }
 
 GMimeMessage *
@@ -379,5 +401,6 @@ cg_mail_walk_message(GMimeMessage *msg, const CgMailLimits *limits, CgMailBody *
 	body_init(body);
 	if (!check_headers(&ctx, GMIME_OBJECT(msg), error))
 		return FALSE;
-	return walk(&ctx, g_mime_message_get_mime_part(msg), 0, body, &have_text, error);
+	return walk(&ctx, g_mime_message_get_mime_part(msg), 0, body, &have_text, error) &&
+	       html_fallback(body, have_text);
 }

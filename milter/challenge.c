@@ -103,24 +103,41 @@ autoreply_header(const CgMail *mail)
 	                      strcmp(p, "list") == 0 || strcmp(p, "auto_reply") == 0));
 }
 
-/* The token of the reply; *in_subject says where it was. */
+/* The token of the reply; *in_subject says where it was. A forwarded
+ * challenge, and a token only in the quoted copy of the challenge, are no
+ * answer: each is refused with its own reason. */
 static char *
 find_token(const CgMail *mail, gboolean *in_subject, GError **error)
 {
-	g_autofree char *subj = cg_token_from_subject(mail->subject);
+	gboolean forwarded = FALSE;
+	g_autofree char *subj = cg_token_from_subject(mail->subject, &forwarded);
 	g_autofree char *text = cg_token_from_text(mail->body.text);
+	g_autofree char *quoted = NULL;
 
+	if (forwarded) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+		            "a forwarded challenge is no answer; reply to the challenge mail itself, "
+		            "from the address it was sent to");
+		return NULL;
+	}
 	if (subj != NULL && text != NULL && strcmp(subj, text) != 0) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
 		            "the Subject and the ACME RESPONSE block name different tokens");
 		return NULL;
 	}
 	*in_subject = subj != NULL;
-	if (subj == NULL && text == NULL)
+	if (subj != NULL || text != NULL)
+		return subj ? g_steal_pointer(&subj) : g_steal_pointer(&text);
+	if ((quoted = cg_token_quoted(mail->body.text)) != NULL)
+		g_set_error(error, CG_ERROR, CG_ERROR_BAD_TOKEN,
+		            "the token is only in the quoted copy of the challenge; reply keeping "
+		            "the subject \"ACME: ...\", or put the token in an ACME RESPONSE block "
+		            "above the quote");
+	else
 		g_set_error(error, CG_ERROR, CG_ERROR_BAD_TOKEN,
 		            "no challenge token found; reply to the challenge mail and keep its "
 		            "subject \"ACME: ...\"");
-	return subj ? g_steal_pointer(&subj) : g_steal_pointer(&text);
+	return NULL;
 }
 
 /* The challenge for hash; NULL with no error when there is none. */

@@ -166,12 +166,18 @@ GPtrArray *cg_csv_parse(const char *data, gsize len, guint max_rows, GError **er
 
 /* 32 characters of the base64url alphabet. */
 gboolean cg_token_valid(const char *t);
-/* The token of "ACME: <token>" after reply prefixes (Re:, AW:, SV:, Re[2]:,
- * ...), whitespace inside dropped; NULL when the subject holds none. */
-char *cg_token_from_subject(const char *subject);
+/* The token of "ACME: <token>" after reply prefixes (Re:, RE :, AW:, SV:,
+ * Odp:, R:, RIF:, Antw:, VS:, TR:, Re[2]:, ..., repeated and mixed),
+ * whitespace inside dropped; NULL when the subject holds none. *forwarded
+ * (may be NULL): a forward prefix (Fwd:, WG:, ...) came before it. */
+char *cg_token_from_subject(const char *subject, gboolean *forwarded);
 /* The token between -----BEGIN ACME RESPONSE----- and -----END ACME
- * RESPONSE----- lines, whitespace dropped; NULL when none. */
+ * RESPONSE----- lines of the text's own (unquoted) lines, whitespace
+ * dropped; NULL when none. */
 char *cg_token_from_text(const char *text);
+/* A token in the quoted lines (">") only: the quoted challenge's
+ * "ACME: <token>" or a quoted response block. NULL when none. */
+char *cg_token_quoted(const char *text);
 
 typedef struct {
 	/* the challenge the token named (found FALSE: no such token) */

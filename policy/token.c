@@ -2,11 +2,16 @@
  * token.c: finding the token of a challenge reply.
  *
  * A challenge mail's Subject is "ACME: <token>" (RFC 8823 shape). The reply
- * carries it back in its Subject, after any reply prefixes ("Re:", "AW:",
- * "SV:", ...), RFC 2047-decoded by mailparse, possibly folded with spaces in
- * the token; or in the text, between -----BEGIN ACME RESPONSE----- and
- * -----END ACME RESPONSE----- lines, possibly wrapped. Whitespace is dropped
- * before matching. A token is 32 base64url characters (24 random bytes).
+ * carries it back in its Subject, after any reply prefixes in the languages
+ * of mail clients ("Re:", "RE :", "AW:", "SV:", "Odp:", "R:", "RIF:",
+ * "Antw:", "VS:", "TR:", "Ynt:", "回复：", repeated and mixed), RFC
+ * 2047-decoded by mailparse, possibly folded with spaces in the token; or in
+ * the text, between -----BEGIN ACME RESPONSE----- and -----END ACME
+ * RESPONSE----- lines, possibly wrapped. Whitespace is dropped before
+ * matching. A token is 32 base64url characters (24 random bytes). A
+ * forwarded challenge ("Fwd:", "WG:", ...) is no answer, and a token only in
+ * the quoted copy of the challenge (lines starting with ">") does not count:
+ * the callers say so.
  */
 #include "policy.h"
 #include "common.h"
@@ -39,49 +44,89 @@ squeeze(const char *s, gsize len)
 	return g_string_free(out, FALSE);
 }
 
-/* Skips one reply prefix ("Re:", "AW:", "Re[2]:", ...) and the blanks after
- * it; NULL when s does not start with one. */
+/* Reply prefixes: English, German (AW), Scandinavian (SV), Finnish (VS),
+ * Dutch (Antw), Polish (Odp), Italian (R, RIF), French (REF, TR as French
+ * Outlook writes replies), Turkish (YNT), Hungarian (VÁ), Greek (ΑΠ),
+ * Russian (Отв), Chinese. Forward prefixes: English, German (WG), Dutch
+ * (Doorst), Spanish (RV), Portuguese (ENC), Polish (PD), Italian (I),
+ * Swedish (VB). Compared without ASCII case. */
+static const char *const reply_prefixes[] = {
+    "re",       "aw",       "sv",       "vs",       "antw",     "odp",
+    "ref",      "rif",      "r",        "tr",       "ynt",      "v\xc3\xa1",
+    "v\xc3\x81", "\xce\x91\xce\xa0", "\xce\x91\xcf\x80", "\xd0\x9e\xd1\x82\xd0\xb2",
+    "\xe5\x9b\x9e\xe5\xa4\x8d", "\xe7\xad\x94\xe5\xa4\x8d",
+};
+static const char *const forward_prefixes[] = {"fwd", "fw", "wg", "doorst", "rv", "enc", "pd", "i", "vb",
+                                               "\xe8\xbd\xac\xe5\x8f\x91"};
+
+/* s past a colon (":", or the full-width "：") and the blanks after it, or
+ * NULL when s is not at one. */
 static const char *
-skip_prefix(const char *s)
+past_colon(const char *s)
 {
-	static const char *const prefixes[] = {"re",  "aw",  "sv",  "vs", "antw",
-	                                       "odp", "ref", "rif", "wg", "tr"};
+	while (*s == ' ')
+		s++; /* "RE :" */
+	if (*s == ':')
+		s++;
+	else if (strncmp(s, "\xef\xbc\x9a", 3) == 0)
+		s += 3;
+	else
+		return NULL;
+	while (g_ascii_isspace(*s))
+		s++;
+	return s;
+}
+
+/* s past one prefix of the list ("Re:", "Re[2]:", "RE :"), or NULL. */
+static const char *
+skip_one(const char *s, const char *const *list, gsize n_list)
+{
 	gsize i, n;
 
-	for (i = 0; i < G_N_ELEMENTS(prefixes); i++) {
-		n = strlen(prefixes[i]);
-		if (g_ascii_strncasecmp(s, prefixes[i], n) != 0)
+	for (i = 0; i < n_list; i++) {
+		const char *p;
+
+		n = strlen(list[i]);
+		if (g_ascii_strncasecmp(s, list[i], n) != 0)
 			continue;
-		s += n;
-		if (*s == '[') { /* "Re[2]:" */
-			while (g_ascii_isdigit(*++s))
+		p = s + n;
+		if (*p == '[') { /* "Re[2]:" */
+			while (g_ascii_isdigit(*++p))
 				;
-			if (*s != ']')
-				return NULL;
-			s++;
+			if (*p != ']')
+				continue;
+			p++;
 		}
-		if (*s != ':')
-			return NULL;
-		s++;
-		while (g_ascii_isspace(*s))
-			s++;
-		return s;
+		if ((p = past_colon(p)) != NULL)
+			return p;
 	}
 	return NULL;
 }
 
 char *
-cg_token_from_subject(const char *subject)
+cg_token_from_subject(const char *subject, gboolean *forwarded)
 {
 	const char *s = subject, *next;
 	char *t;
 
+	if (forwarded != NULL)
+		*forwarded = FALSE;
 	if (s == NULL)
 		return NULL;
 	while (g_ascii_isspace(*s))
 		s++;
-	while ((next = skip_prefix(s)) != NULL)
-		s = next;
+	for (;;) {
+		if ((next = skip_one(s, reply_prefixes, G_N_ELEMENTS(reply_prefixes))) != NULL) {
+			s = next;
+		} else if ((next = skip_one(s, forward_prefixes, G_N_ELEMENTS(forward_prefixes))) !=
+		           NULL) {
+			s = next;
+			if (forwarded != NULL)
+				*forwarded = TRUE;
+		} else {
+			break;
+		}
+	}
 	if (g_ascii_strncasecmp(s, "ACME:", 5) != 0)
 		return NULL;
 	t = squeeze(s + 5, strlen(s + 5));
@@ -92,8 +137,32 @@ cg_token_from_subject(const char *subject)
 	return t;
 }
 
-char *
-cg_token_from_text(const char *text)
+/* The text's lines that are (quoted TRUE) or are not quoted (">"), the
+ * quote marks removed. */
+static char *
+lines_of(const char *text, gboolean quoted)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	GString *out = g_string_new(NULL);
+	char **l;
+
+	for (l = lines; *l; l++) {
+		const char *p = *l;
+
+		while (*p == ' ')
+			p++;
+		if ((*p == '>') != quoted)
+			continue;
+		while (*p == '>' || *p == ' ')
+			p++;
+		g_string_append(out, p);
+		g_string_append_c(out, '\n');
+	}
+	return g_string_free(out, FALSE);
+}
+
+static char *
+response_block(const char *text)
 {
 	static const char begin[] = "-----BEGIN ACME RESPONSE-----";
 	static const char end[] = "-----END ACME RESPONSE-----";
@@ -111,6 +180,37 @@ cg_token_from_text(const char *text)
 		return NULL;
 	}
 	return t;
+}
+
+char *
+cg_token_from_text(const char *text)
+{
+	g_autofree char *own = text ? lines_of(text, FALSE) : NULL;
+
+	return response_block(own);
+}
+
+char *
+cg_token_quoted(const char *text)
+{
+	g_autofree char *quoted = text ? lines_of(text, TRUE) : NULL;
+	g_auto(GStrv) lines = NULL;
+	char *t;
+	char **l;
+
+	if (quoted == NULL)
+		return NULL;
+	if ((t = response_block(quoted)) != NULL)
+		return t;
+	/* The quoted challenge's "ACME: <token>" line, or its Subject. */
+	lines = g_strsplit(quoted, "\n", -1);
+	for (l = lines; *l; l++) {
+		const char *a = strstr(*l, "ACME:");
+
+		if (a != NULL && (t = cg_token_from_subject(a, NULL)) != NULL)
+			return t;
+	}
+	return NULL;
 }
 
 /* ---- may this reply answer that challenge ---- */

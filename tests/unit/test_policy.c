@@ -181,6 +181,14 @@ test_token_subject(void **state)
 	    {"SV: Re: ACME: " TOK, TOK},
 	    {"Re[2]: ACME: " TOK, TOK},
 	    {"Odp: ACME: " TOK, TOK},
+	    /* the prefixes of the languages of our users' clients, repeated, mixed */
+	    {"RE : ACME: " TOK, TOK},
+	    {"R: RIF: Antw: ACME: " TOK, TOK},
+	    {"VS: TR: Re: AW: ACME: " TOK, TOK},
+	    {"YNT: ACME: " TOK, TOK},
+	    {"V\xc3\x81: ACME: " TOK, TOK},
+	    {"\xce\x91\xce\xa0: ACME: " TOK, TOK},
+	    {"\xe5\x9b\x9e\xe5\xa4\x8d\xef\xbc\x9a ACME: " TOK, TOK},
 	    {"  re:   acme:  " TOK "  ", TOK},
 	    /* folded or broken by a mail client: whitespace inside dropped */
 	    {"Re: ACME: AbCdEfGhIjKlMnOp QrStUvWxYz012-_9", TOK},
@@ -189,7 +197,6 @@ test_token_subject(void **state)
 	    /* not tokens */
 	    {"", NULL},
 	    {"Re: " TOK, NULL},                               /* no "ACME:" */
-	    {"Fwd: ACME: " TOK, NULL},                        /* a forward is not a reply prefix */
 	    {"ACME: " TOK "x", NULL},                         /* 33 characters */
 	    {"ACME: AbCdEfGhIjKlMnOpQrStUvWxYz012-_", NULL},  /* 31 */
 	    {"ACME: AbCdEfGhIjKlMnOpQrStUvWxYz012+/9", NULL}, /* base64, not base64url */
@@ -201,13 +208,29 @@ test_token_subject(void **state)
 
 	(void)state;
 	for (i = 0; i < G_N_ELEMENTS(cases); i++) {
-		g_autofree char *t = cg_token_from_subject(cases[i].subject);
+		gboolean fwd = FALSE;
+		g_autofree char *t = cg_token_from_subject(cases[i].subject, &fwd);
 
 		if (g_strcmp0(t, cases[i].want) != 0)
 			fail_msg("subject \"%s\": got %s, want %s", cases[i].subject,
 			         t ? t : "none", cases[i].want ? cases[i].want : "none");
 	}
-	assert_null(cg_token_from_subject(NULL));
+	assert_null(cg_token_from_subject(NULL, NULL));
+	/* Forwards: the token is found, and said to be forwarded. */
+	{
+		const char *fwds[] = {"Fwd: ACME: " TOK, "FW: Re: ACME: " TOK, "WG: ACME: " TOK,
+		                      "Re: Fwd: ACME: " TOK};
+		gsize k;
+
+		for (k = 0; k < G_N_ELEMENTS(fwds); k++) {
+			gboolean fwd = FALSE;
+			g_autofree char *t = cg_token_from_subject(fwds[k], &fwd);
+
+			assert_string_equal(t, TOK);
+			if (!fwd)
+				fail_msg("\"%s\" not taken for a forward", fwds[k]);
+		}
+	}
 }
 
 static void
@@ -228,6 +251,20 @@ test_token_text(void **state)
 	d = cg_token_from_text("-----BEGIN ACME RESPONSE-----\n" TOK "zz\n-----END ACME "
 	                       "RESPONSE-----");
 	assert_null(d);
+	/* A quoted block is not the reply's own; cg_token_quoted finds it, and
+	 * the quoted challenge's "ACME: <token>" line. */
+	{
+		const char *q = "Yes.\n\nOn Monday the CA wrote:\n> -----BEGIN ACME RESPONSE-----\n> " TOK
+		                "\n> -----END ACME RESPONSE-----\n";
+		const char *q2 = "Fine.\n> To confirm, reply:\n>\n>     ACME: " TOK "\n";
+		g_autofree char *own = cg_token_from_text(q), *quoted = cg_token_quoted(q);
+		g_autofree char *quoted2 = cg_token_quoted(q2), *none = cg_token_quoted("no quote\n");
+
+		assert_null(own);
+		assert_string_equal(quoted, TOK);
+		assert_string_equal(quoted2, TOK);
+		assert_null(none);
+	}
 	assert_null(cg_token_from_text("ACME: " TOK));
 	assert_true(cg_token_valid(TOK));
 	assert_false(cg_token_valid(TOK "A"));
