@@ -8,6 +8,7 @@
  *   cg_addr_normalise()     mailbox syntax (UTF-8 local parts); domain as A-label
  *   cg_domain_normalise()   IDNA2008 A-label, lower case, LDH labels, one script
  *   cg_domain_to_unicode(), cg_addr_to_unicode()  U-labels, for people
+ *   cg_domain_display()     "U-label (A-label)" for an IDN, else the name
  *   cg_sha256[_begin/_update/_end](), cg_hex(), cg_base64url(), cg_random_bytes(),
  *   cg_memeq_ct()
  *   cg_time_iso()           UTC time as ISO 8601
@@ -72,6 +73,9 @@ char *cg_domain_normalise(const char *in, GError **error);
 /* The U-label form of a normalised domain, for people (the A-label when it
  * has none). Caller frees. */
 char *cg_domain_to_unicode(const char *alabel);
+/* For a text people read: "bücher.example (xn--bcher-kva.example)" when the
+ * name has U-labels, else the name itself. Caller frees. */
+char *cg_domain_display(const char *alabel);
 
 /* Mailbox "local@domain", optionally in angle brackets. Local part: dot-atom of
  * RFC 5322 atext and UTF-8 (RFC 6531), at most 64 bytes, in NFC, case kept;

@@ -98,10 +98,71 @@ script_bit(GUnicodeScript s)
 	}
 }
 
-/* Why the U-label l (n bytes) is refused, or NULL. Caller frees. */
-static char *
-label_refusal(const char *l, gsize n)
+static const char *
+script_name(GUnicodeScript s)
 {
+	switch (s) {
+	case G_UNICODE_SCRIPT_LATIN:
+		return "Latin";
+	case G_UNICODE_SCRIPT_HAN:
+		return "Han";
+	case G_UNICODE_SCRIPT_HIRAGANA:
+		return "Hiragana";
+	case G_UNICODE_SCRIPT_KATAKANA:
+		return "Katakana";
+	case G_UNICODE_SCRIPT_BOPOMOFO:
+		return "Bopomofo";
+	case G_UNICODE_SCRIPT_HANGUL:
+		return "Hangul";
+	case G_UNICODE_SCRIPT_CYRILLIC:
+		return "Cyrillic";
+	case G_UNICODE_SCRIPT_GREEK:
+		return "Greek";
+	case G_UNICODE_SCRIPT_ARABIC:
+		return "Arabic";
+	case G_UNICODE_SCRIPT_HEBREW:
+		return "Hebrew";
+	case G_UNICODE_SCRIPT_ARMENIAN:
+		return "Armenian";
+	case G_UNICODE_SCRIPT_GEORGIAN:
+		return "Georgian";
+	case G_UNICODE_SCRIPT_THAI:
+		return "Thai";
+	case G_UNICODE_SCRIPT_DEVANAGARI:
+		return "Devanagari";
+	default:
+		return NULL;
+	}
+}
+
+/* Appends the name of script s to names unless it is there ("Latin and Cyrillic"). */
+static void
+add_script_name(GString *names, GUnicodeScript s)
+{
+	const char *n = script_name(s);
+	char code[5] = {0};
+	guint32 iso;
+
+	if (n == NULL) {
+		iso = g_unicode_script_to_iso15924(s);
+		code[0] = (char)(iso >> 24), code[1] = (char)(iso >> 16);
+		code[2] = (char)(iso >> 8), code[3] = (char)iso;
+		n = code;
+	}
+	if (strstr(names->str, n) != NULL)
+		return;
+	if (names->len > 0)
+		g_string_append(names, " and ");
+	g_string_append(names, n);
+}
+
+/* Why the U-label l (n bytes; its A-label a, an bytes) is refused, or NULL.
+ * The reason names the label in both forms (an SMTP reply shows only the
+ * ASCII one) and the scripts. Caller frees. */
+static char *
+label_refusal(const char *l, gsize n, const char *a, gsize an)
+{
+	g_autoptr(GString) names = g_string_new(NULL);
 	const char *p, *end = l + n;
 	guint32 set = 0;
 	gboolean all_lookalike = TRUE, any_letter = FALSE;
@@ -113,17 +174,19 @@ label_refusal(const char *l, gsize n)
 		if (s == G_UNICODE_SCRIPT_COMMON || s == G_UNICODE_SCRIPT_INHERITED)
 			continue;
 		set |= 1u << script_bit(s);
+		add_script_name(names, s);
 		any_letter = TRUE;
 		if (!lookalike(c))
 			all_lookalike = FALSE;
 	}
 	if (!scripts_allowed(set))
-		return g_strdup_printf("the label %.*s mixes scripts (UTS #39); write it in one",
-		                       (int)n, l);
+		return g_strdup_printf("the label %.*s (%.*s) mixes scripts, %s (UTS #39); write "
+		                       "it in one",
+		                       (int)n, l, (int)an, a, names->str);
 	if (any_letter && all_lookalike && (set & ((1u << 6) | (1u << 7))))
-		return g_strdup_printf("the label %.*s is written in letters that look Latin but are "
-		                       "not (a confusable of a Latin name)",
-		                       (int)n, l);
+		return g_strdup_printf("the label %.*s (%.*s) is written in %s letters that look "
+		                       "Latin but are not (a confusable of a Latin name)",
+		                       (int)n, l, (int)an, a, names->str);
 	return NULL;
 }
 
@@ -147,25 +210,38 @@ cg_domain_to_unicode(const char *alabel)
 	}
 }
 
+char *
+cg_domain_display(const char *alabel)
+{
+	g_autofree char *u = cg_domain_to_unicode(alabel);
+
+	if (alabel == NULL || strcmp(u, alabel) == 0)
+		return g_steal_pointer(&u);
+	return g_strdup_printf("%s (%s)", u, alabel);
+}
+
 /* Mixed scripts and Latin look-alikes, label by label of the A-label form. */
 static gboolean
 check_scripts(const char *alabel, GError **error)
 {
 	g_autofree char *u = cg_domain_to_unicode(alabel);
-	const char *p, *dot;
+	const char *p, *dot, *a = alabel, *adot;
 
 	if (strcmp(u, alabel) == 0)
 		return TRUE; /* all ASCII */
-	for (p = u;; p = dot + 1) {
+	for (p = u;; p = dot + 1, a = adot + 1) {
 		g_autofree char *why = NULL;
 
+		/* The U- and A-label forms have the same labels, in order. */
 		dot = strchr(p, '.');
-		why = label_refusal(p, dot ? (gsize)(dot - p) : strlen(p));
+		adot = strchr(a, '.');
+		why = label_refusal(p, dot ? (gsize)(dot - p) : strlen(p), a,
+		                    adot ? (gsize)(adot - a) : strlen(a));
 		if (why != NULL) {
-			g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "domain: %s", why);
+			g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "%s", why);
 			return FALSE;
 		}
-		if (dot == NULL)
+		if (dot == NULL || adot == NULL)
 			return TRUE;
 	}
 }
@@ -291,7 +367,7 @@ cg_addr_normalise(const char *in, GError **error)
 	}
 	domain = cg_domain_normalise(at + 1, &derr);
 	if (domain == NULL) {
-		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "address %s", derr->message);
+		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "address: %s", derr->message);
 		return NULL;
 	}
 	if (strlen(local) + 1 + strlen(domain) > 254) {

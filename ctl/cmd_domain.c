@@ -224,6 +224,9 @@ ctl_domain_row(gconstpointer rec, gpointer data)
 	                        ? CG_DOMAIN_EXPIRED
 	                        : d->status;
 
+	g_autofree char *shown = cg_domain_to_unicode(d->domain);
+	gboolean idn = strcmp(shown, d->domain) != 0;
+
 	if (l->filter != NULL && strcmp(d->org_id, l->filter) != 0)
 		return TRUE;
 	if (l->ctx->json) {
@@ -240,11 +243,14 @@ ctl_domain_row(gconstpointer rec, gpointer data)
 		ctl_json_str(l->out, ex);
 		g_string_append(l->out, ",\"method\":");
 		ctl_json_str(l->out, d->method);
+		g_string_append(l->out, ",\"unicode\":");
+		ctl_json_str(l->out, shown);
 		g_string_append(l->out, "}");
 	} else {
-		g_string_append_printf(l->out, "%-30s %-6s %-10s %-21s %-21s %s\n", d->domain,
-		                       d->org_id, cg_domain_status_name(st), va, ex,
-		                       *d->method ? d->method : "-");
+		g_string_append_printf(l->out, "%-30s %-6s %-10s %-21s %-21s %s%s%s%s\n",
+		                       d->domain, d->org_id, cg_domain_status_name(st), va, ex,
+		                       *d->method ? d->method : "-", idn ? " (" : "",
+		                       idn ? shown : "", idn ? ")" : "");
 		l->n++;
 	}
 	return TRUE;

@@ -23,6 +23,9 @@ challenge_text(const CgConf *conf, const CgOrg *org, const char *domain, const c
                const char *token, gint64 expires, gboolean dispute)
 {
 	g_autofree char *until = cg_time_iso(expires);
+	g_autofree char *shown = cg_domain_display(domain);
+	g_autofree char *u_domain = cg_domain_to_unicode(domain);
+	g_autofree char *u_address = cg_addr_to_unicode(address);
 	GString *t = g_string_new(NULL);
 
 	g_string_append_printf(
@@ -39,8 +42,8 @@ challenge_text(const CgConf *conf, const CgOrg *org, const char *domain, const c
 	    "What you write in the reply does not matter. The reply must leave\n"
 	    "through the mail servers of %s (SPF or DKIM are checked). This request\n"
 	    "is valid until %s and can be used once.\n\n",
-	    conf->gateway_domain, org->name, org->org_identifier, domain, domain, address, token,
-	    domain, until);
+	    conf->gateway_domain, org->name, org->org_identifier, shown, u_domain, u_address,
+	    token, u_domain, until);
 	if (dispute)
 		g_string_append_printf(t,
 		                       "The domain is at present registered to another "

@@ -14,7 +14,8 @@ static char *
 delivery_text(const CgCert *c, X509 *x, const CgRequest *req, const CgOrg *org)
 {
 	g_autofree char *nb = cg_time_iso(c->not_before), *na = cg_time_iso(c->not_after);
-	char *subj = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
+	g_autofree char *subj = cg_x509_name_text(X509_get_subject_name(x));
+	g_autofree char *shown = cg_addr_to_unicode(c->mailbox);
 	char *text =
 	    g_strdup_printf("Your S/MIME certificate has been issued.\n\n"
 	                    "  Mailbox:       %s\n"
@@ -30,10 +31,9 @@ delivery_text(const CgCert *c, X509 *x, const CgRequest *req, const CgOrg *org)
 	                    "To revoke it, send a signed mail with \"Serial: %s\" and\n"
 	                    "\"Reason: keyCompromise\" (or superseded, affiliationChanged,\n"
 	                    "cessationOfOperation) to the gateway's revocation address.\n",
-	                    c->mailbox, org->name, org->org_identifier, subj ? subj : "", c->serial,
+	                    shown, org->name, org->org_identifier, subj, c->serial,
 	                    nb, na, c->profile, c->request_id, c->item, c->serial);
 
-	OPENSSL_free(subj);
 	(void)req;
 	return text;
 }
@@ -49,6 +49,7 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	g_autoptr(GPtrArray) to = g_ptr_array_new();
 	g_autoptr(GBytes) p7c = NULL, body = NULL;
 	g_autofree char *text = NULL, *subject = NULL, *fname = NULL, *p7name = NULL;
+	g_autofree char *shown = NULL;
 	const unsigned char *p;
 	X509 *x;
 	gboolean der, ok, sent = FALSE;
@@ -70,8 +71,9 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	der = g_strcmp0(req->format, "der") == 0;
 	body = der ? g_bytes_ref(c->der) : cg_pem_of(x, cg_ca_chain(iss->ca));
 	p7c = cg_p7c_of(x, cg_ca_chain(iss->ca));
-	fname = g_strdup_printf("%s.%s", c->mailbox, der ? "cer" : "pem");
-	p7name = g_strdup_printf("%s.p7c", c->mailbox);
+	shown = cg_addr_to_unicode(c->mailbox);
+	fname = g_strdup_printf("%s.%s", shown, der ? "cer" : "pem");
+	p7name = g_strdup_printf("%s.p7c", shown);
 	g_ptr_array_add(
 	    parts,
 	    cg_out_part_new(fname, der ? "application/pkix-cert" : "application/x-pem-file", body));
@@ -79,7 +81,7 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	    parts, cg_out_part_new(p7name, "application/pkcs7-mime; smime-type=certs-only", p7c));
 	text = delivery_text(c, x, req, org);
 	X509_free(x);
-	subject = g_strdup_printf("Your S/MIME certificate for %s (serial %s)", c->mailbox, serial);
+	subject = g_strdup_printf("Your S/MIME certificate for %s (serial %s)", shown, serial);
 	/* The subject (an operator request, or DeliverToSubject): the admin
 	 * of an enrolment gets every certificate in the request's report. */
 	g_ptr_array_add(to, c->mailbox);

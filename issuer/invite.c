@@ -22,6 +22,7 @@ cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	g_autoptr(CgRequest) req = NULL;
 	g_autoptr(CgOrg) org = NULL;
 	g_autofree char *token = NULL, *text = NULL, *until = NULL, *detail = NULL, *later = NULL;
+	g_autofree char *shown = NULL;
 	gint64 lifetime = iss->conf->invite_lifetime;
 	gboolean sent = FALSE;
 	CgChallenge c = {0};
@@ -48,6 +49,7 @@ cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	if ((token = cg_issuer_new_token(error)) == NULL)
 		return FALSE;
 	until = cg_time_iso(now + lifetime);
+	shown = cg_addr_to_unicode(it->mailbox);
 	text = g_strdup_printf(
 	    "Hello,\n\n%s, an admin of %s, has asked the certificate authority at\n%s for an "
 	    "S/MIME certificate for your address %s.\n\n"
@@ -57,7 +59,7 @@ cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	    "    ACME: %s\n\n"
 	    "Your private key never leaves you. This invitation is valid until %s.\n"
 	    "If you did not expect it, do not reply.\n\n-- \ncertgate at %s\n",
-	    req->requester, org->name, iss->conf->gateway_domain, it->mailbox, token, until,
+	    req->requester, org->name, iss->conf->gateway_domain, shown, token, until,
 	    iss->conf->gateway_domain);
 	c.kind = CG_CHALLENGE_INVITE;
 	c.target = f[0];

@@ -74,6 +74,9 @@ gboolean cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint6
 GBytes *cg_p7c_of(X509 *cert, STACK_OF(X509) * chain);
 /* The certificate and then the chain, PEM. */
 GBytes *cg_pem_of(X509 *cert, STACK_OF(X509) * chain);
+/* A distinguished name for people: RFC 2253 order and escapes, UTF-8 as
+ * UTF-8. Caller frees. */
+char *cg_x509_name_text(const X509_NAME *name);
 /* Composes m for each address in to (NULL-terminated) and submits it. TRUE
  * with *sent when all went; TRUE without *sent when the MTA refused one for
  * good (recorded as mail.failed about `about` in the audit log and logged:

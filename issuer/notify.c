@@ -87,15 +87,16 @@ notify_revoked(CgIssuer *iss, CgTxn *txn, const char *serial, const char *to, gi
                gboolean *temporary, GError **error)
 {
 	g_autoptr(CgCert) c = cg_store_cert_get(iss->store, txn, serial, error);
-	g_autofree char *subject = NULL, *text = NULL, *when = NULL;
+	g_autofree char *subject = NULL, *text = NULL, *when = NULL, *shown = NULL;
 
 	if (c == NULL)
 		return FALSE;
 	when = cg_time_iso(c->revoked_at);
+	shown = cg_addr_to_unicode(c->mailbox);
 	subject = g_strdup_printf("Certificate %s revoked", serial);
 	text = g_strdup_printf("Hello,\n\nthe certificate %s for %s was revoked at %s (%s).\n"
 	                       "The CRL%s%s lists it.%s\n\n-- \ncertgate at %s\n",
-	                       serial, c->mailbox, when, cg_crl_reason_name(c->reason),
+	                       serial, shown, when, cg_crl_reason_name(c->reason),
 	                       *iss->conf->crl_url ? " at " : "", iss->conf->crl_url,
 	                       c->reason == 1 ? " Its key will never be certified again." : "",
 	                       iss->conf->gateway_domain);
@@ -110,6 +111,7 @@ notify_domain(CgIssuer *iss, CgTxn *txn, const CgJob *job, char **f, gint64 now,
 	g_autoptr(CgOrg) org = NULL;
 	g_autoptr(CgDomain) d = NULL;
 	g_autofree char *subject = NULL, *text = NULL, *until = NULL, *detail = NULL;
+	g_autofree char *shown = NULL, *u_domain = NULL;
 
 	if (g_strv_length(f) != 3)
 		return cg_job_malformed(job, error);
@@ -117,21 +119,23 @@ notify_domain(CgIssuer *iss, CgTxn *txn, const CgJob *job, char **f, gint64 now,
 	    (d = cg_store_domain_get(iss->store, txn, f[1], error)) == NULL)
 		return FALSE;
 	until = cg_time_iso(d->expires_at);
+	shown = cg_domain_display(d->domain);
+	u_domain = cg_domain_to_unicode(d->domain);
 	if (strcmp(f[0], "domain.validated") == 0) {
-		subject = g_strdup_printf("Domain %s validated", d->domain);
+		subject = g_strdup_printf("Domain %s validated", u_domain);
 		text = g_strdup_printf(
 		    "Hello,\n\nthe postmaster of %s has confirmed the challenge: the domain is\n"
 		    "validated for %s until %s.\nAdmins of the organisation may now enrol "
 		    "addresses at %s.\n\n-- \ncertgate at %s\n",
-		    d->domain, org->name, until, d->domain, iss->conf->gateway_domain);
+		    shown, org->name, until, u_domain, iss->conf->gateway_domain);
 	} else if (strcmp(f[0], "domain.moved") == 0) {
-		subject = g_strdup_printf("Domain %s moved to another organisation", d->domain);
+		subject = g_strdup_printf("Domain %s moved to another organisation", u_domain);
 		text = g_strdup_printf(
 		    "Hello,\n\nthe postmaster of %s has answered a challenge for another\n"
 		    "organisation: the domain no longer belongs to %s, and certificates\n"
 		    "for addresses at %s are no longer issued to it.\n"
 		    "If this is wrong, contact the certificate authority.\n\n-- \ncertgate at %s\n",
-		    d->domain, org->name, d->domain, iss->conf->gateway_domain);
+		    shown, org->name, u_domain, iss->conf->gateway_domain);
 	} else {
 		return cg_job_malformed(job, error);
 	}

@@ -118,6 +118,31 @@ boundary(const char *prefix)
 }
 
 /* The part that is signed: text, or multipart/mixed of text and attachments. */
+/* " NAME=\"VALUE\"" for an ASCII value; else RFC 2231's " NAME*=UTF-8''..."
+ * (a mailbox with a UTF-8 local part names its certificate file). */
+static void
+mime_param(GString *out, const char *name, const char *value)
+{
+	const char *p;
+
+	for (p = value; *p; p++)
+		if ((unsigned char)*p >= 0x80 || *p == '"' || *p == '\\' || *p < 0x20)
+			break;
+	if (*p == '\0') {
+		g_string_append_printf(out, " %s=\"%s\"", name, value);
+		return;
+	}
+	g_string_append_printf(out, " %s*=UTF-8''", name);
+	for (p = value; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (g_ascii_isalnum(c) || strchr("!#$&+-.^_`|~", c) != NULL)
+			g_string_append_c(out, (char)c);
+		else
+			g_string_append_printf(out, "%%%02X", c);
+	}
+}
+
 static GString *
 entity(const CgOutMail *m)
 {
@@ -141,11 +166,12 @@ entity(const CgOutMail *m)
 	for (i = 0; i < m->parts->len; i++) {
 		const CgOutPart *p = g_ptr_array_index(m->parts, i);
 
-		g_string_append_printf(e,
-		                       "\r\n--%s\r\nContent-Type: %s; name=\"%s\"\r\n"
-		                       "Content-Transfer-Encoding: base64\r\n"
-		                       "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n",
-		                       b, p->content_type, p->filename, p->filename);
+		g_string_append_printf(e, "\r\n--%s\r\nContent-Type: %s;", b, p->content_type);
+		mime_param(e, "name", p->filename);
+		g_string_append(e, "\r\nContent-Transfer-Encoding: base64\r\n"
+		                   "Content-Disposition: attachment;");
+		mime_param(e, "filename", p->filename);
+		g_string_append(e, "\r\n\r\n");
 		b64_lines(e, p->data);
 	}
 	g_string_append_printf(e, "\r\n--%s--\r\n", b);
@@ -291,8 +317,18 @@ cg_outmail_compose(CgCa *ca, const CgConf *conf, CgOutMail *m, gint64 now, GErro
 	g_free(m->message_id);
 	m->message_id = g_strdup_printf("%s@%s", idhex, conf->gateway_domain);
 	msg = g_string_sized_new(content->len + 4096);
-	g_string_append_printf(msg, "From: certgate <%s>\r\nTo: <%s>\r\n", conf->sender_address,
-	                       m->to);
+	/* An address with a UTF-8 local part makes the mail SMTPUTF8 anyway: its
+	 * To: shows the domain in U-labels (RFC 6532). Other addresses keep the
+	 * A-label, so the mail needs no SMTPUTF8 on the way. */
+	if (cg_addr_is_ascii(m->to)) {
+		g_string_append_printf(msg, "From: certgate <%s>\r\nTo: <%s>\r\n",
+		                       conf->sender_address, m->to);
+	} else {
+		g_autofree char *shown = cg_addr_to_unicode(m->to);
+
+		g_string_append_printf(msg, "From: certgate <%s>\r\nTo: <%s>\r\n",
+		                       conf->sender_address, shown);
+	}
 	header_text(msg, "Subject", m->subject);
 	g_string_append_printf(msg, "Date: %s\r\nMessage-ID: <%s>\r\n", date, m->message_id);
 	if (m->in_reply_to != NULL)
@@ -414,6 +450,22 @@ cg_pem_of(X509 *cert, STACK_OF(X509) * chain)
 		PEM_write_bio_X509(b, sk_X509_value(chain, i));
 	len = BIO_get_mem_data(b, &p);
 	out = g_bytes_new(p, (gsize)len);
+	BIO_free(b);
+	return out;
+}
+
+char *
+cg_x509_name_text(const X509_NAME *name)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL;
+	long len;
+	char *out;
+
+	/* RFC 2253 escapes, but multibyte characters as UTF-8, not \XX. */
+	X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+	len = BIO_get_mem_data(b, &p);
+	out = g_strndup(p, (gsize)len);
 	BIO_free(b);
 	return out;
 }

@@ -33,6 +33,7 @@ typedef struct {
 	CgTxn *txn;
 	GString *csv;
 	GPtrArray *certs; /* X509* issued, in row order */
+	GPtrArray *names; /* their mailboxes, for people (U-labels) */
 	guint issued, refused;
 	GError *error;
 } Report;
@@ -43,10 +44,11 @@ report_row(gconstpointer rec, gpointer data)
 	const CgItem *it = rec;
 	Report *r = data;
 	g_autofree char *row = g_strdup_printf("%u", it->index);
+	g_autofree char *shown = cg_addr_to_unicode(it->mailbox);
 	const char *status = it->status == CG_ITEM_ISSUED ? "issued" : "refused";
 
 	csv_cell(r->csv, row, FALSE);
-	csv_cell(r->csv, it->mailbox, FALSE);
+	csv_cell(r->csv, shown, FALSE);
 	csv_cell(r->csv, status, FALSE);
 	csv_cell(r->csv, it->serial ? it->serial : "", FALSE);
 	csv_cell(r->csv, it->reason ? it->reason : "", TRUE);
@@ -59,8 +61,10 @@ report_row(gconstpointer rec, gpointer data)
 		if (c == NULL)
 			return FALSE;
 		p = g_bytes_get_data(c->der, NULL);
-		if ((x = d2i_X509(NULL, &p, (long)g_bytes_get_size(c->der))) != NULL)
+		if ((x = d2i_X509(NULL, &p, (long)g_bytes_get_size(c->der))) != NULL) {
 			g_ptr_array_add(r->certs, x);
+			g_ptr_array_add(r->names, g_steal_pointer(&shown));
+		}
 		r->issued++;
 	} else {
 		r->refused++;
@@ -90,12 +94,13 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 {
 	g_autoptr(CgRequest) req = cg_store_request_get(iss->store, txn, job->id, error);
 	g_autoptr(GPtrArray) certs = g_ptr_array_new_with_free_func(x509_free);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(cg_out_part_free);
 	g_autoptr(GString) csv =
 	    g_string_new("\"row\",\"mailbox\",\"status\",\"serial\",\"reason\"\r\n");
 	g_autofree char *subject = NULL, *text = NULL, *detail = NULL, *name = NULL;
 	STACK_OF(X509) *chain = cg_ca_chain(iss->ca);
-	Report r = {iss, txn, csv, certs, 0, 0, NULL};
+	Report r = {iss, txn, csv, certs, names, 0, 0, NULL};
 	char *to[2] = {NULL, NULL};
 	gboolean sent = FALSE, ok;
 	CgOutMail m = {0};
@@ -125,17 +130,10 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	} else {
 		for (i = 0; i < certs->len; i++) {
 			X509 *x = certs->pdata[i];
-			GENERAL_NAMES *san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-			GENERAL_NAME *g = san ? sk_GENERAL_NAME_value(san, 0) : NULL;
-			g_autofree char *mbox =
-			    g && g->type == GEN_EMAIL
-			        ? g_strndup((const char *)ASN1_STRING_get0_data(g->d.rfc822Name),
-			                    (gsize)ASN1_STRING_length(g->d.rfc822Name))
-			        : g_strdup_printf("certificate-%u", i + 1);
+			const char *mbox = names->pdata[i];
 			g_autofree char *pem = g_strdup_printf("%s.pem", mbox);
 			g_autofree char *p7c = g_strdup_printf("%s.p7c", mbox);
 
-			GENERAL_NAMES_free(san);
 			add_part(parts, pem, "application/x-pem-file", cg_pem_of(x, chain));
 			add_part(parts, p7c, "application/pkcs7-mime; smime-type=certs-only",
 			         cg_p7c_of(x, chain));

@@ -153,9 +153,17 @@ cg_mail_html_to_text(const char *html, gsize len)
 			put(&h, " ", 1); /* HTML line ends are blanks */
 			p++;
 		} else {
-			put(&h, p, 1);
+			if (*p != '\0')
+				put(&h, p, 1);
 			p++;
 		}
 	}
-	return g_string_free(h.out, FALSE);
+	/* The bytes are the sender's: whatever they claim, the text downstream
+	 * is valid UTF-8 (an invalid sequence becomes U+FFFD). */
+	{
+		char *text = g_utf8_make_valid(h.out->str, (gssize)h.out->len);
+
+		g_string_free(h.out, TRUE);
+		return text;
+	}
 }

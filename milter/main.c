@@ -42,10 +42,13 @@ static GOptionEntry entries[] = {
     {"version", 'V', 0, G_OPTION_ARG_NONE, &opt.version, "print versions and exit", NULL},
     {"test", 't', 0, G_OPTION_ARG_FILENAME, &opt.test_file,
      "run a message file through the callbacks and print the verdict", "FILE.eml"},
+    /* The test mode's envelope is taken as bytes, as the MTA would pass it:
+     * SMTPUTF8 addresses are UTF-8 whatever the locale (the callbacks check
+     * them as they check the MTA's). */
     {"client-ip", 0, 0, G_OPTION_ARG_STRING, &opt.client_ip, "test mode: client address", "IP"},
-    {"helo", 0, 0, G_OPTION_ARG_STRING, &opt.helo, "test mode: HELO name", "NAME"},
-    {"mail-from", 0, 0, G_OPTION_ARG_STRING, &opt.mail_from, "test mode: MAIL FROM", "ADDR"},
-    {"rcpt", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt.rcpts, "test mode: a recipient (repeat)",
+    {"helo", 0, 0, G_OPTION_ARG_FILENAME, &opt.helo, "test mode: HELO name", "NAME"},
+    {"mail-from", 0, 0, G_OPTION_ARG_FILENAME, &opt.mail_from, "test mode: MAIL FROM", "ADDR"},
+    {"rcpt", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.rcpts, "test mode: a recipient (repeat)",
      "ADDR"},
     {NULL, 0, 0, 0, NULL, NULL, NULL}};
 

@@ -236,7 +236,25 @@ add_mailbox(GPtrArray *seen, const char *raw, gsize len)
 	g_ptr_array_add(seen, norm);
 }
 
-/* Every mailbox the CSR names: SAN rfc822Name and subject emailAddress.
+/* An otherName SmtpUTF8Mailbox (RFC 9598): a UTF8String; other otherNames
+ * name no mailbox. One that is not a UTF8String is an invalid mailbox. */
+static void
+add_utf8_mailbox(GPtrArray *seen, const OTHERNAME *on)
+{
+	if (OBJ_obj2nid(on->type_id) != NID_id_on_SmtpUTF8Mailbox)
+		return;
+	if (on->value == NULL || on->value->type != V_ASN1_UTF8STRING ||
+	    !g_utf8_validate((const char *)ASN1_STRING_get0_data(on->value->value.utf8string),
+	                     ASN1_STRING_length(on->value->value.utf8string), NULL)) {
+		g_ptr_array_add(seen, g_strdup("(invalid)"));
+		return;
+	}
+	add_mailbox(seen, (const char *)ASN1_STRING_get0_data(on->value->value.utf8string),
+	            (gsize)ASN1_STRING_length(on->value->value.utf8string));
+}
+
+/* Every mailbox the CSR names: SAN rfc822Name and SmtpUTF8Mailbox, and
+ * subject emailAddress.
  * FALSE when its extensions cannot be read or name two SANs (which
  * X509V3_get_d2i would quietly treat as none). */
 static gboolean
@@ -274,6 +292,8 @@ collect_mailboxes(CG_CSR_INFO *info, GPtrArray *seen, GError **error)
 		if (gn->type == GEN_EMAIL)
 			add_mailbox(seen, (const char *)ASN1_STRING_get0_data(gn->d.rfc822Name),
 			            (gsize)ASN1_STRING_length(gn->d.rfc822Name));
+		else if (gn->type == GEN_OTHERNAME)
+			add_utf8_mailbox(seen, gn->d.otherName);
 	}
 	GENERAL_NAMES_free(names);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);

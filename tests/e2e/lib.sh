@@ -50,3 +50,24 @@ count_mail() { # count_mail ADDR PATTERN
 
 certgate() { "$CG_BIN/certgate" -c "$CG_CONF" "$@"; }
 milter_test() { "$SB" exec "$CG_BIN/certgate-milter" -c "$CG_CONF" -t "$@"; }
+
+# send_utf8 PORT FROM TO FILE: FILE sent with MAIL FROM ... SMTPUTF8 (RFC
+# 6531; swaks cannot); prints the server's answer to the message: "250 ..."
+# or the refusal "CODE TEXT".
+send_utf8() {
+	/usr/bin/python3 - "$@" <<'PY'
+import smtplib, sys
+port, frm, to, path = sys.argv[1:5]
+data = open(path, "rb").read()
+try:
+    with smtplib.SMTP("127.0.0.1", int(port), timeout=30) as s:
+        s.ehlo("mail.example.org")
+        s.sendmail(frm, [to], data, mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    print("250 sent")
+except smtplib.SMTPRecipientsRefused as e:
+    code, text = list(e.recipients.values())[0]
+    print(code, text.decode("utf-8", "replace"))
+except smtplib.SMTPResponseException as e:
+    print(e.smtp_code, e.smtp_error.decode("utf-8", "replace"))
+PY
+}

@@ -4,10 +4,13 @@
  * directive parsing, the per-item checks). A store on tmpfs holds an active
  * organisation with an active admin (ceo@example.pl, whose certificate is
  * under tests/data/letter/anchor.pem) and a validated domain; seeds are
- * enrolments that admin signed with the openssl CLI.
+ * enrolments that admin signed with the openssl CLI, some of them encrypted
+ * to the test gateway encryption certificate (tests/data/fuzzpki/gwenc.pem),
+ * which this target decrypts with its key.
  */
 #include "milter.h"
 #include "common.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stddef.h>
@@ -19,16 +22,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static CgMilter *milter;
-static char *workdir;
-
-static void
-remove_workdir(void)
-{
-	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", workdir);
-
-	if (system(cmd) != 0)
-		fprintf(stderr, "fuzz_enroll: could not remove %s\n", workdir);
-}
 
 static gboolean
 seed_txn(CgTxn *txn, gpointer data, GError **error)
@@ -64,25 +57,22 @@ seed_txn(CgTxn *txn, gpointer data, GError **error)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *base =
-	    g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir();
-	g_autofree char *tmpl = g_build_filename(base, "fuzz_enroll.XXXXXX", NULL);
+	const char *workdir = cg_fuzz_workdir("fuzz_enroll");
 	const char *src = g_getenv("CG_SRC") ? g_getenv("CG_SRC") : CG_SOURCE_DIR;
-	g_autofree char *text = NULL;
+	g_autofree char *text = NULL, *gwenc_key = NULL;
 	g_autoptr(GError) err = NULL;
 	CgConf *conf;
 	CgStore *store;
 
 	(void)argc;
 	(void)argv;
-	if (g_mkdtemp(tmpl) == NULL)
-		g_error("fuzz_enroll: no temporary directory");
-	workdir = g_strdup(tmpl);
-	atexit(remove_workdir);
+	gwenc_key = cg_fuzz_private_copy(src, "gwenc.key", workdir);
 	text = g_strdup_printf("GatewayDomain ca.example.net\nDbHome %s/db\nEvidenceDir %s/ev\n"
 	                       "TempDir %s\nLogLevel err\nAdminTrustAnchors "
-	                       "%s/tests/data/letter/anchor.pem\n",
-	                       workdir, workdir, workdir, src);
+	                       "%s/tests/data/letter/anchor.pem\n"
+	                       "GatewayEncryptionCertificate %s/tests/data/fuzzpki/gwenc.pem\n"
+	                       "GatewayEncryptionKey %s\n",
+	                       workdir, workdir, workdir, src, src, gwenc_key);
 	if ((conf = cg_conf_load_data("fuzz.conf", workdir, text, strlen(text), &err)) == NULL)
 		g_error("fuzz_enroll: %s", err->message);
 	g_mkdir_with_parents(conf->db_home, 0700);

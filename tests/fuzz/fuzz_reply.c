@@ -7,6 +7,7 @@
  */
 #include "milter.h"
 #include "common.h"
+#include "fuzz.h"
 #include "policy.h"
 
 #include <stdint.h>
@@ -24,16 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static CgMilter *milter;
 static CgStore *store;
 static guint8 hash[32];
-static char *workdir;
-
-static void
-remove_workdir(void)
-{
-	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", workdir);
-
-	if (system(cmd) != 0)
-		fprintf(stderr, "fuzz_reply: could not remove %s\n", workdir);
-}
 
 static const char *const zone[] = {"example.org",
                                    "TXT",
@@ -79,10 +70,7 @@ keep_pending(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *base =
-	    g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir();
-	g_autofree char *tmpl = g_build_filename(base, "fuzz_reply.XXXXXX", NULL);
-	char *dir = g_mkdtemp(tmpl) ? g_strdup(tmpl) : NULL;
+	const char *dir = cg_fuzz_workdir("fuzz_reply");
 	g_autofree char *text = NULL, *keys = NULL, *src = NULL;
 	g_autoptr(GError) err = NULL;
 	CgConf *conf;
@@ -90,8 +78,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	if (dir == NULL)
-		g_error("fuzz_reply: no temporary directory");
 	text = g_strdup_printf("GatewayDomain ca.example.net\nDbHome %s/db\nEvidenceDir %s/ev\n"
 	                       "TempDir %s\nLogLevel err\n",
 	                       dir, dir, dir);
@@ -114,8 +100,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	keep_pending();
 	if (freopen("/dev/null", "w", stdout) == NULL)
 		g_error("fuzz_reply: cannot silence stdout");
-	workdir = dir;
-	atexit(remove_workdir);
 	return 0;
 }
 

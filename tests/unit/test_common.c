@@ -157,11 +157,11 @@ test_confusables(void **state)
 		const char *in, *why;
 	} bad[] = {
 	    /* pаypal with a Cyrillic а */
-	    {"p\xd0\xb0ypal.example", "mixes scripts"},
+	    {"p\xd0\xb0ypal.example", "(xn--pypal-4ve) mixes scripts, Latin and Cyrillic"},
 	    /* раура: Cyrillic letters only, every one a look-alike of a Latin one */
-	    {"\xd1\x80\xd0\xb0\xd1\x83\xd1\x80\xd0\xb0" ".example", "look Latin"},
+	    {"\xd1\x80\xd0\xb0\xd1\x83\xd1\x80\xd0\xb0" ".example", "in Cyrillic letters that look Latin"},
 	    /* Greek omicron and nu: οννο */
-	    {"\xce\xbf\xce\xbd\xce\xbd\xce\xbf" ".example", "look Latin"},
+	    {"\xce\xbf\xce\xbd\xce\xbd\xce\xbf" ".example", "in Greek letters that look Latin"},
 	};
 	gsize i;
 
@@ -185,6 +185,13 @@ test_confusables(void **state)
 		g_autofree char *u = cg_domain_to_unicode("xn--bcher-kva.example");
 
 		assert_string_equal(u, "b\xc3\xbc" "cher.example");
+	}
+	{
+		g_autofree char *d = cg_domain_display("xn--bcher-kva.example");
+		g_autofree char *plain = cg_domain_display("example.org");
+
+		assert_string_equal(d, "b\xc3\xbc" "cher.example (xn--bcher-kva.example)");
+		assert_string_equal(plain, "example.org");
 	}
 }
 

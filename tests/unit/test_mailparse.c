@@ -171,6 +171,26 @@ test_garbage_does_not_crash(void **state)
 	}
 }
 
+/* Found by fuzz_mail: an HTML-only body with bytes that are not UTF-8 (and
+ * a NUL) gave a text that readers walking UTF-8 ran past the end of. */
+static void
+test_html_bytes_made_valid(void **state)
+{
+	const char *mail = "From: jan@example.org\nSubject: html\nMIME-Version: 1.0\n"
+	                   "Content-Type: text/html; charset=utf-8\n"
+	                   "Content-Transfer-Encoding: 8bit\n\n"
+	                   "<p>ok \xc3\x28 and \xe2\x82 end</p>\n<p>a\0b \xf0\x9f</p>";
+	g_autoptr(GBytes) raw = g_bytes_new(mail, strlen(mail) + 1 + strlen(strchr(mail, 0) + 1));
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgMail) m = cg_mail_parse(raw, NULL, NULL, &err);
+
+	(void)state;
+	assert_non_null(m);
+	assert_true(g_utf8_validate(m->body.text, -1, NULL));
+	assert_non_null(strstr(m->body.text, "ok \xef\xbf\xbd("));
+	assert_non_null(strstr(m->body.text, "ab"));
+}
+
 static void
 test_fd_and_entity(void **state)
 {
@@ -210,7 +230,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_golden),        cmocka_unit_test(test_crlf_equals_lf),
 	    cmocka_unit_test(test_limits),        cmocka_unit_test(test_garbage_does_not_crash),
-	    cmocka_unit_test(test_fd_and_entity),
+	    cmocka_unit_test(test_fd_and_entity), cmocka_unit_test(test_html_bytes_made_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
