@@ -173,7 +173,6 @@ walk_chain(CgStore *s, guint64 *count, guint64 *broken_at, guint8 last[32], cons
 
 	memset(last, 0, 32);
 	*broken_at = 0;
-	cg_store_thread_enter();
 	rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED);
 	if (rc != 0)
 		return cg_db_fail(rc, "audit", error);

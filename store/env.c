@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <pthread.h>
 
 #define SCHEMA_VERSION  1
 #define LOCK_TIMEOUT_US (10 * 1000 * 1000)
@@ -91,49 +90,21 @@ cg_db_fail(int rc, const char *what, GError **error)
 	return FALSE;
 }
 
-/* ---- which threads of this process are alive (for failchk) ---- */
+/* ---- who is alive (for failchk) ---- */
 
-static GMutex threads_lock;
-static GHashTable *threads; /* pthread_t as pointer-sized key */
-static void
-thread_leave(gpointer mark)
-{
-	(void)mark;
-	g_mutex_lock(&threads_lock);
-	if (threads != NULL)
-		g_hash_table_remove(threads, (gpointer)(guintptr)pthread_self());
-	g_mutex_unlock(&threads_lock);
-}
-
-static GPrivate thread_mark = G_PRIVATE_INIT(thread_leave);
-
-void
-cg_store_thread_enter(void)
-{
-	if (g_private_get(&thread_mark) != NULL)
-		return;
-	g_mutex_lock(&threads_lock);
-	if (threads == NULL)
-		threads = g_hash_table_new(g_direct_hash, g_direct_equal);
-	g_hash_table_add(threads, (gpointer)(guintptr)pthread_self());
-	g_mutex_unlock(&threads_lock);
-	g_private_set(&thread_mark, GINT_TO_POINTER(1));
-}
-
+/* failchk frees what dead processes left behind. A thread of this process
+ * counts as alive even when it has exited: worker threads come and go (the
+ * MTA's sessions), and BDB keeps their lockers on after they exit (cached
+ * cursors), so taking an exited thread for a dead one freed lockers still
+ * in use and panicked the environment under load. A thread that died inside
+ * the library takes its process with it anyway. */
 static int
 is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
-	gboolean alive;
-
-	(void)env;
-	if (pid != getpid())
-		return kill(pid, 0) == 0 || errno == EPERM;
-	if (flags & DB_MUTEX_PROCESS_ONLY)
+	(void)env, (void)tid, (void)flags;
+	if (pid == getpid())
 		return 1;
-	g_mutex_lock(&threads_lock);
-	alive = threads != NULL && g_hash_table_contains(threads, (gpointer)(guintptr)tid);
-	g_mutex_unlock(&threads_lock);
-	return alive;
+	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
 static void
@@ -167,7 +138,6 @@ maintenance(gpointer data)
 {
 	CgStore *s = data;
 
-	cg_store_thread_enter();
 	g_mutex_lock(&s->maint_lock);
 	while (!s->stopping) {
 		gint64 until = g_get_monotonic_time() + 500 * G_TIME_SPAN_MILLISECOND;
@@ -296,7 +266,6 @@ cg_store_open(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
 	CgStore *s = g_new0(CgStore, 1);
 	int first, rc;
 
-	cg_store_thread_enter();
 	s->lock_fd = -1;
 	s->home = g_strdup(db_home);
 	s->evidence_dir = g_strdup(evidence_dir ? evidence_dir : db_home);
@@ -407,7 +376,6 @@ cg_store_begin(CgStore *s, GError **error)
 	CgTxn *txn;
 	int rc;
 
-	cg_store_thread_enter();
 	rc = s->env->txn_begin(s->env, NULL, &t, 0);
 	if (rc != 0) {
 		cg_db_fail(rc, "begin", error);

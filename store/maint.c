@@ -188,7 +188,6 @@ cg_store_check(CgStore *s, GString *report, GError **error)
 	guint64 queued = 0, deferred = 0;
 	gsize i;
 
-	cg_store_thread_enter();
 	for (i = 0; i < G_N_ELEMENTS(record_dbs); i++) {
 		int dbi = record_dbs[i].dbi;
 
@@ -239,7 +238,6 @@ cg_store_backup(CgStore *s, const char *target, GError **error)
 	DB_ENV *env = NULL;
 	int rc;
 
-	cg_store_thread_enter();
 	if (!dir_is_empty_or_absent(target)) {
 		g_set_error(error, CG_ERROR, CG_ERROR_USAGE, "%s: exists and is not empty", target);
 		return FALSE;

@@ -278,7 +278,6 @@ cg_store_job_list(CgStore *s, CgJobFunc fn, gpointer data, GError **error)
 {
 	gboolean more = TRUE;
 
-	cg_store_thread_enter();
 	return list_db(s, DBI_JOBS, "jobs", fn, data, &more, error) &&
 	       list_db(s, DBI_JOBS_LATER, "jobs_later", fn, data, &more, error);
 }
@@ -290,7 +289,6 @@ cg_store_job_count(CgStore *s, guint64 *queued, guint64 *deferred, GError **erro
 	DB_BTREE_STAT *bs = NULL;
 	int rc;
 
-	cg_store_thread_enter();
 	rc = s->db[DBI_JOBS]->stat(s->db[DBI_JOBS], NULL, &qs, 0);
 	if (rc != 0)
 		return cg_db_fail(rc, "jobs", error);
@@ -354,7 +352,6 @@ cg_store_seen_get(CgStore *s, CgTxn *txn, const guint8 digest[32], const char *s
 	g_autoptr(GError) err = NULL;
 	char *id;
 
-	cg_store_thread_enter();
 	seen_key(digest, scope, k);
 	if ((id = seen_lookup(s->db[DBI_SEEN], txn, k, &err)) != NULL || scope == NULL ||
 	    !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)) {

@@ -20,7 +20,6 @@ rec_get(CgStore *s, CgTxn *txn, CgRecordKind kind, const void *key, gsize klen, 
 	gpointer rec;
 	int rc;
 
-	cg_store_thread_enter();
 	k.data = (void *)key;
 	k.size = (u_int32_t)klen;
 	d.flags = DB_DBT_MALLOC;
@@ -265,7 +264,6 @@ cg_store_foreach(CgStore *s, CgTxn *txn, CgRecordKind kind, CgStoreVisit visit, 
 	gboolean ok;
 	int rc;
 
-	cg_store_thread_enter();
 	rc = db->cursor(db, cg_txn_raw(txn), &c, txn ? 0 : DB_READ_COMMITTED);
 	if (rc != 0)
 		return cg_db_fail(rc, "cursor", error);
@@ -307,7 +305,6 @@ cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *key, CgSt
 	gboolean ok;
 	int rc;
 
-	cg_store_thread_enter();
 	if (index == CG_INDEX_CERT_BY_SPKI) {
 		guint8 h[32];
 

@@ -63,15 +63,27 @@ extern const DbSpec cg_db_specs[DBI_N];
 
 /* Sets error from a Berkeley DB return code; always returns FALSE. */
 gboolean cg_db_fail(int rc, const char *what, GError **error);
-/* Registers the calling thread as one that uses the environment. */
-void cg_store_thread_enter(void);
 
 DB_TXN *cg_txn_raw(CgTxn *txn);
 
-/* codec.c */
+/* codec.c: how each record kind is stored */
+typedef struct {
+	int dbi;
+	const char *type; /* of the version 1 body */
+	GVariant *(*encode)(gconstpointer);
+	gpointer (*decode)(GVariant *);
+	void (*key)(gconstpointer, GByteArray *);
+	GDestroyNotify free;
+	/* Optional fields (version 2), both NULL when the record has none;
+	 * extras_in returns FALSE when one is out of range. */
+	void (*extras_out)(gconstpointer, GVariantDict *);
+	gboolean (*extras_in)(gpointer, GVariantDict *);
+} CgCodec;
+extern const CgCodec cg_codecs[CG_REC_N_KINDS];
+void cg_item_key(const char *request_id, guint32 index, GByteArray *key);
+/* envelope.c: records through their codec, in the versioned envelope */
 GBytes *cg_record_encode(CgRecordKind kind, gconstpointer rec);
 void cg_record_key(CgRecordKind kind, gconstpointer rec, GByteArray *key);
-void cg_item_key(const char *request_id, guint32 index, GByteArray *key);
 gpointer cg_record_decode(CgRecordKind kind, const void *data, gsize len, GError **error);
 /* The same for a value certgate has just written (index callbacks): no
  * normal-form walk. NULL when it does not decode. */

@@ -5,6 +5,7 @@
 #include "storefx.h"
 #include "common.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -498,6 +499,87 @@ test_reopen_after_crash(void **state)
 	}
 }
 
+/* Worker threads come and go (libmilter's do): each reads without a
+ * transaction (the cursors BDB caches in the handle keep the locker of the
+ * thread that made them) and exits. The maintenance thread's failchk must
+ * not take them for dead threads of this process: freeing their lockers
+ * panicked the environment (found by the milter's races test under ASan). */
+static gpointer
+short_lived_reader(gpointer data)
+{
+	CgStore *s = data;
+	g_autoptr(GError) err = NULL;
+	guint8 digest[32] = {1};
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		g_autoptr(CgOrg) o = cg_store_org_get(s, NULL, "busy", NULL);
+		g_autofree char *id = cg_store_seen_get(s, NULL, digest, "enroll", &err);
+		CgTxn *t;
+
+		g_clear_error(&err);
+		assert_non_null(o);
+		/* and a write, as an intake commits */
+		digest[1] = (guint8)g_random_int();
+		digest[2] = (guint8)i;
+		if ((t = cg_store_begin(s, &err)) == NULL)
+			continue;
+		if (cg_store_seen_put(t, digest, "enroll", "R1", 1, &err))
+			cg_store_commit(t, NULL);
+		else
+			cg_store_abort(t);
+		g_clear_error(&err);
+	}
+	return NULL;
+}
+
+static gint db_complaints;
+
+static void
+count_db_complaints(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                    gpointer data)
+{
+	(void)domain, (void)level, (void)data;
+	if (strstr(message, "berkeley db") != NULL) {
+		g_atomic_int_inc(&db_complaints);
+		fprintf(stderr, "%s\n", message);
+	}
+}
+
+static void
+test_threads_come_and_go(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	CgOrg o = sample_org("busy");
+	CgTxn *t = cg_store_begin(fx->s, &err);
+	GLogFunc was = g_log_set_default_handler(count_db_complaints, NULL);
+	int round, i;
+
+	assert_true(cg_store_org_put(t, &o, &err));
+	assert_true(cg_store_commit(t, &err));
+	for (round = 0; round < 4; round++) {
+		GThread *th[16];
+
+		for (i = 0; i < 16; i++)
+			th[i] = g_thread_new("reader", short_lived_reader, fx->s);
+		for (i = 0; i < 16; i++)
+			g_thread_join(th[i]);
+		/* The maintenance thread runs failchk every 500 ms. */
+		g_usleep(700 * G_TIME_SPAN_MILLISECOND);
+		assert_false(cg_store_panicked(fx->s));
+	}
+	t = cg_store_begin(fx->s, &err);
+	assert_non_null(t);
+	o.name = "still writable";
+	assert_true(cg_store_org_put(t, &o, &err));
+	assert_true(cg_store_commit(t, &err));
+	assert_false(cg_store_panicked(fx->s));
+	/* failchk found nothing to free: no thread of this process is dead. */
+	g_log_set_default_handler(was, NULL);
+	assert_int_equal(g_atomic_int_get(&db_complaints), 0);
+}
+
 int
 main(void)
 {
@@ -510,6 +592,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_evidence_and_backup, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test(test_missing_home),
 	    cmocka_unit_test_setup_teardown(test_reopen_after_crash, cg_storefx_setup, cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_threads_come_and_go, cg_storefx_setup, cg_storefx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
