@@ -145,10 +145,11 @@ san_utf8(X509 *x, const char *v)
 	ASN1_TYPE_set(t, V_ASN1_UTF8STRING, s);
 	GENERAL_NAME_set0_othername(gn, OBJ_nid2obj(NID_id_on_SmtpUTF8Mailbox), t);
 	sk_GENERAL_NAME_push(gens, gn);
-	X509_delete_ext(x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1));
+	X509_EXTENSION_free(X509_delete_ext(x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1)));
 	X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND);
 	GENERAL_NAMES_free(gens);
 }
+
 static void
 m_san_utf8_ascii(Fx *f, X509 *x, CgCertRequest *r)
 {
