@@ -1,0 +1,170 @@
+/*
+ * envelope.c: typed records as versioned GVariant values.
+ *
+ * Every stored value is an envelope "(uv)": a format version and the body.
+ * Reading checks, in order: the bytes are a GVariant in normal form (so no
+ * offset in them points anywhere odd), the version is one this code knows,
+ * the body has that version's type, and the decoded fields are in range.
+ * Anything else is CG_ERROR_CORRUPT.
+ *
+ * Records are written as version 2: the version 1 tuple with one more
+ * member, an a{sv} of optional fields by name. Fields added since version 1
+ * live there, so that a database written by an older certgate still opens
+ * (its version 1 records read with those fields empty) and a field can be
+ * added without a new version. An extra field of the wrong type is corrupt.
+ */
+#include "store-int.h"
+
+#include <string.h>
+
+#define V1 1
+#define V2 2
+
+GBytes *
+cg_envelope_pack(guint32 version, GVariant *body)
+{
+	g_autoptr(GVariant) env = g_variant_ref_sink(g_variant_new("(uv)", version, body));
+
+	return g_variant_get_data_as_bytes(env);
+}
+
+GVariant *
+cg_envelope_open(const void *data, gsize len, guint32 version, const char *type, GError **error)
+{
+	g_autoptr(GBytes) bytes = g_bytes_new(data, len);
+	g_autoptr(GVariant) env = NULL;
+	GVariant *body;
+	guint32 have;
+
+	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
+	if (!g_variant_is_normal_form(env)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record is not well-formed");
+		return NULL;
+	}
+	g_variant_get(env, "(uv)", &have, &body);
+	if (have != version) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "unknown record version %u", have);
+		g_variant_unref(body);
+		return NULL;
+	}
+	if (!g_variant_is_of_type(body, G_VARIANT_TYPE(type))) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record has type %s, expected %s",
+		            g_variant_get_type_string(body), type);
+		g_variant_unref(body);
+		return NULL;
+	}
+	return body;
+}
+
+/* The version 2 type: the version 1 tuple's members, then a{sv}. */
+static char *
+v2_type(const char *v1)
+{
+	gsize n = strlen(v1);
+
+	return g_strdup_printf("%.*sa{sv})", (int)(n - 1), v1);
+}
+
+int
+cg_record_dbi(CgRecordKind kind)
+{
+	return cg_codecs[kind].dbi;
+}
+
+void
+cg_record_free(CgRecordKind kind, gpointer rec)
+{
+	if (rec != NULL)
+		cg_codecs[kind].free(rec);
+}
+
+static gpointer
+record_decode(CgRecordKind kind, const void *data, gsize len, gboolean check, GError **error)
+{
+	const CgCodec *c = &cg_codecs[kind];
+	g_autoptr(GBytes) bytes = g_bytes_new(data, len);
+	g_autoptr(GVariant) env = NULL, body = NULL, v1 = NULL, extras = NULL;
+	g_autofree char *t2 = v2_type(c->type);
+	guint32 have;
+	gpointer rec;
+
+	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
+	if (check && !g_variant_is_normal_form(env)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record is not well-formed");
+		return NULL;
+	}
+	g_variant_get(env, "(uv)", &have, &body);
+	if (have != V1 && have != V2) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "unknown record version %u", have);
+		return NULL;
+	}
+	if (!g_variant_is_of_type(body, G_VARIANT_TYPE(have == V1 ? c->type : t2))) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record has type %s, expected %s",
+		            g_variant_get_type_string(body), have == V1 ? c->type : t2);
+		return NULL;
+	}
+	if (have == V1) {
+		v1 = g_variant_ref(body);
+	} else {
+		gsize i, n = g_variant_n_children(body);
+		g_autofree GVariant **kids = g_new0(GVariant *, n);
+
+		for (i = 0; i + 1 < n; i++)
+			kids[i] = g_variant_get_child_value(body, i);
+		v1 = g_variant_ref_sink(g_variant_new_tuple(kids, n - 1));
+		for (i = 0; i + 1 < n; i++)
+			g_variant_unref(kids[i]);
+		extras = g_variant_get_child_value(body, n - 1);
+	}
+	rec = c->decode(v1);
+	if (rec != NULL && c->extras_in != NULL) {
+		g_autoptr(GVariantDict) d = g_variant_dict_new(extras);
+
+		if (!c->extras_in(rec, d))
+			g_clear_pointer(&rec, c->free);
+	}
+	if (rec == NULL)
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "%s record has a field out of range",
+		            cg_db_specs[c->dbi].name);
+	return rec;
+}
+
+gpointer
+cg_record_decode(CgRecordKind kind, const void *data, gsize len, GError **error)
+{
+	return record_decode(kind, data, len, TRUE, error);
+}
+
+gpointer
+cg_record_decode_own(CgRecordKind kind, const void *data, gsize len)
+{
+	return record_decode(kind, data, len, FALSE, NULL);
+}
+
+GBytes *
+cg_record_encode(CgRecordKind kind, gconstpointer rec)
+{
+	const CgCodec *c = &cg_codecs[kind];
+	g_autoptr(GVariant) v1 = g_variant_ref_sink(c->encode(rec));
+	g_auto(GVariantDict) d;
+	gsize i, n = g_variant_n_children(v1);
+	g_autofree GVariant **kids = g_new0(GVariant *, n + 1);
+	GVariant *body;
+
+	g_variant_dict_init(&d, NULL);
+	if (c->extras_out != NULL)
+		c->extras_out(rec, &d);
+	for (i = 0; i < n; i++)
+		kids[i] = g_variant_get_child_value(v1, i);
+	kids[n] = g_variant_dict_end(&d);
+	body = g_variant_new_tuple(kids, n + 1);
+	for (i = 0; i < n; i++)
+		g_variant_unref(kids[i]);
+	return cg_envelope_pack(V2, body);
+}
+
+void
+cg_record_key(CgRecordKind kind, gconstpointer rec, GByteArray *key)
+{
+	cg_codecs[kind].key(rec, key);
+}
