@@ -514,9 +514,9 @@ short_lived_reader(gpointer data)
 
 	for (i = 0; i < 20; i++) {
 		g_autoptr(CgOrg) o = cg_store_org_get(s, NULL, "busy", NULL);
-		g_autofree char *id = cg_store_seen_get(s, NULL, digest, "enroll", &err);
 		CgTxn *t;
 
+		g_free(cg_store_seen_get(s, NULL, digest, "enroll", &err));
 		g_clear_error(&err);
 		assert_non_null(o);
 		/* and a write, as an intake commits */
