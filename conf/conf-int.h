@@ -25,6 +25,21 @@ typedef enum {
 	T_KEYREF, /* a path or a pkcs11: URI */
 } KeyType;
 
+typedef struct {
+	const char *name;
+	KeyType type;
+	const char *def; /* NULL: no default; "%d" stands for GatewayDomain */
+	gboolean required;
+	gsize offset;
+	gint64 min, max;
+	const char *choices; /* T_ENUM: "a|b|c" */
+} Key;
+
+/* keys.c: every key, its type, default and range */
+#define CG_CONF_MAX_KEYS 128
+extern const Key cg_conf_keys[];
+extern const gsize cg_conf_n_keys;
+
 #define MIN_ 60
 #define H_   3600
 #define D_   86400

@@ -10,99 +10,10 @@
 #include "common.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
-typedef struct {
-	const char *name;
-	KeyType type;
-	const char *def; /* NULL: no default; "%d" stands for GatewayDomain */
-	gboolean required;
-	gsize offset;
-	gint64 min, max;
-	const char *choices; /* T_ENUM: "a|b|c" */
-} Key;
-
-#define F(m) offsetof(CgConf, m)
-
-static const Key keys[] = {
-    {"Socket", T_SOCKET, "unix:/run/certgate/milter.sock", FALSE, F(socket), 0, 0, NULL},
-    {"SocketMode", T_MODE, "0660", FALSE, F(socket_mode), 0, 0777, NULL},
-    {"SocketGroup", T_STRING, "", FALSE, F(socket_group), 0, 0, NULL},
-    {"AllowInetSocket", T_BOOL, "no", FALSE, F(allow_inet_socket), 0, 0, NULL},
-    {"UserID", T_STRING, "certgate", FALSE, F(user_id), 0, 0, NULL},
-    {"PidFile", T_PATH, "/run/certgate/certgate-milter.pid", FALSE, F(pid_file), 0, 0, NULL},
-    {"MaxMessageSize", T_SIZE, "10M", FALSE, F(max_message_size), 1024, (gint64)1 << 30, NULL},
-    {"AfterAccept", T_ENUM, "discard", FALSE, F(after_accept), 0, 0, "discard|deliver"},
-    {"TempDir", T_PATH, "/var/lib/certgate/tmp", FALSE, F(temp_dir), 0, 0, NULL},
-    {"IssuerUserID", T_STRING, "certgate-ca", FALSE, F(issuer_user_id), 0, 0, NULL},
-    {"IssuerPidFile", T_PATH, "/run/certgate/certgate-issuer.pid", FALSE, F(issuer_pid_file), 0, 0,
-     NULL},
-    {"Sendmail", T_LIST, "/usr/sbin/sendmail", FALSE, F(sendmail), 1, 16, NULL},
-    {"DbHome", T_PATH, "/var/lib/certgate/db", FALSE, F(db_home), 0, 0, NULL},
-    {"EvidenceDir", T_PATH, "/var/lib/certgate/evidence", FALSE, F(evidence_dir), 0, 0, NULL},
-    {"GatewayDomain", T_DOMAIN, NULL, TRUE, F(gateway_domain), 0, 0, NULL},
-    {"LetterAddress", T_ADDRESS, "request@%d", FALSE, F(letter_address), 0, 0, NULL},
-    {"EnrollAddress", T_ADDRESS, "enroll@%d", FALSE, F(enroll_address), 0, 0, NULL},
-    {"ChallengeAddress", T_ADDRESS, "challenge@%d", FALSE, F(challenge_address), 0, 0, NULL},
-    {"RevokeAddress", T_ADDRESS, "revoke@%d", FALSE, F(revoke_address), 0, 0, NULL},
-    {"SenderAddress", T_ADDRESS, "certgate@%d", FALSE, F(sender_address), 0, 0, NULL},
-    {"BounceAddress", T_ADDRESS, "bounces@%d", FALSE, F(bounce_address), 0, 0, NULL},
-    /* SBR/TLS BR limits: postmaster-style challenges at most 30 days,
-     * mailbox-control random values at most 24 hours, domain reuse 398 days. */
-    {"ChallengeLifetime", T_DURATION, "24h", FALSE, F(challenge_lifetime), MIN_, 30 * D_, NULL},
-    {"InviteLifetime", T_DURATION, "24h", FALSE, F(invite_lifetime), MIN_, 24 * H_, NULL},
-    {"DomainReuse", T_DURATION, "398d", FALSE, F(domain_reuse), H_, 398 * D_, NULL},
-    {"DomainRenewal", T_DURATION, "30d", FALSE, F(domain_renewal), 0, 397 * D_, NULL},
-    /* A signed mail (letter, enrolment, revocation) is taken this long
-     * after its signingTime. */
-    {"SignedMailMaxAge", T_DURATION, "7d", FALSE, F(signed_mail_max_age), H_, 30 * D_, NULL},
-    {"ChallengeAlignment", T_ENUM, "strict", FALSE, F(challenge_alignment), 0, 0,
-     "strict|relaxed"},
-    {"ReplyAuth", T_ENUM, "dmarc", FALSE, F(reply_auth), 0, 0, "dmarc|spf|dkim"},
-    {"EnrollAuth", T_ENUM, "signed-or-confirm", FALSE, F(enroll_auth), 0, 0,
-     "signed-or-confirm|signed|confirm"},
-    {"LetterTrustAnchors", T_PATH, "/etc/certgate/letter-anchors.pem", FALSE,
-     F(letter_trust_anchors), 0, 0, NULL},
-    {"AdminTrustAnchors", T_PATH, "/etc/certgate/admin-anchors.pem", FALSE, F(admin_trust_anchors),
-     0, 0, NULL},
-    {"CaaIdentities", T_LIST, "%d", FALSE, F(caa_identities), 1, 16, NULL},
-    {"MaxBulkRows", T_INT, "10000", FALSE, F(max_bulk_rows), 1, 100000, NULL},
-    {"CACertificate", T_PATH, "/etc/certgate/ca/issuing-ca.pem", FALSE, F(ca_certificate), 0, 0,
-     NULL},
-    {"CAChain", T_PATH, "/etc/certgate/ca/chain.pem", FALSE, F(ca_chain), 0, 0, NULL},
-    {"CAKey", T_KEYREF, "/etc/certgate/ca/issuing-ca.key", FALSE, F(ca_key), 0, 0, NULL},
-    {"PKCS11Module", T_PATH, "", FALSE, F(pkcs11_module), 0, 0, NULL},
-    {"PKCS11PinFile", T_PATH, "", FALSE, F(pkcs11_pin_file), 0, 0, NULL},
-    {"GatewayCertificate", T_PATH, "/etc/certgate/ca/gateway.pem", FALSE, F(gateway_certificate), 0,
-     0, NULL},
-    {"GatewayKey", T_PATH, "/etc/certgate/ca/gateway.key", FALSE, F(gateway_key), 0, 0, NULL},
-    /* Mail encrypted to the gateway: a certificate apart from the signing
-     * one; its key readable by the milter's user alone. The one it replaced
-     * (PATH.previous) still decrypts for the overlap. */
-    {"GatewayEncryptionCertificate", T_PATH, "/etc/certgate/ca/gateway-enc.pem", FALSE,
-     F(gateway_enc_certificate), 0, 0, NULL},
-    {"GatewayEncryptionKey", T_PATH, "/etc/certgate/ca/gateway-enc.key", FALSE,
-     F(gateway_enc_key), 0, 0, NULL},
-    {"GatewayEncryptionOverlap", T_DURATION, "90d", FALSE, F(gateway_enc_overlap), 0, 825 * D_,
-     NULL},
-    {"CertificateProfile", T_ENUM, "strict", FALSE, F(certificate_profile), 0, 0,
-     "strict|multipurpose"},
-    {"DefaultValidity", T_INT, "730", FALSE, F(default_validity), 1, 825, NULL},
-    {"MaxValidity", T_INT, "825", FALSE, F(max_validity), 1, 825, NULL},
-    {"DeliverToSubject", T_BOOL, "no", FALSE, F(deliver_to_subject), 0, 0, NULL},
-    {"CrlPath", T_PATH, "/var/lib/certgate/crl/issuing-ca.crl", FALSE, F(crl_path), 0, 0, NULL},
-    {"CrlUrl", T_URL, "http://%d/crl/issuing-ca.crl", FALSE, F(crl_url), 0, 0, NULL},
-    {"CaIssuersUrl", T_URL, "http://%d/ca/issuing-ca.cer", FALSE, F(ca_issuers_url), 0, 0, NULL},
-    /* SBR 4.9.7: a CRL at least every 7 days, nextUpdate at most 10 days on. */
-    {"CrlInterval", T_DURATION, "1d", FALSE, F(crl_interval), MIN_, 7 * D_, NULL},
-    {"CrlNextUpdate", T_DURATION, "7d", FALSE, F(crl_next_update), H_, 10 * D_, NULL},
-    {"LogFacility", T_ENUM, "mail", FALSE, F(log_facility), 0, 0,
-     "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7"},
-    {"LogLevel", T_ENUM, "info", FALSE, F(log_level), 0, 0, "err|warning|notice|info|debug"},
-};
-
-G_STATIC_ASSERT(G_N_ELEMENTS(keys) <= sizeof(((CgConf *)0)->set));
 
 #define MAX_FILE (1024 * 1024)
 #define MAX_LINE 4096
@@ -176,9 +87,9 @@ find_key(const char *name)
 {
 	gsize i;
 
-	for (i = 0; i < G_N_ELEMENTS(keys); i++)
-		if (g_ascii_strcasecmp(keys[i].name, name) == 0)
-			return &keys[i];
+	for (i = 0; i < cg_conf_n_keys; i++)
+		if (g_ascii_strcasecmp(cg_conf_keys[i].name, name) == 0)
+			return &cg_conf_keys[i];
 	return NULL;
 }
 
@@ -325,16 +236,63 @@ free_values(CgConf *conf)
 {
 	gsize i;
 
-	for (i = 0; i < G_N_ELEMENTS(keys); i++) {
-		void *slot = (char *)conf + keys[i].offset;
+	for (i = 0; i < cg_conf_n_keys; i++) {
+		void *slot = (char *)conf + cg_conf_keys[i].offset;
 
-		if (keys[i].type == T_LIST)
+		if (cg_conf_keys[i].type == T_LIST)
 			g_strfreev(*(char ***)slot);
-		else if (keys[i].type != T_INT && keys[i].type != T_BOOL &&
-		         keys[i].type != T_DURATION && keys[i].type != T_SIZE &&
-		         keys[i].type != T_MODE)
+		else if (cg_conf_keys[i].type != T_INT && cg_conf_keys[i].type != T_BOOL &&
+		         cg_conf_keys[i].type != T_DURATION && cg_conf_keys[i].type != T_SIZE &&
+		         cg_conf_keys[i].type != T_MODE)
 			g_free(*(char **)slot);
 	}
+}
+
+/* ExpiryReminders: "none", or distinct durations from 1h to 825d. */
+static void
+check_reminders(Ctx *ctx, CgConf *c)
+{
+	const Key *k = find_key("ExpiryReminders");
+	char **r = c->expiry_reminders;
+	guint i, j;
+
+	if (r == NULL || (r[0] != NULL && r[1] == NULL && strcmp(r[0], "none") == 0))
+		return;
+	for (i = 0; r[i] != NULL; i++) {
+		gint64 a, b;
+
+		if (!conf_parse_duration(r[i], &a) || a < H_ || a > 825 * D_) {
+			problem(ctx, 0, k, "\"%s\" is not a duration from 1h to 825d (or say none)",
+			        r[i]);
+			return;
+		}
+		for (j = 0; j < i; j++)
+			if (conf_parse_duration(r[j], &b) && a == b) {
+				problem(ctx, 0, k, "\"%s\" is given twice", r[i]);
+				return;
+			}
+	}
+}
+
+/* OperatorAddress: empty, or a mailbox (kept normalised); DigestTime HH:MM. */
+static void
+check_operator(Ctx *ctx, CgConf *c)
+{
+	g_autoptr(GError) err = NULL;
+	const char *t = c->digest_time ? c->digest_time : "";
+
+	if (c->operator_address != NULL && *c->operator_address) {
+		char *a = cg_addr_normalise(c->operator_address, &err);
+
+		if (a == NULL)
+			problem(ctx, 0, find_key("OperatorAddress"), "\"%s\": %s", c->operator_address,
+			        err->message);
+		else
+			g_free(c->operator_address), c->operator_address = a;
+	}
+	if (strlen(t) != 5 || !g_ascii_isdigit(t[0]) || !g_ascii_isdigit(t[1]) || t[2] != ':' ||
+	    !g_ascii_isdigit(t[3]) || !g_ascii_isdigit(t[4]) || atoi(t) > 23 || atoi(t + 3) > 59)
+		problem(ctx, 0, find_key("DigestTime"), "\"%s\" is not a time HH:MM (UTC)", t);
 }
 
 /* Checks that involve more than one key. */
@@ -364,6 +322,8 @@ cross_check(Ctx *ctx, CgConf *c)
 			if (addrs[i] && addrs[j] && g_ascii_strcasecmp(addrs[i], addrs[j]) == 0)
 				problem(ctx, 0, find_key(names[j]), "is the same address as %s",
 				        names[i]);
+	check_reminders(ctx, c);
+	check_operator(ctx, c);
 }
 
 static char *
@@ -379,8 +339,8 @@ cg_conf_load_data(const char *name, const char *basedir, const char *data, gsize
                   GError **error)
 {
 	Ctx ctx = {name, basedir, g_array_new(FALSE, FALSE, sizeof(Problem))};
-	const char *given[G_N_ELEMENTS(keys)] = {0};
-	guint given_line[G_N_ELEMENTS(keys)] = {0};
+	const char *given[CG_CONF_MAX_KEYS] = {0};
+	guint given_line[CG_CONF_MAX_KEYS] = {0};
 	g_auto(GStrv) lines = NULL;
 	g_autofree char *copy = NULL;
 	CgConf *conf;
@@ -432,7 +392,7 @@ cg_conf_load_data(const char *name, const char *basedir, const char *data, gsize
 			problem(&ctx, lineno, k, "missing value");
 			continue;
 		}
-		i = (gsize)(k - keys);
+		i = (gsize)(k - cg_conf_keys);
 		if (given[i] != NULL) {
 			problem(&ctx, lineno, k, "duplicate key (first set at line %u)",
 			        given_line[i]);
@@ -443,14 +403,14 @@ cg_conf_load_data(const char *name, const char *basedir, const char *data, gsize
 	}
 
 	/* GatewayDomain first: the address and URL defaults are built from it. */
-	for (i = 0; i < G_N_ELEMENTS(keys); i++)
-		if (keys[i].offset == F(gateway_domain) && given[i] != NULL &&
-		    set_value(&ctx, conf, &keys[i], given[i], given_line[i]))
+	for (i = 0; i < cg_conf_n_keys; i++)
+		if (cg_conf_keys[i].offset == offsetof(CgConf, gateway_domain) && given[i] != NULL &&
+		    set_value(&ctx, conf, &cg_conf_keys[i], given[i], given_line[i]))
 			conf->set[i] = 1;
-	for (i = 0; i < G_N_ELEMENTS(keys); i++) {
-		const Key *k = &keys[i];
+	for (i = 0; i < cg_conf_n_keys; i++) {
+		const Key *k = &cg_conf_keys[i];
 
-		if (k->offset == F(gateway_domain) && given[i] != NULL)
+		if (k->offset == offsetof(CgConf, gateway_domain) && given[i] != NULL)
 			continue;
 		if (given[i] != NULL) {
 			if (set_value(&ctx, conf, k, given[i], given_line[i]))
@@ -523,8 +483,8 @@ cg_conf_dump(const CgConf *conf, gboolean only_set, GString *out)
 {
 	gsize i;
 
-	for (i = 0; i < G_N_ELEMENTS(keys); i++) {
-		const Key *k = &keys[i];
+	for (i = 0; i < cg_conf_n_keys; i++) {
+		const Key *k = &cg_conf_keys[i];
 		const void *slot = (const char *)conf + k->offset;
 
 		if (only_set && !conf->set[i])

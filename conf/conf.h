@@ -76,6 +76,11 @@ typedef struct CgConf {
 	char *ca_issuers_url;
 	gint64 crl_interval;
 	gint64 crl_next_update;
+	/* the certificate's life, the operator's view */
+	char **expiry_reminders;   /* durations before not-after, or "none" */
+	char *operator_address;    /* "" when no digest is mailed */
+	char *digest_time;         /* "HH:MM", UTC */
+	gint64 disk_space_warning; /* bytes free under DbHome */
 	/* logging */
 	char *log_facility;
 	char *log_level;
@@ -104,6 +109,12 @@ void cg_conf_dump(const CgConf *conf, gboolean only_set, GString *out);
 /* syslog priority for LogLevel/LogFacility names. */
 int cg_conf_log_level(const CgConf *conf);
 int cg_conf_log_facility(const CgConf *conf);
+
+/* ExpiryReminders in seconds, longest first, into out (at most 8); how
+ * many (0 for "none"). */
+guint cg_conf_reminders(const CgConf *conf, gint64 out[8]);
+/* The next DigestTime after now (UTC seconds). */
+gint64 cg_conf_next_digest(const CgConf *conf, gint64 now);
 
 /* "90", "90s", "15m", "24h", "30d", "2w" in seconds; FALSE when not a duration. */
 gboolean cg_conf_parse_duration(const char *s, gint64 *seconds);

@@ -7,6 +7,7 @@
 #include "conf-int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 gboolean
@@ -201,4 +202,35 @@ conf_format_value(KeyType type, gint64 v, GString *out)
 		g_string_append_printf(out, "%04" G_GINT64_MODIFIER "o", v);
 	else
 		g_string_append_printf(out, "%" G_GINT64_FORMAT, v);
+}
+
+static int
+desc(const void *a, const void *b)
+{
+	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+guint
+cg_conf_reminders(const CgConf *conf, gint64 out[8])
+{
+	guint n = 0, i;
+
+	for (i = 0; conf->expiry_reminders != NULL && conf->expiry_reminders[i] != NULL && n < 8;
+	     i++)
+		if (conf_parse_duration(conf->expiry_reminders[i], &out[n]))
+			n++;
+	qsort(out, n, sizeof(gint64), desc);
+	return n;
+}
+
+gint64
+cg_conf_next_digest(const CgConf *conf, gint64 now)
+{
+	const char *t = conf->digest_time ? conf->digest_time : "06:00";
+	gint64 day = now - now % D_;
+	gint64 at = day + atoi(t) * H_ + atoi(t + 3) * MIN_;
+
+	return at > now ? at : at + D_;
 }

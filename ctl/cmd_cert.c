@@ -133,6 +133,43 @@ typedef struct {
 	const char *org;
 } CertList;
 
+/* A certificate's record as a JSON object, the same in list and show. */
+static void
+cert_json(GString *out, const CgCert *c, gint64 now)
+{
+	g_autofree char *nb = cg_time_iso(c->not_before), *na = cg_time_iso(c->not_after);
+	gint64 left = c->not_after > now ? (c->not_after - now) / 86400 : 0;
+
+	g_string_append(out, "{\"serial\":");
+	ctl_json_str(out, c->serial);
+	g_string_append(out, ",\"mailbox\":");
+	ctl_json_str(out, c->mailbox);
+	g_string_append(out, ",\"org\":");
+	ctl_json_str(out, c->org_id);
+	g_string_append(out, ",\"status\":");
+	ctl_json_str(out, cg_cert_state_name(c, now));
+	g_string_append(out, ",\"notBefore\":");
+	ctl_json_str(out, nb);
+	g_string_append(out, ",\"notAfter\":");
+	ctl_json_str(out, na);
+	g_string_append_printf(out, ",\"daysLeft\":%" G_GINT64_FORMAT, left);
+	g_string_append(out, ",\"profile\":");
+	ctl_json_str(out, c->profile);
+	g_string_append(out, ",\"request\":");
+	ctl_json_str(out, c->request_id);
+	g_string_append(out, ",\"renewedBy\":");
+	ctl_json_str(out, c->renewed_by ? c->renewed_by : "");
+	if (c->status == CG_CERT_REVOKED) {
+		g_autofree char *at = cg_time_iso(c->revoked_at);
+
+		g_string_append(out, ",\"revokedAt\":");
+		ctl_json_str(out, at);
+		g_string_append(out, ",\"reason\":");
+		ctl_json_str(out, cg_crl_reason_name(c->reason));
+	}
+	g_string_append(out, "}");
+}
+
 static gboolean
 list_cert(gconstpointer rec, gpointer data)
 {
@@ -145,19 +182,7 @@ list_cert(gconstpointer rec, gpointer data)
 		return TRUE;
 	if (l->ctx->json) {
 		g_string_append(l->out, l->n == 0 ? "[\n" : ",\n");
-		g_string_append(l->out, "{\"serial\":");
-		ctl_json_str(l->out, c->serial);
-		g_string_append(l->out, ",\"mailbox\":");
-		ctl_json_str(l->out, c->mailbox);
-		g_string_append(l->out, ",\"org\":");
-		ctl_json_str(l->out, c->org_id);
-		g_string_append(l->out, ",\"status\":");
-		ctl_json_str(l->out, st);
-		g_string_append(l->out, ",\"notAfter\":");
-		ctl_json_str(l->out, na);
-		g_string_append(l->out, ",\"request\":");
-		ctl_json_str(l->out, c->request_id);
-		g_string_append(l->out, "}");
+		cert_json(l->out, c, ctl_now());
 	} else {
 		g_string_append_printf(l->out, "%-32s %-8s %-6s %-21s %s\n", c->serial, st,
 		                       c->org_id, na, c->mailbox);
@@ -244,6 +269,11 @@ ctl_cert_show(CtlCtx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, 1, "certificate %s does not decode", serial);
 	if (pem) {
 		PEM_write_X509(stdout, x);
+	} else if (ctx->json) {
+		g_autoptr(GString) out = g_string_new(NULL);
+
+		cert_json(out, c, ctl_now());
+		printf("%s\n", out->str);
 	} else {
 		g_autofree char *rev = c->revoked_at ? cg_time_iso(c->revoked_at) : NULL;
 
@@ -252,6 +282,8 @@ ctl_cert_show(CtlCtx *ctx, int argc, char **argv)
 		       c->serial, c->mailbox, c->org_id, c->request_id, c->item, c->profile,
 		       c->status == CG_CERT_REVOKED ? "revoked" : "valid", rev ? " at " : "",
 		       rev ? rev : "", rev ? ", " : "", rev ? cg_crl_reason_name(c->reason) : "");
+		if (c->renewed_by != NULL && *c->renewed_by)
+			printf("renewed by  %s\n", c->renewed_by);
 		X509_print_fp(stdout, x);
 	}
 	X509_free(x);

@@ -2,7 +2,8 @@
  * cmd_queue.c: the job queue, as postqueue shows and flushes Postfix's.
  *
  *   certgate queue show     every job: kind, id, attempts, when it is due
- *   certgate queue flush    deferred jobs are due now (the issuer takes them)
+ *   certgate queue flush    deferred retries are due now (the issuer takes them);
+ *                           scheduled jobs (reminders) keep their time
  */
 #include "ctl.h"
 #include "common.h"
@@ -73,14 +74,16 @@ ctl_queue_flush(CtlCtx *ctx, int argc, char **argv)
 	CgStore *s;
 	gint moved;
 
-	if (!ctl_parse(ctx, "", "Make every deferred job due now; the issuer takes them at once.",
+	if (!ctl_parse(ctx, "",
+	               "Make every deferred retry due now; the issuer takes them at once. Jobs "
+	               "scheduled for later (expiry reminders) keep their time.",
 	               NULL, &argc, &argv))
 		return 2;
 	if (argc > 1)
 		return ctl_fail(ctx, 2, "takes no arguments");
 	if ((s = ctl_store(ctx)) == NULL)
 		return 1;
-	if ((moved = cg_store_job_release(s, G_MAXINT64, NULL, &err)) < 0)
+	if ((moved = cg_store_job_flush(s, &err)) < 0)
 		return ctl_fail(ctx, 1, "%s", err->message);
 	printf("%d deferred job%s queued\n", moved, moved == 1 ? "" : "s");
 	return 0;

@@ -161,7 +161,7 @@ cg_issuer_run_confirm(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, g
 {
 	g_autoptr(CgRequest) req = cg_store_request_get(iss->store, txn, job->id, error);
 	g_autofree char *token = NULL, *text = NULL, *until = NULL, *sent_at = NULL;
-	g_autofree char *detail = NULL;
+	g_autofree char *detail = NULL, *items = NULL;
 	/* A random value proving control of a mailbox lives at most 24 hours
 	 * (S/MIME BR 3.2.2.2). */
 	gint64 lifetime = MIN(iss->conf->challenge_lifetime, 24 * 3600);
@@ -176,16 +176,20 @@ cg_issuer_run_confirm(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, g
 		return FALSE;
 	until = cg_time_iso(now + lifetime);
 	sent_at = cg_time_iso(req->created);
+	items = req->kind == CG_REQUEST_STATUS ? g_strdup("")
+	                                       : g_strdup_printf(", %u items", req->n_items);
 	text = g_strdup_printf(
-	    "Hello,\n\nthe certificate authority at %s received an enrolment request from\n"
-	    "%s at %s: request %s, %u items. It was not signed, so it is\n"
+	    "Hello,\n\nthe certificate authority at %s received %s from\n"
+	    "%s at %s: request %s%s. It was not signed, so it is\n"
 	    "held until you confirm that you sent it.\n\n"
 	    "To confirm, reply to this mail and keep its subject line as it is:\n\n"
 	    "    ACME: %s\n\n"
 	    "This confirmation is valid until %s and can be used once. If you did not\n"
 	    "send the request, do not reply: nothing will be issued.\n\n-- \ncertgate at %s\n",
-	    iss->conf->gateway_domain, req->requester, sent_at, req->id, req->n_items, token, until,
-	    iss->conf->gateway_domain);
+	    iss->conf->gateway_domain,
+	    req->kind == CG_REQUEST_STATUS ? "a request for the status of its certificates"
+	                                   : "an enrolment request",
+	    req->requester, sent_at, req->id, items, token, until, iss->conf->gateway_domain);
 	c.kind = CG_CHALLENGE_CONFIRM;
 	c.target = req->id;
 	c.address = req->requester;

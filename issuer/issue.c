@@ -268,7 +268,8 @@ cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason, cons
 
 static gboolean
 store_cert(CgIssuer *iss, CgTxn *txn, X509 *x, const CgItem *item, const CgRequest *req,
-           const CgCertRequest *r, const CgCsr *csr, gint64 now, char **serial, GError **error)
+           const CgCertRequest *r, const CgCsr *csr, gint64 now, char **serial,
+           gint64 *not_after, GError **error)
 {
 	unsigned char *der = NULL;
 	int len = i2d_X509(x, &der);
@@ -286,7 +287,7 @@ store_cert(CgIssuer *iss, CgTxn *txn, X509 *x, const CgItem *item, const CgReque
 	c.mailbox = item->mailbox;
 	memcpy(c.spki_sha256, csr->spki_sha256, 32);
 	c.not_before = now;
-	c.not_after = now + (gint64)r->validity_days * 86400 - 1;
+	c.not_after = *not_after = now + (gint64)r->validity_days * 86400 - 1;
 	c.status = CG_CERT_VALID;
 	c.request_id = item->request_id;
 	c.item = item->index;
@@ -309,6 +310,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	g_autofree char *serial = NULL, *detail = NULL;
 	g_autofree char *refusal = NULL;
 	CgCertRequest r;
+	gint64 not_after = 0;
 	Gathered g = {0};
 	X509 *x;
 	gboolean ok = FALSE;
@@ -345,7 +347,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 		ok = cg_item_refuse(iss, txn, item, err->message, "cert.refuse", now, error);
 		goto done;
 	}
-	ok = store_cert(iss, txn, x, item, req, &r, g.csr, now, &serial, error);
+	ok = store_cert(iss, txn, x, item, req, &r, g.csr, now, &serial, &not_after, error);
 	X509_free(x);
 	if (!ok)
 		goto done;
@@ -356,6 +358,8 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	    g_strdup_printf("%s for %s, organisation %s, request %s, profile %s, key %s", serial,
 	                    item->mailbox, org->id, job_id, req->profile, g.csr->key_desc);
 	ok = cg_store_item_put(txn, item, error) &&
+	     cg_issuer_schedule_reminders(iss, txn, serial, not_after, now, error) &&
+	     cg_issuer_mark_renewed(iss, txn, req->renews, item->mailbox, serial, error) &&
 	     cg_request_settle(iss, txn, item->request_id, error) &&
 	     (req->kind == CG_REQUEST_ENROLL && !iss->conf->deliver_to_subject
 	          ? TRUE

@@ -27,6 +27,8 @@ struct CgIssuer {
 	CgStore *store;
 	CgCa *ca;
 	gint64 next_crl, next_release, next_checkpoint, next_renewal;
+	gboolean reminders_ready; /* the backfill of older certificates is done */
+	gint64 next_digest;       /* when to look at digest-next again */
 };
 
 /* issue.c */
@@ -34,6 +36,30 @@ gboolean cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 n
 gboolean cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **error);
 gboolean cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason,
                         const char *action, gint64 now, GError **error);
+
+/* remind.c: expiry reminders, renewals */
+/* A job for each ExpiryReminders stage still ahead of not_after. */
+gboolean cg_issuer_schedule_reminders(CgIssuer *iss, CgTxn *txn, const char *serial,
+                                      gint64 not_after, gint64 now, GError **error);
+/* serial renews the certificates in renews (comma-separated) that are
+ * mailbox's: each records it, and is reminded of no more. */
+gboolean cg_issuer_mark_renewed(CgIssuer *iss, CgTxn *txn, const char *renews,
+                                const char *mailbox, const char *serial, GError **error);
+gboolean cg_issuer_run_remind(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                              gboolean *temporary, GError **error);
+/* Once per database: reminders for the certificates issued before they
+ * existed. How many, 0 when done before, -1 on error. */
+gint cg_issuer_reminders_backfill(CgIssuer *iss, gint64 now, GError **error);
+
+/* status.c: an admin's Request: status */
+gboolean cg_issuer_run_status(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                              gboolean *temporary, GError **error);
+
+/* stats.c: the operator's daily digest */
+gboolean cg_issuer_run_digest(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                              gboolean *temporary, GError **error);
+/* Queues the digest once DigestTime has come (OperatorAddress set). */
+void cg_issuer_digest_tick(CgIssuer *iss, gint64 now);
 
 /* jobs.c: CG_ERROR_CORRUPT for a job whose id does not parse. */
 gboolean cg_job_malformed(const CgJob *job, GError **error);
@@ -72,6 +98,9 @@ gboolean cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint6
 
 /* outmail.c: helpers every flow's mail uses */
 GBytes *cg_p7c_of(X509 *cert, STACK_OF(X509) * chain);
+/* A CSV cell, quoted, a leading = + - @ neutralised so that no spreadsheet
+ * runs it; last ends the row. */
+void cg_csv_cell(GString *out, const char *v, gboolean last);
 /* The certificate and then the chain, PEM. */
 GBytes *cg_pem_of(X509 *cert, STACK_OF(X509) * chain);
 /* A distinguished name for people: RFC 2253 order and escapes, UTF-8 as

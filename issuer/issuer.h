@@ -196,6 +196,44 @@ typedef struct {
 char *cg_issuer_queue_operator(CgStore *store, const CgConf *conf, const CgOperatorIssue *op,
                                gint64 now, GError **error);
 
+/* ---- the operator's view (stats.c) ---- */
+
+typedef struct {
+	char *reason; /* its particulars made placeholders */
+	guint n;
+} CgReasonCount;
+
+typedef struct {
+	gint64 now;
+	guint orgs_active, orgs_pending, orgs_other;
+	GPtrArray *pending_orgs; /* "ID NAME (IDENTIFIER)", at most 20 */
+	guint requests_held;
+	guint certs_valid, certs_expired, certs_revoked;
+	guint certs_expiring; /* valid, not renewed, within 30 days */
+	guint domains_validated, domains_pending, domains_lapsed, domains_expiring;
+	GPtrArray *expiring_domains; /* "DOMAIN (organisation ID, DATE)", at most 20 */
+	guint64 jobs_queued, jobs_deferred;
+	/* the last 24 hours, from the audit log */
+	guint issued, refused, revoked, reminded, renewals;
+	GHashTable *reasons;    /* refusal class -> count */
+	GPtrArray *top_reasons; /* CgReasonCount*, the five commonest */
+	/* the CA itself */
+	gint64 ca_not_after;  /* 0 when its certificate cannot be read */
+	gint64 crl_age;       /* seconds, -1 when there is no CRL */
+	guint64 disk_free;    /* bytes under DbHome */
+	GPtrArray *warnings;  /* one line each */
+} CgStats;
+
+/* Every figure, from committed state. */
+CgStats *cg_stats_gather(const CgConf *conf, CgStore *store, gint64 now, GError **error);
+void cg_stats_free(CgStats *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgStats, cg_stats_free)
+/* For people (the digest's body, `certgate stats`), JSON, and the
+ * Prometheus text format (node_exporter's textfile collector). Caller frees. */
+char *cg_stats_text(const CgStats *s, const char *gateway_domain);
+char *cg_stats_json(const CgStats *s);
+char *cg_stats_prometheus(const CgStats *s);
+
 G_END_DECLS
 
 #endif

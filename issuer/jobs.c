@@ -93,6 +93,9 @@ static const JobFunc flows[CG_JOB_KIND_MAX + 1] = {
     [CG_JOB_CRL] = run_crl,
     [CG_JOB_NOTIFY] = cg_issuer_run_notify,
     [CG_JOB_CONFIRM] = cg_issuer_run_confirm,
+    [CG_JOB_REMIND] = cg_issuer_run_remind,
+    [CG_JOB_STATUS] = cg_issuer_run_status,
+    [CG_JOB_DIGEST] = cg_issuer_run_digest,
 };
 
 static gboolean
@@ -196,6 +199,14 @@ cg_issuer_tick(CgIssuer *iss, gint64 now)
 {
 	g_autoptr(GError) err = NULL;
 
+	if (!iss->reminders_ready) {
+		if (cg_issuer_reminders_backfill(iss, now, &err) < 0) {
+			cg_log(LOG_ERR, "expiry reminders for older certificates: %s", err->message);
+			g_clear_error(&err);
+		} else {
+			iss->reminders_ready = TRUE;
+		}
+	}
 	if (now >= iss->next_release) {
 		gint64 next = 0;
 
@@ -216,6 +227,7 @@ cg_issuer_tick(CgIssuer *iss, gint64 now)
 		}
 		iss->next_renewal = now + 3600;
 	}
+	cg_issuer_digest_tick(iss, now);
 	if (now >= iss->next_checkpoint) {
 		cg_store_checkpoint(iss->store, NULL);
 		iss->next_checkpoint = now + 60;

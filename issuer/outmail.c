@@ -436,6 +436,24 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **er
 
 /* ---- helpers for the flows ---- */
 
+/* A CSV cell: quoted when needed, and a leading = + - @ neutralised so
+ * that no spreadsheet runs it. */
+void
+cg_csv_cell(GString *out, const char *v, gboolean last)
+{
+	const char *p;
+
+	g_string_append_c(out, '"');
+	if (*v == '=' || *v == '+' || *v == '-' || *v == '@')
+		g_string_append_c(out, '\'');
+	for (p = v; *p; p++) {
+		if (*p == '"')
+			g_string_append_c(out, '"');
+		g_string_append_c(out, *p == '\r' || *p == '\n' ? ' ' : *p);
+	}
+	g_string_append(out, last ? "\"\r\n" : "\",");
+}
+
 GBytes *
 cg_pem_of(X509 *cert, STACK_OF(X509) * chain)
 {

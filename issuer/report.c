@@ -10,33 +10,47 @@
 #include <openssl/x509v3.h>
 #include <string.h>
 
-/* A CSV cell: quoted when needed, and a leading = + - @ neutralised so
- * that no spreadsheet runs it. */
-static void
-csv_cell(GString *out, const char *v, gboolean last)
-{
-	const char *p;
-
-	g_string_append_c(out, '"');
-	if (*v == '=' || *v == '+' || *v == '-' || *v == '@')
-		g_string_append_c(out, '\'');
-	for (p = v; *p; p++) {
-		if (*p == '"')
-			g_string_append_c(out, '"');
-		g_string_append_c(out, *p == '\r' || *p == '\n' ? ' ' : *p);
-	}
-	g_string_append(out, last ? "\"\r\n" : "\",");
-}
-
 typedef struct {
 	CgIssuer *iss;
 	CgTxn *txn;
 	GString *csv;
 	GPtrArray *certs; /* X509* issued, in row order */
 	GPtrArray *names; /* their mailboxes, for people (U-labels) */
+	const char *renews; /* the request's, "" when none */
+	GString *renewals;  /* a line for each certificate that renews one */
 	guint issued, refused;
 	GError *error;
 } Report;
+
+/* "Certificate NEW for MAILBOX renews OLD, valid until DATE." for each old
+ * certificate this item's renewed. */
+static gboolean
+renewal_line(Report *r, const CgItem *it)
+{
+	g_auto(GStrv) old = g_strsplit_set(r->renews, ", ", -1);
+	char **p;
+
+	for (p = old; *p != NULL; p++) {
+		g_autoptr(GError) err = NULL;
+		g_autoptr(CgCert) c = **p ? cg_store_cert_get(r->iss->store, r->txn, *p, &err) : NULL;
+		g_autofree char *until = NULL, *shown = NULL;
+
+		if (c == NULL) {
+			if (err != NULL && !cg_error_absent(&err, &r->error))
+				return FALSE;
+			continue;
+		}
+		if (g_strcmp0(c->renewed_by, it->serial) != 0)
+			continue;
+		until = cg_time_iso(c->not_after);
+		shown = cg_addr_to_unicode(c->mailbox);
+		g_string_append_printf(r->renewals,
+		                       "Certificate %s for %s renews %s, which stays valid\nuntil "
+		                       "%s.\n",
+		                       it->serial, shown, c->serial, until);
+	}
+	return TRUE;
+}
 
 static gboolean
 report_row(gconstpointer rec, gpointer data)
@@ -47,11 +61,11 @@ report_row(gconstpointer rec, gpointer data)
 	g_autofree char *shown = cg_addr_to_unicode(it->mailbox);
 	const char *status = it->status == CG_ITEM_ISSUED ? "issued" : "refused";
 
-	csv_cell(r->csv, row, FALSE);
-	csv_cell(r->csv, shown, FALSE);
-	csv_cell(r->csv, status, FALSE);
-	csv_cell(r->csv, it->serial ? it->serial : "", FALSE);
-	csv_cell(r->csv, it->reason ? it->reason : "", TRUE);
+	cg_csv_cell(r->csv, row, FALSE);
+	cg_csv_cell(r->csv, shown, FALSE);
+	cg_csv_cell(r->csv, status, FALSE);
+	cg_csv_cell(r->csv, it->serial ? it->serial : "", FALSE);
+	cg_csv_cell(r->csv, it->reason ? it->reason : "", TRUE);
 	if (it->status == CG_ITEM_ISSUED) {
 		g_autoptr(CgCert) c =
 		    cg_store_cert_get(r->iss->store, r->txn, it->serial, &r->error);
@@ -61,6 +75,8 @@ report_row(gconstpointer rec, gpointer data)
 		if (c == NULL)
 			return FALSE;
 		p = g_bytes_get_data(c->der, NULL);
+		if (*r->renews && !renewal_line(r, it))
+			return FALSE;
 		if ((x = d2i_X509(NULL, &p, (long)g_bytes_get_size(c->der))) != NULL) {
 			g_ptr_array_add(r->certs, x);
 			g_ptr_array_add(r->names, g_steal_pointer(&shown));
@@ -100,7 +116,8 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	    g_string_new("\"row\",\"mailbox\",\"status\",\"serial\",\"reason\"\r\n");
 	g_autofree char *subject = NULL, *text = NULL, *detail = NULL, *name = NULL;
 	STACK_OF(X509) *chain = cg_ca_chain(iss->ca);
-	Report r = {iss, txn, csv, certs, names, 0, 0, NULL};
+	g_autoptr(GString) renewals = g_string_new(NULL);
+	Report r = {iss, txn, csv, certs, names, "", renewals, 0, 0, NULL};
 	char *to[2] = {NULL, NULL};
 	gboolean sent = FALSE, ok;
 	CgOutMail m = {0};
@@ -108,6 +125,7 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 
 	if (req == NULL)
 		return FALSE;
+	r.renews = req->renews ? req->renews : "";
 	if (!cg_store_foreach_by(iss->store, txn, CG_INDEX_ITEM_BY_REQUEST, req->id, report_row, &r,
 	                         error) ||
 	    r.error != NULL) {
@@ -145,8 +163,10 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	    g_strdup_printf("Hello,\n\nyour enrolment request %s is done: %u certificates "
 	                    "issued, %u items refused.\nThe attached %s lists every item with "
 	                    "its serial or the reason it was refused;\nthe certificates are "
-	                    "attached as .pem (with the chain) and .p7c.\n\n-- \ncertgate at %s\n",
-	                    req->id, r.issued, r.refused, name, iss->conf->gateway_domain);
+	                    "attached as .pem (with the chain) and .p7c.\n%s%s\n-- \ncertgate at "
+	                    "%s\n",
+	                    req->id, r.issued, r.refused, name, renewals->len ? "\n" : "",
+	                    renewals->str, iss->conf->gateway_domain);
 	to[0] = req->requester;
 	m.subject = subject;
 	m.text = text;

@@ -1,7 +1,7 @@
 /*
- * challenge.c: replies to domain challenges (DESIGN.md 5.2) and to enrolment
- * confirmations (5.3), the handler of
- * ChallengeAddress.
+ * challenge.c: replies to domain challenges (DESIGN.md 5.2), to enrolment
+ * confirmations and invitations (5.3), and to expiry reminders (renew.c):
+ * the handler of ChallengeAddress.
  *
  * check (no transaction): the token (Subject, else an ACME RESPONSE block),
  *   the challenge it names, the reply's own facts (one From, exactly the
@@ -27,7 +27,8 @@ typedef struct {
 	guint8 hash[32];
 	char *auth; /* what reply authentication found */
 	gboolean in_subject;
-	GBytes *csr; /* an invitation's answer: the CSR, DER */
+	GBytes *csr;        /* an invitation's answer: the CSR, DER */
+	CgRenewal *renewal; /* a reminder's answer */
 } State;
 
 static void
@@ -38,42 +39,17 @@ state_free(gpointer p)
 	g_free(st->auth);
 	if (st->csr != NULL)
 		g_bytes_unref(st->csr);
+	cg_renewal_free(st->renewal);
 	g_free(st);
 }
 
-/* The CSR an invited subject sends back: an attachment (pkcs10, .csr, .p10,
- * .req, .pem) or a PEM block in the text. */
+/* The CSR an invited subject sends back. */
 static gboolean
 invite_csr(const CgMail *mail, const CgChallenge *c, State *st, GError **error)
 {
-	g_autoptr(CgCsr) csr = NULL;
-	const guint8 *data = NULL;
-	gsize len = 0;
-	guint i;
+	g_autoptr(CgCsr) csr = cg_answer_csr(mail, c->address, "an invitation", error);
 
-	for (i = 0; i < mail->body.attachments->len && data == NULL; i++) {
-		const CgAttachment *a = mail->body.attachments->pdata[i];
-
-		if (cg_enroll_is_csr_part(a))
-			data = g_bytes_get_data(a->data, &len);
-	}
-	if (data == NULL)
-		data = (const guint8 *)cg_enroll_pem_csr_next(mail->body.text, &len);
-	if (data == NULL) {
-		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
-		            "the answer to an invitation must carry a CSR (attached, or pasted as "
-		            "PEM)");
-		return FALSE;
-	}
-	if ((csr = cg_csr_parse(data, len, error)) == NULL)
-		return FALSE;
-	if (csr->mailbox != NULL && !cg_addr_equal(csr->mailbox, c->address)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
-		            "the CSR names %s, but the invitation is for %s", csr->mailbox,
-		            c->address);
-		return FALSE;
-	}
-	if (!cg_policy_check_key_shape(csr->key, error))
+	if (csr == NULL)
 		return FALSE;
 	st->csr = g_bytes_ref(csr->der);
 	return TRUE;
@@ -212,6 +188,8 @@ challenge_check(CgGateway *g, GError **error)
 	cg_gateway_trace(g, "%s", st->auth);
 	if (c->kind == CG_CHALLENGE_INVITE && !invite_csr(mail, c, st, error))
 		return FALSE;
+	if (c->kind == CG_CHALLENGE_RENEW && !cg_renewal_check(g, c, &st->renewal, error))
+		return FALSE;
 	return TRUE;
 }
 
@@ -277,6 +255,9 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 	}
 	req->status = CG_REQUEST_RECEIVED;
 	if (!cg_store_request_put(txn, req, error))
+		return FALSE;
+	if (req->kind == CG_REQUEST_STATUS &&
+	    !cg_store_job_append(txn, CG_JOB_STATUS, req->id, error))
 		return FALSE;
 	detail = g_strdup_printf("confirmed by %s: %u items released; %s, Message-ID <%s>",
 	                         g->mail->from, held->len, st->auth,
@@ -355,6 +336,8 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 		return confirm_apply(g, txn, c, now, error);
 	if (c->kind == CG_CHALLENGE_INVITE)
 		return invite_apply(g, txn, c, now, error);
+	if (c->kind == CG_CHALLENGE_RENEW)
+		return cg_renewal_apply(g, txn, c, st->renewal, st->auth, error);
 
 	old = cg_store_domain_get(g->store, txn, c->target, &err);
 	if (old == NULL && !cg_error_absent(&err, error))

@@ -36,7 +36,8 @@ typedef struct {
 	char *email;  /* Email: directive */
 	char *renews; /* Renew: serials, comma-separated */
 	guint n_good;
-	gboolean held; /* unsigned: held until the admin confirms */
+	gboolean held;   /* unsigned: held until the admin confirms */
+	gboolean status; /* "Request: status": no items, a CSV back */
 } State;
 
 static void
@@ -186,6 +187,15 @@ directives(State *st, const CgConf *conf, const char *text, GError **error)
 		} else if (g_ascii_strcasecmp(l, "Renew") == 0) {
 			if (!renew_directive(st, v, i + 1, error))
 				return FALSE;
+		} else if (g_ascii_strcasecmp(l, "Request") == 0) {
+			if (g_ascii_strcasecmp(v, "status") != 0) {
+				g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+				            "line %u: Request: here is status (a CSV of the "
+				            "organisation's certificates and domains)",
+				            i + 1);
+				return FALSE;
+			}
+			st->status = TRUE;
 		} else if (g_ascii_strcasecmp(l, "Email") == 0) {
 			g_autoptr(GError) err = NULL;
 
@@ -499,6 +509,17 @@ enroll_check(CgGateway *g, GError **error)
 	if (!directives(st, g->conf, body->text, error))
 		goto bad;
 	text_csrs(st, body->text);
+	if (st->status) {
+		/* A status request asks, it enrols nobody. */
+		if (st->items->len > 0 || body->attachments->len > 0) {
+			g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+			            "a status request carries no CSR and no list; send enrolments "
+			            "apart");
+			goto bad;
+		}
+		cg_mail_body_clear(&own);
+		return TRUE;
+	}
 	for (i = 0; i < body->attachments->len; i++) {
 		const CgAttachment *a = body->attachments->pdata[i];
 
@@ -559,7 +580,7 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 		return FALSE;
 	rid = g_strdup_printf("R%" G_GUINT64_FORMAT, n);
 	req.id = rid;
-	req.kind = CG_REQUEST_ENROLL;
+	req.kind = st->status ? CG_REQUEST_STATUS : CG_REQUEST_ENROLL;
 	req.org_id = st->org->id;
 	req.requester = g->mail->from;
 	req.digest = dg;
@@ -598,12 +619,36 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 		item.serial = "";
 		if (!cg_store_item_put(txn, &item, error))
 			return FALSE;
-		if (it->reason != NULL || st->held)
+		if (it->reason != NULL) {
+			/* Every refusal is audited, as the issuer's are: the digest
+			 * counts them and names the commonest reasons. */
+			g_autofree char *obj = g_strdup_printf("%s#%u", rid, it->row);
+			g_autofree char *why = g_strdup_printf("%s: %s", item.mailbox, it->reason);
+
+			if (!cg_store_audit_append(txn, now, g->mail->from, "item.refuse", obj, why,
+			                           error))
+				return FALSE;
+			continue;
+		}
+		if (st->held)
 			continue;
 		job = g_strdup_printf("%s#%u", rid, it->row);
 		if (!cg_store_job_append(txn, it->invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job,
 		                         error))
 			return FALSE;
+	}
+	if (st->status) {
+		detail = g_strdup_printf("status of organisation %s for admin %s", st->org->id,
+		                         g->mail->from);
+		if (!cg_store_audit_append(txn, now, g->mail->from,
+		                           st->held ? "status.held" : "status.request", rid, detail,
+		                           error) ||
+		    !cg_store_job_append(txn, st->held ? CG_JOB_CONFIRM : CG_JOB_STATUS, rid, error))
+			return FALSE;
+		g->request_id = g_steal_pointer(&rid);
+		g->summary = g_strdup_printf("request %s: status %s", g->request_id,
+		                             st->held ? "held for confirmation" : "queued");
+		return TRUE;
 	}
 	detail = g_strdup_printf("%u items (%u queued, %u refused), profile %s, by admin %s of "
 	                         "organisation %s",

@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "mailparse.h"
+#include "policy.h"
 #include "store.h"
 
 #include <glib.h>
@@ -233,6 +234,19 @@ extern const CgHandler cg_revoke_handler;
  * in *len (NULL when none; p may be NULL). */
 gboolean cg_enroll_is_csr_part(const CgAttachment *a);
 const char *cg_enroll_pem_csr_next(const char *p, gsize *len);
+
+/* Answers to expiry reminders (renew.c), for the challenge handler. */
+typedef struct CgRenewal CgRenewal;
+void cg_renewal_free(CgRenewal *r);
+/* The CSR an answer carries (attached or pasted), for mailbox; refused when
+ * it names another or its key has a bad shape. what: "an invitation". */
+CgCsr *cg_answer_csr(const CgMail *mail, const char *mailbox, const char *what, GError **error);
+/* Before the transaction: the CSR and every check of policy/renewal.c
+ * (queueing a new challenge when the organisation's domain lapsed). */
+gboolean cg_renewal_check(CgGateway *g, const CgChallenge *c, CgRenewal **out, GError **error);
+/* In it: the checks again, then the request, its item and the issue job. */
+gboolean cg_renewal_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, const CgRenewal *r,
+                          const char *auth, GError **error);
 
 /* Which gateway address rcpt (normalised) is; CG_GW_NONE when none. */
 CgGatewayKind cg_handler_kind_of(const CgConf *conf, const char *rcpt);

@@ -19,6 +19,7 @@
  *   cg_letter_parse()                the Key: value grammar of request letters
  *   cg_policy_signed_age()           is a signed mail fresh (SignedMailMaxAge)
  *   cg_policy_domain_usable()        may an organisation certify mailboxes at a domain
+ *   cg_policy_renewal()              may an answer to an expiry reminder renew
  *   cg_policy_enroll_auth()          EnrollAuth: proceed, hold or refuse enrolment mail
  *   cg_policy_sponsor()              the sponsor profile's names and country
  *   cg_policy_issue()                the issuer's re-checks before it signs
@@ -330,6 +331,32 @@ typedef struct {
 /* NULL when org_id may certify mailboxes at the domain at now; else why not.
  * Caller frees. */
 char *cg_policy_domain_usable(const CgDomainFacts *f, const char *org_id, gint64 now);
+
+/* An answer to an expiry reminder, with a CSR (renewal.c). */
+typedef struct {
+	const char *serial; /* of the certificate to renew */
+	gboolean cert_found;
+	gboolean revoked;
+	gint64 revoked_at;
+	const char *renewed_by; /* "" while not renewed */
+	gint64 not_after;
+	const char *org_id;
+	gboolean org_active;
+	const char *org_status;
+	CgDomainFacts domain;          /* of the certificate's mailbox */
+	const char *answerer;          /* the From of the answer */
+	gboolean answered_by_subject;  /* the certificate's own mailbox answered */
+	gboolean answerer_admin;       /* the answerer is an active admin of org_id */
+	gboolean needs_admin;          /* enrolled by an admin (not by the operator):
+	                                * the renewal is an admin's request too */
+	gboolean requester_admin;      /* the enrolling admin still is one */
+	gboolean same_key;             /* the CSR has the old certificate's key */
+} CgRenewalFacts;
+
+/* NULL when the answer renews the certificate; else why not (caller
+ * frees), with *rechallenge when a new challenge of the organisation's own
+ * domain would start it again. */
+char *cg_policy_renewal(const CgRenewalFacts *f, gint64 now, gboolean *rechallenge);
 
 typedef enum {
 	CG_ENROLL_AUTH_SIGNED_OR_CONFIRM = 0,

@@ -256,6 +256,50 @@ cg_store_audit_foreach(CgStore *s, CgStoreVisit visit, gpointer data, GError **e
 }
 
 gboolean
+cg_store_audit_since(CgStore *s, gint64 since, CgStoreVisit visit, gpointer data,
+                     GError **error)
+{
+	DB *db = s->db[DBI_AUDIT];
+	DBC *c = NULL;
+	gboolean ok = TRUE;
+	int rc;
+
+	rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED);
+	if (rc != 0)
+		return cg_db_fail(rc, "audit", error);
+	for (rc = 0;;) {
+		g_autoptr(CgAuditEntry) e = NULL;
+		DBT k = {0}, d = {0};
+
+		k.flags = DB_DBT_MALLOC;
+		d.flags = DB_DBT_MALLOC;
+		rc = c->get(c, &k, &d, DB_PREV);
+		if (rc == DB_NOTFOUND)
+			break;
+		if (rc != 0) {
+			ok = cg_db_fail(rc, "audit", error);
+			break;
+		}
+		e = entry_decode(d.data, d.size, error);
+		free(k.data);
+		free(d.data);
+		if (e == NULL) {
+			ok = FALSE;
+			break;
+		}
+		/* Entries are appended in time order but for transactions that
+		 * overlapped (each stamps its own start): the walk ends at the
+		 * first entry five minutes older than since. */
+		if (e->time < since - 300)
+			break;
+		if (e->time >= since && !visit(e, data))
+			break;
+	}
+	c->close(c);
+	return ok;
+}
+
+gboolean
 cg_audit_check_all(CgStore *s, GString *report)
 {
 	g_autoptr(GError) err = NULL;

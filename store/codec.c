@@ -282,7 +282,7 @@ challenge_decode(GVariant *v)
 	c->kind = kind;
 	c->state = st;
 	if (!fixed32(hash, c->token_hash) || kind < CG_CHALLENGE_DOMAIN ||
-	    kind > CG_CHALLENGE_INVITE || st > CG_CHALLENGE_STATE_EXPIRED) {
+	    kind > CG_CHALLENGE_RENEW || st > CG_CHALLENGE_STATE_EXPIRED) {
 		cg_challenge_free(c);
 		return NULL;
 	}
@@ -334,7 +334,7 @@ request_decode(GVariant *v)
 	              &q->n_items, &q->n_settled, &q->reason, &q->evidence);
 	q->kind = kind;
 	q->status = st;
-	if (kind < CG_REQUEST_LETTER || kind > CG_REQUEST_OPERATOR || st > CG_REQUEST_REJECTED) {
+	if (kind < CG_REQUEST_LETTER || kind > CG_REQUEST_STATUS || st > CG_REQUEST_REJECTED) {
 		cg_request_free(q);
 		return NULL;
 	}
@@ -509,7 +509,34 @@ cg_cert_free(CgCert *c)
 	g_free(c->mailbox);
 	g_free(c->request_id);
 	g_free(c->profile);
+	g_free(c->renewed_by);
 	g_free(c);
+}
+
+static void
+cert_extras_out(gconstpointer r, GVariantDict *d)
+{
+	const CgCert *c = r;
+
+	if (c->renewed_by != NULL && *c->renewed_by)
+		g_variant_dict_insert(d, "renewed-by", "s", c->renewed_by);
+	if (c->reminded > 0)
+		g_variant_dict_insert(d, "reminded", "x", c->reminded);
+}
+
+static gboolean
+cert_extras_in(gpointer r, GVariantDict *d)
+{
+	CgCert *c = r;
+	g_autoptr(GVariant) v = g_variant_dict_lookup_value(d, "renewed-by", NULL);
+	g_autoptr(GVariant) rv = g_variant_dict_lookup_value(d, "reminded", NULL);
+
+	if ((v != NULL && !g_variant_is_of_type(v, G_VARIANT_TYPE_STRING)) ||
+	    (rv != NULL && !g_variant_is_of_type(rv, G_VARIANT_TYPE_INT64)))
+		return FALSE;
+	c->renewed_by = v != NULL ? g_variant_dup_string(v, NULL) : g_strdup("");
+	c->reminded = rv != NULL ? g_variant_get_int64(rv) : 0;
+	return c->reminded >= 0;
 }
 
 /* ---- the codec table ---- */
@@ -529,7 +556,7 @@ const CgCodec cg_codecs[CG_REC_N_KINDS] = {
     [CG_REC_ITEM] = {DBI_ITEMS, ITEM_T, item_encode, item_decode, item_key,
                      (GDestroyNotify)cg_item_free, NULL, NULL},
     [CG_REC_CERT] = {DBI_CERTS, CERT_T, cert_encode, cert_decode, cert_key,
-                     (GDestroyNotify)cg_cert_free, NULL, NULL},
+                     (GDestroyNotify)cg_cert_free, cert_extras_out, cert_extras_in},
 };
 
 void

@@ -491,6 +491,44 @@ cg_store_next_id(CgTxn *txn, const char *counter, guint64 *out, GError **error)
 	return TRUE;
 }
 
+char *
+cg_store_meta_get(CgStore *s, CgTxn *txn, const char *name, GError **error)
+{
+	g_autofree char *key = g_strconcat("value:", name, NULL);
+	DB *meta = s->db[DBI_META];
+	DBT k = {0}, d = {0};
+	char *v;
+	int rc;
+
+	k.data = key;
+	k.size = (u_int32_t)strlen(key);
+	d.flags = DB_DBT_MALLOC;
+	rc = meta->get(meta, cg_txn_raw(txn), &k, &d, 0);
+	if (rc != 0) {
+		cg_db_fail(rc, "meta", error);
+		return NULL;
+	}
+	v = g_strndup(d.data, d.size);
+	free(d.data);
+	return v;
+}
+
+gboolean
+cg_store_meta_put(CgTxn *txn, const char *name, const char *value, GError **error)
+{
+	g_autofree char *key = g_strconcat("value:", name, NULL);
+	DB *meta = txn->store->db[DBI_META];
+	DBT k = {0}, d = {0};
+	int rc;
+
+	k.data = key;
+	k.size = (u_int32_t)strlen(key);
+	d.data = (void *)value;
+	d.size = (u_int32_t)strlen(value);
+	rc = meta->put(meta, txn->txn, &k, &d, 0);
+	return rc == 0 ? TRUE : cg_db_fail(rc, "meta", error);
+}
+
 gboolean
 cg_store_checkpoint(CgStore *s, GError **error)
 {

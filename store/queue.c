@@ -20,8 +20,8 @@ G_STATIC_ASSERT(1 + 1 + 2 + 4 + 8 + CG_JOB_ID_MAX + 1 <= CG_JOB_RECORD_LEN);
 const char *
 cg_job_kind_name(CgJobKind kind)
 {
-	static const char *n[] = {"?",      "challenge", "issue",  "deliver", "report",
-	                          "invite", "crl",       "notify", "confirm"};
+	static const char *n[] = {"?",      "challenge", "issue",  "deliver", "report", "invite",
+	                          "crl",    "notify",    "confirm", "remind", "status", "digest"};
 
 	return (guint)kind < G_N_ELEMENTS(n) ? n[kind] : "?";
 }
@@ -80,20 +80,28 @@ queue_put(CgTxn *txn, const CgJob *j, GError **error)
 	return rc == 0 ? TRUE : cg_db_fail(rc, "jobs", error);
 }
 
-gboolean
-cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError **error)
+/* A new job of kind for id into *j; FALSE for a bad kind or id. */
+static gboolean
+job_new(CgJobKind kind, const char *id, CgJob *j, GError **error)
 {
-	CgJob j = {0};
-
+	memset(j, 0, sizeof(*j));
 	if (kind < CG_JOB_CHALLENGE || kind > CG_JOB_KIND_MAX || id == NULL ||
 	    strlen(id) > CG_JOB_ID_MAX) {
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "bad job (%d, %s)", kind,
 		            id ? id : "(null)");
 		return FALSE;
 	}
-	j.kind = kind;
-	g_strlcpy(j.id, id, sizeof(j.id));
-	return queue_put(txn, &j, error);
+	j->kind = kind;
+	g_strlcpy(j->id, id, sizeof(j->id));
+	return TRUE;
+}
+
+gboolean
+cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError **error)
+{
+	CgJob j;
+
+	return job_new(kind, id, &j, error) && queue_put(txn, &j, error);
 }
 
 gboolean
@@ -127,8 +135,8 @@ cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error)
 	return job_unpack(rec, d.size, out, error);
 }
 
-gboolean
-cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
+static gboolean
+put_aside(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
 {
 	DB *later = txn->store->db[DBI_JOBS_LATER];
 	guint8 key[16], rec[CG_JOB_RECORD_LEN];
@@ -137,7 +145,6 @@ cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
 	DBT k = {0}, d = {0};
 	int rc;
 
-	j.attempts = (guint16)MIN((guint)j.attempts + 1, G_MAXUINT16);
 	j.due = due;
 	job_pack(&j, rec);
 	memcpy(key, &be, 8);
@@ -149,6 +156,23 @@ cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
 	d.size = sizeof(rec);
 	rc = later->put(later, txn->txn, &k, &d, DB_NOOVERWRITE);
 	return rc == 0 ? TRUE : cg_db_fail(rc, "jobs_later", error);
+}
+
+gboolean
+cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
+{
+	CgJob j = *job;
+
+	j.attempts = (guint16)MIN((guint)j.attempts + 1, G_MAXUINT16);
+	return put_aside(txn, &j, due, error);
+}
+
+gboolean
+cg_store_job_schedule(CgTxn *txn, CgJobKind kind, const char *id, gint64 due, GError **error)
+{
+	CgJob j;
+
+	return job_new(kind, id, &j, error) && put_aside(txn, &j, due, error);
 }
 
 /* The next job record of a cursor on jobs or jobs_later, into kbuf/dbuf. */
@@ -238,6 +262,91 @@ cg_store_job_release(CgStore *s, gint64 now, gint64 *next_due, GError **error)
 	if (next_due != NULL)
 		*next_due = r.next_due;
 	return r.moved;
+}
+
+typedef struct {
+	GArray *keys; /* 16-byte keys of the retries, in due order */
+	guint from, to;
+	gint moved;
+} Flush;
+
+static gboolean
+flush_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	Flush *f = data;
+	DB *later = txn->store->db[DBI_JOBS_LATER];
+	guint i;
+
+	f->moved = 0;
+	for (i = f->from; i < f->to; i++) {
+		guint8 *key = &g_array_index(f->keys, guint8, i * 16), rec[CG_JOB_RECORD_LEN];
+		DBT k = {0}, d = {0};
+		CgJob j;
+		int rc;
+
+		k.data = key;
+		k.size = 16;
+		d.data = rec;
+		d.ulen = sizeof(rec);
+		d.flags = DB_DBT_USERMEM;
+		rc = later->get(later, txn->txn, &k, &d, DB_RMW);
+		if (rc == DB_NOTFOUND)
+			continue; /* the issuer released it meanwhile */
+		if (rc != 0)
+			return cg_db_fail(rc, "jobs_later", error);
+		if (!job_unpack(rec, d.size, &j, error) || !queue_put(txn, &j, error))
+			return FALSE;
+		if ((rc = later->del(later, txn->txn, &k, 0)) != 0)
+			return cg_db_fail(rc, "jobs_later", error);
+		f->moved++;
+	}
+	return TRUE;
+}
+
+gint
+cg_store_job_flush(CgStore *s, GError **error)
+{
+	g_autoptr(GArray) keys = g_array_new(FALSE, FALSE, 1);
+	DB *later = s->db[DBI_JOBS_LATER];
+	DBC *c = NULL;
+	gint moved = 0;
+	guint n, i;
+	int rc;
+
+	/* Which are retries, read without locks; then moved in batches, each
+	 * looked up again in its transaction. */
+	rc = later->cursor(later, NULL, &c, DB_READ_COMMITTED);
+	if (rc != 0) {
+		cg_db_fail(rc, "jobs_later", error);
+		return -1;
+	}
+	for (;;) {
+		guint8 kbuf[16], dbuf[CG_JOB_RECORD_LEN];
+		guint32 dlen = 0;
+		guint16 att;
+
+		rc = job_next(c, kbuf, dbuf, 0, &dlen);
+		if (rc == DB_NOTFOUND)
+			break;
+		if (rc != 0) {
+			c->close(c);
+			cg_db_fail(rc, "jobs_later", error);
+			return -1;
+		}
+		memcpy(&att, dbuf + 2, 2);
+		if (dlen == CG_JOB_RECORD_LEN && GUINT16_FROM_BE(att) > 0)
+			g_array_append_vals(keys, kbuf, 16);
+	}
+	c->close(c);
+	n = keys->len / 16;
+	for (i = 0; i < n; i += 500) {
+		Flush f = {keys, i, MIN(i + 500, n), 0};
+
+		if (!cg_store_transact(s, flush_txn, &f, error))
+			return -1;
+		moved += f.moved;
+	}
+	return moved;
 }
 
 static gboolean

@@ -509,3 +509,9 @@ cg_request_status_name(CgRequestStatus s)
 
 	return (guint)s < G_N_ELEMENTS(n) ? n[s] : "?";
 }
+
+const char *
+cg_cert_state_name(const CgCert *c, gint64 now)
+{
+	return c->status == CG_CERT_REVOKED ? "revoked" : c->not_after <= now ? "expired" : "valid";
+}

@@ -66,6 +66,10 @@ gboolean cg_store_transact(CgStore *store, CgTxnFunc fn, gpointer data, GError *
 
 /* Unique increasing counters ("org", "request"): returns the next value. */
 gboolean cg_store_next_id(CgTxn *txn, const char *counter, guint64 *out, GError **error);
+/* A named value of the store's own bookkeeping (a sweep's progress, the next
+ * digest): NULL with CG_ERROR_NOT_FOUND when never set. */
+char *cg_store_meta_get(CgStore *s, CgTxn *txn, const char *name, GError **error);
+gboolean cg_store_meta_put(CgTxn *txn, const char *name, const char *value, GError **error);
 
 /* TRUE once Berkeley DB has panicked: the process should exit so that the
  * next start runs recovery. */
@@ -148,6 +152,8 @@ typedef enum {
 	CG_CHALLENGE_DOMAIN = 1,
 	CG_CHALLENGE_CONFIRM,
 	CG_CHALLENGE_INVITE,
+	CG_CHALLENGE_RENEW, /* an expiry reminder: answered with a CSR, it renews
+	                     * the certificate (target: its serial) */
 } CgChallengeKind;
 
 typedef enum {
@@ -175,6 +181,7 @@ typedef enum {
 	CG_REQUEST_ENROLL,
 	CG_REQUEST_REVOKE,
 	CG_REQUEST_OPERATOR,
+	CG_REQUEST_STATUS, /* an admin's "Request: status": no items, a CSV back */
 } CgRequestKind;
 
 typedef enum {
@@ -247,6 +254,10 @@ typedef struct {
 	char *request_id;
 	guint32 item;
 	char *profile;
+	char *renewed_by; /* the serial of the certificate that renewed this
+	                   * one, "" while none has (no more reminders then) */
+	gint64 reminded;  /* the stage (seconds before not-after) of the last
+	                   * expiry reminder mailed, 0 = none yet */
 } CgCert;
 
 void cg_org_free(CgOrg *o);
@@ -269,6 +280,8 @@ const char *cg_domain_status_name(CgDomainStatus s);
 const char *cg_admin_status_name(CgAdminStatus s);
 const char *cg_item_status_name(CgItemStatus s);
 const char *cg_request_status_name(CgRequestStatus s);
+/* A certificate's state at now: "valid", "expired" or "revoked". */
+const char *cg_cert_state_name(const CgCert *c, gint64 now);
 
 /* get: NULL with CG_ERROR_NOT_FOUND when absent. put: insert or replace.
  * del: CG_ERROR_NOT_FOUND when absent. txn may be NULL for a single
@@ -340,7 +353,11 @@ typedef enum {
 	CG_JOB_CRL,
 	CG_JOB_NOTIFY,
 	CG_JOB_CONFIRM,
-	CG_JOB_KIND_MAX = CG_JOB_CONFIRM
+	CG_JOB_REMIND, /* "SERIAL|SECONDS": the expiry reminder that many
+	                * seconds before not-after */
+	CG_JOB_STATUS, /* request id: the status CSV to the admin */
+	CG_JOB_DIGEST, /* "YYYY-MM-DD": the operator's daily digest */
+	CG_JOB_KIND_MAX = CG_JOB_DIGEST
 } CgJobKind;
 
 /* Room for "domain|org|local" with a 253-character domain. */
@@ -361,9 +378,16 @@ gboolean cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError 
 gboolean cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error);
 /* Keeps job (attempts incremented) aside until due. */
 gboolean cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error);
+/* A new job, kept aside until due (a reminder, the next digest). */
+gboolean cg_store_job_schedule(CgTxn *txn, CgJobKind kind, const char *id, gint64 due,
+                               GError **error);
 /* Moves deferred jobs due at or before now back into the queue; *next_due is
  * the earliest remaining due time or 0. Returns how many moved, -1 on error. */
 gint cg_store_job_release(CgStore *s, gint64 now, gint64 *next_due, GError **error);
+/* Moves the deferred retries (jobs that failed before) back into the queue
+ * now; jobs scheduled for later (reminders, the digest) keep their time.
+ * How many moved, -1 on error. */
+gint cg_store_job_flush(CgStore *s, GError **error);
 /* Calls fn for every job, those in the queue (due 0) first, then those
  * aside in due order; fn returns FALSE to stop. Committed state only. */
 typedef gboolean (*CgJobFunc)(const CgJob *job, gpointer data);
@@ -410,6 +434,11 @@ gboolean cg_store_audit_verify(CgStore *s, guint64 *count, guint64 *broken_at, g
                                GError **error);
 /* Entries in order; visit gets a borrowed CgAuditEntry. */
 gboolean cg_store_audit_foreach(CgStore *s, CgStoreVisit visit, gpointer data, GError **error);
+/* The entries from the newest back to the first one older than since (the
+ * chain unchecked: cg_store_audit_verify does that); visit returns FALSE to
+ * stop. Committed state only. */
+gboolean cg_store_audit_since(CgStore *s, gint64 since, CgStoreVisit visit, gpointer data,
+                              GError **error);
 
 /* ---- evidence, check, backup ---- */
 

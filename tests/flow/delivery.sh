@@ -13,7 +13,7 @@ ca_test delivery
 ca_dirs
 mkdir -p "$T/out"
 chown certgate-ca "$T/out"
-ca_conf
+ca_conf "ExpiryReminders none" # this test counts the queue: no reminders in it
 $cg ca init > /dev/null
 $cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
 	--contact ceo@example.org > /dev/null

@@ -147,6 +147,44 @@ test_cross_checks(void **state)
 	           "needs AllowInetSocket yes");
 	expect_bad("GatewayDomain ca.example.net\nDomainReuse 30d\nDomainRenewal 30d\n",
 	           "shorter than DomainReuse");
+	expect_bad("GatewayDomain ca.example.net\nExpiryReminders 30d, 30d\n", "\"30d\" is given twice");
+	expect_bad("GatewayDomain ca.example.net\nExpiryReminders 30m\n",
+	           "not a duration from 1h to 825d");
+	expect_bad("GatewayDomain ca.example.net\nExpiryReminders soon\n", "(or say none)");
+	expect_bad("GatewayDomain ca.example.net\nOperatorAddress ops\n",
+	           "OperatorAddress: \"ops\": address needs local@domain");
+	expect_bad("GatewayDomain ca.example.net\nDigestTime 24:00\n", "not a time HH:MM (UTC)");
+	expect_bad("GatewayDomain ca.example.net\nDigestTime 6:00\n", "not a time HH:MM (UTC)");
+}
+
+/* ExpiryReminders longest first; "none"; the next DigestTime. */
+static void
+test_lifecycle_keys(void **state)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgConf) c = load("GatewayDomain ca.example.net\n", &err);
+	g_autoptr(CgConf) d = load("GatewayDomain ca.example.net\nExpiryReminders 1d 60d, 12h\n"
+	                           "DigestTime 23:30\nOperatorAddress Ops@CA.Example.NET\n",
+	                           &err);
+	g_autoptr(CgConf) none = load("GatewayDomain ca.example.net\nExpiryReminders none\n", &err);
+	gint64 st[8];
+	/* 2026-12-03 10:00:00 UTC */
+	const gint64 t = 1796292000;
+
+	(void)state;
+	assert_int_equal(cg_conf_reminders(c, st), 4);
+	assert_int_equal(st[0], 45 * 86400);
+	assert_int_equal(st[3], 86400);
+	assert_int_equal(cg_conf_reminders(d, st), 3);
+	assert_int_equal(st[0], 60 * 86400);
+	assert_int_equal(st[1], 86400);
+	assert_int_equal(st[2], 12 * 3600);
+	assert_int_equal(cg_conf_reminders(none, st), 0);
+	assert_string_equal(c->operator_address, "");
+	assert_string_equal(d->operator_address, "Ops@ca.example.net");
+	assert_int_equal(cg_conf_next_digest(c, t), t + 20 * 3600); /* 06:00 tomorrow */
+	assert_int_equal(cg_conf_next_digest(d, t), t + 13 * 3600 + 1800); /* 23:30 today */
+	assert_int_equal(cg_conf_next_digest(d, t + 13 * 3600 + 1800), t + 37 * 3600 + 1800);
 }
 
 static void
@@ -256,7 +294,7 @@ main(void)
 	    cmocka_unit_test(test_minimal_defaults),
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_each_error_names_line_and_key),
-	    cmocka_unit_test(test_cross_checks),
+	    cmocka_unit_test(test_cross_checks), cmocka_unit_test(test_lifecycle_keys),
 	    cmocka_unit_test(test_inet_allowed),
 	    cmocka_unit_test(test_all_problems_reported),
 	    cmocka_unit_test(test_dump_round_trip),

@@ -165,6 +165,70 @@ test_issue(void **state)
 	assert_reason(cg_policy_issue(&f, NOW), NULL);
 }
 
+static CgRenewalFacts
+renewable(void)
+{
+	CgRenewalFacts f = {0};
+
+	f.serial = "0a1b";
+	f.cert_found = TRUE;
+	f.renewed_by = "";
+	f.not_after = NOW + 30 * 86400;
+	f.org_id = "1";
+	f.org_active = TRUE;
+	f.org_status = "active";
+	f.domain = domain("1", TRUE, NOW + 86400);
+	f.answerer = "anna@example.org";
+	f.answerer_admin = TRUE;
+	f.needs_admin = TRUE;
+	f.requester_admin = TRUE;
+	return f;
+}
+
+/* Each failing check alone, refused with its reason; only the
+ * organisation's own lapsed domain asks for a new challenge. */
+static void
+test_renewal(void **state)
+{
+	CgRenewalFacts f;
+	gboolean again = TRUE;
+
+	(void)state;
+	f = renewable();
+	assert_reason(cg_policy_renewal(&f, NOW, &again), NULL);
+	assert_false(again);
+	f = renewable(), f.cert_found = FALSE;
+	assert_reason(cg_policy_renewal(&f, NOW, &again), "certificate 0a1b is not known");
+	f = renewable(), f.revoked = TRUE, f.revoked_at = NOW - 86400;
+	assert_reason(cg_policy_renewal(&f, NOW, &again), "was revoked on");
+	f = renewable(), f.renewed_by = "ff00";
+	assert_reason(cg_policy_renewal(&f, NOW, &again), "renewed already (by ff00)");
+	f = renewable(), f.not_after = NOW;
+	assert_reason(cg_policy_renewal(&f, NOW, &again), "expired on");
+	f = renewable(), f.org_active = FALSE, f.org_status = "suspended";
+	assert_reason(cg_policy_renewal(&f, NOW, &again), "organisation 1 is suspended");
+	f = renewable(), f.domain = domain("1", TRUE, NOW - 1);
+	assert_reason(cg_policy_renewal(&f, NOW, &again),
+	              "the validation of example.org has expired; the domain must be challenged "
+	              "again; a new challenge goes to the domain's postmaster");
+	assert_true(again);
+	f = renewable(), f.domain = domain("2", TRUE, NOW + 86400);
+	assert_reason(cg_policy_renewal(&f, NOW, &again), "example.org is not a domain of this");
+	assert_false(again);
+	f = renewable(), f.answerer_admin = FALSE;
+	assert_reason(cg_policy_renewal(&f, NOW, &again),
+	              "anna@example.org is no longer an admin of organisation 1");
+	f = renewable(), f.answerer = "jan@example.org", f.answered_by_subject = TRUE;
+	f.answerer_admin = FALSE;
+	assert_reason(cg_policy_renewal(&f, NOW, &again), NULL);
+	f.requester_admin = FALSE;
+	assert_reason(cg_policy_renewal(&f, NOW, &again), "no active admin of organisation 1");
+	f.needs_admin = FALSE; /* the operator issued it */
+	assert_reason(cg_policy_renewal(&f, NOW, &again), NULL);
+	f = renewable(), f.same_key = TRUE;
+	assert_reason(cg_policy_renewal(&f, NOW, &again), "a renewal takes a new key");
+}
+
 static void
 test_subject(void **state)
 {
@@ -264,6 +328,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_domain_usable), cmocka_unit_test(test_enroll_auth),
+	    cmocka_unit_test(test_renewal),
 	    cmocka_unit_test(test_sponsor),       cmocka_unit_test(test_issue),
 	    cmocka_unit_test(test_subject),       cmocka_unit_test(test_caa),
 	};

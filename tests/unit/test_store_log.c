@@ -156,6 +156,27 @@ test_jobs(void **state)
 	assert_int_equal(j.attempts, 1);
 	assert_int_equal(j.due, 1000);
 	assert_true(cg_store_commit(t, &err));
+
+	/* Flush: a retry (deferred after a failure) is due now; a job
+	 * scheduled for later (a reminder) keeps its time. */
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_job_defer(t, &j, G_MAXINT64 / 2, &err));
+	assert_true(cg_store_job_schedule(t, CG_JOB_REMIND, "0a1b|86400", 5000, &err));
+	assert_true(cg_store_commit(t, &err));
+	assert_int_equal(cg_store_job_flush(fx->s, &err), 1);
+	assert_true(cg_store_job_count(fx->s, &q, &d, &err));
+	assert_int_equal(q, 1);
+	assert_int_equal(d, 1);
+	assert_int_equal(cg_store_job_release(fx->s, 4999, &next, &err), 0);
+	assert_int_equal(next, 5000);
+	assert_int_equal(cg_store_job_release(fx->s, 5000, &next, &err), 1);
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_job_consume(t, 0, &j, &err));
+	assert_string_equal(j.id, "R1#1");
+	assert_true(cg_store_job_consume(t, 0, &j, &err));
+	assert_int_equal(j.kind, CG_JOB_REMIND);
+	assert_int_equal(j.attempts, 0);
+	assert_true(cg_store_commit(t, &err));
 }
 
 static void
