@@ -359,7 +359,8 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	                    item->mailbox, org->id, job_id, req->profile, g.csr->key_desc);
 	ok = cg_store_item_put(txn, item, error) &&
 	     cg_issuer_schedule_reminders(iss, txn, serial, not_after, now, error) &&
-	     cg_issuer_mark_renewed(iss, txn, req->renews, item->mailbox, serial, error) &&
+	     cg_issuer_mark_renewed(iss, txn, req->renews, req->org_id, item->mailbox, serial,
+	                            error) &&
 	     cg_request_settle(iss, txn, item->request_id, error) &&
 	     (req->kind == CG_REQUEST_ENROLL && !iss->conf->deliver_to_subject
 	          ? TRUE

@@ -42,9 +42,10 @@ gboolean cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *rea
 gboolean cg_issuer_schedule_reminders(CgIssuer *iss, CgTxn *txn, const char *serial,
                                       gint64 not_after, gint64 now, GError **error);
 /* serial renews the certificates in renews (comma-separated) that are
- * mailbox's: each records it, and is reminded of no more. */
+ * org_id's for mailbox: each records it, and is reminded of no more. */
 gboolean cg_issuer_mark_renewed(CgIssuer *iss, CgTxn *txn, const char *renews,
-                                const char *mailbox, const char *serial, GError **error);
+                                const char *org_id, const char *mailbox, const char *serial,
+                                GError **error);
 gboolean cg_issuer_run_remind(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                               gboolean *temporary, GError **error);
 /* Once per database: reminders for the certificates issued before they

@@ -52,8 +52,8 @@ cg_issuer_schedule_reminders(CgIssuer *iss, CgTxn *txn, const char *serial, gint
 }
 
 gboolean
-cg_issuer_mark_renewed(CgIssuer *iss, CgTxn *txn, const char *renews, const char *mailbox,
-                       const char *serial, GError **error)
+cg_issuer_mark_renewed(CgIssuer *iss, CgTxn *txn, const char *renews, const char *org_id,
+                       const char *mailbox, const char *serial, GError **error)
 {
 	g_auto(GStrv) old = g_strsplit_set(renews ? renews : "", ", ", -1);
 	char **p;
@@ -69,7 +69,10 @@ cg_issuer_mark_renewed(CgIssuer *iss, CgTxn *txn, const char *renews, const char
 				return FALSE;
 			continue;
 		}
-		if (!cg_addr_equal(c->mailbox, mailbox) || *c->renewed_by != '\0')
+		/* Only the organisation's own unrevoked certificate of this very
+		 * mailbox. */
+		if (!cg_addr_equal(c->mailbox, mailbox) || strcmp(c->org_id, org_id) != 0 ||
+		    c->status != CG_CERT_VALID || *c->renewed_by != '\0')
 			continue;
 		g_free(c->renewed_by);
 		c->renewed_by = g_strdup(serial);

@@ -69,13 +69,15 @@ enrol() { # enrol NAME MAILBOX: a signed enrolment of one CSR, 60 days
 		bad "enrolment of $2 refused"
 }
 
-# ---- three certificates of 60 days ----
+# ---- four certificates of 60 days ----
 enrol jan jan@example.org
 enrol kai kai@example.org
 enrol bob bob@example.org
+enrol lee lee@example.org
 drain
 JAN=$(serial_of jan@example.org) KAI=$(serial_of kai@example.org) BOB=$(serial_of bob@example.org)
-[ -n "$JAN" ] && [ -n "$KAI" ] && [ -n "$BOB" ] && ok "three certificates issued" || { bad "not issued"; exit 1; }
+LEE=$(serial_of lee@example.org)
+[ -n "$JAN" ] && [ -n "$KAI" ] && [ -n "$BOB" ] && [ -n "$LEE" ] && ok "four certificates issued" || { bad "not issued"; exit 1; }
 n=$($cg queue show | grep -c "remind .*$JAN|" || true)
 [ "$n" = 4 ] && ok "four reminders queued for $JAN (45d, 30d, 15d, 1d)" || bad "reminder jobs for $JAN: $n ($($cg queue show | grep remind | head -3))"
 $cg cert revoke "$BOB" --reason superseded > /dev/null
@@ -124,10 +126,32 @@ $cg --json cert show "$KAI" | grep -q "\"renewedBy\":\"$KAI2\"" && $cg --json ce
 	ok "the old certificate records its renewal and stays valid" || bad "old: $($cg --json cert show "$KAI")"
 $cg --json cert show "$KAI2" | grep -q '"profile":"organization"' && ok "same profile" || bad "profile of the new one"
 
+# ---- renewal by a signed enrolment naming it (Renew:) ----
+csr bob2 bob@example.org
+entity "$T/m/bob2.ent" "$(printf 'Renew: %s\r\nValidity: 60' "$BOB")" "$T/k/bob2.der" application/pkcs10 bob2.p10
+smail "$T/m/bob2.eml" anna anna@example.org enroll@ca.example.net bob2 "$T/m/bob2.ent"
+verdict_of "$(milter_t "$T/m/bob2.eml" anna@example.org enroll@ca.example.net)" | grep -q -E '^(accept|discard)' ||
+	bad "the Renew: enrolment refused"
+drain
+$cg --json cert show "$BOB" | grep -q '"renewedBy":""' && ok "Renew: of a revoked certificate records nothing on it" ||
+	bad "revoked bob: $($cg --json cert show "$BOB")"
+csr lee2 lee@example.org
+entity "$T/m/lee2.ent" "$(printf 'Renew: %s\r\nValidity: 60' "$LEE")" "$T/k/lee2.der" application/pkcs10 lee2.p10
+smail "$T/m/lee2.eml" anna anna@example.org enroll@ca.example.net lee2 "$T/m/lee2.ent"
+verdict_of "$(milter_t "$T/m/lee2.eml" anna@example.org enroll@ca.example.net)" | grep -q -E '^(accept|discard)' ||
+	bad "the Renew: enrolment for lee refused"
+drain
+LEE2=$($cg --json cert list --mailbox lee@example.org | tr '}' '\n' | grep -v "\"$LEE\"" | sed -n 's/.*"serial":"\([0-9a-f]*\)".*/\1/p' | head -1)
+$cg --json cert show "$LEE" | grep -q "\"renewedBy\":\"$LEE2\"" && ok "an admin's signed Renew: records the renewal too" ||
+	bad "lee after Renew: $($cg --json cert show "$LEE")"
+qp "$(last_mail anna@example.org)" | grep -q "Certificate $LEE2 for lee@example.org renews $LEE" &&
+	ok "and its report names both serials" || bad "Renew: report: $(qp "$(last_mail anna@example.org)" | grep -i renew)"
+
 # ---- 30 days before: jan reminded, kai (renewed) not ----
 drain_later +31d
 [ "$(reminders_for "$JAN")" = 2 ] && ok "29 days before: the 30-day reminder" || bad "30d: $(reminders_for "$JAN")"
-[ "$(reminders_for "$KAI")" = 1 ] && ok "none more for the renewed certificate" || bad "renewed one reminded: $(reminders_for "$KAI")"
+[ "$(reminders_for "$KAI")" = 1 ] && [ "$(reminders_for "$LEE")" = 1 ] && ok "none more for the renewed certificates" ||
+	bad "renewed ones reminded: kai $(reminders_for "$KAI"), lee $(reminders_for "$LEE")"
 # The issuer down from 16 to 2 days before: the 15-day and 1-day stages are
 # due together; only the 1-day one is mailed.
 drain_later +59d
@@ -166,7 +190,7 @@ got=$(verdict_of "$(milter_t "$T/m/status.eml" anna@example.org enroll@ca.exampl
 case $got in accept* | discard*) ok "a signed status request: $got" ;; *) bad "status: $got" ;; esac
 drain
 st=$(last_mail anna@example.org)
-grep -q "^Subject: Status of Example Sp. z o.o.: 4 certificates, 1 domains" "$st" && ok "the status mail: 4 certificates, 1 domains" ||
+grep -q "^Subject: Status of Example Sp. z o.o.: 7 certificates, 1 domains" "$st" && ok "the status mail: 7 certificates, 1 domains" ||
 	bad "status mail: $(header Subject "$st")"
 $cg --json cert list --org 1 > "$T/certs.json"
 out=$(/usr/bin/python3 "$CG_SRC/tests/lib/mail-csv.py" "$st" certificates.csv "$T/certs.json" 2>&1) &&
