@@ -446,7 +446,6 @@ gboolean
 cg_issuer_run_digest(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                      gboolean *temporary, GError **error)
 {
-	g_autoptr(GError) err = NULL;
 	g_autofree char *text = NULL, *subject = NULL, *body = NULL, *detail = NULL;
 	char *to[2] = {iss->conf->operator_address, NULL};
 	CgOutMail m = {0};
