@@ -9,6 +9,8 @@
 #include "common.h"
 #include "policy.h"
 
+#include <stdio.h>
+
 struct CgCa {
 	X509 *cert;
 	STACK_OF(X509) * chain; /* issuing CA, then the root */
@@ -99,6 +101,8 @@ gboolean cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint6
 
 /* outmail.c: helpers every flow's mail uses */
 GBytes *cg_p7c_of(X509 *cert, STACK_OF(X509) * chain);
+/* A file for composing mail, already unlinked, in TMPDIR. */
+FILE *cg_tmp_file(GError **error);
 /* A CSV cell, quoted, a leading = + - @ neutralised so that no spreadsheet
  * runs it; last ends the row. */
 void cg_csv_cell(GString *out, const char *v, gboolean last);

@@ -132,10 +132,19 @@ gboolean cg_caa_check(const char *domain, char **identities, GError **error);
 
 /* ---- outbound mail ---- */
 
+/* An attachment written as the mail is composed, for one too big to hold:
+ * the function writes its bytes through cg_b64_out_write() (base64 in
+ * 76-character lines), and may be called once for each recipient. */
+typedef struct CgB64Out CgB64Out;
+typedef gboolean (*CgOutStream)(CgB64Out *out, gpointer data, GError **error);
+void cg_b64_out_write(CgB64Out *out, const void *data, gsize len);
+
 typedef struct {
 	char *filename;
 	char *content_type;
-	GBytes *data;
+	GBytes *data;       /* the bytes, or NULL for: */
+	CgOutStream stream; /* ... bytes written when the mail is composed */
+	gpointer stream_data;
 } CgOutPart;
 
 typedef struct {
@@ -151,10 +160,14 @@ typedef struct {
 
 void cg_out_part_free(gpointer part);
 CgOutPart *cg_out_part_new(const char *filename, const char *type, GBytes *data);
+CgOutPart *cg_out_part_new_stream(const char *filename, const char *type, CgOutStream stream,
+                                  gpointer stream_data);
 
 /* The whole message, S/MIME-signed (multipart/signed, SHA-256) by the
- * gateway certificate, with Auto-Submitted: auto-generated. */
-GBytes *cg_outmail_compose(CgCa *ca, const CgConf *conf, CgOutMail *m, gint64 now, GError **error);
+ * gateway certificate, with Auto-Submitted: auto-generated; composed in a
+ * file (unlinked, in TMPDIR), never whole in memory. Returns the file's
+ * descriptor at offset 0 (the caller closes it), or -1. */
+int cg_outmail_compose(CgCa *ca, const CgConf *conf, CgOutMail *m, gint64 now, GError **error);
 
 typedef enum {
 	CG_SEND_OK = 0,
@@ -162,8 +175,9 @@ typedef enum {
 	CG_SEND_PERMANENT,
 } CgSendResult;
 
-/* Runs Sendmail argv + "-i -f BounceAddress -- rcpt" with msg on stdin. */
-CgSendResult cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **error);
+/* Runs Sendmail argv + "-i -f BounceAddress -- rcpt" with the message file
+ * msgfd (from its start) on stdin. */
+CgSendResult cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **error);
 
 /* ---- the queue consumer ---- */
 
@@ -171,9 +185,10 @@ typedef struct CgIssuer CgIssuer;
 
 CgIssuer *cg_issuer_new(const CgConf *conf, CgStore *store, CgCa *ca);
 void cg_issuer_free(CgIssuer *iss);
-/* Takes and runs at most one job, waiting up to wait_ms for one; *idle when
- * none came. Returns FALSE only when the store failed in a way the caller
- * should stop for. */
+/* Takes and runs the jobs queued, waiting up to wait_ms for the first: up
+ * to 64 of them (or 50 ms of work) in one transaction, each job's effects
+ * in a child of it; *idle when none came. Returns FALSE only when the store
+ * failed in a way the caller should stop for. */
 gboolean cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error);
 /* Timed work: deferred jobs due, the periodic CRL. */
 void cg_issuer_tick(CgIssuer *iss, gint64 now);

@@ -1,12 +1,16 @@
 /*
  * jobs.c: the queue consumer, and the one table from job kind to flow.
  *
- * One job, one transaction: the job is consumed in a parent transaction and
- * its effects run in a child. On success both commit together, so a job is
- * done exactly once however the process dies. On a temporary failure (the
- * MTA, DNS) the child is aborted, undoing every effect, and the parent moves
- * the job aside with back-off, in the same commit. A lost deadlock aborts
- * both: the job is still first in the queue and runs again.
+ * Jobs are consumed in a parent transaction, each job's effects in a child
+ * of its own; up to BATCH_JOBS jobs (or BATCH_US of work) share the parent,
+ * so that one log flush makes many durable (group commit). A job and its
+ * effects commit together, so a job is done exactly once however the
+ * process dies. On a temporary failure (the MTA, DNS) the job's child is
+ * aborted, undoing every effect of it, and the parent moves the job aside
+ * with back-off. A job that loses a deadlock goes back to the queue and the
+ * jobs before it commit (their mail is sent: running them again would send
+ * it twice); when that too fails, every job of the batch is still in the
+ * queue and runs again.
  * Never: runs a flow's work outside its job's transaction (the CRL file,
  * written from committed state after the commit, is the one exception).
  */
@@ -131,66 +135,120 @@ backoff(guint attempts)
 	return MIN((gint64)30 << MIN(attempts, 10u), (gint64)MAX_BACKOFF);
 }
 
+/* How many jobs one transaction takes, and for how long at most: one log
+ * flush for the lot (group commit), each job still all-or-nothing in a
+ * child transaction of its own. */
+#define BATCH_JOBS 64
+#define BATCH_US   (50 * 1000)
+
+typedef enum { RAN, RETRY_BATCH, FAILED } Outcome;
+
+/* A job that reads the whole store outside its transaction (the digest's
+ * counts, read committed so that no writer waits for them) must not follow
+ * other jobs in one: it would wait for the locks of their uncommitted
+ * writes, held by its own parent. */
+static gboolean
+runs_alone(CgJobKind kind)
+{
+	return kind == CG_JOB_DIGEST;
+}
+
+/* One job in a child of txn: done, or set aside for a retry (deferred or
+ * given up, in txn); RETRY_BATCH when the whole transaction must go (a lost
+ * deadlock: every job of it is still in the queue). */
+static Outcome
+step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
+{
+	g_autoptr(GError) err = NULL;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	gboolean temporary = FALSE;
+	CgTxn *child;
+
+	if ((child = cg_store_begin_child(txn, error)) == NULL)
+		return FAILED;
+	if (run(iss, child, job, now, &temporary, &err) && cg_store_commit(child, &err)) {
+		if (job->kind == CG_JOB_CRL)
+			*crl = TRUE;
+		return RAN;
+	}
+	cg_store_abort(child);
+	if (g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
+		return RETRY_BATCH;
+	if (job->attempts >= GIVE_UP_ATTEMPTS) {
+		cg_log(LOG_ERR, "%s job %s failed %u times; given up: %s",
+		       cg_job_kind_name(job->kind), job->id, job->attempts, err->message);
+		return cg_store_audit_append(txn, now, "issuer", "job.abandoned", job->id,
+		                             err->message, error)
+		           ? RAN
+		           : FAILED;
+	}
+	cg_log(temporary ? LOG_WARNING : LOG_ERR, "%s job %s: %s; retry in %" G_GINT64_FORMAT " s",
+	       cg_job_kind_name(job->kind), job->id, err->message, backoff(job->attempts));
+	return cg_store_job_defer(txn, job, now + backoff(job->attempts), error) ? RAN : FAILED;
+}
+
 gboolean
 cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 {
 	g_autoptr(GError) err = NULL;
-	gint64 now;
-	gboolean temporary = FALSE;
-	CgTxn *txn, *child;
+	gint64 start = 0, now;
+	gboolean crl = FALSE;
+	guint n = 0;
+	CgTxn *txn;
 	CgJob job;
 
 	*idle = FALSE;
 	if ((txn = cg_store_begin(iss->store, error)) == NULL)
 		return FALSE;
-	if (!cg_store_job_consume(txn, wait_ms, &job, &err)) {
-		cg_store_abort(txn);
-		*idle = g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT);
-		if (*idle || g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
-			return TRUE;
-		g_propagate_error(error, g_steal_pointer(&err));
-		return FALSE;
-	}
-	now = g_get_real_time() / G_USEC_PER_SEC;
-	if ((child = cg_store_begin_child(txn, &err)) == NULL) {
-		cg_store_abort(txn);
-		g_propagate_error(error, g_steal_pointer(&err));
-		return FALSE;
-	}
-	if (run(iss, child, &job, now, &temporary, &err) && cg_store_commit(child, &err)) {
-		child = NULL;
-		if (!cg_store_commit(txn, &err)) {
-			cg_log(LOG_WARNING, "%s job %s: commit failed, will run again: %s",
-			       cg_job_kind_name(job.kind), job.id, err->message);
+	while (n < BATCH_JOBS && (n == 0 || g_get_monotonic_time() - start < BATCH_US)) {
+		Outcome o;
+
+		if (!cg_store_job_consume(txn, n == 0 ? wait_ms : 0, &job, &err)) {
+			if (g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT) && n > 0)
+				break; /* the queue is empty: commit what was done */
+			cg_store_abort(txn);
+			*idle = g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT);
+			if (*idle || g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
+				return TRUE;
+			g_propagate_error(error, g_steal_pointer(&err));
+			return FALSE;
+		}
+		if (n == 0)
+			start = g_get_monotonic_time();
+		else if (runs_alone(job.kind)) {
+			/* Back to the queue: it starts the next transaction. */
+			if (!cg_store_job_append(txn, job.kind, job.id, &err)) {
+				cg_store_abort(txn);
+				return TRUE;
+			}
+			break;
+		}
+		o = step_one(iss, txn, &job, &crl, &err);
+		if (o == RETRY_BATCH && n > 0) {
+			/* Keep the jobs done (their mail is sent): this one goes
+			 * back to the queue's tail, the batch commits. */
+			g_clear_error(&err);
+			if (cg_store_job_append(txn, job.kind, job.id, &err))
+				break;
+		}
+		if (o != RAN) {
+			cg_store_abort(txn);
+			if (o == RETRY_BATCH)
+				return TRUE;
+			cg_log(LOG_ERR, "%s job %s: %s", cg_job_kind_name(job.kind), job.id,
+			       err ? err->message : "failed");
 			return TRUE;
 		}
-		if (job.kind == CG_JOB_CRL && !write_crl(iss, now, &err))
-			cg_log(LOG_ERR, "CRL: %s", err->message);
+		n++;
+	}
+	if (!cg_store_commit(txn, &err)) {
+		cg_log(LOG_WARNING, "%u jobs: commit failed, they will run again: %s", n,
+		       err->message);
 		return TRUE;
 	}
-	cg_store_abort(child);
-	if (g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK)) {
-		cg_store_abort(txn);
-		return TRUE;
-	}
-	if (job.attempts >= GIVE_UP_ATTEMPTS) {
-		cg_log(LOG_ERR, "%s job %s failed %u times; given up: %s",
-		       cg_job_kind_name(job.kind), job.id, job.attempts, err->message);
-		cg_store_audit_append(txn, now, "issuer", "job.abandoned", job.id, err->message,
-		                      NULL);
-		cg_store_commit(txn, NULL);
-		return TRUE;
-	}
-	cg_log(temporary ? LOG_WARNING : LOG_ERR, "%s job %s: %s; retry in %" G_GINT64_FORMAT " s",
-	       cg_job_kind_name(job.kind), job.id, err->message, backoff(job.attempts));
-	g_clear_error(&err);
-	if (!cg_store_job_defer(txn, &job, now + backoff(job.attempts), &err)) {
-		cg_store_abort(txn);
-		cg_log(LOG_ERR, "cannot defer %s: %s", job.id, err->message);
-		return TRUE;
-	}
-	if (!cg_store_commit(txn, &err))
-		cg_log(LOG_ERR, "cannot defer %s: %s", job.id, err->message);
+	now = g_get_real_time() / G_USEC_PER_SEC;
+	if (crl && !write_crl(iss, now, &err))
+		cg_log(LOG_ERR, "CRL: %s", err->message);
 	return TRUE;
 }
 

@@ -16,6 +16,8 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <sys/mman.h>
@@ -50,6 +52,104 @@ cg_out_part_new(const char *filename, const char *type, GBytes *data)
 	p->content_type = g_strdup(type);
 	p->data = g_bytes_ref(data);
 	return p;
+}
+
+CgOutPart *
+cg_out_part_new_stream(const char *filename, const char *type, CgOutStream stream,
+                       gpointer stream_data)
+{
+	CgOutPart *p = g_new0(CgOutPart, 1);
+
+	p->filename = g_strdup(filename);
+	p->content_type = g_strdup(type);
+	p->stream = stream;
+	p->stream_data = stream_data;
+	return p;
+}
+
+/* A file for composing, unlinked from the start: in TMPDIR (the units'
+ * private /tmp). */
+FILE *
+cg_tmp_file(GError **error)
+{
+	const char *dir = g_get_tmp_dir();
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	FILE *f;
+
+	if (fd < 0) {
+		g_autofree char *path = g_build_filename(dir, "certgate-mail-XXXXXX", NULL);
+
+		if ((fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600)) >= 0)
+			unlink(path);
+	}
+	if (fd < 0 || (f = fdopen(fd, "w+")) == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot make a file in %s: %s", dir,
+		            g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	return f;
+}
+
+/* ---- base64 as it comes: 57 bytes to a 76-character line ---- */
+
+struct CgB64Out {
+	FILE *f;
+	guint8 buf[57];
+	gsize n;
+};
+
+static void
+b64_line(FILE *f, const guint8 *data, gsize len)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char line[80];
+	gsize i, o = 0;
+
+	for (i = 0; i < len; i += 3) {
+		guint32 v = (guint32)data[i] << 16;
+
+		if (i + 1 < len)
+			v |= (guint32)data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		line[o++] = tab[(v >> 18) & 63];
+		line[o++] = tab[(v >> 12) & 63];
+		line[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+		line[o++] = i + 2 < len ? tab[v & 63] : '=';
+	}
+	line[o++] = '\r';
+	line[o++] = '\n';
+	fwrite(line, 1, o, f);
+}
+
+void
+cg_b64_out_write(CgB64Out *out, const void *data, gsize len)
+{
+	const guint8 *p = data;
+
+	while (len > 0) {
+		gsize take = MIN(len, sizeof(out->buf) - out->n);
+
+		memcpy(out->buf + out->n, p, take);
+		out->n += take;
+		p += take;
+		len -= take;
+		if (out->n == sizeof(out->buf)) {
+			b64_line(out->f, out->buf, out->n);
+			out->n = 0;
+		}
+	}
+}
+
+static void
+b64_out_end(CgB64Out *out)
+{
+	if (out->n > 0)
+		b64_line(out->f, out->buf, out->n);
+	out->n = 0;
 }
 
 /* Quoted-printable (RFC 2045 6.7), CRLF hard line breaks, lines <= 76. */
@@ -93,17 +193,14 @@ qp_encode(GString *out, const char *text)
 }
 
 static void
-b64_lines(GString *out, GBytes *data)
+b64_bytes(FILE *f, GBytes *data)
 {
-	gsize len, i, n;
-	g_autofree char *b64 =
-	    g_base64_encode(g_bytes_get_data(data, &len), g_bytes_get_size(data));
+	CgB64Out o = {f, {0}, 0};
+	gsize len;
+	const void *p = g_bytes_get_data(data, &len);
 
-	n = strlen(b64);
-	for (i = 0; i < n; i += 76) {
-		g_string_append_len(out, b64 + i, (gssize)MIN(76, n - i));
-		g_string_append(out, "\r\n");
-	}
+	cg_b64_out_write(&o, p, len);
+	b64_out_end(&o);
 }
 
 static char *
@@ -143,10 +240,17 @@ mime_param(GString *out, const char *name, const char *value)
 	}
 }
 
-static GString *
-entity(const CgOutMail *m)
+static void
+put(FILE *f, const GString *s)
 {
-	GString *e = g_string_new(NULL);
+	fwrite(s->str, 1, s->len, f);
+}
+
+/* The signed entity, into f. */
+static gboolean
+entity(FILE *f, const CgOutMail *m, GError **error)
+{
+	g_autoptr(GString) e = g_string_new(NULL);
 	g_autofree char *b = NULL;
 	guint i;
 
@@ -154,7 +258,8 @@ entity(const CgOutMail *m)
 		g_string_append(e, "Content-Type: text/plain; charset=utf-8\r\n"
 		                   "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 		qp_encode(e, m->text);
-		return e;
+		put(f, e);
+		return TRUE;
 	}
 	b = boundary("mixed");
 	g_string_append_printf(e, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", b);
@@ -172,10 +277,21 @@ entity(const CgOutMail *m)
 		                   "Content-Disposition: attachment;");
 		mime_param(e, "filename", p->filename);
 		g_string_append(e, "\r\n\r\n");
-		b64_lines(e, p->data);
+		put(f, e);
+		g_string_truncate(e, 0);
+		if (p->stream != NULL) {
+			CgB64Out o = {f, {0}, 0};
+
+			if (!p->stream(&o, p->stream_data, error))
+				return FALSE;
+			b64_out_end(&o);
+		} else {
+			b64_bytes(f, p->data);
+		}
 	}
 	g_string_append_printf(e, "\r\n--%s--\r\n", b);
-	return e;
+	put(f, e);
+	return TRUE;
 }
 
 /* SMIMEEncryptionKeyPreference (RFC 8551 2.5.3) naming enc by issuer and
@@ -216,10 +332,11 @@ add_key_preference(CMS_SignerInfo *si, X509 *enc)
 	return ok;
 }
 
+/* The detached signature of the entity in file f, read from its start. */
 static GBytes *
-cms_sign(CgCa *ca, const GString *content, GError **error)
+cms_sign(CgCa *ca, FILE *f, GError **error)
 {
-	BIO *in = BIO_new_mem_buf(content->str, (int)content->len), *out = BIO_new(BIO_s_mem());
+	BIO *in = BIO_new_fp(f, BIO_NOCLOSE), *out = BIO_new(BIO_s_mem());
 	STACK_OF(X509) *extra = sk_X509_new_null();
 	X509 *enc = cg_ca_gateway_enc_cert(ca);
 	CMS_ContentInfo *cms;
@@ -234,6 +351,7 @@ cms_sign(CgCa *ca, const GString *content, GError **error)
 	sk_X509_push(extra, cg_ca_cert(ca));
 	if (enc != NULL)
 		sk_X509_push(extra, enc);
+	rewind(f);
 	cms = CMS_sign(NULL, NULL, extra, in, CMS_DETACHED | CMS_BINARY | CMS_PARTIAL);
 	if (cms != NULL)
 		si = CMS_add1_signer(cms, cg_ca_gateway_cert(ca), cg_ca_gateway_key(ca), EVP_sha256(),
@@ -298,25 +416,43 @@ rfc5322_date(gint64 t)
 	    g_date_time_get_second(dt));
 }
 
-GBytes *
+/* Copies the rest of from to to. */
+static void
+copy_file(FILE *from, FILE *to)
+{
+	char buf[65536];
+	size_t n;
+
+	while ((n = fread(buf, 1, sizeof(buf), from)) > 0)
+		fwrite(buf, 1, n, to);
+}
+
+int
 cg_outmail_compose(CgCa *ca, const CgConf *conf, CgOutMail *m, gint64 now, GError **error)
 {
-	g_autoptr(GString) content = entity(m);
-	g_autoptr(GBytes) sig = cms_sign(ca, content, error);
+	g_autoptr(GBytes) sig = NULL;
 	g_autofree char *b = boundary("signed");
 	g_autofree char *date = rfc5322_date(now);
-	GString *msg;
+	g_autoptr(GString) msg = g_string_sized_new(4096);
+	FILE *content = NULL, *out = NULL;
 	guint8 id[16];
 	g_autofree char *idhex = NULL;
+	int fd = -1;
 
-	if (sig == NULL)
-		return NULL;
-	if (!cg_random_bytes(id, sizeof(id), error))
-		return NULL;
+	if (!cg_random_bytes(id, sizeof(id), error) || (content = cg_tmp_file(error)) == NULL)
+		return -1;
+	if (!entity(content, m, error))
+		goto done;
+	if (fflush(content) != 0 || ferror(content)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot write the mail: %s",
+		            g_strerror(errno));
+		goto done;
+	}
+	if ((sig = cms_sign(ca, content, error)) == NULL || (out = cg_tmp_file(error)) == NULL)
+		goto done;
 	idhex = cg_hex(id, sizeof(id));
 	g_free(m->message_id);
 	m->message_id = g_strdup_printf("%s@%s", idhex, conf->gateway_domain);
-	msg = g_string_sized_new(content->len + 4096);
 	/* An address with a UTF-8 local part makes the mail SMTPUTF8 anyway: its
 	 * To: shows the domain in U-labels (RFC 6532). Other addresses keep the
 	 * A-label, so the mail needs no SMTPUTF8 on the way. */
@@ -349,15 +485,31 @@ cg_outmail_compose(CgCa *ca, const CgConf *conf, CgOutMail *m, gint64 now, GErro
 	    "\r\n\tmicalg=sha-256; boundary=\"%s\"\r\n\r\n"
 	    "This is an S/MIME signed message.\r\n--%s\r\n",
 	    b, b);
-	g_string_append_len(msg, content->str, (gssize)content->len);
-	g_string_append_printf(msg,
-	                       "\r\n--%s\r\nContent-Type: application/pkcs7-signature; "
-	                       "name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\n"
-	                       "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n",
-	                       b);
-	b64_lines(msg, sig);
-	g_string_append_printf(msg, "\r\n--%s--\r\n", b);
-	return g_string_free_to_bytes(msg);
+	put(out, msg);
+	rewind(content);
+	copy_file(content, out);
+	g_string_printf(msg,
+	                "\r\n--%s\r\nContent-Type: application/pkcs7-signature; "
+	                "name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\n"
+	                "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n",
+	                b);
+	put(out, msg);
+	b64_bytes(out, sig);
+	g_string_printf(msg, "\r\n--%s--\r\n", b);
+	put(out, msg);
+	if (ferror(content) || fflush(out) != 0 || ferror(out) ||
+	    (fd = dup(fileno(out))) < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot write the mail: %s",
+		            g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+done:
+	fclose(content);
+	if (out != NULL)
+		fclose(out);
+	return fd;
 }
 
 /* What the MTA said, at most 300 characters, made safe. outfd is the file
@@ -374,7 +526,7 @@ mta_said(int outfd)
 }
 
 CgSendResult
-cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **error)
+cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **error)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
@@ -399,8 +551,13 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **er
 		g_set_error(error, CG_ERROR, CG_ERROR_IO, "memfd_create: %s", g_strerror(errno));
 		return CG_SEND_TEMPORARY;
 	}
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
-	                                     G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	if (lseek(msgfd, 0, SEEK_SET) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "lseek: %s", g_strerror(errno));
+		close(outfd);
+		return CG_SEND_TEMPORARY;
+	}
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_take_stdin_fd(launcher, dup(msgfd));
 	g_subprocess_launcher_take_stdout_fd(launcher, dup(outfd));
 	proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &err);
 	if (proc == NULL) {
@@ -410,16 +567,13 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, GBytes *msg, GError **er
 		close(outfd);
 		return CG_SEND_TEMPORARY;
 	}
-	if (!g_subprocess_communicate(proc, msg, NULL, NULL, NULL, &err)) {
-		/* It stopped reading (EPIPE): its exit status says what happened. */
-		if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE)) {
-			g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", conf->sendmail[0],
-			            err->message);
-			g_subprocess_force_exit(proc);
-			close(outfd);
-			return CG_SEND_TEMPORARY;
-		}
-		g_subprocess_wait(proc, NULL, NULL);
+	/* The message is a file: the MTA reads what it wants of it, and its exit
+	 * status says what happened. */
+	if (!g_subprocess_wait(proc, NULL, &err)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", conf->sendmail[0], err->message);
+		g_subprocess_force_exit(proc);
+		close(outfd);
+		return CG_SEND_TEMPORARY;
 	}
 	said = mta_said(outfd);
 	close(outfd);
@@ -520,15 +674,16 @@ cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *a
 
 	*sent = FALSE;
 	for (t = to; *t; t++) {
-		g_autoptr(GBytes) msg = NULL;
 		g_autoptr(GError) err = NULL;
 		g_autofree char *what = NULL;
 		CgSendResult r;
+		int msg;
 
 		m->to = *t;
-		if ((msg = cg_outmail_compose(iss->ca, iss->conf, m, now, error)) == NULL)
+		if ((msg = cg_outmail_compose(iss->ca, iss->conf, m, now, error)) < 0)
 			return FALSE;
 		r = cg_outmail_submit(iss->conf, *t, msg, &err);
+		close(msg);
 		if (r == CG_SEND_OK)
 			continue;
 		if (r == CG_SEND_TEMPORARY) {

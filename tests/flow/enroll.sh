@@ -316,6 +316,42 @@ mail again anna anna@example.org "$T/m/again.ent"
 verdict "$T/m/again.eml" > /dev/null
 drain
 grep -q "^Subject: Enrolment R[0-9]*: 0 issued, 1 refused" "$(last_mail anna@example.org)" && ok "a key revoked for compromise is refused" || bad "compromised key: $(grep '^Subject' "$(last_mail anna@example.org)")"
+# A list of more than 50: the report carries one bundle (certificates.p7c,
+# written certificate by certificate) that openssl reads: every certificate
+# the CSV names, in row order, then the chain; the report's signature
+# verifies over it.
+"$CG_BIN/../tests/cg-benchtool" csv bundle example.org 60 > "$T/m/bundle.csv"
+entity "$T/m/bundle.ent" "Sixty." "$T/m/bundle.csv" text/csv bundle.csv
+mail bundle anna anna@example.org "$T/m/bundle.ent"
+expect "a list of 60" '^(accept|discard)' "$T/m/bundle.eml"
+drain
+rep=$(last_mail anna@example.org)
+grep -q "^Subject: Enrolment R[0-9]*: 60 issued, 0 refused" "$rep" && ok "report: 60 issued" || bad "bundle report: $(grep '^Subject' "$rep")"
+[ "$(grep -c 'filename="[^"]*\.pem"' "$rep")" = 0 ] && grep -q 'filename="certificates.p7c"' "$rep" &&
+	ok "one bundle, no file per certificate" || bad "bundle attachments: $(grep -o 'filename="[^"]*"' "$rep" | head -5)"
+/usr/bin/python3 -c '
+import email, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)
+for part in m.walk():
+    if part.get_filename() == "certificates.p7c":
+        open(sys.argv[2], "wb").write(part.get_content())
+' "$rep" "$T/bundle.p7c"
+openssl pkcs7 -inform DER -in "$T/bundle.p7c" -print_certs > "$T/bundle.pem" 2>> "$T/bundle.err" &&
+	ok "the bundle is a PKCS#7 openssl reads" || bad "bundle: $(cat "$T/bundle.err")"
+# Serials in the bundle's order, against the CSV's rows in order.
+awk '/BEGIN CERT/ { f = 1; c = "" } f { c = c $0 "\n" } /END CERT/ { f = 0; print c | "openssl x509 -noout -serial"; close("openssl x509 -noout -serial") }' "$T/bundle.pem" |
+	sed 's/^serial=0*//' | tr 'A-F' 'a-f' > "$T/bundle.serials"
+/usr/bin/python3 "$CG_SRC/tests/lib/report-csv.py" "$rep" |
+	sed -n 's/^"[0-9]*","[^"]*","issued","0*\([0-9a-f]*\)".*/\1/p' > "$T/bundle.rows"
+[ "$(wc -l < "$T/bundle.rows")" = 60 ] && [ "$(head -60 "$T/bundle.serials")" = "$(cat "$T/bundle.rows")" ] &&
+	ok "the bundle holds the 60 certificates in row order" || bad "bundle serials: $(head -3 "$T/bundle.serials") vs $(head -3 "$T/bundle.rows")"
+[ "$(wc -l < "$T/bundle.serials")" -gt 60 ] && tail -n +61 "$T/bundle.serials" | head -1 |
+	grep -q -i -x "$(openssl x509 -in "$T/ca/issuing-ca.pem" -noout -serial | sed 's/serial=0*//')" &&
+	ok "then the chain" || bad "no chain after the certificates"
+openssl smime -verify -in "$rep" -CAfile "$T/ca/root-ca.pem" -out /dev/null 2> "$T/bundle.verify" &&
+	ok "the report's signature verifies over the bundle" || bad "report signature: $(cat "$T/bundle.verify")"
+
 # A database failure while an item's domain is looked up defers the mail
 # (451): it is never mistaken for "not a domain of this organisation" (550),
 # which would lose the request. The domain's record is made unreadable.
