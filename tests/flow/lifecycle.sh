@@ -172,6 +172,7 @@ lapsed() {
 		printf 'MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nNew.\r\n'
 		sed 's/$/\r/' "$T/k/jan2.csr"
 	} > "$T/m/lapsed$1.eml"
+	faketime_clean
 	FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 		dns_run faketime -f +58d "$CG_BIN/certgate-milter" -c "$T/certgate.conf" -t "$T/m/lapsed$1.eml" \
 		--client-ip 127.0.0.1 --helo mail.example.org --mail-from anna@example.org --rcpt challenge@ca.example.net 2>>"$T/milter.err" |

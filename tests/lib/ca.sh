@@ -88,6 +88,7 @@ drain() { dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T
 # drain_later OFFSET: drain with the issuer's clock moved by OFFSET (libfaketime
 # syntax: +25h, +3d); ASan tolerates the preloaded library.
 drain_later() {
+	faketime_clean 2> /dev/null || true # tests/lib/pki.sh
 	FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 		dns_run faketime -f "$1" "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1
 }

@@ -114,3 +114,19 @@ pki_crlf() {
 pki_lf() {
 	sed -i 's/\r$//' "$1"
 }
+
+# libfaketime's wrapper names its semaphore and shared memory after its pid
+# (/dev/shm/sem.faketime_sem_PID, faketime_shm_PID) and leaves them behind
+# now and then; when the pid comes round again, sem_open fails ("File
+# exists") and so does the test. faketime_clean removes those of pids no
+# longer running; faketime (this function) does so first.
+faketime_clean() {
+	for f in /dev/shm/sem.faketime_sem_* /dev/shm/faketime_shm_*; do
+		[ -e "$f" ] || continue
+		kill -0 "${f##*_}" 2>/dev/null || rm -f "$f"
+	done
+}
+faketime() {
+	faketime_clean
+	command faketime "$@"
+}

@@ -13,7 +13,8 @@
  *       ...), the first REVOKED of them revoked, as the issuer leaves them:
  *       an operator request with its item (and CSR), the certificate record
  *       (a real certificate's DER of the usual size, its own serial and
- *       key hash) and the audit entries; 10,000 to a transaction; prints
+ *       key hash), its expiry reminders and the audit entries; 10,000 to a
+ *       transaction; prints
  *       the time it took
  *   cg-benchtool probe CONF ORG DOMAIN REPS LISTORG
  *       the per-request costs a growing database must keep flat, each on
@@ -85,8 +86,10 @@ make_cert_der(void)
 }
 
 static int
-load(CgStore *s, const char *org, const char *domain, int n, int revoked)
+load(CgStore *s, const CgConf *conf, const char *org, const char *domain, int n, int revoked)
 {
+	gint64 stages[8];
+	guint n_stages = cg_conf_reminders(conf, stages), k;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GBytes) der = make_cert_der();
 	g_autoptr(GBytes) csr = make_csr();
@@ -152,6 +155,16 @@ load(CgStore *s, const char *org, const char *domain, int n, int revoked)
 		    !cg_store_audit_append(txn, now, "operator:bench", "request.operator", job, mb,
 		                           &err) ||
 		    !cg_store_audit_append(txn, now, "issuer", "cert.issue", serial, mb, &err))
+			break;
+		/* Its reminders, as the issuer schedules them; the issuer's
+		 * one-time backfill has nothing to do then. */
+		for (k = 0; k < n_stages; k++) {
+			g_autofree char *rid2 = g_strdup_printf("%s|%" G_GINT64_FORMAT, serial, stages[k]);
+
+			if (!cg_store_job_schedule(txn, CG_JOB_REMIND, rid2, c.not_after - stages[k], &err))
+				break;
+		}
+		if (err != NULL || (i == 1 && !cg_store_meta_put(txn, "reminders-backfill", "done", &err)))
 			break;
 		if (i % 10000 == 0 || i == n) {
 			if (!cg_store_commit(txn, &err))
@@ -288,7 +301,7 @@ main(int argc, char **argv)
 	}
 	t0 = g_get_monotonic_time();
 	if (strcmp(argv[1], "load") == 0) {
-		int rc = load(s, argv[3], argv[4], n, atoi(argv[6]));
+		int rc = load(s, conf, argv[3], argv[4], n, atoi(argv[6]));
 
 		printf("loaded %d in %.3f s\n", n, (double)(g_get_monotonic_time() - t0) / 1e6);
 		cg_store_close(s);
