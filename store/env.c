@@ -136,6 +136,15 @@ cg_store_panicked(CgStore *s)
 	return g_atomic_int_get(&panicked) != 0;
 }
 
+void
+cg_store_failchk(CgStore *s)
+{
+	int rc = s->env->failchk(s->env, 0);
+
+	if (rc != 0 && rc != EBUSY)
+		g_message("berkeley db failchk: %s", db_strerror(rc));
+}
+
 static gpointer
 maintenance(gpointer data)
 {
@@ -146,7 +155,7 @@ maintenance(gpointer data)
 	g_mutex_lock(&s->maint_lock);
 	while (!s->stopping) {
 		gint64 until = g_get_monotonic_time() + 500 * G_TIME_SPAN_MILLISECOND;
-		int rejected = 0, rc;
+		int rejected = 0;
 
 		g_cond_wait_until(&s->maint_cond, &s->maint_lock, until);
 		if (s->stopping)
@@ -155,11 +164,8 @@ maintenance(gpointer data)
 		/* Expired lock requests every half second; what a dead process
 		 * left behind every 5 s (failchk visits every locker and thread
 		 * slot: run twice a second it kept a core a third busy). */
-		if (round++ % 10 == 0) {
-			rc = s->env->failchk(s->env, 0);
-			if (rc != 0 && rc != EBUSY)
-				g_message("berkeley db failchk: %s", db_strerror(rc));
-		}
+		if (round++ % 10 == 0)
+			cg_store_failchk(s);
 		s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE, &rejected);
 		g_mutex_lock(&s->maint_lock);
 	}

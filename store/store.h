@@ -75,6 +75,11 @@ gboolean cg_store_meta_put(CgTxn *txn, const char *name, const char *value, GErr
  * next start runs recovery. */
 gboolean cg_store_panicked(CgStore *store);
 
+/* Frees what dead processes left in the environment (locks, transactions).
+ * The store's maintenance thread runs it every 5 s; complaints are logged
+ * ("berkeley db failchk: ..."). */
+void cg_store_failchk(CgStore *store);
+
 /* Flushes the log and checkpoints; removes log files no longer needed. */
 gboolean cg_store_checkpoint(CgStore *store, GError **error);
 
