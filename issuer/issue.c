@@ -230,14 +230,11 @@ fill_request(CgIssuer *iss, const CgRequest *req, const CgItem *item, const CgOr
 	r->subject_spki = csr->spki;
 }
 
-/* One more item of the request settled; DONE when it was the last. */
-gboolean
-cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **error)
+/* One more item of req (as read in txn) settled; DONE when it was the
+ * last. */
+static gboolean
+settle(CgTxn *txn, CgRequest *req, GError **error)
 {
-	g_autoptr(CgRequest) req = cg_store_request_get(iss->store, txn, request_id, error);
-
-	if (req == NULL)
-		return FALSE;
 	req->n_settled++;
 	if (req->n_settled >= req->n_items && req->status == CG_REQUEST_RECEIVED) {
 		req->status = CG_REQUEST_DONE;
@@ -247,6 +244,14 @@ cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **er
 			return FALSE;
 	}
 	return cg_store_request_put(txn, req, error);
+}
+
+gboolean
+cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **error)
+{
+	g_autoptr(CgRequest) req = cg_store_request_get(iss->store, txn, request_id, error);
+
+	return req != NULL && settle(txn, req, error);
 }
 
 /* Settles an item as refused for `reason`; audited as `action`. */
@@ -361,7 +366,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	     cg_issuer_schedule_reminders(iss, txn, serial, not_after, now, error) &&
 	     cg_issuer_mark_renewed(iss, txn, req->renews, req->org_id, item->mailbox, serial,
 	                            error) &&
-	     cg_request_settle(iss, txn, item->request_id, error) &&
+	     settle(txn, req, error) &&
 	     (req->kind == CG_REQUEST_ENROLL && !iss->conf->deliver_to_subject
 	          ? TRUE
 	          : cg_store_job_append(txn, CG_JOB_DELIVER, serial, error)) &&

@@ -496,11 +496,13 @@ enroll_check(CgGateway *g, GError **error)
 	}
 	if (mail->smime.kind != CG_SMIME_NONE) {
 		CgSmimeResult sig = {0};
+		CgMailLimits limits;
 		gboolean parsed;
 
 		if (!cg_gateway_signed(g, g->conf->admin_trust_anchors, &sig, error))
 			return FALSE;
-		parsed = cg_mail_parse_entity(sig.content, NULL, &own, error);
+		cg_gateway_limits(g, &limits);
+		parsed = cg_mail_parse_entity(sig.content, &limits, &own, error);
 		cg_smime_result_clear(&sig);
 		if (!parsed)
 			return FALSE;

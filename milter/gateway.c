@@ -187,6 +187,13 @@ fail(CgGateway *g, GError *err, CgReply *reply)
 }
 
 void
+cg_gateway_limits(const CgGateway *g, CgMailLimits *limits)
+{
+	cg_mail_limits_default(limits);
+	limits->max_size = (gsize)g->conf->max_message_size;
+}
+
+void
 cg_gateway_process(CgGateway *g, CgReply *reply)
 {
 	const CgHandler *h = cg_handler_for(g->kind);
@@ -202,8 +209,7 @@ cg_gateway_process(CgGateway *g, CgReply *reply)
 	}
 	if (already_seen(g, reply))
 		return;
-	cg_mail_limits_default(&limits);
-	limits.max_size = (gsize)g->conf->max_message_size;
+	cg_gateway_limits(g, &limits);
 	g->mail = cg_mail_parse(g->raw, &g->envelope, &limits, &err);
 	if (g->mail == NULL) {
 		fail(g, err, reply);

@@ -51,7 +51,7 @@ letter_check(CgGateway *g, GError **error)
 	if (!cg_gateway_signed(g, g->conf->letter_trust_anchors, &sig, error))
 		return FALSE;
 	st->content_hex = cg_hex(g->signed_digest, 32);
-	cg_mail_limits_default(&limits);
+	cg_gateway_limits(g, &limits);
 	ok = cg_mail_parse_entity(sig.content, &limits, &body, error);
 	cg_smime_result_clear(&sig);
 	if (!ok)

@@ -266,6 +266,9 @@ void cg_gateway_clear(CgGateway *g);
  * envelope is refused, CG_ERROR_NOT_AUTHORISED; the commit checks again).
  * result as for cg_smime_verify. */
 gboolean cg_gateway_signed(CgGateway *g, const char *anchors, CgSmimeResult *result, GError **error);
+/* The parser's limits for this gateway mail and whatever is inside it: the
+ * defaults, with MaxMessageSize as the size limit. */
+void cg_gateway_limits(const CgGateway *g, CgMailLimits *limits);
 
 /* Appends a formatted line to g->trace when debugging is on. */
 void cg_gateway_trace(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

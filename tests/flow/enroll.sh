@@ -352,6 +352,21 @@ awk '/BEGIN CERT/ { f = 1; c = "" } f { c = c $0 "\n" } /END CERT/ { f = 0; prin
 openssl smime -verify -in "$rep" -CAfile "$T/ca/root-ca.pem" -out /dev/null 2> "$T/bundle.verify" &&
 	ok "the report's signature verifies over the bundle" || bad "report signature: $(cat "$T/bundle.verify")"
 
+# MaxMessageSize holds inside the signature too: a signed enrolment of 11 MB
+# is taken with MaxMessageSize 24M (the signed part was parsed with a fixed
+# 10 MB limit, so a list that big was refused whatever the setting).
+head -c 8400000 /dev/zero > "$T/m/filler.bin"
+csr bigone bigone@example.org
+entity "$T/m/bigone.ent" "Please." "$T/k/bigone.der" application/pkcs10 bigone.p10 \
+	"$T/m/filler.bin" application/octet-stream filler.bin
+mail bigone anna anna@example.org "$T/m/bigone.ent"
+{ cat "$T/certgate.conf"; echo "MaxMessageSize 24M"; } > "$T/big.conf"
+got=$("$CG_BIN/certgate-milter" -c "$T/big.conf" -t "$T/m/bigone.eml" --client-ip 127.0.0.1 \
+	--mail-from anna@example.org --rcpt enroll@ca.example.net 2>>"$T/milter.err" | sed -n 's/^verdict: //p')
+printf '%s\n' "$got" | grep -q -E '^(accept|discard)' && ok "an 11 MB signed enrolment under MaxMessageSize 24M: $got" ||
+	bad "11 MB signed enrolment: got '$got'"
+expect "the same under the default 10 MB: refused" '^reject 552 5\.3\.4 ' "$T/m/bigone.eml"
+
 # A database failure while an item's domain is looked up defers the mail
 # (451): it is never mistaken for "not a domain of this organisation" (550),
 # which would lose the request. The domain's record is made unreadable.
