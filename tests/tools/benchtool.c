@@ -13,7 +13,7 @@
  *       ...), the first REVOKED of them revoked, as the issuer leaves them:
  *       an operator request with its item (and CSR), the certificate record
  *       (a real certificate's DER of the usual size, its own serial and
- *       key hash), its expiry reminders and the audit entries; 10,000 to a
+ *       key hash), its expiry reminders and the audit entries; 2,000 to a
  *       transaction; prints
  *       the time it took
  *   cg-benchtool probe CONF ORG DOMAIN REPS LISTORG
@@ -166,7 +166,7 @@ load(CgStore *s, const CgConf *conf, const char *org, const char *domain, int n,
 		}
 		if (err != NULL || (i == 1 && !cg_store_meta_put(txn, "reminders-backfill", "done", &err)))
 			break;
-		if (i % 10000 == 0 || i == n) {
+		if (i % 2000 == 0 || i == n) {
 			if (!cg_store_commit(txn, &err))
 				break;
 			txn = NULL;
