@@ -103,23 +103,11 @@ struct CgB64Out {
 static void
 b64_line(FILE *f, const guint8 *data, gsize len)
 {
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char line[80];
-	gsize i, o = 0;
+	char line[80]; /* 57 bytes make 76 characters */
+	gint state = 0, save = 0;
+	gsize o = g_base64_encode_step(data, len, FALSE, line, &state, &save);
 
-	for (i = 0; i < len; i += 3) {
-		guint32 v = (guint32)data[i] << 16;
-
-		if (i + 1 < len)
-			v |= (guint32)data[i + 1] << 8;
-		if (i + 2 < len)
-			v |= data[i + 2];
-		line[o++] = tab[(v >> 18) & 63];
-		line[o++] = tab[(v >> 12) & 63];
-		line[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-		line[o++] = i + 2 < len ? tab[v & 63] : '=';
-	}
+	o += g_base64_encode_close(FALSE, line + o, &state, &save);
 	line[o++] = '\r';
 	line[o++] = '\n';
 	fwrite(line, 1, o, f);
