@@ -143,14 +143,21 @@ backoff(guint attempts)
 
 typedef enum { RAN, RETRY_BATCH, FAILED } Outcome;
 
-/* A job that reads the whole store outside its transaction (the digest's
- * counts, read committed so that no writer waits for them) must not follow
- * other jobs in one: it would wait for the locks of their uncommitted
- * writes, held by its own parent. */
+/* Which jobs start a transaction of their own (never follow other jobs in
+ * one):
+ * - a job that tells the world something (every kind but issue and CRL
+ *   sends mail, before its transaction commits): what it tells must be
+ *   durable first. A delivery that ran in the transaction that issued its
+ *   certificate mailed a certificate that a crash then took from the record
+ *   (and the job issued another under a new serial); with replication, what
+ *   it tells must also have been acknowledged by the replicas;
+ * - a job that reads the whole store outside its transaction (the digest's
+ *   counts, read committed so that no writer waits for them): it would wait
+ *   for the locks of their uncommitted writes, held by its own parent. */
 static gboolean
 runs_alone(CgJobKind kind)
 {
-	return kind == CG_JOB_DIGEST;
+	return kind != CG_JOB_ISSUE && kind != CG_JOB_CRL;
 }
 
 /* One job in a child of txn: done, or set aside for a retry (deferred or
