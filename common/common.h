@@ -44,6 +44,9 @@ typedef enum {
 	CG_ERROR_RCPT_LATER, /* a second gateway address in one message: that
 	                      * recipient is deferred, to come in a message of its own */
 	CG_ERROR_NOT_DECRYPTABLE, /* encrypted to another certificate, or damaged */
+	CG_ERROR_NOT_MASTER, /* replicated: this site is not the master now: defer */
+	CG_ERROR_NOT_ACKED,  /* replicated: committed here, not acknowledged by the
+	                      * replicas in time: defer (a retry finds it seen) */
 	CG_ERROR_INTERNAL,   /* anything certgate itself cannot do now: defer */
 	/* Internal codes; the milter maps each of them to CG_ERROR_INTERNAL's reply. */
 	CG_ERROR_CONFIG,    /* configuration file: file, line and key in the message */

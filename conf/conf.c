@@ -295,6 +295,49 @@ check_operator(Ctx *ctx, CgConf *c)
 		problem(ctx, 0, find_key("DigestTime"), "\"%s\" is not a time HH:MM (UTC)", t);
 }
 
+/* HOST:PORT with a port from 1 to 65535 (the host a name or an address;
+ * IPv6 in brackets). */
+static gboolean
+host_port_ok(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	char *end = NULL;
+	long port;
+
+	if (colon == NULL || colon == v || colon[1] == '\0')
+		return FALSE;
+	port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && port >= 1 && port <= 65535;
+}
+
+/* The Replication keys: all unset (one host), or a local site and its
+ * peers, none of them the local site. */
+static void
+check_replication(Ctx *ctx, CgConf *c)
+{
+	char **p;
+
+	if (c->repl_local == NULL || *c->repl_local == '\0') {
+		if (c->repl_peers != NULL && c->repl_peers[0] != NULL)
+			problem(ctx, 0, find_key("ReplicationPeer"),
+			        "needs ReplicationLocal (this site's HOST:PORT)");
+		return;
+	}
+	if (!host_port_ok(c->repl_local))
+		problem(ctx, 0, find_key("ReplicationLocal"), "\"%s\" is not HOST:PORT",
+		        c->repl_local);
+	if (c->repl_peers == NULL || c->repl_peers[0] == NULL)
+		problem(ctx, 0, find_key("ReplicationPeer"),
+		        "at least one peer is needed with ReplicationLocal");
+	for (p = c->repl_peers; p != NULL && *p != NULL; p++) {
+		if (!host_port_ok(*p))
+			problem(ctx, 0, find_key("ReplicationPeer"), "\"%s\" is not HOST:PORT", *p);
+		else if (g_ascii_strcasecmp(*p, c->repl_local) == 0)
+			problem(ctx, 0, find_key("ReplicationPeer"),
+			        "\"%s\" is this site (ReplicationLocal)", *p);
+	}
+}
+
 /* Checks that involve more than one key. */
 static void
 cross_check(Ctx *ctx, CgConf *c)
@@ -324,6 +367,7 @@ cross_check(Ctx *ctx, CgConf *c)
 				        names[i]);
 	check_reminders(ctx, c);
 	check_operator(ctx, c);
+	check_replication(ctx, c);
 }
 
 static char *
@@ -343,6 +387,7 @@ cg_conf_load_data(const char *name, const char *basedir, const char *data, gsize
 	guint given_line[CG_CONF_MAX_KEYS] = {0};
 	g_auto(GStrv) lines = NULL;
 	g_autofree char *copy = NULL;
+	g_autoptr(GPtrArray) joined_values = g_ptr_array_new_with_free_func(g_free);
 	CgConf *conf;
 	gsize i;
 	guint lineno;
@@ -393,6 +438,15 @@ cg_conf_load_data(const char *name, const char *basedir, const char *data, gsize
 			continue;
 		}
 		i = (gsize)(k - cg_conf_keys);
+		if (given[i] != NULL && k->type == T_LIST && k->choices != NULL &&
+		    strcmp(k->choices, "repeatable") == 0) {
+			/* A repeatable list (ReplicationPeer): each line adds. */
+			char *joined = g_strconcat(given[i], " ", value, NULL);
+
+			g_ptr_array_add(joined_values, joined);
+			given[i] = joined;
+			continue;
+		}
 		if (given[i] != NULL) {
 			problem(&ctx, lineno, k, "duplicate key (first set at line %u)",
 			        given_line[i]);
@@ -501,7 +555,8 @@ cg_conf_dump(const CgConf *conf, gboolean only_set, GString *out)
 			g_string_append(out, *(const gboolean *)slot ? "yes" : "no");
 			break;
 		case T_LIST: {
-			g_autofree char *j = g_strjoinv(" ", *(char **const *)slot);
+			char **const v = *(char **const *)slot;
+			g_autofree char *j = v != NULL ? g_strjoinv(" ", v) : g_strdup("");
 
 			g_string_append(out, j);
 			break;

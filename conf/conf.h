@@ -35,6 +35,13 @@ typedef struct CgConf {
 	/* shared state */
 	char *db_home;
 	char *evidence_dir;
+	/* replication (store/repl.c): repl_local "" = one host */
+	char *repl_local;
+	char **repl_peers;
+	gint64 repl_priority;
+	char *repl_ack; /* "all" | "quorum" | "one" | "none" */
+	gint64 repl_ack_timeout; /* seconds */
+	gboolean repl_create_group;
 	/* addresses */
 	char *gateway_domain;
 	char *letter_address;

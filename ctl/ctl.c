@@ -4,6 +4,7 @@
  * Never: decides anything; the commands and policy do.
  */
 #include "ctl.h"
+#include "daemon.h"
 #include "common.h"
 
 #include <pwd.h>
@@ -32,7 +33,7 @@ ctl_store(CtlCtx *ctx)
 	if (ctx->store != NULL)
 		return ctx->store;
 	ctx->store =
-	    cg_store_open(ctx->conf->db_home, ctx->conf->evidence_dir, CG_STORE_DEFAULT, &err);
+	    cg_open_store(ctx->conf, CG_STORE_DEFAULT, &err);
 	if (ctx->store == NULL)
 		ctl_fail(ctx, 1, "cannot open the database: %s", err->message);
 	return ctx->store;
@@ -137,8 +138,15 @@ ctl_transact(CtlCtx *ctx, CgTxnFunc fn, gpointer data, const char *not_found)
 
 	if (s == NULL)
 		return 1;
+	if (cg_store_role(s) == CG_ROLE_CLIENT)
+		return ctl_fail(ctx, 1, "this site is a replication client: records change on the "
+		                        "master only (certgate repl status names it)");
 	if (cg_store_transact(s, fn, data, &err))
 		return 0;
+	if (g_error_matches(err, CG_ERROR, CG_ERROR_NOT_ACKED))
+		return ctl_fail(ctx, 1, "done on this site, but the replicas did not acknowledge "
+		                        "it in time (ReplicationAckTimeout): they catch up when "
+		                        "they can");
 	return ctl_fail(ctx, 1, "%s",
 	                not_found != NULL && g_error_matches(err, CG_ERROR, CG_ERROR_NOT_FOUND)
 	                    ? not_found

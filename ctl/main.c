@@ -44,6 +44,7 @@ static const CtlCommand commands[] = {
 	{"cert", "revoke", "SERIAL --reason R", "revoke a certificate; the CRL follows", ctl_cert_revoke, TRUE},
 	{"queue", "show", "", "the issuer's jobs, queued and deferred", ctl_queue_show, TRUE},
 	{"queue", "flush", "", "make deferred jobs due now", ctl_queue_flush, TRUE},
+	{"repl", "status", "[--json]", "this site's replication role, the master, each site and how far behind", ctl_repl_status, TRUE},
 	{"stats", "", "[--json|--prometheus]", "the figures of the daily digest: records, the last 24 hours, warnings", ctl_stats, TRUE},
 };
 /* clang-format on */

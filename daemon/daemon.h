@@ -24,6 +24,10 @@
 
 G_BEGIN_DECLS
 
+/* opendb.c: the store as conf describes it (replication included). */
+typedef struct CgStore CgStore;
+CgStore *cg_open_store(const CgConf *conf, int flags, GError **error);
+
 void cg_log_open(const char *ident, int facility, int level, gboolean to_stderr);
 void cg_log_set_level(int level);
 void cg_log(int prio, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

@@ -31,6 +31,11 @@ struct CgIssuer {
 	gint64 next_crl, next_release, next_checkpoint, next_renewal;
 	gboolean reminders_ready; /* the backfill of older certificates is done */
 	gint64 next_digest;       /* when to look at digest-next again */
+	/* replication */
+	CgStoreRole role;  /* as last seen */
+	gboolean unacked;  /* a commit was not acknowledged: nothing more is
+	                    * told until a beat is */
+	gint64 next_beat;
 };
 
 /* issue.c */

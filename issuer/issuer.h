@@ -190,6 +190,10 @@ void cg_issuer_free(CgIssuer *iss);
  * in a child of it; *idle when none came. Returns FALSE only when the store
  * failed in a way the caller should stop for. */
 gboolean cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error);
+/* Replicated: FALSE (after waiting up to wait_ms, idle set) while this site
+ * is a client, or while its last commit waits for the replicas'
+ * acknowledgement; the master's beat every few seconds. TRUE alone. */
+gboolean cg_issuer_may_work(CgIssuer *iss, guint wait_ms, gboolean *idle);
 /* Timed work: deferred jobs due, the periodic CRL. */
 void cg_issuer_tick(CgIssuer *iss, gint64 now);
 void cg_issuer_set_conf(CgIssuer *iss, const CgConf *conf);

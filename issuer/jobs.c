@@ -249,6 +249,13 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		n++;
 	}
 	if (!cg_store_commit(txn, &err)) {
+		if (g_error_matches(err, CG_ERROR, CG_ERROR_NOT_ACKED)) {
+			/* Done here, durable; what follows waits for the replicas. */
+			cg_log(LOG_WARNING, "%u jobs committed, not yet acknowledged by the "
+			       "replicas: waiting before anything more is mailed", n);
+			iss->unacked = TRUE;
+			return TRUE;
+		}
 		cg_log(LOG_WARNING, "%u jobs: commit failed, they will run again: %s", n,
 		       err->message);
 		return TRUE;
@@ -257,6 +264,47 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	if (crl && !write_crl(iss, now, &err))
 		cg_log(LOG_ERR, "CRL: %s", err->message);
 	return TRUE;
+}
+
+/* How often the master beats (cg_store_repl_beat). */
+#define BEAT_INTERVAL 5
+
+gboolean
+cg_issuer_may_work(CgIssuer *iss, guint wait_ms, gboolean *idle)
+{
+	g_autoptr(GError) err = NULL;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	CgStoreRole role = cg_store_role(iss->store);
+
+	if (role != iss->role) {
+		if (role == CG_ROLE_MASTER)
+			cg_log(LOG_NOTICE, "this site is the CA's master: the issuer takes jobs");
+		else if (role == CG_ROLE_CLIENT)
+			cg_log(LOG_NOTICE, "this site is a replication client: the issuer waits");
+		iss->role = role;
+		iss->next_beat = 0;
+	}
+	if (role == CG_ROLE_ALONE)
+		return TRUE;
+	if (role == CG_ROLE_MASTER && (iss->unacked || now >= iss->next_beat)) {
+		if (cg_store_repl_beat(iss->store, now, &err)) {
+			if (iss->unacked)
+				cg_log(LOG_NOTICE, "the replicas acknowledge again: the issuer goes on");
+			iss->unacked = FALSE;
+		} else if (!iss->unacked || !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_ACKED)) {
+			cg_log(LOG_WARNING, "replication beat: %s", err->message);
+		}
+		iss->next_beat = now + BEAT_INTERVAL;
+		if (err != NULL && g_error_matches(err, CG_ERROR, CG_ERROR_NOT_ACKED))
+			iss->unacked = TRUE;
+	}
+	if (role == CG_ROLE_MASTER && !iss->unacked)
+		return TRUE;
+	*idle = TRUE;
+	if (iss->unacked)
+		iss->next_beat = 0; /* try again after the wait */
+	g_usleep((gulong)wait_ms * 1000);
+	return FALSE;
 }
 
 void

@@ -92,9 +92,16 @@ run(CgConfHolder *holder, const char *path)
 		goto out;
 	if (!cg_daemon_signal_thread(handled, on_signal, NULL, &err))
 		goto out;
-	if ((store = cg_store_open(conf->db_home, conf->evidence_dir, CG_STORE_DEFAULT, &err)) ==
-	        NULL ||
-	    (ca = cg_ca_load(conf, &err)) == NULL)
+	/* A replication client that has not received the database yet waits
+	 * for it (cg_store_open_repl waits a minute at a time). */
+	while ((store = cg_open_store(conf, CG_STORE_REPLICATE | CG_STORE_WAIT, &err)) == NULL &&
+	       g_error_matches(err, CG_ERROR, CG_ERROR_NOT_MASTER) && !opt.drain &&
+	       !g_atomic_int_get(&stop_requested)) {
+		cg_log(LOG_NOTICE, "%s", err->message);
+		g_clear_error(&err);
+		g_usleep(G_USEC_PER_SEC);
+	}
+	if (store == NULL || (ca = cg_ca_load(conf, &err)) == NULL)
 		goto out;
 	iss = cg_issuer_new(conf, store, ca);
 	cg_log(LOG_NOTICE, "certgate-issuer %s running: issuing CA key %s", CERTGATE_VERSION,
@@ -111,6 +118,11 @@ run(CgConfHolder *holder, const char *path)
 			c = cg_conf_holder_get(holder);
 			if (ca != before)
 				iss = cg_issuer_new(c, store, ca);
+		}
+		if (!cg_issuer_may_work(iss, opt.drain ? 0 : 1000, &idle)) {
+			if (opt.drain)
+				break;
+			continue;
 		}
 		cg_issuer_tick(iss, g_get_real_time() / G_USEC_PER_SEC);
 		if (!cg_issuer_step(iss, opt.drain ? 0 : 1000, &idle, &err)) {

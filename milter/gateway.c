@@ -207,6 +207,12 @@ cg_gateway_process(CgGateway *g, CgReply *reply)
 		fail(g, err, reply);
 		return;
 	}
+	/* A replication client takes no gateway mail: the MTA retries, and
+	 * reaches the master through the next MX. */
+	if (!cg_store_writable(g->store, &err)) {
+		fail(g, err, reply);
+		return;
+	}
 	if (already_seen(g, reply))
 		return;
 	cg_gateway_limits(g, &limits);

@@ -63,7 +63,7 @@ cg_milter_store(CgMilter *m, GError **error)
 		g_autoptr(CgConf) conf = cg_conf_holder_get(m->conf);
 		g_autoptr(GError) err = NULL;
 
-		m->store = cg_store_open(conf->db_home, conf->evidence_dir, CG_STORE_DEFAULT, &err);
+		m->store = cg_open_store(conf, CG_STORE_REPLICATE, &err);
 		if (m->store == NULL) {
 			cg_log(LOG_ERR, "cannot open the database %s: %s", conf->db_home,
 			       err->message);

@@ -30,6 +30,8 @@ static const struct {
     {CG_ERROR_DNS_TEMP, CG_MV_TEMPFAIL, "451", "4.4.3"},
     {CG_ERROR_RCPT_LATER, CG_MV_TEMPFAIL, "452", "4.5.3"},
     {CG_ERROR_NOT_DECRYPTABLE, CG_MV_REJECT, "554", "5.7.5"},
+    {CG_ERROR_NOT_MASTER, CG_MV_TEMPFAIL, "451", "4.3.2"},
+    {CG_ERROR_NOT_ACKED, CG_MV_TEMPFAIL, "451", "4.3.0"},
 };
 
 const char *

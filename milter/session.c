@@ -153,6 +153,20 @@ cg_session_mail(CgSession *s, const char *sender, CgReply *r)
 	return CG_MV_CONTINUE;
 }
 
+/* A gateway recipient while this site is a replication client: deferred at
+ * once (451 4.3.2), before the message is sent. */
+static gboolean
+master_here(CgSession *s, CgReply *r)
+{
+	g_autoptr(GError) err = NULL;
+	CgStore *store = cg_milter_store(s->m, &err);
+
+	if (store == NULL || cg_store_writable(store, &err))
+		return TRUE; /* no store: the message is deferred at its end */
+	cg_reply_from_error(err, NULL, r);
+	return FALSE;
+}
+
 CgVerdict
 cg_session_rcpt(CgSession *s, const char *rcpt, CgReply *r)
 {
@@ -168,6 +182,8 @@ cg_session_rcpt(CgSession *s, const char *rcpt, CgReply *r)
 		g_ptr_array_add(g->rcpts, g_strdup(rcpt));
 		return CG_MV_CONTINUE;
 	}
+	if (!master_here(s, r))
+		return r->verdict;
 	if (g->kind != CG_GW_NONE && g_ascii_strcasecmp(g->gw_addr, norm) != 0) {
 		g_autoptr(GError) err = g_error_new(
 		    CG_ERROR, CG_ERROR_RCPT_LATER,

@@ -2,7 +2,7 @@
  * env.c: the Berkeley DB environment, its databases, transactions.
  *
  * Three programs share one environment. Who runs recovery is decided by a
- * lock file: a process that can lock DbHome/certgate.lock exclusively is
+ * lock file: a process that can lock DbHome/lock/certgate.lock exclusively is
  * alone, runs normal recovery, then downgrades to a shared lock that it holds
  * until it exits. A process that dies while others run does not force a full
  * recovery (DB_REGISTER would, and every survivor would then fail with
@@ -73,9 +73,24 @@ cg_db_fail(int rc, const char *what, GError **error)
 	case DB_LOCK_NOTGRANTED:
 		code = CG_ERROR_DEADLOCK;
 		break;
+	case EACCES:
+		/* A replication client refuses writes so. */
+		if (cg_repl_store != NULL && cg_store_role(cg_repl_store) == CG_ROLE_CLIENT) {
+			g_set_error_literal(error, CG_ERROR, CG_ERROR_NOT_MASTER,
+			                    "this host is not the CA's master now; the message will "
+			                    "be retried");
+			return FALSE;
+		}
+		code = CG_ERROR_IO;
+		break;
+	case DB_REP_HANDLE_DEAD:
+		/* Replication rolled back what this process had open: only a
+		 * restart opens it again. */
+		cg_store_mark_dead();
+		code = CG_ERROR_INTERNAL;
+		break;
 	case ENOSPC:
 	case EIO:
-	case EACCES:
 	case EROFS:
 	case EPERM:
 	case EDQUOT:
@@ -120,13 +135,22 @@ on_db_error(const DB_ENV *env, const char *prefix, const char *msg)
 
 static volatile gint panicked;
 
+void
+cg_store_mark_dead(void)
+{
+	if (g_atomic_int_compare_and_exchange(&panicked, 0, 1))
+		g_message("berkeley db: replication rolled back this site's open databases: "
+		          "a restart reopens them");
+}
+
 static void
 on_db_event(DB_ENV *env, u_int32_t event, void *info)
 {
-	(void)env;
 	(void)info;
 	if (event == DB_EVENT_PANIC)
 		g_atomic_int_set(&panicked, 1);
+	else if (env->app_private != NULL)
+		cg_repl_event(env->app_private, event);
 }
 
 gboolean
@@ -164,8 +188,10 @@ maintenance(gpointer data)
 		/* Expired lock requests every half second; what a dead process
 		 * left behind every 5 s (failchk visits every locker and thread
 		 * slot: run twice a second it kept a core a third busy). */
-		if (round++ % 10 == 0)
+		if (round++ % 10 == 0) {
 			cg_store_failchk(s);
+			cg_repl_share_files(s);
+		}
 		s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE, &rejected);
 		g_mutex_lock(&s->maint_lock);
 	}
@@ -175,11 +201,42 @@ maintenance(gpointer data)
 
 /* 1 when this process is the only one using the environment, 0 when others
  * are (a shared lock is then held), -1 on error. */
+/* The lock file lives in a directory of its own: Berkeley DB's replication
+ * takes every plain file in DbHome for a database of the environment (a
+ * client's initialisation from its master failed on DbHome/certgate.lock,
+ * where versions before 0.2 kept it: that file is removed once no process
+ * holds it). */
+static gboolean
+retire_old_lock(CgStore *s, GError **error)
+{
+	g_autofree char *old = g_build_filename(s->home, "certgate.lock", NULL);
+	struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	int fd = open(old, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return TRUE;
+	if (fcntl(fd, F_SETLK, &l) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO,
+		            "%s: held by a certgate of an older version: stop it first", old);
+		close(fd);
+		return FALSE;
+	}
+	(void)unlink(old);
+	close(fd);
+	return TRUE;
+}
+
 static int
 take_lock_file(CgStore *s, GError **error)
 {
-	g_autofree char *path = g_build_filename(s->home, "certgate.lock", NULL);
+	g_autofree char *dir = g_build_filename(s->home, "lock", NULL);
+	g_autofree char *path = g_build_filename(dir, "certgate.lock", NULL);
 	struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+
+	if (g_mkdir_with_parents(dir, 0770) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", dir, g_strerror(errno));
+		return -1;
+	}
 
 	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
 	if (s->lock_fd < 0) {
@@ -187,7 +244,7 @@ take_lock_file(CgStore *s, GError **error)
 		return -1;
 	}
 	if (fcntl(s->lock_fd, F_SETLK, &l) == 0)
-		return 1;
+		return retire_old_lock(s, error) ? 1 : -1;
 	l.l_type = F_RDLCK;
 	while (fcntl(s->lock_fd, F_SETLKW, &l) != 0) {
 		if (errno != EINTR) {
@@ -200,7 +257,7 @@ take_lock_file(CgStore *s, GError **error)
 }
 
 static gboolean
-open_databases(CgStore *s, GError **error)
+open_databases(CgStore *s, gboolean create, GError **error)
 {
 	gsize i;
 	int rc;
@@ -219,7 +276,14 @@ open_databases(CgStore *s, GError **error)
 			db->set_flags(db, DB_CHKSUM | (spec->dupsort ? DB_DUPSORT : 0));
 		}
 		rc = db->open(db, NULL, spec->name, NULL, spec->type,
-		              DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0660);
+		              (create ? DB_CREATE : 0) | DB_AUTO_COMMIT | DB_THREAD, 0660);
+		if (rc == ENOENT && !create) {
+			g_set_error(error, CG_ERROR, CG_ERROR_NOT_MASTER,
+			            "%s: this replication site has not received the database from "
+			            "the master yet",
+			            s->home);
+			return FALSE;
+		}
 		if (rc != 0)
 			return cg_db_fail(rc, spec->name, error);
 	}
@@ -249,6 +313,8 @@ check_schema(CgStore *s, GError **error)
 	d.ulen = sizeof(have);
 	d.flags = DB_DBT_USERMEM;
 	rc = meta->get(meta, NULL, &k, &d, 0);
+	if (rc == DB_NOTFOUND && cg_store_role(s) == CG_ROLE_CLIENT)
+		return TRUE; /* the master writes it */
 	if (rc == DB_NOTFOUND) {
 		d.data = &want;
 		d.size = sizeof(want);
@@ -276,10 +342,51 @@ ensure_dir(const char *path, int mode, GError **error)
 	return TRUE;
 }
 
+/* A replicated site opens its databases once it knows what it is: a master
+ * creates what is missing, a client waits (CG_STORE_WAIT, up to a minute)
+ * until the master's copy has arrived. */
+static gboolean
+open_replicated(CgStore *s, CgStoreFlags flags, GError **error)
+{
+	gint64 until = g_get_monotonic_time() + (flags & CG_STORE_WAIT ? 60 : 10) * G_USEC_PER_SEC;
+
+	for (;;) {
+		g_autoptr(GError) err = NULL;
+		gboolean master = cg_store_role(s) == CG_ROLE_MASTER;
+		gsize i;
+
+		if (open_databases(s, master, &err) && check_schema(s, &err))
+			return TRUE;
+		for (i = 0; i < DBI_N; i++)
+			if (s->db[i] != NULL) {
+				s->db[i]->close(s->db[i], 0);
+				s->db[i] = NULL;
+			}
+		/* A client applying its master's log kills readers in its way. */
+		if (!((g_error_matches(err, CG_ERROR, CG_ERROR_NOT_MASTER) &&
+		       (flags & CG_STORE_WAIT)) ||
+		      g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK)) ||
+		    g_get_monotonic_time() >= until) {
+			g_propagate_error(error, g_steal_pointer(&err));
+			return FALSE;
+		}
+		g_usleep(200 * 1000);
+		g_atomic_int_set(&s->role_cached, -1);
+	}
+}
+
 CgStore *
 cg_store_open(const char *db_home, const char *evidence_dir, CgStoreFlags flags, GError **error)
 {
+	return cg_store_open_repl(db_home, evidence_dir, flags, NULL, error);
+}
+
+CgStore *
+cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
+                   const CgStoreRepl *repl, GError **error)
+{
 	CgStore *s = g_new0(CgStore, 1);
+	gboolean replicated = repl != NULL && repl->local != NULL && *repl->local != '\0';
 	int first, rc;
 
 	s->lock_fd = -1;
@@ -320,9 +427,13 @@ cg_store_open(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
 	 * their disk space from the start: a disk that fills later gives
 	 * ENOSPC on the log, never a SIGBUS on a region page first touched. */
 	s->env->set_flags(s->env, DB_REGION_INIT, 1);
+	s->env->app_private = s;
+	if (replicated && !cg_repl_configure(s, repl, error))
+		goto fail;
 	rc = s->env->open(s->env, db_home,
 	                  DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN |
-	                      DB_THREAD | (first ? DB_RECOVER : 0),
+	                      DB_THREAD | (replicated ? DB_INIT_REP : 0) |
+	                      (first ? DB_RECOVER : 0),
 	                  0660);
 	if (rc != 0) {
 		cg_db_fail(rc, db_home, error);
@@ -335,7 +446,11 @@ cg_store_open(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
 			goto fail;
 		}
 	}
-	if (!open_databases(s, error) || !check_schema(s, error))
+	cg_repl_share_files(s);
+	if (replicated && (flags & CG_STORE_REPLICATE) && !cg_repl_start(s, error))
+		goto fail;
+	if (!(replicated ? open_replicated(s, flags, error)
+	                 : open_databases(s, TRUE, error) && check_schema(s, error)))
 		goto fail;
 	if (first) {
 		struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
@@ -375,6 +490,9 @@ cg_store_close(CgStore *s)
 			s->db[i]->close(s->db[i], 0);
 	if (s->env != NULL)
 		s->env->close(s->env, 0);
+	if (cg_repl_store == s)
+		cg_repl_store = NULL;
+	g_free(s->repl_local);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	g_mutex_clear(&s->maint_lock);
@@ -426,10 +544,23 @@ cg_store_begin_child(CgTxn *parent, GError **error)
 gboolean
 cg_store_commit(CgTxn *txn, GError **error)
 {
-	int rc = txn->txn->commit(txn->txn, 0);
+	gboolean replicated = txn->store->replicated;
+	int rc;
 
+	if (replicated)
+		cg_repl_commit_begin();
+	rc = txn->txn->commit(txn->txn, 0);
 	g_free(txn);
-	return rc == 0 ? TRUE : cg_db_fail(rc, "commit", error);
+	if (rc != 0)
+		return cg_db_fail(rc, "commit", error);
+	if (replicated && !cg_repl_commit_acked()) {
+		/* Durable here; a retry of the same intake finds it seen. */
+		g_set_error_literal(error, CG_ERROR, CG_ERROR_NOT_ACKED,
+		                    "the CA's replicas did not acknowledge in time; the message "
+		                    "will be retried");
+		return FALSE;
+	}
+	return TRUE;
 }
 
 void

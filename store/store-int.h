@@ -46,6 +46,12 @@ struct CgStore {
 	GMutex maint_lock;
 	GCond maint_cond;
 	gboolean stopping;
+	/* replication (repl.c) */
+	gboolean replicated;
+	char *repl_local;
+	gboolean repl_create_group;
+	gint64 role_checked; /* monotonic time of the cached role */
+	gint role_cached;
 };
 
 struct CgTxn {
@@ -100,6 +106,19 @@ int cg_index_admin_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_mailbox(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result);
+
+/* env.c: replication rolled back this process's handles: restart. */
+void cg_store_mark_dead(void);
+/* repl.c */
+gboolean cg_repl_configure(CgStore *s, const CgStoreRepl *repl, GError **error);
+gboolean cg_repl_start(CgStore *s, GError **error);
+void cg_repl_event(CgStore *s, u_int32_t event);
+void cg_repl_share_files(CgStore *s);
+/* Clears / reads this thread's "the last commit was not acknowledged". */
+void cg_repl_commit_begin(void);
+gboolean cg_repl_commit_acked(void);
+/* The process's replicated store (one per process), for cg_db_fail. */
+extern CgStore *cg_repl_store;
 
 /* audit.c */
 gboolean cg_audit_check_all(CgStore *s, GString *report);

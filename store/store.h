@@ -37,10 +37,74 @@ typedef struct CgTxn CgTxn;
 typedef enum {
 	CG_STORE_DEFAULT = 0,
 	CG_STORE_READONLY_CHECK = 1 << 0, /* fail if the environment does not exist */
+	CG_STORE_REPLICATE = 1 << 1,      /* replicated: this process starts the
+	                                   * replication manager (the daemons) */
+	CG_STORE_WAIT = 1 << 2, /* replicated: a client without the database yet
+	                         * waits up to a minute for the master's copy */
 } CgStoreFlags;
 
 CgStore *cg_store_open(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
                        GError **error);
+
+/* ---- replication (repl.c): Berkeley DB's Replication Manager ---- */
+
+typedef enum {
+	CG_REPL_ACK_ALL,
+	CG_REPL_ACK_QUORUM,
+	CG_REPL_ACK_ONE,
+	CG_REPL_ACK_NONE,
+} CgReplAck;
+
+typedef struct {
+	const char *local;        /* this site's HOST:PORT; NULL or "": one host */
+	const char *const *peers; /* the other sites' HOST:PORT, NULL-terminated */
+	int priority;             /* 0: never master */
+	CgReplAck ack;
+	guint ack_timeout_ms;
+	gboolean create_group; /* this site's database starts the group */
+} CgStoreRepl;
+
+/* cg_store_open with replication (repl NULL or repl->local empty: one host). */
+CgStore *cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
+                            const CgStoreRepl *repl, GError **error);
+/* CG_REPL_ACK_* from its ReplicationAck name; -1 when unknown. */
+int cg_repl_ack_from_name(const char *name);
+
+typedef enum {
+	CG_ROLE_ALONE,  /* not replicated */
+	CG_ROLE_MASTER, /* replicated, this site is the master */
+	CG_ROLE_CLIENT, /* replicated, a client (or not yet decided) */
+} CgStoreRole;
+
+CgStoreRole cg_store_role(CgStore *s);
+const char *cg_store_role_name(CgStoreRole role);
+/* TRUE when this site may take writes (alone or master); otherwise
+ * CG_ERROR_NOT_MASTER. */
+gboolean cg_store_writable(CgStore *s, GError **error);
+/* On the master: records the time in meta "repl:beat", a small write whose
+ * acknowledgement shows the replicas are with us (CG_ERROR_NOT_ACKED when
+ * not) and whose age on a client is how far behind it is. */
+gboolean cg_store_repl_beat(CgStore *s, gint64 now, GError **error);
+typedef struct {
+	char *address; /* HOST:PORT */
+	gboolean local, connected, master;
+} CgReplSite;
+
+typedef struct {
+	CgStoreRole role;
+	char *local;  /* this site */
+	char *master; /* "" when no master is known */
+	GArray *sites; /* CgReplSite, this site first */
+	guint32 log_file, log_offset;   /* the next log record here */
+	guint32 perm_file, perm_offset; /* master: acknowledged up to */
+	guint64 perm_failed;            /* master: commits not acknowledged */
+	gint64 beat;                    /* the master's last beat seen here */
+	gboolean startup_done;          /* client: caught up with a master */
+} CgReplStatus;
+
+/* This site's view of the group. */
+gboolean cg_store_repl_status(CgStore *s, CgReplStatus *out, GError **error);
+void cg_repl_status_clear(CgReplStatus *st);
 void cg_store_close(CgStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgStore, cg_store_close)
 

@@ -1,0 +1,104 @@
+/*
+ * cmd_repl.c: certgate repl status: this site's view of the replication
+ * group (its role, the master, each site and whether it is connected, how
+ * far this site is behind).
+ */
+#include "ctl.h"
+#include "common.h"
+
+#include <stdio.h>
+
+static void
+status_json(const CgReplStatus *st, gint64 now, GString *out)
+{
+	guint i;
+
+	g_string_append(out, "{\"role\": ");
+	ctl_json_str(out, cg_store_role_name(st->role));
+	g_string_append(out, ", \"site\": ");
+	ctl_json_str(out, st->local);
+	g_string_append(out, ", \"master\": ");
+	ctl_json_str(out, st->master);
+	g_string_append_printf(out, ", \"log\": \"%u/%u\"", st->log_file, st->log_offset);
+	if (st->role == CG_ROLE_MASTER)
+		g_string_append_printf(out, ", \"acknowledged\": \"%u/%u\", \"not_acknowledged\": %"
+		                       G_GUINT64_FORMAT, st->perm_file, st->perm_offset,
+		                       st->perm_failed);
+	else
+		g_string_append_printf(out, ", \"caught_up\": %s",
+		                       st->startup_done ? "true" : "false");
+	if (st->beat > 0)
+		g_string_append_printf(out, ", \"master_beat_age\": %" G_GINT64_FORMAT,
+		                       MAX(now - st->beat, 0));
+	g_string_append(out, ", \"sites\": [");
+	for (i = 0; i < st->sites->len; i++) {
+		const CgReplSite *s = &g_array_index(st->sites, CgReplSite, i);
+
+		g_string_append(out, i ? ", {\"address\": " : "{\"address\": ");
+		ctl_json_str(out, s->address);
+		g_string_append_printf(out, ", \"this\": %s, \"connected\": %s, \"master\": %s}",
+		                       s->local ? "true" : "false", s->connected ? "true" : "false",
+		                       s->master ? "true" : "false");
+	}
+	g_string_append(out, "]}\n");
+}
+
+static void
+status_text(const CgReplStatus *st, gint64 now, GString *out)
+{
+	guint i;
+
+	g_string_append_printf(out, "this site: %s, %s\n", st->local, cg_store_role_name(st->role));
+	g_string_append_printf(out, "master:    %s\n", *st->master ? st->master : "(none known)");
+	g_string_append_printf(out, "log:       %u/%u", st->log_file, st->log_offset);
+	if (st->role == CG_ROLE_MASTER)
+		g_string_append_printf(out, ", acknowledged to %u/%u, %" G_GUINT64_FORMAT
+		                       " commits not acknowledged in time since start\n",
+		                       st->perm_file, st->perm_offset, st->perm_failed);
+	else
+		g_string_append_printf(out, ", %s\n",
+		                       st->startup_done ? "caught up with the master"
+		                                        : "not caught up with a master");
+	if (st->beat > 0)
+		g_string_append_printf(out, "behind:    the master's last beat here is %" G_GINT64_FORMAT
+		                       " s old\n", MAX(now - st->beat, 0));
+	for (i = 0; i < st->sites->len; i++) {
+		const CgReplSite *s = &g_array_index(st->sites, CgReplSite, i);
+
+		g_string_append_printf(out, "site %-22s %s%s\n", s->address,
+		                       s->local ? "this site" : s->connected ? "connected"
+		                                                             : "NOT CONNECTED",
+		                       s->master ? ", master" : "");
+	}
+}
+
+int
+ctl_repl_status(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autoptr(GError) err = NULL;
+	gboolean json = FALSE;
+	GOptionEntry entries[] = {
+	    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "as JSON", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	CgReplStatus st;
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "", "This site's role, the master, each site and how far behind.",
+	               entries, &argc, &argv))
+		return 2;
+	if (ctx->conf->repl_local == NULL || *ctx->conf->repl_local == '\0')
+		return ctl_fail(ctx, 1, "replication is not configured (ReplicationLocal): one host");
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	if (!cg_store_repl_status(s, &st, &err))
+		return ctl_fail(ctx, 1, "%s", err->message);
+	if (json || ctx->json)
+		status_json(&st, ctl_now(), out);
+	else
+		status_text(&st, ctl_now(), out);
+	cg_repl_status_clear(&st);
+	fputs(out->str, stdout);
+	return 0;
+}

@@ -1,0 +1,384 @@
+/*
+ * repl.c: replication with Berkeley DB's Replication Manager.
+ *
+ * Every site holds the whole environment; one is the master and takes
+ * writes, the clients apply its log. Elections pick the master (a site of
+ * ReplicationPriority 0 votes but never wins); with two sites a lone one
+ * cannot win (2SITE_STRICT), so that a cut link never makes two masters: a
+ * pair fails over automatically only with a third site as tie-breaker.
+ *
+ * The daemons (CG_STORE_REPLICATE) start the Replication Manager: the first
+ * process of a site to start it listens for the group, the others share the
+ * environment as its subordinates. A commit on the master waits for the
+ * acknowledgements ReplicationAck asks for, up to ReplicationAckTimeout;
+ * Berkeley DB then reports DB_EVENT_REP_PERM_FAILED in the committing
+ * thread, and the commit, though durable here, fails with
+ * CG_ERROR_NOT_ACKED: the caller defers, and a retry finds the intake seen.
+ * A client answers writes with CG_ERROR_NOT_MASTER. A client that must roll
+ * back to follow a new master invalidates every open database handle
+ * (DB_REP_HANDLE_DEAD): the store is then marked as needing a restart.
+ */
+#include "store-int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* How often the master says it is alive, how long a client waits for that
+ * before calling an election, how soon a lost connection is tried again:
+ * a dead master is replaced in seconds. */
+#define HEARTBEAT_SEND_US    (1000 * 1000)
+#define HEARTBEAT_MONITOR_US (4 * 1000 * 1000)
+#define CONNECTION_RETRY_US  (2 * 1000 * 1000)
+#define ELECTION_RETRY_US    (3 * 1000 * 1000)
+#define ELECTION_TIMEOUT_US  (2 * 1000 * 1000)
+/* The role is asked of Berkeley DB at most this often per process. */
+#define ROLE_CACHE_US (100 * 1000)
+
+CgStore *cg_repl_store;
+
+static __thread gboolean perm_failed;
+
+static const char *const ack_names[] = {"all", "quorum", "one", "none"};
+
+int
+cg_repl_ack_from_name(const char *name)
+{
+	gsize i;
+
+	for (i = 0; name != NULL && i < G_N_ELEMENTS(ack_names); i++)
+		if (strcmp(name, ack_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+cg_store_role_name(CgStoreRole role)
+{
+	switch (role) {
+	case CG_ROLE_ALONE:
+		return "alone";
+	case CG_ROLE_MASTER:
+		return "master";
+	default:
+		return "client";
+	}
+}
+
+/* "host:port" (IPv6 in brackets) into its parts. */
+static gboolean
+split_address(const char *address, char **host, guint *port, GError **error)
+{
+	const char *colon = strrchr(address, ':');
+	char *end = NULL;
+	long p;
+
+	if (colon != NULL)
+		p = strtol(colon + 1, &end, 10);
+	if (colon == NULL || colon == address || end == NULL || *end != '\0' || p < 1 ||
+	    p > 65535) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "replication site \"%s\": not HOST:PORT",
+		            address);
+		return FALSE;
+	}
+	if (address[0] == '[' && colon[-1] == ']')
+		*host = g_strndup(address + 1, (gsize)(colon - address - 2));
+	else
+		*host = g_strndup(address, (gsize)(colon - address));
+	*port = (guint)p;
+	return TRUE;
+}
+
+static gboolean
+add_site(CgStore *s, const char *address, u_int32_t which, GError **error)
+{
+	g_autofree char *host = NULL;
+	DB_SITE *site = NULL;
+	guint port;
+	int rc;
+
+	if (!split_address(address, &host, &port, error))
+		return FALSE;
+	rc = s->env->repmgr_site(s->env, host, port, &site, 0);
+	if (rc == 0)
+		rc = site->set_config(site, which, 1);
+	if (rc == 0 && which == DB_LOCAL_SITE && s->repl_create_group)
+		rc = site->set_config(site, DB_GROUP_CREATOR, 1);
+	if (site != NULL)
+		site->close(site);
+	if (rc != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "replication site %s: %s", address,
+		            db_strerror(rc));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+cg_repl_configure(CgStore *s, const CgStoreRepl *repl, GError **error)
+{
+	static const int policies[] = {
+	    [CG_REPL_ACK_ALL] = DB_REPMGR_ACKS_ALL,
+	    [CG_REPL_ACK_QUORUM] = DB_REPMGR_ACKS_QUORUM,
+	    [CG_REPL_ACK_ONE] = DB_REPMGR_ACKS_ONE,
+	    [CG_REPL_ACK_NONE] = DB_REPMGR_ACKS_NONE,
+	};
+	DB_ENV *env = s->env;
+	const char *const *p;
+
+	s->replicated = TRUE;
+	s->repl_local = g_strdup(repl->local);
+	/* Only at the group's first start: a creator that restarts with its
+	 * flag would make itself master beside the one elected meanwhile. */
+	{
+		g_autofree char *sys = g_build_filename(s->home, "__db.rep.system", NULL);
+
+		s->repl_create_group = repl->create_group && !g_file_test(sys, G_FILE_TEST_EXISTS);
+	}
+	if (!add_site(s, repl->local, DB_LOCAL_SITE, error))
+		return FALSE;
+	for (p = repl->peers; p != NULL && *p != NULL; p++)
+		if (!add_site(s, *p, DB_BOOTSTRAP_HELPER, error))
+			return FALSE;
+	env->rep_set_priority(env, (u_int32_t)repl->priority);
+	env->repmgr_set_ack_policy(env, policies[repl->ack]);
+	env->rep_set_timeout(env, DB_REP_ACK_TIMEOUT, repl->ack_timeout_ms * 1000);
+	env->rep_set_timeout(env, DB_REP_HEARTBEAT_SEND, HEARTBEAT_SEND_US);
+	env->rep_set_timeout(env, DB_REP_HEARTBEAT_MONITOR, HEARTBEAT_MONITOR_US);
+	env->rep_set_timeout(env, DB_REP_CONNECTION_RETRY, CONNECTION_RETRY_US);
+	env->rep_set_timeout(env, DB_REP_ELECTION_RETRY, ELECTION_RETRY_US);
+	env->rep_set_timeout(env, DB_REP_ELECTION_TIMEOUT, ELECTION_TIMEOUT_US);
+	env->rep_set_config(env, DB_REPMGR_CONF_2SITE_STRICT, 1);
+	cg_repl_store = s;
+	return TRUE;
+}
+
+gboolean
+cg_repl_start(CgStore *s, GError **error)
+{
+	int rc = s->env->repmgr_start(s->env, 3, DB_REP_ELECTION);
+
+	/* DB_REP_IGNORE: another process of this site listens already. */
+	if (rc == DB_REP_UNAVAIL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_MASTER,
+		            "replication site %s cannot join its group yet: no peer answers as "
+		            "the master",
+		            s->repl_local);
+		return FALSE;
+	}
+	if (rc != 0 && rc != DB_REP_IGNORE)
+		return cg_db_fail(rc, "replication manager", error);
+	return TRUE;
+}
+
+/* Berkeley DB makes some replication files (__db.rep.gen, .egen, .diag*)
+ * 0600 whatever the environment's mode, but three users share the
+ * environment (the milter's, the issuer's, root's): the owner of each opens
+ * it to the group, as the environment's other files are. */
+void
+cg_repl_share_files(CgStore *s)
+{
+	g_autoptr(GDir) dir = g_dir_open(s->home, 0, NULL);
+	const char *name;
+
+	if (dir == NULL || !s->replicated)
+		return;
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *path = NULL;
+		struct stat st;
+
+		if (!g_str_has_prefix(name, "__db.rep"))
+			continue;
+		path = g_build_filename(s->home, name, NULL);
+		if (stat(path, &st) == 0 && st.st_uid == geteuid() &&
+		    (st.st_mode & 0060) != 0060)
+			(void)chmod(path, (st.st_mode & 0777) | 0060);
+	}
+}
+
+void
+cg_repl_event(CgStore *s, u_int32_t event)
+{
+	switch (event) {
+	case DB_EVENT_REP_PERM_FAILED:
+		perm_failed = TRUE; /* in the committing thread */
+		break;
+	case DB_EVENT_REP_MASTER:
+		g_message("replication: this site (%s) is the master now", s->repl_local);
+		break;
+	case DB_EVENT_REP_CLIENT:
+		g_message("replication: this site (%s) is a client", s->repl_local);
+		break;
+	case DB_EVENT_REP_NEWMASTER:
+		g_message("replication: a new master was elected");
+		break;
+	case DB_EVENT_REP_DUPMASTER:
+		g_message("replication: two masters met; this site steps down");
+		break;
+	case DB_EVENT_REP_JOIN_FAILURE:
+		g_message("replication: this site could not join the group (is a peer the "
+		          "master, and of this CA?)");
+		break;
+	case DB_EVENT_REP_LOCAL_SITE_REMOVED:
+		g_message("replication: this site was removed from the group");
+		break;
+	case DB_EVENT_REP_ELECTION_FAILED:
+		g_message("replication: an election found no master (not enough sites)");
+		break;
+	default:
+		return;
+	}
+	g_atomic_int_set(&s->role_cached, -1);
+}
+
+void
+cg_repl_commit_begin(void)
+{
+	perm_failed = FALSE;
+}
+
+gboolean
+cg_repl_commit_acked(void)
+{
+	return !perm_failed;
+}
+
+CgStoreRole
+cg_store_role(CgStore *s)
+{
+	gint64 now = g_get_monotonic_time();
+	DB_REP_STAT *st = NULL;
+	gint role;
+
+	if (s == NULL || !s->replicated)
+		return CG_ROLE_ALONE;
+	role = g_atomic_int_get(&s->role_cached);
+	if (role > 0 && now - s->role_checked < ROLE_CACHE_US)
+		return (CgStoreRole)role;
+	role = CG_ROLE_CLIENT;
+	if (s->env->rep_stat(s->env, &st, 0) == 0) {
+		if (st->st_status & DB_REP_MASTER)
+			role = CG_ROLE_MASTER;
+		free(st);
+	}
+	g_atomic_int_set(&s->role_cached, role);
+	s->role_checked = now;
+	return (CgStoreRole)role;
+}
+
+gboolean
+cg_store_writable(CgStore *s, GError **error)
+{
+	if (cg_store_role(s) == CG_ROLE_CLIENT) {
+		g_set_error_literal(error, CG_ERROR, CG_ERROR_NOT_MASTER,
+		                    "this host is not the CA's master now; the message will be "
+		                    "retried");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+beat_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	g_autofree char *v = g_strdup_printf("%" G_GINT64_FORMAT, *(gint64 *)data);
+
+	return cg_store_meta_put(txn, "repl:beat", v, error);
+}
+
+gboolean
+cg_store_repl_beat(CgStore *s, gint64 now, GError **error)
+{
+	if (!cg_store_writable(s, error))
+		return FALSE;
+	return cg_store_transact(s, beat_txn, &now, error);
+}
+
+static char *
+site_address(const char *host, u_int port)
+{
+	return strchr(host, ':') != NULL ? g_strdup_printf("[%s]:%u", host, port)
+	                                 : g_strdup_printf("%s:%u", host, port);
+}
+
+static void
+clear_site(gpointer p)
+{
+	g_free(((CgReplSite *)p)->address);
+}
+
+gboolean
+cg_store_repl_status(CgStore *s, CgReplStatus *out, GError **error)
+{
+	DB_REPMGR_SITE *list = NULL;
+	DB_REP_STAT *st = NULL;
+	u_int count = 0, i;
+	CgReplSite me = {0};
+	g_autofree char *beat = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->sites = g_array_new(FALSE, TRUE, sizeof(CgReplSite));
+	g_array_set_clear_func(out->sites, clear_site);
+	out->role = cg_store_role(s);
+	out->local = g_strdup(s->repl_local ? s->repl_local : "");
+	out->master = g_strdup("");
+	if (!s->replicated)
+		return TRUE;
+	if ((rc = s->env->rep_stat(s->env, &st, 0)) != 0)
+		return cg_db_fail(rc, "replication statistics", error);
+	out->log_file = st->st_next_lsn.file;
+	out->log_offset = st->st_next_lsn.offset;
+	out->perm_file = st->st_max_perm_lsn.file;
+	out->perm_offset = st->st_max_perm_lsn.offset;
+	out->startup_done = st->st_startup_complete != 0;
+	me.address = g_strdup(out->local);
+	me.local = TRUE;
+	me.connected = TRUE;
+	me.master = out->role == CG_ROLE_MASTER;
+	g_array_append_val(out->sites, me);
+	if (me.master) {
+		g_free(out->master);
+		out->master = g_strdup(out->local);
+	}
+	if ((rc = s->env->repmgr_site_list(s->env, &count, &list)) == 0) {
+		for (i = 0; i < count; i++) {
+			CgReplSite site = {0};
+
+			site.address = site_address(list[i].host, list[i].port);
+			site.connected = list[i].status == DB_REPMGR_CONNECTED;
+			site.master = (db_ssize_t)list[i].eid == st->st_master &&
+			              out->role != CG_ROLE_MASTER;
+			if (site.master) {
+				g_free(out->master);
+				out->master = g_strdup(site.address);
+			}
+			g_array_append_val(out->sites, site);
+		}
+		free(list);
+	}
+	free(st);
+	{
+		DB_REPMGR_STAT *ms = NULL;
+
+		if (s->env->repmgr_stat(s->env, &ms, 0) == 0) {
+			out->perm_failed = ms->st_perm_failed;
+			free(ms);
+		}
+	}
+	beat = cg_store_meta_get(s, NULL, "repl:beat", NULL);
+	out->beat = beat != NULL ? g_ascii_strtoll(beat, NULL, 10) : 0;
+	return TRUE;
+}
+
+void
+cg_repl_status_clear(CgReplStatus *st)
+{
+	g_free(st->local);
+	g_free(st->master);
+	if (st->sites != NULL)
+		g_array_unref(st->sites);
+	memset(st, 0, sizeof(*st));
+}
