@@ -1,6 +1,6 @@
 #!/bin/sh
 # store_diskfull.sh: a full disk is an error the caller can act on
-# (CG_ERROR_IO = 19, which the milter turns into 451 4.3.0), not a crash or a
+# (CG_ERROR_IO = 21, which the milter turns into 451 4.3.0), not a crash or a
 # hang, and everything committed before it survives. Runs the store on a small
 # tmpfs of its own (needs root: CI runs as root).
 set -eu
@@ -18,11 +18,11 @@ db="$T/fs/db" ev="$T/fs/evidence"
 # The store is open before the disk fills, as in a running daemon.
 out=$("$tool" fill "$db" "$ev" "$T/fs/filler" 2>/dev/null)
 echo "$out"
-echo "$out" | grep -q '^error 19: ' || { echo "FAIL: a full disk must be CG_ERROR_IO (19)"; exit 1; }
+echo "$out" | grep -q '^error 21: ' || { echo "FAIL: a full disk must be CG_ERROR_IO (21)"; exit 1; }
 committed=$(echo "$out" | sed -n 's/^committed //p')
 [ "$committed" -gt 0 ] || { echo "FAIL: nothing was committed before the disk filled"; exit 1; }
 
-echo "$out" | grep -q '^evidence error 19: ' || { echo "FAIL: evidence on a full disk must be CG_ERROR_IO"; exit 1; }
+echo "$out" | grep -q '^evidence error 21: ' || { echo "FAIL: evidence on a full disk must be CG_ERROR_IO"; exit 1; }
 ls "$ev" | grep -q '^\.tmp-' && { echo "FAIL: a partial evidence file was left behind"; exit 1; }
 
 # Space back: every committed record is there, and writing works again.
