@@ -88,6 +88,7 @@ int ctl_config_check(CtlCtx *ctx, int argc, char **argv);
 int ctl_config_show(CtlCtx *ctx, int argc, char **argv);
 int ctl_db_check(CtlCtx *ctx, int argc, char **argv);
 int ctl_db_backup(CtlCtx *ctx, int argc, char **argv);
+int ctl_db_restore(CtlCtx *ctx, int argc, char **argv);
 int ctl_audit_verify(CtlCtx *ctx, int argc, char **argv);
 int ctl_audit_show(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_init(CtlCtx *ctx, int argc, char **argv);

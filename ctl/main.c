@@ -21,6 +21,7 @@ static const CtlCommand commands[] = {
 	{"config", "show", "[-n]", "print the effective configuration", ctl_config_show, TRUE},
 	{"db", "check", "", "every record decodes, indexes agree, audit chain intact", ctl_db_check, TRUE},
 	{"db", "backup", "DIR", "hot backup of the database environment into DIR", ctl_db_backup, TRUE},
+	{"db", "restore", "DIR [--replace]", "restore a backup into DbHome (daemons stopped), checked first", ctl_db_restore, TRUE},
 	{"audit", "verify", "", "verify the audit log's hash chain", ctl_audit_verify, TRUE},
 	{"audit", "show", "[--last N]", "print audit log entries", ctl_audit_show, TRUE},
 	{"ca", "init", "[--pkcs11] [--issuing-rsa BITS] [--org NAME]", "create the root CA, issuing CA and gateway certificate", ctl_ca_init, TRUE},

@@ -331,6 +331,7 @@ cg_issuer_tick(CgIssuer *iss, gint64 now)
 	}
 	if (now >= iss->next_crl && !write_crl(iss, now, &err)) {
 		cg_log(LOG_ERR, "CRL: %s", err->message);
+		g_clear_error(&err);
 		iss->next_crl = now + 60;
 	}
 	if (now >= iss->next_renewal) {

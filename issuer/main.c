@@ -59,6 +59,8 @@ reload(CgConfHolder *holder, const char *path, CgIssuer *iss, CgCa **ca)
 		return;
 	}
 	conf = cg_conf_holder_get(holder);
+	if (iss == NULL) /* a tie-breaker: no CA */
+		return;
 	fresh = cg_ca_load(conf, &err);
 	if (fresh == NULL) {
 		cg_log(LOG_ERR, "reload: keeping the running CA material: %s", err->message);
@@ -69,6 +71,40 @@ reload(CgConfHolder *holder, const char *path, CgIssuer *iss, CgCa **ca)
 	cg_ca_free(*ca);
 	*ca = fresh;
 	cg_log(LOG_NOTICE, "configuration and CA material reloaded");
+}
+
+/* A replication site of priority 0 never becomes master: it holds a copy
+ * and votes, and needs no CA key (none is loaded). */
+static gboolean
+tie_breaker(const CgConf *conf)
+{
+	return conf->repl_local != NULL && *conf->repl_local != '\0' && conf->repl_priority == 0;
+}
+
+/* The tie-breaker's loop: the replication process of its site, nothing
+ * more; it opens the databases again when replication rolls them back. */
+static int
+keep_replica(CgStore *store)
+{
+	cg_log(LOG_NOTICE, "certgate-issuer %s running as a replication tie-breaker "
+	                   "(ReplicationPriority 0): holds a copy, never master, no CA key",
+	       CERTGATE_VERSION);
+	while (!g_atomic_int_get(&stop_requested)) {
+		g_usleep(200 * 1000);
+		if (cg_store_panicked(store) && !cg_store_needs_reopen(store)) {
+			cg_log(LOG_CRIT, "the database needs recovery: stopping");
+			return 75;
+		}
+		if (cg_store_needs_reopen(store)) {
+			/* Handles only: the replication manager keeps running in
+			 * this environment handle; the service manager restarts us
+			 * for fresh ones. */
+			cg_log(LOG_NOTICE, "replication rolled back this site's open databases: "
+			                   "restarting");
+			return 75;
+		}
+	}
+	return 0;
 }
 
 static int
@@ -101,7 +137,13 @@ run(CgConfHolder *holder, const char *path)
 		g_clear_error(&err);
 		g_usleep(G_USEC_PER_SEC);
 	}
-	if (store == NULL || (ca = cg_ca_load(conf, &err)) == NULL)
+	if (store == NULL)
+		goto out;
+	if (tie_breaker(conf)) {
+		rc = keep_replica(store);
+		goto out;
+	}
+	if ((ca = cg_ca_load(conf, &err)) == NULL)
 		goto out;
 	iss = cg_issuer_new(conf, store, ca);
 	cg_log(LOG_NOTICE, "certgate-issuer %s running: issuing CA key %s", CERTGATE_VERSION,
@@ -129,6 +171,29 @@ run(CgConfHolder *holder, const char *path)
 			cg_log(LOG_ERR, "job queue: %s", err->message);
 			g_clear_error(&err);
 			g_usleep(G_USEC_PER_SEC);
+		}
+		if (cg_store_needs_reopen(store)) {
+			g_autoptr(CgConf) c = cg_conf_holder_get(holder);
+
+			/* Replication rolled back what we had open: open it again. */
+			cg_log(LOG_NOTICE, "replication rolled back this site's open databases: "
+			                   "opening them again");
+			cg_issuer_free(iss);
+			iss = NULL;
+			cg_store_close(store);
+			while ((store = cg_open_store(c, CG_STORE_REPLICATE | CG_STORE_WAIT, &err)) ==
+			           NULL &&
+			       !g_atomic_int_get(&stop_requested)) {
+				cg_log(LOG_NOTICE, "%s", err->message);
+				g_clear_error(&err);
+				g_usleep(G_USEC_PER_SEC);
+			}
+			if (store == NULL) {
+				rc = 75;
+				break;
+			}
+			iss = cg_issuer_new(c, store, ca);
+			continue;
 		}
 		if (cg_store_panicked(store)) {
 			cg_log(LOG_CRIT, "the database needs recovery: stopping");

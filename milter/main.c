@@ -221,6 +221,10 @@ run_daemon(CgMilter *m, CgConf *conf)
 	       m->n_messages, m->n_gateway, m->n_accepted, m->n_rejected, m->n_tempfail);
 	if (*conf->pid_file != '\0')
 		cg_daemon_pidfile_remove(conf->pid_file);
+	/* Stopped for the database (recovery, or handles replication rolled
+	 * back): a failure, so that the service manager starts us again. */
+	if (m->store != NULL && cg_store_panicked(m->store))
+		return 75;
 	return rc == MI_SUCCESS ? 0 : 1;
 }
 

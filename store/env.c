@@ -134,13 +134,21 @@ on_db_error(const DB_ENV *env, const char *prefix, const char *msg)
 }
 
 static volatile gint panicked;
+static volatile gint handles_dead; /* replication invalidated our handles */
 
 void
 cg_store_mark_dead(void)
 {
-	if (g_atomic_int_compare_and_exchange(&panicked, 0, 1))
+	if (g_atomic_int_compare_and_exchange(&handles_dead, 0, 1))
 		g_message("berkeley db: replication rolled back this site's open databases: "
-		          "a restart reopens them");
+		          "they must be opened again");
+}
+
+gboolean
+cg_store_needs_reopen(CgStore *s)
+{
+	(void)s;
+	return g_atomic_int_get(&handles_dead) != 0 && g_atomic_int_get(&panicked) == 0;
 }
 
 static void
@@ -157,7 +165,7 @@ gboolean
 cg_store_panicked(CgStore *s)
 {
 	(void)s;
-	return g_atomic_int_get(&panicked) != 0;
+	return g_atomic_int_get(&panicked) != 0 || g_atomic_int_get(&handles_dead) != 0;
 }
 
 void
@@ -402,6 +410,7 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	if (!ensure_dir(db_home, 0770, error))
 		goto fail;
 	self_pid = getpid();
+	g_atomic_int_set(&handles_dead, 0); /* a fresh open has live handles */
 	first = take_lock_file(s, error);
 	if (first < 0)
 		goto fail;

@@ -119,10 +119,21 @@ cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error)
 	d.data = rec;
 	d.ulen = sizeof(rec);
 	d.flags = DB_DBT_USERMEM;
-	if (timeout_ms > 0)
-		txn->txn->set_timeout(txn->txn, (db_timeout_t)timeout_ms * 1000,
-		                      DB_SET_LOCK_TIMEOUT);
-	rc = q->get(q, txn->txn, &k, &d, timeout_ms > 0 ? DB_CONSUME_WAIT : DB_CONSUME);
+	if (timeout_ms > 0 && txn->store->replicated) {
+		/* In a replicated environment a DB_CONSUME_WAIT was seen waiting
+		 * past its lock timeout for good (no lock_detect expired it): a
+		 * replicated issuer polls the queue every 20 ms instead. */
+		gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+		while ((rc = q->get(q, txn->txn, &k, &d, DB_CONSUME)) == DB_NOTFOUND &&
+		       g_get_monotonic_time() < until)
+			g_usleep(20 * 1000);
+	} else {
+		if (timeout_ms > 0)
+			txn->txn->set_timeout(txn->txn, (db_timeout_t)timeout_ms * 1000,
+			                      DB_SET_LOCK_TIMEOUT);
+		rc = q->get(q, txn->txn, &k, &d, timeout_ms > 0 ? DB_CONSUME_WAIT : DB_CONSUME);
+	}
 	if (rc == DB_NOTFOUND || rc == DB_KEYEMPTY || rc == DB_LOCK_NOTGRANTED ||
 	    (rc == DB_LOCK_DEADLOCK && timeout_ms > 0)) {
 		/* An empty wait ends as a lock timeout; the transaction must be

@@ -64,6 +64,11 @@ typedef struct {
 	gboolean create_group; /* this site's database starts the group */
 } CgStoreRepl;
 
+/* TRUE when replication rolled back what this process had open (a client
+ * following a new master): close the store and open it again (no recovery
+ * needed). cg_store_panicked is TRUE then too. */
+gboolean cg_store_needs_reopen(CgStore *s);
+
 /* cg_store_open with replication (repl NULL or repl->local empty: one host). */
 CgStore *cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags flags,
                             const CgStoreRepl *repl, GError **error);
@@ -523,6 +528,20 @@ gboolean cg_store_check(CgStore *s, GString *report, GError **error);
 /* Hot backup into target (created; must be absent or empty), then recovers it
  * so that it opens as an environment on its own. */
 gboolean cg_store_backup(CgStore *s, const char *target, GError **error);
+
+/* Restore (restore.c), in the order the CLI calls them: the backup holds
+ * certgate's databases; nobody uses db_home; the backup copied into
+ * db_home.restore (returned; owner, group and mode those of db_home, or of
+ * like when db_home is gone; the caller opens and checks it, discards it
+ * when it does not check); then swapped in, a db_home that held anything
+ * kept as db_home.before-restore-TIME (*aside, NULL when there was none). */
+gboolean cg_store_restore_is_backup(const char *backup, GError **error);
+gboolean cg_store_restore_idle(const char *db_home, GError **error);
+char *cg_store_restore_stage(const char *backup, const char *db_home, const char *like,
+                             GError **error);
+void cg_store_restore_discard(const char *staged);
+gboolean cg_store_restore_swap(const char *staged, const char *db_home, gint64 now, char **aside,
+                               GError **error);
 
 /* For tests and tools: write raw bytes under a key of a named database
  * ("orgs", "audit", ...), bypassing encoding. */

@@ -17,6 +17,31 @@ set -eu
 . "$CG_SRC/tests/lib/ca.sh"
 ca_test repl
 CA_CLEANUP=stop_all
+# start NAME: the site's issuer (its replication process), restarted when it
+# exits as a service manager restarts it (it stops when replication rolls
+# back what it had open, so that a restart reopens it).
+start() {
+	rm -f "$T/$1.stop"
+	(
+		while [ ! -f "$T/$1.stop" ]; do
+			unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$DNS_DIR/resolv.conf" \
+				"$CG_BIN/certgate-issuer" -f -c "$T/$1.conf" >> "$T/$1.log" 2>&1 &
+			echo $! > "$T/$1.pid"
+			wait $! || true
+			sleep 0.5
+		done
+	) &
+	eval "pid_$1=$!"
+}
+stop() { # stop NAME [SIGNAL]
+	eval "p=\${pid_$1:-}"
+	[ -n "$p" ] || return 0
+	touch "$T/$1.stop"
+	kill -"${2:-TERM}" "$(cat "$T/$1.pid")" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	eval "pid_$1="
+}
+stop_all() { stop a; stop b; stop c; }
 BASE=$((27100 + ($$ % 400) * 3))
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none"
@@ -58,31 +83,6 @@ ca() { "$CG_BIN/certgate" -c "$T/$1.conf" "$@"; }
 cga() { "$CG_BIN/certgate" -c "$T/a.conf" "$@"; }
 cgb() { "$CG_BIN/certgate" -c "$T/b.conf" "$@"; }
 
-# start NAME: the site's issuer (its replication process), restarted when it
-# exits as a service manager restarts it (it stops when replication rolls
-# back what it had open, so that a restart reopens it).
-start() {
-	rm -f "$T/$1.stop"
-	(
-		while [ ! -f "$T/$1.stop" ]; do
-			unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$DNS_DIR/resolv.conf" \
-				"$CG_BIN/certgate-issuer" -f -c "$T/$1.conf" >> "$T/$1.log" 2>&1 &
-			echo $! > "$T/$1.pid"
-			wait $! || true
-			sleep 0.5
-		done
-	) &
-	eval "pid_$1=$!"
-}
-stop() { # stop NAME [SIGNAL]
-	eval "p=\${pid_$1:-}"
-	[ -n "$p" ] || return 0
-	touch "$T/$1.stop"
-	kill -"${2:-TERM}" "$(cat "$T/$1.pid")" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	eval "pid_$1="
-}
-stop_all() { stop a; stop b; stop c; }
 role() { "$CG_BIN/certgate" -c "$T/$1.conf" repl status --json 2>/dev/null |
 	sed -n 's/^{"role": "\([a-z]*\)".*/\1/p'; }
 wait_role() { # wait_role NAME ROLE SECONDS
