@@ -101,10 +101,10 @@ check_staged(CtlCtx *ctx, const char *backup, const char *staged, GError **error
 	ForeignCheck f = {0};
 	guint64 count = 0, broken = 0;
 	guint8 head[32];
-	CgStore *s = cg_store_open(staged, ctx->conf->evidence_dir, CG_STORE_DEFAULT, &err);
+	CgStore *s = NULL;
 	gboolean ok = FALSE;
 
-	if (s == NULL) {
+	if ((s = cg_store_open(staged, ctx->conf->evidence_dir, CG_STORE_DEFAULT, &err)) == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "%s: does not open as a certgate "
 		            "database: %s", backup, err->message);
 		return FALSE;
@@ -164,6 +164,8 @@ ctl_db_restore(CtlCtx *ctx, int argc, char **argv)
 	meta = g_build_filename(home, "meta", NULL);
 	if (!cg_store_restore_is_backup(argv[1], &err) || !cg_store_restore_idle(home, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
+	if (!cg_store_restore_verify(argv[1], &err))
+		return ctl_fail(ctx, 1, "%s; nothing was changed", err->message);
 	if (g_file_test(meta, G_FILE_TEST_EXISTS) && !replace)
 		return ctl_fail(ctx, 1, "%s holds a database: restore with --replace to keep it "
 		                        "aside as %s.before-restore-TIME",

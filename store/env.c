@@ -154,11 +154,10 @@ cg_store_needs_reopen(CgStore *s)
 static void
 on_db_event(DB_ENV *env, u_int32_t event, void *info)
 {
-	(void)info;
 	if (event == DB_EVENT_PANIC)
 		g_atomic_int_set(&panicked, 1);
 	else if (env->app_private != NULL)
-		cg_repl_event(env->app_private, event);
+		cg_repl_event(env->app_private, event, info);
 }
 
 gboolean
@@ -437,7 +436,7 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	 * ENOSPC on the log, never a SIGBUS on a region page first touched. */
 	s->env->set_flags(s->env, DB_REGION_INIT, 1);
 	s->env->app_private = s;
-	if (replicated && !cg_repl_configure(s, repl, error))
+	if (replicated && !cg_repl_configure(s, repl, (flags & CG_STORE_REPLICATE) != 0, error))
 		goto fail;
 	rc = s->env->open(s->env, db_home,
 	                  DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN |

@@ -117,7 +117,7 @@ add_site(CgStore *s, const char *address, u_int32_t which, GError **error)
 }
 
 gboolean
-cg_repl_configure(CgStore *s, const CgStoreRepl *repl, GError **error)
+cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process, GError **error)
 {
 	static const int policies[] = {
 	    [CG_REPL_ACK_ALL] = DB_REPMGR_ACKS_ALL,
@@ -129,6 +129,7 @@ cg_repl_configure(CgStore *s, const CgStoreRepl *repl, GError **error)
 	const char *const *p;
 
 	s->replicated = TRUE;
+	s->repl_process = process;
 	s->repl_local = g_strdup(repl->local);
 	/* Only at the group's first start: a creator that restarts with its
 	 * flag would make itself master beside the one elected meanwhile. */
@@ -151,6 +152,17 @@ cg_repl_configure(CgStore *s, const CgStoreRepl *repl, GError **error)
 	env->rep_set_timeout(env, DB_REP_ELECTION_RETRY, ELECTION_RETRY_US);
 	env->rep_set_timeout(env, DB_REP_ELECTION_TIMEOUT, ELECTION_TIMEOUT_US);
 	env->rep_set_config(env, DB_REPMGR_CONF_2SITE_STRICT, 1);
+	/* A site that holds no database takes its master's whole copy. One
+	 * that holds one is never overwritten so: a peer of another CA (or a
+	 * master whose log this site's does not continue) makes the join fail,
+	 * said in the log, rather than replace this CA's records. Such a site
+	 * is set up again from an empty DbHome (after a backup). */
+	if (process) {
+		g_autofree char *meta = g_build_filename(s->home, "meta", NULL);
+
+		env->rep_set_config(env, DB_REP_CONF_AUTOINIT,
+		                    !g_file_test(meta, G_FILE_TEST_EXISTS));
+	}
 	cg_repl_store = s;
 	return TRUE;
 }
@@ -198,10 +210,72 @@ cg_repl_share_files(CgStore *s)
 	}
 }
 
-void
-cg_repl_event(CgStore *s, u_int32_t event)
+/* "host:port" of a site by its environment id (a heap string), or NULL. */
+static char *
+site_of(CgStore *s, int eid)
 {
+	DB_SITE *site = NULL;
+	const char *host = NULL;
+	u_int port = 0;
+	char *out = NULL;
+
+	if (s->env->repmgr_site_by_eid(s->env, eid, &site) != 0)
+		return NULL;
+	if (site->get_address(site, &host, &port) == 0 && host != NULL)
+		out = g_strdup_printf("%s:%u", host, port);
+	site->close(site);
+	return out;
+}
+
+/* Connection trouble is told once a minute per site, not at every retry;
+ * a connection made starts it afresh. */
+static gint64 told[64];
+
+static gboolean
+tell_connection(int eid)
+{
+	gint64 now = g_get_monotonic_time();
+	guint i = (guint)eid % G_N_ELEMENTS(told);
+
+	if (told[i] != 0 && now - told[i] < 60 * G_USEC_PER_SEC)
+		return FALSE;
+	told[i] = now;
+	return TRUE;
+}
+
+void
+cg_repl_event(CgStore *s, u_int32_t event, void *info)
+{
+	/* Only the daemons tell of the group; a command's own connections
+	 * come and go with it. */
+	if (!s->repl_process && event != DB_EVENT_REP_PERM_FAILED)
+		return;
 	switch (event) {
+	case DB_EVENT_REP_CONNECT_TRY_FAILED: {
+		const DB_REPMGR_CONN_ERR *e = info;
+		g_autofree char *peer = e != NULL ? site_of(s, e->eid) : NULL;
+
+		if (e != NULL && tell_connection(e->eid))
+			g_message("replication: cannot reach peer %s: %s", peer ? peer : "(unknown)",
+			          db_strerror(e->error));
+		return;
+	}
+	case DB_EVENT_REP_CONNECT_BROKEN: {
+		const DB_REPMGR_CONN_ERR *e = info;
+		g_autofree char *peer = e != NULL ? site_of(s, e->eid) : NULL;
+
+		g_message("replication: connection to %s lost", peer ? peer : "a peer");
+		break;
+	}
+	case DB_EVENT_REP_CONNECT_ESTD: {
+		const int *eid = info;
+		g_autofree char *peer = eid != NULL ? site_of(s, *eid) : NULL;
+
+		if (eid != NULL)
+			told[(guint)*eid % G_N_ELEMENTS(told)] = 0;
+		g_message("replication: connected to %s", peer ? peer : "a peer");
+		break;
+	}
 	case DB_EVENT_REP_PERM_FAILED:
 		perm_failed = TRUE; /* in the committing thread */
 		break;
@@ -218,8 +292,10 @@ cg_repl_event(CgStore *s, u_int32_t event)
 		g_message("replication: two masters met; this site steps down");
 		break;
 	case DB_EVENT_REP_JOIN_FAILURE:
-		g_message("replication: this site could not join the group (is a peer the "
-		          "master, and of this CA?)");
+		g_message("replication: this site could not join the group: its database does "
+		          "not continue the master's (a peer of another CA, or this site fell too "
+		          "far behind); it is not overwritten. To set it up again, move DbHome "
+		          "aside and start with an empty one");
 		break;
 	case DB_EVENT_REP_LOCAL_SITE_REMOVED:
 		g_message("replication: this site was removed from the group");

@@ -50,6 +50,7 @@ struct CgStore {
 	gboolean replicated;
 	char *repl_local;
 	gboolean repl_create_group;
+	gboolean repl_process; /* CG_STORE_REPLICATE */
 	gint64 role_checked; /* monotonic time of the cached role */
 	gint role_cached;
 };
@@ -110,9 +111,12 @@ int cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result);
 /* env.c: replication rolled back this process's handles: restart. */
 void cg_store_mark_dead(void);
 /* repl.c */
-gboolean cg_repl_configure(CgStore *s, const CgStoreRepl *repl, GError **error);
+/* process: this process runs the replication manager (CG_STORE_REPLICATE):
+ * it sets the site's policies and tells of connections. */
+gboolean cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process,
+                           GError **error);
 gboolean cg_repl_start(CgStore *s, GError **error);
-void cg_repl_event(CgStore *s, u_int32_t event);
+void cg_repl_event(CgStore *s, u_int32_t event, void *info);
 void cg_repl_share_files(CgStore *s);
 /* Clears / reads this thread's "the last commit was not acknowledged". */
 void cg_repl_commit_begin(void);

@@ -540,6 +540,8 @@ gboolean cg_store_restore_idle(const char *db_home, GError **error);
 char *cg_store_restore_stage(const char *backup, const char *db_home, const char *like,
                              GError **error);
 void cg_store_restore_discard(const char *staged);
+/* Every database file in dir verified page by page, checksums included. */
+gboolean cg_store_restore_verify(const char *dir, GError **error);
 gboolean cg_store_restore_swap(const char *staged, const char *db_home, gint64 now, char **aside,
                                GError **error);
 

@@ -12,6 +12,8 @@
 #   4. failover: the master killed (kill -9), b is elected, takes requests and
 #      issues them; a restarts and catches up as a client, no serial twice
 #   5. a lone site never makes itself master
+#   6. bad peers: an unreachable one named in the log, a site of another CA
+#      naming ours refused without any records changing
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -41,7 +43,7 @@ stop() { # stop NAME [SIGNAL]
 	wait "$p" 2>/dev/null || true
 	eval "pid_$1="
 }
-stop_all() { stop a; stop b; stop c; }
+stop_all() { stop a; stop b; stop c; stop x; }
 BASE=$((27100 + ($$ % 400) * 3))
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none"
@@ -199,6 +201,41 @@ i=0
 while [ "$(serials a)" != "$(serials b)" ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
 [ "$(serials a)" = "$(serials b)" ] && ok "a caught up: its list equals b's" || bad "a and b differ after the rejoin"
 [ "$(serials b | uniq -d | grep -c .)" -eq 0 ] && ok "no serial twice" || bad "a serial twice"
+
+# 6. bad peers: an unreachable one is named in the log; a site of another CA
+# that names ours as its peer neither joins (its records are not replaced)
+# nor changes ours
+grep -q "replication: cannot reach peer 127.0.0.1:" "$T/b.log" && ok "an unreachable peer is named in the log" ||
+	bad "no log line names an unreachable peer"
+mkdir -p "$T/x"
+(
+	T0=$T
+	T=$T0/x
+	ca_dirs
+	ca_conf "LogLevel info" "ExpiryReminders none"
+	cgx="$CG_BIN/certgate -c $T/certgate.conf"
+	$cgx ca init > /dev/null
+	$cgx org add --name "Other" --registration NTRPL-0000999999 --country PL --contact ceo@example.org > /dev/null
+	$cgx domain add example.org --org 1 --validated > /dev/null
+	$cgx cert issue --org 1 --mailbox user9@example.org --csr "$T0/u1.csr" > /dev/null
+	dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1
+	printf 'ReplicationLocal 127.0.0.1:%s\nReplicationPeer 127.0.0.1:%s\nReplicationPeer 127.0.0.1:%s\n' \
+		$((BASE + 3)) $BASE $((BASE + 1)) >> "$T/certgate.conf"
+)
+cp "$T/x/certgate.conf" "$T/x.conf"
+serials x > "$T/x.before"
+serials b > "$T/b.before"
+start x
+i=0
+while ! grep -q "could not join\|cannot join" "$T/x.log" && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
+sleep 2
+stop x
+grep -q "could not join\|cannot join" "$T/x.log" && ok "a site of another CA does not join: $(grep -o 'could not join[^:]*\|cannot join[^:]*' "$T/x.log" | head -1)" ||
+	bad "the other CA's site joined"
+serials x > "$T/x.after"
+cmp -s "$T/x.before" "$T/x.after" && [ -s "$T/x.after" ] && ok "its records are its own still" || bad "the other CA's records changed"
+serials b > "$T/b.after"
+cmp -s "$T/b.before" "$T/b.after" && ok "ours are unchanged" || bad "our records changed"
 
 # 5. a lone site never makes itself master
 stop_all

@@ -57,7 +57,7 @@ cp -a "$T/bk" "$T/corrupt"
 # Garbage over the certificates database's pages after its first one.
 size=$(stat -c %s "$T/corrupt/certs")
 dd if=/dev/urandom of="$T/corrupt/certs" bs=4096 seek=1 count=$(((size / 4096) - 1)) conv=notrunc 2>/dev/null
-refused "a corrupt backup" "corrupt\|does not\|fails\|checksum\|breaks" "$T/corrupt" --replace
+refused "a corrupt backup" "corrupt/certs: damaged" "$T/corrupt" --replace
 
 # another CA's backup
 mkdir -p "$T/other"

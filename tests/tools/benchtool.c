@@ -24,6 +24,7 @@
  *       LISTORG through its index (the best of 3)
  */
 #include "issuer.h"
+#include "daemon.h"
 #include "common.h"
 
 #include <stdio.h>
@@ -288,7 +289,7 @@ main(int argc, char **argv)
 	umask(007);
 	n = atoi(argv[5]);
 	if ((conf = cg_conf_load(argv[2], &err)) == NULL ||
-	    (s = cg_store_open(conf->db_home, conf->evidence_dir, CG_STORE_DEFAULT, &err)) ==
+	    (s = cg_open_store(conf, CG_STORE_DEFAULT, &err)) ==
 	        NULL) {
 		fprintf(stderr, "%s\n", err->message);
 		return 1;
