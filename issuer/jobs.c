@@ -143,21 +143,29 @@ backoff(guint attempts)
 
 typedef enum { RAN, RETRY_BATCH, FAILED } Outcome;
 
-/* Which jobs start a transaction of their own (never follow other jobs in
- * one):
+/* Which jobs may not follow the jobs already in the batch:
  * - a job that tells the world something (every kind but issue and CRL
- *   sends mail, before its transaction commits): what it tells must be
- *   durable first. A delivery that ran in the transaction that issued its
- *   certificate mailed a certificate that a crash then took from the record
- *   (and the job issued another under a new serial); with replication, what
- *   it tells must also have been acknowledged by the replicas;
+ *   sends mail, before its transaction commits) never follows an issue or
+ *   CRL job: what it tells must be durable first. A delivery that ran in the
+ *   transaction that issued its certificate mailed a certificate that a
+ *   crash then took from the record (and the job issued another under a new
+ *   serial); with replication, what it tells must also have been
+ *   acknowledged by the replicas. Mail jobs may share a batch: none queues
+ *   another to run at once (reminders are scheduled for later);
  * - a job that reads the whole store outside its transaction (the digest's
- *   counts, read committed so that no writer waits for them): it would wait
- *   for the locks of their uncommitted writes, held by its own parent. */
+ *   counts, read committed so that no writer waits for them) follows
+ *   nothing: it would wait for the locks of the batch's uncommitted writes,
+ *   held by its own parent. */
 static gboolean
-runs_alone(CgJobKind kind)
+sends_mail(CgJobKind kind)
 {
 	return kind != CG_JOB_ISSUE && kind != CG_JOB_CRL;
+}
+
+static gboolean
+must_wait(CgJobKind kind, gboolean batch_makes)
+{
+	return kind == CG_JOB_DIGEST || (sends_mail(kind) && batch_makes);
 }
 
 /* One job in a child of txn: done, or set aside for a retry (deferred or
@@ -199,7 +207,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	gint64 start = 0, now;
-	gboolean crl = FALSE;
+	gboolean crl = FALSE, batch_makes = FALSE;
 	guint n = 0;
 	CgTxn *txn;
 	CgJob job;
@@ -222,7 +230,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		}
 		if (n == 0)
 			start = g_get_monotonic_time();
-		else if (runs_alone(job.kind)) {
+		else if (must_wait(job.kind, batch_makes)) {
 			/* Back to the queue: it starts the next transaction. */
 			if (!cg_store_job_append(txn, job.kind, job.id, &err)) {
 				cg_store_abort(txn);
@@ -230,6 +238,8 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 			}
 			break;
 		}
+		if (!sends_mail(job.kind) || job.kind == CG_JOB_DIGEST)
+			batch_makes = TRUE; /* issue, CRL: what mail tells of */
 		o = step_one(iss, txn, &job, &crl, &err);
 		if (o == RETRY_BATCH && n > 0) {
 			/* Keep the jobs done (their mail is sent): this one goes
