@@ -104,7 +104,7 @@ issue() { # issue SITE N: a request for a new key, through the CLI
 }
 wait_issued() { # wait_issued SITE COUNT
 	i=0
-	while [ "$(serials "$1" | grep -c .)" -lt "$2" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
+	while [ "$(serials "$1" | grep -c .)" -lt "$2" ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
 	[ "$(serials "$1" | grep -c .)" -ge "$2" ]
 }
 
@@ -242,4 +242,9 @@ stop_all
 start a
 sleep 8
 [ "$(role a)" = client ] && ok "a alone stays a client" || bad "a alone is $(role a)"
+# A lone site calls election after election. Berkeley DB 5.3 can crash
+# (SEGV in its election thread) when the environment handle is closed while
+# one runs: an open defect of ours (the daemons must not close during an
+# election; see the note of issue 12), so this one ends with kill -9.
+stop a KILL
 exit $fail
