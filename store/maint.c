@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static gboolean
-io_fail(const char *path, int err, GError **error)
+gboolean
+cg_io_fail(const char *path, int err, GError **error)
 {
 	g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, g_strerror(err));
 	return FALSE;
@@ -45,10 +45,10 @@ fsync_dir(const char *dir, GError **error)
 	gboolean ok;
 
 	if (fd < 0)
-		return io_fail(dir, errno, error);
+		return cg_io_fail(dir, errno, error);
 	ok = fsync(fd) == 0;
 	if (!ok)
-		io_fail(dir, errno, error);
+		cg_io_fail(dir, errno, error);
 	close(fd);
 	return ok;
 }
@@ -76,21 +76,21 @@ cg_store_evidence_put(CgStore *s, const void *data, gsize len, GError **error)
 	tmp = g_build_filename(s->evidence_dir, ".tmp-XXXXXX", NULL);
 	fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		io_fail(s->evidence_dir, errno, error);
+		cg_io_fail(s->evidence_dir, errno, error);
 		return NULL;
 	}
 	if (!write_all(fd, data, len) || fsync(fd) != 0) {
 		err = errno ? errno : EIO;
 		close(fd);
 		unlink(tmp);
-		io_fail(tmp, err, error);
+		cg_io_fail(tmp, err, error);
 		return NULL;
 	}
 	close(fd);
 	if (rename(tmp, path) != 0) {
 		err = errno;
 		unlink(tmp);
-		io_fail(path, err, error);
+		cg_io_fail(path, err, error);
 		return NULL;
 	}
 	if (!fsync_dir(s->evidence_dir, error))

@@ -16,13 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static gboolean
-io_fail(const char *path, int err, GError **error)
-{
-	g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, g_strerror(err));
-	return FALSE;
-}
-
 /* Berkeley DB's region files and our lock directory are made afresh. */
 static gboolean
 copied(const char *name)
@@ -39,11 +32,11 @@ copy_file(const char *from, const char *to, const struct stat *owner, GError **e
 	ssize_t n;
 
 	if (in < 0)
-		return io_fail(from, errno, error);
+		return cg_io_fail(from, errno, error);
 	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
 	if (out < 0) {
 		close(in);
-		return io_fail(to, errno, error);
+		return cg_io_fail(to, errno, error);
 	}
 	while ((n = read(in, buf, sizeof(buf))) > 0) {
 		const char *p = buf;
@@ -57,7 +50,7 @@ copy_file(const char *from, const char *to, const struct stat *owner, GError **e
 				int e = errno;
 
 				close(in), close(out);
-				return io_fail(to, w < 0 ? e : ENOSPC, error);
+				return cg_io_fail(to, w < 0 ? e : ENOSPC, error);
 			}
 			p += w;
 			n -= w;
@@ -67,7 +60,7 @@ copy_file(const char *from, const char *to, const struct stat *owner, GError **e
 		int e = errno;
 
 		close(in), close(out);
-		return io_fail(n < 0 ? from : to, e, error);
+		return cg_io_fail(n < 0 ? from : to, e, error);
 	}
 	close(in);
 	/* As root: DbHome's owner. Otherwise the file is ours already. */
@@ -75,7 +68,7 @@ copy_file(const char *from, const char *to, const struct stat *owner, GError **e
 		int e = errno;
 
 		close(out);
-		return io_fail(to, e, error);
+		return cg_io_fail(to, e, error);
 	}
 	close(out);
 	return TRUE;
@@ -140,7 +133,7 @@ cg_store_restore_stage(const char *backup, const char *db_home, const char *like
 	 * like's (EvidenceDir: the same users share it), else its parent's. */
 	if (stat(db_home, &owner) != 0 && (like == NULL || stat(like, &owner) != 0) &&
 	    stat(parent, &owner) != 0) {
-		io_fail(parent, errno, error);
+		cg_io_fail(parent, errno, error);
 		return NULL;
 	}
 	if (g_file_test(staged, G_FILE_TEST_EXISTS)) {
@@ -149,17 +142,17 @@ cg_store_restore_stage(const char *backup, const char *db_home, const char *like
 		return NULL;
 	}
 	if (mkdir(staged, 0770) != 0) {
-		io_fail(staged, errno, error);
+		cg_io_fail(staged, errno, error);
 		return NULL;
 	}
 	if ((chown(staged, owner.st_uid, owner.st_gid) != 0 && geteuid() == 0) ||
 	    chmod(staged, (owner.st_mode & 07777) | 0770) != 0) {
-		io_fail(staged, errno, error);
+		cg_io_fail(staged, errno, error);
 		cg_store_restore_discard(staged);
 		return NULL;
 	}
 	if ((dir = g_dir_open(backup, 0, NULL)) == NULL) {
-		io_fail(backup, errno, error);
+		cg_io_fail(backup, errno, error);
 		return NULL;
 	}
 	while ((name = g_dir_read_name(dir)) != NULL) {
@@ -204,13 +197,13 @@ cg_store_restore_swap(const char *staged, const char *db_home, gint64 now, char 
 
 		*aside = g_strdup_printf("%s.before-restore-%s", db_home, stamp);
 		if (rename(db_home, *aside) != 0) {
-			io_fail(db_home, errno, error);
+			cg_io_fail(db_home, errno, error);
 			g_clear_pointer(aside, g_free);
 			return FALSE;
 		}
 	}
 	if (rename(staged, db_home) != 0)
-		return io_fail(staged, errno, error);
+		return cg_io_fail(staged, errno, error);
 	return TRUE;
 }
 

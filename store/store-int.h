@@ -108,6 +108,8 @@ int cg_index_cert_mailbox(DB *sec, const DBT *key, const DBT *data, DBT *result)
 int cg_index_cert_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result);
 
+/* maint.c: sets a CG_ERROR_IO error "path: strerror(err)"; returns FALSE. */
+gboolean cg_io_fail(const char *path, int err, GError **error);
 /* env.c: replication rolled back this process's handles: restart. */
 void cg_store_mark_dead(void);
 /* repl.c */
