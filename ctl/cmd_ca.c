@@ -143,7 +143,7 @@ ctl_ca_gateway_rekey(CtlCtx *ctx, int argc, char **argv)
 	if (!cg_ca_gateway_rekey(ctx->conf, ca, ctx->now, out, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
 	fputs(out->str, stdout);
-	if ((s = ctl_store(ctx)) == NULL)
+	if ((s = ctl_store_writable(ctx)) == NULL)
 		return 1;
 	detail = g_strdup_printf("new gateway encryption certificate %s; the previous one "
 	                         "decrypts for GatewayEncryptionOverlap",
@@ -164,7 +164,7 @@ ctl_crl(CtlCtx *ctx, int argc, char **argv)
 	if (!ctl_parse(ctx, "", "Write a new CRL now (the issuer also does, every CrlInterval).",
 	               NULL, &argc, &argv))
 		return 2;
-	if ((s = ctl_store(ctx)) == NULL)
+	if ((s = ctl_store_writable(ctx)) == NULL)
 		return 1;
 	if ((ca = cg_ca_load(ctx->conf, &err)) == NULL)
 		return ctl_fail(ctx, 1, "%s", err->message);

@@ -106,7 +106,7 @@ ctl_cert_issue(CtlCtx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, 2, "names must be clean text of at most 64 bytes");
 	if (!g_file_get_contents(csr_path, &data, &len, &err))
 		return ctl_fail(ctx, 2, "%s", err->message);
-	if ((s = ctl_store(ctx)) == NULL)
+	if ((s = ctl_store_writable(ctx)) == NULL)
 		return 1;
 	csr = g_bytes_new(data, len);
 	op.org_id = org;
@@ -203,7 +203,10 @@ ctl_cert_list(CtlCtx *ctx, int argc, char **argv)
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GString) out = g_string_new(NULL);
 	CertList l = {ctx, out, 0, NULL};
+	g_autofree char *addr = NULL;
 	gboolean ok;
+	gsize head;
+	int tries = 0;
 	CgStore *s;
 
 	if (!ctl_parse(ctx, "", "List certificates.", entries, &argc, &argv))
@@ -213,21 +216,26 @@ ctl_cert_list(CtlCtx *ctx, int argc, char **argv)
 	if (!ctx->json)
 		g_string_append_printf(out, "%-32s %-8s %-6s %-21s %s\n", "SERIAL", "STATUS", "ORG",
 		                       "NOT AFTER", "MAILBOX");
-	if (mailbox != NULL) {
-		g_autofree char *addr = cg_addr_normalise(mailbox, &err);
-
-		if (addr == NULL)
-			return ctl_fail(ctx, 2, "--mailbox: %s", err->message);
-		l.org = org;
-		ok = cg_store_foreach_by(s, NULL, CG_INDEX_CERT_BY_MAILBOX, addr, list_cert, &l,
-		                         &err);
-	} else if (org != NULL) {
-		ok = cg_store_foreach_by(s, NULL, CG_INDEX_CERT_BY_ORG, org, list_cert, &l, &err);
-	} else {
-		ok = cg_store_foreach(s, NULL, CG_REC_CERT, list_cert, &l, &err);
+	if (mailbox != NULL && (addr = cg_addr_normalise(mailbox, &err)) == NULL)
+		return ctl_fail(ctx, 2, "--mailbox: %s", err->message);
+	l.org = addr != NULL ? org : NULL;
+	head = out->len;
+	for (;;) {
+		if (addr != NULL)
+			ok = cg_store_foreach_by(s, NULL, CG_INDEX_CERT_BY_MAILBOX, addr, list_cert,
+			                         &l, &err);
+		else if (org != NULL)
+			ok = cg_store_foreach_by(s, NULL, CG_INDEX_CERT_BY_ORG, org, list_cert, &l,
+			                         &err);
+		else
+			ok = cg_store_foreach(s, NULL, CG_REC_CERT, list_cert, &l, &err);
+		if (ok)
+			break;
+		if (!ctl_list_again(&err, &tries))
+			return ctl_fail(ctx, 1, "%s", err->message);
+		g_string_truncate(out, head);
+		l.n = 0;
 	}
-	if (!ok)
-		return ctl_fail(ctx, 1, "%s", err->message);
 	if (ctx->json)
 		g_string_append(out, l.n == 0 ? "[]\n" : "\n]\n");
 	fputs(out->str, stdout);

@@ -81,7 +81,7 @@ ctl_queue_flush(CtlCtx *ctx, int argc, char **argv)
 		return 2;
 	if (argc > 1)
 		return ctl_fail(ctx, 2, "takes no arguments");
-	if ((s = ctl_store(ctx)) == NULL)
+	if ((s = ctl_store_writable(ctx)) == NULL)
 		return 1;
 	if ((moved = cg_store_job_flush(s, &err)) < 0)
 		return ctl_fail(ctx, 1, "%s", err->message);

@@ -102,6 +102,16 @@ ctl_list_end(CtlList *l)
 	g_string_append(l->out, l->n == 0 ? "[]\n" : "\n]\n");
 }
 
+gboolean
+ctl_list_again(GError **err, int *tries)
+{
+	if (!g_error_matches(*err, CG_ERROR, CG_ERROR_DEADLOCK) || ++*tries >= 10)
+		return FALSE;
+	g_clear_error(err);
+	g_usleep((gulong)(10 * 1000 * *tries));
+	return TRUE;
+}
+
 int
 ctl_list(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,
          const char *summary, const char *header, gboolean by_org)
@@ -113,6 +123,8 @@ ctl_list(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit vis
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GString) out = g_string_new(NULL);
 	CtlList l = {ctx, out, 0, NULL};
+	gsize head;
+	int tries = 0;
 	CgStore *s;
 
 	if (!ctl_parse(ctx, "", summary, by_org ? entries : NULL, &argc, &argv))
@@ -122,25 +134,40 @@ ctl_list(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit vis
 	l.filter = org;
 	if (!ctx->json)
 		g_string_append(out, header);
-	if (!cg_store_foreach(s, NULL, kind, visit, &l, &err))
-		return ctl_fail(ctx, 1, "%s", err->message);
+	head = out->len;
+	while (!cg_store_foreach(s, NULL, kind, visit, &l, &err)) {
+		if (!ctl_list_again(&err, &tries))
+			return ctl_fail(ctx, 1, "%s", err->message);
+		g_string_truncate(out, head);
+		l.n = 0;
+	}
 	if (ctx->json)
 		ctl_list_end(&l);
 	fputs(out->str, stdout);
 	return 0;
 }
 
+CgStore *
+ctl_store_writable(CtlCtx *ctx)
+{
+	CgStore *s = ctl_store(ctx);
+
+	if (s != NULL && cg_store_role(s) == CG_ROLE_CLIENT) {
+		ctl_fail(ctx, 1, "this site is a replication client: records change on the "
+		                 "master only (certgate repl status names it)");
+		return NULL;
+	}
+	return s;
+}
+
 int
 ctl_transact(CtlCtx *ctx, CgTxnFunc fn, gpointer data, const char *not_found)
 {
 	g_autoptr(GError) err = NULL;
-	CgStore *s = ctl_store(ctx);
+	CgStore *s = ctl_store_writable(ctx);
 
 	if (s == NULL)
 		return 1;
-	if (cg_store_role(s) == CG_ROLE_CLIENT)
-		return ctl_fail(ctx, 1, "this site is a replication client: records change on the "
-		                        "master only (certgate repl status names it)");
 	if (cg_store_transact(s, fn, data, &err))
 		return 0;
 	if (g_error_matches(err, CG_ERROR, CG_ERROR_NOT_ACKED))

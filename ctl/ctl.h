@@ -38,6 +38,9 @@ typedef struct {
 
 /* Opens the store of ctx->conf, or prints why not and returns NULL. */
 CgStore *ctl_store(CtlCtx *ctx);
+/* The store, for a command that changes records: NULL (said) on a
+ * replication client, where records change on the master only. */
+CgStore *ctl_store_writable(CtlCtx *ctx);
 /* Parses options for a command; prints usage problems; FALSE on error. The
  * remaining positional arguments stay in argc/argv (argv[0] is the command). */
 gboolean ctl_parse(CtlCtx *ctx, const char *args, const char *summary, GOptionEntry *entries,
@@ -68,6 +71,10 @@ typedef struct {
 void ctl_list_sep(CtlList *l);
 /* The end of a JSON array ("[]" when empty). */
 void ctl_list_end(CtlList *l);
+/* A listing reads without a transaction, and the lock detector may pick it
+ * to end a deadlock with a daemon's writes: TRUE (the error cleared) when it
+ * should start again, up to 10 times. */
+gboolean ctl_list_again(GError **err, int *tries);
 /* certgate GROUP list [--org ID] (the option with by_org): every record of
  * kind through visit (a visit taking a CtlList), after header (text). */
 int ctl_list(CtlCtx *ctx, int argc, char **argv, CgRecordKind kind, CgStoreVisit visit,

@@ -172,15 +172,73 @@ cg_store_failchk(CgStore *s)
 {
 	int rc = s->env->failchk(s->env, 0);
 
+	if (rc == DB_RUNRECOVERY)
+		g_atomic_int_set(&panicked, 1);
 	if (rc != 0 && rc != EBUSY)
 		g_message("berkeley db failchk: %s", db_strerror(rc));
+}
+
+/* The watchdog: its own thread, which never calls Berkeley DB. A process
+ * killed while it held one of the environment's mutexes leaves every thread
+ * that waits on that mutex waiting for ever (Berkeley DB 5.3's failchk marks
+ * the panic, it wakes no waiter), and such a process would hold its share of
+ * the lock file for ever: no process could recover the environment. The
+ * daemons stop on a panic (the next start recovers); a process that did not
+ * stop within PANIC_GRACE of one, or whose maintenance thread has waited in
+ * the library for STUCK_LIMIT (its calls take milliseconds), exits with
+ * EX_TEMPFAIL, so that the service manager restarts it and the next start
+ * recovers. */
+#define PANIC_GRACE_S 15
+#define STUCK_LIMIT_S 30
+
+static gint
+now_s(void)
+{
+	return (gint)(g_get_monotonic_time() / G_USEC_PER_SEC) + 1;
+}
+
+static gpointer
+watchdog(gpointer data)
+{
+	CgStore *s = data;
+	gint panic_since = 0;
+
+	g_mutex_lock(&s->maint_lock);
+	while (!s->watchdog_stop) {
+		gint busy, now;
+
+		g_cond_wait_until(&s->maint_cond, &s->maint_lock,
+		                  g_get_monotonic_time() + G_USEC_PER_SEC);
+		if (s->watchdog_stop)
+			break;
+		now = now_s();
+		if (g_atomic_int_get(&panicked) != 0 && panic_since == 0)
+			panic_since = now;
+		busy = g_atomic_int_get(&s->maint_busy);
+		if (panic_since != 0 && now - panic_since >= PANIC_GRACE_S) {
+			g_message("berkeley db: the environment needs recovery and this process did "
+			          "not stop within %d s (a thread waits on a lock a dead process "
+			          "held); exiting so that the next start recovers",
+			          PANIC_GRACE_S);
+			_exit(75); /* EX_TEMPFAIL */
+		}
+		if (busy != 0 && now - busy >= STUCK_LIMIT_S) {
+			g_message("berkeley db: %s has waited %d s in the library (a process "
+			          "died holding one of the environment's mutexes); exiting so "
+			          "that the next start recovers",
+			          s->maint != NULL ? "the maintenance thread" : "opening the environment",
+			          now - busy);
+			_exit(75); /* EX_TEMPFAIL */
+		}
+	}
+	g_mutex_unlock(&s->maint_lock);
+	return NULL;
 }
 
 static gpointer
 maintenance(gpointer data)
 {
 	CgStore *s = data;
-
 	guint round = 0;
 
 	g_mutex_lock(&s->maint_lock);
@@ -195,11 +253,15 @@ maintenance(gpointer data)
 		/* Expired lock requests every half second; what a dead process
 		 * left behind every 5 s (failchk visits every locker and thread
 		 * slot: run twice a second it kept a core a third busy). */
+		g_atomic_int_set(&s->maint_busy, now_s());
 		if (round++ % 10 == 0) {
 			cg_store_failchk(s);
 			cg_repl_share_files(s);
 		}
 		s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE, &rejected);
+		if (s->repl_listener)
+			cg_repl_publish(s);
+		g_atomic_int_set(&s->maint_busy, 0);
 		g_mutex_lock(&s->maint_lock);
 	}
 	g_mutex_unlock(&s->maint_lock);
@@ -360,6 +422,7 @@ open_replicated(CgStore *s, CgStoreFlags flags, GError **error)
 	for (;;) {
 		g_autoptr(GError) err = NULL;
 		gboolean master = cg_store_role(s) == CG_ROLE_MASTER;
+		gint busy;
 		gsize i;
 
 		if (open_databases(s, master, &err) && check_schema(s, &err))
@@ -377,7 +440,10 @@ open_replicated(CgStore *s, CgStoreFlags flags, GError **error)
 			g_propagate_error(error, g_steal_pointer(&err));
 			return FALSE;
 		}
+		busy = g_atomic_int_get(&s->maint_busy);
+		g_atomic_int_set(&s->maint_busy, 0);
 		g_usleep(200 * 1000);
+		g_atomic_int_set(&s->maint_busy, busy != 0 ? now_s() : 0);
 		g_atomic_int_set(&s->role_cached, -1);
 	}
 }
@@ -413,6 +479,12 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	first = take_lock_file(s, error);
 	if (first < 0)
 		goto fail;
+	/* Joining an environment in use can wait on a mutex a dead process
+	 * held: the watchdog watches the open too (a recovery, made alone,
+	 * takes as long as it takes). */
+	s->watchdog = g_thread_new("cg-store-watchdog", watchdog, s);
+	if (!first)
+		g_atomic_int_set(&s->maint_busy, now_s());
 	if ((rc = db_env_create(&s->env, 0)) != 0) {
 		cg_db_fail(rc, "db_env_create", error);
 		goto fail;
@@ -460,6 +532,7 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	if (!(replicated ? open_replicated(s, flags, error)
 	                 : open_databases(s, TRUE, error) && check_schema(s, error)))
 		goto fail;
+	g_atomic_int_set(&s->maint_busy, 0);
 	if (first) {
 		struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
 
@@ -488,19 +561,29 @@ cg_store_close(CgStore *s)
 	if (s->maint != NULL) {
 		g_mutex_lock(&s->maint_lock);
 		s->stopping = TRUE;
-		g_cond_signal(&s->maint_cond);
+		g_cond_broadcast(&s->maint_cond);
 		g_mutex_unlock(&s->maint_lock);
 		g_thread_join(s->maint);
 	}
+	if (s->repl_listener)
+		cg_repl_quiesce(s);
 	/* Secondaries close before their primaries. */
 	for (i = DBI_N - 1; i >= 0; i--)
 		if (s->db[i] != NULL)
 			s->db[i]->close(s->db[i], 0);
 	if (s->env != NULL)
 		s->env->close(s->env, 0);
+	if (s->watchdog != NULL) {
+		g_mutex_lock(&s->maint_lock);
+		s->watchdog_stop = TRUE;
+		g_cond_broadcast(&s->maint_cond);
+		g_mutex_unlock(&s->maint_lock);
+		g_thread_join(s->watchdog);
+	}
 	if (cg_repl_store == s)
 		cg_repl_store = NULL;
 	g_free(s->repl_local);
+	g_free(s->repl_published);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	g_mutex_clear(&s->maint_lock);
@@ -552,7 +635,8 @@ cg_store_begin_child(CgTxn *parent, GError **error)
 gboolean
 cg_store_commit(CgTxn *txn, GError **error)
 {
-	gboolean replicated = txn->store->replicated;
+	CgStore *s = txn->store;
+	gboolean replicated = s->replicated;
 	int rc;
 
 	if (replicated)
@@ -561,7 +645,9 @@ cg_store_commit(CgTxn *txn, GError **error)
 	g_free(txn);
 	if (rc != 0)
 		return cg_db_fail(rc, "commit", error);
-	if (replicated && !cg_repl_commit_acked()) {
+	/* Acknowledged by the replicas, through the site's replication
+	 * process (a commit made when none runs reached no replica). */
+	if (replicated && !(cg_repl_commit_acked() && cg_repl_listener_alive(s))) {
 		/* Durable here; a retry of the same intake finds it seen. */
 		g_set_error_literal(error, CG_ERROR, CG_ERROR_NOT_ACKED,
 		                    "the CA's replicas did not acknowledge in time; the message "

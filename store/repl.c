@@ -21,9 +21,14 @@
 #include "store-int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* How often the master says it is alive, how long a client waits for that
@@ -67,30 +72,6 @@ cg_store_role_name(CgStoreRole role)
 	}
 }
 
-/* "host:port" (IPv6 in brackets) into its parts. */
-static gboolean
-split_address(const char *address, char **host, guint *port, GError **error)
-{
-	const char *colon = strrchr(address, ':');
-	char *end = NULL;
-	long p;
-
-	if (colon != NULL)
-		p = strtol(colon + 1, &end, 10);
-	if (colon == NULL || colon == address || end == NULL || *end != '\0' || p < 1 ||
-	    p > 65535) {
-		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "replication site \"%s\": not HOST:PORT",
-		            address);
-		return FALSE;
-	}
-	if (address[0] == '[' && colon[-1] == ']')
-		*host = g_strndup(address + 1, (gsize)(colon - address - 2));
-	else
-		*host = g_strndup(address, (gsize)(colon - address));
-	*port = (guint)p;
-	return TRUE;
-}
-
 static gboolean
 add_site(CgStore *s, const char *address, u_int32_t which, GError **error)
 {
@@ -99,8 +80,11 @@ add_site(CgStore *s, const char *address, u_int32_t which, GError **error)
 	guint port;
 	int rc;
 
-	if (!split_address(address, &host, &port, error))
+	if (!cg_host_port_split(address, &host, &port)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		            "replication site \"%s\": not HOST:PORT", address);
 		return FALSE;
+	}
 	rc = s->env->repmgr_site(s->env, host, port, &site, 0);
 	if (rc == 0)
 		rc = site->set_config(site, which, 1);
@@ -114,6 +98,107 @@ add_site(CgStore *s, const char *address, u_int32_t which, GError **error)
 		return FALSE;
 	}
 	return TRUE;
+}
+
+/* Which peers this site is connected to is known only to the process that
+ * holds its connections (the listener), not to a command that opens the
+ * environment: the listener keeps it in DbHome/lock/repl-connections (its
+ * pid, then one "host:port" per connected peer), refreshed by its
+ * maintenance thread from its own view (Berkeley DB's connection events come
+ * per connection, and two sites may hold two). */
+static char *
+connections_path(CgStore *s)
+{
+	return g_build_filename(s->home, "lock", "repl-connections", NULL);
+}
+
+static char *site_address(const char *host, u_int port);
+
+void
+cg_repl_publish(CgStore *s)
+{
+	g_autoptr(GString) out = NULL;
+	g_autofree char *path = NULL;
+	g_autoptr(GError) err = NULL;
+	DB_REPMGR_SITE *list = NULL;
+	u_int count = 0, i;
+
+	if (!s->repl_listener)
+		return;
+	if (s->env->repmgr_site_list(s->env, &count, &list) != 0)
+		return;
+	out = g_string_new(NULL);
+	g_string_append_printf(out, "pid %ld\n", (long)getpid());
+	for (i = 0; i < count; i++)
+		if (list[i].status == DB_REPMGR_CONNECTED) {
+			g_autofree char *peer = site_address(list[i].host, list[i].port);
+
+			g_string_append_printf(out, "%s\n", peer);
+		}
+	free(list);
+	if (s->repl_published != NULL && strcmp(s->repl_published, out->str) == 0)
+		return;
+	path = connections_path(s);
+	if (!g_file_set_contents(path, out->str, (gssize)out->len, &err)) {
+		/* The site's other processes then take it for one without a
+		 * replication process: they defer gateway mail. */
+		g_message("replication: %s", err->message);
+		return;
+	}
+	(void)chmod(path, 0644);
+	g_free(s->repl_published);
+	s->repl_published = g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* The pid of the site's listener from its file, if that process lives. */
+static gboolean
+listener_pid_alive(const char *text)
+{
+	long pid;
+
+	if (!g_str_has_prefix(text, "pid "))
+		return FALSE;
+	pid = strtol(text + 4, NULL, 10);
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* Whether the site's replication process (the listener) runs: only it holds
+ * the connections that carry a commit to the replicas. A process killed
+ * while it was the master leaves the environment's region saying "master";
+ * a command or a subordinate daemon that took that for the truth would
+ * commit what no replica ever sees, and the site's rejoin would roll it back
+ * (seen in tests/ha/failover.sh before this check). */
+gboolean
+cg_repl_listener_alive(CgStore *s)
+{
+	g_autofree char *path = NULL;
+	g_autofree char *text = NULL;
+
+	if (!s->replicated || s->repl_listener)
+		return TRUE;
+	path = connections_path(s);
+	return g_file_get_contents(path, &text, NULL, NULL) && listener_pid_alive(text);
+}
+
+/* The peers the listener says it is connected to, or NULL when no listener
+ * runs (then this site is connected to none). */
+static GHashTable *
+read_connections(CgStore *s)
+{
+	g_autofree char *path = connections_path(s);
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	GHashTable *set;
+	guint i;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL) || !listener_pid_alive(text))
+		return NULL;
+	set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	lines = g_strsplit(text, "\n", -1);
+	for (i = 1; lines[i] != NULL; i++)
+		if (lines[i][0] != '\0')
+			g_hash_table_add(set, g_strdup(lines[i]));
+	return set;
 }
 
 gboolean
@@ -160,6 +245,9 @@ cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process, GError 
 	 * record: a batch of issue jobs writes over a thousand. */
 	env->rep_set_config(env, DB_REP_CONF_BULK, 1);
 	env->rep_set_config(env, DB_REPMGR_CONF_2SITE_STRICT, 1);
+	/* On again after a listener that stopped turned them off (quiesce). */
+	if (process)
+		env->rep_set_config(env, DB_REPMGR_CONF_ELECTIONS, 1);
 	/* A site that holds no database takes its master's whole copy. One
 	 * that holds one is never overwritten so: a peer of another CA (or a
 	 * master whose log this site's does not continue) makes the join fail,
@@ -190,7 +278,42 @@ cg_repl_start(CgStore *s, GError **error)
 	}
 	if (rc != 0 && rc != DB_REP_IGNORE)
 		return cg_db_fail(rc, "replication manager", error);
+	s->repl_listener = rc == 0;
+	cg_repl_publish(s);
 	return TRUE;
+}
+
+/* Before the listener closes its environment: no election may be running.
+ * Berkeley DB 5.3 joins its election thread on close, but a site closed in
+ * the middle of an election crashed in it (a SEGV in __rep_elect_int, seen
+ * once under ASan on a lone site that called election after election).
+ * Elections are turned off (the region's setting: the next listener turns
+ * them on again as it starts) and a running one is let finish; it ends
+ * within its timeout. */
+void
+cg_repl_quiesce(CgStore *s)
+{
+	gint64 deadline = g_get_monotonic_time() + 2 * (ELECTION_TIMEOUT_US + G_USEC_PER_SEC);
+
+	(void)s->env->rep_set_config(s->env, DB_REPMGR_CONF_ELECTIONS, 0);
+	for (;;) {
+		DB_REP_STAT *st = NULL;
+		gboolean electing;
+
+		if (s->env->rep_stat(s->env, &st, 0) != 0)
+			break;
+		electing = st->st_election_status != 0;
+		free(st);
+		if (!electing || g_get_monotonic_time() > deadline)
+			break;
+		g_usleep(50 * 1000);
+	}
+	{
+		g_autofree char *path = connections_path(s);
+
+		(void)unlink(path);
+	}
+	g_clear_pointer(&s->repl_published, g_free);
 }
 
 /* Berkeley DB makes some replication files (__db.rep.gen, .egen, .diag*)
@@ -230,7 +353,7 @@ site_of(CgStore *s, int eid)
 	if (s->env->repmgr_site_by_eid(s->env, eid, &site) != 0)
 		return NULL;
 	if (site->get_address(site, &host, &port) == 0 && host != NULL)
-		out = g_strdup_printf("%s:%u", host, port);
+		out = site_address(host, port);
 	site->close(site);
 	return out;
 }
@@ -343,7 +466,7 @@ cg_store_role(CgStore *s)
 		return (CgStoreRole)role;
 	role = CG_ROLE_CLIENT;
 	if (s->env->rep_stat(s->env, &st, 0) == 0) {
-		if (st->st_status & DB_REP_MASTER)
+		if ((st->st_status & DB_REP_MASTER) && cg_repl_listener_alive(s))
 			role = CG_ROLE_MASTER;
 		free(st);
 	}
@@ -428,11 +551,17 @@ cg_store_repl_status(CgStore *s, CgReplStatus *out, GError **error)
 		out->master = g_strdup(out->local);
 	}
 	if ((rc = s->env->repmgr_site_list(s->env, &count, &list)) == 0) {
+		g_autoptr(GHashTable) up = s->repl_listener ? NULL : read_connections(s);
+
 		for (i = 0; i < count; i++) {
 			CgReplSite site = {0};
 
 			site.address = site_address(list[i].host, list[i].port);
-			site.connected = list[i].status == DB_REPMGR_CONNECTED;
+			/* A command sees the listener's connections; the listener
+			 * its own. */
+			site.connected = s->repl_listener ? list[i].status == DB_REPMGR_CONNECTED
+			                                  : up != NULL &&
+			                                        g_hash_table_contains(up, site.address);
 			site.master = (db_ssize_t)list[i].eid == st->st_master &&
 			              out->role != CG_ROLE_MASTER;
 			if (site.master) {
@@ -465,4 +594,32 @@ cg_repl_status_clear(CgReplStatus *st)
 	if (st->sites != NULL)
 		g_array_unref(st->sites);
 	memset(st, 0, sizeof(*st));
+}
+
+/* Berkeley DB 5.3's Replication Manager connects to its peers with a
+ * blocking connect() on a thread of its own, in every process that commits
+ * (the daemons and the commands), and joins that thread when the
+ * environment closes. To a peer that drops packets (a cut link, a firewall)
+ * the kernel retries the SYN for over two minutes: every command on the
+ * master then hung that long at its end, and a daemon's stop as long (seen in
+ * tests/ha/split.sh). The library offers no connect timeout, so this
+ * process's connect() gives TCP stream sockets a short SYN retry count
+ * (three SYNs, about 7 s; the Replication Manager retries the connection
+ * every CONNECTION_RETRY_US anyway) unless one is set, then connects
+ * as libc would. Nothing else in certgate's processes connects over TCP
+ * but DNS over TCP, for which 7 s is plenty. */
+int
+connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int type = 0, syncnt = 0;
+	socklen_t tl = sizeof(type), sl = sizeof(syncnt);
+
+	if (addr != NULL && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) &&
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
+	    getsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &syncnt, &sl) == 0 && syncnt > 2) {
+		int want = 2;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &want, sizeof(want));
+	}
+	return (int)syscall(SYS_connect, fd, addr, len);
 }

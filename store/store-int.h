@@ -43,6 +43,9 @@ struct CgStore {
 	char *evidence_dir;
 	int lock_fd;
 	GThread *maint;
+	GThread *watchdog;
+	gboolean watchdog_stop;
+	gint maint_busy; /* monotonic second the maintenance thread entered the library, or 0 */
 	GMutex maint_lock;
 	GCond maint_cond;
 	gboolean stopping;
@@ -51,6 +54,8 @@ struct CgStore {
 	char *repl_local;
 	gboolean repl_create_group;
 	gboolean repl_process; /* CG_STORE_REPLICATE */
+	gboolean repl_listener; /* this process holds the site's connections */
+	char *repl_published;   /* what cg_repl_publish last wrote */
 	gint64 role_checked; /* monotonic time of the cached role */
 	gint role_cached;
 };
@@ -120,6 +125,9 @@ gboolean cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process
 gboolean cg_repl_start(CgStore *s, GError **error);
 void cg_repl_event(CgStore *s, u_int32_t event, void *info);
 void cg_repl_share_files(CgStore *s);
+void cg_repl_quiesce(CgStore *s);
+gboolean cg_repl_listener_alive(CgStore *s);
+void cg_repl_publish(CgStore *s);
 /* Clears / reads this thread's "the last commit was not acknowledged". */
 void cg_repl_commit_begin(void);
 gboolean cg_repl_commit_acked(void);
