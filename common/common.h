@@ -68,6 +68,11 @@ char *cg_text_safe(const char *s, gssize len, gsize max);
  * max bytes, and holds no C0/C1 control character and no DEL. */
 gboolean cg_text_is_clean(const char *s, gssize len, gsize max);
 
+/* "host:port" or "[v6-address]:port" split (port 1..65535, host not empty):
+ * FALSE when it is neither. host (brackets dropped) may be NULL; caller
+ * frees it. */
+gboolean cg_host_port_split(const char *s, char **host, guint *port);
+
 /* Domain name to its lower-case A-label form (IDNA2008, UTS#46 mapping), one
  * trailing dot dropped; at least two labels, LDH, label <= 63, name <= 253; no
  * label that mixes scripts or passes Cyrillic or Greek letters for Latin

@@ -85,3 +85,32 @@ cg_time_iso(gint64 t)
 		return g_strdup("invalid-time");
 	return g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ");
 }
+
+gboolean
+cg_host_port_split(const char *s, char **host, guint *port)
+{
+	const char *colon = strrchr(s, ':');
+	const char *start = s, *stop;
+	char *end = NULL;
+	long p;
+
+	if (colon == NULL || colon[1] == '\0')
+		return FALSE;
+	p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || p < 1 || p > 65535)
+		return FALSE;
+	stop = colon;
+	if (s[0] == '[') {
+		if (colon[-1] != ']')
+			return FALSE;
+		start = s + 1;
+		stop = colon - 1;
+	}
+	if (stop <= start)
+		return FALSE;
+	if (host != NULL)
+		*host = g_strndup(start, (gsize)(stop - start));
+	if (port != NULL)
+		*port = (guint)p;
+	return TRUE;
+}

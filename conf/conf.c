@@ -295,21 +295,6 @@ check_operator(Ctx *ctx, CgConf *c)
 		problem(ctx, 0, find_key("DigestTime"), "\"%s\" is not a time HH:MM (UTC)", t);
 }
 
-/* HOST:PORT with a port from 1 to 65535 (the host a name or an address;
- * IPv6 in brackets). */
-static gboolean
-host_port_ok(const char *v)
-{
-	const char *colon = strrchr(v, ':');
-	char *end = NULL;
-	long port;
-
-	if (colon == NULL || colon == v || colon[1] == '\0')
-		return FALSE;
-	port = strtol(colon + 1, &end, 10);
-	return *end == '\0' && port >= 1 && port <= 65535;
-}
-
 /* The Replication keys: all unset (one host), or a local site and its
  * peers, none of them the local site. */
 static void
@@ -323,14 +308,14 @@ check_replication(Ctx *ctx, CgConf *c)
 			        "needs ReplicationLocal (this site's HOST:PORT)");
 		return;
 	}
-	if (!host_port_ok(c->repl_local))
+	if (!cg_host_port_split(c->repl_local, NULL, NULL))
 		problem(ctx, 0, find_key("ReplicationLocal"), "\"%s\" is not HOST:PORT",
 		        c->repl_local);
 	if (c->repl_peers == NULL || c->repl_peers[0] == NULL)
 		problem(ctx, 0, find_key("ReplicationPeer"),
 		        "at least one peer is needed with ReplicationLocal");
 	for (p = c->repl_peers; p != NULL && *p != NULL; p++) {
-		if (!host_port_ok(*p))
+		if (!cg_host_port_split(*p, NULL, NULL))
 			problem(ctx, 0, find_key("ReplicationPeer"), "\"%s\" is not HOST:PORT", *p);
 		else if (g_ascii_strcasecmp(*p, c->repl_local) == 0)
 			problem(ctx, 0, find_key("ReplicationPeer"),

@@ -42,6 +42,30 @@ test_text_clean(void **state)
 }
 
 static void
+test_host_port(void **state)
+{
+	g_autofree char *h1 = NULL, *h2 = NULL;
+	guint port = 0;
+
+	(void)state;
+	assert_true(cg_host_port_split("ca1.example.net:6000", &h1, &port));
+	assert_string_equal(h1, "ca1.example.net");
+	assert_int_equal(port, 6000);
+	assert_true(cg_host_port_split("[2001:db8::1]:65535", &h2, &port));
+	assert_string_equal(h2, "2001:db8::1");
+	assert_int_equal(port, 65535);
+	assert_true(cg_host_port_split("127.0.0.1:1", NULL, NULL));
+	assert_false(cg_host_port_split("ca1.example.net", NULL, NULL));
+	assert_false(cg_host_port_split(":6000", NULL, NULL));
+	assert_false(cg_host_port_split("host:", NULL, NULL));
+	assert_false(cg_host_port_split("host:0", NULL, NULL));
+	assert_false(cg_host_port_split("host:65536", NULL, NULL));
+	assert_false(cg_host_port_split("host:60x", NULL, NULL));
+	assert_false(cg_host_port_split("[]:6000", NULL, NULL));
+	assert_false(cg_host_port_split("[2001:db8::1:6000", NULL, NULL));
+}
+
+static void
 test_domain(void **state)
 {
 	struct {
@@ -259,6 +283,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_text_safe), cmocka_unit_test(test_text_clean),
+	    cmocka_unit_test(test_host_port),
 	    cmocka_unit_test(test_domain),    cmocka_unit_test(test_addr),
 	    cmocka_unit_test(test_confusables),
 	    cmocka_unit_test(test_encodings), cmocka_unit_test(test_random),
