@@ -11,87 +11,32 @@
 #      with one replica down defers, quorum does not
 #   4. failover: the master killed (kill -9), b is elected, takes requests and
 #      issues them; a restarts and catches up as a client, no serial twice
-#   5. a lone site never makes itself master
+#   5. a lone site never makes itself master, and stops cleanly mid-election
 #   6. bad peers: an unreachable one named in the log, a site of another CA
 #      naming ours refused without any records changing
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
 ca_test repl
-CA_CLEANUP=stop_all
-# start NAME: the site's issuer (its replication process), restarted when it
-# exits as a service manager restarts it (it stops when replication rolls
-# back what it had open, so that a restart reopens it).
-start() {
-	rm -f "$T/$1.stop"
-	(
-		while [ ! -f "$T/$1.stop" ]; do
-			unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$DNS_DIR/resolv.conf" \
-				"$CG_BIN/certgate-issuer" -f -c "$T/$1.conf" >> "$T/$1.log" 2>&1 &
-			echo $! > "$T/$1.pid"
-			wait $! || true
-			sleep 0.5
-		done
-	) &
-	eval "pid_$1=$!"
-}
-stop() { # stop NAME [SIGNAL]
-	eval "p=\${pid_$1:-}"
-	[ -n "$p" ] || return 0
-	touch "$T/$1.stop"
-	kill -"${2:-TERM}" "$(cat "$T/$1.pid")" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	eval "pid_$1="
-}
-stop_all() { stop a; stop b; stop c; stop x; }
+. "$CG_SRC/tests/lib/sites.sh"
+cleanup_sites() { stop_all; stop x; }
+CA_CLEANUP=cleanup_sites
 BASE=$((27100 + ($$ % 400) * 3))
+SITES="a=127.0.0.1:$BASE b=127.0.0.1:$((BASE + 1)) c=127.0.0.1:$((BASE + 2))"
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none"
 dns_start "$T/dns" 127.0.0.26
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
-	--contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+sites_ca
 $cg admin add admin@example.org --org 1 > /dev/null
 
-# site NAME PORT PRIORITY [LINE...]: T/NAME with its configuration
-site() {
-	n=$1 port=$2 prio=$3
-	shift 3
-	mkdir -p "$T/$n/db" "$T/$n/evidence" "$T/$n/crl" "$T/$n/run"
-	chown certgate-ca "$T/$n/run" "$T/$n/crl"
-	chgrp certgate "$T/$n/db" "$T/$n/evidence"
-	chmod 2770 "$T/$n/db" "$T/$n/evidence"
-	sed -e "s|^DbHome .*|DbHome $T/$n/db|" -e "s|^EvidenceDir .*|EvidenceDir $T/$n/evidence|" \
-		-e "s|^CrlPath .*|CrlPath $T/$n/crl/issuing-ca.crl|" \
-		-e "s|^IssuerPidFile .*|IssuerPidFile $T/$n/run/issuer.pid|" "$T/certgate.conf" > "$T/$n.conf"
-	{
-		echo "ReplicationLocal 127.0.0.1:$port"
-		for p in $((BASE)) $((BASE + 1)) $((BASE + 2)); do
-			[ "$p" = "$port" ] || echo "ReplicationPeer 127.0.0.1:$p"
-		done
-		echo "ReplicationPriority $prio"
-		echo "ReplicationAckTimeout 1s"
-		for l in "$@"; do echo "$l"; done
-	} >> "$T/$n.conf"
-}
 # Site a holds the CA's database (made above, as one host): it starts the group.
-mkdir -p "$T/a"
-mv "$T/db" "$T/evidence" "$T/a/"
-site a $BASE 100 "ReplicationCreateGroup yes"
-site b $((BASE + 1)) 50
-site c $((BASE + 2)) 0
-ca() { "$CG_BIN/certgate" -c "$T/$1.conf" "$@"; }
+site_seed a
+site a 100 "ReplicationCreateGroup yes" "ReplicationAckTimeout 1s"
+site b 50 "ReplicationAckTimeout 1s"
+site c 0 "ReplicationAckTimeout 1s"
 cga() { "$CG_BIN/certgate" -c "$T/a.conf" "$@"; }
 cgb() { "$CG_BIN/certgate" -c "$T/b.conf" "$@"; }
 
-role() { "$CG_BIN/certgate" -c "$T/$1.conf" repl status --json 2>/dev/null |
-	sed -n 's/^{"role": "\([a-z]*\)".*/\1/p'; }
-wait_role() { # wait_role NAME ROLE SECONDS
-	i=0
-	while [ "$(role "$1")" != "$2" ] && [ $i -lt $(($3 * 5)) ]; do sleep 0.2; i=$((i + 1)); done
-	[ "$(role "$1")" = "$2" ]
-}
 serials() { "$CG_BIN/certgate" -c "$T/$1.conf" --json cert list | sed -n 's/.*"serial": *"\([0-9a-f]*\)".*/\1/p' | sort; }
 csr() {
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
@@ -113,14 +58,6 @@ start b
 start c
 wait_role a master 30 && ok "a (the group's creator) is the master" || bad "a is $(role a)"
 wait_role b client 30 && ok "b is a client" || bad "b is $(role b)"
-caught_up() { # caught_up NAME SECONDS
-	i=0
-	until "$CG_BIN/certgate" -c "$T/$1.conf" repl status --json 2>/dev/null | grep -q '"caught_up": true'; do
-		[ $i -lt $(($2 * 5)) ] || return 1
-		sleep 0.2
-		i=$((i + 1))
-	done
-}
 caught_up b 60 && ok "b has the master's database" || bad "b never caught up"
 caught_up c 60 && ok "c has the master's database" || bad "c never caught up"
 
@@ -139,6 +76,10 @@ cgb db check > "$T/check.b" 2>&1 && ok "db check passes on b" || { bad "db check
 cgb audit verify > /dev/null 2>&1 && ok "audit verify passes on b" || bad "audit verify on b"
 cgb repl status | grep -q "master:    127.0.0.1:$BASE" && ok "repl status on b names a as master" ||
 	{ bad "repl status on b"; cgb repl status; }
+cgb repl status | grep -q "^site 127.0.0.1:$BASE  *connected, master" &&
+	cgb repl status | grep -q "^site 127.0.0.1:$((BASE + 2))  *connected" &&
+	ok "repl status on b (a command) shows the listener's connections" ||
+	{ bad "repl status on b shows no connection"; cgb repl status; }
 
 # 2. roles
 out=$(cgb domain add example.com --org 1 --validated 2>&1) && bad "b changed a record" ||
@@ -185,7 +126,23 @@ wait_issued a $((N + 3)) && ok "the unacknowledged requests were kept and issued
 
 # 4. failover
 sleep 2
+# Another process of site a (its milter, say) holds the environment open
+# while a's issuer, the site's replication process, is killed: a command
+# on a then finds the dead master's region and must not take it for a
+# master (nothing would replicate its commit)
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r")
+fcntl.lockf(f, fcntl.LOCK_SH)
+time.sleep(120)' "$T/a/db/lock/certgate.lock" &
+holder=$!
+sleep 0.5
 stop a KILL
+out=$(timeout 60 "$CG_BIN/certgate" -c "$T/a.conf" cert issue --org 1 --mailbox user150@example.org \
+	--csr "$T/u1.csr" 2>&1) && bad "a, its replication process dead, took a request as master" ||
+	{ echo "$out" | grep -q "replication client" && ok "a without its replication process refuses: $out" ||
+		bad "a without its replication process: $(echo "$out" | tr "\n" " ")"; }
+kill $holder 2>/dev/null || true
+wait $holder 2>/dev/null || true
 wait_role b master 40 && ok "a killed: b was elected master" || bad "b is $(role b) after a died"
 # With a down no electable site but b holds the request (c, priority 0,
 # never becomes master): quorum is not met, the intake is deferred, kept.
@@ -237,14 +194,23 @@ cmp -s "$T/x.before" "$T/x.after" && [ -s "$T/x.after" ] && ok "its records are 
 serials b > "$T/b.after"
 cmp -s "$T/b.before" "$T/b.after" && ok "ours are unchanged" || bad "our records changed"
 
-# 5. a lone site never makes itself master
+# 5. a lone site never makes itself master, and stops cleanly (TERM) at any
+# point of the elections it keeps calling: it closes its environment only
+# once no election runs (Berkeley DB 5.3 crashed when one did)
 stop_all
 start a
 sleep 8
 [ "$(role a)" = client ] && ok "a alone stays a client" || bad "a alone is $(role a)"
-# A lone site calls election after election. Berkeley DB 5.3 can crash
-# (SEGV in its election thread) when the environment handle is closed while
-# one runs: an open defect of ours (the daemons must not close during an
-# election; see the note of issue 12), so this one ends with kill -9.
-stop a KILL
+stop a
+for d in 0.5 1.5 2.5 3.5 5; do
+	"$CG_BIN/certgate-issuer" -f -c "$T/a.conf" >> "$T/a.lone.log" 2>&1 &
+	p=$!
+	sleep $d
+	kill -TERM $p 2>/dev/null || true
+	rc=0
+	wait $p || rc=$?
+	[ $rc -eq 0 ] || bad "the lone site stopped $d s into its elections exited $rc"
+done
+grep -q "AddressSanitizer\|SEGV\|panic" "$T/a.log" "$T/a.lone.log" && bad "a crashed while stopping" ||
+	ok "a lone site stopped 6 times mid-election, each cleanly"
 exit $fail

@@ -68,9 +68,15 @@ pki_gpgsm_init() {
 	openssl pkcs12 -export -legacy -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 \
 		-passout pass: -inkey "$leaf/key.pem" -in "$leaf/cert.pem" -certfile "$ca/cert.pem" \
 		-out "$home/signer.p12"
+	# The agent is started first and each import said when it fails (a
+	# CI run once failed here without a word).
+	GNUPGHOME=$home gpgconf --launch gpg-agent 2> "$home/init.err" ||
+		{ echo "gpg-agent did not start:" >&2; cat "$home/init.err" >&2; return 1; }
 	GNUPGHOME=$home gpgsm --batch --pinentry-mode loopback --passphrase '' \
-		--import "$home/signer.p12" 2>/dev/null
-	GNUPGHOME=$home gpgsm --batch --import "$ca/cert.pem" 2>/dev/null
+		--import "$home/signer.p12" 2> "$home/init.err" ||
+		{ echo "gpgsm --import signer.p12 failed:" >&2; cat "$home/init.err" >&2; return 1; }
+	GNUPGHOME=$home gpgsm --batch --import "$ca/cert.pem" 2> "$home/init.err" ||
+		{ echo "gpgsm --import cert.pem failed:" >&2; cat "$home/init.err" >&2; return 1; }
 	fpr=$(GNUPGHOME=$home gpgsm --with-colons --fingerprint "$(openssl x509 -in "$ca/cert.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')" | awk -F: '/^fpr/ {print $10; exit}')
 	echo "$fpr S relax" >> "$home/trustlist.txt"
 }
