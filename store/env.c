@@ -254,10 +254,9 @@ maintenance(gpointer data)
 		 * left behind every 5 s (failchk visits every locker and thread
 		 * slot: run twice a second it kept a core a third busy). */
 		g_atomic_int_set(&s->maint_busy, now_s());
-		if (round++ % 10 == 0) {
+		if (round++ % 10 == 0)
 			cg_store_failchk(s);
-			cg_repl_share_files(s);
-		}
+		cg_repl_share_files(s);
 		s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE, &rejected);
 		if (s->repl_listener)
 			cg_repl_publish(s);

@@ -316,10 +316,14 @@ cg_repl_quiesce(CgStore *s)
 	g_clear_pointer(&s->repl_published, g_free);
 }
 
-/* Berkeley DB makes some replication files (__db.rep.gen, .egen, .diag*)
- * 0600 whatever the environment's mode, but three users share the
- * environment (the milter's, the issuer's, root's): the owner of each opens
- * it to the group, as the environment's other files are. */
+/* Berkeley DB makes the files replication creates 0600 whatever the
+ * environment's mode: its own (__db.rep.gen, .egen, .diag*) and the files a
+ * client creates as it applies its master's log, such as a new extent of the
+ * job queue (__dbq.jobs.N). Three users share the environment (the milter's,
+ * the issuer's, root's): a milter that could not write an extent its issuer
+ * had made deferred every request once its site became master (seen in
+ * tests/ha/mx_failover.sh). The owner of each file opens it to the group, as
+ * the environment's other files are, twice a second. */
 void
 cg_repl_share_files(CgStore *s)
 {
@@ -332,10 +336,8 @@ cg_repl_share_files(CgStore *s)
 		g_autofree char *path = NULL;
 		struct stat st;
 
-		if (!g_str_has_prefix(name, "__db.rep"))
-			continue;
 		path = g_build_filename(s->home, name, NULL);
-		if (stat(path, &st) == 0 && st.st_uid == geteuid() &&
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
 		    (st.st_mode & 0060) != 0060)
 			(void)chmod(path, (st.st_mode & 0777) | 0060);
 	}
@@ -622,4 +624,53 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &want, sizeof(want));
 	}
 	return (int)syscall(SYS_connect, fd, addr, len);
+}
+
+gboolean
+cg_store_repl_remove(CgStore *s, const char *address, GError **error)
+{
+	g_autofree char *host = NULL;
+	DB_SITE *site = NULL;
+	guint port;
+	int rc;
+
+	if (!s->replicated) {
+		g_set_error_literal(error, CG_ERROR, CG_ERROR_CONFIG, "replication is not configured");
+		return FALSE;
+	}
+	if (!cg_host_port_split(address, &host, &port)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_USAGE, "\"%s\" is not HOST:PORT", address);
+		return FALSE;
+	}
+	if (s->repl_local != NULL && g_ascii_strcasecmp(address, s->repl_local) == 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_USAGE,
+		            "%s is this site: remove it from another site of the group", address);
+		return FALSE;
+	}
+	/* The request travels through the Replication Manager: this command
+	 * joins the site's running replication process as its subordinate (it
+	 * must not become the site's listener itself). */
+	if (!cg_repl_listener_alive(s)) {
+		g_set_error_literal(error, CG_ERROR, CG_ERROR_NOT_MASTER,
+		                    "this site's replication process (its issuer or milter) is not "
+		                    "running");
+		return FALSE;
+	}
+	rc = s->env->repmgr_start(s->env, 0, DB_REP_CLIENT);
+	if (rc != 0 && rc != DB_REP_IGNORE)
+		return cg_db_fail(rc, "replication manager", error);
+	rc = s->env->repmgr_site(s->env, host, port, &site, 0);
+	if (rc == 0) {
+		/* remove() frees the handle, whatever it returns. */
+		rc = site->remove(site);
+		site = NULL;
+	}
+	if (site != NULL)
+		site->close(site);
+	if (rc != 0) {
+		g_set_error(error, CG_ERROR, rc == DB_REP_UNAVAIL ? CG_ERROR_NOT_MASTER : CG_ERROR_INTERNAL,
+		            "removing %s: %s", address, db_strerror(rc));
+		return FALSE;
+	}
+	return TRUE;
 }

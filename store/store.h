@@ -110,6 +110,10 @@ typedef struct {
 /* This site's view of the group. */
 gboolean cg_store_repl_status(CgStore *s, CgReplStatus *out, GError **error);
 void cg_repl_status_clear(CgReplStatus *st);
+/* Removes a site (HOST:PORT, not this one) from the group's membership: a
+ * host taken out of service, or a site that tried to join by mistake. Asks
+ * the master through this site's replication process, which must run. */
+gboolean cg_store_repl_remove(CgStore *s, const char *address, GError **error);
 void cg_store_close(CgStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgStore, cg_store_close)
 
