@@ -73,6 +73,30 @@ status_text(const CgReplStatus *st, gint64 now, GString *out)
 }
 
 int
+ctl_repl_remove(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "HOST:PORT",
+	               "Remove a site from the replication group (a host taken out of service, "
+	               "or a site that tried to join by mistake).",
+	               NULL, &argc, &argv))
+		return 2;
+	if (argc != 2)
+		return ctl_fail(ctx, 2, "which site? certgate repl remove HOST:PORT");
+	if (ctx->conf->repl_local == NULL || *ctx->conf->repl_local == '\0')
+		return ctl_fail(ctx, 1, "replication is not configured (ReplicationLocal): one host");
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	if (!cg_store_repl_remove(s, argv[1], &err))
+		return ctl_fail(ctx, g_error_matches(err, CG_ERROR, CG_ERROR_USAGE) ? 2 : 1, "%s",
+		                err->message);
+	printf("site %s removed from the group\n", argv[1]);
+	return 0;
+}
+
+int
 ctl_repl_status(CtlCtx *ctx, int argc, char **argv)
 {
 	g_autoptr(GString) out = g_string_new(NULL);

@@ -121,5 +121,6 @@ int ctl_queue_show(CtlCtx *ctx, int argc, char **argv);
 int ctl_queue_flush(CtlCtx *ctx, int argc, char **argv);
 int ctl_stats(CtlCtx *ctx, int argc, char **argv);
 int ctl_repl_status(CtlCtx *ctx, int argc, char **argv);
+int ctl_repl_remove(CtlCtx *ctx, int argc, char **argv);
 
 #endif

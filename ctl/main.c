@@ -46,6 +46,7 @@ static const CtlCommand commands[] = {
 	{"queue", "show", "", "the issuer's jobs, queued and deferred", ctl_queue_show, TRUE},
 	{"queue", "flush", "", "make deferred jobs due now", ctl_queue_flush, TRUE},
 	{"repl", "status", "[--json]", "this site's replication role, the master, each site and how far behind", ctl_repl_status, TRUE},
+	{"repl", "remove", "HOST:PORT", "remove a site from the replication group", ctl_repl_remove, TRUE},
 	{"stats", "", "[--json|--prometheus]", "the figures of the daily digest: records, the last 24 hours, warnings", ctl_stats, TRUE},
 };
 /* clang-format on */
