@@ -36,21 +36,9 @@ pki_leaf "$CG_SANDBOX/pki/letter-ca" "$T/kasia" kasia@example.de ec
 # enrol N: a signed enrolment of one CSR for pN@example.de, sent through the
 # organisation's MTA; prints swaks's last answer
 enrol() {
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
-		-subj "/CN=p$1" -addext "subjectAltName=email:p$1@example.de" -out "$T/p$1.csr" 2>/dev/null
-	{
-		printf 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n--b0\r\n'
-		printf 'Content-Type: text/plain\r\n\r\nOne more.\r\n--b0\r\n'
-		printf 'Content-Type: application/pkcs10; name="p%s.csr"\r\n' "$1"
-		printf 'Content-Disposition: attachment; filename="p%s.csr"\r\n\r\n' "$1"
-		sed 's/$/\r/' "$T/p$1.csr"
-		printf -- '--b0--\r\n'
-	} > "$T/e$1.ent"
-	printf 'From: kasia@example.de\r\nTo: enroll@ca.example.net\r\nSubject: p%s\r\nMessage-ID: <pair.%s.%s@example.de>\r\n' \
-		"$1" "$1" "$$" > "$T/e$1.hdr"
-	pki_sign_openssl "$T/kasia" "$T/e$1.ent" "$T/e$1.eml" detached "$T/e$1.hdr"
+	pki_enrolment "$T/kasia" "p$1" "$T"
 	swaks --server 127.0.0.1 --port "$CG_ORG_PORT" --from kasia@example.de --to enroll@ca.example.net \
-		--data "@$T/e$1.eml" --timeout 30 2>&1 | grep '^<-  ' | tail -2 | head -1
+		--data "@$T/p$1.eml" --timeout 30 2>&1 | grep '^<-  ' | tail -2 | head -1
 }
 wait_issued() { # wait_issued CONF COUNT SECONDS
 	i=0
@@ -76,7 +64,7 @@ cg2 audit verify > /dev/null 2>&1 && ok "audit verify passes on ca2" || bad "aud
 
 # 2. ca2, a client, defers gateway mail at RCPT
 out=$(swaks --server 127.0.0.1 --port "$CG_CA2_PORT" --from kasia@example.de --to enroll@ca.example.net \
-	--data "@$T/e1.eml" --quit-after RCPT 2>&1 | grep '^<\*\* ' || true)
+	--data "@$T/p1.eml" --quit-after RCPT 2>&1 | grep '^<\*\* ' || true)
 echo "$out" | grep -q "451 4.3.2 certgate: this host is not the CA's master now" &&
 	ok "ca2's Postfix defers gateway mail: ${out#<** }" || bad "ca2 answered: $out"
 

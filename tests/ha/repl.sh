@@ -13,7 +13,8 @@
 #      issues them; a restarts and catches up as a client, no serial twice
 #   5. a lone site never makes itself master, and stops cleanly mid-election
 #   6. bad peers: an unreachable one named in the log, a site of another CA
-#      naming ours refused without any records changing
+#      naming ours refused without any records changing, then removed from
+#      the group (repl remove)
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -64,7 +65,10 @@ caught_up c 60 && ok "c has the master's database" || bad "c never caught up"
 # 1. completeness
 N=40
 n=1
-while [ $n -le $N ]; do issue a $n > /dev/null; n=$((n + 1)); done
+while [ $n -le $N ]; do
+	out=$(issue a $n 2>&1) || bad "request $n on the master: $out"
+	n=$((n + 1))
+done
 wait_issued a $N && ok "$N requests issued on the master" || bad "issued on a: $(serials a | grep -c .)"
 i=0
 while [ "$(serials b | grep -c .)" -lt $N ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
@@ -139,7 +143,8 @@ sleep 0.5
 stop a KILL
 out=$(timeout 60 "$CG_BIN/certgate" -c "$T/a.conf" cert issue --org 1 --mailbox user150@example.org \
 	--csr "$T/u1.csr" 2>&1) && bad "a, its replication process dead, took a request as master" ||
-	{ echo "$out" | grep -q "replication client" && ok "a without its replication process refuses: $out" ||
+	{ echo "$out" | grep -q "replication client\|cannot open the database: failchk" &&
+		ok "a without its replication process refuses: $(echo "$out" | tail -1)" ||
 		bad "a without its replication process: $(echo "$out" | tr "\n" " ")"; }
 kill $holder 2>/dev/null || true
 wait $holder 2>/dev/null || true
@@ -193,6 +198,17 @@ serials x > "$T/x.after"
 cmp -s "$T/x.before" "$T/x.after" && [ -s "$T/x.after" ] && ok "its records are its own still" || bad "the other CA's records changed"
 serials b > "$T/b.after"
 cmp -s "$T/b.before" "$T/b.after" && ok "ours are unchanged" || bad "our records changed"
+# A site that tried to join by mistake (or a host taken out of service) is
+# removed from the group's membership by the operator, from any site.
+X=127.0.0.1:$((BASE + 3))
+cgb repl status | grep -q "^site $X " && ok "the mistaken site $X is listed as a member" ||
+	bad "$X is not listed: $(cgb repl status | grep '^site' | tr '\n' ';')"
+out=$(cga repl remove "$X" 2>&1) && ok "repl remove: $out" || bad "repl remove: $out"
+i=0
+while cgb repl status | grep -q "^site $X " && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+cgb repl status | grep -q "^site $X " && bad "$X still listed on b" || ok "$X is no member any more"
+out=$(cga repl remove "127.0.0.1:$BASE" 2>&1) && bad "a removed itself" ||
+	{ echo "$out" | grep -q "is this site" && ok "a site cannot remove itself: $out" || bad "self-removal: $out"; }
 
 # 5. a lone site never makes itself master, and stops cleanly (TERM) at any
 # point of the elections it keeps calling: it closes its environment only

@@ -113,6 +113,26 @@ pki_multipart_signed() {
 	} > "$out"
 }
 
+# pki_enrolment LEAF NAME DIR: DIR/NAME.eml, an enrolment signed by LEAF
+# (from kasia@example.de, the tests' admin) holding one new P-256 CSR for
+# NAME@example.de (DIR/NAME.csr)
+pki_enrolment() {
+	leaf=$1 name=$2 dir=$3
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+		-subj "/CN=$name" -addext "subjectAltName=email:$name@example.de" -out "$dir/$name.csr" 2>/dev/null
+	{
+		printf 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n--b0\r\n'
+		printf 'Content-Type: text/plain\r\n\r\nOne more.\r\n--b0\r\n'
+		printf 'Content-Type: application/pkcs10; name="%s.csr"\r\n' "$name"
+		printf 'Content-Disposition: attachment; filename="%s.csr"\r\n\r\n' "$name"
+		sed 's/$/\r/' "$dir/$name.csr"
+		printf -- '--b0--\r\n'
+	} > "$dir/$name.ent"
+	printf 'From: kasia@example.de\r\nTo: enroll@ca.example.net\r\nSubject: %s\r\nMessage-ID: <%s.%s@example.de>\r\n' \
+		"$name" "$name" "$$" > "$dir/$name.hdr"
+	pki_sign_openssl "$leaf" "$dir/$name.ent" "$dir/$name.eml" detached "$dir/$name.hdr"
+}
+
 pki_crlf() {
 	sed -i 's/\r$//; s/$/\r/' "$1"
 }
