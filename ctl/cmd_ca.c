@@ -16,13 +16,16 @@ ctl_ca_init(CtlCtx *ctx, int argc, char **argv)
 {
 	gboolean root_rsa = FALSE, pkcs11 = FALSE, force = FALSE;
 	gint issuing_rsa = 0;
+	g_autofree char *issuing_ec = NULL;
 	g_autofree char *org = NULL;
 	g_autofree char *country = NULL;
 	GOptionEntry entries[] = {
 	    {"root-rsa", 0, 0, G_OPTION_ARG_NONE, &root_rsa, "RSA 4096 root key (default P-384)",
 	     NULL},
 	    {"issuing-rsa", 0, 0, G_OPTION_ARG_INT, &issuing_rsa,
-	     "RSA issuing key of BITS (3072 or 4096; default P-256)", "BITS"},
+	     "RSA issuing key of BITS (4096; default an EC key)", "BITS"},
+	    {"issuing-ec", 0, 0, G_OPTION_ARG_STRING, &issuing_ec,
+	     "EC issuing key on CURVE (P-256, the default, or P-384)", "CURVE"},
 	    {"pkcs11", 0, 0, G_OPTION_ARG_NONE, &pkcs11,
 	     "generate the issuing key on the PKCS#11 token named by CAKey", NULL},
 	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the CA's organisation name", "NAME"},
@@ -36,14 +39,22 @@ ctl_ca_init(CtlCtx *ctx, int argc, char **argv)
 	if (!ctl_parse(ctx, "", "Create the root CA, the issuing CA and the gateway certificate.",
 	               entries, &argc, &argv))
 		return 2;
-	if (issuing_rsa != 0 && issuing_rsa != 3072 && issuing_rsa != 4096)
-		return ctl_fail(ctx, 2, "--issuing-rsa takes 3072 or 4096");
+	/* A new issuing CA: RSA 4096, or P-256 or P-384 (no RSA 3072 any more,
+	 * though certificates of 3072-bit keys are still issued and accepted). */
+	if (issuing_rsa != 0 && issuing_rsa != 4096)
+		return ctl_fail(ctx, 2, "--issuing-rsa takes 4096: a new issuing CA's RSA key is "
+		                        "4096 bits (or use --issuing-ec P-256 or P-384)");
+	if (issuing_ec != NULL && strcmp(issuing_ec, "P-256") != 0 && strcmp(issuing_ec, "P-384") != 0)
+		return ctl_fail(ctx, 2, "--issuing-ec takes P-256 or P-384");
+	if (issuing_ec != NULL && issuing_rsa != 0)
+		return ctl_fail(ctx, 2, "--issuing-rsa and --issuing-ec exclude each other");
 	if (country != NULL && !cg_policy_country_valid(country))
 		return ctl_fail(ctx, 2, "--country %s is not an ISO 3166 code", country);
 	if (org != NULL && !cg_text_is_clean(org, -1, 64))
 		return ctl_fail(ctx, 2, "--org must be clean text of at most 64 bytes");
 	o.root_rsa = root_rsa;
 	o.issuing_rsa_bits = issuing_rsa;
+	o.issuing_curve = issuing_ec;
 	o.pkcs11 = pkcs11;
 	o.org = org ? org : "certgate";
 	o.country = country;

@@ -4,7 +4,8 @@
  *
  *   root      P-384 (or RSA 4096), 20 years; basicConstraints critical CA:TRUE;
  *             keyUsage critical keyCertSign, cRLSign; SKI
- *   issuing   P-256 (or RSA 3072/4096), 10 years; CA:TRUE, pathlen 0;
+ *   issuing   P-256 (or P-384, or RSA 4096: a new issuing CA's RSA key is
+ *             4096 bits), 10 years; CA:TRUE, pathlen 0;
  *             keyUsage critical keyCertSign, cRLSign; EKU emailProtection;
  *             the S/MIME BR policy OIDs; CRL DP and AIA caIssuers of the root
  *             over http; SKI; AKI keyid
@@ -206,15 +207,17 @@ make_issuing(const CgConf *conf, const CgCaInit *o, Made *m, GError **error)
 	exts[7] = cdp;
 	exts[9] = aia;
 	if (o->pkcs11) {
-		g_autofree char *type = o->issuing_rsa_bits
-		                            ? g_strdup_printf("rsa:%d", o->issuing_rsa_bits)
-		                            : g_strdup("EC:prime256v1");
+		g_autofree char *type =
+		    o->issuing_rsa_bits ? g_strdup_printf("rsa:%d", o->issuing_rsa_bits)
+		    : g_strcmp0(o->issuing_curve, "P-384") == 0 ? g_strdup("EC:secp384r1")
+		                                                : g_strdup("EC:prime256v1");
 
 		if (!cg_pkcs11_generate(conf, type, error) ||
 		    (m->key = cg_pkcs11_load_key(conf, &m->engine, error)) == NULL)
 			return FALSE;
 	} else {
-		m->key = keygen(o->issuing_rsa_bits != 0, o->issuing_rsa_bits, "P-256", error);
+		m->key = keygen(o->issuing_rsa_bits != 0, o->issuing_rsa_bits,
+		                o->issuing_curve != NULL ? o->issuing_curve : "P-256", error);
 		if (m->key == NULL)
 			return FALSE;
 	}

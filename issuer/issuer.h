@@ -56,7 +56,8 @@ EVP_PKEY *cg_ca_key(CgCa *ca);
 
 typedef struct {
 	gboolean root_rsa;       /* root CA key RSA 4096 instead of P-384 */
-	int issuing_rsa_bits;    /* 0: P-256; 3072 or 4096: RSA */
+	int issuing_rsa_bits;    /* 0: EC (issuing_curve); 4096: RSA */
+	const char *issuing_curve; /* "P-256" (NULL: the default) or "P-384" */
 	gboolean pkcs11;         /* issuing key on the PKCS#11 token of CAKey */
 	const char *org;         /* the CA's organisation name */
 	const char *country;     /* optional ISO 3166 code */
