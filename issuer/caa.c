@@ -6,7 +6,8 @@
  * first non-empty RRset is the relevant one, and policy decides on it
  * (cg_policy_caa_decide). A temporary DNS failure is CG_ERROR_DNS_TEMP: the
  * request waits, it is never issued on a guess. Results are cached for a
- * minute per domain.
+ * minute per domain. What permitted an issuance is said in its log line and
+ * audit entry, not only what refused one.
  */
 #include "issuer-int.h"
 
@@ -92,7 +93,7 @@ cached_free(gpointer p)
 }
 
 gboolean
-cg_caa_check(const char *domain, char **identities, GError **error)
+cg_caa_check(const char *domain, char **identities, char **found, GError **error)
 {
 	g_autofree char *ids = g_strjoinv(",", identities);
 	g_autofree char *key = g_strconcat(domain, "|", ids, NULL);
@@ -100,6 +101,7 @@ cg_caa_check(const char *domain, char **identities, GError **error)
 	struct __res_state rs;
 	const char *name;
 	gboolean allowed = TRUE;
+	g_autofree char *permit = NULL;
 	g_autoptr(GError) err = NULL;
 	Cached *c;
 
@@ -111,6 +113,8 @@ cg_caa_check(const char *domain, char **identities, GError **error)
 		allowed = c->allowed;
 		if (!allowed)
 			g_set_error_literal(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, c->why);
+		else if (found != NULL)
+			*found = g_strdup(c->why);
 		g_mutex_unlock(&cache_lock);
 		return allowed;
 	}
@@ -132,14 +136,19 @@ cg_caa_check(const char *domain, char **identities, GError **error)
 		}
 		if (props->len > 0) {
 			allowed = cg_policy_caa_decide(props, identities, name, &err);
+			permit = g_strdup_printf("CAA at %s permits this CA", name);
 			break;
 		}
 	}
 	res_nclose(&rs);
+	if (permit == NULL)
+		permit = g_strdup_printf("no CAA record at %s or a parent", domain);
 	c = g_new0(Cached, 1);
 	c->expires = now + CACHE_SECONDS;
 	c->allowed = allowed;
-	c->why = err ? g_strdup(err->message) : NULL;
+	c->why = g_strdup(allowed ? permit : err->message);
+	if (allowed && found != NULL)
+		*found = g_steal_pointer(&permit);
 	g_mutex_lock(&cache_lock);
 	g_hash_table_replace(cache, g_strdup(key), c);
 	g_mutex_unlock(&cache_lock);

@@ -171,7 +171,7 @@ gather(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, cons
  * *refusal set when the item must be refused. */
 static gboolean
 recheck(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, const CgOrg *org,
-        gint64 now, Gathered *g, char **refusal, GError **error)
+        gint64 now, Gathered *g, char **refusal, char **caa, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 
@@ -180,7 +180,7 @@ recheck(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, con
 	g->f.csr_error = g->csr_error;
 	if ((*refusal = cg_policy_issue(&g->f, now)) != NULL)
 		return TRUE;
-	if (cg_caa_check(cg_addr_domain(item->mailbox), iss->conf->caa_identities, &err))
+	if (cg_caa_check(cg_addr_domain(item->mailbox), iss->conf->caa_identities, caa, &err))
 		return TRUE;
 	if (g_error_matches(err, CG_ERROR, CG_ERROR_DNS_TEMP)) {
 		g_propagate_error(error, g_steal_pointer(&err));
@@ -314,6 +314,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	g_autoptr(GError) err = NULL;
 	g_autofree char *serial = NULL, *detail = NULL;
 	g_autofree char *refusal = NULL;
+	g_autofree char *caa = NULL;
 	CgCertRequest r;
 	gint64 not_after = 0;
 	Gathered g = {0};
@@ -336,7 +337,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	if ((req = cg_store_request_get(iss->store, txn, item->request_id, error)) == NULL ||
 	    (org = cg_store_org_get(iss->store, txn, req->org_id, error)) == NULL)
 		return FALSE;
-	if (!recheck(iss, txn, req, item, org, now, &g, &refusal, error))
+	if (!recheck(iss, txn, req, item, org, now, &g, &refusal, &caa, error))
 		goto done;
 	if (refusal != NULL) {
 		ok = cg_item_refuse(iss, txn, item, refusal, "cert.refuse", now, error);
@@ -360,8 +361,9 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	g_free(item->serial);
 	item->serial = g_strdup(serial);
 	detail =
-	    g_strdup_printf("%s for %s, organisation %s, request %s, profile %s, key %s", serial,
-	                    item->mailbox, org->id, job_id, req->profile, g.csr->key_desc);
+	    g_strdup_printf("%s for %s, organisation %s, request %s, profile %s, key %s, %s", serial,
+	                    item->mailbox, org->id, job_id, req->profile, g.csr->key_desc,
+	                    caa != NULL ? caa : "CAA not checked");
 	ok = cg_store_item_put(txn, item, error) &&
 	     cg_issuer_schedule_reminders(iss, txn, serial, not_after, now, error) &&
 	     cg_issuer_mark_renewed(iss, txn, req->renews, req->org_id, item->mailbox, serial,

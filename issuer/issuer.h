@@ -127,9 +127,12 @@ gboolean cg_crl_write(CgCa *ca, CgStore *store, const CgConf *conf, gint64 now, 
                       GError **error);
 /* ---- CAA (RFC 9495) ---- */
 
-/* TRUE when no issuemail property forbids issuing for domain; CG_ERROR_DNS_TEMP
- * on a temporary DNS failure, CG_ERROR_NOT_AUTHORISED when CAA forbids. */
-gboolean cg_caa_check(const char *domain, char **identities, GError **error);
+/* TRUE when no issuemail property forbids issuing for domain, with *found
+ * (when not NULL; caller frees) saying what permitted it, for the log and the
+ * audit: "CAA at NAME permits this CA" or "no CAA record at DOMAIN or a
+ * parent"; CG_ERROR_DNS_TEMP on a temporary DNS failure,
+ * CG_ERROR_NOT_AUTHORISED when CAA forbids. */
+gboolean cg_caa_check(const char *domain, char **identities, char **found, GError **error);
 
 /* ---- outbound mail ---- */
 

@@ -47,6 +47,12 @@ echo "$text" | grep -q "OU = Sales\|Fake Inc\|CN = Administrator\|CA:TRUE" && ba
 	ok "CSR's OU, O, CN and CA:TRUE not copied"
 echo "$text" | grep -q "Subject: C = PL, O = Example Sp. z o.o., organizationIdentifier = NTRPL-0000123456, CN = anna@example.org" &&
 	ok "subject from validated data" || bad "subject: $(echo "$text" | grep Subject:)"
+# The CAA check that permitted it is audited and logged, not only refusals.
+$cg audit show | grep "cert.issue" | grep "$a" | grep -q "CAA at example.org permits this CA" &&
+	ok "anna's issuance audited with the CAA record that permitted it" ||
+	bad "audit: $($cg audit show | grep "cert.issue" | grep "$a")"
+grep "issued $a" "$T/issuer.log" | grep -q "CAA at example.org permits this CA" &&
+	ok "and logged so" || bad "log: $(grep "issued $a" "$T/issuer.log")"
 
 # Bob: RSA 2048, sponsor profile; sign with it, verify with openssl and gpgsm.
 openssl req -new -newkey rsa:2048 -nodes -keyout "$T/bob.key" -subj "/CN=bob" -out "$T/bob.csr" 2>/dev/null
