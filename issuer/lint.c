@@ -395,6 +395,9 @@ lint_policies(Lint *l)
 		char oid[80];
 
 		OBJ_obj2txt(oid, sizeof(oid), sk_POLICYINFO_value(cp, i)->policyid, 1);
+		if (strcmp(oid, "2.5.29.32.0") == 0)
+			finding(l, "certificatePolicies: anyPolicy is not allowed in a subscriber "
+			           "certificate");
 		if (g_str_has_prefix(oid, "2.23.140.1.5.")) {
 			reserved++;
 			if (strcmp(oid, want) != 0)
@@ -429,11 +432,19 @@ lint_crldp(Lint *l)
 		finding(l, "cRLDistributionPoints: required");
 		return;
 	}
+	/* S/MIME BR 7.1.2.3 (b): each point a fullName of http:// URIs, no
+	 * reasons, no cRLIssuer (not critical: checked with every extension). */
 	for (i = 0; i < sk_DIST_POINT_num(dps); i++) {
 		DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
 
-		if (dp->distpoint == NULL || dp->distpoint->type != 0)
+		if (dp->reasons != NULL)
+			finding(l, "cRLDistributionPoints: reasons must be absent");
+		if (dp->CRLissuer != NULL)
+			finding(l, "cRLDistributionPoints: cRLIssuer must be absent");
+		if (dp->distpoint == NULL || dp->distpoint->type != 0) {
+			finding(l, "cRLDistributionPoints: each distributionPoint must be a fullName");
 			continue;
+		}
 		for (j = 0; j < sk_GENERAL_NAME_num(dp->distpoint->name.fullname); j++) {
 			if (is_http_uri(sk_GENERAL_NAME_value(dp->distpoint->name.fullname, j)))
 				uris++;

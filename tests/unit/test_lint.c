@@ -263,6 +263,75 @@ m_crl_ldap(Fx *f, X509 *x, CgCertRequest *r)
 	replace_ext(x, cg_ca_cert(f->ca), NID_crl_distribution_points,
 	            "URI:http://ca.example.net/x.crl,URI:ldap://ca.example.net/cn=x");
 }
+static CRL_DIST_POINTS *
+get_dps(X509 *x)
+{
+	CRL_DIST_POINTS *d = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+
+	assert_non_null(d);
+	return d;
+}
+static void
+put_dps(X509 *x, CRL_DIST_POINTS *d, int crit)
+{
+	assert_int_equal(X509_add1_ext_i2d(x, NID_crl_distribution_points, d, crit, X509V3_ADD_REPLACE),
+	                 1);
+	sk_DIST_POINT_pop_free(d, DIST_POINT_free);
+}
+static void
+m_crl_critical(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)f, (void)r;
+	put_dps(x, get_dps(x), 1);
+}
+static void
+m_crl_reasons(Fx *f, X509 *x, CgCertRequest *r)
+{
+	CRL_DIST_POINTS *d = get_dps(x);
+	DIST_POINT *dp = sk_DIST_POINT_value(d, 0);
+
+	(void)f, (void)r;
+	dp->reasons = ASN1_BIT_STRING_new();
+	ASN1_BIT_STRING_set_bit(dp->reasons, 1, 1); /* keyCompromise */
+	put_dps(x, d, 0);
+}
+static void
+m_crl_issuer(Fx *f, X509 *x, CgCertRequest *r)
+{
+	CRL_DIST_POINTS *d = get_dps(x);
+	DIST_POINT *dp = sk_DIST_POINT_value(d, 0);
+
+	(void)f, (void)r;
+	dp->CRLissuer = GENERAL_NAMES_new();
+	sk_GENERAL_NAME_push(dp->CRLissuer,
+	                     GENERAL_NAME_dup(sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0)));
+	put_dps(x, d, 0);
+}
+static void
+m_crl_relative(Fx *f, X509 *x, CgCertRequest *r)
+{
+	CRL_DIST_POINTS *d = get_dps(x);
+	DIST_POINT_NAME *n = sk_DIST_POINT_value(d, 0)->distpoint;
+
+	(void)f, (void)r;
+	GENERAL_NAMES_free(n->name.fullname);
+	n->type = 1;
+	n->name.relativename = sk_X509_NAME_ENTRY_new_null();
+	sk_X509_NAME_ENTRY_push(n->name.relativename,
+	                        X509_NAME_ENTRY_create_by_NID(NULL, NID_commonName, MBSTRING_ASC,
+	                                                      (const unsigned char *)"crl", -1));
+	put_dps(x, d, 0);
+}
+static void
+m_policy_any(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)r;
+	replace_ext(x, cg_ca_cert(f->ca), NID_certificate_policies, NULL);
+	{
+		const char *p[] = {"2.23.140.1.5.2.3", "2.5.29.32.0", NULL};
+		cg_x509_add_policies(x, p, NULL);
+	}
+}
 static void
 m_no_crl(Fx *f, X509 *x, CgCertRequest *r)
 {
@@ -454,6 +523,11 @@ test_mutations(void **state)
 	    {"CRL https", m_crl_https, "only http:// URIs are allowed"},
 	    {"CRL ldap", m_crl_ldap, "only http:// URIs are allowed"},
 	    {"no CRL", m_no_crl, "cRLDistributionPoints: required"},
+	    {"CRL critical", m_crl_critical, "extension crlDistributionPoints must not be critical"},
+	    {"CRL reasons", m_crl_reasons, "reasons must be absent"},
+	    {"CRL cRLIssuer", m_crl_issuer, "cRLIssuer must be absent"},
+	    {"CRL relative name", m_crl_relative, "each distributionPoint must be a fullName"},
+	    {"anyPolicy", m_policy_any, "anyPolicy is not allowed"},
 	    {"AIA OCSP only", m_aia_ocsp_only, "needs a caIssuers"},
 	    {"AIA https", m_aia_https, "only http:// URIs"},
 	    {"AKI issuer", m_aki_issuer, "keyIdentifier only"},
