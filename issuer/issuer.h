@@ -114,7 +114,14 @@ typedef struct {
 X509 *cg_cert_build(CgCertRequest *r, GError **error);
 /* Every finding is appended to findings (one line each); TRUE when none. */
 gboolean cg_cert_lint(X509 *tbs, const CgCertRequest *r, GPtrArray *findings);
-/* Build, lint, sign with the issuing CA key. Caller frees. */
+/* The signed certificate, as issued: its DER read back and linted again
+ * (cg_cert_lint), its signature algorithm one the S/MIME BR (7.1.3.2) allow
+ * for the CA key (ECDSA with SHA-256 for P-256, SHA-384 for P-384, no
+ * parameters; RSA PKCS#1 v1.5 with SHA-256/384/512 and NULL parameters, or
+ * RSASSA-PSS), the same in the certificate and its TBS part, and the
+ * signature verifying under the CA key. TRUE when no finding. */
+gboolean cg_cert_lint_signed(X509 *x, const CgCertRequest *r, GPtrArray *findings);
+/* Build, lint, sign with the issuing CA key, lint the result. Caller frees. */
 X509 *cg_ca_issue(CgCa *ca, CgCertRequest *r, GError **error);
 /* Signs any certificate or CRL with the given key and its proper digest. */
 gboolean cg_sign_cert(X509 *x, EVP_PKEY *key, GError **error);

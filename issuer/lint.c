@@ -611,3 +611,77 @@ cg_cert_lint(X509 *x, const CgCertRequest *r, GPtrArray *findings)
 	lint_key_ids(&l);
 	return findings->len == before;
 }
+
+static void
+lint_signature(Lint *l, X509 *x)
+{
+	EVP_PKEY *ca_key = X509_get0_pubkey(l->r->ca_cert);
+	const X509_ALGOR *outer = NULL, *inner = X509_get0_tbs_sigalg(x);
+	const ASN1_OBJECT *oid = NULL;
+	const void *pval = NULL;
+	int ptype = 0, nid;
+
+	X509_get0_signature(NULL, &outer, x);
+	if (outer == NULL || inner == NULL || X509_ALGOR_cmp(outer, inner) != 0) {
+		finding(l, "signatureAlgorithm: differs from the TBS certificate's signature field");
+		return;
+	}
+	X509_ALGOR_get0(&oid, &ptype, &pval, outer);
+	nid = OBJ_obj2nid(oid);
+	switch (EVP_PKEY_get_base_id(ca_key)) {
+	case EVP_PKEY_EC: {
+		int bits = EVP_PKEY_get_bits(ca_key);
+		int want = bits == 256 ? NID_ecdsa_with_SHA256 : bits == 384 ? NID_ecdsa_with_SHA384 : 0;
+
+		if (want == 0)
+			finding(l, "signature: the CA's EC key is neither P-256 nor P-384");
+		else if (nid != want || ptype != V_ASN1_UNDEF)
+			finding(l, "signatureAlgorithm: %s (parameters %s) is not %s without parameters "
+			           "for the CA's P-%d key",
+			        OBJ_nid2sn(nid), ptype == V_ASN1_UNDEF ? "absent" : "present",
+			        OBJ_nid2sn(want), bits);
+		break;
+	}
+	case EVP_PKEY_RSA:
+		if (nid == NID_rsassaPss)
+			break;
+		if ((nid != NID_sha256WithRSAEncryption && nid != NID_sha384WithRSAEncryption &&
+		     nid != NID_sha512WithRSAEncryption) ||
+		    ptype != V_ASN1_NULL)
+			finding(l, "signatureAlgorithm: %s is not RSA with SHA-256, SHA-384 or SHA-512 "
+			           "and NULL parameters",
+			        OBJ_nid2sn(nid));
+		break;
+	default:
+		finding(l, "signature: the CA key is neither EC nor RSA");
+		return;
+	}
+	if (X509_verify(x, ca_key) != 1)
+		finding(l, "signature: does not verify under the issuing CA's key");
+}
+
+gboolean
+cg_cert_lint_signed(X509 *x, const CgCertRequest *r, GPtrArray *findings)
+{
+	Lint l = {findings, r, x};
+	guint before = findings->len;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *issued = NULL;
+	int len;
+
+	/* What goes out is the DER: lint that, read back, not the object. */
+	if ((len = i2d_X509(x, &der)) <= 0 || (p = der, issued = d2i_X509(NULL, &p, len)) == NULL ||
+	    p != der + len) {
+		finding(&l, "encoding: the signed certificate does not read back from its DER");
+		X509_free(issued);
+		OPENSSL_free(der);
+		return FALSE;
+	}
+	OPENSSL_free(der);
+	l.x = issued;
+	lint_signature(&l, issued);
+	cg_cert_lint(issued, r, findings);
+	X509_free(issued);
+	return findings->len == before;
+}

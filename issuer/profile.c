@@ -350,6 +350,17 @@ cg_cert_build(CgCertRequest *r, GError **error)
 	return x;
 }
 
+/* The lint's findings as one error: "WHAT: finding; finding". */
+static void
+lint_refused(GPtrArray *findings, const char *what, GError **error)
+{
+	g_autofree char *all = NULL;
+
+	g_ptr_array_add(findings, NULL);
+	all = g_strjoinv("; ", (char **)findings->pdata);
+	g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "%s: %s", what, all);
+}
+
 X509 *
 cg_ca_issue(CgCa *ca, CgCertRequest *r, GError **error)
 {
@@ -360,16 +371,16 @@ cg_ca_issue(CgCa *ca, CgCertRequest *r, GError **error)
 	if ((x = cg_cert_build(r, error)) == NULL)
 		return NULL;
 	if (!cg_cert_lint(x, r, findings)) {
-		g_autofree char *all = NULL;
-
-		g_ptr_array_add(findings, NULL);
-		all = g_strjoinv("; ", (char **)findings->pdata);
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
-		            "pre-issuance lint refused the certificate: %s", all);
+		lint_refused(findings, "pre-issuance lint refused the certificate", error);
 		X509_free(x);
 		return NULL;
 	}
 	if (!cg_sign_cert(x, cg_ca_key(ca), error)) {
+		X509_free(x);
+		return NULL;
+	}
+	if (!cg_cert_lint_signed(x, r, findings)) {
+		lint_refused(findings, "post-issuance lint refused the signed certificate", error);
 		X509_free(x);
 		return NULL;
 	}

@@ -568,11 +568,70 @@ test_mutations(void **state)
 	}
 }
 
+/* After signing: the certificate as issued is linted again, with its
+ * signature algorithm and signature. */
+static void
+test_signed(void **state)
+{
+	Fx *fx = *state;
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	static const struct {
+		const char *name;
+		const char *md; /* NULL: the CA's proper digest */
+		gboolean other_key;
+		const char *finding; /* NULL: none */
+	} cases[] = {
+	    {"proper", NULL, FALSE, NULL},
+	    {"SHA-1", "SHA1", FALSE, "signatureAlgorithm: ecdsa-with-SHA1"},
+	    {"SHA-512 on P-256", "SHA512", FALSE, "is not ecdsa-with-SHA256"},
+	    {"another key", NULL, TRUE, "does not verify under the issuing CA's key"},
+	};
+	gsize i;
+
+	assert_non_null(other);
+	for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GPtrArray) findings = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GError) err = NULL;
+		EVP_PKEY *key = cases[i].other_key ? other : cg_ca_key(fx->ca);
+		CgCertRequest r;
+		gboolean clean;
+		X509 *x;
+
+		cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
+		x = cg_cert_build(&r, &err);
+		assert_non_null(x);
+		if (cases[i].md == NULL)
+			assert_true(cg_sign_cert(x, key, NULL));
+		else
+			assert_true(X509_sign(x, key, EVP_get_digestbyname(cases[i].md)) > 0);
+		clean = cg_cert_lint_signed(x, &r, findings);
+		if (cases[i].finding == NULL) {
+			if (!clean)
+				print_error("%s: %s\n", cases[i].name, (char *)findings->pdata[0]);
+			assert_true(clean);
+		} else {
+			guint j;
+			gboolean seen = FALSE;
+
+			for (j = 0; j < findings->len; j++)
+				seen = seen || strstr(findings->pdata[j], cases[i].finding) != NULL;
+			if (!seen)
+				print_error("%s: want \"%s\", got %u findings%s%s\n", cases[i].name,
+				            cases[i].finding, findings->len, findings->len ? ": " : "",
+				            findings->len ? (char *)findings->pdata[0] : "");
+			assert_true(seen);
+		}
+		X509_free(x);
+	}
+	EVP_PKEY_free(other);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_signed),
 	};
 
 	return cmocka_run_group_tests(tests, cg_profilefx_setup, cg_profilefx_teardown);
