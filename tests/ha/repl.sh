@@ -65,8 +65,11 @@ caught_up c 60 && ok "c has the master's database" || bad "c never caught up"
 # 1. completeness
 N=40
 n=1
+# A commit the replicas acknowledge after ReplicationAckTimeout (1 s here, on
+# a loaded machine) is deferred but kept: it is issued all the same.
 while [ $n -le $N ]; do
-	out=$(issue a $n 2>&1) || bad "request $n on the master: $out"
+	out=$(issue a $n 2>&1) || echo "$out" | grep -q "did not acknowledge" ||
+		bad "request $n on the master: $out"
 	n=$((n + 1))
 done
 wait_issued a $N && ok "$N requests issued on the master" || bad "issued on a: $(serials a | grep -c .)"
