@@ -49,9 +49,9 @@ ip netns exec "$SW" sh -c '. "$CG_SRC/tests/lib/dns.sh"; dns_start "$0" "$1"' "$
 DNS_DIR=$T/dns
 sites_ca
 site_seed a
-site a 100 "ReplicationCreateGroup yes" "ReplicationAckTimeout 1s"
-site b 90 "ReplicationAckTimeout 1s"
-site c 80 "ReplicationAckTimeout 1s"
+site a 100 "ReplicationCreateGroup yes" "ReplicationAckTimeout 3s"
+site b 90 "ReplicationAckTimeout 3s"
+site c 80 "ReplicationAckTimeout 3s"
 start a
 start b
 start c
