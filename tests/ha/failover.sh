@@ -15,7 +15,14 @@ KILLS=${CG_FAILOVER_KILLS:-3}
 BASE=$((28400 + ($$ % 200) * 3))
 SITES="a=127.0.0.1:$BASE b=127.0.0.1:$((BASE + 1)) c=127.0.0.1:$((BASE + 2))"
 . "$CG_SRC/tests/lib/sites.sh"
-stop_test() { stop_all; [ -z "${killer:-}" ] || kill "$killer" 2>/dev/null || true; }
+# The killer ends at its next turn once $T/halt exists; it is waited for
+# before the sites stop (one killed mid-turn could start a site after
+# stop_all, left running for ever).
+stop_test() {
+	touch "$T/halt" 2>/dev/null || true
+	[ -z "${killer:-}" ] || wait "$killer" 2>/dev/null || true
+	stop_all
+}
 
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none"
@@ -43,7 +50,7 @@ done
 # comes back a few seconds later (it rejoins as a client).
 (
 	k=0
-	while [ $k -lt "$KILLS" ]; do
+	while [ $k -lt "$KILLS" ] && [ ! -e "$T/halt" ]; do
 		sleep "$(( $(od -An -N1 -tu1 /dev/urandom) % 5 + 3 ))"
 		m=$(master)
 		[ "$m" != none ] || continue

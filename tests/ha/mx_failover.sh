@@ -19,9 +19,13 @@ killer=
 keeper=
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fail=1; }
+# The helper loops end at their next turn when $CG_SANDBOX/halt exists, and
+# cleanup waits for them: a loop killed mid-turn left its `host start`
+# running, which started a daemon after `stop` (a stray issuer then held this
+# sandbox's replication port when the next build's run started).
 cleanup() {
-	[ -z "$killer" ] || kill "$killer" 2>/dev/null || true
-	[ -z "$keeper" ] || kill "$keeper" 2>/dev/null || true
+	touch "$CG_SANDBOX/halt" 2>/dev/null || true
+	for p in $killer $keeper; do wait "$p" 2>/dev/null || true; done
 	"$SB" stop > /dev/null 2>&1 || fail=1
 	[ -n "${CG_KEEP:-}" ] || rm -rf "$CG_SANDBOX"
 }
@@ -68,8 +72,9 @@ done
 # (a milter stops when its environment needs recovery or replication rolled
 # back its handles; the next start recovers) is started again.
 (
-	while :; do
+	while [ ! -e "$CG_SANDBOX/halt" ]; do
 		sleep 3
+		[ ! -e "$CG_SANDBOX/halt" ] || break
 		for h in ca ca2 ca3; do "$SB" host $h start > /dev/null 2>&1 || true; done
 	done
 ) &
@@ -80,7 +85,7 @@ keeper=$!
 # client).
 (
 	k=0
-	while [ $k -lt "$KILLS" ]; do
+	while [ $k -lt "$KILLS" ] && [ ! -e "$CG_SANDBOX/halt" ]; do
 		sleep "$(($(od -An -N1 -tu1 /dev/urandom) % 6 + 4))"
 		m=$(master)
 		[ "$m" != none ] || continue
