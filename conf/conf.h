@@ -57,6 +57,7 @@ typedef struct CgConf {
 	gint64 domain_renewal;
 	gint64 signed_mail_max_age;
 	char *challenge_alignment; /* "strict" | "relaxed" */
+	char *trust_model;         /* "private" | "public" */
 	char *reply_auth;          /* "dmarc" | "spf" | "dkim" */
 	char *enroll_auth; /* "signed-or-confirm" | "signed" | "confirm" */
 	char *letter_trust_anchors;
@@ -122,6 +123,9 @@ int cg_conf_log_facility(const CgConf *conf);
 guint cg_conf_reminders(const CgConf *conf, gint64 out[8]);
 /* The next DigestTime after now (UTC seconds). */
 gint64 cg_conf_next_digest(const CgConf *conf, gint64 now);
+
+/* TrustModel public: the rules for publicly trusted certificates apply. */
+gboolean cg_conf_public_trust(const CgConf *conf);
 
 /* "90", "90s", "15m", "24h", "30d", "2w" in seconds; FALSE when not a duration. */
 gboolean cg_conf_parse_duration(const char *s, gint64 *seconds);

@@ -47,8 +47,10 @@ const Key cg_conf_keys[] = {
     /* A signed mail (letter, enrolment, revocation) is taken this long
      * after its signingTime. */
     {"SignedMailMaxAge", T_DURATION, "7d", FALSE, F(signed_mail_max_age), H_, 30 * D_, NULL},
-    {"ChallengeAlignment", T_ENUM, "strict", FALSE, F(challenge_alignment), 0, 0,
-     "strict|relaxed"},
+    /* private: the CA's own trust; public: the rules for publicly trusted
+     * certificates enforced (certgate.conf(5), VALIDATION). */
+    {"TrustModel", T_ENUM, "private", FALSE, F(trust_model), 0, 0, "private|public"},
+    {"ChallengeAlignment", T_ENUM, "strict", FALSE, F(challenge_alignment), 0, 0, "strict|relaxed"},
     {"ReplyAuth", T_ENUM, "dmarc", FALSE, F(reply_auth), 0, 0, "dmarc|spf|dkim"},
     {"EnrollAuth", T_ENUM, "signed-or-confirm", FALSE, F(enroll_auth), 0, 0,
      "signed-or-confirm|signed|confirm"},
@@ -72,8 +74,8 @@ const Key cg_conf_keys[] = {
      * (PATH.previous) still decrypts for the overlap. */
     {"GatewayEncryptionCertificate", T_PATH, "/etc/certgate/ca/gateway-enc.pem", FALSE,
      F(gateway_enc_certificate), 0, 0, NULL},
-    {"GatewayEncryptionKey", T_PATH, "/etc/certgate/ca/gateway-enc.key", FALSE,
-     F(gateway_enc_key), 0, 0, NULL},
+    {"GatewayEncryptionKey", T_PATH, "/etc/certgate/ca/gateway-enc.key", FALSE, F(gateway_enc_key),
+     0, 0, NULL},
     {"GatewayEncryptionOverlap", T_DURATION, "90d", FALSE, F(gateway_enc_overlap), 0, 825 * D_,
      NULL},
     {"CertificateProfile", T_ENUM, "strict", FALSE, F(certificate_profile), 0, 0,

@@ -234,3 +234,9 @@ cg_conf_next_digest(const CgConf *conf, gint64 now)
 
 	return at > now ? at : at + D_;
 }
+
+gboolean
+cg_conf_public_trust(const CgConf *conf)
+{
+	return g_strcmp0(conf->trust_model, "public") == 0;
+}

@@ -53,7 +53,7 @@ domain_add_txn(CgTxn *txn, gpointer data, GError **error)
 		d.status = CG_DOMAIN_VALIDATED;
 		d.validated_at = a->now;
 		d.expires_at = a->now + a->reuse;
-		d.method = "operator";
+		d.method = CG_METHOD_OPERATOR;
 		d.rule_version = "operator attestation";
 		{
 			g_autofree char *until = cg_time_iso(d.expires_at);
@@ -112,7 +112,7 @@ ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
 	     "the operator attests control of the domain: no challenge", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GError) err = NULL;
-	g_autofree char *domain = NULL, *local = NULL;
+	g_autofree char *domain = NULL, *local = NULL, *why = NULL;
 	DomainAdd a = {0};
 
 	if (!ctl_parse(ctx, "DOMAIN",
@@ -124,6 +124,10 @@ ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, 2, "needs DOMAIN and --org ID");
 	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
 		return ctl_fail(ctx, 2, "%s", err->message);
+	why = cg_policy_domain_method(validated ? CG_METHOD_OPERATOR : CG_METHOD_EMAIL,
+	                              cg_conf_public_trust(ctx->conf), ctx->now);
+	if (why != NULL)
+		return ctl_fail(ctx, 2, "%s", why);
 	local = g_ascii_strdown(address ? address : "postmaster", -1);
 	if (!cg_policy_postmaster_local(local))
 		return ctl_fail(ctx, 2,
@@ -184,7 +188,7 @@ ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
 	                           "DURATION"},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GError) err = NULL;
-	g_autofree char *domain = NULL;
+	g_autofree char *domain = NULL, *why = NULL;
 	Challenge c = {0};
 
 	if (!ctl_parse(ctx, "DOMAIN",
@@ -194,6 +198,9 @@ ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
 		return 2;
 	if (argc != 2)
 		return ctl_fail(ctx, 2, "needs one argument: the domain");
+	why = cg_policy_domain_method(CG_METHOD_EMAIL, cg_conf_public_trust(ctx->conf), ctx->now);
+	if (why != NULL)
+		return ctl_fail(ctx, 2, "%s", why);
 	if (lifetime != NULL && (!cg_conf_parse_duration(lifetime, &c.lifetime) || c.lifetime < 1 ||
 	                         c.lifetime > ctx->conf->challenge_lifetime))
 		return ctl_fail(
@@ -226,6 +233,15 @@ ctl_domain_row(gconstpointer rec, gpointer data)
 
 	g_autofree char *shown = cg_domain_to_unicode(d->domain);
 	gboolean idn = strcmp(shown, d->domain) != 0;
+	/* The method's standing: refused by the trust model, or discouraged. */
+	g_autofree char *refused =
+	    st == CG_DOMAIN_VALIDATED
+	        ? cg_policy_domain_method(d->method, cg_conf_public_trust(l->ctx->conf), ctl_now())
+	        : NULL;
+	const char *warning = refused ? refused
+	                      : st == CG_DOMAIN_VALIDATED
+	                          ? cg_policy_domain_method_warning(d->method, ctl_now())
+	                          : NULL;
 
 	if (l->filter != NULL && strcmp(d->org_id, l->filter) != 0)
 		return TRUE;
@@ -245,12 +261,18 @@ ctl_domain_row(gconstpointer rec, gpointer data)
 		ctl_json_str(l->out, d->method);
 		g_string_append(l->out, ",\"unicode\":");
 		ctl_json_str(l->out, shown);
+		g_string_append(l->out, ",\"refused\":");
+		g_string_append(l->out, refused ? "true" : "false");
+		g_string_append(l->out, ",\"warning\":");
+		ctl_json_str(l->out, warning ? warning : "");
 		g_string_append(l->out, "}");
 	} else {
-		g_string_append_printf(l->out, "%-30s %-6s %-10s %-21s %-21s %s%s%s%s\n",
+		g_string_append_printf(l->out, "%-30s %-6s %-10s %-21s %-21s %s%s%s%s%s%s\n",
 		                       d->domain, d->org_id, cg_domain_status_name(st), va, ex,
 		                       *d->method ? d->method : "-", idn ? " (" : "",
-		                       idn ? shown : "", idn ? ")" : "");
+		                       idn ? shown : "", idn ? ")" : "",
+		                       warning ? (refused ? "  REFUSED: " : "  warning: ") : "",
+		                       warning ? warning : "");
 		l->n++;
 	}
 	return TRUE;

@@ -109,7 +109,7 @@ cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	g_autoptr(CgOrg) org = NULL;
 	g_autoptr(CgDomain) d = NULL;
 	g_autofree char *token = NULL, *address = NULL, *text = NULL;
-	g_autofree char *detail = NULL, *until = NULL;
+	g_autofree char *detail = NULL, *until = NULL, *why = NULL;
 	gint64 lifetime = iss->conf->challenge_lifetime;
 	gboolean sent = FALSE, dispute;
 	CgChallenge c = {0};
@@ -121,6 +121,14 @@ cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 
 		if (want >= 1 && want < lifetime)
 			lifetime = want;
+	}
+	/* The challenge is the e-mail method: none is sent once the trust
+	 * model forbids it (recorded; the job is done). */
+	why = cg_policy_domain_method(CG_METHOD_EMAIL, cg_conf_public_trust(iss->conf), now);
+	if (why != NULL) {
+		cg_log(LOG_WARNING, "challenge for %s not sent: %s", f[0], why);
+		return cg_store_audit_append(txn, now, "issuer", "challenge.refused", f[0], why,
+		                             error);
 	}
 	if ((org = cg_store_org_get(iss->store, txn, f[1], error)) == NULL)
 		return FALSE;

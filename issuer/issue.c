@@ -78,16 +78,21 @@ collect_key_use(gconstpointer rec, gpointer data)
 /* The facts of mailbox's domain, borrowed from *rec (the record, or NULL
  * when there is none; the caller frees it). FALSE only for a store error. */
 static gboolean
-domain_facts(CgStore *store, CgTxn *txn, const char *mailbox, CgDomain **rec, CgDomainFacts *f,
-             GError **error)
+domain_facts(CgStore *store, const CgConf *conf, CgTxn *txn, const char *mailbox, CgDomain **rec,
+             CgDomainFacts *f, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	const char *name = cg_addr_domain(mailbox);
 	CgDomain *d = *rec = cg_store_domain_get(store, txn, name, &err);
 
-	*f = (CgDomainFacts){name, d != NULL, d ? d->org_id : NULL,
+	*f = (CgDomainFacts){name,
+	                     d != NULL,
+	                     d ? d->org_id : NULL,
 	                     d && d->status == CG_DOMAIN_VALIDATED,
-	                     d ? cg_domain_status_name(d->status) : NULL, d ? d->expires_at : 0};
+	                     d ? cg_domain_status_name(d->status) : NULL,
+	                     d ? d->expires_at : 0,
+	                     d ? d->method : "",
+	                     cg_conf_public_trust(conf)};
 	return d != NULL || cg_error_absent(&err, error);
 }
 
@@ -148,7 +153,7 @@ gather(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, cons
 		    a != NULL && a->status == CG_ADMIN_ACTIVE && strcmp(a->org_id, org->id) == 0;
 	}
 	f->mailbox = item->mailbox;
-	if (!domain_facts(iss->store, txn, item->mailbox, &g->domain, &f->domain, error))
+	if (!domain_facts(iss->store, iss->conf, txn, item->mailbox, &g->domain, &f->domain, error))
 		return FALSE;
 	f->validity_days = req->validity_days;
 	f->max_validity = (guint)iss->conf->max_validity;
@@ -451,7 +456,7 @@ cg_issuer_queue_operator(CgStore *store, const CgConf *conf, const CgOperatorIss
 		            org->id, cg_org_status_name(org->status));
 		return NULL;
 	}
-	if (!domain_facts(store, NULL, op->mailbox, &rec, &d, error))
+	if (!domain_facts(store, conf, NULL, op->mailbox, &rec, &d, error))
 		return NULL;
 	if ((why = cg_policy_domain_usable(&d, org->id, now)) != NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "%s", why);

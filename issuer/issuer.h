@@ -241,6 +241,9 @@ typedef struct {
 	guint certs_valid, certs_expired, certs_revoked;
 	guint certs_expiring; /* valid, not renewed, within 30 days */
 	guint domains_validated, domains_pending, domains_lapsed, domains_expiring;
+	/* validated (not lapsed) by the e-mail method (TLS BR 3.2.2.4.4), by
+	 * operator attestation */
+	guint domains_email, domains_operator;
 	GPtrArray *expiring_domains; /* "DOMAIN (organisation ID, DATE)", at most 20 */
 	guint64 jobs_queued, jobs_deferred;
 	/* the last 24 hours, from the audit log */

@@ -69,6 +69,10 @@ count_domain(gconstpointer rec, gpointer data)
 		s->domains_lapsed++;
 	} else {
 		s->domains_validated++;
+		if (g_strcmp0(d->method, CG_METHOD_EMAIL) == 0)
+			s->domains_email++;
+		else if (g_strcmp0(d->method, CG_METHOD_OPERATOR) == 0)
+			s->domains_operator++;
 		if (d->expires_at <= s->now + SOON) {
 			g_autofree char *until = cg_time_iso(d->expires_at);
 
@@ -258,6 +262,32 @@ ca_warnings(CgStats *s, const CgConf *conf)
 	}
 }
 
+/* Validations whose method the rules discourage or the trust model refuses. */
+static void
+method_warnings(CgStats *s, const CgConf *conf)
+{
+	gboolean pub = cg_conf_public_trust(conf);
+	const char *w = cg_policy_domain_method_warning(CG_METHOD_EMAIL, s->now);
+	g_autofree char *refused = cg_policy_domain_method(CG_METHOD_EMAIL, pub, s->now);
+
+	if (s->domains_email > 0 && (w != NULL || refused != NULL))
+		g_ptr_array_add(s->warnings,
+		                g_strdup_printf("%u validated domain%s rest%s on the e-mail method "
+		                                "(%s)%s",
+		                                s->domains_email, s->domains_email == 1 ? "" : "s",
+		                                s->domains_email == 1 ? "s" : "",
+		                                refused ? refused : w,
+		                                refused ? ": they issue nothing" : ""));
+	if (s->domains_operator > 0 && pub)
+		g_ptr_array_add(
+		    s->warnings,
+		    g_strdup_printf("%u validated domain%s rest%s on operator attestation, "
+		                    "which TrustModel public does not accept: they issue "
+		                    "nothing",
+		                    s->domains_operator, s->domains_operator == 1 ? "" : "s",
+		                    s->domains_operator == 1 ? "s" : ""));
+}
+
 CgStats *
 cg_stats_gather(const CgConf *conf, CgStore *store, gint64 now, GError **error)
 {
@@ -280,6 +310,7 @@ cg_stats_gather(const CgConf *conf, CgStore *store, gint64 now, GError **error)
 	}
 	top_reasons(s);
 	ca_warnings(s, conf);
+	method_warnings(s, conf);
 	return s;
 }
 

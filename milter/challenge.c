@@ -20,8 +20,8 @@
 
 #include <string.h>
 
-#define METHOD       "email-postmaster"
-#define RULE_VERSION "TLS BR 2.2.6 3.2.2.4.4; RFC 8823 reply"
+#define METHOD       CG_METHOD_EMAIL
+#define RULE_VERSION "S/MIME BR 1.0.16 3.2.2.1; TLS BR 2.2.6 3.2.2.4.4; RFC 8823 reply"
 
 typedef struct {
 	guint8 hash[32];
@@ -312,6 +312,7 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 	g_autoptr(CgChallenge) c = lookup(g->store, txn, st->hash, error);
 	g_autoptr(CgDomain) old = NULL;
 	g_autofree char *until = NULL, *detail = NULL, *dg = cg_hex(g->digest, 32);
+	g_autofree char *why = NULL;
 	CgChallenge used;
 	CgDomain d = {0};
 	gboolean moved;
@@ -339,6 +340,12 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 	if (c->kind == CG_CHALLENGE_RENEW)
 		return cg_renewal_apply(g, txn, c, st->renewal, st->auth, error);
 
+	/* A token mailed before the method's sunset is still no way past it. */
+	if ((why = cg_policy_domain_method(METHOD, cg_conf_public_trust(g->conf), now)) != NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+		            "%s cannot be validated by this reply: %s", c->target, why);
+		return FALSE;
+	}
 	old = cg_store_domain_get(g->store, txn, c->target, &err);
 	if (old == NULL && !cg_error_absent(&err, error))
 		return FALSE;

@@ -362,8 +362,8 @@ csv_items(State *st, const CgConf *conf, const CgAttachment *a, GError **error)
 /* Why the organisation may not certify mailbox now, or NULL (*why). FALSE
  * only when the store fails: the mail is then deferred, never refused. */
 static gboolean
-domain_refusal(CgStore *store, const char *mailbox, const char *org_id, gint64 now, char **why,
-               GError **error)
+domain_refusal(CgStore *store, const CgConf *conf, const char *mailbox, const char *org_id,
+               gint64 now, char **why, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	const char *name = cg_addr_domain(mailbox);
@@ -373,7 +373,9 @@ domain_refusal(CgStore *store, const char *mailbox, const char *org_id, gint64 n
 	                   d ? d->org_id : NULL,
 	                   d && d->status == CG_DOMAIN_VALIDATED,
 	                   d ? cg_domain_status_name(d->status) : NULL,
-	                   d ? d->expires_at : 0};
+	                   d ? d->expires_at : 0,
+	                   d ? d->method : "",
+	                   cg_conf_public_trust(conf)};
 
 	if (d == NULL && !cg_error_absent(&err, error))
 		return FALSE;
@@ -415,7 +417,7 @@ check_item(CgGateway *g, State *st, Item *it, gboolean single, gint64 now, GErro
 		refuse(it, "%s", err->message);
 		return TRUE;
 	}
-	if (!domain_refusal(g->store, it->mailbox, st->org->id, now, &why, error))
+	if (!domain_refusal(g->store, g->conf, it->mailbox, st->org->id, now, &why, error))
 		return FALSE;
 	if (why == NULL)
 		why = cg_policy_sponsor(profile, it->given, it->surname, it->country,

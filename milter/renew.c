@@ -104,7 +104,7 @@ active_admin(CgStore *store, CgTxn *txn, const char *address, const char *org_id
 }
 
 static gboolean
-gather(CgStore *store, CgTxn *txn, const CgChallenge *c, const char *answerer,
+gather(CgStore *store, const CgConf *conf, CgTxn *txn, const CgChallenge *c, const char *answerer,
        const guint8 spki[32], Facts *x, GError **error)
 {
 	g_autoptr(GError) err = NULL;
@@ -137,7 +137,9 @@ gather(CgStore *store, CgTxn *txn, const CgChallenge *c, const char *answerer,
 		f->domain.validated = x->domain->status == CG_DOMAIN_VALIDATED;
 		f->domain.status = cg_domain_status_name(x->domain->status);
 		f->domain.expires_at = x->domain->expires_at;
+		f->domain.method = x->domain->method;
 	}
+	f->domain.public_trust = cg_conf_public_trust(conf);
 	if (!active_admin(store, txn, answerer, f->org_id, &f->answerer_admin, error))
 		return FALSE;
 	x->origin = cg_store_request_get(store, txn, x->cert->request_id, &err);
@@ -196,7 +198,7 @@ cg_renewal_check(CgGateway *g, const CgChallenge *c, CgRenewal **out, GError **e
 	Facts x;
 	CgRenewal *r;
 
-	if (!gather(g->store, NULL, c, g->mail->from, NULL, &x, error)) {
+	if (!gather(g->store, g->conf, NULL, c, g->mail->from, NULL, &x, error)) {
 		facts_clear(&x);
 		return FALSE;
 	}
@@ -244,7 +246,7 @@ cg_renewal_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, const CgRenewal
 	Facts x;
 	gboolean ok;
 
-	if (!gather(g->store, txn, c, g->mail->from, r->spki, &x, error)) {
+	if (!gather(g->store, g->conf, txn, c, g->mail->from, r->spki, &x, error)) {
 		facts_clear(&x);
 		return FALSE;
 	}

@@ -3,7 +3,9 @@
  * the request; these functions only decide.
  *
  *   cg_policy_domain_usable()  may this organisation certify mailboxes at this
- *                              domain now (held, validated, not expired)
+ *                              domain now (held, validated, not expired, by a
+ *                              method the trust model accepts)
+ *   cg_policy_domain_method()  may a validation method be used now
  *   cg_policy_enroll_auth()    EnrollAuth: proceed, hold for confirmation, or
  *                              refuse an enrolment mail
  *   cg_policy_sponsor()        the sponsor profile's names and country
@@ -19,6 +21,8 @@
 char *
 cg_policy_domain_usable(const CgDomainFacts *f, const char *org_id, gint64 now)
 {
+	char *why;
+
 	/* Whether another organisation holds it is not told: the admin learns
 	 * nothing about other organisations. */
 	if (!f->registered || g_strcmp0(f->holder, org_id) != 0)
@@ -30,7 +34,41 @@ cg_policy_domain_usable(const CgDomainFacts *f, const char *org_id, gint64 now)
 		return g_strdup_printf("the validation of %s has expired; the domain must be "
 		                       "challenged again",
 		                       f->domain);
+	if ((why = cg_policy_domain_method(f->method, f->public_trust, now)) != NULL) {
+		char *full = g_strdup_printf("the validation of %s may not be relied on: %s",
+		                             f->domain, why);
+
+		g_free(why);
+		return full;
+	}
 	return NULL;
+}
+
+char *
+cg_policy_domain_method(const char *method, gboolean public_trust, gint64 now)
+{
+	if (!public_trust)
+		return NULL;
+	if (g_strcmp0(method, CG_METHOD_OPERATOR) == 0)
+		return g_strdup("operator attestation (certgate domain add --validated) is not a "
+		                "domain validation method under TrustModel public");
+	if (g_strcmp0(method, CG_METHOD_EMAIL) == 0 && now >= CG_EMAIL_METHOD_SUNSET)
+		return g_strdup(
+		    "the e-mail method (TLS BR 3.2.2.4.4) may not validate domains "
+		    "for publicly trusted certificates from 2028-03-15 (ballot SC-090)");
+	return NULL;
+}
+
+const char *
+cg_policy_domain_method_warning(const char *method, gint64 now)
+{
+	if (g_strcmp0(method, CG_METHOD_EMAIL) != 0 || now < CG_EMAIL_METHOD_DISCOURAGED)
+		return NULL;
+	return now < CG_EMAIL_METHOD_SUNSET
+	           ? "TLS BR 3.2.2.4.4: SHOULD NOT be used since 2026-03-15, MUST NOT from "
+	             "2028-03-15 for publicly trusted certificates"
+	           : "TLS BR 3.2.2.4.4: MUST NOT be used for publicly trusted certificates "
+	             "since 2028-03-15";
 }
 
 int

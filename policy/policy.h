@@ -326,11 +326,29 @@ typedef struct {
 	gboolean validated;  /* its status is validated */
 	const char *status;  /* the status's name, for the reason */
 	gint64 expires_at;
+	const char *method;    /* how it was validated: CG_METHOD_*, "" */
+	gboolean public_trust; /* TrustModel public */
 } CgDomainFacts;
 
 /* NULL when org_id may certify mailboxes at the domain at now; else why not.
  * Caller frees. */
 char *cg_policy_domain_usable(const CgDomainFacts *f, const char *org_id, gint64 now);
+
+/* Domain validation methods, as recorded. */
+#define CG_METHOD_EMAIL    "email-postmaster" /* TLS BR 3.2.2.4.4 */
+#define CG_METHOD_OPERATOR "operator"         /* certgate domain add --validated */
+/* TLS BR ballot SC-090: the constructed-address e-mail method SHOULD NOT be
+ * used from 2026-03-15 and MUST NOT from 2028-03-15 (publicly trusted). */
+#define CG_EMAIL_METHOD_DISCOURAGED ((gint64)1773532800) /* 2026-03-15T00:00:00Z */
+#define CG_EMAIL_METHOD_SUNSET      ((gint64)1836691200) /* 2028-03-15T00:00:00Z */
+
+/* Why method may not validate a domain (or be relied on) at now, or NULL:
+ * under TrustModel public, never operator attestation, and the e-mail
+ * method not from its sunset. Caller frees. */
+char *cg_policy_domain_method(const char *method, gboolean public_trust, gint64 now);
+/* What to tell the operator about a validation by method at now (the
+ * e-mail method from 2026-03-15), or NULL. A static string. */
+const char *cg_policy_domain_method_warning(const char *method, gint64 now);
 
 /* An answer to an expiry reminder, with a CSR (renewal.c). */
 typedef struct {

@@ -23,7 +23,7 @@ K="$CG_TEST_DATA/dkim"
 header() { sed -n "s/^$1: //p" "$2" | head -1 | tr -d '\r'; }
 token_of() { header Subject "$1" | sed 's/^ACME: //'; }
 msgid_of() { header Message-ID "$1" | tr -d '<>'; }
-status() { $cg domain list | awk -v d="$1" '$1 == d {print $2, $3, $NF}'; }
+status() { $cg domain list | awk -v d="$1" '$1 == d {print $2, $3, $6}'; }
 
 $cg domain add example.org --org 1 > /dev/null
 drain

@@ -15,8 +15,14 @@
 static CgDomainFacts
 domain(const char *holder, gboolean validated, gint64 expires)
 {
-	CgDomainFacts f = {"example.org", holder != NULL, holder, validated,
-	                   validated ? "validated" : "pending", expires};
+	CgDomainFacts f = {"example.org",
+	                   holder != NULL,
+	                   holder,
+	                   validated,
+	                   validated ? "validated" : "pending",
+	                   expires,
+	                   validated ? CG_METHOD_EMAIL : "",
+	                   FALSE};
 
 	return f;
 }
@@ -55,6 +61,41 @@ test_domain_usable(void **state)
 	assert_reason(cg_policy_domain_usable(&f, "1", NOW), "the validation of example.org has expired");
 	f = domain("1", TRUE, NOW + 1);
 	assert_reason(cg_policy_domain_usable(&f, "1", NOW), NULL);
+}
+
+/* TrustModel public: no operator attestation; the e-mail method (TLS BR
+ * 3.2.2.4.4) not from 2028-03-15. TrustModel private: both, always. */
+static void
+test_domain_method(void **state)
+{
+	CgDomainFacts f = domain("1", TRUE, CG_EMAIL_METHOD_SUNSET + 400 * 86400);
+
+	(void)state;
+	f.public_trust = TRUE;
+	assert_reason(cg_policy_domain_usable(&f, "1", CG_EMAIL_METHOD_SUNSET - 1), NULL);
+	assert_reason(cg_policy_domain_usable(&f, "1", CG_EMAIL_METHOD_SUNSET),
+	              "the validation of example.org may not be relied on: the e-mail method "
+	              "(TLS BR 3.2.2.4.4) may not validate domains for publicly trusted "
+	              "certificates from 2028-03-15");
+	f.method = CG_METHOD_OPERATOR;
+	assert_reason(cg_policy_domain_usable(&f, "1", NOW),
+	              "operator attestation (certgate domain add --validated) is not a domain "
+	              "validation method under TrustModel public");
+	f.public_trust = FALSE;
+	assert_reason(cg_policy_domain_usable(&f, "1", NOW), NULL);
+	f.method = CG_METHOD_EMAIL;
+	assert_reason(cg_policy_domain_usable(&f, "1", CG_EMAIL_METHOD_SUNSET + 1), NULL);
+	/* The warning: from 2026-03-15, for the e-mail method only. */
+	assert_null(
+	    cg_policy_domain_method_warning(CG_METHOD_EMAIL, CG_EMAIL_METHOD_DISCOURAGED - 1));
+	assert_non_null(
+	    strstr(cg_policy_domain_method_warning(CG_METHOD_EMAIL, CG_EMAIL_METHOD_DISCOURAGED),
+	           "SHOULD NOT be used since 2026-03-15"));
+	assert_non_null(
+	    strstr(cg_policy_domain_method_warning(CG_METHOD_EMAIL, CG_EMAIL_METHOD_SUNSET),
+	           "MUST NOT be used for publicly trusted certificates since "
+	           "2028-03-15"));
+	assert_null(cg_policy_domain_method_warning(CG_METHOD_OPERATOR, CG_EMAIL_METHOD_SUNSET));
 }
 
 static void
@@ -327,8 +368,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_domain_usable), cmocka_unit_test(test_enroll_auth),
-	    cmocka_unit_test(test_renewal),
+	    cmocka_unit_test(test_domain_usable), cmocka_unit_test(test_domain_method),
+	    cmocka_unit_test(test_enroll_auth),   cmocka_unit_test(test_renewal),
 	    cmocka_unit_test(test_sponsor),       cmocka_unit_test(test_issue),
 	    cmocka_unit_test(test_subject),       cmocka_unit_test(test_caa),
 	};
