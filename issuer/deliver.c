@@ -1,7 +1,8 @@
 /*
  * deliver.c: a certificate mailed to its subject (an operator request, or
  * DeliverToSubject): a short summary, the certificate and its chain (PEM, or
- * DER .cer), and a .p7c bundle that mail clients import.
+ * DER .cer), a .p7c bundle that mail clients import, and its SMIMEA record
+ * (RFC 8162) for the domain's DNS.
  * Never: sends a key; only certificates.
  */
 #include "issuer-int.h"
@@ -27,12 +28,14 @@ delivery_text(const CgCert *c, X509 *x, const CgRequest *req, const CgOrg *org)
 	                    "  Request:       %s#%u\n\n"
 	                    "Attached are the certificate with its chain (PEM or DER) and a .p7c\n"
 	                    "bundle that mail clients import. Install the certificate in the mail\n"
-	                    "client or on the smartcard that holds its private key.\n\n"
+	                    "client or on the smartcard that holds its private key.\n"
+	                    "smimea.zone holds its SMIMEA record (RFC 8162): published in the\n"
+	                    "domain's DNSSEC-signed zone, it lets senders find the certificate.\n\n"
 	                    "To revoke it, send a signed mail with \"Serial: %s\" and\n"
 	                    "\"Reason: keyCompromise\" (or superseded, affiliationChanged,\n"
 	                    "cessationOfOperation) to the gateway's revocation address.\n",
-	                    shown, org->name, org->org_identifier, subj, c->serial,
-	                    nb, na, c->profile, c->request_id, c->item, c->serial);
+	                    shown, org->name, org->org_identifier, subj, c->serial, nb, na,
+	                    c->profile, c->request_id, c->item, c->serial);
 
 	(void)req;
 	return text;
@@ -79,6 +82,17 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	    cg_out_part_new(fname, der ? "application/pkix-cert" : "application/x-pem-file", body));
 	g_ptr_array_add(
 	    parts, cg_out_part_new(p7name, "application/pkcs7-mime; smime-type=certs-only", p7c));
+	{
+		g_autofree char *rr = cg_smimea_record(c->mailbox, c->der);
+
+		if (rr != NULL) {
+			char *zone = g_strconcat(cg_smimea_heading(), rr, NULL);
+			g_autoptr(GBytes) b = g_bytes_new_take(zone, strlen(zone));
+
+			g_ptr_array_add(
+			    parts, cg_out_part_new("smimea.zone", "text/dns; charset=utf-8", b));
+		}
+	}
 	text = delivery_text(c, x, req, org);
 	X509_free(x);
 	subject = g_strdup_printf("Your S/MIME certificate for %s (serial %s)", shown, serial);

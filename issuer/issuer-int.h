@@ -100,6 +100,11 @@ gboolean cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint6
 /* notify.c */
 gboolean cg_issuer_run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                               gboolean *temporary, GError **error);
+/* smimea.c: the SMIMEA record (RFC 8162, zone-file line, "\n"-ended) for
+ * a certificate (DER) of mailbox, or NULL for a mailbox without '@'; the
+ * comment heading a file of them. Caller frees the record. */
+char *cg_smimea_record(const char *mailbox, GBytes *der);
+const char *cg_smimea_heading(void);
 /* report.c */
 gboolean cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                               gboolean *temporary, GError **error);

@@ -2,9 +2,11 @@
  * report.c: the one report an enrolment by mail gets when its last item is
  * settled: a CSV (row, mailbox, status, serial, reason; formulas
  * neutralised) and the certificates as .pem and .p7c (above 50, one .p7c
- * bundle of all of them). A list of 100,000 is reported in bounded memory:
- * the CSV goes to a file as the items are read, and the bundle is written
- * certificate by certificate as the mail is composed (in a file too).
+ * bundle of all of them), and smimea.zone: an SMIMEA record (RFC 8162) for
+ * each certificate, for the organisation's DNS. A list of 100,000 is
+ * reported in bounded memory: the CSV and the records go to files as the
+ * items are read, and the bundle is written certificate by certificate as
+ * the mail is composed (in a file too).
  * Never: writes a cell a spreadsheet would run.
  */
 #include "issuer-int.h"
@@ -18,6 +20,7 @@ typedef struct {
 	CgTxn *txn;
 	const CgRequest *req;
 	FILE *csv;        /* the CSV, row by row (a file: never all in memory) */
+	FILE *smimea;     /* the SMIMEA records, likewise */
 	GPtrArray *certs; /* X509* issued, in row order, while at most BUNDLE_ABOVE */
 	GPtrArray *names; /* their mailboxes, for people (U-labels) */
 	const char *renews; /* the request's, "" when none */
@@ -87,6 +90,12 @@ report_row(gconstpointer rec, gpointer data)
 			return FALSE;
 		if (*r->renews && !renewal_line(r, it))
 			return FALSE;
+		{
+			g_autofree char *rr = cg_smimea_record(c->mailbox, c->der);
+
+			if (rr != NULL)
+				fputs(rr, r->smimea);
+		}
 		r->issued++;
 		r->der_total += g_bytes_get_size(c->der);
 		if (r->issued > BUNDLE_ABOVE) {
@@ -120,18 +129,19 @@ add_part(GPtrArray *parts, const char *name, const char *type, GBytes *data)
 	g_bytes_unref(data);
 }
 
+/* A part written from one of the report's files (data: the FILE). */
 static gboolean
-stream_csv(CgB64Out *out, gpointer data, GError **error)
+stream_file(CgB64Out *out, gpointer data, GError **error)
 {
-	Report *r = data;
+	FILE *f = data;
 	char buf[65536];
 	size_t n;
 
-	rewind(r->csv);
-	while ((n = fread(buf, 1, sizeof(buf), r->csv)) > 0)
+	rewind(f);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
 		cg_b64_out_write(out, buf, n);
-	if (ferror(r->csv)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot read the report's CSV back");
+	if (ferror(f)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot read the report's file back");
 		return FALSE;
 	}
 	return TRUE;
@@ -286,7 +296,7 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	g_autofree char *subject = NULL, *text = NULL, *detail = NULL, *name = NULL;
 	STACK_OF(X509) *chain = cg_ca_chain(iss->ca);
 	g_autoptr(GString) renewals = g_string_new(NULL);
-	Report r = {iss, txn, NULL, NULL, certs, names, "", renewals, 0, 0, 0, NULL};
+	Report r = {iss, txn, NULL, NULL, NULL, certs, names, "", renewals, 0, 0, 0, NULL};
 	char *to[2] = {NULL, NULL};
 	gboolean sent = FALSE, ok = FALSE;
 	CgOutMail m = {0};
@@ -298,6 +308,11 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	r.renews = req->renews ? req->renews : "";
 	if ((r.csv = cg_tmp_file(error)) == NULL)
 		return FALSE;
+	if ((r.smimea = cg_tmp_file(error)) == NULL) {
+		fclose(r.csv);
+		return FALSE;
+	}
+	fputs(cg_smimea_heading(), r.smimea);
 	fputs("\"row\",\"mailbox\",\"status\",\"serial\",\"reason\"\r\n", r.csv);
 	if (!cg_store_foreach_by(iss->store, txn, CG_INDEX_ITEM_BY_REQUEST, req->id, report_row, &r,
 	                         error) ||
@@ -306,12 +321,13 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 			g_propagate_error(error, r.error);
 		goto done;
 	}
-	if (fflush(r.csv) != 0 || ferror(r.csv)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot write the report's CSV");
+	if (fflush(r.csv) != 0 || ferror(r.csv) || fflush(r.smimea) != 0 || ferror(r.smimea)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot write the report's files");
 		goto done;
 	}
 	name = g_strdup_printf("%s-report.csv", req->id);
-	g_ptr_array_add(parts, cg_out_part_new_stream(name, "text/csv; charset=utf-8", stream_csv, &r));
+	g_ptr_array_add(
+	    parts, cg_out_part_new_stream(name, "text/csv; charset=utf-8", stream_file, r.csv));
 	if (r.issued > BUNDLE_ABOVE) {
 		g_ptr_array_add(parts, cg_out_part_new_stream(
 		                           "certificates.p7c",
@@ -329,16 +345,24 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 			         cg_p7c_of(x, chain));
 		}
 	}
+	if (r.issued > 0)
+		g_ptr_array_add(parts,
+		                cg_out_part_new_stream("smimea.zone", "text/dns; charset=utf-8",
+		                                       stream_file, r.smimea));
 	subject =
 	    g_strdup_printf("Enrolment %s: %u issued, %u refused", req->id, r.issued, r.refused);
 	text =
 	    g_strdup_printf("Hello,\n\nyour enrolment request %s is done: %u certificates "
 	                    "issued, %u items refused.\nThe attached %s lists every item with "
 	                    "its serial or the reason it was refused;\nthe certificates are "
-	                    "attached as .pem (with the chain) and .p7c.\n%s%s\n-- \ncertgate at "
+	                    "attached as .pem (with the chain) and .p7c.\n%s%s%s\n-- \ncertgate at "
 	                    "%s\n",
-	                    req->id, r.issued, r.refused, name, renewals->len ? "\n" : "",
-	                    renewals->str, iss->conf->gateway_domain);
+	                    req->id, r.issued, r.refused, name,
+	                    r.issued > 0 ? "smimea.zone holds an SMIMEA record (RFC 8162) for each "
+	                                   "certificate: published\nin the domain's DNSSEC-signed "
+	                                   "zone, it lets senders find the certificate.\n"
+	                                 : "",
+	                    renewals->len ? "\n" : "", renewals->str, iss->conf->gateway_domain);
 	to[0] = req->requester;
 	m.subject = subject;
 	m.text = text;
@@ -352,5 +376,6 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	ok = cg_store_audit_append(txn, now, "issuer", "report.sent", req->id, detail, error);
 done:
 	fclose(r.csv);
+	fclose(r.smimea);
 	return ok;
 }

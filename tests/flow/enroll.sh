@@ -78,6 +78,21 @@ sub=$(last_mail anna2@example.org)
 serial=$($cg --json cert list | sed -n 's/.*"serial":"\([0-9a-f]*\)".*"mailbox":"anna2@example.org".*/\1/p' | head -1)
 $cg cert show "$serial" --pem > "$T/one.pem" && openssl verify -CAfile "$T/ca/root-ca.pem" -untrusted "$T/ca/issuing-ca.pem" \
 	-purpose smimesign "$T/one.pem" > /dev/null 2>&1 && ok "the certificate verifies" || bad "certificate $serial"
+# The SMIMEA record (RFC 8162), computed here with sha256sum and openssl:
+# SHA2-256 of the local part, 28 octets in hex, under _smimecert.DOMAIN;
+# usage 3, selector 0, matching 0: the certificate's DER in hex.
+smimea_of() { # smimea_of MAILBOX PEM
+	printf '%s._smimecert.%s. IN SMIMEA 3 0 0 %s\n' "$(printf '%s' "${1%@*}" | sha256sum | cut -c1-56)" "${1#*@}" \
+		"$(openssl x509 -in "$2" -outform DER | od -An -v -tx1 | tr -d ' \n')"
+}
+want=$(smimea_of anna2@example.org "$T/one.pem")
+for m in "$rep" "$sub"; do
+	rm -f "$T/one.zone"
+	/usr/bin/python3 "$CG_SRC/tests/lib/part.py" "$m" smimea.zone "$T/one.zone" &&
+		[ "$(grep -v '^;' "$T/one.zone")" = "$want" ] && grep -q "SMIMEA record (RFC 8162)" "$m" &&
+		ok "$(basename "$m"): smimea.zone holds the certificate's SMIMEA record" ||
+		bad "$(basename "$m"): smimea.zone: $(cat "$T/one.zone" 2>/dev/null | cut -c1-120); want $(echo "$want" | cut -c1-120)"
+done
 
 # 2. PEM in the text, mailbox from an Email: line; directives.
 csr two
@@ -339,6 +354,16 @@ for part in m.walk():
 ' "$rep" "$T/bundle.p7c"
 openssl pkcs7 -inform DER -in "$T/bundle.p7c" -print_certs > "$T/bundle.pem" 2>> "$T/bundle.err" &&
 	ok "the bundle is a PKCS#7 openssl reads" || bad "bundle: $(cat "$T/bundle.err")"
+# smimea.zone: a record for each of the 60, as computed here from the bundle.
+/usr/bin/python3 "$CG_SRC/tests/lib/part.py" "$rep" smimea.zone "$T/bundle.zone" || bad "no smimea.zone in the bundle report"
+for s in $(/usr/bin/python3 "$CG_SRC/tests/lib/report-csv.py" "$rep" |
+	sed -n 's/^"[0-9]*","\([^"]*\)","issued","\([0-9a-fA-F]*\)".*/\2,\1/p'); do
+	$cg cert show "${s%,*}" --pem > "$T/b.pem" && smimea_of "${s#*,}" "$T/b.pem"
+done | sort > "$T/bundle.want"
+grep -v '^;' "$T/bundle.zone" | sort > "$T/bundle.got"
+[ "$(grep -c . "$T/bundle.got")" -eq 60 ] && cmp -s "$T/bundle.want" "$T/bundle.got" &&
+	ok "smimea.zone: the SMIMEA record of each of the 60 certificates" ||
+	bad "smimea.zone: $(grep -c . "$T/bundle.got") records, $(grep -c . "$T/bundle.want") wanted, $(diff "$T/bundle.want" "$T/bundle.got" | head -2 | cut -c1-100)"
 # Serials in the bundle's order, against the CSV's rows in order.
 awk '/BEGIN CERT/ { f = 1; c = "" } f { c = c $0 "\n" } /END CERT/ { f = 0; print c | "openssl x509 -noout -serial"; close("openssl x509 -noout -serial") }' "$T/bundle.pem" |
 	sed 's/^serial=0*//' | tr 'A-F' 'a-f' > "$T/bundle.serials"
