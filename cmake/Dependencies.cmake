@@ -1,8 +1,8 @@
 # Finds certgate's libraries and gives each one an imported target:
 #   cg::openssl cg::gmime cg::glib cg::milter cg::db cg::spf2 cg::opendkim
-#   cg::psl cg::idn2 cg::cmocka
-# libmilter, libdb and libspf2 have no pkg-config file everywhere: found by
-# header and library name instead.
+#   cg::psl cg::idn2 cg::unbound cg::cmocka
+# libmilter, libdb, libspf2 and libunbound have no (usable) pkg-config file
+# everywhere: found by header and library name instead.
 
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
@@ -41,6 +41,9 @@ cg_find_plain(db db.h db-5.3)
 cg_find_plain(spf2 spf2/spf.h spf2)
 cg_find_plain(opendkim opendkim/dkim.h opendkim)
 cg_find_plain(resolv resolv.h resolv)
+# libunbound's pkg-config file wants libevent's, which its -dev package does
+# not pull in; the library itself needs nothing more.
+cg_find_plain(unbound unbound.h unbound)
 
 if(CERTGATE_TESTS)
   cg_find_plain(cmocka cmocka.h cmocka)

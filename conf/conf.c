@@ -340,6 +340,14 @@ cross_check(Ctx *ctx, CgConf *c)
 	if (c->crl_next_update <= c->crl_interval)
 		problem(ctx, 0, find_key("CrlNextUpdate"),
 		        "must be longer than CrlInterval, or relying parties see a stale CRL");
+	if (cg_conf_public_trust(c) && g_strcmp0(c->dnssec_trust_anchor, "none") == 0)
+		problem(
+		    ctx, 0, find_key("DnssecTrustAnchor"),
+		    "TrustModel public needs DNSSEC-validated CAA lookups (S/MIME BR 4.2.2.1.1): "
+		    "name a trust anchor");
+	if (c->dnssec_trust_anchor != NULL && *c->dnssec_trust_anchor != '/' &&
+	    strcmp(c->dnssec_trust_anchor, "none") != 0)
+		problem(ctx, 0, find_key("DnssecTrustAnchor"), "must be an absolute path or none");
 	if (c->domain_renewal >= c->domain_reuse)
 		problem(ctx, 0, find_key("DomainRenewal"), "must be shorter than DomainReuse");
 	if (c->socket != NULL && !c->allow_inet_socket && !conf_socket_is_loopback(c->socket))

@@ -63,6 +63,7 @@ typedef struct CgConf {
 	char *letter_trust_anchors;
 	char *admin_trust_anchors;
 	char **caa_identities;
+	char *dnssec_trust_anchor; /* a path, or "none" */
 	gint64 max_bulk_rows;
 	/* CA */
 	char *ca_certificate;

@@ -58,6 +58,10 @@ const Key cg_conf_keys[] = {
      F(letter_trust_anchors), 0, 0, NULL},
     {"AdminTrustAnchors", T_PATH, "/etc/certgate/admin-anchors.pem", FALSE, F(admin_trust_anchors),
      0, 0, NULL},
+    /* DNSSEC validation of CAA lookups (S/MIME BR 4.2.2.1.1): a file of DS
+     * or DNSKEY records, or none. */
+    {"DnssecTrustAnchor", T_STRING, "/usr/share/dns/root.key", FALSE, F(dnssec_trust_anchor), 0, 0,
+     NULL},
     {"CaaIdentities", T_LIST, "%d", FALSE, F(caa_identities), 1, 16, NULL},
     {"MaxBulkRows", T_INT, "10000", FALSE, F(max_bulk_rows), 1, 20000, NULL},
     {"CACertificate", T_PATH, "/etc/certgate/ca/issuing-ca.pem", FALSE, F(ca_certificate), 0, 0,

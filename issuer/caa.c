@@ -4,17 +4,15 @@
  * Before issuing for a mailbox, the CAA RRset is looked up at the mailbox's
  * domain and then each parent in turn, up to (not including) the root; the
  * first non-empty RRset is the relevant one, and policy decides on it
- * (cg_policy_caa_decide). A temporary DNS failure is CG_ERROR_DNS_TEMP: the
- * request waits, it is never issued on a guess. Results are cached for a
- * minute per domain. What permitted an issuance is said in its log line and
- * audit entry, not only what refused one.
+ * (cg_policy_caa_decide). The lookups are DNSSEC-validated (dns.c): a bogus
+ * answer refuses, and the weakest status met on the way (secure, insecure,
+ * not validated) is said with the decision. A temporary DNS failure is
+ * CG_ERROR_DNS_TEMP: the request waits, it is never issued on a guess.
+ * Results are cached for a minute per domain. What permitted an issuance is
+ * said in its log line and audit entry, not only what refused one.
  */
 #include "issuer-int.h"
 
-#include <arpa/nameser.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <resolv.h>
 #include <string.h>
 
 #define CAA_TYPE      257
@@ -22,41 +20,29 @@
 
 typedef CgCaaProp Prop;
 
-/* CAA properties at name: NULL with error on a temporary failure; an empty
- * array when there are none (NXDOMAIN or no data). */
+/* CAA properties at name: NULL with error when the lookup failed
+ * (temporarily, or for good on a bogus answer); an empty array when there
+ * are none (NXDOMAIN or no data). */
 static GPtrArray *
-lookup(res_state rs, const char *name, GError **error)
+lookup(const CgConf *conf, const char *name, CgDnssec *sec, GError **error)
 {
-	GPtrArray *props = g_ptr_array_new_with_free_func(cg_caa_prop_free);
-	unsigned char ans[8192];
-	ns_msg msg;
-	int n, i;
+	g_autoptr(GPtrArray) rdata = cg_dns_lookup(conf, name, CAA_TYPE, sec, error);
+	GPtrArray *props;
+	guint i;
 
-	n = res_nquery(rs, name, ns_c_in, CAA_TYPE, ans, sizeof(ans));
-	if (n < 0) {
-		if (rs->res_h_errno == HOST_NOT_FOUND || rs->res_h_errno == NO_DATA)
-			return props;
-		g_set_error(error, CG_ERROR, CG_ERROR_DNS_TEMP,
-		            "CAA lookup for %s failed temporarily", name);
-		g_ptr_array_unref(props);
+	if (rdata == NULL) {
+		if (error != NULL && *error != NULL && (*error)->domain == CG_ERROR &&
+		    (*error)->code == CG_ERROR_DNS_TEMP)
+			g_prefix_error(error, "CAA lookup: ");
 		return NULL;
 	}
-	if (ns_initparse(ans, n, &msg) < 0) {
-		g_set_error(error, CG_ERROR, CG_ERROR_DNS_TEMP, "CAA answer for %s is unreadable",
-		            name);
-		g_ptr_array_unref(props);
-		return NULL;
-	}
-	for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
-		ns_rr rr;
-		const unsigned char *d;
-		int len, taglen;
+	props = g_ptr_array_new_with_free_func(cg_caa_prop_free);
+	for (i = 0; i < rdata->len; i++) {
+		gsize len;
+		const guint8 *d = g_bytes_get_data(rdata->pdata[i], &len);
+		gsize taglen;
 		Prop *p;
 
-		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 || ns_rr_type(rr) != CAA_TYPE)
-			continue;
-		d = ns_rr_rdata(rr);
-		len = ns_rr_rdlen(rr);
 		if (len < 2 || (taglen = d[1]) < 1 || taglen > 15 || 2 + taglen > len) {
 			/* A malformed record is a property no CA may satisfy. */
 			p = g_new0(Prop, 1);
@@ -67,8 +53,8 @@ lookup(res_state rs, const char *name, GError **error)
 		}
 		p = g_new0(Prop, 1);
 		p->critical = (d[0] & 0x80) != 0;
-		p->tag = g_strndup((const char *)d + 2, (gsize)taglen);
-		p->value = g_strndup((const char *)d + 2 + taglen, (gsize)(len - 2 - taglen));
+		p->tag = g_strndup((const char *)d + 2, taglen);
+		p->value = g_strndup((const char *)d + 2 + taglen, len - 2 - taglen);
 		g_ptr_array_add(props, p);
 	}
 	return props;
@@ -93,16 +79,17 @@ cached_free(gpointer p)
 }
 
 gboolean
-cg_caa_check(const char *domain, char **identities, char **found, GError **error)
+cg_caa_check(const CgConf *conf, const char *domain, char **found, GError **error)
 {
-	g_autofree char *ids = g_strjoinv(",", identities);
-	g_autofree char *key = g_strconcat(domain, "|", ids, NULL);
+	g_autofree char *ids = g_strjoinv(",", conf->caa_identities);
+	g_autofree char *key = g_strconcat(domain, "|", ids, "|", conf->dnssec_trust_anchor, NULL);
 	gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
-	struct __res_state rs;
 	const char *name;
 	gboolean allowed = TRUE;
 	g_autofree char *permit = NULL;
 	g_autoptr(GError) err = NULL;
+	/* The weakest status met on the way: what the decision rests on. */
+	CgDnssec weakest = CG_DNSSEC_SECURE;
 	Cached *c;
 
 	g_mutex_lock(&cache_lock);
@@ -120,29 +107,35 @@ cg_caa_check(const char *domain, char **identities, char **found, GError **error
 	}
 	g_mutex_unlock(&cache_lock);
 
-	memset(&rs, 0, sizeof(rs));
-	if (res_ninit(&rs) != 0) {
-		g_set_error(error, CG_ERROR, CG_ERROR_DNS_TEMP, "resolver initialisation failed");
-		return FALSE;
-	}
 	for (name = domain; name != NULL && *name;
 	     name = strchr(name, '.') ? strchr(name, '.') + 1 : NULL) {
-		g_autoptr(GPtrArray) props = lookup(&rs, name, &err);
+		CgDnssec sec;
+		g_autoptr(GPtrArray) props = lookup(conf, name, &sec, &err);
 
 		if (props == NULL) {
-			res_nclose(&rs);
-			g_propagate_error(error, g_steal_pointer(&err));
-			return FALSE; /* temporary: not cached */
+			if (g_error_matches(err, CG_ERROR, CG_ERROR_DNS_TEMP)) {
+				g_propagate_error(error, g_steal_pointer(&err));
+				return FALSE; /* temporary: not cached */
+			}
+			allowed = FALSE; /* bogus: refused, cached like a refusal */
+			break;
 		}
+		if (sec == CG_DNSSEC_OFF ||
+		    (sec == CG_DNSSEC_INSECURE && weakest == CG_DNSSEC_SECURE))
+			weakest = sec;
 		if (props->len > 0) {
-			allowed = cg_policy_caa_decide(props, identities, name, &err);
-			permit = g_strdup_printf("CAA at %s permits this CA", name);
+			allowed = cg_policy_caa_decide(props, conf->caa_identities, name, &err);
+			permit = g_strdup_printf("CAA at %s permits this CA (DNSSEC: %s)", name,
+			                         cg_dnssec_name(weakest));
 			break;
 		}
 	}
-	res_nclose(&rs);
-	if (permit == NULL)
-		permit = g_strdup_printf("no CAA record at %s or a parent", domain);
+	if (permit == NULL && allowed)
+		permit = g_strdup_printf("no CAA record at %s or a parent (DNSSEC: %s)", domain,
+		                         cg_dnssec_name(weakest));
+	if (!allowed && err != NULL && weakest != CG_DNSSEC_SECURE &&
+	    !strstr(err->message, "DNSSEC"))
+		g_prefix_error(&err, "(DNSSEC: %s) ", cg_dnssec_name(weakest));
 	c = g_new0(Cached, 1);
 	c->expires = now + CACHE_SECONDS;
 	c->allowed = allowed;

@@ -185,7 +185,7 @@ recheck(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, con
 	g->f.csr_error = g->csr_error;
 	if ((*refusal = cg_policy_issue(&g->f, now)) != NULL)
 		return TRUE;
-	if (cg_caa_check(cg_addr_domain(item->mailbox), iss->conf->caa_identities, caa, &err))
+	if (cg_caa_check(iss->conf, cg_addr_domain(item->mailbox), caa, &err))
 		return TRUE;
 	if (g_error_matches(err, CG_ERROR, CG_ERROR_DNS_TEMP)) {
 		g_propagate_error(error, g_steal_pointer(&err));

@@ -139,7 +139,7 @@ gboolean cg_crl_write(CgCa *ca, CgStore *store, const CgConf *conf, gint64 now, 
  * audit: "CAA at NAME permits this CA" or "no CAA record at DOMAIN or a
  * parent"; CG_ERROR_DNS_TEMP on a temporary DNS failure,
  * CG_ERROR_NOT_AUTHORISED when CAA forbids. */
-gboolean cg_caa_check(const char *domain, char **identities, char **found, GError **error);
+gboolean cg_caa_check(const CgConf *conf, const char *domain, char **found, GError **error);
 
 /* ---- outbound mail ---- */
 

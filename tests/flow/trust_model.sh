@@ -32,7 +32,13 @@ at() {
 	FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 		dns_run faketime -f "@$d" "$@"
 }
-trust() { sed -i '/^TrustModel /d' "$T/certgate.conf"; echo "TrustModel $1" >> "$T/certgate.conf"; }
+# TrustModel public needs DNSSEC validation: the root's anchor (no CAA
+# lookup is answered here; none is needed).
+trust() {
+	sed -i '/^TrustModel /d; /^DnssecTrustAnchor /d' "$T/certgate.conf"
+	echo "TrustModel $1" >> "$T/certgate.conf"
+	[ "$1" = private ] || echo "DnssecTrustAnchor /usr/share/dns/root.key" >> "$T/certgate.conf"
+}
 row() { $cg domain list | awk -v d="$1" '$1 == d'; }
 csr() {
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \

@@ -59,6 +59,12 @@ ca_conf() {
 		*" CAKey "*) ;;
 		*) printf 'CAKey %s/ca/issuing-ca.key\n' "$T" ;;
 		esac
+		# The tests' DNS server (dnsmasq) cannot serve signed zones: CAA
+		# answers are not validated, except in tests/flow/dnssec.sh.
+		case " $* " in
+		*" DnssecTrustAnchor "*) ;;
+		*) printf 'DnssecTrustAnchor none\n' ;;
+		esac
 		for line in "$@"; do
 			printf '%s\n' "$line"
 		done
