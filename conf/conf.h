@@ -58,6 +58,7 @@ typedef struct CgConf {
 	gint64 signed_mail_max_age;
 	char *challenge_alignment; /* "strict" | "relaxed" */
 	char *trust_model;         /* "private" | "public" */
+	char *domain_method;       /* "postmaster" | "dns" */
 	char *reply_auth;          /* "dmarc" | "spf" | "dkim" */
 	char *enroll_auth; /* "signed-or-confirm" | "signed" | "confirm" */
 	char *letter_trust_anchors;

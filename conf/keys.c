@@ -50,6 +50,9 @@ const Key cg_conf_keys[] = {
     /* private: the CA's own trust; public: the rules for publicly trusted
      * certificates enforced (certgate.conf(5), VALIDATION). */
     {"TrustModel", T_ENUM, "private", FALSE, F(trust_model), 0, 0, "private|public"},
+    /* How a new domain is challenged: its postmaster (TLS BR 3.2.2.4.4) or
+     * a DNS change (3.2.2.4.7). */
+    {"DomainMethod", T_ENUM, "postmaster", FALSE, F(domain_method), 0, 0, "postmaster|dns"},
     {"ChallengeAlignment", T_ENUM, "strict", FALSE, F(challenge_alignment), 0, 0, "strict|relaxed"},
     {"ReplyAuth", T_ENUM, "dmarc", FALSE, F(reply_auth), 0, 0, "dmarc|spf|dkim"},
     {"EnrollAuth", T_ENUM, "signed-or-confirm", FALSE, F(enroll_auth), 0, 0,

@@ -80,8 +80,12 @@ domain_add_txn(CgTxn *txn, gpointer data, GError **error)
 		d.rule_version = old ? old->rule_version : "";
 		d.evidence = old ? old->evidence : "";
 		d.challenged_at = old ? old->challenged_at : 0;
-		detail = g_strdup_printf("added to organisation %s; challenge to %s@%s", a->org_id,
-		                         a->local, a->domain);
+		detail = strcmp(a->local, CG_DNS_CHALLENGE) == 0
+		             ? g_strdup_printf("added to organisation %s; DNS-change challenge "
+		                               "(TXT %s.%s) to its contact",
+		                               a->org_id, CG_DNS_CHALLENGE_LABEL, a->domain)
+		             : g_strdup_printf("added to organisation %s; challenge to %s@%s",
+		                               a->org_id, a->local, a->domain);
 	}
 	if (!cg_store_domain_put(txn, &d, error) ||
 	    !cg_store_audit_append(txn, a->now, a->actor,
@@ -100,10 +104,14 @@ int
 ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
 {
 	g_autofree char *org = NULL;
-	g_autofree char *address = NULL;
-	gboolean validated = FALSE;
+	g_autofree char *address = NULL, *method = NULL;
+	gboolean validated = FALSE, dns;
 	GOptionEntry entries[] = {
 	    {"org", 0, 0, G_OPTION_ARG_STRING, &org, "the organisation", "ID"},
+	    {"method", 0, 0, G_OPTION_ARG_STRING, &method,
+	     "how to challenge: postmaster (mail, TLS BR 3.2.2.4.4) or dns (a TXT record, "
+	     "3.2.2.4.7); default DomainMethod",
+	     "METHOD"},
 	    {"address", 0, 0, G_OPTION_ARG_STRING, &address,
 	     "local part to challenge: postmaster (default), hostmaster, webmaster, admin, "
 	     "administrator",
@@ -124,12 +132,26 @@ ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, 2, "needs DOMAIN and --org ID");
 	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
 		return ctl_fail(ctx, 2, "%s", err->message);
-	why = cg_policy_domain_method(validated ? CG_METHOD_OPERATOR : CG_METHOD_EMAIL,
+	if (method != NULL && strcmp(method, "dns") != 0 && strcmp(method, "postmaster") != 0)
+		return ctl_fail(ctx, 2, "--method must be postmaster or dns");
+	if (method != NULL && validated)
+		return ctl_fail(ctx, 2, "--method is how to challenge: not with --validated");
+	if (method == NULL)
+		method = g_strdup(address != NULL ? "postmaster" : ctx->conf->domain_method);
+	dns = !validated && strcmp(method, "dns") == 0;
+	if (dns && address != NULL)
+		return ctl_fail(ctx, 2,
+		                "--address names a postmaster-style mailbox: not with the dns "
+		                "method");
+	why = cg_policy_domain_method(validated ? CG_METHOD_OPERATOR
+	                              : dns     ? CG_METHOD_DNS
+	                                        : CG_METHOD_EMAIL,
 	                              cg_conf_public_trust(ctx->conf), ctx->now);
 	if (why != NULL)
-		return ctl_fail(ctx, 2, "%s", why);
-	local = g_ascii_strdown(address ? address : "postmaster", -1);
-	if (!cg_policy_postmaster_local(local))
+		return ctl_fail(ctx, 2, "%s%s", why,
+		                !validated && !dns ? "; use --method dns" : "");
+	local = g_ascii_strdown(dns ? CG_DNS_CHALLENGE : address ? address : "postmaster", -1);
+	if (!dns && !cg_policy_postmaster_local(local))
 		return ctl_fail(ctx, 2,
 		                "--address must be admin, administrator, webmaster, "
 		                "hostmaster or postmaster (TLS BR 3.2.2.4.4)");
@@ -145,6 +167,10 @@ ctl_domain_add(CtlCtx *ctx, int argc, char **argv)
 	if (validated)
 		printf("domain %s validated for organisation %s (operator attestation)\n", domain,
 		       org);
+	else if (dns)
+		printf("domain %s added to organisation %s; its contact is mailed the TXT record "
+		       "to publish at %s.%s\n",
+		       domain, org, CG_DNS_CHALLENGE_LABEL, domain);
 	else
 		printf("domain %s added to organisation %s; a challenge goes to %s@%s\n", domain,
 		       org, local, domain);
@@ -155,7 +181,8 @@ typedef struct {
 	const char *domain;
 	const char *actor;
 	gint64 now;
-	gint64 lifetime; /* 0: ChallengeLifetime */
+	gint64 lifetime;   /* 0: ChallengeLifetime */
+	const char *local; /* NULL: the domain's; else its new one (--method) */
 } Challenge;
 
 static gboolean
@@ -167,6 +194,13 @@ challenge_txn(CgTxn *txn, gpointer data, GError **error)
 
 	if (d == NULL)
 		return FALSE;
+	if (c->local != NULL && strcmp(c->local, d->local_part) != 0) {
+		/* The method chosen: the domain's renewals use it too. */
+		g_free(d->local_part);
+		d->local_part = g_strdup(c->local);
+		if (!cg_store_domain_put(txn, d, error))
+			return FALSE;
+	}
 	job = g_strdup_printf("%s|%s|%s", d->domain, d->org_id,
 	                      *d->local_part ? d->local_part : "postmaster");
 	if (c->lifetime > 0) {
@@ -182,25 +216,48 @@ challenge_txn(CgTxn *txn, gpointer data, GError **error)
 int
 ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
 {
-	g_autofree char *lifetime = NULL;
+	g_autofree char *lifetime = NULL, *method = NULL;
 	GOptionEntry entries[] = {{"lifetime", 0, 0, G_OPTION_ARG_STRING, &lifetime,
 	                           "how long the token is valid (at most ChallengeLifetime)",
 	                           "DURATION"},
+	                          {"method", 0, 0, G_OPTION_ARG_STRING, &method,
+	                           "postmaster or dns: from now on the domain's method", "METHOD"},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GError) err = NULL;
 	g_autofree char *domain = NULL, *why = NULL;
+	g_autoptr(CgDomain) d = NULL;
+	gboolean dns;
 	Challenge c = {0};
 
 	if (!ctl_parse(ctx, "DOMAIN",
-	               "Send a new challenge for a domain to its postmaster; earlier tokens stay "
-	               "valid until used or expired.",
+	               "Send a new challenge for a domain (to its postmaster, or its DNS-change "
+	               "record to its organisation's contact); earlier tokens stay valid until "
+	               "used or expired.",
 	               entries, &argc, &argv))
 		return 2;
 	if (argc != 2)
 		return ctl_fail(ctx, 2, "needs one argument: the domain");
-	why = cg_policy_domain_method(CG_METHOD_EMAIL, cg_conf_public_trust(ctx->conf), ctx->now);
+	if (method != NULL && strcmp(method, "dns") != 0 && strcmp(method, "postmaster") != 0)
+		return ctl_fail(ctx, 2, "--method must be postmaster or dns");
+	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
+		return ctl_fail(ctx, 2, "%s", err->message);
+	if (method == NULL) {
+		CgStore *s = ctl_store(ctx);
+
+		if (s == NULL)
+			return 1;
+		d = cg_store_domain_get(s, NULL, domain, &err);
+		if (d == NULL && !cg_error_absent(&err, NULL))
+			return ctl_fail(ctx, 1, "%s", err->message);
+		dns = d != NULL && strcmp(d->local_part, CG_DNS_CHALLENGE) == 0;
+	} else {
+		dns = strcmp(method, "dns") == 0;
+		c.local = dns ? CG_DNS_CHALLENGE : "postmaster";
+	}
+	why = cg_policy_domain_method(dns ? CG_METHOD_DNS : CG_METHOD_EMAIL,
+	                              cg_conf_public_trust(ctx->conf), ctx->now);
 	if (why != NULL)
-		return ctl_fail(ctx, 2, "%s", why);
+		return ctl_fail(ctx, 2, "%s%s", why, dns ? "" : "; use --method dns");
 	if (lifetime != NULL && (!cg_conf_parse_duration(lifetime, &c.lifetime) || c.lifetime < 1 ||
 	                         c.lifetime > ctx->conf->challenge_lifetime))
 		return ctl_fail(
@@ -208,14 +265,76 @@ ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
 		    "--lifetime must be a duration from 1s to ChallengeLifetime (%" G_GINT64_FORMAT
 		    " s)",
 		    ctx->conf->challenge_lifetime);
-	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
-		return ctl_fail(ctx, 2, "%s", err->message);
 	c.domain = domain;
 	c.actor = ctx->actor;
 	c.now = ctx->now;
 	if (ctl_transact(ctx, challenge_txn, &c, "no such domain: add it first") != 0)
 		return 1;
 	printf("challenge for %s queued\n", domain);
+	return 0;
+}
+
+typedef struct {
+	const char *domain;
+	gint64 now;
+	GArray *hashes; /* guint8[32] of its pending DNS-change challenges */
+} Check;
+
+static gboolean
+pending_dns(gconstpointer rec, gpointer data)
+{
+	const CgChallenge *c = rec;
+	Check *k = data;
+
+	if (c->kind == CG_CHALLENGE_DNS && c->state == CG_CHALLENGE_STATE_PENDING &&
+	    c->expires > k->now && strcmp(c->target, k->domain) == 0)
+		g_array_append_vals(k->hashes, c->token_hash, 32);
+	return TRUE;
+}
+
+static gboolean
+check_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	Check *k = data;
+	guint i;
+
+	for (i = 0; i < k->hashes->len / 32; i++)
+		if (!cg_store_job_dnscheck_now(txn, k->domain,
+		                               &g_array_index(k->hashes, guint8, i * 32), error))
+			return FALSE;
+	return TRUE;
+}
+
+int
+ctl_domain_check(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	g_autofree char *domain = NULL;
+	g_autoptr(GArray) hashes = g_array_new(FALSE, FALSE, 1);
+	Check k = {0};
+	CgStore *s;
+
+	if (!ctl_parse(ctx, "DOMAIN",
+	               "Have the issuer look for the domain's DNS-change record (TXT "
+	               "_certgate-challenge.DOMAIN) now, for each of its pending challenges.",
+	               NULL, &argc, &argv))
+		return 2;
+	if (argc != 2)
+		return ctl_fail(ctx, 2, "needs one argument: the domain");
+	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
+		return ctl_fail(ctx, 2, "%s", err->message);
+	if ((s = ctl_store(ctx)) == NULL)
+		return 1;
+	k.domain = domain;
+	k.now = ctx->now;
+	k.hashes = hashes;
+	if (!cg_store_foreach(s, NULL, CG_REC_CHALLENGE, pending_dns, &k, &err))
+		return ctl_fail(ctx, 1, "%s", err->message);
+	if (hashes->len == 0)
+		return ctl_fail(ctx, 1, "%s has no pending DNS-change challenge", domain);
+	if (ctl_transact(ctx, check_txn, &k, NULL) != 0)
+		return 1;
+	printf("%s: %u check%s queued\n", domain, hashes->len / 32, hashes->len == 32 ? "" : "s");
 	return 0;
 }
 

@@ -14,6 +14,7 @@
  */
 #include "ctl.h"
 #include "common.h"
+#include "policy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -134,6 +135,7 @@ typedef struct {
 	gboolean despite;   /* --despite-conflicts */
 	const char *actor;
 	gint64 now;
+	const char *challenge; /* a new domain's: DomainMethod's */
 	guint n_admins, n_held, n_domains;
 	GPtrArray *conflicts;
 } Decide;
@@ -196,12 +198,12 @@ take_domains(CgStore *s, CgTxn *txn, const CgOrg *org, Decide *a, GError **error
 			d.org_id = org->id;
 			d.status = CG_DOMAIN_PENDING;
 			d.method = d.rule_version = d.evidence = d.previous_org = "";
-			d.local_part = "postmaster";
+			d.local_part = (char *)a->challenge;
 			if (!cg_store_domain_put(txn, &d, error))
 				return FALSE;
 		} else if (strcmp(old->org_id, org->id) != 0) {
 			/* Another organisation's: a dispute challenge. */
-			if (!challenge(txn, name, org, "postmaster", error))
+			if (!challenge(txn, name, org, a->challenge, error))
 				return FALSE;
 			a->n_domains++;
 		}
@@ -387,6 +389,7 @@ decide(CtlCtx *ctx, int argc, char **argv, gboolean approving)
 	d.despite = despite;
 	d.actor = ctx->actor;
 	d.now = ctx->now;
+	d.challenge = cg_policy_default_challenge(ctx->conf->domain_method);
 	d.conflicts = conflicts;
 	if (ctl_transact(ctx, decide_txn, &d, "no such organisation") != 0)
 		return 1;

@@ -18,32 +18,43 @@
 
 #define TOKEN_BYTES 24
 
+GString *
+cg_issuer_challenge_opening(const CgConf *conf, const CgOrg *org, const char *domain)
+{
+	g_autofree char *shown = cg_domain_display(domain);
+	g_autofree char *u_domain = cg_domain_to_unicode(domain);
+	GString *t = g_string_new(NULL);
+
+	g_string_append_printf(t,
+	                       "Hello,\n\n"
+	                       "the certificate authority at %s has been asked to confirm that "
+	                       "the\norganisation\n\n"
+	                       "    %s (%s)\n\n"
+	                       "controls the mail domain %s. When you confirm, this organisation "
+	                       "may\nobtain S/MIME certificates for addresses at %s.\n\n",
+	                       conf->gateway_domain, org->name, org->org_identifier, shown,
+	                       u_domain);
+	return t;
+}
+
 static char *
 challenge_text(const CgConf *conf, const CgOrg *org, const char *domain, const char *address,
                const char *token, gint64 expires, gboolean dispute)
 {
 	g_autofree char *until = cg_time_iso(expires);
-	g_autofree char *shown = cg_domain_display(domain);
 	g_autofree char *u_domain = cg_domain_to_unicode(domain);
 	g_autofree char *u_address = cg_addr_to_unicode(address);
-	GString *t = g_string_new(NULL);
+	GString *t = cg_issuer_challenge_opening(conf, org, domain);
 
 	g_string_append_printf(
 	    t,
-	    "Hello,\n\n"
-	    "the certificate authority at %s has been asked to confirm that the\n"
-	    "organisation\n\n"
-	    "    %s (%s)\n\n"
-	    "controls the mail domain %s. When you confirm, this organisation may\n"
-	    "obtain S/MIME certificates for addresses at %s.\n\n"
 	    "To confirm, reply to this mail from %s and keep its subject line as\n"
 	    "it is:\n\n"
 	    "    ACME: %s\n\n"
 	    "What you write in the reply does not matter. The reply must leave\n"
 	    "through the mail servers of %s (SPF or DKIM are checked). This request\n"
 	    "is valid until %s and can be used once.\n\n",
-	    conf->gateway_domain, org->name, org->org_identifier, shown, u_domain, u_address,
-	    token, u_domain, until);
+	    u_address, token, u_domain, until);
 	if (dispute)
 		g_string_append_printf(t,
 		                       "The domain is at present registered to another "
@@ -111,10 +122,13 @@ cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	g_autofree char *token = NULL, *address = NULL, *text = NULL;
 	g_autofree char *detail = NULL, *until = NULL, *why = NULL;
 	gint64 lifetime = iss->conf->challenge_lifetime;
-	gboolean sent = FALSE, dispute;
+	gboolean sent = FALSE, dispute, dns;
 	CgChallenge c = {0};
 
-	if (g_strv_length(f) < 3 || g_strv_length(f) > 4 || !cg_policy_postmaster_local(f[2]))
+	if (g_strv_length(f) < 3 || g_strv_length(f) > 4)
+		return cg_job_malformed(job, error);
+	dns = strcmp(f[2], CG_DNS_CHALLENGE) == 0;
+	if (!dns && !cg_policy_postmaster_local(f[2]))
 		return cg_job_malformed(job, error);
 	if (f[3] != NULL) {
 		gint64 want = g_ascii_strtoll(f[3], NULL, 10);
@@ -122,9 +136,10 @@ cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 		if (want >= 1 && want < lifetime)
 			lifetime = want;
 	}
-	/* The challenge is the e-mail method: none is sent once the trust
-	 * model forbids it (recorded; the job is done). */
-	why = cg_policy_domain_method(CG_METHOD_EMAIL, cg_conf_public_trust(iss->conf), now);
+	/* None is sent by a method the trust model forbids (recorded; the job
+	 * is done). */
+	why = cg_policy_domain_method(dns ? CG_METHOD_DNS : CG_METHOD_EMAIL,
+	                              cg_conf_public_trust(iss->conf), now);
 	if (why != NULL) {
 		cg_log(LOG_WARNING, "challenge for %s not sent: %s", f[0], why);
 		return cg_store_audit_append(txn, now, "issuer", "challenge.refused", f[0], why,
@@ -136,6 +151,14 @@ cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	if (d == NULL && !cg_error_absent(&err, error))
 		return FALSE;
 	dispute = d != NULL && strcmp(d->org_id, org->id) != 0;
+	if (dns) {
+		if (!cg_issuer_dns_challenge(iss, txn, org, f[0], dispute, lifetime, now, &sent,
+		                             temporary, error))
+			return FALSE;
+		address = g_strdup_printf("%s (DNS change, TXT %s.%s)", org->contact,
+		                          CG_DNS_CHALLENGE_LABEL, f[0]);
+		goto sent;
+	}
 	if ((token = cg_issuer_new_token(error)) == NULL)
 		return FALSE;
 	address = g_strdup_printf("%s@%s", f[2], f[0]);
@@ -148,6 +171,7 @@ cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	c.expires = now + lifetime;
 	if (!cg_issuer_mail_token(iss, txn, &c, token, text, f[0], now, &sent, temporary, error))
 		return FALSE;
+sent:
 	if (!sent) /* refused for good: recorded by cg_issuer_send */
 		return TRUE;
 	if (d != NULL && !dispute) {
@@ -155,7 +179,7 @@ cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 		if (!cg_store_domain_put(txn, d, error))
 			return FALSE;
 	}
-	until = cg_time_iso(c.expires);
+	until = cg_time_iso(now + lifetime);
 	detail = g_strdup_printf("to %s for organisation %s%s, valid until %s", address, org->id,
 	                         dispute ? " (dispute)" : "", until);
 	cg_log(LOG_INFO, "challenge for %s sent %s", f[0], detail);

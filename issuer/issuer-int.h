@@ -83,6 +83,8 @@ gboolean cg_issuer_run_challenge(CgIssuer *iss, CgTxn *txn, const CgJob *job, gi
                                  gboolean *temporary, GError **error);
 gboolean cg_issuer_run_confirm(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                                gboolean *temporary, GError **error);
+/* The opening of a domain challenge's text: who asks what of whom. */
+GString *cg_issuer_challenge_opening(const CgConf *conf, const CgOrg *org, const char *domain);
 /* A fresh token: 24 bytes from the CSPRNG, base64url. Caller frees. */
 char *cg_issuer_new_token(GError **error);
 /* Mails the RFC 8823-shaped message carrying token to c->address and stores
@@ -94,6 +96,16 @@ gboolean cg_issuer_mail_token(CgIssuer *iss, CgTxn *txn, CgChallenge *c, const c
 /* Queues a challenge for every validation that expires within
  * DomainRenewal and has not been challenged since; how many, or -1. */
 gint cg_issuer_renewals(CgIssuer *iss, gint64 now, GError **error);
+/* dnschallenge.c: the DNS-change method (TLS BR 3.2.2.4.7). The challenge
+ * for domain: a value mailed to org's contact, its hash stored, a check
+ * scheduled; *sent FALSE when the MTA refused for good. */
+gboolean cg_issuer_dns_challenge(CgIssuer *iss, CgTxn *txn, const CgOrg *org, const char *domain,
+                                 gboolean dispute, gint64 lifetime, gint64 now, gboolean *sent,
+                                 gboolean *temporary, GError **error);
+/* A dnscheck job: look for the value; validate, schedule the next look, or
+ * record the expiry. */
+gboolean cg_issuer_run_dnscheck(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                                gboolean *temporary, GError **error);
 /* invite.c */
 gboolean cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                               gboolean *temporary, GError **error);

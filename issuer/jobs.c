@@ -100,6 +100,7 @@ static const JobFunc flows[CG_JOB_KIND_MAX + 1] = {
     [CG_JOB_REMIND] = cg_issuer_run_remind,
     [CG_JOB_STATUS] = cg_issuer_run_status,
     [CG_JOB_DIGEST] = cg_issuer_run_digest,
+    [CG_JOB_DNSCHECK] = cg_issuer_run_dnscheck,
 };
 
 static gboolean
@@ -159,7 +160,7 @@ typedef enum { RAN, RETRY_BATCH, FAILED } Outcome;
 static gboolean
 sends_mail(CgJobKind kind)
 {
-	return kind != CG_JOB_ISSUE && kind != CG_JOB_CRL;
+	return kind != CG_JOB_ISSUE && kind != CG_JOB_CRL && kind != CG_JOB_DNSCHECK;
 }
 
 static gboolean

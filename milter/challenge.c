@@ -329,6 +329,16 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 		            "new challenge");
 		return FALSE;
 	}
+	if (c->kind == CG_CHALLENGE_DNS) {
+		/* A reply to a DNS-change instruction only asks for a look now:
+		 * the record validates, never the mail. */
+		if (!cg_store_job_dnscheck_now(txn, c->target, c->token_hash, error))
+			return FALSE;
+		g->request_id = g_strdup_printf("domain:%s", c->target);
+		g->summary =
+		    g_strdup_printf("the DNS-change record of %s is looked for now", c->target);
+		return TRUE;
+	}
 	used = *c;
 	used.state = CG_CHALLENGE_STATE_USED;
 	if (!cg_store_challenge_put(txn, &used, error))

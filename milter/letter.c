@@ -150,12 +150,19 @@ static gboolean
 add_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, GString *done,
             GError **error)
 {
+	const char *local = cg_policy_default_challenge(g->conf->domain_method);
+	gboolean dns = strcmp(local, CG_DNS_CHALLENGE) == 0;
 	guint i;
 
 	for (i = 0; i < domains->len; i++) {
 		const char *name = domains->pdata[i];
 		g_autoptr(GError) err = NULL;
 		g_autoptr(CgDomain) old = cg_store_domain_get(g->store, txn, name, &err);
+		g_autofree char *how =
+		    dns ? g_strdup_printf("the TXT record to publish at %s.%s goes "
+		                          "to the organisation's contact",
+		                          CG_DNS_CHALLENGE_LABEL, name)
+		        : g_strdup_printf("a challenge goes to postmaster@%s", name);
 		CgDomain d = {0};
 
 		if (old == NULL && !cg_error_absent(&err, error))
@@ -165,25 +172,23 @@ add_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, GStr
 			                       cg_domain_status_name(old->status));
 			continue;
 		}
-		if (!challenge_job(txn, name, org->id, "postmaster", error))
+		if (!challenge_job(txn, name, org->id, local, error))
 			return FALSE;
 		if (old != NULL) {
-			g_string_append_printf(
-			    done,
-			    "- %s: registered to another organisation; a challenge "
-			    "goes to postmaster@%s, whose answer moves it\n",
-			    name, name);
+			g_string_append_printf(done,
+			                       "- %s: registered to another organisation; %s, and "
+			                       "validating it moves it\n",
+			                       name, how);
 			continue;
 		}
 		d.domain = (char *)name;
 		d.org_id = org->id;
 		d.status = CG_DOMAIN_PENDING;
 		d.method = d.rule_version = d.evidence = d.previous_org = "";
-		d.local_part = "postmaster";
+		d.local_part = (char *)local;
 		if (!cg_store_domain_put(txn, &d, error))
 			return FALSE;
-		g_string_append_printf(done, "- %s: added; a challenge goes to postmaster@%s\n", name,
-		                       name);
+		g_string_append_printf(done, "- %s: added; %s\n", name, how);
 	}
 	return TRUE;
 }

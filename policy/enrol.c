@@ -60,6 +60,12 @@ cg_policy_domain_method(const char *method, gboolean public_trust, gint64 now)
 }
 
 const char *
+cg_policy_default_challenge(const char *domain_method)
+{
+	return g_strcmp0(domain_method, "dns") == 0 ? CG_DNS_CHALLENGE : "postmaster";
+}
+
+const char *
 cg_policy_domain_method_warning(const char *method, gint64 now)
 {
 	if (g_strcmp0(method, CG_METHOD_EMAIL) != 0 || now < CG_EMAIL_METHOD_DISCOURAGED)

@@ -337,6 +337,16 @@ char *cg_policy_domain_usable(const CgDomainFacts *f, const char *org_id, gint64
 /* Domain validation methods, as recorded. */
 #define CG_METHOD_EMAIL    "email-postmaster" /* TLS BR 3.2.2.4.4 */
 #define CG_METHOD_OPERATOR "operator"         /* certgate domain add --validated */
+#define CG_METHOD_DNS      "dns-change"       /* TLS BR 3.2.2.4.7 */
+/* Where a challenge's job and a domain record name a postmaster-style local
+ * part, this stands for the DNS-change method instead (no local part
+ * begins with "_" in TLS BR 3.2.2.4.4). */
+#define CG_DNS_CHALLENGE "_dns"
+/* The record the DNS-change method looks for: TXT at LABEL.DOMAIN. */
+#define CG_DNS_CHALLENGE_LABEL "_certgate-challenge"
+/* The challenge to make for a new domain under DomainMethod (its value):
+ * CG_DNS_CHALLENGE or "postmaster". */
+const char *cg_policy_default_challenge(const char *domain_method);
 /* TLS BR ballot SC-090: the constructed-address e-mail method SHOULD NOT be
  * used from 2026-03-15 and MUST NOT from 2028-03-15 (publicly trusted). */
 #define CG_EMAIL_METHOD_DISCOURAGED ((gint64)1773532800) /* 2026-03-15T00:00:00Z */

@@ -282,7 +282,7 @@ challenge_decode(GVariant *v)
 	c->kind = kind;
 	c->state = st;
 	if (!fixed32(hash, c->token_hash) || kind < CG_CHALLENGE_DOMAIN ||
-	    kind > CG_CHALLENGE_RENEW || st > CG_CHALLENGE_STATE_EXPIRED) {
+	    kind > CG_CHALLENGE_DNS || st > CG_CHALLENGE_STATE_EXPIRED) {
 		cg_challenge_free(c);
 		return NULL;
 	}

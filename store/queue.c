@@ -20,8 +20,9 @@ G_STATIC_ASSERT(1 + 1 + 2 + 4 + 8 + CG_JOB_ID_MAX + 1 <= CG_JOB_RECORD_LEN);
 const char *
 cg_job_kind_name(CgJobKind kind)
 {
-	static const char *n[] = {"?",      "challenge", "issue",  "deliver", "report", "invite",
-	                          "crl",    "notify",    "confirm", "remind", "status", "digest"};
+	static const char *n[] = {"?",      "challenge", "issue",   "deliver", "report",
+	                          "invite", "crl",       "notify",  "confirm", "remind",
+	                          "status", "digest",    "dnscheck"};
 
 	return (guint)kind < G_N_ELEMENTS(n) ? n[kind] : "?";
 }
@@ -176,6 +177,15 @@ cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error)
 
 	j.attempts = (guint16)MIN((guint)j.attempts + 1, G_MAXUINT16);
 	return put_aside(txn, &j, due, error);
+}
+
+gboolean
+cg_store_job_dnscheck_now(CgTxn *txn, const char *domain, const guint8 hash[32], GError **error)
+{
+	g_autofree char *hex = cg_hex(hash, 32);
+	g_autofree char *id = g_strdup_printf("%s|%s|now", domain, hex);
+
+	return cg_store_job_append(txn, CG_JOB_DNSCHECK, id, error);
 }
 
 gboolean

@@ -232,6 +232,8 @@ typedef enum {
 	CG_CHALLENGE_INVITE,
 	CG_CHALLENGE_RENEW, /* an expiry reminder: answered with a CSR, it renews
 	                     * the certificate (target: its serial) */
+	CG_CHALLENGE_DNS,   /* DNS change (TLS BR 3.2.2.4.7): the hash is of the
+	                     * value to publish; target: the domain */
 } CgChallengeKind;
 
 typedef enum {
@@ -431,11 +433,14 @@ typedef enum {
 	CG_JOB_CRL,
 	CG_JOB_NOTIFY,
 	CG_JOB_CONFIRM,
-	CG_JOB_REMIND, /* "SERIAL|SECONDS": the expiry reminder that many
-	                * seconds before not-after */
-	CG_JOB_STATUS, /* request id: the status CSV to the admin */
-	CG_JOB_DIGEST, /* "YYYY-MM-DD": the operator's daily digest */
-	CG_JOB_KIND_MAX = CG_JOB_DIGEST
+	CG_JOB_REMIND,   /* "SERIAL|SECONDS": the expiry reminder that many
+	                  * seconds before not-after */
+	CG_JOB_STATUS,   /* request id: the status CSV to the admin */
+	CG_JOB_DIGEST,   /* "YYYY-MM-DD": the operator's daily digest */
+	CG_JOB_DNSCHECK, /* "DOMAIN|HASH|N": look for a DNS-change value; N the
+	                  * attempt (another is scheduled with back-off), or
+	                  * "now" (asked for: no follow-up) */
+	CG_JOB_KIND_MAX = CG_JOB_DNSCHECK
 } CgJobKind;
 
 /* Room for "domain|org|local" with a 253-character domain. */
@@ -457,6 +462,10 @@ gboolean cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError *
 /* Keeps job (attempts incremented) aside until due. */
 gboolean cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error);
 /* A new job, kept aside until due (a reminder, the next digest). */
+/* A dnscheck job for the DNS-change challenge of domain whose value hashes
+ * to hash, to run at once and only once. */
+gboolean cg_store_job_dnscheck_now(CgTxn *txn, const char *domain, const guint8 hash[32],
+                                   GError **error);
 gboolean cg_store_job_schedule(CgTxn *txn, CgJobKind kind, const char *id, gint64 due,
                                GError **error);
 /* Moves deferred jobs due at or before now back into the queue; *next_due is

@@ -9,18 +9,12 @@
 # a lookup that gets no answer defers the request.
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
+. "$CG_SRC/tests/lib/nsd.sh"
 . "$CG_SRC/tests/lib/ca.sh"
 ca_test dnssec
-NS_IP=127.0.0.33
-Z="$T/nsd"
-mkdir -p "$Z"
-stop_nsd() { # and wait until it is gone: the address is free for the next run
-	pkill -f "nsd -c $Z/nsd.conf" 2>/dev/null || return 0
-	i=0
-	while pgrep -f "nsd -c $Z/nsd.conf" > /dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	pkill -KILL -f "nsd -c $Z/nsd.conf" 2>/dev/null || true
-}
-CA_CLEANUP=stop_nsd
+CA_CLEANUP=nsd_stop
+nsd_init "$T/nsd" 127.0.0.33
+Z="$NSD_DIR"
 
 # ---- the zones -----------------------------------------------------------
 cat > "$Z/cgtest.zone" <<EOF
@@ -28,58 +22,31 @@ cat > "$Z/cgtest.zone" <<EOF
 \$TTL 60
 @           IN SOA ns.cgtest. hostmaster.cgtest. 1 3600 600 86400 60
 @           IN NS  ns.cgtest.
-ns          IN A   $NS_IP
+ns          IN A   $NSD_IP
 ok          IN CAA 0 issuemail "ca.example.net"
 deny        IN CAA 0 issuemail "other-ca.example"
 tamper      IN CAA 0 issuemail "other-ca.example"
 insecure    IN NS  ns.insecure.cgtest.
-ns.insecure IN A   $NS_IP
+ns.insecure IN A   $NSD_IP
 EOF
 cat > "$Z/insecure.zone" <<EOF
 \$ORIGIN insecure.cgtest.
 \$TTL 60
 @  IN SOA ns.insecure.cgtest. hostmaster.insecure.cgtest. 1 3600 600 86400 60
 @  IN NS  ns.insecure.cgtest.
-ns IN A   $NS_IP
+ns IN A   $NSD_IP
 @  IN CAA 0 issuemail "ca.example.net"
 EOF
-(cd "$Z" && ldns-keygen -a ECDSAP256SHA256 -k cgtest. > key.name) || { bad "ldns-keygen"; exit 1; }
-key=$(cat "$Z/key.name")
-(cd "$Z" && ldns-signzone -n cgtest.zone "$key") || { bad "ldns-signzone"; exit 1; }
+nsd_key cgtest && nsd_sign cgtest || { bad "ldns-keygen, ldns-signzone"; exit 1; }
 # The forgery: tamper.cgtest's record changed after signing, to let this CA in.
 sed -i 's/^\(tamper\.cgtest\.[[:space:]].*CAA[[:space:]].*\)"other-ca\.example"/\1"ca.example.net"/' "$Z/cgtest.zone.signed"
 grep -q '^tamper\.cgtest\..*CAA.*"ca.example.net"' "$Z/cgtest.zone.signed" && ok "zone cgtest. signed; tamper.cgtest forged after signing" ||
 	{ bad "the forged record: $(grep tamper "$Z/cgtest.zone.signed")"; exit 1; }
-cp "$Z/$key.key" "$T/anchor.key"
-cat > "$Z/nsd.conf" <<EOF
-server:
-	ip-address: $NS_IP
-	port: 53
-	username: ""
-	chroot: ""
-	zonesdir: "$Z"
-	pidfile: "$Z/nsd.pid"
-	xfrdfile: "$Z/xfrd.state"
-	zonelistfile: "$Z/zone.list"
-	logfile: "$Z/nsd.log"
-	server-count: 1
-	verbosity: 1
-remote-control:
-	control-enable: no
-zone:
-	name: cgtest.
-	zonefile: cgtest.zone.signed
-zone:
-	name: insecure.cgtest.
-	zonefile: insecure.zone
-EOF
-nsd -c "$Z/nsd.conf" || { bad "nsd did not start: $(cat "$Z/nsd.log" 2>/dev/null)"; exit 1; }
-i=0
-while [ ! -s "$Z/nsd.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+cp "$Z/cgtest.anchor" "$T/anchor.key"
+nsd_start cgtest=cgtest.zone.signed insecure.cgtest=insecure.zone ||
+	{ bad "nsd did not start: $(cat "$Z/nsd.log" 2>/dev/null)"; exit 1; }
 # The issuer's resolver is NSD (dns.sh's helpers, without its dnsmasq).
-DNS_DIR="$T/resolver"
-mkdir -p "$DNS_DIR"
-printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$NS_IP" > "$DNS_DIR/resolv.conf"
+DNS_DIR="$NSD_DIR/resolver"
 
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none" "DnssecTrustAnchor $T/anchor.key"
