@@ -111,6 +111,7 @@ int ctl_domain_add(CtlCtx *ctx, int argc, char **argv);
 int ctl_domain_list(CtlCtx *ctx, int argc, char **argv);
 int ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv);
 int ctl_domain_check(CtlCtx *ctx, int argc, char **argv);
+int ctl_domain_preflight(CtlCtx *ctx, int argc, char **argv);
 int ctl_admin_add(CtlCtx *ctx, int argc, char **argv);
 int ctl_admin_list(CtlCtx *ctx, int argc, char **argv);
 int ctl_admin_approve(CtlCtx *ctx, int argc, char **argv);

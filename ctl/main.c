@@ -37,6 +37,7 @@ static const CtlCommand commands[] = {
 	{"domain", "list", "[--org ID]", "domains with validation state and expiry", ctl_domain_list, TRUE},
 	{"domain", "challenge", "[--lifetime DUR] [--method postmaster|dns] DOMAIN", "send a new challenge for the domain", ctl_domain_challenge, TRUE},
 	{"domain", "check", "DOMAIN", "look for the domain's DNS-change record now", ctl_domain_check, TRUE},
+	{"domain", "preflight", "DOMAIN", "DNSSEC, CAA and MX of a domain before it applies", ctl_domain_preflight, TRUE},
 	{"admin", "add", "ADDR --org ID [--department D]", "appoint an admin", ctl_admin_add, TRUE},
 	{"admin", "list", "[--org ID]", "list admins", ctl_admin_list, TRUE},
 	{"admin", "approve", "ADDR", "appoint a held admin (outside the organisation's domains)", ctl_admin_approve, TRUE},

@@ -112,19 +112,6 @@ gboolean cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint6
 /* notify.c */
 gboolean cg_issuer_run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                               gboolean *temporary, GError **error);
-/* dns.c: DNS lookups the issuer decides on, DNSSEC-validated. */
-typedef enum {
-	CG_DNSSEC_OFF = 0,  /* DnssecTrustAnchor none: not validated */
-	CG_DNSSEC_SECURE,   /* validated from the trust anchor */
-	CG_DNSSEC_INSECURE, /* proven unsigned */
-} CgDnssec;
-const char *cg_dnssec_name(CgDnssec s);
-/* The rdata (GBytes) of the type records at name, empty for NXDOMAIN or no
- * data, with the answer's DNSSEC status in *sec. NULL with
- * CG_ERROR_DNS_TEMP when no answer came (wait and try again), or with
- * CG_ERROR_NOT_AUTHORISED when the answer is bogus (never rely on it). */
-GPtrArray *cg_dns_lookup(const CgConf *conf, const char *name, int type, CgDnssec *sec,
-                         GError **error);
 /* smimea.c: the SMIMEA record (RFC 8162, zone-file line, "\n"-ended) for
  * a certificate (DER) of mailbox, or NULL for a mailbox without '@'; the
  * comment heading a file of them. Caller frees the record. */

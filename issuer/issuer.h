@@ -134,6 +134,19 @@ gboolean cg_crl_write(CgCa *ca, CgStore *store, const CgConf *conf, gint64 now, 
                       GError **error);
 /* ---- CAA (RFC 9495) ---- */
 
+/* dns.c: DNS lookups the issuer decides on, DNSSEC-validated. */
+typedef enum {
+	CG_DNSSEC_OFF = 0,  /* DnssecTrustAnchor none: not validated */
+	CG_DNSSEC_SECURE,   /* validated from the trust anchor */
+	CG_DNSSEC_INSECURE, /* proven unsigned */
+} CgDnssec;
+const char *cg_dnssec_name(CgDnssec s);
+/* The rdata (GBytes) of the type records at name, empty for NXDOMAIN or no
+ * data, with the answer's DNSSEC status in *sec. NULL with
+ * CG_ERROR_DNS_TEMP when no answer came (wait and try again), or with
+ * CG_ERROR_NOT_AUTHORISED when the answer is bogus (never rely on it). */
+GPtrArray *cg_dns_lookup(const CgConf *conf, const char *name, int type, CgDnssec *sec,
+                         GError **error);
 /* TRUE when no issuemail property forbids issuing for domain, with *found
  * (when not NULL; caller frees) saying what permitted it, for the log and the
  * audit: "CAA at NAME permits this CA" or "no CAA record at DOMAIN or a

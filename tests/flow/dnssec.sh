@@ -24,6 +24,7 @@ cat > "$Z/cgtest.zone" <<EOF
 @           IN NS  ns.cgtest.
 ns          IN A   $NSD_IP
 ok          IN CAA 0 issuemail "ca.example.net"
+ok          IN MX  10 mail.ok.cgtest.
 deny        IN CAA 0 issuemail "other-ca.example"
 tamper      IN CAA 0 issuemail "other-ca.example"
 insecure    IN NS  ns.insecure.cgtest.
@@ -100,6 +101,25 @@ i=0
 while kill -0 "$ipid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 kill -0 "$ipid" 2>/dev/null && bad "the issuer did not stop within 10 s of TERM" || ok "the issuer stops on TERM"
 stop_issuer
+
+# certgate domain preflight: the same lookups, before an organisation applies.
+pf() { dns_run "$CG_BIN/certgate" -c "$T/certgate.conf" domain preflight "$1" 2>&1 && echo "exit 0" || echo "exit $?"; }
+out=$(pf ok.cgtest)
+echo "$out" | grep -q "^dnssec *secure" && echo "$out" | grep -q "^caa *permits *CAA at ok.cgtest permits this CA (DNSSEC: secure)" &&
+	echo "$out" | grep -q "^mx *present *10 mail.ok.cgtest. (DNSSEC secure)" &&
+	echo "$out" | grep -q "^record *registered *organisation 1, validated by operator" && echo "$out" | grep -q "^exit 0" &&
+	ok "preflight ok.cgtest: secure, CAA permits, MX present, registered: ready" || bad "preflight ok.cgtest: $out"
+out=$(pf deny.cgtest)
+echo "$out" | grep -q "^caa *forbids *CAA issuemail at deny.cgtest does not allow" && echo "$out" | grep -q "^mx *none" &&
+	echo "$out" | grep -q "^exit 1" && ok "preflight deny.cgtest: CAA forbids, no MX: not ready" || bad "preflight deny.cgtest: $out"
+out=$(pf tamper.cgtest)
+echo "$out" | grep -q "^caa .*fails DNSSEC validation (bogus" && echo "$out" | grep -q "^exit 1" &&
+	ok "preflight tamper.cgtest: the forged CAA answer is bogus" || bad "preflight tamper.cgtest: $out"
+out=$(pf insecure.cgtest)
+echo "$out" | grep -q "^dnssec *insecure" && ok "preflight insecure.cgtest: insecure" || bad "preflight insecure.cgtest: $out"
+out=$(dns_run "$CG_BIN/certgate" -c "$T/certgate.conf" --json domain preflight ok.cgtest)
+echo "$out" | grep -q '"dnssec":{"state":"secure"' && echo "$out" | grep -q '"ready":true' &&
+	ok "preflight --json" || bad "preflight --json: $out"
 
 # The control: without validation the same forgery gets a certificate.
 sed -i "s|^DnssecTrustAnchor .*|DnssecTrustAnchor none|" "$T/certgate.conf"
