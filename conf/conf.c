@@ -348,6 +348,8 @@ cross_check(Ctx *ctx, CgConf *c)
 	if (c->dnssec_trust_anchor != NULL && *c->dnssec_trust_anchor != '/' &&
 	    strcmp(c->dnssec_trust_anchor, "none") != 0)
 		problem(ctx, 0, find_key("DnssecTrustAnchor"), "must be an absolute path or none");
+	if (c->org_renewal >= c->org_reuse)
+		problem(ctx, 0, find_key("OrgRenewal"), "must be shorter than OrgReuse");
 	if (c->domain_renewal >= c->domain_reuse)
 		problem(ctx, 0, find_key("DomainRenewal"), "must be shorter than DomainReuse");
 	if (c->socket != NULL && !c->allow_inet_socket && !conf_socket_is_loopback(c->socket))

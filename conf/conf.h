@@ -55,6 +55,8 @@ typedef struct CgConf {
 	gint64 invite_lifetime;
 	gint64 domain_reuse;
 	gint64 domain_renewal;
+	gint64 org_reuse;
+	gint64 org_renewal;
 	gint64 signed_mail_max_age;
 	char *challenge_alignment; /* "strict" | "relaxed" */
 	char *trust_model;         /* "private" | "public" */

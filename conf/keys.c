@@ -44,6 +44,10 @@ const Key cg_conf_keys[] = {
     {"InviteLifetime", T_DURATION, "24h", FALSE, F(invite_lifetime), MIN_, 24 * H_, NULL},
     {"DomainReuse", T_DURATION, "398d", FALSE, F(domain_reuse), H_, 398 * D_, NULL},
     {"DomainRenewal", T_DURATION, "30d", FALSE, F(domain_renewal), 0, 397 * D_, NULL},
+    /* SBR 3.2.3 / 4.2.1: an organisation's validation is reused for 825
+     * days at most; its contact is asked to confirm OrgRenewal before. */
+    {"OrgReuse", T_DURATION, "825d", FALSE, F(org_reuse), D_, 825 * D_, NULL},
+    {"OrgRenewal", T_DURATION, "60d", FALSE, F(org_renewal), 0, 824 * D_, NULL},
     /* A signed mail (letter, enrolment, revocation) is taken this long
      * after its signingTime. */
     {"SignedMailMaxAge", T_DURATION, "7d", FALSE, F(signed_mail_max_age), H_, 30 * D_, NULL},

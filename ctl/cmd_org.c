@@ -13,6 +13,7 @@
 typedef struct {
 	CgOrg org;
 	const char *actor;
+	const char *verified; /* "; verified: ..." or NULL */
 } OrgAdd;
 
 static gboolean
@@ -26,8 +27,9 @@ org_add_txn(CgTxn *txn, gpointer data, GError **error)
 		return FALSE;
 	g_free(a->org.id);
 	a->org.id = g_strdup_printf("%" G_GUINT64_FORMAT, n);
-	detail = g_strdup_printf("%s, %s, %s, contact %s (operator-verified, active)", a->org.name,
-	                         a->org.org_identifier, a->org.country, a->org.contact);
+	detail = g_strdup_printf("%s, %s, %s, contact %s (operator-verified, active)%s",
+	                         a->org.name, a->org.org_identifier, a->org.country, a->org.contact,
+	                         a->verified ? a->verified : "");
 	return cg_store_org_put(txn, &a->org, error) &&
 	       cg_store_audit_append(txn, a->org.created_at, a->actor, "org.add", a->org.id, detail,
 	                             error);
@@ -42,6 +44,8 @@ ctl_org_add(CtlCtx *ctx, int argc, char **argv)
 	g_autofree char *state = NULL;
 	g_autofree char *locality = NULL;
 	g_autofree char *contact = NULL;
+	g_autofree char *source = NULL, *reference = NULL, *extract = NULL;
+	CtlVerified v = {0};
 	GOptionEntry entries[] = {
 	    {"name", 0, 0, G_OPTION_ARG_STRING, &name, "legal name", "NAME"},
 	    {"registration", 0, 0, G_OPTION_ARG_STRING, &reg,
@@ -50,6 +54,7 @@ ctl_org_add(CtlCtx *ctx, int argc, char **argv)
 	    {"state", 0, 0, G_OPTION_ARG_STRING, &state, "state or province", "S"},
 	    {"locality", 0, 0, G_OPTION_ARG_STRING, &locality, "locality", "L"},
 	    {"contact", 0, 0, G_OPTION_ARG_STRING, &contact, "the executive's address", "ADDR"},
+	    CTL_VERIFIED_ENTRIES(source, reference, extract),
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GError) err = NULL;
 	g_autofree char *idc = NULL, *addr = NULL;
@@ -87,8 +92,17 @@ ctl_org_add(CtlCtx *ctx, int argc, char **argv)
 	a.org.status = CG_ORG_ACTIVE;
 	a.org.created_at = a.org.validated_at = ctx->now;
 	a.org.approved_by = a.org.created_by = ctx->actor;
-	if (ctl_transact(ctx, org_add_txn, &a, NULL) != 0)
+	if (!ctl_verified_read(ctx, source, reference, extract, &v))
+		return 2;
+	a.org.verified_source = v.source;
+	a.org.verified_reference = v.reference;
+	a.org.verified_extract = v.extract;
+	a.verified = v.text;
+	if (ctl_transact(ctx, org_add_txn, &a, NULL) != 0) {
+		ctl_verified_clear(&v);
 		return 1;
+	}
+	ctl_verified_clear(&v);
 	if (ctx->json)
 		printf("{\"id\":\"%s\",\"status\":\"active\"}\n", a.org.id);
 	else
@@ -142,7 +156,7 @@ ctl_org_show(CtlCtx *ctx, int argc, char **argv)
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgOrg) o = NULL;
 	g_autoptr(GString) out = g_string_new(NULL);
-	g_autofree char *created = NULL, *validated = NULL;
+	g_autofree char *created = NULL, *validated = NULL, *ends = NULL;
 	CtlList l = {ctx, out, 0, NULL};
 	CgStore *s;
 
@@ -157,6 +171,13 @@ ctl_org_show(CtlCtx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, 1, "no organisation %s", argv[1]);
 	created = cg_time_iso(o->created_at);
 	validated = o->validated_at ? cg_time_iso(o->validated_at) : g_strdup("-");
+	if (o->validated_at) {
+		g_autofree char *t = cg_time_iso(o->validated_at + ctx->conf->org_reuse);
+
+		ends = g_strdup_printf(
+		    "  validation  %s until %s (OrgReuse)\n",
+		    o->validated_at + ctx->conf->org_reuse > ctx->now ? "valid" : "ENDED", t);
+	}
 	g_string_append_printf(
 	    out,
 	    "organisation %s: %s\n  status      %s%s%s\n  identifier  %s\n"
@@ -166,6 +187,20 @@ ctl_org_show(CtlCtx *ctx, int argc, char **argv)
 	    o->org_identifier, o->country, *o->state ? o->state : "-",
 	    *o->locality ? o->locality : "-", o->contact, created, o->created_by, validated,
 	    *o->approved_by ? o->approved_by : "-");
+	if (ends != NULL)
+		g_string_append(out, ends);
+	if (o->verified_source || o->verified_reference || o->verified_extract)
+		g_string_append_printf(out, "  verified    %s%s%s%s%s\n",
+		                       o->verified_source ? o->verified_source : "-",
+		                       o->verified_reference ? ", entry " : "",
+		                       o->verified_reference ? o->verified_reference : "",
+		                       o->verified_extract ? ", extract sha256 " : "",
+		                       o->verified_extract ? o->verified_extract : "");
+	if (o->confirm_request)
+		g_string_append_printf(out,
+		                       "  confirmed   by its contact's letter %s: approve it again "
+		                       "(certgate org approve %s)\n",
+		                       o->confirm_request, o->id);
 	ctl_org_pending_show(ctx, s, o, out);
 	g_string_append(out, "domains:\n");
 	if (!cg_store_foreach_by(s, NULL, CG_INDEX_DOMAIN_BY_ORG, o->id, ctl_domain_row, &l, &err))

@@ -136,6 +136,9 @@ typedef struct {
 	const char *actor;
 	gint64 now;
 	const char *challenge; /* a new domain's: DomainMethod's */
+	CtlVerified verified;  /* --source, --reference, --extract */
+	gint64 reuse;          /* OrgReuse */
+	gboolean renewed;      /* an active organisation approved again */
 	guint n_admins, n_held, n_domains;
 	GPtrArray *conflicts;
 } Decide;
@@ -316,6 +319,7 @@ approve(CgStore *s, CgTxn *txn, CgOrg *org, Decide *a, GError **error)
 	org->validated_at = a->now;
 	g_free(org->approved_by);
 	org->approved_by = g_strdup(a->actor);
+	ctl_verified_set(&a->verified, org);
 	g_clear_pointer(&org->pending_domains, g_strfreev);
 	g_clear_pointer(&org->pending_admins, g_strfreev);
 	g_clear_pointer(&org->pending_departments, g_strfreev);
@@ -332,6 +336,36 @@ decide_txn(CgTxn *txn, gpointer data, GError **error)
 
 	if (org == NULL)
 		return FALSE;
+	if (org->status == CG_ORG_ACTIVE && a->reason == NULL) {
+		/* Approved again, on its contact's confirm-organisation letter:
+		 * its validation runs for another OrgReuse. */
+		g_autofree char *until = cg_time_iso(a->now + a->reuse);
+
+		if (org->confirm_request == NULL) {
+			g_set_error(
+			    error, CG_ERROR, CG_ERROR_EXISTS,
+			    "organisation %s is active and no confirm-organisation letter of "
+			    "its contact waits: it is approved again only on one",
+			    org->id);
+			return FALSE;
+		}
+		detail = g_strdup_printf("approved again on %s's confirm-organisation letter %s: "
+		                         "validation until %s%s",
+		                         org->contact, org->confirm_request, until,
+		                         a->verified.text ? a->verified.text : "");
+		org->validated_at = a->now;
+		g_free(org->approved_by);
+		org->approved_by = g_strdup(a->actor);
+		g_clear_pointer(&org->confirm_request, g_free);
+		org->confirm_asked_at = 0;
+		ctl_verified_set(&a->verified, org);
+		a->renewed = TRUE;
+		job = g_strdup_printf("org.renewed|%s", org->id);
+		return cg_store_org_put(txn, org, error) &&
+		       cg_store_job_append(txn, CG_JOB_NOTIFY, job, error) &&
+		       cg_store_audit_append(txn, a->now, a->actor, "org.revalidate", org->id,
+		                             detail, error);
+	}
 	if (org->status != CG_ORG_PENDING) {
 		g_set_error(error, CG_ERROR, CG_ERROR_EXISTS, "organisation %s is %s, not pending",
 		            org->id, cg_org_status_name(org->status));
@@ -346,9 +380,10 @@ decide_txn(CgTxn *txn, gpointer data, GError **error)
 		if (!approve(s, txn, org, a, error))
 			return FALSE;
 		detail = g_strdup_printf("approved: %u admins active, %u held for the operator, %u "
-		                         "domains challenged%s",
+		                         "domains challenged%s%s",
 		                         a->n_admins, a->n_held, a->n_domains,
-		                         a->conflicts->len ? ", despite conflicts" : "");
+		                         a->conflicts->len ? ", despite conflicts" : "",
+		                         a->verified.text ? a->verified.text : "");
 	}
 	job = g_strdup_printf("%s|%s", a->reason ? "org.rejected" : "org.approved", org->id);
 	return cg_store_org_put(txn, org, error) &&
@@ -366,9 +401,11 @@ decide(CtlCtx *ctx, int argc, char **argv, gboolean approving)
 	GOptionEntry reject_entries[] = {
 	    {"reason", 0, 0, G_OPTION_ARG_STRING, &reason, "why (told to the contact)", "TEXT"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autofree char *source = NULL, *reference = NULL, *extract = NULL;
 	GOptionEntry approve_entries[] = {
 	    {"despite-conflicts", 0, 0, G_OPTION_ARG_NONE, &despite,
 	     "approve although other organisations hold some of what it asks for", NULL},
+	    CTL_VERIFIED_ENTRIES(source, reference, extract),
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GPtrArray) conflicts = g_ptr_array_new_with_free_func(g_free);
 	Decide d = {0};
@@ -376,7 +413,10 @@ decide(CtlCtx *ctx, int argc, char **argv, gboolean approving)
 
 	if (!ctl_parse(ctx, "ID",
 	               approving ? "Approve a pending organisation (after checking its register): "
-	                           "its admins become active and its domains are challenged."
+	                           "its admins become active and its domains are challenged. An "
+	                           "active one is approved again on its contact's "
+	                           "confirm-organisation letter: its validation runs for another "
+	                           "OrgReuse."
 	                         : "Reject a pending organisation; the contact is told why.",
 	               approving ? approve_entries : reject_entries, &argc, &argv))
 		return 2;
@@ -391,10 +431,21 @@ decide(CtlCtx *ctx, int argc, char **argv, gboolean approving)
 	d.now = ctx->now;
 	d.challenge = cg_policy_default_challenge(ctx->conf->domain_method);
 	d.conflicts = conflicts;
+	d.reuse = ctx->conf->org_reuse;
+	if (approving && !ctl_verified_read(ctx, source, reference, extract, &d.verified))
+		return 2;
 	if (ctl_transact(ctx, decide_txn, &d, "no such organisation") != 0)
 		return 1;
+	ctl_verified_clear(&d.verified);
 	if (!approving) {
 		printf("organisation %s rejected\n", d.id);
+		return 0;
+	}
+	if (d.renewed) {
+		g_autofree char *until = cg_time_iso(ctx->now + ctx->conf->org_reuse);
+
+		printf("organisation %s approved again: its validation runs until %s\n", d.id,
+		       until);
 		return 0;
 	}
 	printf("organisation %s approved: %u admins active, %u held for certgate admin approve, %u "

@@ -179,3 +179,70 @@ ctl_transact(CtlCtx *ctx, CgTxnFunc fn, gpointer data, const char *not_found)
 	                    ? not_found
 	                    : err->message);
 }
+
+gboolean
+ctl_verified_read(CtlCtx *ctx, const char *source, const char *reference, const char *extract_file,
+                  CtlVerified *v)
+{
+	g_autoptr(GString) t = g_string_new(NULL);
+
+	memset(v, 0, sizeof(*v));
+	if ((source != NULL && (!*source || !cg_text_is_clean(source, -1, 200))) ||
+	    (reference != NULL && (!*reference || !cg_text_is_clean(reference, -1, 200)))) {
+		ctl_fail(ctx, 2, "--source and --reference are printable text, at most 200 bytes");
+		return FALSE;
+	}
+	if (extract_file != NULL) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *data = NULL;
+		gsize len;
+		guint8 h[CG_SHA256_LEN];
+
+		if (!g_file_get_contents(extract_file, &data, &len, &err)) {
+			ctl_fail(ctx, 2, "--extract: %s", err->message);
+			return FALSE;
+		}
+		cg_sha256(data, len, h);
+		v->extract = cg_hex(h, sizeof(h));
+	}
+	v->source = g_strdup(source);
+	v->reference = g_strdup(reference);
+	if (v->source)
+		g_string_append_printf(t, ", source %s", v->source);
+	if (v->reference)
+		g_string_append_printf(t, ", reference %s", v->reference);
+	if (v->extract)
+		g_string_append_printf(t, ", register extract sha256 %s", v->extract);
+	if (t->len > 0) {
+		g_string_erase(t, 0, 2);
+		v->text = g_strdup_printf("; verified: %s", t->str);
+	}
+	return TRUE;
+}
+
+void
+ctl_verified_set(const CtlVerified *v, CgOrg *o)
+{
+	if (v->source) {
+		g_free(o->verified_source);
+		o->verified_source = g_strdup(v->source);
+	}
+	if (v->reference) {
+		g_free(o->verified_reference);
+		o->verified_reference = g_strdup(v->reference);
+	}
+	if (v->extract) {
+		g_free(o->verified_extract);
+		o->verified_extract = g_strdup(v->extract);
+	}
+}
+
+void
+ctl_verified_clear(CtlVerified *v)
+{
+	g_free(v->source);
+	g_free(v->reference);
+	g_free(v->extract);
+	g_free(v->text);
+	memset(v, 0, sizeof(*v));
+}

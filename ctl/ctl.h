@@ -60,6 +60,28 @@ void ctl_json_str(GString *out, const char *s);
 char *ctl_actor(void);
 gint64 ctl_now(void);
 
+/* How the operator verified an organisation (org add/approve --source,
+ * --reference, --extract FILE): kept in its record and audited. */
+typedef struct {
+	char *source, *reference, *extract; /* extract: SHA-256 hex of the file */
+	char *text; /* "; verified in SOURCE, entry REF, extract sha256 X", or NULL */
+} CtlVerified;
+#define CTL_VERIFIED_ENTRIES(s, r, e)                                                              \
+	{                                                                                          \
+	    "source",  0, 0, G_OPTION_ARG_STRING, &(s), "the register checked (e.g. KRS)",         \
+	    "REGISTER"},                                                                           \
+	    {"reference", 0, 0, G_OPTION_ARG_STRING, &(r), "the entry in it", "REF"},              \
+	{                                                                                          \
+		"extract", 0, 0, G_OPTION_ARG_FILENAME, &(e),                                      \
+		    "the register extract checked (its SHA-256 is kept)", "FILE"                   \
+	}
+/* FALSE (reported) when a value is not clean text or FILE cannot be read. */
+gboolean ctl_verified_read(CtlCtx *ctx, const char *source, const char *reference,
+                           const char *extract_file, CtlVerified *v);
+/* Into the record's fields (those given). */
+void ctl_verified_set(const CtlVerified *v, CgOrg *o);
+void ctl_verified_clear(CtlVerified *v);
+
 /* A listing: a table with a header line, or a JSON array (--json). */
 typedef struct {
 	CtlCtx *ctx;

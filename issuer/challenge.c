@@ -300,3 +300,75 @@ cg_issuer_renewals(CgIssuer *iss, gint64 now, GError **error)
 	}
 	return (gint)due->len;
 }
+
+/* ---- organisations: OrgReuse ---- */
+
+typedef struct {
+	gint64 now, reuse, window;
+	GPtrArray *due; /* ids */
+} OrgRenewals;
+
+static gboolean
+org_due(const CgOrg *o, gint64 now, gint64 reuse, gint64 window)
+{
+	gint64 ends = o->validated_at + reuse;
+
+	/* Active, within the window, and not asked since this validation. */
+	return o->status == CG_ORG_ACTIVE && o->validated_at > 0 && ends - now <= window &&
+	       o->confirm_request == NULL && o->confirm_asked_at < o->validated_at;
+}
+
+static gboolean
+org_renewal_due(gconstpointer rec, gpointer data)
+{
+	OrgRenewals *r = data;
+
+	if (org_due(rec, r->now, r->reuse, r->window))
+		g_ptr_array_add(r->due, g_strdup(((const CgOrg *)rec)->id));
+	return TRUE;
+}
+
+static gboolean
+ask_org(CgTxn *txn, gpointer data, GError **error)
+{
+	const char *id = ((gpointer *)data)[0];
+	const OrgRenewals *r = ((gpointer *)data)[1];
+	g_autoptr(CgOrg) o = cg_store_org_get(cg_txn_store(txn), txn, id, error);
+	g_autofree char *job = NULL, *until = NULL, *detail = NULL;
+
+	if (o == NULL)
+		return FALSE;
+	if (!org_due(o, r->now, r->reuse, r->window))
+		return TRUE; /* answered or asked meanwhile */
+	o->confirm_asked_at = r->now;
+	job = g_strdup_printf("org.confirm|%s", o->id);
+	until = cg_time_iso(o->validated_at + r->reuse);
+	detail = g_strdup_printf("validation ends %s: %s asked for a confirm-organisation letter",
+	                         until, o->contact);
+	return cg_store_org_put(txn, o, error) &&
+	       cg_store_job_append(txn, CG_JOB_NOTIFY, job, error) &&
+	       cg_store_audit_append(txn, r->now, "issuer", "org.confirm-asked", o->id, detail,
+	                             error);
+}
+
+gint
+cg_issuer_org_renewals(CgIssuer *iss, gint64 now, GError **error)
+{
+	g_autoptr(GPtrArray) due = g_ptr_array_new_with_free_func(g_free);
+	OrgRenewals r = {now, iss->conf->org_reuse, iss->conf->org_renewal, due};
+	guint i;
+
+	if (!cg_store_foreach(iss->store, NULL, CG_REC_ORG, org_renewal_due, &r, error))
+		return -1;
+	for (i = 0; i < due->len; i++) {
+		gpointer args[2] = {due->pdata[i], &r};
+
+		if (!cg_store_transact(iss->store, ask_org, args, error))
+			return -1;
+		cg_log(LOG_INFO,
+		       "organisation %s: validation ends soon; its contact is asked to "
+		       "confirm it",
+		       (char *)due->pdata[i]);
+	}
+	return (gint)due->len;
+}

@@ -141,6 +141,8 @@ gather(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, cons
 	f->org_id = org->id;
 	f->org_active = org->status == CG_ORG_ACTIVE;
 	f->org_status = cg_org_status_name(org->status);
+	f->org_validated_at = org->validated_at;
+	f->org_reuse = iss->conf->org_reuse;
 	f->org_country = org->country;
 	f->by_admin = req->kind == CG_REQUEST_ENROLL;
 	f->requester = req->requester;
@@ -451,9 +453,10 @@ cg_issuer_queue_operator(CgStore *store, const CgConf *conf, const CgOperatorIss
 
 	if (org == NULL)
 		return NULL;
-	if (org->status != CG_ORG_ACTIVE) {
-		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "organisation %s is %s",
-		            org->id, cg_org_status_name(org->status));
+	if ((why = cg_policy_org_usable(org->id, org->status == CG_ORG_ACTIVE,
+	                                cg_org_status_name(org->status), org->validated_at,
+	                                conf->org_reuse, now)) != NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "%s", why);
 		return NULL;
 	}
 	if (!domain_facts(store, conf, NULL, op->mailbox, &rec, &d, error))

@@ -96,6 +96,10 @@ gboolean cg_issuer_mail_token(CgIssuer *iss, CgTxn *txn, CgChallenge *c, const c
 /* Queues a challenge for every validation that expires within
  * DomainRenewal and has not been challenged since; how many, or -1. */
 gint cg_issuer_renewals(CgIssuer *iss, gint64 now, GError **error);
+/* The contact of every active organisation whose validation ends within
+ * OrgRenewal is asked once for a confirm-organisation letter (notify job
+ * "org.confirm|ID"); how many, or -1. */
+gint cg_issuer_org_renewals(CgIssuer *iss, gint64 now, GError **error);
 /* dnschallenge.c: the DNS-change method (TLS BR 3.2.2.4.7). The challenge
  * for domain: a value mailed to org's contact, its hash stored, a check
  * scheduled; *sent FALSE when the MTA refused for good. */

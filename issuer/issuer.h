@@ -257,6 +257,9 @@ typedef struct {
 	/* validated (not lapsed) by the e-mail method (TLS BR 3.2.2.4.4), by
 	 * operator attestation */
 	guint domains_email, domains_operator;
+	GPtrArray *orgs_ending; /* active organisations whose validation ends
+	                         * within OrgRenewal, or ended (char*) */
+	gint64 org_reuse, org_renewal;
 	GPtrArray *expiring_domains; /* "DOMAIN (organisation ID, DATE)", at most 20 */
 	guint64 jobs_queued, jobs_deferred;
 	/* the last 24 hours, from the audit log */

@@ -350,6 +350,10 @@ cg_issuer_tick(CgIssuer *iss, gint64 now)
 			cg_log(LOG_ERR, "domain renewals: %s", err->message);
 			g_clear_error(&err);
 		}
+		if (cg_issuer_org_renewals(iss, now, &err) < 0) {
+			cg_log(LOG_ERR, "organisation renewals: %s", err->message);
+			g_clear_error(&err);
+		}
 		iss->next_renewal = now + 3600;
 	}
 	cg_issuer_digest_tick(iss, now);

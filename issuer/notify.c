@@ -2,6 +2,9 @@
  * notify.c: notices (DESIGN.md 5.1, 5.2, 5.5), one job each:
  *   "letter|REQUEST"                  what a letter did, to its sender
  *   "org.approved|ID", "org.rejected|ID"  the operator's decision, to the contact
+ *   "org.renewed|ID"   approved again on its contact's confirm-organisation letter
+ *   "org.confirm|ID"   its validation ends within OrgRenewal: the contact is asked
+ *                      for a confirm-organisation letter
  *   "revoked|SERIAL|ADDR"             a revocation by mail, to its sender
  *   "domain.validated|DOMAIN|ORG", "domain.moved|DOMAIN|ORG"  to the contact
  * Never: changes a record; a notice only tells.
@@ -62,6 +65,33 @@ notify_org(CgIssuer *iss, CgTxn *txn, const char *what, const char *id, gint64 n
 
 	if (org == NULL)
 		return FALSE;
+	if (strcmp(what, "org.confirm") == 0 || strcmp(what, "org.renewed") == 0) {
+		g_autofree char *until = cg_time_iso(org->validated_at + iss->conf->org_reuse);
+
+		subject = g_strdup_printf(strcmp(what, "org.confirm") == 0
+		                              ? "Organisation %s: please confirm it by %s"
+		                              : "Organisation %s approved again, until %s",
+		                          org->name, until);
+		text =
+		    strcmp(what, "org.confirm") == 0
+		        ? g_strdup_printf(
+		              "Hello,\n\nthe CA's validation of %s (%s) as organisation %s "
+		              "ends on\n%s. From then on it issues no certificate for it.\n\n"
+		              "To keep it, send the CA's request address an S/MIME-signed "
+		              "letter with\nthe line\n\n    Request: confirm-organisation\n\n"
+		              "(first an update-organisation letter, if its details changed). "
+		              "The CA\nthen checks the register again and approves it for "
+		              "another period.\n\n-- \ncertgate at %s\n",
+		              org->name, org->org_identifier, org->id, until,
+		              iss->conf->gateway_domain)
+		        : g_strdup_printf("Hello,\n\nthe CA has approved %s (%s) again, as "
+		                          "organisation %s: its validation\nruns until %s.\n\n-- "
+		                          "\ncertgate at %s\n",
+		                          org->name, org->org_identifier, org->id, until,
+		                          iss->conf->gateway_domain);
+		return notice(iss, txn, org->contact, subject, text, NULL, org->id, what, now,
+		              temporary, error);
+	}
 	subject =
 	    g_strdup_printf("Organisation %s %s", org->name, approved ? "approved" : "rejected");
 	if (approved)
@@ -155,7 +185,8 @@ cg_issuer_run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	if (g_strv_length(f) == 2 && strcmp(f[0], "letter") == 0)
 		return notify_letter(iss, txn, f[1], now, temporary, error);
 	if (g_strv_length(f) == 2 &&
-	    (strcmp(f[0], "org.approved") == 0 || strcmp(f[0], "org.rejected") == 0))
+	    (strcmp(f[0], "org.approved") == 0 || strcmp(f[0], "org.rejected") == 0 ||
+	     strcmp(f[0], "org.confirm") == 0 || strcmp(f[0], "org.renewed") == 0))
 		return notify_org(iss, txn, f[0], f[1], now, temporary, error);
 	return notify_domain(iss, txn, job, f, now, temporary, error);
 }

@@ -34,6 +34,7 @@ cg_stats_free(CgStats *s)
 	g_ptr_array_unref(s->top_reasons);
 	g_ptr_array_unref(s->expiring_domains);
 	g_ptr_array_unref(s->pending_orgs);
+	g_ptr_array_unref(s->orgs_ending);
 	g_ptr_array_unref(s->warnings);
 	g_free(s);
 }
@@ -46,6 +47,27 @@ count_org(gconstpointer rec, gpointer data)
 
 	if (o->status == CG_ORG_ACTIVE) {
 		s->orgs_active++;
+		if (o->confirm_request != NULL && s->orgs_ending->len < MAX_LISTED)
+			g_ptr_array_add(
+			    s->orgs_ending,
+			    g_strdup_printf("organisation %s (%s) is confirmed by its "
+			                    "contact's letter %s: check the register and "
+			                    "approve it again (certgate org approve %s)",
+			                    o->id, o->name, o->confirm_request, o->id));
+		if (o->validated_at + s->org_reuse <= s->now + s->org_renewal &&
+		    s->orgs_ending->len < MAX_LISTED) {
+			g_autofree char *until = cg_time_iso(o->validated_at + s->org_reuse);
+
+			g_ptr_array_add(
+			    s->orgs_ending,
+			    g_strdup_printf(
+			        "organisation %s (%s): its validation %s %s%s", o->id, o->name,
+			        o->validated_at + s->org_reuse > s->now ? "ends" : "ended", until,
+			        o->validated_at + s->org_reuse > s->now
+			            ? ""
+			            : "; it issues nothing until confirmed "
+			              "and approved again"));
+		}
 	} else if (o->status == CG_ORG_PENDING) {
 		s->orgs_pending++;
 		if (s->pending_orgs->len < MAX_LISTED)
@@ -298,6 +320,9 @@ cg_stats_gather(const CgConf *conf, CgStore *store, gint64 now, GError **error)
 	s->top_reasons = g_ptr_array_new_with_free_func(reason_free);
 	s->expiring_domains = g_ptr_array_new_with_free_func(g_free);
 	s->pending_orgs = g_ptr_array_new_with_free_func(g_free);
+	s->orgs_ending = g_ptr_array_new_with_free_func(g_free);
+	s->org_reuse = conf->org_reuse;
+	s->org_renewal = conf->org_renewal;
 	s->warnings = g_ptr_array_new_with_free_func(g_free);
 	if (!cg_store_foreach(store, NULL, CG_REC_ORG, count_org, s, error) ||
 	    !cg_store_foreach(store, NULL, CG_REC_DOMAIN, count_domain, s, error) ||
@@ -311,6 +336,12 @@ cg_stats_gather(const CgConf *conf, CgStore *store, gint64 now, GError **error)
 	top_reasons(s);
 	ca_warnings(s, conf);
 	method_warnings(s, conf);
+	{
+		guint i;
+
+		for (i = 0; i < s->orgs_ending->len; i++)
+			g_ptr_array_add(s->warnings, g_strdup(s->orgs_ending->pdata[i]));
+	}
 	return s;
 }
 

@@ -464,6 +464,7 @@ enroll_check(CgGateway *g, GError **error)
 	CgMailBody own = {0};
 	const CgMailBody *body = &mail->body;
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	g_autofree char *why = NULL;
 	guint i, before;
 
 	g->state = st;
@@ -481,9 +482,11 @@ enroll_check(CgGateway *g, GError **error)
 	}
 	if ((st->org = cg_store_org_get(g->store, NULL, admin->org_id, error)) == NULL)
 		return FALSE;
-	if (st->org->status != CG_ORG_ACTIVE) {
-		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "organisation %s is %s",
-		            st->org->id, cg_org_status_name(st->org->status));
+	why = cg_policy_org_usable(st->org->id, st->org->status == CG_ORG_ACTIVE,
+	                           cg_org_status_name(st->org->status), st->org->validated_at,
+	                           g->conf->org_reuse, now);
+	if (why != NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "%s", why);
 		return FALSE;
 	}
 	switch (cg_policy_enroll_auth(cg_policy_enroll_auth_mode(g->conf->enroll_auth),

@@ -450,6 +450,22 @@ letter_apply(CgGateway *g, CgTxn *txn, GError **error)
 			if (!remove_domains(g, txn, org, l->domains, done, error))
 				return FALSE;
 			break;
+		case CG_LETTER_CONFIRM:
+			if (org->status != CG_ORG_ACTIVE) {
+				g_set_error(
+				    error, CG_ERROR, CG_ERROR_NOT_AUTHORISED,
+				    "organisation %s is %s: there is no validation to confirm",
+				    org->id, cg_org_status_name(org->status));
+				return FALSE;
+			}
+			g_free(org->confirm_request);
+			org->confirm_request = g_strdup(rid);
+			if (!cg_store_org_put(txn, org, error))
+				return FALSE;
+			g_string_append(done,
+			                "- confirmed by its contact: the CA checks the register "
+			                "again and approves it for another period\n");
+			break;
 		case CG_LETTER_UPDATE: {
 			g_autoptr(GString) changes = g_string_new(NULL);
 

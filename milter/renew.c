@@ -127,6 +127,8 @@ gather(CgStore *store, const CgConf *conf, CgTxn *txn, const CgChallenge *c, con
 		return FALSE;
 	f->org_active = x->org->status == CG_ORG_ACTIVE;
 	f->org_status = cg_org_status_name(x->org->status);
+	f->org_validated_at = x->org->validated_at;
+	f->org_reuse = conf->org_reuse;
 	f->domain.domain = cg_addr_domain(x->cert->mailbox);
 	x->domain = cg_store_domain_get(store, txn, f->domain.domain, &err);
 	if (x->domain == NULL && !cg_error_absent(&err, error))

@@ -45,6 +45,23 @@ cg_policy_domain_usable(const CgDomainFacts *f, const char *org_id, gint64 now)
 }
 
 char *
+cg_policy_org_usable(const char *id, gboolean active, const char *status, gint64 validated_at,
+                     gint64 reuse, gint64 now)
+{
+	g_autofree char *ended = NULL;
+
+	if (!active)
+		return g_strdup_printf("organisation %s is %s", id, status ? status : "not active");
+	if (validated_at + reuse > now)
+		return NULL;
+	ended = cg_time_iso(validated_at + reuse);
+	return g_strdup_printf("the validation of organisation %s ended on %s (OrgReuse); it "
+	                       "issues nothing until its contact confirms it (a signed letter, "
+	                       "Request: confirm-organisation) and the operator approves it again",
+	                       id, ended);
+}
+
+char *
 cg_policy_domain_method(const char *method, gboolean public_trust, gint64 now)
 {
 	if (!public_trust)
@@ -122,8 +139,9 @@ cg_policy_issue(const CgIssueFacts *f, gint64 now)
 	g_autoptr(GError) err = NULL;
 	char *why;
 
-	if (!f->org_active)
-		return g_strdup_printf("organisation %s is %s", f->org_id, f->org_status);
+	if ((why = cg_policy_org_usable(f->org_id, f->org_active, f->org_status,
+	                                f->org_validated_at, f->org_reuse, now)) != NULL)
+		return why;
 	if (f->by_admin && !f->requester_active)
 		return g_strdup_printf("%s is no longer an active admin of organisation %s",
 		                       f->requester, f->org_id);

@@ -23,6 +23,7 @@ static const struct {
     {CG_LETTER_REGISTER, "register-organisation"}, {CG_LETTER_ADD_ADMIN, "add-admin"},
     {CG_LETTER_REMOVE_ADMIN, "remove-admin"},      {CG_LETTER_ADD_DOMAIN, "add-domain"},
     {CG_LETTER_REMOVE_DOMAIN, "remove-domain"},    {CG_LETTER_UPDATE, "update-organisation"},
+    {CG_LETTER_CONFIRM, "confirm-organisation"},
 };
 
 const char *
@@ -162,7 +163,8 @@ field(CgLetter *l, const char *key, const char *v, guint line, GError **error)
 		if (l->kind == 0)
 			return fail(error, line,
 			            "unknown Request; one of register-organisation, add-admin, "
-			            "remove-admin, add-domain, remove-domain, update-organisation");
+			            "remove-admin, add-domain, remove-domain, update-organisation, "
+			            "confirm-organisation");
 		return TRUE;
 	}
 	if (g_ascii_strcasecmp(key, "Organisation") == 0 ||
@@ -238,6 +240,13 @@ complete(CgLetter *l, GError **error)
 			    error, 0,
 			    "update-organisation takes Organisation, Registration, Country, "
 			    "State, Locality or Contact");
+		break;
+	case CG_LETTER_CONFIRM:
+		if (org_fields || l->domains->len > 0 || l->admins->len > 0)
+			return fail(error, 0,
+			            "confirm-organisation takes no other line: it confirms the "
+			            "organisation as the CA holds it (change it with "
+			            "update-organisation first)");
 		break;
 	default:
 		return fail(error, 0, "no Request line");

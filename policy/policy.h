@@ -125,6 +125,8 @@ typedef enum {
 	CG_LETTER_ADD_DOMAIN,
 	CG_LETTER_REMOVE_DOMAIN,
 	CG_LETTER_UPDATE,
+	CG_LETTER_CONFIRM, /* confirm-organisation: the contact confirms its
+	                    * details before OrgReuse ends */
 } CgLetterKind;
 
 typedef struct {
@@ -371,6 +373,8 @@ typedef struct {
 	const char *org_id;
 	gboolean org_active;
 	const char *org_status;
+	gint64 org_validated_at;
+	gint64 org_reuse;
 	CgDomainFacts domain;          /* of the certificate's mailbox */
 	const char *answerer;          /* the From of the answer */
 	gboolean answered_by_subject;  /* the certificate's own mailbox answered */
@@ -409,10 +413,18 @@ CgEnrollVerdict cg_policy_enroll_auth(CgEnrollAuthMode mode, gboolean is_signed,
 char *cg_policy_sponsor(CgProfile profile, const char *given, const char *surname,
                         const char *country, const char *org_country);
 
+/* Why an organisation may have no certificate issued now, or NULL: it is not
+ * active, or its validation (validated_at) is older than reuse (OrgReuse;
+ * S/MIME BR: 825 days at most). Caller frees. */
+char *cg_policy_org_usable(const char *id, gboolean active, const char *status, gint64 validated_at,
+                           gint64 reuse, gint64 now);
+
 typedef struct {
 	const char *org_id;
 	gboolean org_active;
 	const char *org_status; /* its name, for the reason */
+	gint64 org_validated_at;
+	gint64 org_reuse; /* OrgReuse */
 	const char *org_country;
 	gboolean by_admin;         /* an enrolment by mail: its admin must still be one */
 	const char *requester;

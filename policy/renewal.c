@@ -29,9 +29,10 @@ cg_policy_renewal(const CgRenewalFacts *f, gint64 now, gboolean *rechallenge)
 		until = cg_time_iso(f->not_after);
 		return g_strdup_printf("certificate %s expired on %s; enrol anew", f->serial, until);
 	}
-	if (!f->org_active)
-		return g_strdup_printf("organisation %s is %s: no certificate of it is renewed",
-		                       f->org_id, f->org_status ? f->org_status : "not active");
+	if ((why = cg_policy_org_usable(f->org_id, f->org_active, f->org_status,
+	                                f->org_validated_at, f->org_reuse, now)) != NULL) {
+		return g_strdup_printf("%s: no certificate of it is renewed", why);
+	}
 	if ((why = cg_policy_domain_usable(&f->domain, f->org_id, now)) != NULL) {
 		/* The organisation's own domain, lapsed or pending: a new challenge
 		 * starts it again. Another's, or none: nothing will. */

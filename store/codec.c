@@ -103,6 +103,10 @@ cg_org_free(CgOrg *o)
 	g_strfreev(o->pending_domains);
 	g_strfreev(o->pending_admins);
 	g_strfreev(o->pending_departments);
+	g_free(o->verified_source);
+	g_free(o->verified_reference);
+	g_free(o->verified_extract);
+	g_free(o->confirm_request);
 	g_free(o);
 }
 
@@ -112,6 +116,17 @@ org_extras_out(gconstpointer r, GVariantDict *d)
 	const CgOrg *o = r;
 	GVariantBuilder b;
 	guint i;
+
+	if (o->verified_source != NULL)
+		g_variant_dict_insert(d, "verified_source", "s", o->verified_source);
+	if (o->verified_reference != NULL)
+		g_variant_dict_insert(d, "verified_reference", "s", o->verified_reference);
+	if (o->verified_extract != NULL)
+		g_variant_dict_insert(d, "verified_extract", "s", o->verified_extract);
+	if (o->confirm_request != NULL)
+		g_variant_dict_insert(d, "confirm_request", "s", o->confirm_request);
+	if (o->confirm_asked_at != 0)
+		g_variant_dict_insert(d, "confirm_asked_at", "x", o->confirm_asked_at);
 
 	if (o->pending_domains != NULL && o->pending_domains[0] != NULL)
 		g_variant_dict_insert_value(
@@ -139,6 +154,11 @@ org_extras_in(gpointer r, GVariantDict *d)
 	if ((doms != NULL && !g_variant_is_of_type(doms, G_VARIANT_TYPE_STRING_ARRAY)) ||
 	    (adms != NULL && !g_variant_is_of_type(adms, G_VARIANT_TYPE("a(ss)"))))
 		return FALSE;
+	(void)g_variant_dict_lookup(d, "verified_source", "s", &o->verified_source);
+	(void)g_variant_dict_lookup(d, "verified_reference", "s", &o->verified_reference);
+	(void)g_variant_dict_lookup(d, "verified_extract", "s", &o->verified_extract);
+	(void)g_variant_dict_lookup(d, "confirm_request", "s", &o->confirm_request);
+	(void)g_variant_dict_lookup(d, "confirm_asked_at", "x", &o->confirm_asked_at);
 	if (doms != NULL)
 		o->pending_domains = g_variant_dup_strv(doms, NULL);
 	if (adms == NULL)

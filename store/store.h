@@ -186,6 +186,17 @@ typedef struct {
 	char **pending_domains;
 	char **pending_admins;
 	char **pending_departments;
+	/* Its validation's evidence (certgate org add/approve --source,
+	 * --reference, --extract): the register, the entry, the SHA-256 of the
+	 * extract the operator checked. NULL when not given. */
+	char *verified_source;
+	char *verified_reference;
+	char *verified_extract;
+	/* The contact's confirm-organisation letter (its request id) waiting
+	 * for the operator's re-approval, or NULL; when the contact was last
+	 * asked for one (0: never). */
+	char *confirm_request;
+	gint64 confirm_asked_at;
 } CgOrg;
 
 typedef enum {

@@ -98,6 +98,23 @@ test_domain_method(void **state)
 	assert_null(cg_policy_domain_method_warning(CG_METHOD_OPERATOR, CG_EMAIL_METHOD_SUNSET));
 }
 
+/* An organisation's validation is reused for OrgReuse (825 days at most):
+ * from then on it issues and renews nothing, with the reason. */
+static void
+test_org_reuse(void **state)
+{
+	const gint64 reuse = 825 * 86400;
+
+	(void)state;
+	assert_reason(cg_policy_org_usable("1", TRUE, "active", NOW - reuse + 1, reuse, NOW), NULL);
+	assert_reason(cg_policy_org_usable("1", TRUE, "active", NOW - reuse, reuse, NOW),
+	              "the validation of organisation 1 ended on");
+	assert_reason(cg_policy_org_usable("1", TRUE, "active", NOW - reuse, reuse, NOW),
+	              "Request: confirm-organisation");
+	assert_reason(cg_policy_org_usable("1", FALSE, "suspended", NOW, reuse, NOW),
+	              "organisation 1 is suspended");
+}
+
 static void
 test_enroll_auth(void **state)
 {
@@ -148,6 +165,8 @@ good(const CgCsr *csr)
 	f.org_id = "1";
 	f.org_active = TRUE;
 	f.org_status = "active";
+	f.org_validated_at = NOW - 800 * 86400;
+	f.org_reuse = 825 * 86400;
 	f.org_country = "PL";
 	f.by_admin = TRUE;
 	f.requester = "anna@example.org";
@@ -182,6 +201,8 @@ test_issue(void **state)
 	/* Each re-check alone, in the order the issuer reports them. */
 	f = good(csr), f.org_active = FALSE, f.org_status = "suspended";
 	assert_reason(cg_policy_issue(&f, NOW), "organisation 1 is suspended");
+	f = good(csr), f.org_validated_at = NOW - f.org_reuse;
+	assert_reason(cg_policy_issue(&f, NOW), "the validation of organisation 1 ended on");
 	f = good(csr), f.requester_active = FALSE;
 	assert_reason(cg_policy_issue(&f, NOW), "anna@example.org is no longer an active admin");
 	f = good(csr), f.requester_active = FALSE, f.by_admin = FALSE; /* operator request */
@@ -218,6 +239,8 @@ renewable(void)
 	f.org_id = "1";
 	f.org_active = TRUE;
 	f.org_status = "active";
+	f.org_validated_at = NOW - 800 * 86400;
+	f.org_reuse = 825 * 86400;
 	f.domain = domain("1", TRUE, NOW + 86400);
 	f.answerer = "anna@example.org";
 	f.answerer_admin = TRUE;
@@ -369,9 +392,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_domain_usable), cmocka_unit_test(test_domain_method),
-	    cmocka_unit_test(test_enroll_auth),   cmocka_unit_test(test_renewal),
-	    cmocka_unit_test(test_sponsor),       cmocka_unit_test(test_issue),
-	    cmocka_unit_test(test_subject),       cmocka_unit_test(test_caa),
+	    cmocka_unit_test(test_org_reuse),     cmocka_unit_test(test_enroll_auth),
+	    cmocka_unit_test(test_renewal),       cmocka_unit_test(test_sponsor),
+	    cmocka_unit_test(test_issue),         cmocka_unit_test(test_subject),
+	    cmocka_unit_test(test_caa),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
