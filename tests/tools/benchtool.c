@@ -4,7 +4,9 @@
  *   cg-benchtool queue CONF ORG DOMAIN N
  *       makes N P-256 keys and CSRs in-process and queues N operator issue
  *       requests (bench1@DOMAIN ...) through the same path as certgate cert
- *       issue; prints the time it took
+ *       issue; prints the time it took. A DOMAIN with "%d" in it is a
+ *       pattern: request i goes to its own domain (d%d.example: d1.example,
+ *       d2.example ...)
  *   cg-benchtool csv PREFIX DOMAIN N
  *       writes an enrolment CSV of N rows (PREFIX1@DOMAIN ...), each with a
  *       fresh P-256 CSR as base64 DER, on standard output
@@ -309,7 +311,12 @@ main(int argc, char **argv)
 		return rc;
 	}
 	for (i = 1; i <= n; i++) {
-		g_autofree char *mb = g_strdup_printf("bench%d@%s", i, argv[4]);
+		const char *pat = strstr(argv[4], "%d");
+		g_autofree char *dom =
+		    pat != NULL
+		        ? g_strdup_printf("%.*s%d%s", (int)(pat - argv[4]), argv[4], i, pat + 2)
+		        : g_strdup(argv[4]);
+		g_autofree char *mb = g_strdup_printf("bench%d@%s", i, dom);
 		g_autoptr(GBytes) csr = make_csr();
 		CgOperatorIssue op = {0};
 		g_autofree char *id = NULL;
