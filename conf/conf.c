@@ -348,6 +348,24 @@ cross_check(Ctx *ctx, CgConf *c)
 	if (c->dnssec_trust_anchor != NULL && *c->dnssec_trust_anchor != '/' &&
 	    strcmp(c->dnssec_trust_anchor, "none") != 0)
 		problem(ctx, 0, find_key("DnssecTrustAnchor"), "must be an absolute path or none");
+	{
+		guint n = c->perspectives ? g_strv_length(c->perspectives) : 0;
+		char **p;
+
+		for (p = c->perspectives; p != NULL && *p != NULL; p++)
+			if (!cg_host_port_split(*p, NULL, NULL))
+				problem(ctx, 0, find_key("Perspective"), "\"%s\" is not HOST:PORT",
+				        *p);
+		if (c->perspective_quorum > (gint64)n)
+			problem(ctx, 0, find_key("PerspectiveQuorum"),
+			        "%" G_GINT64_FORMAT " is more than the %u Perspective lines",
+			        c->perspective_quorum, n);
+		if (cg_conf_public_trust(c) && n < 2)
+			problem(
+			    ctx, 0, find_key("Perspective"),
+			    "TrustModel public needs at least two remote perspectives (S/MIME BR "
+			    "4.2.2.2)");
+	}
 	if (c->org_renewal >= c->org_reuse)
 		problem(ctx, 0, find_key("OrgRenewal"), "must be shorter than OrgReuse");
 	if (c->domain_renewal >= c->domain_reuse)

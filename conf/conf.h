@@ -67,6 +67,9 @@ typedef struct CgConf {
 	char *admin_trust_anchors;
 	char **caa_identities;
 	char *dnssec_trust_anchor; /* a path, or "none" */
+	char **perspectives;       /* HOST:PORT, NULL-terminated, or NULL */
+	gint64 perspective_quorum; /* 0: all but one */
+	char *perspective_ca;
 	gint64 max_bulk_rows;
 	/* CA */
 	char *ca_certificate;

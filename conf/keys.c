@@ -69,6 +69,13 @@ const Key cg_conf_keys[] = {
      * or DNSKEY records, or none. */
     {"DnssecTrustAnchor", T_STRING, "/usr/share/dns/root.key", FALSE, F(dnssec_trust_anchor), 0, 0,
      NULL},
+    /* Multi-perspective corroboration (S/MIME BR 4.2.2.2): remote
+     * certgate-perspective daemons; how many must agree (0: all but one);
+     * the CA their certificates come from. */
+    {"Perspective", T_LIST, NULL, FALSE, F(perspectives), 1, 16, "repeatable"},
+    {"PerspectiveQuorum", T_INT, "0", FALSE, F(perspective_quorum), 0, 16, NULL},
+    {"PerspectiveCA", T_PATH, "/etc/certgate/perspective-ca.pem", FALSE, F(perspective_ca), 0, 0,
+     NULL},
     {"CaaIdentities", T_LIST, "%d", FALSE, F(caa_identities), 1, 16, NULL},
     {"MaxBulkRows", T_INT, "10000", FALSE, F(max_bulk_rows), 1, 20000, NULL},
     {"CACertificate", T_PATH, "/etc/certgate/ca/issuing-ca.pem", FALSE, F(ca_certificate), 0, 0,

@@ -24,9 +24,10 @@ typedef CgCaaProp Prop;
  * (temporarily, or for good on a bogus answer); an empty array when there
  * are none (NXDOMAIN or no data). */
 static GPtrArray *
-lookup(const CgConf *conf, const char *name, CgDnssec *sec, GError **error)
+lookup(const CgConf *conf, const char *name, CgDnssec *sec, char **said, GError **error)
 {
-	g_autoptr(GPtrArray) rdata = cg_dns_lookup(conf, name, CAA_TYPE, sec, error);
+	g_autoptr(GPtrArray) rdata =
+	    cg_dns_lookup_corroborated(conf, name, CAA_TYPE, sec, said, error);
 	GPtrArray *props;
 	guint i;
 
@@ -86,7 +87,7 @@ cg_caa_check(const CgConf *conf, const char *domain, char **found, GError **erro
 	gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
 	const char *name;
 	gboolean allowed = TRUE;
-	g_autofree char *permit = NULL;
+	g_autofree char *permit = NULL, *corroborated = NULL;
 	g_autoptr(GError) err = NULL;
 	/* The weakest status met on the way: what the decision rests on. */
 	CgDnssec weakest = CG_DNSSEC_SECURE;
@@ -110,7 +111,8 @@ cg_caa_check(const CgConf *conf, const char *domain, char **found, GError **erro
 	for (name = domain; name != NULL && *name;
 	     name = strchr(name, '.') ? strchr(name, '.') + 1 : NULL) {
 		CgDnssec sec;
-		g_autoptr(GPtrArray) props = lookup(conf, name, &sec, &err);
+		g_autofree char *said = NULL;
+		g_autoptr(GPtrArray) props = lookup(conf, name, &sec, &said, &err);
 
 		if (props == NULL) {
 			if (g_error_matches(err, CG_ERROR, CG_ERROR_DNS_TEMP)) {
@@ -123,16 +125,21 @@ cg_caa_check(const CgConf *conf, const char *domain, char **found, GError **erro
 		if (sec == CG_DNSSEC_OFF ||
 		    (sec == CG_DNSSEC_INSECURE && weakest == CG_DNSSEC_SECURE))
 			weakest = sec;
+		if (said != NULL) {
+			g_free(corroborated);
+			corroborated = g_strdup_printf("; %s", said);
+		}
 		if (props->len > 0) {
 			allowed = cg_policy_caa_decide(props, conf->caa_identities, name, &err);
-			permit = g_strdup_printf("CAA at %s permits this CA (DNSSEC: %s)", name,
-			                         cg_dnssec_name(weakest));
+			permit = g_strdup_printf("CAA at %s permits this CA (DNSSEC: %s%s)", name,
+			                         cg_dnssec_name(weakest),
+			                         corroborated ? corroborated : "");
 			break;
 		}
 	}
 	if (permit == NULL && allowed)
-		permit = g_strdup_printf("no CAA record at %s or a parent (DNSSEC: %s)", domain,
-		                         cg_dnssec_name(weakest));
+		permit = g_strdup_printf("no CAA record at %s or a parent (DNSSEC: %s%s)", domain,
+		                         cg_dnssec_name(weakest), corroborated ? corroborated : "");
 	if (!allowed && err != NULL && weakest != CG_DNSSEC_SECURE &&
 	    !strstr(err->message, "DNSSEC"))
 		g_prefix_error(&err, "(DNSSEC: %s) ", cg_dnssec_name(weakest));

@@ -136,3 +136,19 @@ cg_dns_lookup(const CgConf *conf, const char *name, int type, CgDnssec *sec, GEr
 	ub_resolve_free(r);
 	return rdata;
 }
+
+GPtrArray *
+cg_dns_lookup_corroborated(const CgConf *conf, const char *name, int type, CgDnssec *sec,
+                           char **said, GError **error)
+{
+	GPtrArray *rdata = cg_dns_lookup(conf, name, type, sec, error);
+
+	*said = NULL;
+	if (rdata == NULL)
+		return NULL;
+	if (!cg_perspective_corroborate(conf, name, type, rdata, said, error)) {
+		g_ptr_array_unref(rdata);
+		return NULL;
+	}
+	return rdata;
+}

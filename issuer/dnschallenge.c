@@ -180,7 +180,7 @@ cg_issuer_run_dnscheck(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, 
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgChallenge) c = NULL;
 	g_autoptr(GPtrArray) rdata = NULL;
-	g_autofree char *name = NULL;
+	g_autofree char *name = NULL, *said = NULL;
 	g_autoptr(GString) found = NULL;
 	guint8 hash[32];
 	gboolean match = FALSE, follow;
@@ -216,7 +216,7 @@ cg_issuer_run_dnscheck(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, 
 		                             detail, error);
 	}
 	name = g_strdup_printf("%s.%s", CG_DNS_CHALLENGE_LABEL, c->target);
-	rdata = cg_dns_lookup(iss->conf, name, TXT_TYPE, &sec, &err);
+	rdata = cg_dns_lookup_corroborated(iss->conf, name, TXT_TYPE, &sec, &said, &err);
 	found = g_string_new(NULL);
 	if (rdata == NULL) {
 		if (g_error_matches(err, CG_ERROR, CG_ERROR_DNS_TEMP) && !follow) {
@@ -241,9 +241,10 @@ cg_issuer_run_dnscheck(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, 
 	}
 	if (match) {
 		g_autofree char *when = cg_time_iso(now);
-		g_autofree char *ev = g_strdup_printf(
-		    "DNS change (TLS BR 3.2.2.4.7): TXT %s, DNSSEC %s, found %s, at %s, check %s",
-		    name, cg_dnssec_name(sec), found->str, when, f[2]);
+		g_autofree char *ev = g_strdup_printf("DNS change (TLS BR 3.2.2.4.7): TXT %s, "
+		                                      "DNSSEC %s, found %s, at %s, check %s%s%s",
+		                                      name, cg_dnssec_name(sec), found->str, when,
+		                                      f[2], said ? ", " : "", said ? said : "");
 
 		return validate(iss, txn, c, ev, now, error);
 	}

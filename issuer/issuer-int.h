@@ -116,6 +116,25 @@ gboolean cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint6
 /* notify.c */
 gboolean cg_issuer_run_notify(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                               gboolean *temporary, GError **error);
+/* perspective.c: multi-perspective corroboration (S/MIME BR 4.2.2.2). */
+typedef enum {
+	CG_PERSPECTIVE_DOWN = 0, /* no answer: unreachable, TLS failed, a lookup failure */
+	CG_PERSPECTIVE_ANSWER,
+	CG_PERSPECTIVE_BOGUS,
+} CgPerspectiveAnswer;
+/* TRUE when primary's records are answered the same by PerspectiveQuorum of
+ * the Perspectives (at once when there are none), *said saying so; else
+ * CG_ERROR_DNS_TEMP when those not answering could still make the quorum,
+ * CG_ERROR_NOT_AUTHORISED when they could not (the answer is not relied on). */
+gboolean cg_perspective_corroborate(const CgConf *conf, const char *name, int type,
+                                    GPtrArray *primary, char **said, GError **error);
+/* The same records (rdata GBytes), in any order. */
+gboolean cg_perspective_same(GPtrArray *a, GPtrArray *b);
+guint cg_perspective_quorum(const CgConf *conf);
+/* A lookup a decision rests on: cg_dns_lookup, then corroborated; *said
+ * (caller frees) as above, NULL without perspectives. */
+GPtrArray *cg_dns_lookup_corroborated(const CgConf *conf, const char *name, int type, CgDnssec *sec,
+                                      char **said, GError **error);
 /* smimea.c: the SMIMEA record (RFC 8162, zone-file line, "\n"-ended) for
  * a certificate (DER) of mailbox, or NULL for a mailbox without '@'; the
  * comment heading a file of them. Caller frees the record. */

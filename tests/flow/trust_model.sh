@@ -32,12 +32,13 @@ at() {
 	FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 		dns_run faketime -f "@$d" "$@"
 }
-# TrustModel public needs DNSSEC validation: the root's anchor (no CAA
-# lookup is answered here; none is needed).
+# TrustModel public needs DNSSEC validation (the root's anchor) and two
+# perspectives: no CAA lookup is made here, none is needed.
 trust() {
 	sed -i '/^TrustModel /d; /^DnssecTrustAnchor /d' "$T/certgate.conf"
 	echo "TrustModel $1" >> "$T/certgate.conf"
-	[ "$1" = private ] || echo "DnssecTrustAnchor /usr/share/dns/root.key" >> "$T/certgate.conf"
+	sed -i '/^Perspective /d' "$T/certgate.conf"
+	[ "$1" = private ] || printf 'DnssecTrustAnchor /usr/share/dns/root.key\nPerspective 127.0.0.1:9\nPerspective 127.0.0.2:9\n' >> "$T/certgate.conf"
 }
 row() { $cg domain list | awk -v d="$1" '$1 == d'; }
 csr() {

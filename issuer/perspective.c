@@ -1,0 +1,264 @@
+/*
+ * perspective.c: multi-perspective corroboration (S/MIME BR 4.2.2.2, MPIC).
+ * A DNS answer the issuer decides on is asked again of the remote
+ * perspectives (Perspective HOST:PORT, certgate-perspective(8) in other
+ * networks) and relied on only when PerspectiveQuorum of them answered the
+ * same records.
+ *
+ * The protocol, one query per TLS 1.3 connection, both sides authenticated
+ * (the issuer with GatewayCertificate/GatewayKey, pinned by the
+ * perspective; the perspective with a certificate from PerspectiveCA):
+ *     -> "resolve NAME TYPE\n"
+ *     <- "answer STATUS N\n" and N lines of rdata in hex   (STATUS: secure,
+ *        insecure, off)
+ *     <- "bogus MESSAGE\n" | "fail MESSAGE\n"
+ * Never: relies on a perspective's answer alone; waits more than a few
+ * seconds on one.
+ */
+#include "issuer-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define IO_TIMEOUT_S 5
+#define CONNECT_MS   3000
+#define MAX_REPLY    (256 * 1024)
+
+/* A TCP connection to host:port within CONNECT_MS, with I/O timeouts; -1
+ * (errno set) when it cannot be made. */
+static int
+tcp_connect(const char *hostport)
+{
+	g_autofree char *host = NULL, *port = NULL;
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	struct timeval tv = {IO_TIMEOUT_S, 0};
+	guint portno;
+	int fd = -1;
+
+	if (!cg_host_port_split(hostport, &host, &portno)) {
+		errno = EINVAL;
+		return -1;
+	}
+	port = g_strdup_printf("%u", portno);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &res) != 0) {
+		errno = EHOSTUNREACH;
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		struct pollfd p;
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		            ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)
+			goto next;
+		p.fd = fd;
+		p.events = POLLOUT;
+		if (poll(&p, 1, CONNECT_MS) != 1 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+			errno = err ? err : ETIMEDOUT;
+			goto next;
+		}
+		(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		break;
+next:
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static SSL_CTX *
+client_ctx(const CgConf *conf, GError **error)
+{
+	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+
+	if (c == NULL || !SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) ||
+	    SSL_CTX_use_certificate_chain_file(c, conf->gateway_certificate) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(c, conf->gateway_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(c, conf->perspective_ca, NULL) != 1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		            "perspectives: the gateway certificate, its key or PerspectiveCA %s "
+		            "cannot be used",
+		            conf->perspective_ca);
+		SSL_CTX_free(c);
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+	return c;
+}
+
+/* One perspective's answer. */
+static CgPerspectiveAnswer
+ask(SSL_CTX *c, const char *hostport, const char *name, int type, GPtrArray **rdata, char **why)
+{
+	SSL *ssl = NULL;
+	int fd = tcp_connect(hostport);
+	g_autofree char *q = g_strdup_printf("resolve %s %d\n", name, type);
+	GString *in = g_string_new(NULL);
+	char buf[4096];
+	CgPerspectiveAnswer a = CG_PERSPECTIVE_DOWN;
+	g_auto(GStrv) lines = NULL;
+	guint n = 0, i;
+	int k;
+
+	*rdata = NULL;
+	if (fd < 0) {
+		*why = g_strdup_printf("%s: %s", hostport, g_strerror(errno));
+		goto out;
+	}
+	ssl = SSL_new(c);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		*why = g_strdup_printf("%s: TLS handshake failed (%s)", hostport,
+		                       ERR_reason_error_string(ERR_peek_last_error())
+		                           ? ERR_reason_error_string(ERR_peek_last_error())
+		                           : "no reason");
+		goto out;
+	}
+	if (SSL_write(ssl, q, (int)strlen(q)) <= 0) {
+		*why = g_strdup_printf("%s: cannot send the query", hostport);
+		goto out;
+	}
+	while (in->len < MAX_REPLY && (k = SSL_read(ssl, buf, sizeof(buf))) > 0)
+		g_string_append_len(in, buf, k);
+	lines = g_strsplit(in->str, "\n", -1);
+	if (g_str_has_prefix(lines[0], "answer ") && sscanf(lines[0], "answer %*s %u", &n) == 1 &&
+	    n <= 1000 && g_strv_length(lines) > n) {
+		*rdata = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+		for (i = 1; i <= n; i++) {
+			gsize len = strlen(lines[i]) / 2;
+			guint8 *d = g_malloc(len + 1);
+
+			if (strlen(lines[i]) % 2 != 0 || !cg_hex_decode(lines[i], d, len)) {
+				g_free(d);
+				g_clear_pointer(rdata, g_ptr_array_unref);
+				*why = g_strdup_printf("%s: an unreadable answer", hostport);
+				goto out;
+			}
+			g_ptr_array_add(*rdata, g_bytes_new_take(d, len));
+		}
+		a = CG_PERSPECTIVE_ANSWER;
+	} else if (g_str_has_prefix(lines[0], "bogus ")) {
+		a = CG_PERSPECTIVE_BOGUS;
+		*why = g_strdup_printf("%s: %s", hostport, lines[0] + 6);
+	} else {
+		*why = g_strdup_printf("%s: %s", hostport,
+		                       g_str_has_prefix(lines[0], "fail ") ? lines[0] + 5
+		                                                           : "no answer");
+	}
+out:
+	if (ssl != NULL) {
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+	}
+	if (fd >= 0)
+		close(fd);
+	ERR_clear_error();
+	g_string_free(in, TRUE);
+	return a;
+}
+
+static gint
+bytes_cmp(gconstpointer a, gconstpointer b)
+{
+	GBytes *x = *(GBytes *const *)a, *y = *(GBytes *const *)b;
+
+	return g_bytes_compare(x, y);
+}
+
+gboolean
+cg_perspective_same(GPtrArray *a, GPtrArray *b)
+{
+	/* Borrowed pointers, sorted: no free function (a copy would take the
+	 * originals' and unref what it does not own). */
+	g_autoptr(GPtrArray) x = g_ptr_array_sized_new(a->len);
+	g_autoptr(GPtrArray) y = g_ptr_array_sized_new(b->len);
+	guint i;
+
+	if (a->len != b->len)
+		return FALSE;
+	for (i = 0; i < a->len; i++) {
+		g_ptr_array_add(x, a->pdata[i]);
+		g_ptr_array_add(y, b->pdata[i]);
+	}
+	g_ptr_array_sort(x, bytes_cmp);
+	g_ptr_array_sort(y, bytes_cmp);
+	for (i = 0; i < x->len; i++)
+		if (!g_bytes_equal(x->pdata[i], y->pdata[i]))
+			return FALSE;
+	return TRUE;
+}
+
+guint
+cg_perspective_quorum(const CgConf *conf)
+{
+	guint n = conf->perspectives ? g_strv_length(conf->perspectives) : 0;
+
+	if (conf->perspective_quorum > 0)
+		return (guint)conf->perspective_quorum;
+	return n > 1 ? n - 1 : n; /* S/MIME BR 4.2.2.2: one may differ */
+}
+
+gboolean
+cg_perspective_corroborate(const CgConf *conf, const char *name, int type, GPtrArray *primary,
+                           char **said, GError **error)
+{
+	guint n = conf->perspectives ? g_strv_length(conf->perspectives) : 0;
+	guint quorum = cg_perspective_quorum(conf), agree = 0, down = 0, i;
+	g_autoptr(GString) notes = g_string_new(NULL);
+	SSL_CTX *c;
+
+	*said = NULL;
+	if (n == 0)
+		return TRUE;
+	if ((c = client_ctx(conf, error)) == NULL)
+		return FALSE;
+	for (i = 0; i < n; i++) {
+		g_autoptr(GPtrArray) rdata = NULL;
+		g_autofree char *why = NULL;
+		CgPerspectiveAnswer a = ask(c, conf->perspectives[i], name, type, &rdata, &why);
+
+		if (a == CG_PERSPECTIVE_ANSWER && cg_perspective_same(primary, rdata)) {
+			agree++;
+		} else if (a == CG_PERSPECTIVE_DOWN) {
+			down++;
+			g_string_append_printf(notes, "; no answer from %s", why);
+		} else {
+			g_string_append_printf(notes, "; %s answered otherwise%s%s",
+			                       conf->perspectives[i], why ? ": " : "",
+			                       why ? why : "");
+		}
+	}
+	SSL_CTX_free(c);
+	if (agree >= quorum) {
+		*said = g_strdup_printf("corroborated by %u of %u perspectives%s", agree, n,
+		                        notes->str);
+		return TRUE;
+	}
+	/* Not enough agree: wait when the missing ones could still make the
+	 * quorum, else the answer is not relied on. */
+	g_set_error(error, CG_ERROR,
+	            agree + down >= quorum ? CG_ERROR_DNS_TEMP : CG_ERROR_NOT_AUTHORISED,
+	            "the DNS answer for %s is not corroborated: %u of %u perspectives agree, %u "
+	            "needed (S/MIME BR 4.2.2.2)%s",
+	            name, agree, n, quorum, notes->str);
+	return FALSE;
+}

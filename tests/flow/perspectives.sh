@@ -1,0 +1,140 @@
+#!/bin/sh
+# perspectives.sh: multi-perspective corroboration (S/MIME BR 4.2.2.2). Two
+# certgate-perspective daemons, each in a mount namespace of its own that
+# sees its own DNS server (dnsmasq), answer the issuer over mutually
+# authenticated TLS. One DNS server lies about CAA. A lying perspective does
+# not change a decision the primary and the other agree on; a lie told to
+# the primary resolver is not corroborated and refused (the control without
+# perspectives issues on it); a perspective down beyond the quorum defers;
+# a client that is not the gateway gets no answer.
+set -eu
+. "$CG_SRC/tests/lib/dns.sh"
+. "$CG_SRC/tests/lib/ca.sh"
+ca_test perspectives
+HONEST1=127.0.0.49 HONEST2=127.0.0.50 LIAR=127.0.0.51
+P1=127.0.0.52:8853 P2=127.0.0.53:8853 P3=127.0.0.54:8853
+pids=""
+stop_all() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for d in "$T"/dns-*; do [ -f "$d/dnsmasq.pid" ] && kill "$(cat "$d/dnsmasq.pid")" 2>/dev/null || true; done
+}
+CA_CLEANUP=stop_all
+
+caa_hex() { printf '\000\011issuemail%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+# dns NAME IP VICTIM-CA ORG-CA: a dnsmasq on IP whose CAA for victim.example
+# and example.org names those CAs; $T/dns-NAME/resolv.conf names it.
+dns() {
+	d="$T/dns-$1"
+	mkdir -p "$d/zones"
+	printf 'dns-rr=victim.example,257,%s\ndns-rr=example.org,257,%s\n' "$(caa_hex "$3")" "$(caa_hex "$4")" > "$d/zones/caa.conf"
+	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$2" > "$d/resolv.conf"
+	dnsmasq --conf-file=/dev/null --conf-dir="$d/zones,*.conf" --listen-address="$2" --bind-interfaces \
+		--port=53 --no-resolv --no-hosts --no-poll --user=root --pid-file="$d/dnsmasq.pid" \
+		--log-facility="$d/dnsmasq.log"
+}
+dns honest1 $HONEST1 other-ca.example ca.example.net
+dns honest2 $HONEST2 other-ca.example ca.example.net
+dns liar $LIAR ca.example.net other-ca.example
+
+ca_dirs
+ca_conf "LogLevel info" "ExpiryReminders none"
+$cg ca init > /dev/null
+$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
+	--contact ceo@example.org > /dev/null
+$cg domain add example.org --org 1 --validated > /dev/null
+$cg domain add victim.example --org 1 --validated > /dev/null
+
+# The perspectives' certificates, from a CA of their own.
+P="$T/pki"
+mkdir -p "$P"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/ca.key" -out "$P/ca.pem" \
+	-subj "/CN=Perspective CA" -days 30 -addext basicConstraints=critical,CA:TRUE \
+	-addext keyUsage=critical,keyCertSign 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/p.key" -out "$P/p.csr" \
+	-subj "/CN=perspective" 2>/dev/null
+printf 'extendedKeyUsage=serverAuth\n' > "$P/ext"
+openssl x509 -req -in "$P/p.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial -days 30 \
+	-extfile "$P/ext" -out "$P/p.pem" 2>/dev/null
+cat "$T/ca/issuing-ca.pem" "$T/ca/root-ca.pem" > "$P/client-ca.pem"
+# perspective ADDR DNS-NAME: certgate-perspective seeing that DNS server
+perspective() {
+	unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$T/dns-$2/resolv.conf" \
+		"$CG_BIN/certgate-perspective" --listen "$1" --cert "$P/p.pem" --key "$P/p.key" \
+		--client-ca "$P/client-ca.pem" --client-cert "$T/ca/gateway.pem" --trust-anchor none \
+		>> "$T/perspective-$2.log" 2>&1 &
+	pids="$pids $!"
+	i=0
+	while ! grep -q "listening on $1" "$T/perspective-$2.log" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
+perspective $P1 honest2
+p1=$!
+perspective $P2 liar
+perspective $P3 honest1
+
+# use PRIMARY-DNS PERSPECTIVE...: the issuer's resolver and perspectives
+use() {
+	DNS_DIR="$T/dns-$1"
+	shift
+	sed -i '/^Perspective/d' "$T/certgate.conf"
+	for p in "$@"; do echo "Perspective $p" >> "$T/certgate.conf"; done
+	[ $# -eq 0 ] || echo "PerspectiveCA $P/ca.pem" >> "$T/certgate.conf"
+}
+# issue MAILBOX: queued, the issuer run once; prints the serial, or the
+# issuer's log lines about it
+issue() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+		-subj "/CN=x" -out "$T/${1%@*}.csr" 2>/dev/null
+	rid=$($cg cert issue --org 1 --mailbox "$1" --csr "$T/${1%@*}.csr" | sed -n 's/^request \(R[0-9]*\) queued.*/\1/p')
+	: > "$T/issuer.log"
+	drain
+	s=$(sed -n "s/.*: info: issued \([0-9a-f]*\) for $1,.*/\1/p" "$T/issuer.log")
+	[ -n "$s" ] && echo "issued $s" || grep "$1\|job $rid#" "$T/issuer.log" || echo "nothing"
+}
+
+# The primary and one perspective honest, one perspective lying.
+use honest1 $P1 $P2
+out=$(issue a@example.org)
+echo "$out" | grep -q "^issued" && $cg audit show | grep "cert.issue" | grep "a@example.org" |
+	grep -q "CAA at example.org permits this CA (DNSSEC: not validated; corroborated by 1 of 2 perspectives; $P2 answered otherwise)" &&
+	ok "a lying perspective does not stop an issuance the others corroborate (audited)" || bad "a@example.org: $out; $($cg audit show | grep a@example.org)"
+out=$(issue a@victim.example)
+echo "$out" | grep -q "refused (cert.refuse): .*CAA issuemail at victim.example does not allow" &&
+	ok "a lying perspective does not let a forbidden issuance through" || bad "a@victim.example: $out"
+
+# A lie told to the primary resolver: not corroborated.
+use liar $P1 $P3
+out=$(issue b@victim.example)
+echo "$out" | grep -q "refused (cert.refuse): the DNS answer for victim.example is not corroborated: 0 of 2 perspectives agree, 1 needed (S/MIME BR 4.2.2.2)" &&
+	ok "the primary's lie is not corroborated: refused" || bad "b@victim.example: $out"
+use liar
+out=$(issue c@victim.example)
+echo "$out" | grep -q "^issued" && ok "control: without perspectives the same lie gets a certificate" || bad "control: $out"
+
+# A perspective down beyond the quorum: the request waits.
+use honest1 $P1 $P2
+kill $p1
+out=$(issue d@example.org)
+echo "$out" | grep -q "not corroborated: 0 of 2 perspectives agree, 1 needed.*no answer from $P1.*retry in" &&
+	! $cg --json cert list | grep -q '"mailbox": *"d@example.org"' &&
+	ok "one perspective down and the other disagreeing: deferred" || bad "d@example.org: $out"
+
+# Only the gateway is answered.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/o.key" -out "$P/o.pem" \
+	-subj "/CN=other" -days 1 2>/dev/null
+out=$(printf 'resolve example.org 257\n' | timeout 10 openssl s_client -connect $P2 -quiet -cert "$P/o.pem" \
+	-key "$P/o.key" -CAfile "$P/ca.pem" 2>&1 || true)
+! echo "$out" | grep -q "^answer" && ok "a client not from the CA gets no answer" || bad "other client: $out"
+# One the CA issued, but not the gateway's certificate (pinned).
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/s.key" -out "$P/s.csr" \
+	-subj "/CN=subscriber" 2>/dev/null
+openssl x509 -req -in "$P/s.csr" -CA "$T/ca/issuing-ca.pem" -CAkey "$T/ca/issuing-ca.key" -CAcreateserial \
+	-days 1 -out "$P/s.pem" 2>/dev/null
+out=$(printf 'resolve example.org 257\n' | timeout 10 openssl s_client -connect $P2 -quiet -cert "$P/s.pem" \
+	-key "$P/s.key" -CAfile "$P/ca.pem" 2>&1 || true)
+grep -q "refused a client that is not the gateway (CN=subscriber)" "$T/perspective-liar.log" && ! echo "$out" | grep -q "^answer" &&
+	ok "another certificate of the CA gets no answer either" || bad "subscriber client: $out"
+out=$(printf 'resolve example.org 257\n' | timeout 10 openssl s_client -connect $P2 -quiet -cert "$T/ca/gateway.pem" \
+	-key "$T/ca/gateway.key" -CAfile "$P/ca.pem" 2>&1 || true)
+echo "$out" | grep -q "^answer off 1" && ok "the gateway is answered (openssl s_client)" || bad "gateway: $out"
+DNS_DIR= # stopped by stop_all
+exit $fail
