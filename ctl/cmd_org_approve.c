@@ -189,6 +189,11 @@ take_domains(CgStore *s, CgTxn *txn, const CgOrg *org, Decide *a, GError **error
 
 	for (i = 0; org->pending_domains != NULL && org->pending_domains[i] != NULL; i++) {
 		const char *name = org->pending_domains[i];
+		/* The letter's Method for it, else DomainMethod's way. */
+		const char *method = org->pending_methods && i < g_strv_length(org->pending_methods)
+		                         ? org->pending_methods[i]
+		                         : "";
+		const char *local = *method ? cg_policy_default_challenge(method) : a->challenge;
 		g_autoptr(GError) err = NULL;
 		g_autoptr(CgDomain) old = cg_store_domain_get(s, txn, name, &err);
 		CgDomain d = {0};
@@ -201,12 +206,12 @@ take_domains(CgStore *s, CgTxn *txn, const CgOrg *org, Decide *a, GError **error
 			d.org_id = org->id;
 			d.status = CG_DOMAIN_PENDING;
 			d.method = d.rule_version = d.evidence = d.previous_org = "";
-			d.local_part = (char *)a->challenge;
+			d.local_part = (char *)local;
 			if (!cg_store_domain_put(txn, &d, error))
 				return FALSE;
 		} else if (strcmp(old->org_id, org->id) != 0) {
 			/* Another organisation's: a dispute challenge. */
-			if (!challenge(txn, name, org, a->challenge, error))
+			if (!challenge(txn, name, org, local, error))
 				return FALSE;
 			a->n_domains++;
 		}
@@ -321,6 +326,7 @@ approve(CgStore *s, CgTxn *txn, CgOrg *org, Decide *a, GError **error)
 	org->approved_by = g_strdup(a->actor);
 	ctl_verified_set(&a->verified, org);
 	g_clear_pointer(&org->pending_domains, g_strfreev);
+	g_clear_pointer(&org->pending_methods, g_strfreev);
 	g_clear_pointer(&org->pending_admins, g_strfreev);
 	g_clear_pointer(&org->pending_departments, g_strfreev);
 	return TRUE;

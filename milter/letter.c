@@ -147,15 +147,17 @@ challenge_job(CgTxn *txn, const char *domain, const char *org, const char *local
  * and challenged; one held by another organisation stays theirs until its
  * postmaster answers a challenge (dispute). */
 static gboolean
-add_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, GString *done,
-            GError **error)
+add_domains(CgGateway *g, CgTxn *txn, const CgOrg *org, GPtrArray *domains, GPtrArray *methods,
+            GString *done, GError **error)
 {
-	const char *local = cg_policy_default_challenge(g->conf->domain_method);
-	gboolean dns = strcmp(local, CG_DNS_CHALLENGE) == 0;
 	guint i;
 
 	for (i = 0; i < domains->len; i++) {
 		const char *name = domains->pdata[i];
+		const char *method = methods->pdata[i];
+		const char *local =
+		    cg_policy_default_challenge(*method ? method : g->conf->domain_method);
+		gboolean dns = strcmp(local, CG_DNS_CHALLENGE) == 0;
 		g_autoptr(GError) err = NULL;
 		g_autoptr(CgDomain) old = cg_store_domain_get(g->store, txn, name, &err);
 		g_autofree char *how =
@@ -263,10 +265,12 @@ static void
 register_asks(CgOrg *org, const CgLetter *l, GString *done)
 {
 	GPtrArray *d = g_ptr_array_new(), *a = g_ptr_array_new(), *dep = g_ptr_array_new();
+	GPtrArray *m = g_ptr_array_new();
 	guint i;
 
 	for (i = 0; i < l->domains->len; i++) {
 		g_ptr_array_add(d, g_strdup(l->domains->pdata[i]));
+		g_ptr_array_add(m, g_strdup(l->domain_methods->pdata[i]));
 		g_string_append_printf(done, "- %s: challenged once the organisation is approved\n",
 		                       (char *)l->domains->pdata[i]);
 	}
@@ -279,9 +283,11 @@ register_asks(CgOrg *org, const CgLetter *l, GString *done)
 		                       la->address, *la->department ? ", " : "", la->department);
 	}
 	g_ptr_array_add(d, NULL);
+	g_ptr_array_add(m, NULL);
 	g_ptr_array_add(a, NULL);
 	g_ptr_array_add(dep, NULL);
 	org->pending_domains = (char **)g_ptr_array_free(d, FALSE);
+	org->pending_methods = (char **)g_ptr_array_free(m, FALSE);
 	org->pending_admins = (char **)g_ptr_array_free(a, FALSE);
 	org->pending_departments = (char **)g_ptr_array_free(dep, FALSE);
 }
@@ -443,7 +449,7 @@ letter_apply(CgGateway *g, CgTxn *txn, GError **error)
 				return FALSE;
 			break;
 		case CG_LETTER_ADD_DOMAIN:
-			if (!add_domains(g, txn, org, l->domains, done, error))
+			if (!add_domains(g, txn, org, l->domains, l->domain_methods, done, error))
 				return FALSE;
 			break;
 		case CG_LETTER_REMOVE_DOMAIN:

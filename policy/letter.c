@@ -59,6 +59,7 @@ cg_letter_free(CgLetter *l)
 	g_free(l->locality);
 	g_free(l->contact);
 	g_ptr_array_unref(l->domains);
+	g_ptr_array_unref(l->domain_methods);
 	g_ptr_array_unref(l->admins);
 	g_free(l);
 }
@@ -90,13 +91,33 @@ set_text(char **slot, const char *key, const char *v, gsize max, guint line, GEr
 	return TRUE;
 }
 
+/* "Domain: NAME" or "Domain: NAME; Method: dns|postmaster". */
 static gboolean
 add_domain(CgLetter *l, const char *v, guint line, GError **error)
 {
 	g_autoptr(GError) err = NULL;
-	char *d = cg_domain_normalise(v, &err);
+	g_auto(GStrv) parts = g_strsplit(v, ";", 2);
+	const char *method = "";
+	char *d;
 	guint i;
 
+	if (parts[1] != NULL) {
+		char *m = g_strstrip(parts[1]);
+
+		if (g_ascii_strncasecmp(m, "Method:", 7) != 0)
+			return fail(error, line,
+			            "Domain: after the name only \"; Method: dns\" or "
+			            "\"; Method: postmaster\"");
+		m = g_strstrip(m + 7);
+		if (g_ascii_strcasecmp(m, "dns") == 0)
+			method = "dns";
+		else if (g_ascii_strcasecmp(m, "postmaster") == 0)
+			method = "postmaster";
+		else
+			return fail(error, line, "Domain: Method is dns or postmaster, not \"%s\"",
+			            m);
+	}
+	d = cg_domain_normalise(g_strstrip(parts[0]), &err);
 	if (d == NULL)
 		return fail(error, line, "Domain: %s", err->message);
 	for (i = 0; i < l->domains->len; i++)
@@ -110,6 +131,7 @@ add_domain(CgLetter *l, const char *v, guint line, GError **error)
 		return fail(error, line, "more than %d Domain lines", MAX_REPEAT);
 	}
 	g_ptr_array_add(l->domains, d);
+	g_ptr_array_add(l->domain_methods, g_strdup(method));
 	return TRUE;
 }
 
@@ -270,6 +292,7 @@ cg_letter_parse(const char *text, GError **error)
 	guint i;
 
 	l->domains = g_ptr_array_new_with_free_func(g_free);
+	l->domain_methods = g_ptr_array_new_with_free_func(g_free);
 	l->admins = g_ptr_array_new_with_free_func(admin_free);
 	lines = g_strsplit(text ? text : "", "\n", -1);
 	for (i = 0; lines[i] != NULL; i++) {

@@ -139,7 +139,10 @@ typedef struct {
 	/* NULL when not given */
 	char *organisation, *registration, *country, *state, *locality, *contact;
 	GPtrArray *domains; /* char*, lower-case A-labels */
-	GPtrArray *admins;  /* CgLetterAdmin* */
+	/* char*, parallel to domains: how each is challenged ("Domain: NAME;
+	 * Method: dns|postmaster"), "" for DomainMethod's way */
+	GPtrArray *domain_methods;
+	GPtrArray *admins; /* CgLetterAdmin* */
 } CgLetter;
 
 /* Parses the text of a letter: CG_ERROR_MALFORMED naming the line. */

@@ -101,6 +101,7 @@ cg_org_free(CgOrg *o)
 	g_free(o->created_by);
 	g_free(o->reason);
 	g_strfreev(o->pending_domains);
+	g_strfreev(o->pending_methods);
 	g_strfreev(o->pending_admins);
 	g_strfreev(o->pending_departments);
 	g_free(o->verified_source);
@@ -132,6 +133,10 @@ org_extras_out(gconstpointer r, GVariantDict *d)
 		g_variant_dict_insert_value(
 		    d, "pending_domains",
 		    g_variant_new_strv((const char *const *)o->pending_domains, -1));
+	if (o->pending_methods != NULL && o->pending_methods[0] != NULL)
+		g_variant_dict_insert_value(
+		    d, "pending_methods",
+		    g_variant_new_strv((const char *const *)o->pending_methods, -1));
 	if (o->pending_admins == NULL || o->pending_admins[0] == NULL)
 		return;
 	g_variant_builder_init(&b, G_VARIANT_TYPE("a(ss)"));
@@ -161,6 +166,14 @@ org_extras_in(gpointer r, GVariantDict *d)
 	(void)g_variant_dict_lookup(d, "confirm_asked_at", "x", &o->confirm_asked_at);
 	if (doms != NULL)
 		o->pending_domains = g_variant_dup_strv(doms, NULL);
+	{
+		g_autoptr(GVariant) meths = g_variant_dict_lookup_value(d, "pending_methods", NULL);
+
+		if (meths != NULL && !g_variant_is_of_type(meths, G_VARIANT_TYPE_STRING_ARRAY))
+			return FALSE;
+		if (meths != NULL)
+			o->pending_methods = g_variant_dup_strv(meths, NULL);
+	}
 	if (adms == NULL)
 		return TRUE;
 	n = g_variant_n_children(adms);

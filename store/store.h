@@ -184,6 +184,8 @@ typedef struct {
 	 * domains (A-labels) and admins with their departments (parallel
 	 * arrays). NULL-terminated, or NULL when none. */
 	char **pending_domains;
+	char **pending_methods; /* parallel to pending_domains: "dns",
+	                         * "postmaster" or "" (DomainMethod), or NULL */
 	char **pending_admins;
 	char **pending_departments;
 	/* Its validation's evidence (certgate org add/approve --source,

@@ -129,6 +129,19 @@ letter adddomain ceo ceo@example.org "Request: add-domain" "Domain: example.net"
 accepted "add-domain" "$T/l/adddomain.eml"
 drain
 [ "$(mails_to postmaster@example.net)" -eq 1 ] && ok "the new domain is challenged" || bad "example.net not challenged"
+# A Domain line may name its method: the DNS-change one mails the contact
+# the record to publish instead of challenging the postmaster.
+letter badmethod ceo ceo@example.org "Request: add-domain" "Domain: dns.example.net; Method: pigeon"
+refused "an unknown Method" '^reject 554 5\.6\.0 certgate: letter line 2: Domain: Method is dns or postmaster, not "pigeon"' "$T/l/badmethod.eml"
+letter dnsdomain ceo ceo@example.org "Request: add-domain" "Domain: dns.example.net; Method: dns"
+accepted "add-domain with Method: dns" "$T/l/dnsdomain.eml"
+drain
+found=no
+for m in $(grep -l -- "-- ceo@example.org\$" "$T/out/"*.argv); do
+	qp "${m%.argv}.eml" | grep -q "_certgate-challenge.dns.example.net. IN TXT" && found=yes
+done
+[ "$(mails_to postmaster@dns.example.net)" -eq 0 ] && [ $found = yes ] &&
+	ok "Method: dns: the contact is mailed the TXT record, no postmaster challenge" || bad "Method: dns: $(tail -3 "$T/issuer.log")"
 letter rmadmin ceo ceo@example.org "Request: remove-admin" "Admin: jan@example.org"
 accepted "remove-admin" "$T/l/rmadmin.eml"
 $cg admin list | grep -q "^jan@example.org .* removed" && ok "jan removed" || bad "jan: $($cg admin list)"
