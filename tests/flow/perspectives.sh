@@ -1,40 +1,72 @@
 #!/bin/sh
-# perspectives.sh: multi-perspective corroboration (S/MIME BR 4.2.2.2). Two
-# certgate-perspective daemons, each in a mount namespace of its own that
-# sees its own DNS server (dnsmasq), answer the issuer over mutually
-# authenticated TLS. One DNS server lies about CAA. A lying perspective does
-# not change a decision the primary and the other agree on; a lie told to
-# the primary resolver is not corroborated and refused (the control without
-# perspectives issues on it); a perspective down beyond the quorum defers;
-# a client that is not the gateway gets no answer.
+# perspectives.sh: multi-perspective corroboration (S/MIME BR 4.2.2.2).
+# Three certgate-perspective daemons, each in a network namespace of its
+# own with its own DNS server (dnsmasq), answer the issuer, in a namespace
+# of its own too, across a bridge over mutually authenticated TLS. One DNS
+# server lies about CAA. A lying perspective does not change a decision the
+# primary and the other agree on; a lie told to the primary resolver is not
+# corroborated and refused (the control without perspectives issues on
+# it); a perspective down beyond the quorum defers; a client that is not
+# the gateway gets no answer.
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
 ca_test perspectives
-HONEST1=127.0.0.49 HONEST2=127.0.0.50 LIAR=127.0.0.51
-P1=127.0.0.52:8853 P2=127.0.0.53:8853 P3=127.0.0.54:8853
+NS=cgp$$
+P1=10.251.0.2:8853 P2=10.251.0.3:8853 P3=10.251.0.4:8853
 pids=""
-stop_all() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	for d in "$T"/dns-*; do [ -f "$d/dnsmasq.pid" ] && kill "$(cat "$d/dnsmasq.pid")" 2>/dev/null || true; done
+net_down() {
+	for n in i p1 p2 p3 sw; do
+		ip netns pids "$NS$n" 2>/dev/null | xargs -r kill 2>/dev/null || true
+		sleep 0.2
+		ip netns pids "$NS$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+		ip netns del "$NS$n" 2>/dev/null || true
+	done
 }
-CA_CLEANUP=stop_all
+CA_CLEANUP=net_down
+
+# The bridge, and a namespace on it for the issuer (10.251.0.1) and each
+# perspective (.2, .3, .4).
+ip netns add "${NS}sw"
+ip -n "${NS}sw" link add br0 type bridge
+ip -n "${NS}sw" addr add 10.251.0.254/24 dev br0
+ip -n "${NS}sw" link set br0 up
+i=1
+for n in i p1 p2 p3; do
+	ip netns add "$NS$n"
+	ip -n "${NS}sw" link add "v$n" type veth peer name eth0 netns "$NS$n"
+	ip -n "${NS}sw" link set "v$n" master br0 up
+	ip -n "$NS$n" addr add "10.251.0.$i/24" dev eth0
+	ip -n "$NS$n" link set eth0 up
+	ip -n "$NS$n" link set lo up
+	i=$((i + 1))
+done
 
 caa_hex() { printf '\000\011issuemail%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
-# dns NAME IP VICTIM-CA ORG-CA: a dnsmasq on IP whose CAA for victim.example
-# and example.org names those CAs; $T/dns-NAME/resolv.conf names it.
+# dns NAME NETNS IP VICTIM-CA ORG-CA: a dnsmasq in that namespace on IP,
+# whose CAA for victim.example and example.org names those CAs;
+# $T/dns-NAME/resolv.conf names it.
 dns() {
 	d="$T/dns-$1"
 	mkdir -p "$d/zones"
-	printf 'dns-rr=victim.example,257,%s\ndns-rr=example.org,257,%s\n' "$(caa_hex "$3")" "$(caa_hex "$4")" > "$d/zones/caa.conf"
-	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$2" > "$d/resolv.conf"
-	dnsmasq --conf-file=/dev/null --conf-dir="$d/zones,*.conf" --listen-address="$2" --bind-interfaces \
-		--port=53 --no-resolv --no-hosts --no-poll --user=root --pid-file="$d/dnsmasq.pid" \
-		--log-facility="$d/dnsmasq.log"
+	printf 'dns-rr=victim.example,257,%s\ndns-rr=example.org,257,%s\n' "$(caa_hex "$4")" "$(caa_hex "$5")" > "$d/zones/caa.conf"
+	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$3" > "$d/resolv.conf"
+	ip netns exec "$NS$2" dnsmasq --conf-file=/dev/null --conf-dir="$d/zones,*.conf" --listen-address="$3" \
+		--bind-interfaces --port=53 --no-resolv --no-hosts --no-poll --user=root \
+		--pid-file="$d/dnsmasq.pid" --log-facility="$d/dnsmasq.log"
 }
-dns honest1 $HONEST1 other-ca.example ca.example.net
-dns honest2 $HONEST2 other-ca.example ca.example.net
-dns liar $LIAR ca.example.net other-ca.example
+# The issuer's primary resolver, honest or lying; each perspective's own.
+dns honest1 i 127.0.0.2 other-ca.example ca.example.net
+dns liar1 i 127.0.0.3 ca.example.net other-ca.example
+dns p1 p1 127.0.0.2 other-ca.example ca.example.net
+dns p2 p2 127.0.0.2 ca.example.net other-ca.example
+dns p3 p3 127.0.0.2 other-ca.example ca.example.net
+# in_issuer CMD...: CMD in the issuer's namespace, with its primary resolver
+in_issuer() {
+	ip netns exec "${NS}i" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
+		"$DNS_DIR/resolv.conf" "$@"
+}
+drain() { in_issuer "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
 
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none"
@@ -56,9 +88,11 @@ printf 'extendedKeyUsage=serverAuth\n' > "$P/ext"
 openssl x509 -req -in "$P/p.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial -days 30 \
 	-extfile "$P/ext" -out "$P/p.pem" 2>/dev/null
 cat "$T/ca/issuing-ca.pem" "$T/ca/root-ca.pem" > "$P/client-ca.pem"
-# perspective ADDR DNS-NAME: certgate-perspective seeing that DNS server
+# perspective ADDR NAME: certgate-perspective in namespace NAME, seeing its
+# DNS server
 perspective() {
-	unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$T/dns-$2/resolv.conf" \
+	ip netns exec "$NS$2" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
+		"$T/dns-$2/resolv.conf" \
 		"$CG_BIN/certgate-perspective" --listen "$1" --cert "$P/p.pem" --key "$P/p.key" \
 		--client-ca "$P/client-ca.pem" --client-cert "$T/ca/gateway.pem" --trust-anchor none \
 		>> "$T/perspective-$2.log" 2>&1 &
@@ -66,10 +100,10 @@ perspective() {
 	i=0
 	while ! grep -q "listening on $1" "$T/perspective-$2.log" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 }
-perspective $P1 honest2
+perspective $P1 p1
 p1=$!
-perspective $P2 liar
-perspective $P3 honest1
+perspective $P2 p2
+perspective $P3 p3
 
 # use PRIMARY-DNS PERSPECTIVE...: the issuer's resolver and perspectives
 use() {
@@ -102,11 +136,11 @@ echo "$out" | grep -q "refused (cert.refuse): .*CAA issuemail at victim.example 
 	ok "a lying perspective does not let a forbidden issuance through" || bad "a@victim.example: $out"
 
 # A lie told to the primary resolver: not corroborated.
-use liar $P1 $P3
+use liar1 $P1 $P3
 out=$(issue b@victim.example)
 echo "$out" | grep -q "refused (cert.refuse): the DNS answer for victim.example is not corroborated: 0 of 2 perspectives agree, 1 needed (S/MIME BR 4.2.2.2)" &&
 	ok "the primary's lie is not corroborated: refused" || bad "b@victim.example: $out"
-use liar
+use liar1
 out=$(issue c@victim.example)
 echo "$out" | grep -q "^issued" && ok "control: without perspectives the same lie gets a certificate" || bad "control: $out"
 
@@ -121,7 +155,7 @@ echo "$out" | grep -q "not corroborated: 0 of 2 perspectives agree, 1 needed.*no
 # Only the gateway is answered.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/o.key" -out "$P/o.pem" \
 	-subj "/CN=other" -days 1 2>/dev/null
-out=$(printf 'resolve example.org 257\n' | timeout 10 openssl s_client -connect $P2 -quiet -cert "$P/o.pem" \
+out=$(printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P2 -quiet -cert "$P/o.pem" \
 	-key "$P/o.key" -CAfile "$P/ca.pem" 2>&1 || true)
 ! echo "$out" | grep -q "^answer" && ok "a client not from the CA gets no answer" || bad "other client: $out"
 # One the CA issued, but not the gateway's certificate (pinned).
@@ -129,12 +163,12 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/
 	-subj "/CN=subscriber" 2>/dev/null
 openssl x509 -req -in "$P/s.csr" -CA "$T/ca/issuing-ca.pem" -CAkey "$T/ca/issuing-ca.key" -CAcreateserial \
 	-days 1 -out "$P/s.pem" 2>/dev/null
-out=$(printf 'resolve example.org 257\n' | timeout 10 openssl s_client -connect $P2 -quiet -cert "$P/s.pem" \
+out=$(printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P2 -quiet -cert "$P/s.pem" \
 	-key "$P/s.key" -CAfile "$P/ca.pem" 2>&1 || true)
-grep -q "refused a client that is not the gateway (CN=subscriber)" "$T/perspective-liar.log" && ! echo "$out" | grep -q "^answer" &&
+grep -q "refused a client that is not the gateway (CN=subscriber)" "$T/perspective-p2.log" && ! echo "$out" | grep -q "^answer" &&
 	ok "another certificate of the CA gets no answer either" || bad "subscriber client: $out"
-out=$(printf 'resolve example.org 257\n' | timeout 10 openssl s_client -connect $P2 -quiet -cert "$T/ca/gateway.pem" \
+out=$(printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P2 -quiet -cert "$T/ca/gateway.pem" \
 	-key "$T/ca/gateway.key" -CAfile "$P/ca.pem" 2>&1 || true)
 echo "$out" | grep -q "^answer off 1" && ok "the gateway is answered (openssl s_client)" || bad "gateway: $out"
-DNS_DIR= # stopped by stop_all
+DNS_DIR= # its dnsmasq ends with its namespace (net_down)
 exit $fail
