@@ -1,6 +1,8 @@
 #!/bin/sh
-# dns_method.sh: a domain validated by DNS change (TLS BR 3.2.2.4.7) through
-# the real Postfix and DNS. The issuer daemon mails the organisation's
+# dns_method.sh: DNS in the sandbox. A certificate at dnssec.example (signed,
+# served by NSD behind the sandbox's dnsmasq) is issued on a CAA answer the
+# issuer validated as secure. A domain validated by DNS change (TLS BR
+# 3.2.2.4.7) through the real Postfix and DNS. The issuer daemon mails the organisation's
 # contact the record to publish; the test publishes a wrong value, then the
 # right one (the sandbox's DNS server reloaded), and the contact's reply to
 # the instruction, sent through Postfix, has it looked for at once: the
@@ -23,6 +25,15 @@ looked() {
 	while certgate queue show | grep -q "dnscheck .*|now" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	sleep 0.5
 }
+
+# DNSSEC: the signed zone's CAA answer validates (secure); others are
+# insecure (outside the trust anchor).
+certgate domain add dnssec.example --org "$org" --validated > /dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj "/CN=x" \
+	-out "$T/s.csr" 2>/dev/null
+s=$(certgate cert issue --org "$org" --mailbox "s$id@dnssec.example" --csr "$T/s.csr" --wait --timeout 60 2>&1 || true)
+certgate audit show | grep "cert.issue" | grep "s$id@dnssec.example" | grep -q "CAA at dnssec.example permits this CA (DNSSEC: secure)" &&
+	ok "issued at the signed zone on a secure CAA answer ($s)" || bad "dnssec.example: $s; $(certgate audit show | grep "s$id@" | tail -1)"
 
 certgate domain add $D --org "$org" --method dns > /dev/null
 m=$(wait_mail ceo@example.org "DNS $id Sp" 30)
