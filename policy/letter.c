@@ -101,7 +101,8 @@ add_domain(CgLetter *l, const char *v, guint line, GError **error)
 	char *d;
 	guint i;
 
-	if (parts[1] != NULL) {
+	/* An empty value splits into no part at all. */
+	if (parts[0] != NULL && parts[1] != NULL) {
 		char *m = g_strstrip(parts[1]);
 
 		if (g_ascii_strncasecmp(m, "Method:", 7) != 0)
@@ -117,7 +118,7 @@ add_domain(CgLetter *l, const char *v, guint line, GError **error)
 			return fail(error, line, "Domain: Method is dns or postmaster, not \"%s\"",
 			            m);
 	}
-	d = cg_domain_normalise(g_strstrip(parts[0]), &err);
+	d = cg_domain_normalise(parts[0] != NULL ? g_strstrip(parts[0]) : "", &err);
 	if (d == NULL)
 		return fail(error, line, "Domain: %s", err->message);
 	for (i = 0; i < l->domains->len; i++)
