@@ -130,7 +130,7 @@ validate(CgIssuer *iss, CgTxn *txn, CgChallenge *c, const char *evidence_text, g
 	g_autoptr(CgDomain) old = cg_store_domain_get(store, txn, c->target, &err);
 	g_autofree char *evidence = NULL, *until = NULL, *detail = NULL, *note = NULL;
 	g_autofree char *moved_note = NULL;
-	CgDomain d = {0};
+	CgDomain d;
 	gboolean moved;
 
 	if (old == NULL && !cg_error_absent(&err, error))
@@ -138,18 +138,8 @@ validate(CgIssuer *iss, CgTxn *txn, CgChallenge *c, const char *evidence_text, g
 	evidence = cg_store_evidence_put(store, evidence_text, strlen(evidence_text), error);
 	if (evidence == NULL)
 		return FALSE;
-	moved = old != NULL && strcmp(old->org_id, c->org_id) != 0;
-	d.domain = c->target;
-	d.org_id = c->org_id;
-	d.status = CG_DOMAIN_VALIDATED;
-	d.validated_at = now;
-	d.expires_at = now + iss->conf->domain_reuse;
-	d.method = CG_METHOD_DNS;
-	d.rule_version = RULE_VERSION;
-	d.evidence = evidence;
-	d.local_part = old && !moved ? old->local_part : (char *)CG_DNS_CHALLENGE;
-	d.previous_org = moved ? old->org_id : old ? old->previous_org : (char *)"";
-	d.challenged_at = old ? old->challenged_at : 0;
+	moved = cg_domain_fill_validated(&d, old, c->target, c->org_id, CG_METHOD_DNS, RULE_VERSION,
+	                                 evidence, CG_DNS_CHALLENGE, now, iss->conf->domain_reuse);
 	c->state = CG_CHALLENGE_STATE_USED;
 	note = g_strdup_printf("domain.validated|%s|%s", d.domain, d.org_id);
 	if (!cg_store_domain_put(txn, &d, error) || !cg_store_challenge_put(txn, c, error) ||

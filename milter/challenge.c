@@ -312,9 +312,10 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 	g_autoptr(CgChallenge) c = lookup(g->store, txn, st->hash, error);
 	g_autoptr(CgDomain) old = NULL;
 	g_autofree char *until = NULL, *detail = NULL, *dg = cg_hex(g->digest, 32);
-	g_autofree char *why = NULL;
+	g_autofree char *why = NULL, *local = NULL;
+	const char *at;
 	CgChallenge used;
-	CgDomain d = {0};
+	CgDomain d;
 	gboolean moved;
 
 	if (c == NULL) {
@@ -359,18 +360,12 @@ challenge_apply(CgGateway *g, CgTxn *txn, GError **error)
 	old = cg_store_domain_get(g->store, txn, c->target, &err);
 	if (old == NULL && !cg_error_absent(&err, error))
 		return FALSE;
-	moved = old != NULL && strcmp(old->org_id, c->org_id) != 0;
-	d.domain = c->target;
-	d.org_id = c->org_id;
-	d.status = CG_DOMAIN_VALIDATED;
-	d.validated_at = now;
-	d.expires_at = now + g->conf->domain_reuse;
-	d.method = METHOD;
-	d.rule_version = RULE_VERSION;
-	d.evidence = g->evidence_id;
-	d.local_part = old ? old->local_part : (char *)"postmaster";
-	d.previous_org = moved ? old->org_id : old ? old->previous_org : (char *)"";
-	d.challenged_at = old ? old->challenged_at : 0;
+	/* The local part that answered is the one its renewals challenge. */
+	at = strrchr(c->address, '@');
+	local =
+	    at != NULL ? g_strndup(c->address, (gsize)(at - c->address)) : g_strdup("postmaster");
+	moved = cg_domain_fill_validated(&d, old, c->target, c->org_id, METHOD, RULE_VERSION,
+	                                 g->evidence_id, local, now, g->conf->domain_reuse);
 	if (!cg_store_domain_put(txn, &d, error))
 		return FALSE;
 	if (!notify(txn, "domain.validated", d.domain, d.org_id, error))

@@ -113,6 +113,28 @@ cg_store_domain_put(CgTxn *txn, const CgDomain *d, GError **error)
 }
 
 gboolean
+cg_domain_fill_validated(CgDomain *d, const CgDomain *old, const char *domain, const char *org_id,
+                         const char *method, const char *rule_version, const char *evidence,
+                         const char *local_part, gint64 now, gint64 reuse)
+{
+	gboolean moved = old != NULL && strcmp(old->org_id, org_id) != 0;
+
+	*d = (CgDomain){0};
+	d->domain = (char *)domain;
+	d->org_id = (char *)org_id;
+	d->status = CG_DOMAIN_VALIDATED;
+	d->validated_at = now;
+	d->expires_at = now + reuse;
+	d->method = (char *)method;
+	d->rule_version = (char *)rule_version;
+	d->evidence = (char *)evidence;
+	d->local_part = (char *)local_part;
+	d->previous_org = moved ? old->org_id : old ? old->previous_org : (char *)"";
+	d->challenged_at = old ? old->challenged_at : 0;
+	return moved;
+}
+
+gboolean
 cg_store_domain_del(CgTxn *txn, const char *domain, GError **error)
 {
 	return rec_del(txn, CG_REC_DOMAIN, domain, strlen(domain), error);

@@ -384,6 +384,16 @@ gboolean cg_store_org_put(CgTxn *txn, const CgOrg *o, GError **error);
 gboolean cg_store_org_del(CgTxn *txn, const char *id, GError **error);
 CgDomain *cg_store_domain_get(CgStore *s, CgTxn *txn, const char *domain, GError **error);
 gboolean cg_store_domain_put(CgTxn *txn, const CgDomain *d, GError **error);
+/* Fills *d as the record of domain validated for org_id at now by method
+ * (rule_version, evidence id), until now + reuse, from the domain's record
+ * before (old, or NULL): every string is borrowed from the arguments.
+ * local_part is the challenge that validated it (a postmaster-style local
+ * part, or CG_DNS_CHALLENGE), which the domain's renewals use again.
+ * Returns TRUE when the domain moves here from another organisation. */
+gboolean cg_domain_fill_validated(CgDomain *d, const CgDomain *old, const char *domain,
+                                  const char *org_id, const char *method, const char *rule_version,
+                                  const char *evidence, const char *local_part, gint64 now,
+                                  gint64 reuse);
 gboolean cg_store_domain_del(CgTxn *txn, const char *domain, GError **error);
 CgAdmin *cg_store_admin_get(CgStore *s, CgTxn *txn, const char *address, GError **error);
 gboolean cg_store_admin_put(CgTxn *txn, const CgAdmin *a, GError **error);

@@ -182,15 +182,16 @@ refused "expired token" '^reject 550 5\.7\.1 certgate: this challenge token expi
 [ "$(status example.com)" = "1 pending -" ] && ok "example.com still pending" || bad "example.com: $(status example.com)"
 mid=$mid_saved
 
-# Dispute: Other Ltd challenges example.org; its postmaster answers from
-# another server, DKIM-signed (the key is in DNS), so SPF fails but DKIM passes.
-$cg domain add example.org --org 2 > /dev/null
+# Dispute: Other Ltd challenges example.org at hostmaster@; its hostmaster
+# answers from another server, DKIM-signed (the key is in DNS), so SPF fails
+# but DKIM passes.
+$cg domain add example.org --org 2 --address hostmaster > /dev/null
 drain
-m4=$(last_mail postmaster@example.org)
+m4=$(last_mail hostmaster@example.org)
 grep -q "registered to" "$m4" && ok "the dispute challenge says so" || bad "dispute text"
 tok4=$(token_of "$m4")
 mid=$(msgid_of "$m4")
-reply dispute postmaster@example.org "Re: ACME: $tok4"
+reply dispute hostmaster@example.org "Re: ACME: $tok4"
 dkimsign test example.org "$K/example.org.key" < "$T/r/dispute.eml" > "$T/r/dispute.signed.eml"
 got=$(verdict "$T/r/dispute.signed.eml" 127.0.0.66)
 case $got in accept* | discard*) ok "DKIM-signed reply from another server: $got" ;; *) bad "dispute reply: $got" ;; esac
@@ -202,14 +203,19 @@ drain
 	ok "the old contact is told" || bad "old contact not told"
 grep -q "^Subject: Domain example.org validated" "$(last_mail boss@example.com)" && ok "the new contact is told" || bad "new contact not told"
 
-# Renewal: a validation expiring within DomainRenewal gets one new challenge.
+# Renewal: a validation expiring within DomainRenewal gets one new challenge,
+# at the local part that answered the last one (hostmaster, not the previous
+# holder's postmaster).
 # 397 days pass: the validation has one day left.
 "$CG_BIN/../tests/cg-storetool" domain-age "$T/db" "$T/evidence" example.org $((397 * 86400))
-before=$(mails_to postmaster@example.org)
+before=$(mails_to hostmaster@example.org)
+before_pm=$(mails_to postmaster@example.org)
 drain
 drain
-[ "$(mails_to postmaster@example.org)" -eq $((before + 1)) ] && ok "renewal: one challenge 1 day before expiry" ||
-	bad "renewal: $(mails_to postmaster@example.org) challenges (was $before)"
+[ "$(mails_to hostmaster@example.org)" -eq $((before + 1)) ] && ok "renewal: one challenge 1 day before expiry, to hostmaster@" ||
+	bad "renewal: $(mails_to hostmaster@example.org) challenges to hostmaster@ (was $before)"
+[ "$(mails_to postmaster@example.org)" -eq "$before_pm" ] && ok "renewal: none to the previous holder's postmaster@" ||
+	bad "renewal: $(mails_to postmaster@example.org) challenges to postmaster@ (was $before_pm)"
 $cg audit show | grep -q " domain.renew " && ok "domain.renew audited" || bad "domain.renew not audited"
 "$CG_BIN/../tests/cg-storetool" domain-age "$T/db" "$T/evidence" example.org $((2 * 86400))
 $cg domain list | grep -q "^example.org .* expired " && ok "expired validation listed as expired" || bad "$($cg domain list)"
