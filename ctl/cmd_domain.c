@@ -229,18 +229,15 @@ ctl_domain_challenge(CtlCtx *ctx, int argc, char **argv)
 	gboolean dns;
 	Challenge c = {0};
 
-	if (!ctl_parse(ctx, "DOMAIN",
-	               "Send a new challenge for a domain (to its postmaster, or its DNS-change "
-	               "record to its organisation's contact); earlier tokens stay valid until "
-	               "used or expired.",
-	               entries, &argc, &argv))
+	if ((domain = ctl_parse_domain(
+	         ctx,
+	         "Send a new challenge for a domain (to its postmaster, or its DNS-change "
+	         "record to its organisation's contact); earlier tokens stay valid until "
+	         "used or expired.",
+	         entries, argc, argv)) == NULL)
 		return 2;
-	if (argc != 2)
-		return ctl_fail(ctx, 2, "needs one argument: the domain");
 	if (method != NULL && strcmp(method, "dns") != 0 && strcmp(method, "postmaster") != 0)
 		return ctl_fail(ctx, 2, "--method must be postmaster or dns");
-	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
-		return ctl_fail(ctx, 2, "%s", err->message);
 	if (method == NULL) {
 		CgStore *s = ctl_store(ctx);
 
@@ -314,15 +311,12 @@ ctl_domain_check(CtlCtx *ctx, int argc, char **argv)
 	Check k = {0};
 	CgStore *s;
 
-	if (!ctl_parse(ctx, "DOMAIN",
-	               "Have the issuer look for the domain's DNS-change record (TXT "
-	               "_certgate-challenge.DOMAIN) now, for each of its pending challenges.",
-	               NULL, &argc, &argv))
+	if ((domain = ctl_parse_domain(
+	         ctx,
+	         "Have the issuer look for the domain's DNS-change record (TXT "
+	         "_certgate-challenge.DOMAIN) now, for each of its pending challenges.",
+	         NULL, argc, argv)) == NULL)
 		return 2;
-	if (argc != 2)
-		return ctl_fail(ctx, 2, "needs one argument: the domain");
-	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
-		return ctl_fail(ctx, 2, "%s", err->message);
 	if ((s = ctl_store(ctx)) == NULL)
 		return 1;
 	k.domain = domain;

@@ -78,16 +78,13 @@ ctl_domain_preflight(CtlCtx *ctx, int argc, char **argv)
 	int bad = 0;
 	guint i;
 
-	if (!ctl_parse(ctx, "DOMAIN",
-	               "Before an organisation applies: the domain's DNSSEC status, what CAA "
-	               "says of this CA, its MX records and whether it is registered here. Exit "
-	               "status 1 when something stands in the way.",
-	               NULL, &argc, &argv))
+	if ((domain = ctl_parse_domain(
+	         ctx,
+	         "Before an organisation applies: the domain's DNSSEC status, what CAA "
+	         "says of this CA, its MX records and whether it is registered here. Exit "
+	         "status 1 when something stands in the way.",
+	         NULL, argc, argv)) == NULL)
 		return 2;
-	if (argc != 2)
-		return ctl_fail(ctx, 2, "needs one argument: the domain");
-	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
-		return ctl_fail(ctx, 2, "%s", err->message);
 	if (!ctx->json)
 		printf("domain   %s\n", domain);
 

@@ -57,6 +57,23 @@ ctl_parse(CtlCtx *ctx, const char *args, const char *summary, GOptionEntry *entr
 	return TRUE;
 }
 
+char *
+ctl_parse_domain(CtlCtx *ctx, const char *summary, GOptionEntry *entries, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	char *domain;
+
+	if (!ctl_parse(ctx, "DOMAIN", summary, entries, &argc, &argv))
+		return NULL;
+	if (argc != 2) {
+		ctl_fail(ctx, 2, "needs one argument: the domain");
+		return NULL;
+	}
+	if ((domain = cg_domain_normalise(argv[1], &err)) == NULL)
+		ctl_fail(ctx, 2, "%s: %s", argv[1], err->message);
+	return domain;
+}
+
 void
 ctl_json_str(GString *out, const char *s)
 {

@@ -45,6 +45,10 @@ CgStore *ctl_store_writable(CtlCtx *ctx);
  * remaining positional arguments stay in argc/argv (argv[0] is the command). */
 gboolean ctl_parse(CtlCtx *ctx, const char *args, const char *summary, GOptionEntry *entries,
                    int *argc, char ***argv);
+/* ctl_parse for a command of one argument, a domain: the domain normalised
+ * (caller frees), or NULL when the command line is wrong (said; exit 2). */
+char *ctl_parse_domain(CtlCtx *ctx, const char *summary, GOptionEntry *entries, int argc,
+                       char **argv);
 /* "certgate GROUP VERB: message" on stderr; returns status. */
 int ctl_fail(CtlCtx *ctx, int status, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 

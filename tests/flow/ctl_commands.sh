@@ -45,6 +45,15 @@ check "help" 0 "audit verify" "$cg" --help
 check "command help" 0 "Hot backup" "$cg" -c "$T/good.conf" db backup --help
 check "command help without a config file" 0 "--mailbox=ADDR" "$cg" -c "$T/absent.conf" cert issue --help
 check "backup needs DIR" 2 "needs one argument" "$cg" -c "$T/good.conf" db backup
+# The commands of one domain argument share their command line's errors.
+for verb in challenge check preflight; do
+	check "domain $verb needs the domain" 2 "certgate domain $verb: needs one argument: the domain" \
+		"$cg" -c "$T/good.conf" domain $verb
+	check "domain $verb of two domains" 2 "needs one argument: the domain" \
+		"$cg" -c "$T/good.conf" domain $verb a.example b.example
+	check "domain $verb of a bad name" 2 "certgate domain $verb: bad_label.example: domain has an empty or invalid label" \
+		"$cg" -c "$T/good.conf" domain $verb bad_label.example
+done
 
 check "db check empty" 0 "database is consistent" "$cg" -c "$T/good.conf" db check
 "$tool" audit "$T/db" "$T/evidence" 12
