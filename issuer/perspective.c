@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -105,6 +106,62 @@ client_ctx(const CgConf *conf, GError **error)
 	return c;
 }
 
+/* The process's client context, made again only when the files it was made
+ * from change (a reload naming others, a gateway rekey): a CAA climb asks
+ * the perspectives at every step, and each context reads and parses three
+ * files. */
+static GMutex ctx_lock;
+static SSL_CTX *ctx_made;
+static char *ctx_from;
+
+/* The names of the files a context is made from, and their identity and
+ * change times. */
+static char *
+files_seen(const CgConf *conf)
+{
+	const char *files[] = {conf->gateway_certificate, conf->gateway_key, conf->perspective_ca};
+	GString *out = g_string_new(NULL);
+	guint i;
+
+	for (i = 0; i < G_N_ELEMENTS(files); i++) {
+		struct stat st = {0};
+
+		(void)stat(files[i] ? files[i] : "", &st);
+		g_string_append_printf(out, "%s|%ju|%ju|%jd|%ld.%09ld\n", files[i] ? files[i] : "",
+		                       (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
+		                       (intmax_t)st.st_size, (long)st.st_mtim.tv_sec,
+		                       (long)st.st_mtim.tv_nsec);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* A reference to the context for conf (SSL_CTX_free when done). */
+static SSL_CTX *
+context(const CgConf *conf, GError **error)
+{
+	g_autofree char *seen = files_seen(conf);
+	SSL_CTX *c;
+
+	g_mutex_lock(&ctx_lock);
+	if (ctx_made != NULL && strcmp(ctx_from, seen) == 0) {
+		SSL_CTX_up_ref(ctx_made);
+		c = ctx_made;
+		g_mutex_unlock(&ctx_lock);
+		return c;
+	}
+	g_mutex_unlock(&ctx_lock);
+	if ((c = client_ctx(conf, error)) == NULL)
+		return NULL;
+	g_mutex_lock(&ctx_lock);
+	SSL_CTX_free(ctx_made); /* the holders of the old one keep their reference */
+	ctx_made = c;
+	SSL_CTX_up_ref(c);
+	g_free(ctx_from);
+	ctx_from = g_steal_pointer(&seen);
+	g_mutex_unlock(&ctx_lock);
+	return c;
+}
+
 /* One perspective's answer. */
 static CgPerspectiveAnswer
 ask(SSL_CTX *c, const char *hostport, const char *name, int type, GPtrArray **rdata, char **why)
@@ -176,6 +233,27 @@ out:
 	return a;
 }
 
+/* One perspective asked on a thread of its own: they are asked at once, so
+ * that a slow or silent one costs its own timeout, not the sum of them. */
+typedef struct {
+	SSL_CTX *ctx;
+	const char *hostport, *name;
+	int type;
+	CgPerspectiveAnswer answer;
+	GPtrArray *rdata;
+	char *why;
+	GThread *thread;
+} Asking;
+
+static gpointer
+ask_thread(gpointer data)
+{
+	Asking *a = data;
+
+	a->answer = ask(a->ctx, a->hostport, a->name, a->type, &a->rdata, &a->why);
+	return NULL;
+}
+
 static gint
 bytes_cmp(gconstpointer a, gconstpointer b)
 {
@@ -224,28 +302,39 @@ cg_perspective_corroborate(const CgConf *conf, const char *name, int type, GPtrA
 	guint n = conf->perspectives ? g_strv_length(conf->perspectives) : 0;
 	guint quorum = cg_perspective_quorum(conf), agree = 0, down = 0, i;
 	g_autoptr(GString) notes = g_string_new(NULL);
+	g_autofree Asking *asked = NULL;
 	SSL_CTX *c;
 
 	*said = NULL;
 	if (n == 0)
 		return TRUE;
-	if ((c = client_ctx(conf, error)) == NULL)
+	if ((c = context(conf, error)) == NULL)
 		return FALSE;
+	asked = g_new0(Asking, n);
 	for (i = 0; i < n; i++) {
-		g_autoptr(GPtrArray) rdata = NULL;
-		g_autofree char *why = NULL;
-		CgPerspectiveAnswer a = ask(c, conf->perspectives[i], name, type, &rdata, &why);
+		asked[i] = (Asking){
+		    c, conf->perspectives[i], name, type, CG_PERSPECTIVE_DOWN, NULL, NULL, NULL};
+		asked[i].thread = g_thread_try_new("cg-perspective", ask_thread, &asked[i], NULL);
+		if (asked[i].thread == NULL) /* no thread to be had: asked here */
+			ask_thread(&asked[i]);
+	}
+	for (i = 0; i < n; i++) {
+		Asking *a = &asked[i];
 
-		if (a == CG_PERSPECTIVE_ANSWER && cg_perspective_same(primary, rdata)) {
+		if (a->thread != NULL)
+			g_thread_join(a->thread);
+		if (a->answer == CG_PERSPECTIVE_ANSWER && cg_perspective_same(primary, a->rdata)) {
 			agree++;
-		} else if (a == CG_PERSPECTIVE_DOWN) {
+		} else if (a->answer == CG_PERSPECTIVE_DOWN) {
 			down++;
-			g_string_append_printf(notes, "; no answer from %s", why);
+			g_string_append_printf(notes, "; no answer from %s", a->why);
 		} else {
-			g_string_append_printf(notes, "; %s answered otherwise%s%s",
-			                       conf->perspectives[i], why ? ": " : "",
-			                       why ? why : "");
+			g_string_append_printf(notes, "; %s answered otherwise%s%s", a->hostport,
+			                       a->why ? ": " : "", a->why ? a->why : "");
 		}
+		if (a->rdata != NULL)
+			g_ptr_array_unref(a->rdata);
+		g_free(a->why);
 	}
 	SSL_CTX_free(c);
 	if (agree >= quorum) {

@@ -44,12 +44,14 @@ done
 
 caa_hex() { printf '\000\011issuemail%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 # dns NAME NETNS IP VICTIM-CA ORG-CA: a dnsmasq in that namespace on IP,
-# whose CAA for victim.example and example.org names those CAs;
+# whose CAA for victim.example and example.org (and its e, f and g) names
+# those CAs;
 # $T/dns-NAME/resolv.conf names it.
 dns() {
 	d="$T/dns-$1"
 	mkdir -p "$d/zones"
 	printf 'dns-rr=victim.example,257,%s\ndns-rr=example.org,257,%s\n' "$(caa_hex "$4")" "$(caa_hex "$5")" > "$d/zones/caa.conf"
+	for n in e f g; do printf 'dns-rr=%s.example.org,257,%s\n' $n "$(caa_hex "$5")"; done >> "$d/zones/caa.conf"
 	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$3" > "$d/resolv.conf"
 	ip netns exec "$NS$2" dnsmasq --conf-file=/dev/null --conf-dir="$d/zones,*.conf" --listen-address="$3" \
 		--bind-interfaces --port=53 --no-resolv --no-hosts --no-poll --user=root \
@@ -170,5 +172,41 @@ grep -q "refused a client that is not the gateway (CN=subscriber)" "$T/perspecti
 out=$(printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P2 -quiet -cert "$T/ca/gateway.pem" \
 	-key "$T/ca/gateway.key" -CAfile "$P/ca.pem" 2>&1 || true)
 echo "$out" | grep -q "^answer off 1" && ok "the gateway is answered (openssl s_client)" || bad "gateway: $out"
+
+# The issuer daemon keeps one TLS context for the perspectives and makes it
+# again when its files change: with a gateway certificate the perspectives
+# do not pin, nothing is corroborated; with the pinned one back, the same
+# process issues again.
+# (Each mailbox at a domain of its own: CAA answers are kept for a minute.)
+use honest1 $P3
+for d in e f g; do $cg domain add $d.example.org --org 1 --validated > /dev/null; done
+in_issuer "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" >> "$T/daemon.log" 2>&1 &
+ipid=$!
+# queued MAILBOX PATTERN: a request for MAILBOX, then up to 10 s for
+# PATTERN in the daemon's log
+queued() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+		-subj "/CN=x" -out "$T/${1%@*}.csr" 2>/dev/null
+	$cg cert issue --org 1 --mailbox "$1" --csr "$T/${1%@*}.csr" > /dev/null
+	i=0
+	while ! grep -q "$2" "$T/daemon.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	grep -q "$2" "$T/daemon.log"
+}
+queued e@e.example.org "issued [0-9a-f]* for e@e.example.org" &&
+	ok "the daemon issues, corroborated" || bad "e@e.example.org: $(tail -3 "$T/daemon.log")"
+cp "$T/ca/gateway.pem" "$T/gateway.pem.saved"
+cp "$T/ca/gateway.key" "$T/gateway.key.saved"
+cp "$P/s.pem" "$T/ca/gateway.pem"
+cp "$P/s.key" "$T/ca/gateway.key"
+queued f@f.example.org "f@f.example.org.*\|job R[0-9]*#.*not corroborated: 0 of 1 perspectives agree, 1 needed.*no answer from $P3" &&
+	grep -q "not corroborated: 0 of 1 perspectives agree, 1 needed.*no answer from $P3" "$T/daemon.log" &&
+	! grep -q "issued [0-9a-f]* for f@f.example.org" "$T/daemon.log" &&
+	ok "a changed gateway certificate is used at once (the perspective refuses it)" || bad "f@f.example.org: $(tail -3 "$T/daemon.log")"
+cp "$T/gateway.pem.saved" "$T/ca/gateway.pem"
+cp "$T/gateway.key.saved" "$T/ca/gateway.key"
+queued g@g.example.org "issued [0-9a-f]* for g@g.example.org" &&
+	ok "the pinned certificate back: the same daemon issues" || bad "g@g.example.org: $(tail -3 "$T/daemon.log")"
+kill $ipid
+wait $ipid 2>/dev/null || true
 DNS_DIR= # its dnsmasq ends with its namespace (net_down)
 exit $fail
