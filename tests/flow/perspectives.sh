@@ -11,36 +11,16 @@
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
+. "$CG_SRC/tests/lib/netns.sh"
 ca_test perspectives
 NS=cgp$$
 P1=10.251.0.2:8853 P2=10.251.0.3:8853 P3=10.251.0.4:8853
 pids=""
-net_down() {
-	for n in i p1 p2 p3 sw; do
-		ip netns pids "$NS$n" 2>/dev/null | xargs -r kill 2>/dev/null || true
-		sleep 0.2
-		ip netns pids "$NS$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-		ip netns del "$NS$n" 2>/dev/null || true
-	done
-}
-CA_CLEANUP=net_down
+CA_CLEANUP="net_down $NS i p1 p2 p3"
 
 # The bridge, and a namespace on it for the issuer (10.251.0.1) and each
 # perspective (.2, .3, .4).
-ip netns add "${NS}sw"
-ip -n "${NS}sw" link add br0 type bridge
-ip -n "${NS}sw" addr add 10.251.0.254/24 dev br0
-ip -n "${NS}sw" link set br0 up
-i=1
-for n in i p1 p2 p3; do
-	ip netns add "$NS$n"
-	ip -n "${NS}sw" link add "v$n" type veth peer name eth0 netns "$NS$n"
-	ip -n "${NS}sw" link set "v$n" master br0 up
-	ip -n "$NS$n" addr add "10.251.0.$i/24" dev eth0
-	ip -n "$NS$n" link set eth0 up
-	ip -n "$NS$n" link set lo up
-	i=$((i + 1))
-done
+net_up $NS 10.251.0 i p1 p2 p3
 
 caa_hex() { printf '\000\011issuemail%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 # dns NAME NETNS IP VICTIM-CA ORG-CA: a dnsmasq in that namespace on IP,

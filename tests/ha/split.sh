@@ -14,33 +14,17 @@ set -eu
 . "$CG_SRC/tests/lib/ca.sh"
 ca_test split
 . "$CG_SRC/tests/lib/sites.sh"
+. "$CG_SRC/tests/lib/netns.sh"
 NS=cgsplit$$
 SITE_NS_a=${NS}a SITE_NS_b=${NS}b SITE_NS_c=${NS}c
 SW=${NS}sw
 SITES="a=10.250.0.1:7100 b=10.250.0.2:7100 c=10.250.0.3:7100"
-net_down() {
-	for n in a b c sw; do ip netns del "$NS$n" 2>/dev/null || true; done
-}
-cleanup_split() { stop_all; dns_stop; net_down; }
+cleanup_split() { stop_all; dns_stop; net_down $NS a b c; }
 CA_CLEANUP=cleanup_split
 
-ip netns add "$SW"
-ip -n "$SW" link add br0 type bridge
-ip -n "$SW" addr add 10.250.0.254/24 dev br0
-ip -n "$SW" link set br0 up
-ip -n "$SW" link set lo up
-i=1
-for n in a b c; do
-	ip netns add "$NS$n"
-	ip -n "$SW" link add "v$n" type veth peer name eth0 netns "$NS$n"
-	ip -n "$SW" link set "v$n" master br0 up
-	ip -n "$NS$n" addr add "10.250.0.$i/24" dev eth0
-	ip -n "$NS$n" link set eth0 up
-	ip -n "$NS$n" link set lo up
-	i=$((i + 1))
-done
-link_down() { ip -n "$SW" link set "v$1" down; }
-link_up() { ip -n "$SW" link set "v$1" up; }
+net_up $NS 10.250.0 a b c
+link_down() { net_cut $NS "$1"; }
+link_up() { net_mend $NS "$1"; }
 
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none"
