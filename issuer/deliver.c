@@ -53,7 +53,6 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	g_autoptr(GBytes) p7c = NULL, body = NULL;
 	g_autofree char *text = NULL, *subject = NULL, *fname = NULL, *p7name = NULL;
 	g_autofree char *shown = NULL;
-	const unsigned char *p;
 	X509 *x;
 	gboolean der, ok, sent = FALSE;
 	CgOutMail m = {0};
@@ -64,8 +63,7 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 		return FALSE;
 	if (req->kind == CG_REQUEST_ENROLL && !iss->conf->deliver_to_subject)
 		return TRUE; /* queued before a reload turned DeliverToSubject off */
-	p = g_bytes_get_data(c->der, NULL);
-	x = d2i_X509(NULL, &p, (long)g_bytes_get_size(c->der));
+	x = cg_x509_read(g_bytes_get_data(c->der, NULL), g_bytes_get_size(c->der));
 	if (x == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "certificate %s does not decode",
 		            serial);

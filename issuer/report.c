@@ -83,7 +83,6 @@ report_row(gconstpointer rec, gpointer data)
 	if (it->status == CG_ITEM_ISSUED) {
 		g_autoptr(CgCert) c =
 		    cg_store_cert_get(r->iss->store, r->txn, it->serial, &r->error);
-		const unsigned char *p;
 		X509 *x;
 
 		if (c == NULL)
@@ -104,8 +103,8 @@ report_row(gconstpointer rec, gpointer data)
 			g_ptr_array_set_size(r->names, 0);
 			return TRUE;
 		}
-		p = g_bytes_get_data(c->der, NULL);
-		if ((x = d2i_X509(NULL, &p, (long)g_bytes_get_size(c->der))) != NULL) {
+		if ((x = cg_x509_read(g_bytes_get_data(c->der, NULL), g_bytes_get_size(c->der))) !=
+		    NULL) {
 			g_ptr_array_add(r->certs, x);
 			g_ptr_array_add(r->names, g_steal_pointer(&shown));
 		}

@@ -58,6 +58,18 @@ typedef struct evp_pkey_st CgPkey;    /* EVP_PKEY */
 
 typedef struct X509_pubkey_st CgX509Pubkey;  /* X509_PUBKEY */
 typedef struct X509_algor_st CgX509Algor;    /* X509_ALGOR */
+typedef struct x509_st CgX509;               /* X509 */
+
+/* A certificate read from DER for what it says (names, extensions, the
+ * SubjectPublicKeyInfo's fields, its signature), its subject key left
+ * undecoded: OpenSSL 3.0 builds a decoder chain for every key it decodes,
+ * about 1.2 M instructions, ten times the rest of the parse. The object
+ * lives in a library context without algorithms: X509_verify() with the
+ * issuer's key works (the key's provider does the work), but it has no
+ * subject key (X509_get0_pubkey is NULL) and no fingerprint (X509_cmp is
+ * never equal), so it is not for chain building or printing. NULL unless
+ * it parses to exactly len bytes. */
+CgX509 *cg_x509_read(const guint8 *der, gsize len);
 typedef struct asn1_string_st CgAsn1BitString; /* ASN1_BIT_STRING */
 
 typedef struct {

@@ -6,6 +6,10 @@
 #include "common.h"
 #include "policy.h"
 
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 static void
 test_countries(void **state)
 {
@@ -423,6 +427,87 @@ test_reply_auth(void **state)
 	assert_int_equal(cg_reply_auth_mode("none"), -1);
 }
 
+/* A certificate of key, signed by signer, as DER (caller frees). */
+static unsigned char *
+make_cert(EVP_PKEY *key, EVP_PKEY *signer, int *len)
+{
+	X509 *x = X509_new();
+	unsigned char *der = NULL;
+
+	assert_non_null(x);
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+	                           (const unsigned char *)"anna@example.org", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	assert_true(X509_sign(x, signer, EVP_sha256()) > 0);
+	*len = i2d_X509(x, &der);
+	assert_true(*len > 0);
+	X509_free(x);
+	return der;
+}
+
+/* cg_x509_read: what the certificate says, without decoding its key, and a
+ * signature check that still means something (an EC and an RSA signer). */
+static void
+test_x509_read(void **state)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *signers[2] = {EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"),
+	                        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)};
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	gsize i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(signers); i++) {
+		int len, n;
+		unsigned char *der = make_cert(key, signers[i], &len), *again = NULL;
+		g_autofree guint8 *longer = g_malloc(len + 1);
+		const ASN1_OBJECT *alg = NULL;
+		char cn[64];
+		X509 *x = cg_x509_read(der, (gsize)len);
+
+		assert_non_null(x);
+		assert_null(X509_get0_pubkey(x)); /* never decoded */
+		assert_int_equal(X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg, NULL, NULL, NULL,
+		                                        X509_get_X509_PUBKEY(x)),
+		                 1);
+		assert_int_equal(OBJ_obj2nid(alg), NID_X9_62_id_ecPublicKey);
+		assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+		                                      sizeof(cn)) > 0);
+		assert_string_equal(cn, "anna@example.org");
+		n = i2d_X509(x, &again);
+		assert_int_equal(n, len);
+		assert_memory_equal(again, der, len);
+		OPENSSL_free(again);
+		assert_int_equal(X509_verify(x, signers[i]), 1);
+		assert_int_not_equal(X509_verify(x, other), 1);
+		X509_free(x);
+
+		/* A signature changed in its last byte does not verify. */
+		der[len - 1] ^= 1;
+		x = cg_x509_read(der, (gsize)len);
+		assert_non_null(x);
+		assert_int_not_equal(X509_verify(x, signers[i]), 1);
+		X509_free(x);
+		der[len - 1] ^= 1;
+
+		/* Exactly the DER: nothing after it, nothing missing. */
+		memcpy(longer, der, len);
+		longer[len] = 0;
+		assert_null(cg_x509_read(longer, (gsize)len + 1));
+		assert_null(cg_x509_read(der, (gsize)len - 1));
+		assert_null(cg_x509_read(der, 0));
+		OPENSSL_free(der);
+		EVP_PKEY_free(signers[i]);
+	}
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+}
+
 int
 main(void)
 {
@@ -432,6 +517,7 @@ main(void)
 	    cmocka_unit_test(test_postmaster_locals), cmocka_unit_test(test_token_subject),
 	    cmocka_unit_test(test_token_text),        cmocka_unit_test(test_reply_checks),
 	    cmocka_unit_test(test_reply_auth),        cmocka_unit_test(test_csv),
+	    cmocka_unit_test(test_x509_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
