@@ -25,6 +25,9 @@
  *                                       moves the domain's times (validated,
  *                                       expires, challenged) SECONDS back, as
  *                                       if that much time had passed
+ *   cg-storetool csr-flip DBHOME EVIDENCE REQUEST INDEX
+ *                                       flips the last byte of the CSR of
+ *                                       item REQUEST#INDEX (its signature)
  * (Test processes run this tool instead of forking: a child forked from a
  * threaded process may inherit a lock another thread held.)
  */
@@ -178,6 +181,25 @@ main(int argc, char **argv)
 			d->challenged_at -= back;
 		}
 		if (d == NULL || !cg_store_domain_put(t, d, &err)) {
+			if (t != NULL)
+				cg_store_abort(t);
+			rc = 1;
+		} else {
+			rc = !cg_store_commit(t, &err);
+		}
+	} else if (strcmp(argv[1], "csr-flip") == 0 && argc == 6) {
+		CgTxn *t = cg_store_begin(s, &err);
+		g_autoptr(CgItem) it =
+		    t ? cg_store_item_get(s, t, argv[4], (guint32)atoi(argv[5]), &err) : NULL;
+
+		if (it != NULL) {
+			gsize n;
+			guint8 *der = g_bytes_unref_to_data(it->csr, &n);
+
+			der[n - 1] ^= 1;
+			it->csr = g_bytes_new_take(der, n);
+		}
+		if (it == NULL || !cg_store_item_put(t, it, &err)) {
 			if (t != NULL)
 				cg_store_abort(t);
 			rc = 1;
