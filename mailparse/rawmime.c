@@ -134,13 +134,25 @@ split_parts(Range body, const char *boundary, GArray *parts)
 	return FALSE;
 }
 
-/* CRLF canonical form: every bare LF becomes CRLF. */
+/* CRLF canonical form: every bare LF becomes CRLF. Content already in that
+ * form (mail from the MTA is) is not copied: the result is a slice of raw,
+ * which r lies in. */
 static GBytes *
-canonical_crlf(Range r)
+canonical_crlf(GBytes *raw, Range r)
 {
-	GByteArray *out = g_byte_array_sized_new((guint)(r.len + r.len / 32 + 2));
+	const guint8 *nl = r.len ? memchr(r.p, '\n', r.len) : NULL, *end = r.p + r.len;
+	GByteArray *out;
 	gsize i;
 
+	/* The first bare LF, if any. */
+	while (nl != NULL && nl > r.p && nl[-1] == '\r')
+		nl = nl + 1 < end ? memchr(nl + 1, '\n', (gsize)(end - nl - 1)) : NULL;
+	if (nl == NULL) {
+		const guint8 *base = g_bytes_get_data(raw, NULL);
+
+		return g_bytes_new_from_bytes(raw, (gsize)(r.p - base), r.len);
+	}
+	out = g_byte_array_sized_new((guint)(r.len + r.len / 32 + 2));
 	for (i = 0; i < r.len; i++) {
 		if (r.p[i] == '\n' && (i == 0 || r.p[i - 1] != '\r'))
 			g_byte_array_append(out, (const guint8 *)"\r", 1);
@@ -273,6 +285,7 @@ typedef struct {
 	guint parts;
 	CgSmime *out;
 	GError **error;
+	GBytes *raw; /* the message every Range lies in */
 } Walk;
 
 static gboolean
@@ -346,7 +359,7 @@ walk_entity(Walk *w, Range e, guint depth)
 			return FALSE;
 		}
 		w->out->kind = CG_SMIME_DETACHED;
-		w->out->signed_content = canonical_crlf(g_array_index(parts, Range, 0));
+		w->out->signed_content = canonical_crlf(w->raw, g_array_index(parts, Range, 0));
 		w->out->signature = decode_body(g_array_index(parts, Range, 1));
 		w->out->micalg = micalg ? g_ascii_strdown(micalg, -1) : NULL;
 		return FALSE;
@@ -360,7 +373,7 @@ walk_entity(Walk *w, Range e, guint depth)
 gboolean
 cg_mail_find_smime(GBytes *raw, const CgMailLimits *limits, CgSmime *out, GError **error)
 {
-	Walk w = {limits, 0, out, error};
+	Walk w = {limits, 0, out, error, raw};
 	Range r;
 
 	r.p = g_bytes_get_data(raw, &r.len);

@@ -224,13 +224,54 @@ test_fd_and_entity(void **state)
 	cg_mail_body_clear(&body);
 }
 
+/* The first part of a multipart/signed, as signed: CRLF line ends. Mail
+ * already in CRLF (as the MTA hands it over) is not copied: the part is a
+ * slice of the message, which a 10 MB enrolment would otherwise hold twice. */
+static void
+test_signed_content(void **state)
+{
+	static const char *const forms[] = {"\r\n", "\n", "mixed"};
+	const char *want = "Content-Type: text/plain\r\n\r\nPlease issue.\r\nTwo lines.";
+	gsize f;
+
+	(void)state;
+	for (f = 0; f < G_N_ELEMENTS(forms); f++) {
+		const char *nl = strcmp(forms[f], "mixed") == 0 ? "\r\n" : forms[f];
+		/* "mixed": CRLF but for one bare LF inside the signed part */
+		const char *inner = strcmp(forms[f], "mixed") == 0 ? "\n" : nl;
+		g_autofree char *text = g_strdup_printf(
+		    "From: a@example.org%sMIME-Version: 1.0%sContent-Type: multipart/signed; "
+		    "protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"b\"%s%s"
+		    "--b%sContent-Type: text/plain%s%sPlease issue.%sTwo lines.%s"
+		    "--b%sContent-Type: application/pkcs7-signature%sContent-Transfer-Encoding: "
+		    "base64%s%sAAEC%s--b--%s",
+		    nl, nl, nl, nl, nl, nl, nl, inner, nl, nl, nl, nl, nl, nl, nl);
+		g_autoptr(GBytes) raw = g_bytes_new(text, strlen(text));
+		g_autoptr(GError) err = NULL;
+		g_autoptr(CgMail) m = cg_mail_parse(raw, NULL, NULL, &err);
+		const guint8 *base = g_bytes_get_data(m ? m->raw : raw, NULL), *got;
+		gsize len;
+
+		assert_non_null(m);
+		assert_int_equal(m->smime.kind, CG_SMIME_DETACHED);
+		got = g_bytes_get_data(m->smime.signed_content, &len);
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(got, want, len);
+		if (f == 0)
+			assert_true(got >= base && got + len <= base + strlen(text)); /* a slice */
+		else
+			assert_false(got >= base && got < base + strlen(text)); /* a copy */
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_golden),        cmocka_unit_test(test_crlf_equals_lf),
-	    cmocka_unit_test(test_limits),        cmocka_unit_test(test_garbage_does_not_crash),
-	    cmocka_unit_test(test_fd_and_entity), cmocka_unit_test(test_html_bytes_made_valid),
+	    cmocka_unit_test(test_golden),         cmocka_unit_test(test_crlf_equals_lf),
+	    cmocka_unit_test(test_limits),         cmocka_unit_test(test_garbage_does_not_crash),
+	    cmocka_unit_test(test_fd_and_entity),  cmocka_unit_test(test_html_bytes_made_valid),
+	    cmocka_unit_test(test_signed_content),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
