@@ -130,6 +130,27 @@ gather_key(CgIssuer *iss, CgTxn *txn, const char *mailbox, const char *renews, g
 	return TRUE;
 }
 
+/* The item's CSR in g (or why not in g->csr_error): the verifier's
+ * verdict when the batch handed it over beforehand (waited for here, before
+ * anything is decided), else parsed and verified here. */
+static void
+gather_csr(CgIssuer *iss, const CgItem *item, Gathered *g)
+{
+	g_autoptr(GError) err = NULL;
+	g_autofree char *what = g_strdup_printf("%s#%u", item->request_id, item->index);
+	const guint8 *der = g_bytes_get_data(item->csr, NULL);
+	gsize len = g_bytes_get_size(item->csr);
+
+	if (cg_verifier_csr_take(iss->verifier, what, item->csr, &g->csr_error)) {
+		if (g->csr_error == NULL &&
+		    (g->csr = cg_csr_parse_unverified(der, len, &err)) == NULL)
+			g->csr_error = g_strdup(err->message);
+		return;
+	}
+	if ((g->csr = cg_csr_parse(der, len, &err)) == NULL)
+		g->csr_error = g_strdup(err->message);
+}
+
 /* Every fact the re-checks need, read in txn. FALSE only for a store error. */
 static gboolean
 gather(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, const CgOrg *org,
@@ -164,11 +185,9 @@ gather(CgIssuer *iss, CgTxn *txn, const CgRequest *req, const CgItem *item, cons
 	f->given_name = item->given_name;
 	f->surname = item->surname;
 	f->country = item->country;
-	g->csr = cg_csr_parse(g_bytes_get_data(item->csr, NULL), g_bytes_get_size(item->csr), &err);
-	if (g->csr == NULL) {
-		g->csr_error = g_strdup(err->message);
+	gather_csr(iss, item, g);
+	if (g->csr == NULL)
 		return TRUE;
-	}
 	f->csr = g->csr;
 	return gather_key(iss, txn, item->mailbox, req->renews, now, g, error);
 }
@@ -279,22 +298,15 @@ cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason, cons
 }
 
 static gboolean
-store_cert(CgIssuer *iss, CgTxn *txn, X509 *x, const CgItem *item, const CgRequest *req,
-           const CgCertRequest *r, const CgCsr *csr, gint64 now, char **serial,
-           gint64 *not_after, GError **error)
+store_cert(CgTxn *txn, GBytes *der, const CgItem *item, const CgRequest *req,
+           const CgCertRequest *r, const CgCsr *csr, gint64 now, char **serial, gint64 *not_after,
+           GError **error)
 {
-	unsigned char *der = NULL;
-	int len = i2d_X509(x, &der);
 	CgCert c = {0};
-	gboolean ok;
 
-	if (len <= 0) {
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot encode the certificate");
-		return FALSE;
-	}
 	*serial = cg_hex(r->serial, 16);
 	c.serial = *serial;
-	c.der = g_bytes_new(der, (gsize)len);
+	c.der = der;
 	c.org_id = req->org_id;
 	c.mailbox = item->mailbox;
 	memcpy(c.spki_sha256, csr->spki_sha256, 32);
@@ -304,11 +316,7 @@ store_cert(CgIssuer *iss, CgTxn *txn, X509 *x, const CgItem *item, const CgReque
 	c.request_id = item->request_id;
 	c.item = item->index;
 	c.profile = (char *)cg_profile_name(r->profile);
-	ok = cg_store_cert_add(txn, &c, error);
-	g_bytes_unref(c.der);
-	OPENSSL_free(der);
-	(void)iss;
-	return ok;
+	return cg_store_cert_add(txn, &c, error);
 }
 
 gboolean
@@ -325,7 +333,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	CgCertRequest r;
 	gint64 not_after = 0;
 	Gathered g = {0};
-	X509 *x;
+	GBytes *der;
 	gboolean ok = FALSE;
 
 	if (parts[1] == NULL) {
@@ -351,8 +359,8 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 		goto done;
 	}
 	fill_request(iss, req, item, org, g.csr, now, &r);
-	x = cg_ca_issue(iss->ca, &r, &err);
-	if (x == NULL) {
+	der = cg_ca_issue(iss->ca, &r, iss->later, &err);
+	if (der == NULL) {
 		if (!g_error_matches(err, CG_ERROR, CG_ERROR_NOT_AUTHORISED)) {
 			g_propagate_error(error, g_steal_pointer(&err));
 			goto done;
@@ -360,8 +368,8 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 		ok = cg_item_refuse(iss, txn, item, err->message, "cert.refuse", now, error);
 		goto done;
 	}
-	ok = store_cert(iss, txn, x, item, req, &r, g.csr, now, &serial, &not_after, error);
-	X509_free(x);
+	ok = store_cert(txn, der, item, req, &r, g.csr, now, &serial, &not_after, error);
+	g_bytes_unref(der);
 	if (!ok)
 		goto done;
 	item->status = CG_ITEM_ISSUED;
@@ -381,7 +389,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	          : cg_store_job_append(txn, CG_JOB_DELIVER, serial, error)) &&
 	     cg_store_audit_append(txn, now, "issuer", "cert.issue", serial, detail, error);
 	if (ok)
-		cg_log(LOG_INFO, "issued %s", detail);
+		cg_issuer_told(iss, LOG_INFO, g_strdup_printf("issued %s", detail));
 done:
 	gathered_clear(&g);
 	return ok;

@@ -36,7 +36,16 @@ struct CgIssuer {
 	gboolean unacked;  /* a commit was not acknowledged: nothing more is
 	                    * told until a beat is */
 	gint64 next_beat;
+	/* signatures verified beside the batch (verify.c) */
+	CgVerifier *verifier; /* NULL: in line */
+	CgVerifier *later;    /* the verifier while a job may hand work to it */
+	gboolean in_line;     /* the batch that failed a check runs again in line */
+	GPtrArray *told;      /* log lines of the batch, written once it commits */
 };
+
+/* jobs.c: line (LOG_INFO or LOG_NOTICE, taken) is logged once the batch
+ * commits, and never if it does not. */
+void cg_issuer_told(CgIssuer *iss, int priority, char *line);
 
 /* issue.c */
 gboolean cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GError **error);

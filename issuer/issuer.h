@@ -120,9 +120,34 @@ gboolean cg_cert_lint(X509 *tbs, const CgCertRequest *r, GPtrArray *findings);
  * parameters; RSA PKCS#1 v1.5 with SHA-256/384/512 and NULL parameters, or
  * RSASSA-PSS), the same in the certificate and its TBS part, and the
  * signature verifying under the CA key. TRUE when no finding. */
-gboolean cg_cert_lint_signed(X509 *x, const CgCertRequest *r, GPtrArray *findings);
-/* Build, lint, sign with the issuing CA key, lint the result. Caller frees. */
-X509 *cg_ca_issue(CgCa *ca, CgCertRequest *r, GError **error);
+gboolean cg_cert_lint_signed(GBytes *der, const CgCertRequest *r, GPtrArray *findings);
+/* The same, all but the signature's verification: for a caller that has
+ * it verified elsewhere (cg_verifier_cert) before the certificate counts. */
+gboolean cg_cert_lint_signed_unverified(GBytes *der, const CgCertRequest *r, GPtrArray *findings);
+/* Signatures verified on other threads while a batch of jobs goes on
+ * (verify.c): NULL for none (threads 0), when each is verified in line. */
+typedef struct CgVerifier CgVerifier;
+CgVerifier *cg_verifier_new(guint threads);
+void cg_verifier_free(CgVerifier *v);
+/* Each takes its own reference to der (and ca_cert); what names it. A CSR
+ * is parsed and verified in full (cg_csr_parse); its verdict is taken by
+ * cg_verifier_csr_take. */
+void cg_verifier_csr(CgVerifier *v, GBytes *der, const char *what);
+void cg_verifier_cert(CgVerifier *v, GBytes *der, X509 *ca_cert, const char *what);
+/* The verdict on the CSR handed over as what, waited for: TRUE when there
+ * is one for these very bytes (der), with *why NULL when the CSR parsed and
+ * verified, else what cg_csr_parse said (caller frees); FALSE when there is
+ * none (the caller verifies in line). */
+gboolean cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, char **why);
+/* Waits for every verification handed over since the last wait: TRUE when
+ * every certificate verified, else FALSE with the first failure in *failure
+ * (if given). Verdicts on CSRs not taken are dropped. */
+gboolean cg_verifier_wait(CgVerifier *v, char **failure);
+/* Build, lint, sign with the issuing CA key, lint the result: the
+ * certificate's DER. With `later`, the signature's verification is handed
+ * to it (the caller waits for it before the certificate counts); without,
+ * it is verified here. */
+GBytes *cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error);
 /* Signs any certificate or CRL with the given key and its proper digest. */
 gboolean cg_sign_cert(X509 *x, EVP_PKEY *key, GError **error);
 

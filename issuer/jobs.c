@@ -24,14 +24,36 @@
 #define MAX_BACKOFF      (3600)
 #define GIVE_UP_ATTEMPTS 60
 
+/* At most this many threads verify signatures beside the batch. */
+#define MAX_VERIFY_THREADS 4
+
+typedef struct {
+	int priority;
+	char *line;
+} Told;
+
+static void
+told_free(gpointer p)
+{
+	Told *t = p;
+
+	g_free(t->line);
+	g_free(t);
+}
+
 CgIssuer *
 cg_issuer_new(const CgConf *conf, CgStore *store, CgCa *ca)
 {
 	CgIssuer *iss = g_new0(CgIssuer, 1);
+	guint cpus = g_get_num_processors();
 
 	iss->conf = cg_conf_ref((CgConf *)conf);
 	iss->store = store;
 	iss->ca = ca;
+	/* One core goes on with the batch, the others verify. */
+	if (ca != NULL && cpus > 1)
+		iss->verifier = cg_verifier_new(MIN(cpus - 1, MAX_VERIFY_THREADS));
+	iss->told = g_ptr_array_new_with_free_func(told_free);
 	return iss;
 }
 
@@ -40,8 +62,37 @@ cg_issuer_free(CgIssuer *iss)
 {
 	if (iss == NULL)
 		return;
+	cg_verifier_free(iss->verifier);
+	g_ptr_array_unref(iss->told);
 	cg_conf_unref(iss->conf);
 	g_free(iss);
+}
+
+void
+cg_issuer_told(CgIssuer *iss, int priority, char *line)
+{
+	Told *t = g_new0(Told, 1);
+
+	t->priority = priority;
+	t->line = line;
+	g_ptr_array_add(iss->told, t);
+}
+
+/* The batch committed (tell) or did not: what its jobs told is logged or
+ * forgotten; nothing handed to the verifier is still running. */
+static void
+batch_end(CgIssuer *iss, gboolean tell)
+{
+	guint i;
+
+	cg_verifier_wait(iss->verifier, NULL);
+	iss->later = NULL;
+	for (i = 0; tell && i < iss->told->len; i++) {
+		Told *t = g_ptr_array_index(iss->told, i);
+
+		cg_log(t->priority, "%s", t->line);
+	}
+	g_ptr_array_set_size(iss->told, 0);
 }
 
 void
@@ -203,74 +254,163 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 	return cg_store_job_defer(txn, job, now + backoff(job->attempts), error) ? RAN : FAILED;
 }
 
+/* Hands the CSRs of the batch's issue jobs to the verifier before they run
+ * (read in txn, which keeps them as read until it ends). An item it cannot
+ * read here is read and verified by its job, in line. */
+static void
+hand_over_csrs(CgIssuer *iss, CgTxn *txn, const CgJob *jobs, guint n)
+{
+	guint i;
+
+	for (i = 0; i < n; i++) {
+		g_auto(GStrv) parts = NULL;
+		g_autoptr(CgItem) item = NULL;
+
+		if (jobs[i].kind != CG_JOB_ISSUE)
+			continue;
+		parts = g_strsplit(jobs[i].id, "#", 2);
+		if (parts[1] == NULL ||
+		    (item = cg_store_item_get(iss->store, txn, parts[0], (guint32)atoi(parts[1]),
+		                              NULL)) == NULL ||
+		    item->status != CG_ITEM_QUEUED) {
+			continue;
+		}
+		{
+			g_autofree char *what =
+			    g_strdup_printf("%s#%u", item->request_id, item->index);
+
+			cg_verifier_csr(iss->verifier, item->csr, what);
+		}
+	}
+}
+
+/* Takes the batch's jobs from the queue, in txn: up to BATCH_JOBS, the
+ * first waited for up to wait_ms; a job that must wait for the batch's
+ * commit (must_wait) goes back to the queue's tail and ends it. The number
+ * taken, or -1 when txn must go (*idle: the queue was empty). */
+static int
+take_batch(CgIssuer *iss, CgTxn *txn, guint wait_ms, CgJob *jobs, gboolean *idle, GError **error)
+{
+	g_autoptr(GError) err = NULL;
+	gboolean batch_makes = FALSE;
+	guint n = 0;
+
+	(void)iss;
+	while (n < BATCH_JOBS) {
+		CgJob *job = &jobs[n];
+
+		if (!cg_store_job_consume(txn, n == 0 ? wait_ms : 0, job, &err)) {
+			if (g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT) && n > 0)
+				break; /* the queue is empty: this is the batch */
+			*idle = g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT);
+			if (!*idle && !g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
+				g_propagate_error(error, g_steal_pointer(&err));
+			return -1;
+		}
+		if (n > 0 && must_wait(job->kind, batch_makes)) {
+			/* Back to the queue: it starts the next transaction. */
+			if (!cg_store_job_append(txn, job->kind, job->id, &err))
+				return -1;
+			break;
+		}
+		if (!sends_mail(job->kind) || job->kind == CG_JOB_DIGEST)
+			batch_makes = TRUE; /* issue, CRL: what mail tells of */
+		n++;
+	}
+	return (int)n;
+}
+
 gboolean
 cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 {
 	g_autoptr(GError) err = NULL;
-	gint64 start = 0, now;
-	gboolean crl = FALSE, batch_makes = FALSE;
-	guint n = 0;
+	g_autofree char *failed = NULL;
+	gint64 start, now;
+	gboolean crl = FALSE, mailed = FALSE;
+	CgJob jobs[BATCH_JOBS];
+	guint n = 0, i;
+	int taken;
 	CgTxn *txn;
-	CgJob job;
 
 	*idle = FALSE;
 	if ((txn = cg_store_begin(iss->store, error)) == NULL)
 		return FALSE;
-	while (n < BATCH_JOBS && (n == 0 || g_get_monotonic_time() - start < BATCH_US)) {
+	if ((taken = take_batch(iss, txn, wait_ms, jobs, idle, &err)) < 0) {
+		cg_store_abort(txn);
+		if (err == NULL)
+			return TRUE; /* idle, or a lost deadlock: try again */
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	start = g_get_monotonic_time();
+	if (iss->verifier != NULL && !iss->in_line)
+		hand_over_csrs(iss, txn, jobs, (guint)taken);
+	for (i = 0; i < (guint)taken; i++) {
+		CgJob *job = &jobs[i];
 		Outcome o;
 
-		if (!cg_store_job_consume(txn, n == 0 ? wait_ms : 0, &job, &err)) {
-			if (g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT) && n > 0)
-				break; /* the queue is empty: commit what was done */
-			cg_store_abort(txn);
-			*idle = g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT);
-			if (*idle || g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
-				return TRUE;
-			g_propagate_error(error, g_steal_pointer(&err));
-			return FALSE;
-		}
-		if (n == 0)
-			start = g_get_monotonic_time();
-		else if (must_wait(job.kind, batch_makes)) {
-			/* Back to the queue: it starts the next transaction. */
-			if (!cg_store_job_append(txn, job.kind, job.id, &err)) {
-				cg_store_abort(txn);
-				return TRUE;
-			}
+		if (i > 0 && g_get_monotonic_time() - start >= BATCH_US) {
+			/* The batch has run long enough: the rest go back to the
+			 * queue's tail, for the next one. */
+			for (; i < (guint)taken; i++)
+				if (!cg_store_job_append(txn, jobs[i].kind, jobs[i].id, &err)) {
+					cg_store_abort(txn);
+					batch_end(iss, FALSE);
+					return TRUE;
+				}
 			break;
 		}
-		if (!sends_mail(job.kind) || job.kind == CG_JOB_DIGEST)
-			batch_makes = TRUE; /* issue, CRL: what mail tells of */
-		o = step_one(iss, txn, &job, &crl, &err);
+		/* A signed certificate's signature is verified beside the batch
+		 * only while it has mailed nothing: a batch that fails one runs
+		 * again. */
+		mailed = mailed || sends_mail(job->kind);
+		iss->later = iss->in_line || mailed ? NULL : iss->verifier;
+		o = step_one(iss, txn, job, &crl, &err);
 		if (o == RETRY_BATCH && n > 0) {
-			/* Keep the jobs done (their mail is sent): this one goes
-			 * back to the queue's tail, the batch commits. */
+			/* Keep the jobs done (their mail is sent): this one and
+			 * the rest go back to the queue's tail, the batch commits. */
 			g_clear_error(&err);
-			if (cg_store_job_append(txn, job.kind, job.id, &err))
+			for (; i < (guint)taken && o == RETRY_BATCH; i++)
+				if (!cg_store_job_append(txn, jobs[i].kind, jobs[i].id, &err))
+					o = FAILED;
+			if (o == RETRY_BATCH)
 				break;
 		}
 		if (o != RAN) {
 			cg_store_abort(txn);
+			batch_end(iss, FALSE);
 			if (o == RETRY_BATCH)
 				return TRUE;
-			cg_log(LOG_ERR, "%s job %s: %s", cg_job_kind_name(job.kind), job.id,
+			cg_log(LOG_ERR, "%s job %s: %s", cg_job_kind_name(job->kind), job->id,
 			       err ? err->message : "failed");
 			return TRUE;
 		}
 		n++;
 	}
+	if (!cg_verifier_wait(iss->verifier, &failed)) {
+		cg_log(LOG_WARNING, "%s; the batch of %u jobs runs again, each check in line",
+		       failed, n);
+		cg_store_abort(txn);
+		batch_end(iss, FALSE);
+		iss->in_line = TRUE;
+		return TRUE;
+	}
 	if (!cg_store_commit(txn, &err)) {
 		if (g_error_matches(err, CG_ERROR, CG_ERROR_NOT_ACKED)) {
 			/* Done here, durable; what follows waits for the replicas. */
+			batch_end(iss, TRUE);
 			cg_log(LOG_WARNING, "%u jobs committed, not yet acknowledged by the "
 			       "replicas: waiting before anything more is mailed", n);
 			iss->unacked = TRUE;
 			return TRUE;
 		}
+		batch_end(iss, FALSE);
 		cg_log(LOG_WARNING, "%u jobs: commit failed, they will run again: %s", n,
 		       err->message);
 		return TRUE;
 	}
+	batch_end(iss, TRUE);
+	iss->in_line = FALSE;
 	now = g_get_real_time() / G_USEC_PER_SEC;
 	if (crl && !write_crl(iss, now, &err))
 		cg_log(LOG_ERR, "CRL: %s", err->message);

@@ -361,11 +361,14 @@ lint_refused(GPtrArray *findings, const char *what, GError **error)
 	g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "%s: %s", what, all);
 }
 
-X509 *
-cg_ca_issue(CgCa *ca, CgCertRequest *r, GError **error)
+GBytes *
+cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
 {
 	g_autoptr(GPtrArray) findings = g_ptr_array_new_with_free_func(g_free);
+	unsigned char *enc = NULL;
+	GBytes *der;
 	X509 *x;
+	int len;
 
 	r->ca_cert = cg_ca_cert(ca);
 	if ((x = cg_cert_build(r, error)) == NULL)
@@ -379,10 +382,24 @@ cg_ca_issue(CgCa *ca, CgCertRequest *r, GError **error)
 		X509_free(x);
 		return NULL;
 	}
-	if (!cg_cert_lint_signed(x, r, findings)) {
-		lint_refused(findings, "post-issuance lint refused the signed certificate", error);
-		X509_free(x);
+	len = i2d_X509(x, &enc);
+	X509_free(x);
+	if (len <= 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot encode the certificate");
 		return NULL;
 	}
-	return x;
+	der = g_bytes_new(enc, (gsize)len);
+	OPENSSL_free(enc);
+	if (!(later != NULL ? cg_cert_lint_signed_unverified(der, r, findings)
+	                    : cg_cert_lint_signed(der, r, findings))) {
+		lint_refused(findings, "post-issuance lint refused the signed certificate", error);
+		g_bytes_unref(der);
+		return NULL;
+	}
+	if (later != NULL) {
+		g_autofree char *serial = cg_hex(r->serial, 16);
+
+		cg_verifier_cert(later, der, r->ca_cert, serial);
+	}
+	return der;
 }

@@ -568,6 +568,19 @@ test_mutations(void **state)
 	}
 }
 
+static GBytes *
+der_of(X509 *x)
+{
+	unsigned char *enc = NULL;
+	int len = i2d_X509(x, &enc);
+	GBytes *der;
+
+	assert_true(len > 0);
+	der = g_bytes_new(enc, (gsize)len);
+	OPENSSL_free(enc);
+	return der;
+}
+
 /* After signing: the certificate as issued is linted again, with its
  * signature algorithm and signature. */
 static void
@@ -586,6 +599,7 @@ test_signed(void **state)
 	    {"SHA-512 on P-256", "SHA512", FALSE, "is not ecdsa-with-SHA256"},
 	    {"another key", NULL, TRUE, "does not verify under the issuing CA's key"},
 	};
+	CgVerifier *v = cg_verifier_new(2);
 	gsize i;
 
 	assert_non_null(other);
@@ -595,6 +609,7 @@ test_signed(void **state)
 		EVP_PKEY *key = cases[i].other_key ? other : cg_ca_key(fx->ca);
 		CgCertRequest r;
 		gboolean clean;
+		GBytes *der;
 		X509 *x;
 
 		cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
@@ -604,7 +619,24 @@ test_signed(void **state)
 			assert_true(cg_sign_cert(x, key, NULL));
 		else
 			assert_true(X509_sign(x, key, EVP_get_digestbyname(cases[i].md)) > 0);
-		clean = cg_cert_lint_signed(x, &r, findings);
+		der = der_of(x);
+		clean = cg_cert_lint_signed(der, &r, findings);
+		/* The same certificate with its signature verified on the
+		 * verifier's thread: the other findings here, that one there. */
+		{
+			g_autoptr(GPtrArray) rest = g_ptr_array_new_with_free_func(g_free);
+			gboolean sig_bad = cases[i].other_key;
+			g_autofree char *why = NULL;
+
+			assert_int_equal(cg_cert_lint_signed_unverified(der, &r, rest),
+			                 clean || sig_bad);
+			cg_verifier_cert(v, der, r.ca_cert, cases[i].name);
+			assert_int_equal(cg_verifier_wait(v, &why), !sig_bad);
+			if (sig_bad)
+				assert_non_null(
+				    strstr(why, "does not verify under the issuing CA's key"));
+		}
+		g_bytes_unref(der);
 		if (cases[i].finding == NULL) {
 			if (!clean)
 				print_error("%s: %s\n", cases[i].name, (char *)findings->pdata[0]);
@@ -623,7 +655,69 @@ test_signed(void **state)
 		}
 		X509_free(x);
 	}
+	cg_verifier_free(v);
 	EVP_PKEY_free(other);
+}
+
+/* CSRs' self-signatures verified on the verifier's threads, each verdict
+ * taken by its name: a CSR altered after it was signed fails there, its
+ * original passes; a verdict is only for the very bytes verified, taken
+ * once, and dropped by the wait if nobody took it. */
+static void
+test_verifier_csr(void **state)
+{
+	Fx *fx = *state;
+	CgVerifier *v = cg_verifier_new(2);
+	X509_REQ *req = X509_REQ_new();
+	unsigned char *enc = NULL;
+	g_autoptr(GBytes) good = NULL, bad = NULL;
+	char *why = NULL;
+	guint8 *flipped;
+	int len, i;
+
+	assert_true(X509_REQ_set_pubkey(req, fx->ec));
+	assert_true(X509_REQ_sign(req, fx->ec, EVP_sha256()) > 0);
+	assert_true((len = i2d_X509_REQ(req, &enc)) > 0);
+	good = g_bytes_new(enc, (gsize)len);
+	flipped = g_memdup2(enc, (gsize)len);
+	flipped[len - 1] ^= 1;
+	bad = g_bytes_new_take(flipped, (gsize)len);
+	OPENSSL_free(enc);
+	X509_REQ_free(req);
+	/* Unverified, the altered one parses: only the verifier can tell. */
+	{
+		g_autoptr(CgCsr) c =
+		    cg_csr_parse_unverified(g_bytes_get_data(bad, NULL), (gsize)len, NULL);
+
+		assert_non_null(c);
+	}
+	for (i = 0; i < 20; i++) {
+		g_autofree char *what = g_strdup_printf("R1#%d", i);
+
+		cg_verifier_csr(v, i == 13 ? bad : good, what);
+	}
+	for (i = 19; i >= 0; i--) {
+		g_autofree char *what = g_strdup_printf("R1#%d", i);
+
+		if (i == 7) /* other bytes than those verified: no verdict */
+			assert_false(cg_verifier_csr_take(v, what, bad, &why));
+		else
+			assert_true(cg_verifier_csr_take(v, what, i == 13 ? bad : good, &why));
+		if (i == 13)
+			assert_non_null(strstr(why, "CSR self-signature does not verify"));
+		else
+			assert_null(why);
+		g_free(why);
+		why = NULL;
+		/* Taken once. */
+		assert_false(cg_verifier_csr_take(v, what, good, &why));
+	}
+	/* Certificates' verdicts are the wait's; a CSR's never fails it, and
+	 * one not taken is dropped. */
+	cg_verifier_csr(v, bad, "R2#1");
+	assert_true(cg_verifier_wait(v, NULL));
+	assert_false(cg_verifier_csr_take(v, "R2#1", bad, &why));
+	cg_verifier_free(v);
 }
 
 int
@@ -632,6 +726,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mutations),
 	    cmocka_unit_test(test_signed),
+	    cmocka_unit_test(test_verifier_csr),
 	};
 
 	return cmocka_run_group_tests(tests, cg_profilefx_setup, cg_profilefx_teardown);

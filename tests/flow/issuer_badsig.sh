@@ -1,0 +1,67 @@
+#!/bin/sh
+# issuer_badsig.sh: a certificate whose signature does not verify never
+# leaves the issuer. The issuer runs with a faulty signer (tests/tools/
+# badsig.c, preloaded: X509_sign flips a bit of one certificate's signature,
+# as a failing HSM might). On more than one core the issuer verifies signed
+# certificates on threads of its own while the batch goes on and commits
+# the batch only when every one verified: the batch with the bad one must
+# commit nothing and run again with each check in line, where that item's
+# job fails (post-issuance lint) and waits for a retry. Every other item is
+# issued once, no mail goes out for the failed one, and its retry, the fault
+# gone, issues it.
+set -eu
+. "$CG_SRC/tests/lib/dns.sh"
+. "$CG_SRC/tests/lib/ca.sh"
+ca_test issuer_badsig
+ca_dirs
+ca_conf "LogLevel info" "ExpiryReminders none"
+ca_mta
+$cg ca init > /dev/null
+$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
+	--contact ceo@example.org > /dev/null
+$cg domain add example.org --org 1 --validated > /dev/null
+dns_start "$T/dns" 127.0.0.38
+n=24
+bad_one=u13@example.org
+i=1
+while [ $i -le $n ]; do
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+		-subj "/CN=u$i" -out "$T/u$i.csr" 2>/dev/null
+	$cg cert issue --org 1 --mailbox "u$i@example.org" --csr "$T/u$i.csr" | grep -q "queued" ||
+		{ bad "u$i: not queued"; exit 1; }
+	i=$((i + 1))
+done
+# The preloaded signer must come after ASan's runtime in an ASan build.
+CG_BADSIG_SUBJECT="CN=$bad_one" LD_PRELOAD="$CG_BIN/../tests/libcg_badsig.so" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" drain
+$cg audit show > "$T/audit"
+$cg --json cert list > "$T/certs.json"
+grep -q "issue job R[0-9]*#1: post-issuance lint refused the signed certificate: signature: does not verify under the issuing CA's key; retry in" "$T/issuer.log" &&
+	grep -q "request.operator.*for $bad_one" "$T/audit" &&
+	! grep "cert\\.[a-z]*" "$T/audit" | grep -q "$bad_one" &&
+	ok "the item whose certificate's signature failed waits for a retry, nothing decided" ||
+	bad "the job of $bad_one: $(grep "$bad_one" "$T/audit" | tail -1)"
+grep -q "\"mailbox\": *\"$bad_one\"" "$T/certs.json" &&
+	bad "a certificate for $bad_one was stored" || ok "no certificate stored for it"
+[ "$(grep -c '"serial"' "$T/certs.json")" -eq $((n - 1)) ] &&
+	ok "each of the $((n - 1)) others issued" || bad "certificates: $(grep -c '"serial"' "$T/certs.json")"
+[ "$(grep -c "cert.issue" "$T/audit")" -eq $((n - 1)) ] &&
+	ok "each issued once (audit)" || bad "cert.issue entries: $(grep -c "cert.issue" "$T/audit")"
+[ "$(grep -c ": info: issued " "$T/issuer.log")" -eq $((n - 1)) ] &&
+	ok "the issuer logged each issuance once, none of the batch that did not commit" ||
+	bad "'issued' lines: $(grep -c ": info: issued " "$T/issuer.log")"
+[ "$(mails_to "$bad_one")" -eq 0 ] && ok "no mail for $bad_one" || bad "mail went to $bad_one"
+if [ "$(nproc)" -gt 1 ]; then
+	grep -q "does not verify under the issuing CA's key; the batch of [0-9]* jobs runs again, each check in line" "$T/issuer.log" &&
+		ok "the verification threads caught it and the batch ran again in line" ||
+		bad "no batch ran again: $(grep -i "verif" "$T/issuer.log" | head -3)"
+fi
+# The fault gone, the retry (its backoff passed) issues it, once.
+drain_later +2m
+$cg --json cert list > "$T/certs.json"
+[ "$(grep -c "\"mailbox\": *\"$bad_one\"" "$T/certs.json")" -eq 1 ] &&
+	[ "$(grep -c '"serial"' "$T/certs.json")" -eq $n ] &&
+	ok "the retry, with a sound signer, issued it once" ||
+	bad "after the retry: $(grep -c '"serial"' "$T/certs.json") certificates"
+$cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain"
+exit $fail

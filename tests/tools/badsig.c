@@ -1,0 +1,39 @@
+/*
+ * badsig.c: a faulty signer, for tests (LD_PRELOAD). X509_sign() signs as
+ * usual, then, for a certificate whose subject names $CG_BADSIG_SUBJECT,
+ * flips one bit of the signature: what a failing HSM or a fault in the
+ * signing computation would hand back. The issuer must never let such a
+ * certificate out (its post-issuance check verifies every signature).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/x509.h>
+
+typedef int (*SignFn)(X509 *, EVP_PKEY *, const EVP_MD *);
+
+int
+X509_sign(X509 *x, EVP_PKEY *pkey, const EVP_MD *md)
+{
+	static SignFn real;
+	const char *want = getenv("CG_BADSIG_SUBJECT");
+	const ASN1_BIT_STRING *sig = NULL;
+	char subject[512];
+	int rc;
+
+	if (real == NULL)
+		real = (SignFn)dlsym(RTLD_NEXT, "X509_sign");
+	rc = real(x, pkey, md);
+	if (rc <= 0 || want == NULL || *want == '\0')
+		return rc;
+	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+	if (strstr(subject, want) == NULL)
+		return rc;
+	X509_get0_signature(&sig, NULL, x);
+	if (sig != NULL && ASN1_STRING_length(sig) > 8)
+		((unsigned char *)ASN1_STRING_get0_data(sig))[ASN1_STRING_length(sig) - 3] ^= 0x01;
+	return rc;
+}
