@@ -182,7 +182,7 @@ sent:
 	until = cg_time_iso(now + lifetime);
 	detail = g_strdup_printf("to %s for organisation %s%s, valid until %s", address, org->id,
 	                         dispute ? " (dispute)" : "", until);
-	cg_log(LOG_INFO, "challenge for %s sent %s", f[0], detail);
+	cg_issuer_told(iss, LOG_INFO, g_strdup_printf("challenge for %s sent %s", f[0], detail));
 	return cg_store_audit_append(txn, now, "issuer", "challenge.sent", f[0], detail, error);
 }
 

@@ -108,7 +108,7 @@ cg_issuer_deliver(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 now, gbo
 	{
 		g_autofree char *who = g_strjoinv(", ", (char **)to->pdata);
 
-		cg_log(LOG_INFO, "delivered %s to %s", serial, who);
+		cg_issuer_told(iss, LOG_INFO, g_strdup_printf("delivered %s to %s", serial, who));
 		return cg_store_audit_append(txn, now, "issuer", "cert.deliver", serial, who,
 		                             error);
 	}

@@ -41,7 +41,18 @@ struct CgIssuer {
 	CgVerifier *later;    /* the verifier while a job may hand work to it */
 	gboolean in_line;     /* the batch that failed a check runs again in line */
 	GPtrArray *told;      /* log lines of the batch, written once it commits */
+	/* Mail a job sent in a run that did not commit is not sent again when
+	 * it runs again (outmail.c, jobs.c). */
+	const CgJob *job;     /* the job running, or NULL */
+	guint64 batch;        /* the batch running (a count) */
+	GHashTable *sent;     /* "kind|id|recipient" -> CgSent */
+	GPtrArray *committed; /* "kind|id" of the batch's jobs done so far */
 };
+
+typedef struct {
+	char *job;     /* "kind|id" */
+	guint64 batch; /* the batch it was sent in */
+} CgSent;
 
 /* jobs.c: line (LOG_INFO or LOG_NOTICE, taken) is logged once the batch
  * commits, and never if it does not. */
@@ -169,7 +180,8 @@ char *cg_x509_name_text(const X509_NAME *name);
  * with *sent when all went; TRUE without *sent when the MTA refused one for
  * good (recorded as mail.failed about `about` in the audit log and logged:
  * retrying cannot help, so the job is done); FALSE with *temporary when the
- * job should run again later. */
+ * job should run again later. An address the running job's mail went to in
+ * an earlier batch that did not commit is skipped (as sent). */
 gboolean cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *about,
                         gint64 now, gboolean *sent, gboolean *temporary, GError **error);
 

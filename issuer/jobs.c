@@ -33,6 +33,15 @@ typedef struct {
 } Told;
 
 static void
+sent_free(gpointer p)
+{
+	CgSent *s = p;
+
+	g_free(s->job);
+	g_free(s);
+}
+
+static void
 told_free(gpointer p)
 {
 	Told *t = p;
@@ -54,6 +63,8 @@ cg_issuer_new(const CgConf *conf, CgStore *store, CgCa *ca)
 	if (ca != NULL && cpus > 1)
 		iss->verifier = cg_verifier_new(MIN(cpus - 1, MAX_VERIFY_THREADS));
 	iss->told = g_ptr_array_new_with_free_func(told_free);
+	iss->sent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sent_free);
+	iss->committed = g_ptr_array_new_with_free_func(g_free);
 	return iss;
 }
 
@@ -64,6 +75,8 @@ cg_issuer_free(CgIssuer *iss)
 		return;
 	cg_verifier_free(iss->verifier);
 	g_ptr_array_unref(iss->told);
+	g_hash_table_unref(iss->sent);
+	g_ptr_array_unref(iss->committed);
 	cg_conf_unref(iss->conf);
 	g_free(iss);
 }
@@ -78,12 +91,31 @@ cg_issuer_told(CgIssuer *iss, int priority, char *line)
 	g_ptr_array_add(iss->told, t);
 }
 
+static gboolean
+was_committed(gpointer key, gpointer value, gpointer data)
+{
+	const CgSent *s = value;
+	GPtrArray *committed = data;
+	guint i;
+
+	(void)key;
+	for (i = 0; i < committed->len; i++)
+		if (strcmp(g_ptr_array_index(committed, i), s->job) == 0)
+			return TRUE;
+	return FALSE;
+}
+
 /* The batch committed (tell) or did not: what its jobs told is logged or
- * forgotten; nothing handed to the verifier is still running. */
+ * forgotten, the mail of its jobs no longer remembered or kept in mind for
+ * their next run; nothing handed to the verifier is still running. */
 static void
 batch_end(CgIssuer *iss, gboolean tell)
 {
 	guint i;
+
+	if (tell && iss->committed->len > 0 && g_hash_table_size(iss->sent) > 0)
+		g_hash_table_foreach_remove(iss->sent, was_committed, iss->committed);
+	g_ptr_array_set_size(iss->committed, 0);
 
 	cg_verifier_wait(iss->verifier, NULL);
 	iss->later = NULL;
@@ -233,11 +265,17 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 
 	if ((child = cg_store_begin_child(txn, error)) == NULL)
 		return FAILED;
+	iss->job = job;
 	if (run(iss, child, job, now, &temporary, &err) && cg_store_commit(child, &err)) {
+		iss->job = NULL;
 		if (job->kind == CG_JOB_CRL)
 			*crl = TRUE;
+		if (sends_mail(job->kind))
+			g_ptr_array_add(iss->committed,
+			                g_strdup_printf("%d|%s", job->kind, job->id));
 		return RAN;
 	}
+	iss->job = NULL;
 	cg_store_abort(child);
 	if (g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
 		return RETRY_BATCH;
@@ -333,6 +371,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	CgTxn *txn;
 
 	*idle = FALSE;
+	iss->batch++;
 	if ((txn = cg_store_begin(iss->store, error)) == NULL)
 		return FALSE;
 	if ((taken = take_batch(iss, txn, wait_ms, jobs, idle, &err)) < 0) {

@@ -664,16 +664,41 @@ cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *a
 	for (t = to; *t; t++) {
 		g_autoptr(GError) err = NULL;
 		g_autofree char *what = NULL;
+		g_autofree char *key = NULL;
 		CgSendResult r;
 		int msg;
 
+		/* This job's mail to *t went out in a run whose transaction did
+		 * not commit (a lost deadlock, a failed commit): not again. */
+		if (iss->job != NULL) {
+			CgSent *was;
+
+			key = g_strdup_printf("%d|%s|%s", iss->job->kind, iss->job->id, *t);
+			was = g_hash_table_lookup(iss->sent, key);
+			if (was != NULL && was->batch < iss->batch) {
+				cg_log(LOG_NOTICE,
+				       "%s: mail to %s went out before its transaction was "
+				       "undone; not sent again",
+				       about, *t);
+				continue;
+			}
+		}
 		m->to = *t;
 		if ((msg = cg_outmail_compose(iss->ca, iss->conf, m, now, error)) < 0)
 			return FALSE;
 		r = cg_outmail_submit(iss->conf, *t, msg, &err);
 		close(msg);
-		if (r == CG_SEND_OK)
+		if (r == CG_SEND_OK) {
+			if (key != NULL) {
+				CgSent *now_sent = g_new0(CgSent, 1);
+
+				now_sent->job =
+				    g_strdup_printf("%d|%s", iss->job->kind, iss->job->id);
+				now_sent->batch = iss->batch;
+				g_hash_table_insert(iss->sent, g_steal_pointer(&key), now_sent);
+			}
 			continue;
+		}
 		if (r == CG_SEND_TEMPORARY) {
 			*temporary = TRUE;
 			g_propagate_error(error, g_steal_pointer(&err));

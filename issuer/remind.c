@@ -196,7 +196,8 @@ cg_issuer_run_remind(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	until = cg_time_iso(answer_until);
 	detail = g_strdup_printf("%s before expiry: to %s; answerable until %s", name,
 	                         sent_to->len ? sent_to->str : "nobody", until);
-	cg_log(LOG_INFO, "certificate %s: reminder %s", c->serial, detail);
+	cg_issuer_told(iss, LOG_INFO,
+	               g_strdup_printf("certificate %s: reminder %s", c->serial, detail));
 	return cg_store_audit_append(txn, now, "issuer", "cert.remind", c->serial, detail, error);
 }
 

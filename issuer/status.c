@@ -105,7 +105,8 @@ cg_issuer_run_status(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	req->status = CG_REQUEST_DONE;
 	detail = g_strdup_printf("%u certificates, %u domains, to %s%s", c.n, d.n, req->requester,
 	                         sent ? "" : " (refused by the MTA)");
-	cg_log(LOG_INFO, "status of organisation %s: %s", org->id, detail);
+	cg_issuer_told(iss, LOG_INFO,
+	               g_strdup_printf("status of organisation %s: %s", org->id, detail));
 	return cg_store_request_put(txn, req, error) &&
 	       cg_store_audit_append(txn, now, "issuer", "status.sent", req->id, detail, error);
 }

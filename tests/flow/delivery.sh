@@ -36,15 +36,6 @@ dns_start "$T/dns" 127.0.0.12
 dns_spawn "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" > "$T/issuer.log" 2>&1
 ipid=$!
 
-wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
-	n=$(($1 * 10))
-	shift
-	while ! "$@" > /dev/null 2>&1; do
-		n=$((n - 1))
-		[ $n -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
 logged() { grep -q "$1" "$T/issuer.log"; }
 csr() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
 	-subj "/CN=x" -out "$T/$1.csr" 2>/dev/null; }

@@ -99,6 +99,16 @@ drain_later() {
 		dns_run faketime -f "$1" "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1
 }
 
+wait_for() { # wait_for SECONDS CMD...: until CMD succeeds (FALSE when it never did)
+	n=$(($1 * 10))
+	shift
+	while ! "$@" > /dev/null 2>&1; do
+		n=$((n - 1))
+		[ $n -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
 last_mail() {
 	n=$(grep -l -- "-- $1\$" "$T/out/"*.argv 2>/dev/null | sed 's|.*/||; s|\.argv$||' | sort -n | tail -1)
 	[ -z "$n" ] || echo "$T/out/$n.eml"

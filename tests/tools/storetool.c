@@ -157,6 +157,28 @@ main(int argc, char **argv)
 		t = cg_store_begin(s, &err);
 		rc = t == NULL || !cg_store_job_append(t, CG_JOB_CRL, argv[4], &err) ||
 		     !cg_store_commit(t, &err);
+	} else if (strcmp(argv[1], "hold-audit") == 0 && (argc == 5 || argc == 6)) {
+		/* Appends an audit entry and holds its transaction (and so the
+		 * audit log's last page) open for argv[4] ms, then undoes it:
+		 * another writer of the audit log waits, and loses its wait
+		 * after the environment's lock timeout. With argv[5], queues the
+		 * delivery of that certificate meanwhile (another transaction). */
+		CgTxn *t = cg_store_begin(s, &err), *q = NULL;
+
+		if (t == NULL ||
+		    !cg_store_audit_append(t, 1795290780, "operator:test", "org.add", "org:hold",
+		                           "held open", &err) ||
+		    (argc == 6 && ((q = cg_store_begin(s, &err)) == NULL ||
+		                   !cg_store_job_append(q, CG_JOB_DELIVER, argv[5], &err) ||
+		                   !cg_store_commit(q, &err)))) {
+			printf("error %d: %s\n", err->code, err->message);
+			rc = 1;
+		} else {
+			printf("holding\n");
+			fflush(stdout);
+			g_usleep((gulong)g_ascii_strtoull(argv[4], NULL, 10) * 1000);
+			cg_store_abort(t);
+		}
 	} else if (strcmp(argv[1], "die") == 0 && argc == 5) {
 		CgTxn *t = cg_store_begin(s, &err);
 		CgOrg o = {0};
