@@ -292,34 +292,31 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 	return cg_store_job_defer(txn, job, now + backoff(job->attempts), error) ? RAN : FAILED;
 }
 
-/* Hands the CSRs of the batch's issue jobs to the verifier before they run
- * (read in txn, which keeps them as read until it ends). An item it cannot
- * read here is read and verified by its job, in line. */
+/* How many jobs ahead of the one running have their CSRs with the
+ * verifier: enough to keep it busy, few to verify again when the batch
+ * ends early (BATCH_US) and the rest go back to the queue. */
+#define VERIFY_AHEAD 8
+
+/* Hands the CSR of an issue job to the verifier before it runs (read in
+ * txn, which keeps it as read until it ends). An item it cannot read here
+ * is read and verified by its job, in line. */
 static void
-hand_over_csrs(CgIssuer *iss, CgTxn *txn, const CgJob *jobs, guint n)
+hand_over_csr(CgIssuer *iss, CgTxn *txn, const CgJob *job)
 {
-	guint i;
+	g_auto(GStrv) parts = NULL;
+	g_autoptr(CgItem) item = NULL;
+	g_autofree char *what = NULL;
 
-	for (i = 0; i < n; i++) {
-		g_auto(GStrv) parts = NULL;
-		g_autoptr(CgItem) item = NULL;
-
-		if (jobs[i].kind != CG_JOB_ISSUE)
-			continue;
-		parts = g_strsplit(jobs[i].id, "#", 2);
-		if (parts[1] == NULL ||
-		    (item = cg_store_item_get(iss->store, txn, parts[0], (guint32)atoi(parts[1]),
-		                              NULL)) == NULL ||
-		    item->status != CG_ITEM_QUEUED) {
-			continue;
-		}
-		{
-			g_autofree char *what =
-			    g_strdup_printf("%s#%u", item->request_id, item->index);
-
-			cg_verifier_csr(iss->verifier, item->csr, what);
-		}
-	}
+	if (job->kind != CG_JOB_ISSUE)
+		return;
+	parts = g_strsplit(job->id, "#", 2);
+	if (parts[1] == NULL ||
+	    (item = cg_store_item_get(iss->store, txn, parts[0], (guint32)atoi(parts[1]), NULL)) ==
+	        NULL ||
+	    item->status != CG_ITEM_QUEUED)
+		return;
+	what = g_strdup_printf("%s#%u", item->request_id, item->index);
+	cg_verifier_csr(iss->verifier, item->csr, what);
 }
 
 /* Takes the batch's jobs from the queue, in txn: up to BATCH_JOBS, the
@@ -366,24 +363,30 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	gint64 start, now;
 	gboolean crl = FALSE, mailed = FALSE;
 	CgJob jobs[BATCH_JOBS];
-	guint n = 0, i;
+	guint n = 0, i, handed = 0;
 	int taken;
 	CgTxn *txn;
 
 	*idle = FALSE;
 	iss->batch++;
+	/* The wait is outside the transaction: one held open while the queue
+	 * is empty made a writer of the queue wait until it ended. */
+	if (wait_ms > 0 && !cg_store_job_wait(iss->store, wait_ms)) {
+		*idle = TRUE;
+		return TRUE;
+	}
 	if ((txn = cg_store_begin(iss->store, error)) == NULL)
 		return FALSE;
-	if ((taken = take_batch(iss, txn, wait_ms, jobs, idle, &err)) < 0) {
+	if ((taken = take_batch(iss, txn, 0, jobs, idle, &err)) < 0) {
 		cg_store_abort(txn);
+		if (*idle && wait_ms > 0)
+			g_usleep(10 * 1000); /* seen, but another took it: no busy loop */
 		if (err == NULL)
 			return TRUE; /* idle, or a lost deadlock: try again */
 		g_propagate_error(error, g_steal_pointer(&err));
 		return FALSE;
 	}
 	start = g_get_monotonic_time();
-	if (iss->verifier != NULL && !iss->in_line)
-		hand_over_csrs(iss, txn, jobs, (guint)taken);
 	for (i = 0; i < (guint)taken; i++) {
 		CgJob *job = &jobs[i];
 		Outcome o;
@@ -404,6 +407,9 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		 * again. */
 		mailed = mailed || sends_mail(job->kind);
 		iss->later = iss->in_line || mailed ? NULL : iss->verifier;
+		if (iss->verifier != NULL && !iss->in_line)
+			for (; handed < (guint)taken && handed <= i + VERIFY_AHEAD; handed++)
+				hand_over_csr(iss, txn, &jobs[handed]);
 		o = step_one(iss, txn, job, &crl, &err);
 		if (o == RETRY_BATCH && n > 0) {
 			/* Keep the jobs done (their mail is sent): this one and

@@ -6,10 +6,11 @@
  * ECDSA verification for a P-256 key), and they depend on nothing in the
  * store. The issuer hands them to threads of its own:
  *
- * - a CSR before its job runs: the batch reads its issue jobs' CSRs first
- *   and hands them over, and each job takes its CSR's verdict (waiting for
- *   it if need be) before it decides anything. Nothing is signed for a CSR
- *   whose self-signature has not verified;
+ * - a CSR before its job runs: the batch reads the CSRs of the issue jobs
+ *   a few places ahead of the one running and hands them over, and each
+ *   job takes its CSR's verdict (waiting for it if need be) before it
+ *   decides anything. Nothing is signed for a CSR whose self-signature has
+ *   not verified;
  * - a signed certificate after signing: the batch waits for every verdict
  *   before it commits (cg_verifier_wait). Nothing of a batch with a
  *   certificate that did not verify is committed or mailed; the batch runs

@@ -585,6 +585,8 @@ cg_store_close(CgStore *s)
 	g_free(s->repl_published);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	if (s->wake_tried && s->wake_fd >= 0)
+		close(s->wake_fd);
 	g_mutex_clear(&s->maint_lock);
 	g_cond_clear(&s->maint_cond);
 	g_free(s->home);

@@ -2,7 +2,8 @@
  * queue.c: the job queue and the seen (idempotency) table.
  *
  * Jobs live in a DB_QUEUE of fixed-length records, consumed in order; a
- * waiting consumer polls it every 10 ms (see cg_store_job_consume). A job that
+ * consumer waits for one outside any transaction (cg_store_job_wait), woken
+ * by the environment's writes. A job that
  * must wait (back-off after a temporary failure) moves to jobs_later, keyed by
  * its due time, and comes back when due. Consuming is transactional: a job is
  * gone only when the consumer's transaction commits, so a consumer that dies
@@ -10,8 +11,11 @@
  */
 #include "store-int.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #define JOB_VERSION    1
 
@@ -105,6 +109,84 @@ cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError **error)
 	return job_new(kind, id, &j, error) && queue_put(txn, &j, error);
 }
 
+/* The queue's wait: an inotify watch on the environment's directory. Every
+ * commit, whichever process makes it, writes the log there with write(2),
+ * so a job another process appends ends the wait at once; the queue is
+ * still looked at every 100 ms at least. -1 when there is none (polled
+ * every 10 ms). */
+static int
+wake_fd(CgStore *s)
+{
+	if (!s->wake_tried) {
+		s->wake_tried = TRUE;
+		s->wake_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (s->wake_fd >= 0 &&
+		    inotify_add_watch(s->wake_fd, s->home, IN_MODIFY | IN_CREATE) < 0) {
+			close(s->wake_fd);
+			s->wake_fd = -1;
+		}
+	}
+	return s->wake_fd;
+}
+
+/* Until something is written in the environment (or until, or 100 ms). */
+static void
+wait_for_writes(CgStore *s, gint64 until)
+{
+	int fd = wake_fd(s);
+	gint64 left = (until - g_get_monotonic_time()) / 1000;
+	struct pollfd p = {fd, POLLIN, 0};
+	char events[4096];
+
+	if (fd < 0) {
+		g_usleep(10 * 1000);
+		return;
+	}
+	if (poll(&p, 1, (int)CLAMP(left, 0, 100)) > 0)
+		while (read(fd, events, sizeof(events)) > 0)
+			; /* what was written does not matter: the queue is read again */
+}
+
+/* Whether a committed job is at the queue's head: read outside any
+ * transaction, so that no lock is held past the call. */
+static gboolean
+job_ready(CgStore *s)
+{
+	DB *q = s->db[DBI_JOBS];
+	guint8 rec[CG_JOB_RECORD_LEN];
+	db_recno_t recno;
+	DBT k = {0}, d = {0};
+	DBC *c;
+	int rc;
+
+	k.data = &recno;
+	k.ulen = sizeof(recno);
+	k.flags = DB_DBT_USERMEM;
+	d.data = rec;
+	d.ulen = sizeof(rec);
+	d.flags = DB_DBT_USERMEM;
+	if (q->cursor(q, NULL, &c, DB_READ_COMMITTED) != 0)
+		return TRUE; /* let the consumer find out */
+	rc = c->get(c, &k, &d, DB_FIRST);
+	c->close(c);
+	return rc != DB_NOTFOUND;
+}
+
+gboolean
+cg_store_job_wait(CgStore *s, guint timeout_ms)
+{
+	gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+	wake_fd(s); /* watching before the first look: no write is missed */
+	for (;;) {
+		if (job_ready(s))
+			return TRUE;
+		if (g_get_monotonic_time() >= until)
+			return FALSE;
+		wait_for_writes(s, until);
+	}
+}
+
 gboolean
 cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error)
 {
@@ -124,14 +206,15 @@ cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error)
 	 * for good (no lock_detect expired it), first in a replicated
 	 * environment, then in a lone one after a job was deferred: the issuer
 	 * then neither took up its deferred job nor stopped on TERM (seen in
-	 * tests/flow/dnssec.sh). The queue is polled every 10 ms instead, in
-	 * the same transaction. */
+	 * tests/flow/dnssec.sh). The queue is read again whenever the
+	 * environment is written (wait_for_writes), in the same transaction. */
 	if (timeout_ms > 0) {
 		gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
+		wake_fd(txn->store); /* watching before the first look: no write is missed */
 		while ((rc = q->get(q, txn->txn, &k, &d, DB_CONSUME)) == DB_NOTFOUND &&
 		       g_get_monotonic_time() < until)
-			g_usleep(10 * 1000);
+			wait_for_writes(txn->store, until);
 	} else {
 		rc = q->get(q, txn->txn, &k, &d, DB_CONSUME);
 	}

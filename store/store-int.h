@@ -58,6 +58,9 @@ struct CgStore {
 	char *repl_published;   /* what cg_repl_publish last wrote */
 	gint64 role_checked; /* monotonic time of the cached role */
 	gint role_cached;
+	/* the job queue's wait (queue.c) */
+	int wake_fd; /* inotify on home, -1 for none; valid when wake_tried */
+	gboolean wake_tried;
 };
 
 struct CgTxn {

@@ -479,8 +479,14 @@ typedef struct {
 const char *cg_job_kind_name(CgJobKind kind);
 
 gboolean cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError **error);
+/* Waits up to timeout_ms, in no transaction (so that no writer waits for
+ * it), until a job is in the queue: TRUE when one is (another consumer may
+ * still take it first), FALSE when none came. Woken at once by a commit of
+ * any process (inotify on the environment's directory). */
+gboolean cg_store_job_wait(CgStore *s, guint timeout_ms);
 /* Takes the oldest job, waiting up to timeout_ms for one to arrive (from any
- * process). CG_ERROR_TIMEOUT when none came. The job is gone once txn commits. */
+ * process), in txn. CG_ERROR_TIMEOUT when none came. The job is gone once txn
+ * commits. */
 gboolean cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error);
 /* Keeps job (attempts incremented) aside until due. */
 gboolean cg_store_job_defer(CgTxn *txn, const CgJob *job, gint64 due, GError **error);
