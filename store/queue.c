@@ -147,6 +147,20 @@ wait_for_writes(CgStore *s, gint64 until)
 			; /* what was written does not matter: the queue is read again */
 }
 
+/* k and d for reading one queue record into recno and rec. */
+static void
+record_dbts(DBT *k, DBT *d, db_recno_t *recno, guint8 rec[CG_JOB_RECORD_LEN])
+{
+	memset(k, 0, sizeof(*k));
+	memset(d, 0, sizeof(*d));
+	k->data = recno;
+	k->ulen = sizeof(*recno);
+	k->flags = DB_DBT_USERMEM;
+	d->data = rec;
+	d->ulen = CG_JOB_RECORD_LEN;
+	d->flags = DB_DBT_USERMEM;
+}
+
 /* Whether a committed job is at the queue's head: read outside any
  * transaction, so that no lock is held past the call. */
 static gboolean
@@ -155,16 +169,11 @@ job_ready(CgStore *s)
 	DB *q = s->db[DBI_JOBS];
 	guint8 rec[CG_JOB_RECORD_LEN];
 	db_recno_t recno;
-	DBT k = {0}, d = {0};
+	DBT k, d;
 	DBC *c;
 	int rc;
 
-	k.data = &recno;
-	k.ulen = sizeof(recno);
-	k.flags = DB_DBT_USERMEM;
-	d.data = rec;
-	d.ulen = sizeof(rec);
-	d.flags = DB_DBT_USERMEM;
+	record_dbts(&k, &d, &recno, rec);
 	if (q->cursor(q, NULL, &c, DB_READ_COMMITTED) != 0)
 		return TRUE; /* let the consumer find out */
 	rc = c->get(c, &k, &d, DB_FIRST);
@@ -193,15 +202,10 @@ cg_store_job_consume(CgTxn *txn, guint timeout_ms, CgJob *out, GError **error)
 	DB *q = txn->store->db[DBI_JOBS];
 	guint8 rec[CG_JOB_RECORD_LEN];
 	db_recno_t recno;
-	DBT k = {0}, d = {0};
+	DBT k, d;
 	int rc;
 
-	k.data = &recno;
-	k.ulen = sizeof(recno);
-	k.flags = DB_DBT_USERMEM;
-	d.data = rec;
-	d.ulen = sizeof(rec);
-	d.flags = DB_DBT_USERMEM;
+	record_dbts(&k, &d, &recno, rec);
 	/* No DB_CONSUME_WAIT: its wait was seen going on past its lock timeout
 	 * for good (no lock_detect expired it), first in a replicated
 	 * environment, then in a lone one after a job was deferred: the issuer
