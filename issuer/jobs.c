@@ -293,9 +293,9 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 }
 
 /* How many jobs ahead of the one running have their CSRs with the
- * verifier: enough to keep it busy, few to verify again when the batch
- * ends early (BATCH_US) and the rest go back to the queue. */
-#define VERIFY_AHEAD 8
+ * verifier: enough to keep it busy. A job whose CSR it has runs in the
+ * batch even past BATCH_US, so that no CSR is verified twice. */
+#define VERIFY_AHEAD 2
 
 /* Hands the CSR of an issue job to the verifier before it runs (read in
  * txn, which keeps it as read until it ends). An item it cannot read here
@@ -391,9 +391,12 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		CgJob *job = &jobs[i];
 		Outcome o;
 
-		if (i > 0 && g_get_monotonic_time() - start >= BATCH_US) {
-			/* The batch has run long enough: the rest go back to the
-			 * queue's tail, for the next one. */
+		gboolean in_time = i == 0 || g_get_monotonic_time() - start < BATCH_US;
+
+		if (!in_time && i >= handed) {
+			/* The batch has run long enough: the rest (none of them
+			 * with the verifier) go back to the queue's tail, for the
+			 * next one. */
 			for (; i < (guint)taken; i++)
 				if (!cg_store_job_append(txn, jobs[i].kind, jobs[i].id, &err)) {
 					cg_store_abort(txn);
@@ -407,7 +410,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		 * again. */
 		mailed = mailed || sends_mail(job->kind);
 		iss->later = iss->in_line || mailed ? NULL : iss->verifier;
-		if (iss->verifier != NULL && !iss->in_line)
+		if (iss->verifier != NULL && !iss->in_line && in_time)
 			for (; handed < (guint)taken && handed <= i + VERIFY_AHEAD; handed++)
 				hand_over_csr(iss, txn, &jobs[handed]);
 		o = step_one(iss, txn, job, &crl, &err);
