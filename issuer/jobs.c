@@ -361,7 +361,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	g_autoptr(GError) err = NULL;
 	g_autofree char *failed = NULL;
 	gint64 start, now;
-	gboolean crl = FALSE, mailed = FALSE;
+	gboolean crl = FALSE;
 	CgJob jobs[BATCH_JOBS];
 	guint n = 0, i, handed = 0;
 	int taken;
@@ -406,10 +406,9 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 			break;
 		}
 		/* A signed certificate's signature is verified beside the batch
-		 * only while it has mailed nothing: a batch that fails one runs
-		 * again. */
-		mailed = mailed || sends_mail(job->kind);
-		iss->later = iss->in_line || mailed ? NULL : iss->verifier;
+		 * unless the batch runs again for one that failed. (The mail of
+		 * a batch that runs again is not sent again: cg_issuer_send.) */
+		iss->later = iss->in_line ? NULL : iss->verifier;
 		if (iss->verifier != NULL && !iss->in_line && in_time)
 			for (; handed < (guint)taken && handed <= i + VERIFY_AHEAD; handed++)
 				hand_over_csr(iss, txn, &jobs[handed]);

@@ -13,9 +13,9 @@
  *   not verified;
  * - a signed certificate after signing: the batch waits for every verdict
  *   before it commits (cg_verifier_wait). Nothing of a batch with a
- *   certificate that did not verify is committed or mailed; the batch runs
- *   again with each check made in line, where the item is refused in the
- *   ordinary way.
+ *   certificate that did not verify is committed; the batch runs again with
+ *   each check made in line (its mail is not sent again), where that job
+ *   fails in the ordinary way.
  *
  * Each task owns what it reads: the DER (a reference to immutable bytes),
  * parsed again on the worker, and a reference to the CA certificate. The

@@ -56,11 +56,36 @@ if [ "$(nproc)" -gt 1 ]; then
 		ok "the verification threads caught it and the batch ran again in line" ||
 		bad "no batch ran again: $(grep -i "verif" "$T/issuer.log" | head -3)"
 fi
-# The fault gone, the retry (its backoff passed) issues it, once.
+# A batch that mails before it signs: a certificate delivered again, then
+# another item whose signature fails. The batch runs again for it, and the
+# delivery it made is not sent again.
+first=$($cg --json cert list | sed -n 's/.*"serial": *"\([0-9a-f]*\)".*/\1/p' | head -1)
+first_to=$($cg --json cert list | sed -n "s/.*\"serial\": *\"$first\".*\"mailbox\": *\"\([^\"]*\)\".*/\1/p")
+[ -n "$first_to" ] || first_to=$($cg cert show "$first" | sed -n 's/^mailbox: *//p')
+before=$(mails_to "$first_to")
+"$CG_BIN/../tests/cg-storetool" deliver "$T/db" "$T/evidence" "$first"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+	-subj "/CN=v1" -out "$T/v1.csr" 2>/dev/null
+$cg cert issue --org 1 --mailbox v1@example.org --csr "$T/v1.csr" | grep -q "queued" ||
+	{ bad "v1: not queued"; exit 1; }
+CG_BADSIG_SUBJECT="CN=v1@example.org" LD_PRELOAD="$CG_BIN/../tests/libcg_badsig.so" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" drain
+[ "$(mails_to "$first_to")" -eq $((before + 1)) ] &&
+	ok "the delivery in the batch that ran again was mailed once" ||
+	bad "mails to $first_to: $(mails_to "$first_to"), $before before"
+if [ "$(nproc)" -gt 1 ]; then
+	grep -q "mail to $first_to went out before its transaction was undone; not sent again" \
+		"$T/issuer.log" && ok "(the batch with the delivery ran again)" ||
+		bad "the batch with the delivery did not run again: the check above proves nothing"
+fi
+$cg --json cert list | grep -q '"mailbox": *"v1@example.org"' &&
+	bad "a certificate for v1 was stored" || ok "none for v1"
+
+# The fault gone, the retries (their backoff passed) issue them, once.
 drain_later +2m
 $cg --json cert list > "$T/certs.json"
 [ "$(grep -c "\"mailbox\": *\"$bad_one\"" "$T/certs.json")" -eq 1 ] &&
-	[ "$(grep -c '"serial"' "$T/certs.json")" -eq $n ] &&
+	[ "$(grep -c '"serial"' "$T/certs.json")" -eq $((n + 1)) ] &&
 	ok "the retry, with a sound signer, issued it once" ||
 	bad "after the retry: $(grep -c '"serial"' "$T/certs.json") certificates"
 $cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain"

@@ -157,6 +157,12 @@ main(int argc, char **argv)
 		t = cg_store_begin(s, &err);
 		rc = t == NULL || !cg_store_job_append(t, CG_JOB_CRL, argv[4], &err) ||
 		     !cg_store_commit(t, &err);
+	} else if (strcmp(argv[1], "deliver") == 0 && argc == 5) {
+		/* Queues the delivery of certificate argv[4] (again). */
+		CgTxn *t = cg_store_begin(s, &err);
+
+		rc = t == NULL || !cg_store_job_append(t, CG_JOB_DELIVER, argv[4], &err) ||
+		     !cg_store_commit(t, &err);
 	} else if (strcmp(argv[1], "hold-audit") == 0 && (argc == 5 || argc == 6)) {
 		/* Appends an audit entry and holds its transaction (and so the
 		 * audit log's last page) open for argv[4] ms, then undoes it:
