@@ -161,24 +161,26 @@ record_dbts(DBT *k, DBT *d, db_recno_t *recno, guint8 rec[CG_JOB_RECORD_LEN])
 	d->flags = DB_DBT_USERMEM;
 }
 
-/* Whether a committed job is at the queue's head: read outside any
- * transaction, so that no lock is held past the call. */
+/* Whether a committed job is at the queue's head: taken in a transaction
+ * that never waits for a lock (a job still being appended is not there
+ * yet; its commit wakes the wait again) and is undone at once, so that no
+ * lock is held past the call. */
 static gboolean
 job_ready(CgStore *s)
 {
 	DB *q = s->db[DBI_JOBS];
 	guint8 rec[CG_JOB_RECORD_LEN];
 	db_recno_t recno;
+	DB_TXN *t = NULL;
 	DBT k, d;
-	DBC *c;
 	int rc;
 
 	record_dbts(&k, &d, &recno, rec);
-	if (q->cursor(q, NULL, &c, DB_READ_COMMITTED) != 0)
+	if (s->env->txn_begin(s->env, NULL, &t, DB_TXN_NOWAIT) != 0)
 		return TRUE; /* let the consumer find out */
-	rc = c->get(c, &k, &d, DB_FIRST);
-	c->close(c);
-	return rc != DB_NOTFOUND;
+	rc = q->get(q, t, &k, &d, DB_CONSUME);
+	t->abort(t);
+	return rc == 0;
 }
 
 gboolean
