@@ -108,8 +108,10 @@ work(gpointer data, gpointer user_data)
 
 	g_mutex_lock(&v->lock);
 	if (t->kind == TASK_CSR) {
-		t->verdict->why = g_steal_pointer(&why);
-		t->verdict->done = TRUE;
+		if (t->verdict != NULL) {
+			t->verdict->why = g_steal_pointer(&why);
+			t->verdict->done = TRUE;
+		}
 	} else if (why != NULL && v->failure == NULL) {
 		v->failure = g_steal_pointer(&why);
 	}
@@ -163,10 +165,12 @@ push(CgVerifier *v, Task *t)
 {
 	g_mutex_lock(&v->lock);
 	v->pending++;
-	if (t->kind == TASK_CSR) {
+	/* A name already waiting for its verdict keeps it (replacing it would
+	 * free what its task writes to); this task's verdict goes nowhere. */
+	if (t->kind == TASK_CSR && !g_hash_table_contains(v->csrs, t->what)) {
 		t->verdict = g_new0(Verdict, 1);
 		t->verdict->der = g_bytes_ref(t->der);
-		g_hash_table_replace(v->csrs, g_strdup(t->what), t->verdict);
+		g_hash_table_insert(v->csrs, g_strdup(t->what), t->verdict);
 	}
 	g_mutex_unlock(&v->lock);
 	/* An exclusive pool made its threads at once: pushing cannot fail. */

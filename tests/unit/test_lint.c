@@ -712,6 +712,12 @@ test_verifier_csr(void **state)
 		/* Taken once. */
 		assert_false(cg_verifier_csr_take(v, what, good, &why));
 	}
+	/* A name handed over twice before it is taken keeps its first
+	 * verdict: the bytes of the first, not those of the second. */
+	cg_verifier_csr(v, good, "R3#1");
+	cg_verifier_csr(v, bad, "R3#1");
+	assert_true(cg_verifier_csr_take(v, "R3#1", good, &why));
+	assert_null(why);
 	/* Certificates' verdicts are the wait's; a CSR's never fails it, and
 	 * one not taken is dropped. */
 	cg_verifier_csr(v, bad, "R2#1");
