@@ -319,22 +319,21 @@ hand_over_csr(CgIssuer *iss, CgTxn *txn, const CgJob *job)
 	cg_verifier_csr(iss->verifier, item->csr, what);
 }
 
-/* Takes the batch's jobs from the queue, in txn: up to BATCH_JOBS, the
- * first waited for up to wait_ms; a job that must wait for the batch's
- * commit (must_wait) goes back to the queue's tail and ends it. The number
- * taken, or -1 when txn must go (*idle: the queue was empty). */
+/* Takes the batch's jobs from the queue, in txn, without waiting (the
+ * caller waited, outside it): up to BATCH_JOBS; a job that must wait for
+ * the batch's commit (must_wait) goes back to the queue's tail and ends it.
+ * The number taken, or -1 when txn must go (*idle: the queue was empty). */
 static int
-take_batch(CgIssuer *iss, CgTxn *txn, guint wait_ms, CgJob *jobs, gboolean *idle, GError **error)
+take_batch(CgTxn *txn, CgJob *jobs, gboolean *idle, GError **error)
 {
 	g_autoptr(GError) err = NULL;
 	gboolean batch_makes = FALSE;
 	guint n = 0;
 
-	(void)iss;
 	while (n < BATCH_JOBS) {
 		CgJob *job = &jobs[n];
 
-		if (!cg_store_job_consume(txn, n == 0 ? wait_ms : 0, job, &err)) {
+		if (!cg_store_job_consume(txn, 0, job, &err)) {
 			if (g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT) && n > 0)
 				break; /* the queue is empty: this is the batch */
 			*idle = g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT);
@@ -377,7 +376,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	}
 	if ((txn = cg_store_begin(iss->store, error)) == NULL)
 		return FALSE;
-	if ((taken = take_batch(iss, txn, 0, jobs, idle, &err)) < 0) {
+	if ((taken = take_batch(txn, jobs, idle, &err)) < 0) {
 		cg_store_abort(txn);
 		if (*idle && wait_ms > 0)
 			g_usleep(10 * 1000); /* seen, but another took it: no busy loop */
