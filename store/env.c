@@ -507,8 +507,8 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	 * ENOSPC on the log, never a SIGBUS on a region page first touched. */
 	s->env->set_flags(s->env, DB_REGION_INIT, 1);
 	s->env->app_private = s;
-	if (replicated && !cg_repl_configure(s, repl, (flags & CG_STORE_REPLICATE) != 0, error))
-		goto fail;
+	if (replicated)
+		cg_repl_configure(s, repl, (flags & CG_STORE_REPLICATE) != 0);
 	rc = s->env->open(s->env, db_home,
 	                  DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN |
 	                      DB_THREAD | (replicated ? DB_INIT_REP : 0) |
@@ -525,6 +525,8 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 			goto fail;
 		}
 	}
+	if (replicated && !cg_repl_name_sites(s, repl, error))
+		goto fail;
 	cg_repl_share_files(s);
 	if (replicated && (flags & CG_STORE_REPLICATE) && !cg_repl_start(s, error))
 		goto fail;

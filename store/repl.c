@@ -88,8 +88,10 @@ add_site(CgStore *s, const char *address, u_int32_t which, GError **error)
 	rc = s->env->repmgr_site(s->env, host, port, &site, 0);
 	if (rc == 0)
 		rc = site->set_config(site, which, 1);
-	if (rc == 0 && which == DB_LOCAL_SITE && s->repl_create_group)
-		rc = site->set_config(site, DB_GROUP_CREATOR, 1);
+	/* Set or cleared: the region may hold the flag from the group's
+	 * first start. */
+	if (rc == 0 && which == DB_LOCAL_SITE)
+		rc = site->set_config(site, DB_GROUP_CREATOR, s->repl_create_group ? 1 : 0);
 	if (site != NULL)
 		site->close(site);
 	if (rc != 0) {
@@ -201,8 +203,8 @@ read_connections(CgStore *s)
 	return set;
 }
 
-gboolean
-cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process, GError **error)
+void
+cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process)
 {
 	static const int policies[] = {
 	    [CG_REPL_ACK_ALL] = DB_REPMGR_ACKS_ALL,
@@ -211,7 +213,6 @@ cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process, GError 
 	    [CG_REPL_ACK_NONE] = DB_REPMGR_ACKS_NONE,
 	};
 	DB_ENV *env = s->env;
-	const char *const *p;
 
 	s->replicated = TRUE;
 	s->repl_process = process;
@@ -223,11 +224,6 @@ cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process, GError 
 
 		s->repl_create_group = repl->create_group && !g_file_test(sys, G_FILE_TEST_EXISTS);
 	}
-	if (!add_site(s, repl->local, DB_LOCAL_SITE, error))
-		return FALSE;
-	for (p = repl->peers; p != NULL && *p != NULL; p++)
-		if (!add_site(s, *p, DB_BOOTSTRAP_HELPER, error))
-			return FALSE;
 	env->rep_set_priority(env, (u_int32_t)repl->priority);
 	env->repmgr_set_ack_policy(env, policies[repl->ack]);
 	env->rep_set_timeout(env, DB_REP_ACK_TIMEOUT, repl->ack_timeout_ms * 1000);
@@ -260,6 +256,22 @@ cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process, GError 
 		                    !g_file_test(meta, G_FILE_TEST_EXISTS));
 	}
 	cg_repl_store = s;
+}
+
+/* The sites are named once the environment is open, in its region. Berkeley
+ * DB 5.3 frees a handle's list of sites only when a replicated environment
+ * closes (__repmgr_close): named before an open that failed (a panicked
+ * environment answers DB_RUNRECOVERY), the list was never freed. */
+gboolean
+cg_repl_name_sites(CgStore *s, const CgStoreRepl *repl, GError **error)
+{
+	const char *const *p;
+
+	if (!add_site(s, repl->local, DB_LOCAL_SITE, error))
+		return FALSE;
+	for (p = repl->peers; p != NULL && *p != NULL; p++)
+		if (!add_site(s, *p, DB_BOOTSTRAP_HELPER, error))
+			return FALSE;
 	return TRUE;
 }
 

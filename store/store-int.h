@@ -121,10 +121,12 @@ gboolean cg_io_fail(const char *path, int err, GError **error);
 /* env.c: replication rolled back this process's handles: restart. */
 void cg_store_mark_dead(void);
 /* repl.c */
-/* process: this process runs the replication manager (CG_STORE_REPLICATE):
- * it sets the site's policies and tells of connections. */
-gboolean cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process,
-                           GError **error);
+/* Before the environment opens. process: this process runs the replication
+ * manager (CG_STORE_REPLICATE): it sets the site's policies and tells of
+ * connections. */
+void cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process);
+/* Once it is open: this site and its peers. */
+gboolean cg_repl_name_sites(CgStore *s, const CgStoreRepl *repl, GError **error);
 gboolean cg_repl_start(CgStore *s, GError **error);
 void cg_repl_event(CgStore *s, u_int32_t event, void *info);
 void cg_repl_share_files(CgStore *s);

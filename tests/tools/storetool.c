@@ -28,6 +28,11 @@
  *   cg-storetool csr-flip DBHOME EVIDENCE REQUEST INDEX
  *                                       flips the last byte of the CSR of
  *                                       item REQUEST#INDEX (its signature)
+ *   cg-storetool panic DBHOME           joins the environment and marks it
+ *                                       panicked (DB_PANIC_ENVIRONMENT), as a
+ *                                       process that failed inside Berkeley
+ *                                       DB does: every process in it then gets
+ *                                       DB_RUNRECOVERY until one recovers it
  * (Test processes run this tool instead of forking: a child forked from a
  * threaded process may inherit a lock another thread held.)
  */
@@ -35,6 +40,7 @@
 #include "store.h"
 #include "common.h"
 
+#include <db.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -51,6 +57,28 @@ count_one(gconstpointer rec, gpointer data)
 	return TRUE;
 }
 
+/* Without the store's open: it would recover the environment when no
+ * other process holds it, and joins only what another process made. */
+static DB_ENV *panicked_env;
+
+static int
+panic_env(const char *home)
+{
+	DB_ENV *env = NULL;
+	int rc = db_env_create(&env, 0);
+
+	if (rc == 0)
+		rc = env->open(env, home, DB_JOINENV | DB_THREAD, 0);
+	if (rc == 0)
+		rc = env->set_flags(env, DB_PANIC_ENVIRONMENT, 1);
+	if (rc != 0)
+		printf("error: %s\n", db_strerror(rc));
+	/* Not closed: the close of a panicked environment returns before it
+	 * frees the handle. Kept here, it is still reachable at exit. */
+	panicked_env = env;
+	return rc != 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -58,6 +86,8 @@ main(int argc, char **argv)
 	CgStore *s;
 	int rc = 0;
 
+	if (argc == 3 && strcmp(argv[1], "panic") == 0)
+		return panic_env(argv[2]);
 	if (argc < 4) {
 		fprintf(stderr,
 		        "usage: cg-storetool fill|count|evidence DBHOME EVIDENCE [BYTES]\n");
