@@ -77,7 +77,7 @@ const Key cg_conf_keys[] = {
     {"PerspectiveCA", T_PATH, "/etc/certgate/perspective-ca.pem", FALSE, F(perspective_ca), 0, 0,
      NULL},
     {"CaaIdentities", T_LIST, "%d", FALSE, F(caa_identities), 1, 16, NULL},
-    {"MaxBulkRows", T_INT, "10000", FALSE, F(max_bulk_rows), 1, 20000, NULL},
+    {"MaxBulkRows", T_INT, "10000", FALSE, F(max_bulk_rows), 1, 100000, NULL},
     {"CACertificate", T_PATH, "/etc/certgate/ca/issuing-ca.pem", FALSE, F(ca_certificate), 0, 0,
      NULL},
     {"CAChain", T_PATH, "/etc/certgate/ca/chain.pem", FALSE, F(ca_chain), 0, 0, NULL},

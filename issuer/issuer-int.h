@@ -130,6 +130,9 @@ gboolean cg_issuer_dns_challenge(CgIssuer *iss, CgTxn *txn, const CgOrg *org, co
  * record the expiry. */
 gboolean cg_issuer_run_dnscheck(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                                 gboolean *temporary, GError **error);
+/* expand.c: a large list's item jobs, CG_LIST_EXPAND_CHUNK at a time. */
+gboolean cg_issuer_run_expand(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
+                              gboolean *temporary, GError **error);
 /* invite.c */
 gboolean cg_issuer_run_invite(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
                               gboolean *temporary, GError **error);

@@ -184,6 +184,7 @@ static const JobFunc flows[CG_JOB_KIND_MAX + 1] = {
     [CG_JOB_STATUS] = cg_issuer_run_status,
     [CG_JOB_DIGEST] = cg_issuer_run_digest,
     [CG_JOB_DNSCHECK] = cg_issuer_run_dnscheck,
+    [CG_JOB_EXPAND] = cg_issuer_run_expand,
 };
 
 static gboolean

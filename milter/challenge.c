@@ -225,6 +225,7 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 	g_autoptr(GArray) held = g_array_new(FALSE, FALSE, sizeof(guint32));
 	g_autofree char *detail = NULL;
 	Held h = {held};
+	gboolean expand;
 	guint i;
 
 	if (req == NULL)
@@ -237,6 +238,8 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 	if (!cg_store_foreach_by(g->store, txn, CG_INDEX_ITEM_BY_REQUEST, req->id, held_item, &h,
 	                         error))
 		return FALSE;
+	/* A large list's jobs are queued by the issuer (CG_JOB_EXPAND). */
+	expand = held->len > CG_LIST_EXPAND_AT;
 	for (i = 0; i < held->len; i++) {
 		guint32 idx = g_array_index(held, guint32, i);
 		g_autoptr(CgItem) it = cg_store_item_get(g->store, txn, req->id, idx, error);
@@ -250,7 +253,14 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 		invite = g_bytes_get_size(it->csr) == 0;
 		it->status = invite ? CG_ITEM_INVITED : CG_ITEM_QUEUED;
 		if (!cg_store_item_put(txn, it, error) ||
-		    !cg_store_job_append(txn, invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job, error))
+		    (!expand &&
+		     !cg_store_job_append(txn, invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job, error)))
+			return FALSE;
+	}
+	if (expand) {
+		g_autofree char *job = g_strdup_printf("%s|1", req->id);
+
+		if (!cg_store_job_append(txn, CG_JOB_EXPAND, job, error))
 			return FALSE;
 	}
 	req->status = CG_REQUEST_RECEIVED;

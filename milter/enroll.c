@@ -581,6 +581,7 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 	g_autofree char *rid = NULL, *dg = cg_hex(g->digest, 32), *detail = NULL;
 	CgRequest req = {0};
 	guint64 n = 0;
+	gboolean expand;
 	guint i;
 
 	if (!cg_store_next_id(txn, "request", &n, error))
@@ -604,6 +605,7 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 	req.renews = st->renews ? st->renews : "";
 	if (!cg_store_request_put(txn, &req, error))
 		return FALSE;
+	expand = !st->held && st->n_good > CG_LIST_EXPAND_AT;
 	for (i = 0; i < st->items->len; i++) {
 		Item *it = st->items->pdata[i];
 		CgItem item = {0};
@@ -637,11 +639,17 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 				return FALSE;
 			continue;
 		}
-		if (st->held)
+		if (st->held || expand)
 			continue;
 		job = g_strdup_printf("%s#%u", rid, it->row);
 		if (!cg_store_job_append(txn, it->invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job,
 		                         error))
+			return FALSE;
+	}
+	if (expand) {
+		g_autofree char *job = g_strdup_printf("%s|1", rid);
+
+		if (!cg_store_job_append(txn, CG_JOB_EXPAND, job, error))
 			return FALSE;
 	}
 	if (st->status) {

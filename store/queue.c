@@ -26,7 +26,7 @@ cg_job_kind_name(CgJobKind kind)
 {
 	static const char *n[] = {"?",      "challenge", "issue",   "deliver", "report",
 	                          "invite", "crl",       "notify",  "confirm", "remind",
-	                          "status", "digest",    "dnscheck"};
+	                          "status", "digest",    "dnscheck", "expand"};
 
 	return (guint)kind < G_N_ELEMENTS(n) ? n[kind] : "?";
 }

@@ -463,8 +463,17 @@ typedef enum {
 	CG_JOB_DNSCHECK, /* "DOMAIN|HASH|N": look for a DNS-change value; N the
 	                  * attempt (another is scheduled with back-off), or
 	                  * "now" (asked for: no follow-up) */
-	CG_JOB_KIND_MAX = CG_JOB_DNSCHECK
+	CG_JOB_EXPAND,   /* "REQUEST|INDEX": queue the jobs of a large list's
+	                  * items from INDEX on, CG_LIST_EXPAND_CHUNK at a time */
+	CG_JOB_KIND_MAX = CG_JOB_EXPAND
 } CgJobKind;
+
+/* A list with more items to queue than CG_LIST_EXPAND_AT has one expand job
+ * instead of a job per item: the queue locks each record a transaction
+ * appends until it commits, and the environment's lock table holds 50,000.
+ * The issuer queues the items' jobs CG_LIST_EXPAND_CHUNK per transaction. */
+#define CG_LIST_EXPAND_AT    1000
+#define CG_LIST_EXPAND_CHUNK 1000
 
 /* Room for "domain|org|local" with a 253-character domain. */
 #define CG_JOB_ID_MAX 300

@@ -108,7 +108,7 @@ test_each_error_names_line_and_key(void **state)
 	           "t.conf:2: MaxBulkRows: \"many\" is not a valid number");
 	expect_bad("GatewayDomain ca.example.net\nMaxBulkRows 0\n", "out of range");
 	/* A list is taken in one transaction: its locks must fit the table. */
-	expect_bad("GatewayDomain ca.example.net\nMaxBulkRows 20001\n", "out of range");
+	expect_bad("GatewayDomain ca.example.net\nMaxBulkRows 100001\n", "out of range");
 	expect_bad("GatewayDomain ca.example.net\nMaxMessageSize 10X\n", "not a valid size");
 	expect_bad("GatewayDomain ca.example.net\nMaxMessageSize 99999999999999999999\n",
 	           "not a valid size");
