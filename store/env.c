@@ -134,6 +134,8 @@ on_db_error(const DB_ENV *env, const char *prefix, const char *msg)
 }
 
 static volatile gint panicked;
+/* The handles of panicked environments (cg_store_close). */
+static GSList *panicked_handles;
 static volatile gint handles_dead; /* replication invalidated our handles */
 
 void
@@ -572,8 +574,12 @@ cg_store_close(CgStore *s)
 	for (i = DBI_N - 1; i >= 0; i--)
 		if (s->db[i] != NULL)
 			s->db[i]->close(s->db[i], 0);
-	if (s->env != NULL)
-		s->env->close(s->env, 0);
+	/* Berkeley DB's close of a panicked environment closes its files and
+	 * returns DB_RUNRECOVERY before it frees the handle: the handle is
+	 * kept, reachable, rather than lost (the process is stopping; the next
+	 * start recovers). */
+	if (s->env != NULL && s->env->close(s->env, 0) == DB_RUNRECOVERY)
+		panicked_handles = g_slist_prepend(panicked_handles, s->env);
 	if (s->watchdog != NULL) {
 		g_mutex_lock(&s->maint_lock);
 		s->watchdog_stop = TRUE;
