@@ -44,7 +44,7 @@ cg_issuer_run_expand(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 		/* Refused, held, or (after a confirmation's release) issued. */
 		if (it->status != CG_ITEM_QUEUED && it->status != CG_ITEM_INVITED)
 			continue;
-		id = g_strdup_printf("%s#%u", req->id, i);
+		id = cg_item_name(req->id, i);
 		if (!cg_store_job_append(txn,
 		                         it->status == CG_ITEM_INVITED ? CG_JOB_INVITE : CG_JOB_ISSUE,
 		                         id, error))

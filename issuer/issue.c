@@ -137,7 +137,7 @@ static void
 gather_csr(CgIssuer *iss, const CgItem *item, Gathered *g)
 {
 	g_autoptr(GError) err = NULL;
-	g_autofree char *what = g_strdup_printf("%s#%u", item->request_id, item->index);
+	g_autofree char *what = cg_item_name(item->request_id, item->index);
 	const guint8 *der = g_bytes_get_data(item->csr, NULL);
 	gsize len = g_bytes_get_size(item->csr);
 
@@ -285,7 +285,7 @@ gboolean
 cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason, const char *action,
                gint64 now, GError **error)
 {
-	g_autofree char *obj = g_strdup_printf("%s#%u", item->request_id, item->index);
+	g_autofree char *obj = cg_item_name(item->request_id, item->index);
 	g_autofree char *detail = g_strdup_printf("%s: %s", item->mailbox, reason);
 
 	cg_log(LOG_NOTICE, "request %s: %s refused (%s): %s", obj, item->mailbox, action, reason);
@@ -439,7 +439,7 @@ queue_txn(CgTxn *txn, gpointer data, GError **error)
 	item.country = q->org->country;
 	item.csr = q->der;
 	item.status = CG_ITEM_QUEUED;
-	job = g_strdup_printf("%s#1", q->request_id);
+	job = cg_item_name(q->request_id, 1);
 	detail = g_strdup_printf("%s for %s, organisation %s, profile %s", job, q->op->mailbox,
 	                         q->org->id, req.profile);
 	return cg_store_request_put(txn, &req, error) && cg_store_item_put(txn, &item, error) &&

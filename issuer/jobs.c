@@ -316,7 +316,7 @@ hand_over_csr(CgIssuer *iss, CgTxn *txn, const CgJob *job)
 	        NULL ||
 	    item->status != CG_ITEM_QUEUED)
 		return;
-	what = g_strdup_printf("%s#%u", item->request_id, item->index);
+	what = cg_item_name(item->request_id, item->index);
 	cg_verifier_csr(iss->verifier, item->csr, what);
 }
 

@@ -243,7 +243,7 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 	for (i = 0; i < held->len; i++) {
 		guint32 idx = g_array_index(held, guint32, i);
 		g_autoptr(CgItem) it = cg_store_item_get(g->store, txn, req->id, idx, error);
-		g_autofree char *job = g_strdup_printf("%s#%u", req->id, idx);
+		g_autofree char *job = cg_item_name(req->id, idx);
 
 		gboolean invite;
 

@@ -631,7 +631,7 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 		if (it->reason != NULL) {
 			/* Every refusal is audited, as the issuer's are: the digest
 			 * counts them and names the commonest reasons. */
-			g_autofree char *obj = g_strdup_printf("%s#%u", rid, it->row);
+			g_autofree char *obj = cg_item_name(rid, it->row);
 			g_autofree char *why = g_strdup_printf("%s: %s", item.mailbox, it->reason);
 
 			if (!cg_store_audit_append(txn, now, g->mail->from, "item.refuse", obj, why,
@@ -641,7 +641,7 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 		}
 		if (st->held || expand)
 			continue;
-		job = g_strdup_printf("%s#%u", rid, it->row);
+		job = cg_item_name(rid, it->row);
 		if (!cg_store_job_append(txn, it->invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job,
 		                         error))
 			return FALSE;

@@ -290,7 +290,7 @@ cg_renewal_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, const CgRenewal
 	item.status = CG_ITEM_QUEUED;
 	item.reason = "";
 	item.serial = "";
-	job = g_strdup_printf("%s#1", rid);
+	job = cg_item_name(rid, 1);
 	detail = g_strdup_printf("renewal of %s for %s, answered by %s; %s, Message-ID <%s>",
 	                         x.cert->serial, x.cert->mailbox, g->mail->from, auth,
 	                         g->mail->message_id ? g->mail->message_id : "-");

@@ -197,6 +197,12 @@ cg_store_item_put(CgTxn *txn, const CgItem *i, GError **error)
 	return rec_put(txn, CG_REC_ITEM, i, 0, error);
 }
 
+char *
+cg_item_name(const char *request_id, guint32 index)
+{
+	return g_strdup_printf("%s#%u", request_id, index);
+}
+
 CgCert *
 cg_store_cert_get(CgStore *s, CgTxn *txn, const char *serial, GError **error)
 {

@@ -405,6 +405,8 @@ gboolean cg_store_request_put(CgTxn *txn, const CgRequest *r, GError **error);
 CgItem *cg_store_item_get(CgStore *s, CgTxn *txn, const char *request_id, guint32 index,
                           GError **error);
 gboolean cg_store_item_put(CgTxn *txn, const CgItem *i, GError **error);
+/* "REQUEST#INDEX": an item's name in its jobs, audit entries and logs. */
+char *cg_item_name(const char *request_id, guint32 index);
 CgCert *cg_store_cert_get(CgStore *s, CgTxn *txn, const char *serial, GError **error);
 /* Insert only: CG_ERROR_EXISTS if the serial is taken. */
 gboolean cg_store_cert_add(CgTxn *txn, const CgCert *c, GError **error);
