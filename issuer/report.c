@@ -32,6 +32,21 @@ typedef struct {
 
 #define BUNDLE_ABOVE 50
 
+/* Every item of the request, and the certificates visit reads: each read
+ * holds its lock only while it reads (the items are settled, their
+ * certificates issued), or a list of 100,000 rows overflowed the lock
+ * table (50,000) and its report was never sent. */
+static gboolean
+read_items(Report *r, CgStoreVisit visit, gpointer data, GError **error)
+{
+	gboolean was = cg_store_txn_read_committed(r->txn, TRUE);
+	gboolean ok = cg_store_foreach_by(r->iss->store, r->txn, CG_INDEX_ITEM_BY_REQUEST,
+	                                  r->req->id, visit, data, error);
+
+	cg_store_txn_read_committed(r->txn, was);
+	return ok;
+}
+
 /* "Certificate NEW for MAILBOX renews OLD, valid until DATE." for each old
  * certificate this item's renewed. */
 static gboolean
@@ -262,8 +277,7 @@ stream_bundle(CgB64Out *out, gpointer data, GError **error)
 	}
 	head = p7c_head(r->der_total + chain_len);
 	cg_b64_out_write(out, head->data, head->len);
-	if (!cg_store_foreach_by(r->iss->store, r->txn, CG_INDEX_ITEM_BY_REQUEST, r->req->id,
-	                         bundle_cert, &b, error))
+	if (!read_items(r, bundle_cert, &b, error))
 		return FALSE;
 	if (r->error != NULL) {
 		g_propagate_error(error, r->error);
@@ -313,9 +327,7 @@ cg_issuer_run_report(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now, gb
 	}
 	fputs(cg_smimea_heading(), r.smimea);
 	fputs("\"row\",\"mailbox\",\"status\",\"serial\",\"reason\"\r\n", r.csv);
-	if (!cg_store_foreach_by(iss->store, txn, CG_INDEX_ITEM_BY_REQUEST, req->id, report_row, &r,
-	                         error) ||
-	    r.error != NULL) {
+	if (!read_items(&r, report_row, &r, error) || r.error != NULL) {
 		if (r.error != NULL)
 			g_propagate_error(error, r.error);
 		goto done;

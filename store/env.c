@@ -675,6 +675,15 @@ cg_store_abort(CgTxn *txn)
 	g_free(txn);
 }
 
+gboolean
+cg_store_txn_read_committed(CgTxn *txn, gboolean on)
+{
+	gboolean was = txn->read_committed;
+
+	txn->read_committed = on;
+	return was;
+}
+
 CgStore *
 cg_txn_store(CgTxn *txn)
 {
@@ -797,6 +806,19 @@ dbi_by_name(const char *name)
 		if (strcmp(cg_db_specs[i].name, name) == 0)
 			return i;
 	return -1;
+}
+
+guint
+cg_store_debug_nlocks(CgStore *s)
+{
+	DB_LOCK_STAT *st = NULL;
+	guint n;
+
+	if (s->env->lock_stat(s->env, &st, 0) != 0)
+		return G_MAXUINT;
+	n = st->st_nlocks;
+	free(st);
+	return n;
 }
 
 gboolean

@@ -23,7 +23,8 @@ rec_get(CgStore *s, CgTxn *txn, CgRecordKind kind, const void *key, gsize klen, 
 	k.data = (void *)key;
 	k.size = (u_int32_t)klen;
 	d.flags = DB_DBT_MALLOC;
-	rc = db->get(db, cg_txn_raw(txn), &k, &d, txn ? DB_RMW : 0);
+	rc = db->get(db, cg_txn_raw(txn), &k, &d,
+	             txn == NULL ? 0 : txn->read_committed ? DB_READ_COMMITTED : DB_RMW);
 	if (rc != 0) {
 		cg_db_fail(rc, cg_db_specs[cg_record_dbi(kind)].name, error);
 		return NULL;
@@ -345,7 +346,8 @@ cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *key, CgSt
 		/* Items: every key that starts with "request id\0". */
 		g_byte_array_append(kb, (const guint8 *)key, strlen(key) + !secondary);
 	}
-	rc = db->cursor(db, cg_txn_raw(txn), &c, txn ? 0 : DB_READ_COMMITTED);
+	rc = db->cursor(db, cg_txn_raw(txn), &c,
+	                txn == NULL || txn->read_committed ? DB_READ_COMMITTED : 0);
 	if (rc != 0)
 		return cg_db_fail(rc, "cursor", error);
 	k.data = g_memdup2(kb->data, kb->len);

@@ -66,6 +66,7 @@ struct CgStore {
 struct CgTxn {
 	CgStore *store;
 	DB_TXN *txn;
+	gboolean read_committed; /* cg_store_txn_read_committed */
 };
 
 typedef struct {

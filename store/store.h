@@ -128,6 +128,11 @@ CgTxn *cg_store_begin_child(CgTxn *parent, GError **error);
 gboolean cg_store_commit(CgTxn *txn, GError **error);
 /* Aborts and frees txn; NULL is allowed. */
 void cg_store_abort(CgTxn *txn);
+/* While on, reads in txn hold each record's lock only while they read it
+ * (degree 2 isolation) instead of to the commit: for a job that reads more
+ * records than the lock table holds (the report of a 100,000-row list), of
+ * records that no longer change. Returns the setting before. */
+gboolean cg_store_txn_read_committed(CgTxn *txn, gboolean on);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgTxn, cg_store_abort)
 
 /* Runs fn in a fresh transaction and commits. When fn or the commit fails with
@@ -604,6 +609,8 @@ gboolean cg_store_debug_put_raw(CgStore *s, const char *db, const void *key, gsi
                                 const void *data, gsize dlen, GError **error);
 gboolean cg_store_debug_get_raw(CgStore *s, const char *db, const void *key, gsize klen,
                                 GBytes **data, GError **error);
+/* For tests: the locks held in the environment now. */
+guint cg_store_debug_nlocks(CgStore *s);
 
 G_END_DECLS
 

@@ -581,6 +581,76 @@ test_threads_come_and_go(void **state)
 	assert_int_equal(g_atomic_int_get(&db_complaints), 0);
 }
 
+typedef struct {
+	CgStore *s;
+	CgTxn *t;
+	guint n;
+	guint most_locks;
+} ReadAll;
+
+/* Each item read again by its key in the walk's transaction, as a report
+ * reads each item's certificate. */
+static gboolean
+read_again(gconstpointer rec, gpointer data)
+{
+	const CgItem *it = rec;
+	ReadAll *r = data;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgItem) again = cg_store_item_get(r->s, r->t, it->request_id, it->index, &err);
+	guint locks = cg_store_debug_nlocks(r->s);
+
+	assert_non_null(again);
+	r->n++;
+	if (locks > r->most_locks)
+		r->most_locks = locks;
+	return TRUE;
+}
+
+/* Degree 2 reads (cg_store_txn_read_committed): a walk over 3,000 items of
+ * 600 bytes, each read again, holds a handful of locks at a time; the
+ * same walk with locks to the commit holds one for each page it read. */
+static void
+test_read_committed(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	static const guint8 pad[600];
+	CgTxn *t = cg_store_begin(fx->s, &err);
+	ReadAll r = {fx->s, NULL, 0, 0};
+	guint i, base;
+
+	for (i = 1; i <= 3000; i++) {
+		CgItem it = {0};
+
+		it.request_id = "RB";
+		it.index = i;
+		it.mailbox = "bulk@example.pl";
+		it.csr = g_bytes_new_static(pad, sizeof(pad));
+		assert_true(cg_store_item_put(t, &it, &err));
+		g_bytes_unref(it.csr);
+	}
+	assert_true(cg_store_commit(t, &err));
+
+	/* The handles' own locks, held all along. */
+	base = cg_store_debug_nlocks(fx->s);
+	r.t = cg_store_begin(fx->s, &err);
+	assert_false(cg_store_txn_read_committed(r.t, TRUE));
+	assert_true(cg_store_foreach_by(fx->s, r.t, CG_INDEX_ITEM_BY_REQUEST, "RB", read_again, &r,
+	                                &err));
+	assert_true(cg_store_txn_read_committed(r.t, FALSE));
+	assert_int_equal(r.n, 3000);
+	assert_true(r.most_locks < base + 5);
+	cg_store_abort(r.t);
+
+	r.t = cg_store_begin(fx->s, &err);
+	r.n = r.most_locks = 0;
+	assert_true(cg_store_foreach_by(fx->s, r.t, CG_INDEX_ITEM_BY_REQUEST, "RB", read_again, &r,
+	                                &err));
+	assert_int_equal(r.n, 3000);
+	assert_true(r.most_locks > base + 300);
+	cg_store_abort(r.t);
+}
+
 /* The handle of the other process's join below: its close, on a panicked
  * environment, does not free it either. */
 static DB_ENV *marker;
@@ -620,6 +690,7 @@ main(void)
 	    cmocka_unit_test(test_missing_home),
 	    cmocka_unit_test_setup_teardown(test_reopen_after_crash, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_come_and_go, cg_storefx_setup, cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_committed, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_close_panicked, cg_storefx_setup, cg_storefx_teardown),
 	};
 
