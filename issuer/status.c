@@ -69,17 +69,24 @@ cg_issuer_run_status(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	Rows c = {certs, now, 0}, d = {domains, now, 0};
 	char *to[2] = {NULL, NULL};
 	CgOutMail m = {0};
-	gboolean sent = FALSE, ok;
+	gboolean sent = FALSE, ok, was;
 
 	if (req == NULL)
 		return FALSE;
 	if (req->kind != CG_REQUEST_STATUS || req->status != CG_REQUEST_RECEIVED)
 		return TRUE; /* answered before, or not a status request */
-	if ((org = cg_store_org_get(iss->store, txn, req->org_id, error)) == NULL ||
-	    !cg_store_foreach_by(iss->store, txn, CG_INDEX_CERT_BY_ORG, org->id, cert_row, &c,
-	                         error) ||
-	    !cg_store_foreach_by(iss->store, txn, CG_INDEX_DOMAIN_BY_ORG, org->id, domain_row, &d,
-	                         error))
+	if ((org = cg_store_org_get(iss->store, txn, req->org_id, error)) == NULL)
+		return FALSE;
+	/* A snapshot taken page by page, each read holding its lock only while
+	 * it reads: an organisation's certificates may be more than the lock
+	 * table holds. */
+	was = cg_store_txn_read_committed(txn, TRUE);
+	ok = cg_store_foreach_by(iss->store, txn, CG_INDEX_CERT_BY_ORG, org->id, cert_row, &c,
+	                         error) &&
+	     cg_store_foreach_by(iss->store, txn, CG_INDEX_DOMAIN_BY_ORG, org->id, domain_row, &d,
+	                         error);
+	cg_store_txn_read_committed(txn, was);
+	if (!ok)
 		return FALSE;
 	g_ptr_array_add(parts, cg_out_part_new("certificates.csv", "text/csv; charset=utf-8",
 	                                       g_bytes_new(certs->str, certs->len)));

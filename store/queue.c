@@ -129,8 +129,9 @@ wake_fd(CgStore *s)
 	return s->wake_fd;
 }
 
-/* Until something is written in the environment (or until, or 100 ms). */
-static void
+/* Until something is written in the environment (or until, or 100 ms):
+ * TRUE when something was. */
+static gboolean
 wait_for_writes(CgStore *s, gint64 until)
 {
 	int fd = wake_fd(s);
@@ -140,11 +141,13 @@ wait_for_writes(CgStore *s, gint64 until)
 
 	if (fd < 0) {
 		g_usleep(10 * 1000);
-		return;
+		return FALSE;
 	}
-	if (poll(&p, 1, (int)CLAMP(left, 0, 100)) > 0)
-		while (read(fd, events, sizeof(events)) > 0)
-			; /* what was written does not matter: the queue is read again */
+	if (poll(&p, 1, (int)CLAMP(left, 0, 100)) <= 0)
+		return FALSE;
+	while (read(fd, events, sizeof(events)) > 0)
+		; /* what was written does not matter: the queue is read again */
+	return TRUE;
 }
 
 /* k and d for reading one queue record into recno and rec. */
@@ -183,10 +186,19 @@ job_ready(CgStore *s)
 	return rc == 0;
 }
 
+/* A commit wakes the wait when it writes its log record, before it has
+ * flushed the log and let go of its locks: the job it appends is not yet
+ * there for a look. After a write the queue is looked at again after 1, 2,
+ * 4, 8 and 16 ms before the wait goes back to waiting for the next write
+ * (or 100 ms): a job appended by a commit that woke the wait is taken as
+ * soon as the commit is done, not up to 100 ms later. */
+#define LOOK_AGAIN_MAX_MS 16
+
 gboolean
 cg_store_job_wait(CgStore *s, guint timeout_ms)
 {
 	gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	guint again = 0; /* ms before the next look after a write */
 
 	wake_fd(s); /* watching before the first look: no write is missed */
 	for (;;) {
@@ -194,7 +206,12 @@ cg_store_job_wait(CgStore *s, guint timeout_ms)
 			return TRUE;
 		if (g_get_monotonic_time() >= until)
 			return FALSE;
-		wait_for_writes(s, until);
+		if (again > 0 && again <= LOOK_AGAIN_MAX_MS) {
+			g_usleep(again * 1000);
+			again *= 2;
+		} else {
+			again = wait_for_writes(s, until) ? 1 : 0;
+		}
 	}
 }
 
