@@ -37,26 +37,18 @@ cg_issuer_run_expand(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	for (; i <= req->n_items && queued < CG_LIST_EXPAND_CHUNK && read < EXPAND_READ_MAX;
 	     i++, read++) {
 		g_autoptr(CgItem) it = cg_store_item_get(iss->store, txn, req->id, i, error);
-		g_autofree char *id = NULL;
 
 		if (it == NULL)
 			return FALSE;
 		/* Refused, held, or (after a confirmation's release) issued. */
 		if (it->status != CG_ITEM_QUEUED && it->status != CG_ITEM_INVITED)
 			continue;
-		id = cg_item_name(req->id, i);
-		if (!cg_store_job_append(txn,
-		                         it->status == CG_ITEM_INVITED ? CG_JOB_INVITE : CG_JOB_ISSUE,
-		                         id, error))
+		if (!cg_store_item_job_append(txn, req->id, i, it->status == CG_ITEM_INVITED, error))
 			return FALSE;
 		queued++;
 	}
-	if (i <= req->n_items) {
-		g_autofree char *next = g_strdup_printf("%s|%u", req->id, i);
-
-		if (!cg_store_job_append(txn, CG_JOB_EXPAND, next, error))
-			return FALSE;
-	}
+	if (i <= req->n_items && !cg_store_expand_job_append(txn, req->id, i, error))
+		return FALSE;
 	cg_log(LOG_INFO, "request %s: %u item jobs queued (items to %u of %u)", req->id, queued,
 	       i - 1, req->n_items);
 	return TRUE;

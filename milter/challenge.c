@@ -243,8 +243,6 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 	for (i = 0; i < held->len; i++) {
 		guint32 idx = g_array_index(held, guint32, i);
 		g_autoptr(CgItem) it = cg_store_item_get(g->store, txn, req->id, idx, error);
-		g_autofree char *job = cg_item_name(req->id, idx);
-
 		gboolean invite;
 
 		if (it == NULL)
@@ -253,16 +251,11 @@ confirm_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError
 		invite = g_bytes_get_size(it->csr) == 0;
 		it->status = invite ? CG_ITEM_INVITED : CG_ITEM_QUEUED;
 		if (!cg_store_item_put(txn, it, error) ||
-		    (!expand &&
-		     !cg_store_job_append(txn, invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job, error)))
+		    (!expand && !cg_store_item_job_append(txn, req->id, idx, invite, error)))
 			return FALSE;
 	}
-	if (expand) {
-		g_autofree char *job = g_strdup_printf("%s|1", req->id);
-
-		if (!cg_store_job_append(txn, CG_JOB_EXPAND, job, error))
-			return FALSE;
-	}
+	if (expand && !cg_store_expand_job_append(txn, req->id, 1, error))
+		return FALSE;
 	req->status = CG_REQUEST_RECEIVED;
 	if (!cg_store_request_put(txn, req, error))
 		return FALSE;

@@ -609,7 +609,6 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 	for (i = 0; i < st->items->len; i++) {
 		Item *it = st->items->pdata[i];
 		CgItem item = {0};
-		g_autofree char *job = NULL;
 		g_autoptr(GBytes) empty = g_bytes_new(NULL, 0);
 
 		item.request_id = rid;
@@ -641,17 +640,11 @@ enroll_apply(CgGateway *g, CgTxn *txn, GError **error)
 		}
 		if (st->held || expand)
 			continue;
-		job = cg_item_name(rid, it->row);
-		if (!cg_store_job_append(txn, it->invite ? CG_JOB_INVITE : CG_JOB_ISSUE, job,
-		                         error))
+		if (!cg_store_item_job_append(txn, rid, it->row, it->invite, error))
 			return FALSE;
 	}
-	if (expand) {
-		g_autofree char *job = g_strdup_printf("%s|1", rid);
-
-		if (!cg_store_job_append(txn, CG_JOB_EXPAND, job, error))
-			return FALSE;
-	}
+	if (expand && !cg_store_expand_job_append(txn, rid, 1, error))
+		return FALSE;
 	if (st->status) {
 		detail = g_strdup_printf("status of organisation %s for admin %s", st->org->id,
 		                         g->mail->from);

@@ -109,6 +109,23 @@ cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError **error)
 	return job_new(kind, id, &j, error) && queue_put(txn, &j, error);
 }
 
+gboolean
+cg_store_item_job_append(CgTxn *txn, const char *request_id, guint32 index, gboolean invite,
+                         GError **error)
+{
+	g_autofree char *id = cg_item_name(request_id, index);
+
+	return cg_store_job_append(txn, invite ? CG_JOB_INVITE : CG_JOB_ISSUE, id, error);
+}
+
+gboolean
+cg_store_expand_job_append(CgTxn *txn, const char *request_id, guint32 from, GError **error)
+{
+	g_autofree char *id = g_strdup_printf("%s|%u", request_id, from);
+
+	return cg_store_job_append(txn, CG_JOB_EXPAND, id, error);
+}
+
 /* The queue's wait: an inotify watch on the environment's directory. Every
  * commit, whichever process makes it, writes the log there with write(2),
  * so a job another process appends ends the wait at once; the queue is

@@ -493,6 +493,13 @@ typedef struct {
 } CgJob;
 
 const char *cg_job_kind_name(CgJobKind kind);
+/* The job of item REQUEST#INDEX: its invitation (a row without a CSR), or
+ * its issue. */
+gboolean cg_store_item_job_append(CgTxn *txn, const char *request_id, guint32 index,
+                                  gboolean invite, GError **error);
+/* A list's expand job: its items' jobs from INDEX on (CG_JOB_EXPAND). */
+gboolean cg_store_expand_job_append(CgTxn *txn, const char *request_id, guint32 from,
+                                    GError **error);
 
 gboolean cg_store_job_append(CgTxn *txn, CgJobKind kind, const char *id, GError **error);
 /* Waits up to timeout_ms, in no transaction (so that no writer waits for
