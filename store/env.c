@@ -356,6 +356,10 @@ open_databases(CgStore *s, gboolean create, GError **error)
 		}
 		if (rc != 0)
 			return cg_db_fail(rc, spec->name, error);
+		/* An index's pages are few and each is read by many requests:
+		 * the cache keeps them before the records' own pages. */
+		if (spec->dupsort)
+			db->get_mpf(db)->set_priority(db->get_mpf(db), DB_PRIORITY_HIGH);
 	}
 	for (i = 0; i < G_N_ELEMENTS(associations); i++) {
 		DB *primary = s->db[associations[i].primary];
@@ -818,6 +822,23 @@ cg_store_debug_nlocks(CgStore *s)
 		return G_MAXUINT;
 	n = st->st_nlocks;
 	free(st);
+	return n;
+}
+
+guint64
+cg_store_debug_pages_read(CgStore *s, const char *db)
+{
+	DB_MPOOL_FSTAT **fsp = NULL, **f;
+	DB_MPOOL_STAT *gsp = NULL;
+	guint64 n = G_MAXUINT64;
+
+	if (s->env->memp_stat(s->env, &gsp, &fsp, 0) != 0)
+		return n;
+	for (f = fsp; f != NULL && *f != NULL; f++)
+		if (strcmp((*f)->file_name, db) == 0)
+			n = (*f)->st_page_in;
+	free(fsp);
+	free(gsp);
 	return n;
 }
 

@@ -311,21 +311,23 @@ has_prefix(const DBT *k, gconstpointer arg)
 	return k->size >= prefix->len && memcmp(k->data, prefix->data, prefix->len) == 0;
 }
 
+/* Each index: its database, and the kind of the records it leads to. */
+static const struct {
+	int dbi;
+	CgRecordKind kind;
+} idx[CG_INDEX_N] = {
+    [CG_INDEX_DOMAIN_BY_ORG] = {DBI_DOMAIN_BY_ORG, CG_REC_DOMAIN},
+    [CG_INDEX_ADMIN_BY_ORG] = {DBI_ADMIN_BY_ORG, CG_REC_ADMIN},
+    [CG_INDEX_CERT_BY_MAILBOX] = {DBI_CERT_BY_MAILBOX, CG_REC_CERT},
+    [CG_INDEX_CERT_BY_ORG] = {DBI_CERT_BY_ORG, CG_REC_CERT},
+    [CG_INDEX_CERT_BY_SPKI] = {DBI_CERT_BY_SPKI, CG_REC_CERT},
+    [CG_INDEX_ITEM_BY_REQUEST] = {DBI_ITEMS, CG_REC_ITEM},
+};
+
 gboolean
 cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *key, CgStoreVisit visit,
                     gpointer data, GError **error)
 {
-	static const struct {
-		int dbi;
-		CgRecordKind kind;
-	} idx[CG_INDEX_N] = {
-	    [CG_INDEX_DOMAIN_BY_ORG] = {DBI_DOMAIN_BY_ORG, CG_REC_DOMAIN},
-	    [CG_INDEX_ADMIN_BY_ORG] = {DBI_ADMIN_BY_ORG, CG_REC_ADMIN},
-	    [CG_INDEX_CERT_BY_MAILBOX] = {DBI_CERT_BY_MAILBOX, CG_REC_CERT},
-	    [CG_INDEX_CERT_BY_ORG] = {DBI_CERT_BY_ORG, CG_REC_CERT},
-	    [CG_INDEX_CERT_BY_SPKI] = {DBI_CERT_BY_SPKI, CG_REC_CERT},
-	    [CG_INDEX_ITEM_BY_REQUEST] = {DBI_ITEMS, CG_REC_ITEM},
-	};
 	g_autoptr(GByteArray) kb = g_byte_array_new();
 	gboolean secondary = index != CG_INDEX_ITEM_BY_REQUEST;
 	DB *db = s->db[idx[index].dbi];
@@ -364,6 +366,41 @@ cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *key, CgSt
 		free(k.data);
 	c->close(c);
 	return ok;
+}
+
+/* Reads every page of an index into the shared cache, unless the index is
+ * more than half the cache (it would only push out other pages). Pages are
+ * read through the cache, without a transaction and without locks: a page
+ * being written is waited for, never changed. A process that looks the
+ * index up for most requests calls this once, when it starts, so that its
+ * lookups do not each wait for a page from the disk. *pages: how many were
+ * read (0: the index is too large for the cache). */
+gboolean
+cg_store_warm(CgStore *s, CgIndex index, guint64 *pages, GError **error)
+{
+	DB *db = s->db[idx[index].dbi];
+	DB_MPOOLFILE *mpf = db->get_mpf(db);
+	u_int32_t gb = 0, b = 0, pagesize = 0;
+	db_pgno_t last = 0, pg;
+	int ncache = 0, rc;
+
+	*pages = 0;
+	if ((rc = s->env->get_cachesize(s->env, &gb, &b, &ncache)) != 0 ||
+	    (rc = db->get_pagesize(db, &pagesize)) != 0 ||
+	    (rc = mpf->get_last_pgno(mpf, &last)) != 0)
+		return cg_db_fail(rc, "warm", error);
+	if (((guint64)last + 1) * pagesize > ((guint64)gb * 1024 * 1024 * 1024 + b) / 2)
+		return TRUE;
+	for (pg = 0; pg <= last; pg++) {
+		void *page;
+
+		if ((rc = mpf->get(mpf, &pg, NULL, 0, &page)) != 0)
+			return cg_db_fail(rc, "warm", error);
+		if ((rc = mpf->put(mpf, page, DB_PRIORITY_UNCHANGED, 0)) != 0)
+			return cg_db_fail(rc, "warm", error);
+		(*pages)++;
+	}
+	return TRUE;
 }
 
 /* ---- secondary keys ---- */

@@ -451,6 +451,8 @@ gboolean cg_store_foreach(CgStore *s, CgTxn *txn, CgRecordKind kind, CgStoreVisi
                           gpointer data, GError **error);
 gboolean cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *key,
                              CgStoreVisit visit, gpointer data, GError **error);
+/* Reads an index's pages into the cache, if it fits in half of it. */
+gboolean cg_store_warm(CgStore *s, CgIndex index, guint64 *pages, GError **error);
 
 /* ---- job queue ---- */
 
@@ -618,6 +620,9 @@ gboolean cg_store_debug_get_raw(CgStore *s, const char *db, const void *key, gsi
                                 GBytes **data, GError **error);
 /* For tests: the locks held in the environment now. */
 guint cg_store_debug_nlocks(CgStore *s);
+/* For tests: the pages of a named database read into the cache from its
+ * file since the environment was made. */
+guint64 cg_store_debug_pages_read(CgStore *s, const char *db);
 
 G_END_DECLS
 

@@ -8,6 +8,7 @@
 #include <db.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -651,6 +652,103 @@ test_read_committed(void **state)
 	cg_store_abort(r.t);
 }
 
+static void
+random_bytes(guint8 *b, gsize n)
+{
+	gsize i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (guint8)g_random_int_range(0, 256);
+}
+
+static gboolean
+count_visit(gconstpointer rec, gpointer data)
+{
+	(void)rec;
+	(*(guint *)data)++;
+	return TRUE;
+}
+
+/* Key-reuse lookups on a warmed index read no page from the disk; an index
+ * larger than half the cache is not read ahead. */
+static void
+test_warm(void **state)
+{
+	Fx *fx = *state;
+	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	g_autofree char *ev = g_build_filename(fx->dir, "evidence", NULL);
+	g_autofree char *small = g_build_filename(fx->dir, "small", NULL);
+	g_autofree char *small_ev = g_build_filename(fx->dir, "small-ev", NULL);
+	g_autofree char *small_conf = g_build_filename(small, "DB_CONFIG", NULL);
+	g_autoptr(GError) err = NULL;
+	CgStore *s2 = NULL;
+	guint64 pages, before;
+	struct stat st;
+	guint i;
+
+	for (i = 0; i < 2; i++) {
+		CgStore *s = i == 0 ? fx->s : NULL;
+		CgTxn *t;
+		guint k;
+
+		if (i == 1) {
+			/* A cache of 256 KB: the index of 5,000 keys is more than
+			 * half of it. */
+			assert_int_equal(g_mkdir_with_parents(small, 0700), 0);
+			assert_true(g_file_set_contents(small_conf, "set_cachesize 0 262144 1\n",
+			                                -1, NULL));
+			s = s2 = cg_store_open(small, small_ev, CG_STORE_DEFAULT, &err);
+			assert_non_null(s);
+		}
+		t = cg_store_begin(s, &err);
+		for (k = 1; k <= 5000; k++) {
+			g_autofree char *serial = g_strdup_printf("%04x", k);
+			CgCert c = {0};
+			guint8 der[] = {0x30, 0x00};
+
+			c.serial = serial;
+			c.der = g_bytes_new_static(der, sizeof(der));
+			c.mailbox = "warm@example.pl";
+			c.org_id = "1";
+			random_bytes(c.spki_sha256, 32);
+			assert_true(cg_store_cert_add(t, &c, &err));
+			g_bytes_unref(c.der);
+		}
+		assert_true(cg_store_commit(t, &err));
+	}
+
+	/* Opened again, the first process: recovered, its cache empty (the
+	 * checkpoint leaves the recovery no page to read). */
+	assert_true(cg_store_checkpoint(fx->s, &err));
+	cg_store_close(fx->s);
+	fx->s = cg_store_open(db, ev, CG_STORE_DEFAULT, &err);
+	assert_non_null(fx->s);
+	g_autofree char *file = g_build_filename(db, "certs_by_spki", NULL);
+	assert_int_equal(stat(file, &st), 0);
+	before = cg_store_debug_pages_read(fx->s, "certs_by_spki");
+	assert_true(cg_store_warm(fx->s, CG_INDEX_CERT_BY_SPKI, &pages, &err));
+	assert_int_equal(pages, (guint64)st.st_size / 4096);
+	assert_true(pages > 20);
+	assert_true(cg_store_debug_pages_read(fx->s, "certs_by_spki") >= before + pages - 1);
+	before = cg_store_debug_pages_read(fx->s, "certs_by_spki");
+	for (i = 0; i < 500; i++) {
+		guint8 key[32];
+		g_autofree char *hex = NULL;
+		guint n = 0;
+
+		random_bytes(key, sizeof(key));
+		hex = cg_hex(key, sizeof(key));
+		assert_true(cg_store_foreach_by(fx->s, NULL, CG_INDEX_CERT_BY_SPKI, hex,
+		                                count_visit, &n, &err));
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(cg_store_debug_pages_read(fx->s, "certs_by_spki"), before);
+
+	assert_true(cg_store_warm(s2, CG_INDEX_CERT_BY_SPKI, &pages, &err));
+	assert_int_equal(pages, 0);
+	cg_store_close(s2);
+}
+
 /* The handle of the other process's join below: its close, on a panicked
  * environment, does not free it either. */
 static DB_ENV *marker;
@@ -681,17 +779,27 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_org_round_trip, cg_storefx_setup, cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_org_round_trip, cg_storefx_setup,
+	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_every_kind, cg_storefx_setup, cg_storefx_teardown),
-	    cmocka_unit_test_setup_teardown(test_listings_and_indexes, cg_storefx_setup, cg_storefx_teardown),
-	    cmocka_unit_test_setup_teardown(test_corrupt_records, cg_storefx_setup, cg_storefx_teardown),
-	    cmocka_unit_test_setup_teardown(test_record_versions, cg_storefx_setup, cg_storefx_teardown),
-	    cmocka_unit_test_setup_teardown(test_evidence_and_backup, cg_storefx_setup, cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_listings_and_indexes, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_records, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_record_versions, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_evidence_and_backup, cg_storefx_setup,
+	                                    cg_storefx_teardown),
 	    cmocka_unit_test(test_missing_home),
-	    cmocka_unit_test_setup_teardown(test_reopen_after_crash, cg_storefx_setup, cg_storefx_teardown),
-	    cmocka_unit_test_setup_teardown(test_threads_come_and_go, cg_storefx_setup, cg_storefx_teardown),
-	    cmocka_unit_test_setup_teardown(test_read_committed, cg_storefx_setup, cg_storefx_teardown),
-	    cmocka_unit_test_setup_teardown(test_close_panicked, cg_storefx_setup, cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_after_crash, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_threads_come_and_go, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_committed, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_warm, cg_storefx_setup, cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_close_panicked, cg_storefx_setup,
+	                                    cg_storefx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
