@@ -326,6 +326,37 @@ take_lock_file(CgStore *s, GError **error)
 	return 0;
 }
 
+/* The shared regions are files mapped into memory, made sparse. The process
+ * that makes them gives them their disk space, without touching their pages
+ * (DB_REGION_INIT would write them, and make every process that joins read
+ * every page: each daemon's resident set was the whole of the regions), so
+ * that a disk that fills later gives ENOSPC on the log, never a SIGBUS on a
+ * region page first touched. */
+static gboolean
+reserve_regions(const char *db_home, GError **error)
+{
+	g_autoptr(GDir) dir = g_dir_open(db_home, 0, NULL);
+	const char *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *path = NULL;
+		struct stat st;
+		int fd, rc;
+
+		if (!g_str_has_prefix(name, "__db.") ||
+		    strspn(name + 5, "0123456789") != strlen(name + 5) || name[5] == '\0')
+			continue;
+		path = g_build_filename(db_home, name, NULL);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			return cg_io_fail(path, errno, error);
+		rc = fstat(fd, &st) != 0 ? errno : posix_fallocate(fd, 0, st.st_size);
+		close(fd);
+		if (rc != 0)
+			return cg_io_fail(path, rc, error);
+	}
+	return TRUE;
+}
+
 static gboolean
 open_databases(CgStore *s, gboolean create, GError **error)
 {
@@ -507,11 +538,6 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	s->env->set_thread_count(s->env, 1024);
 	s->env->set_isalive(s->env, is_alive);
 	s->env->log_set_config(s->env, DB_LOG_AUTO_REMOVE, 1);
-	/* The shared regions are files mapped into memory. Written out in full
-	 * when the environment is made (and faulted in when joined), they have
-	 * their disk space from the start: a disk that fills later gives
-	 * ENOSPC on the log, never a SIGBUS on a region page first touched. */
-	s->env->set_flags(s->env, DB_REGION_INIT, 1);
 	s->env->app_private = s;
 	if (replicated)
 		cg_repl_configure(s, repl, (flags & CG_STORE_REPLICATE) != 0);
@@ -524,6 +550,8 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 		cg_db_fail(rc, db_home, error);
 		goto fail;
 	}
+	if (first && !reserve_regions(db_home, error))
+		goto fail;
 	if (!first) {
 		rc = s->env->failchk(s->env, 0);
 		if (rc != 0 && rc != EBUSY) {
