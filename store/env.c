@@ -328,10 +328,9 @@ take_lock_file(CgStore *s, GError **error)
 
 /* The shared regions are files mapped into memory, made sparse. The process
  * that makes them gives them their disk space, without touching their pages
- * (DB_REGION_INIT would write them, and make every process that joins read
- * every page: each daemon's resident set was the whole of the regions), so
- * that a disk that fills later gives ENOSPC on the log, never a SIGBUS on a
- * region page first touched. */
+ * (DB_REGION_INIT wrote every page in that process, which then held the whole
+ * of the regions in its resident set), so that a disk that fills later gives
+ * ENOSPC on the log, never a SIGBUS on a region page first touched. */
 static gboolean
 reserve_regions(const char *db_home, GError **error)
 {
