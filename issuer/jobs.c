@@ -300,8 +300,8 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 
 /* Hands the CSR of an issue job to the verifier before it runs (read in
  * txn, which keeps it as read until it ends). An item it cannot read here
- * is read and verified by its job, in line. */
-static void
+ * is read and verified by its job, in line. TRUE when the verifier has it. */
+static gboolean
 hand_over_csr(CgIssuer *iss, CgTxn *txn, const CgJob *job)
 {
 	g_auto(GStrv) parts = NULL;
@@ -309,15 +309,16 @@ hand_over_csr(CgIssuer *iss, CgTxn *txn, const CgJob *job)
 	g_autofree char *what = NULL;
 
 	if (job->kind != CG_JOB_ISSUE)
-		return;
+		return FALSE;
 	parts = g_strsplit(job->id, "#", 2);
 	if (parts[1] == NULL ||
 	    (item = cg_store_item_get(iss->store, txn, parts[0], (guint32)atoi(parts[1]), NULL)) ==
 	        NULL ||
 	    item->status != CG_ITEM_QUEUED)
-		return;
+		return FALSE;
 	what = cg_item_name(item->request_id, item->index);
 	cg_verifier_csr(iss->verifier, item->csr, what);
+	return TRUE;
 }
 
 /* Takes the batch's jobs from the queue, in txn, without waiting (the
@@ -363,7 +364,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	gint64 start, now;
 	gboolean crl = FALSE;
 	CgJob jobs[BATCH_JOBS];
-	guint n = 0, i, handed = 0;
+	guint n = 0, i, handed = 0, with_csr = 0;
 	int taken;
 	CgTxn *txn;
 
@@ -393,7 +394,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 
 		gboolean in_time = i == 0 || g_get_monotonic_time() - start < BATCH_US;
 
-		if (!in_time && i >= handed) {
+		if (!in_time && i >= with_csr) {
 			/* The batch has run long enough: the rest (none of them
 			 * with the verifier) go back to the queue's tail, for the
 			 * next one. */
@@ -411,7 +412,8 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		iss->later = iss->in_line ? NULL : iss->verifier;
 		if (iss->verifier != NULL && !iss->in_line && in_time)
 			for (; handed < (guint)taken && handed <= i + VERIFY_AHEAD; handed++)
-				hand_over_csr(iss, txn, &jobs[handed]);
+				if (hand_over_csr(iss, txn, &jobs[handed]))
+					with_csr = handed + 1;
 		o = step_one(iss, txn, job, &crl, &err);
 		if (o == RETRY_BATCH && n > 0) {
 			/* Keep the jobs done (their mail is sent): this one and
@@ -458,6 +460,9 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	}
 	batch_end(iss, TRUE);
 	iss->in_line = FALSE;
+	cg_log(LOG_DEBUG, "batch of %u jobs (first: %s %s) committed in %.1f ms", n,
+	       cg_job_kind_name(jobs[0].kind), jobs[0].id,
+	       (g_get_monotonic_time() - start) / 1000.0);
 	now = g_get_real_time() / G_USEC_PER_SEC;
 	if (crl && !write_crl(iss, now, &err))
 		cg_log(LOG_ERR, "CRL: %s", err->message);
