@@ -278,8 +278,11 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 	}
 	iss->job = NULL;
 	cg_store_abort(child);
-	if (g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
+	if (g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK)) {
+		cg_log(LOG_INFO, "%s job %s: %s; its batch runs again", cg_job_kind_name(job->kind),
+		       job->id, err->message);
 		return RETRY_BATCH;
+	}
 	if (job->attempts >= GIVE_UP_ATTEMPTS) {
 		cg_log(LOG_ERR, "%s job %s failed %u times; given up: %s",
 		       cg_job_kind_name(job->kind), job->id, job->attempts, err->message);
