@@ -296,7 +296,7 @@ invite_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, gint64 now, GError 
 	detail = g_strdup_printf("%s answered with a CSR; %s, Message-ID <%s>", g->mail->from,
 	                         st->auth, g->mail->message_id ? g->mail->message_id : "-");
 	if (!cg_store_item_put(txn, it, error) ||
-	    !cg_store_job_append(txn, CG_JOB_ISSUE, c->target, error) ||
+	    !cg_store_item_job_append(txn, it->request_id, it->index, FALSE, error) ||
 	    !cg_store_audit_append(txn, now, g->mail->from, "enroll.invite", c->target, detail,
 	                           error))
 		return FALSE;

@@ -238,7 +238,7 @@ cg_renewal_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, const CgRenewal
                  const char *auth, GError **error)
 {
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-	g_autofree char *why = NULL, *rid = NULL, *job = NULL, *detail = NULL;
+	g_autofree char *why = NULL, *rid = NULL, *detail = NULL;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgItem) old = NULL;
 	CgRequest req = {0};
@@ -290,12 +290,11 @@ cg_renewal_apply(CgGateway *g, CgTxn *txn, const CgChallenge *c, const CgRenewal
 	item.status = CG_ITEM_QUEUED;
 	item.reason = "";
 	item.serial = "";
-	job = cg_item_name(rid, 1);
 	detail = g_strdup_printf("renewal of %s for %s, answered by %s; %s, Message-ID <%s>",
 	                         x.cert->serial, x.cert->mailbox, g->mail->from, auth,
 	                         g->mail->message_id ? g->mail->message_id : "-");
 	ok = ok && cg_store_request_put(txn, &req, error) && cg_store_item_put(txn, &item, error) &&
-	     cg_store_job_append(txn, CG_JOB_ISSUE, job, error) &&
+	     cg_store_item_job_append(txn, rid, 1, FALSE, error) &&
 	     cg_store_audit_append(txn, now, g->mail->from, "cert.renew", x.cert->serial, detail,
 	                           error);
 	if (ok) {

@@ -19,9 +19,7 @@ pki_leaf "$T/ca" "$T/anna" anna@example.org ec
 ca_conf "AdminTrustAnchors $T/ca/cert.pem" "LogLevel info" "TempDir $T/tmp" "MaxBulkRows 5000" \
 	"ExpiryReminders none"
 ca_mta
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL --contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 $cg admin add anna@example.org --org 1 > /dev/null
 dns_start "$T/dns" 127.0.0.45
 tool="$CG_BIN/../tests/cg-benchtool"

@@ -17,10 +17,7 @@ grep -q kill-once "$T/mta" || { echo "FAIL the test's MTA was not made"; exit 1;
 touch "$T/kill-once"
 chown certgate-ca "$T/kill-once"
 chmod 0777 "$T"
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
-	--contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 dns_start "$T/dns" 127.0.0.25
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
 	-subj "/CN=u1" -out "$T/u1.csr" 2>/dev/null

@@ -14,10 +14,7 @@ ca_dirs
 mkdir -p "$T/out"
 chown certgate-ca "$T/out"
 ca_conf "ExpiryReminders none" # this test counts the queue: no reminders in it
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
-	--contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 cat > "$T/mta" <<EOF2
 #!/bin/sh
 # A sendmail whose mind is in $T/mta.mode.

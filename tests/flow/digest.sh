@@ -25,9 +25,7 @@ at=$(date -u -d '+10 min' +%H:%M)
 ca_conf "AdminTrustAnchors $T/ca/cert.pem" "LetterTrustAnchors $T/ca/cert.pem" "LogLevel notice" \
 	"TempDir $T/tmp" "OperatorAddress ops@ca.example.net" "DigestTime $at" "DiskSpaceWarning 1000000G"
 ca_mta
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL --contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 $cg domain add example.com --org 1 > /dev/null
 $cg admin add anna@example.org --org 1 > /dev/null
 dns_start "$T/dns" 127.0.0.24

@@ -13,10 +13,7 @@ ca_test crash
 ca_dirs
 mkdir -p "$T/csr"
 ca_conf "LogLevel notice" "ExpiryReminders none" # the queue must drain to empty
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
-	--contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 dns_start "$T/dns" 127.0.0.11
 
 # N requests, each its own key and mailbox.

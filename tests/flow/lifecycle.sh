@@ -26,9 +26,7 @@ pki_leaf "$T/ca" "$T/ceo" ceo@example.org ec
 ca_conf "AdminTrustAnchors $T/ca/cert.pem" "LetterTrustAnchors $T/ca/cert.pem" "LogLevel notice" \
 	"TempDir $T/tmp" "DomainReuse 20d" "DomainRenewal 1h" "OperatorAddress ops@ca.example.net"
 ca_mta
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL --contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 $cg admin add anna@example.org --org 1 > /dev/null
 dns_start "$T/dns" 127.0.0.23
 

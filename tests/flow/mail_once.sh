@@ -13,10 +13,7 @@ ca_test mail_once
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none"
 ca_mta
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
-	--contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 dns_start "$T/dns" 127.0.0.39
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
 	-subj "/CN=anna" -out "$T/anna.csr" 2>/dev/null

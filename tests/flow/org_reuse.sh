@@ -21,10 +21,7 @@ ca_conf "LogLevel info" "ExpiryReminders none" "OrgReuse 30d" "OrgRenewal 5d" \
 	"LetterTrustAnchors $T/lca/cert.pem"
 ca_mta
 dns_start "$T/dns" 127.0.0.36
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
-	--contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 
 later() { # later OFFSET COMMAND...: COMMAND with the clock moved by OFFSET
 	o=$1

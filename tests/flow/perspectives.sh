@@ -52,10 +52,7 @@ drain() { in_issuer "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "
 
 ca_dirs
 ca_conf "LogLevel info" "ExpiryReminders none"
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
-	--contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 $cg domain add victim.example --org 1 --validated > /dev/null
 
 # The perspectives' certificates, from a CA of their own.

@@ -19,9 +19,7 @@ mkdir -p "$T/m" "$T/tmp"
 chown certgate "$T/tmp"
 ca_conf "LogLevel notice" "TempDir $T/tmp"
 ca_mta
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL --contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 $cg admin add anna@example.org --org 1 > /dev/null
 dns_start "$T/dns" 127.0.0.21
 

@@ -11,10 +11,7 @@ ca_test restore
 ca_dirs
 ca_conf "LogLevel notice" "ExpiryReminders none"
 dns_start "$T/dns" 127.0.0.27
-$cg ca init > /dev/null
-$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
-	--contact ceo@example.org > /dev/null
-$cg domain add example.org --org 1 --validated > /dev/null
+ca_example
 for i in 1 2 3 4 5; do
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
 		-subj "/CN=u$i" -out "$T/u$i.csr" 2>/dev/null

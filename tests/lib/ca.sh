@@ -12,6 +12,9 @@
 #                       issuer sends becomes T/out/N.eml, its argv T/out/N.argv;
 #                       mail to an address listed in T/mta-refuse is refused
 #                       for good (exit 67, EX_NOUSER)
+#   ca_example          the CA made (certgate ca init) and organisation 1,
+#                       Example Sp. z o.o. (PL, ceo@example.org), with
+#                       example.org validated
 #   drain               certgate-issuer --drain with the test DNS (dns_start)
 #   drain_later OFFSET  the same with the issuer's clock moved (faketime)
 #   last_mail ADDR      the newest captured mail to ADDR; mails_to ADDR: how many
@@ -35,6 +38,13 @@ ca_cleanup() {
 	dns_stop
 	[ -z "$CA_CLEANUP" ] || $CA_CLEANUP
 	[ -n "${CG_KEEP:-}" ] || rm -rf "$T"
+}
+
+ca_example() {
+	$cg ca init > /dev/null
+	$cg org add --name "Example Sp. z o.o." --registration NTRPL-0000123456 --country PL \
+		--contact ceo@example.org > /dev/null
+	$cg domain add example.org --org 1 --validated > /dev/null
 }
 
 ok() { echo "ok   $*"; }
