@@ -27,7 +27,11 @@ done
 ok "$N requests queued"
 
 issued() { $cg --json cert list | grep -c '"serial"' || true; }
-queued() { $cg db check 2>/dev/null | sed -n 's/^jobs: \([0-9]*\) queued, \([0-9]*\) deferred$/\1 \2/p'; }
+# The jobs queued and deferred, together.
+jobs_left() {
+	$cg db check 2>/dev/null |
+		sed -n 's/^jobs: \([0-9]*\) queued, \([0-9]*\) deferred$/\1 \2/p' | awk '{print $1 + $2}'
+}
 kills=0
 midway=0
 before=$((2 * N))
@@ -56,7 +60,7 @@ while :; do
 		bad "an issuer survived kill -9"
 		break
 	fi
-	left=$(queued | awk '{print $1 + $2}')
+	left=$(jobs_left)
 	[ "$left" -lt "$before" ] && [ "$left" -gt 0 ] && midway=$((midway + 1))
 	before=$left
 	[ -z "${CG_CRASH_DEBUG:-}" ] || echo "kill $kills: $(issued) issued, $left jobs left"
@@ -68,10 +72,9 @@ done
 [ "$midway" -ge 5 ] && ok "issuer killed $kills times, $midway of them midway; $(issued) certificates" ||
 	bad "only $midway midway kills of $kills: the issuer finished before the test could disturb it"
 if [ "$left" -gt 0 ]; then
-	dns_run timeout 300 "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1 &&
-		ok "the $left jobs the kills left drained by one more run" ||
+	drain && ok "the $left jobs the kills left drained by one more run" ||
 		bad "the issuer did not drain the $left jobs the kills left"
-	left=$(queued | awk '{print $1 + $2}')
+	left=$(jobs_left)
 	[ "$left" -eq 0 ] || bad "$left jobs still queued"
 fi
 
