@@ -390,6 +390,17 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		g_propagate_error(error, g_steal_pointer(&err));
 		return FALSE;
 	}
+	/* The audit log's tail before anything else (cg_store_audit_lock): the
+	 * milter's transactions take it first too, so the two wait for each
+	 * other instead of deadlocking. Not for a digest, which reads the log
+	 * outside this transaction. */
+	if (jobs[0].kind != CG_JOB_DIGEST && !cg_store_audit_lock(txn, &err)) {
+		cg_store_abort(txn);
+		if (g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
+			return TRUE; /* every job is still in the queue */
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
 	start = g_get_monotonic_time();
 	for (i = 0; i < (guint)taken; i++) {
 		CgJob *job = &jobs[i];

@@ -142,7 +142,9 @@ commit_txn(CgTxn *txn, gpointer data, GError **error)
 
 	g_clear_pointer(&g->request_id, g_free);
 	g_clear_pointer(&g->summary, g_free);
-	if (!not_replayed(g, txn, error) || !h->apply(g, txn, error))
+	/* The audit log's tail first, as the issuer's batches take it. */
+	if (!cg_store_audit_lock(txn, error) || !not_replayed(g, txn, error) ||
+	    !h->apply(g, txn, error))
 		return FALSE;
 	if (!cg_store_seen_put(txn, g->digest, h->name, g->request_id ? g->request_id : "-", now,
 	                       error) ||

@@ -161,6 +161,9 @@ rechallenge_txn(CgTxn *txn, gpointer data, GError **error)
 	g_autoptr(CgDomain) d = cg_store_domain_get(cg_txn_store(txn), txn, a[0], &err);
 	g_autofree char *job = NULL;
 
+	/* The audit log's tail first (cg_store_audit_lock). */
+	if (!cg_store_audit_lock(txn, error))
+		return FALSE;
 	if (d == NULL)
 		return cg_error_absent(&err, error);
 	/* One challenge per ChallengeLifetime, however often the answer comes. */

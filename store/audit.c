@@ -124,6 +124,37 @@ cg_store_audit_append(CgTxn *txn, gint64 when, const char *actor, const char *ac
 	return rc == 0 ? TRUE : cg_db_fail(rc, "meta", error);
 }
 
+gboolean
+cg_store_audit_lock(CgTxn *txn, GError **error)
+{
+	DB *db = txn->store->db[DBI_AUDIT];
+	DBC *c = NULL;
+	DBT k = {0}, d = {0};
+	int rc;
+
+	if ((rc = db->cursor(db, txn->txn, &c, 0)) != 0)
+		return cg_db_fail(rc, "audit", error);
+	/* Only the lock is wanted, not the entry: nothing is copied. */
+	k.flags = d.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
+	rc = c->get(c, &k, &d, DB_LAST | DB_RMW);
+	c->close(c);
+	return rc == 0 || rc == DB_NOTFOUND ? TRUE : cg_db_fail(rc, "audit", error);
+}
+
+gboolean
+cg_store_debug_lock_head(CgTxn *txn, GError **error)
+{
+	DB *meta = txn->store->db[DBI_META];
+	DBT k = {0}, d = {0};
+	int rc;
+
+	k.data = (void *)head_key;
+	k.size = sizeof(head_key) - 1;
+	d.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
+	rc = meta->get(meta, txn->txn, &k, &d, DB_RMW);
+	return rc == 0 || rc == DB_NOTFOUND ? TRUE : cg_db_fail(rc, "meta", error);
+}
+
 static gboolean
 read_head(CgStore *s, guint64 *seq, guint8 hash[32], GError **error)
 {

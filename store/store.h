@@ -564,10 +564,17 @@ typedef struct {
 void cg_audit_entry_free(CgAuditEntry *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgAuditEntry, cg_audit_entry_free)
 
-/* Appends one entry chained to the last; best called last in the transaction
- * (it takes a write lock on the log's tail). */
+/* Appends one entry chained to the last (it takes a write lock on the log's
+ * tail, held to the end of the transaction). */
 gboolean cg_store_audit_append(CgTxn *txn, gint64 when, const char *actor, const char *action,
                                const char *object, const char *detail, GError **error);
+/* Takes that lock now: the first lock of a transaction that will append. Every
+ * writer appends, so a writer that took other locks first could hold one that
+ * the tail's holder waits for while it waits for the tail (the milter's
+ * enrolment, which numbers its request in meta and adds it to requests, and an
+ * issue job, which reads its request and then appends: a deadlock each time
+ * the two overlapped). Taken first, the tail orders such writers instead. */
+gboolean cg_store_audit_lock(CgTxn *txn, GError **error);
 /* Walks the whole chain. TRUE when intact; *count entries, *head the hash of
  * the last. FALSE with CG_ERROR_CORRUPT and *broken_at the first bad sequence
  * number when broken. */
@@ -620,6 +627,9 @@ gboolean cg_store_debug_get_raw(CgStore *s, const char *db, const void *key, gsi
                                 GBytes **data, GError **error);
 /* For tests: the locks held in the environment now. */
 guint cg_store_debug_nlocks(CgStore *s);
+/* For tests: a write lock on the audit log's head (in meta), held to the end
+ * of txn, without touching the log's tail. */
+gboolean cg_store_debug_lock_head(CgTxn *txn, GError **error);
 /* For tests: the pages of a named database read into the cache from its
  * file since the environment was made. */
 guint64 cg_store_debug_pages_read(CgStore *s, const char *db);

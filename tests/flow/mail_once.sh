@@ -1,9 +1,10 @@
 #!/bin/sh
 # mail_once.sh: a job's mail goes out once even when its transaction is
 # undone after the mail went. A certificate is delivered again while another
-# process holds the audit log's last page (cg-storetool hold-audit): the
-# delivery job sends its mail, then waits for that page to record it, loses
-# the wait after the lock timeout (10 s), and its transaction is undone.
+# process holds a lock on the audit log's head (cg-storetool hold-head): the
+# delivery job's batch takes the log's tail, the job sends its
+# mail, then waits for the head to record it, loses the wait after the lock
+# timeout (10 s), and its transaction is undone.
 # When it runs again (the page free), it must not mail the certificate a
 # second time.
 set -eu
@@ -22,15 +23,14 @@ drain
 [ "$(mails_to anna@example.org)" -eq 1 ] && ok "issued and delivered once" ||
 	{ bad "deliveries after issuance: $(mails_to anna@example.org)"; exit 1; }
 serial=$($cg --json cert list | sed -n 's/.*"serial": *"\([0-9a-f]*\)".*/\1/p' | head -1)
-# The issuer runs as a daemon (it opens the store before the audit log is
-# held: opening reads what the holder writes); the holder then queues the
-# delivery while it holds the page.
+# The issuer runs as a daemon (it opens the store before the head is held);
+# the holder then queues the delivery while it holds the head.
 dns_spawn "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" > "$T/daemon.log" 2>&1
 ipid=$!
 wait_for 10 grep -q "running: issuing CA key" "$T/daemon.log" || { bad "issuer did not start"; exit 1; }
-"$CG_BIN/../tests/cg-storetool" hold-audit "$T/db" "$T/evidence" 13000 "$serial" > "$T/hold.out" &
+"$CG_BIN/../tests/cg-storetool" hold-head "$T/db" "$T/evidence" 13000 "$serial" > "$T/hold.out" &
 holder=$!
-wait_for 10 grep -q holding "$T/hold.out" || { bad "the audit log was not held: $(cat "$T/hold.out")"; exit 1; }
+wait_for 10 grep -q holding "$T/hold.out" || { bad "the audit log's head was not held: $(cat "$T/hold.out")"; exit 1; }
 wait $holder || true
 wait_for 30 sh -c "[ \$($cg audit show | grep -c 'cert.deliver.*$serial') -ge 2 ]" ||
 	bad "the second delivery was not recorded"

@@ -193,17 +193,15 @@ main(int argc, char **argv)
 
 		rc = t == NULL || !cg_store_job_append(t, CG_JOB_DELIVER, argv[4], &err) ||
 		     !cg_store_commit(t, &err);
-	} else if (strcmp(argv[1], "hold-audit") == 0 && (argc == 5 || argc == 6)) {
-		/* Appends an audit entry and holds its transaction (and so the
-		 * audit log's last page) open for argv[4] ms, then undoes it:
-		 * another writer of the audit log waits, and loses its wait
-		 * after the environment's lock timeout. With argv[5], queues the
-		 * delivery of that certificate meanwhile (another transaction). */
+	} else if (strcmp(argv[1], "hold-head") == 0 && (argc == 5 || argc == 6)) {
+		/* Locks the audit log's head (in meta) and holds its transaction
+		 * open for argv[4] ms, then undoes it: a writer of the audit log
+		 * (which takes the log's tail first, then records the new head)
+		 * waits for the head, and loses its wait after the environment's
+		 * lock timeout. With argv[5], queues the delivery of that
+		 * certificate meanwhile (another transaction). */
 		CgTxn *t = cg_store_begin(s, &err), *q = NULL;
-
-		if (t == NULL ||
-		    !cg_store_audit_append(t, 1795290780, "operator:test", "org.add", "org:hold",
-		                           "held open", &err) ||
+		if (t == NULL || !cg_store_debug_lock_head(t, &err) ||
 		    (argc == 6 && ((q = cg_store_begin(s, &err)) == NULL ||
 		                   !cg_store_job_append(q, CG_JOB_DELIVER, argv[5], &err) ||
 		                   !cg_store_commit(q, &err)))) {

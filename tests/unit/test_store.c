@@ -652,6 +652,133 @@ test_read_committed(void **state)
 	cg_store_abort(r.t);
 }
 
+/* Two writers as the issuer and the milter are: an issue job reads its
+ * request, then appends to the audit log; an enrolment numbers its request
+ * (meta), adds it (the same page of requests), then appends. */
+typedef struct {
+	CgStore *s;
+	gboolean ordered; /* each takes the log's tail first */
+	GMutex lock;
+	GCond cond;
+	gboolean job_has_read;
+	GError *job_err, *enrol_err;
+} Writers;
+
+static void
+writer_done(CgTxn *t, gboolean ok, GError **err)
+{
+	if (ok && cg_store_commit(t, err))
+		return;
+	if (ok)
+		return; /* the commit failed: err says why, t is gone */
+	cg_store_abort(t);
+}
+
+static gpointer
+issue_job(gpointer data)
+{
+	Writers *w = data;
+	g_autoptr(CgRequest) r = NULL;
+	CgTxn *t = cg_store_begin(w->s, &w->job_err);
+	gboolean ok;
+
+	ok = (!w->ordered || cg_store_audit_lock(t, &w->job_err)) &&
+	     (r = cg_store_request_get(w->s, t, "R1", &w->job_err)) != NULL;
+	g_mutex_lock(&w->lock);
+	w->job_has_read = TRUE;
+	g_cond_signal(&w->cond);
+	g_mutex_unlock(&w->lock);
+	/* The enrolment meanwhile goes as far as it can. */
+	g_usleep(300 * 1000);
+	ok = ok && cg_store_audit_append(t, 1795290780, "issuer", "cert.issue", "R1#1", "-",
+	                                 &w->job_err);
+	writer_done(t, ok, &w->job_err);
+	return NULL;
+}
+
+static gpointer
+enrolment(gpointer data)
+{
+	Writers *w = data;
+	CgRequest r = {0};
+	CgTxn *t;
+	guint64 n = 0;
+	gboolean ok;
+
+	g_mutex_lock(&w->lock);
+	while (!w->job_has_read)
+		g_cond_wait(&w->cond, &w->lock);
+	g_mutex_unlock(&w->lock);
+	t = cg_store_begin(w->s, &w->enrol_err);
+	r.id = "R2";
+	r.kind = CG_REQUEST_ENROLL;
+	r.n_items = 1;
+	r.validity_days = 365;
+	ok = (!w->ordered || cg_store_audit_lock(t, &w->enrol_err)) &&
+	     cg_store_next_id(t, "request", &n, &w->enrol_err) &&
+	     cg_store_request_put(t, &r, &w->enrol_err) &&
+	     cg_store_audit_append(t, 1795290780, "anna@example.pl", "enroll.request", "R2", "-",
+	                           &w->enrol_err);
+	writer_done(t, ok, &w->enrol_err);
+	return NULL;
+}
+
+static void
+run_writers(Writers *w)
+{
+	GThread *a, *b;
+
+	w->job_has_read = FALSE;
+	g_clear_error(&w->job_err);
+	g_clear_error(&w->enrol_err);
+	a = g_thread_new("issue-job", issue_job, w);
+	b = g_thread_new("enrolment", enrolment, w);
+	g_thread_join(a);
+	g_thread_join(b);
+}
+
+/* cg_store_audit_lock: taken first by both, the log's tail orders the two
+ * writers, which both commit; taken by each only when it appends, the same
+ * two deadlock and one of them is undone. */
+static void
+test_audit_lock_orders_writers(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	Writers w = {0};
+	CgRequest r = {0};
+	CgTxn *t = cg_store_begin(fx->s, &err);
+	guint64 count = 0, broken = 0;
+	guint8 head[32];
+
+	r.id = "R1";
+	r.kind = CG_REQUEST_ENROLL;
+	r.n_items = 1;
+	r.validity_days = 365;
+	assert_true(cg_store_request_put(t, &r, &err));
+	assert_true(cg_store_audit_append(t, 1795290780, "test", "setup", "R1", "-", &err));
+	assert_true(cg_store_commit(t, &err));
+	w.s = fx->s;
+	g_mutex_init(&w.lock);
+	g_cond_init(&w.cond);
+
+	run_writers(&w);
+	assert_true(g_error_matches(w.job_err, CG_ERROR, CG_ERROR_DEADLOCK) !=
+	            g_error_matches(w.enrol_err, CG_ERROR, CG_ERROR_DEADLOCK));
+
+	w.ordered = TRUE;
+	run_writers(&w);
+	assert_null(w.job_err);
+	assert_null(w.enrol_err);
+	assert_true(cg_store_audit_verify(fx->s, &count, &broken, head, &err));
+	/* The setup's entry, the survivor of the first run, both of the second. */
+	assert_int_equal(count, 4);
+	g_clear_error(&w.job_err);
+	g_clear_error(&w.enrol_err);
+	g_mutex_clear(&w.lock);
+	g_cond_clear(&w.cond);
+}
+
 static void
 random_bytes(guint8 *b, gsize n)
 {
@@ -857,6 +984,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_reopen_after_crash, cg_storefx_setup,
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_come_and_go, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_lock_orders_writers, cg_storefx_setup,
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_read_committed, cg_storefx_setup,
 	                                    cg_storefx_teardown),
