@@ -10,7 +10,7 @@ find_package(Threads REQUIRED)
 pkg_check_modules(OPENSSL REQUIRED IMPORTED_TARGET openssl>=3.0)
 pkg_check_modules(GMIME REQUIRED IMPORTED_TARGET gmime-3.0>=3.2)
 pkg_check_modules(GLIB REQUIRED IMPORTED_TARGET glib-2.0>=2.74)
-pkg_check_modules(GIO REQUIRED IMPORTED_TARGET gio-2.0>=2.74)
+pkg_check_modules(GIO REQUIRED IMPORTED_TARGET gio-2.0>=2.74 gio-unix-2.0>=2.74)
 pkg_check_modules(IDN2 REQUIRED IMPORTED_TARGET libidn2)
 pkg_check_modules(PSL REQUIRED IMPORTED_TARGET libpsl)
 

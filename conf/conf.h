@@ -32,6 +32,7 @@ typedef struct CgConf {
 	char *issuer_user_id;
 	char *issuer_pid_file;
 	char **sendmail; /* argv prefix, NULL-terminated */
+	char *smtp_submit; /* NULL: sendmail; else a socket (unix:/PATH, inet:PORT@HOST) */
 	/* shared state */
 	char *db_home;
 	char *evidence_dir;

@@ -23,6 +23,7 @@ const Key cg_conf_keys[] = {
     {"IssuerPidFile", T_PATH, "/run/certgate/certgate-issuer.pid", FALSE, F(issuer_pid_file), 0, 0,
      NULL},
     {"Sendmail", T_LIST, "/usr/sbin/sendmail", FALSE, F(sendmail), 1, 16, NULL},
+    {"SmtpSubmit", T_SOCKET, NULL, FALSE, F(smtp_submit), 0, 0, NULL},
     {"DbHome", T_PATH, "/var/lib/certgate/db", FALSE, F(db_home), 0, 0, NULL},
     {"ReplicationLocal", T_STRING, "", FALSE, F(repl_local), 0, 0, NULL},
     {"ReplicationPeer", T_LIST, NULL, FALSE, F(repl_peers), 1, 8, "repeatable"},

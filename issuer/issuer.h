@@ -227,6 +227,8 @@ typedef enum {
 /* Runs Sendmail argv + "-i -f BounceAddress -- rcpt" with the message file
  * msgfd (from its start) on stdin. */
 CgSendResult cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **error);
+/* The same through an SMTP server (SmtpSubmit; submit.c). */
+CgSendResult cg_smtp_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **error);
 
 /* ---- the queue consumer ---- */
 

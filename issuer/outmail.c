@@ -524,6 +524,8 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **erro
 	char **a;
 	int outfd, status;
 
+	if (conf->smtp_submit != NULL)
+		return cg_smtp_submit(conf, rcpt, msgfd, error);
 	for (a = conf->sendmail; a && *a; a++)
 		g_ptr_array_add(argv, *a);
 	g_ptr_array_add(argv, "-i");
