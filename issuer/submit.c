@@ -212,8 +212,7 @@ cg_smtp_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **error)
 	g_autoptr(GSocketConnectable) where = connectable(conf->smtp_submit);
 	g_autoptr(GError) err = NULL;
 	CgSendResult r = CG_SEND_TEMPORARY;
-	gboolean utf8 = has_8bit(rcpt, strlen(rcpt)) ||
-	                has_8bit(conf->bounce_address, strlen(conf->bounce_address)) ||
+	gboolean utf8 = !cg_addr_is_ascii(rcpt) || !cg_addr_is_ascii(conf->bounce_address) ||
 	                header_8bit(msgfd);
 	Smtp c = {0};
 	int code;

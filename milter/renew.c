@@ -158,13 +158,13 @@ rechallenge_txn(CgTxn *txn, gpointer data, GError **error)
 	const char **a = data; /* domain, org, local part, "now" as text, lifetime */
 	gint64 now = g_ascii_strtoll(a[3], NULL, 10), lifetime = g_ascii_strtoll(a[4], NULL, 10);
 	g_autoptr(GError) err = NULL;
-	g_autoptr(CgDomain) d = cg_store_domain_get(cg_txn_store(txn), txn, a[0], &err);
+	g_autoptr(CgDomain) d = NULL;
 	g_autofree char *job = NULL;
 
-	/* The audit log's tail first (cg_store_audit_lock). */
+	/* The audit log's tail first (cg_store_audit_lock), before the domain. */
 	if (!cg_store_audit_lock(txn, error))
 		return FALSE;
-	if (d == NULL)
+	if ((d = cg_store_domain_get(cg_txn_store(txn), txn, a[0], &err)) == NULL)
 		return cg_error_absent(&err, error);
 	/* One challenge per ChallengeLifetime, however often the answer comes. */
 	if (d->challenged_at > 0 && d->challenged_at + lifetime > now)
