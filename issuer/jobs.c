@@ -20,7 +20,6 @@
 #include <string.h>
 #include <syslog.h>
 
-
 #define MAX_BACKOFF      (3600)
 #define GIVE_UP_ATTEMPTS 60
 
@@ -303,8 +302,8 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 
 /* Hands the CSR of an issue job to the verifier before it runs (read in
  * txn, which keeps it as read until it ends). An item it cannot read here
- * is read and verified by its job, in line. TRUE when the verifier has it. */
-static gboolean
+ * is read and verified by its job, in line. */
+static void
 hand_over_csr(CgIssuer *iss, CgTxn *txn, const CgJob *job)
 {
 	g_auto(GStrv) parts = NULL;
@@ -312,51 +311,69 @@ hand_over_csr(CgIssuer *iss, CgTxn *txn, const CgJob *job)
 	g_autofree char *what = NULL;
 
 	if (job->kind != CG_JOB_ISSUE)
-		return FALSE;
+		return;
 	parts = g_strsplit(job->id, "#", 2);
 	if (parts[1] == NULL ||
 	    (item = cg_store_item_get(iss->store, txn, parts[0], (guint32)atoi(parts[1]), NULL)) ==
 	        NULL ||
 	    item->status != CG_ITEM_QUEUED)
-		return FALSE;
+		return;
 	what = cg_item_name(item->request_id, item->index);
 	cg_verifier_csr(iss->verifier, item->csr, what);
-	return TRUE;
 }
 
-/* Takes the batch's jobs from the queue, in txn, without waiting (the
- * caller waited, outside it): up to BATCH_JOBS; a job that must wait for
- * the batch's commit (must_wait) goes back to the queue's tail and ends it.
- * The number taken, or -1 when txn must go (*idle: the queue was empty). */
-static int
-take_batch(CgTxn *txn, CgJob *jobs, gboolean *idle, GError **error)
+/* A batch's jobs, taken from the queue as the batch reaches them. */
+typedef struct {
+	CgJob jobs[BATCH_JOBS];
+	guint taken;
+	gboolean makes; /* it has an issue or CRL job (must_wait) */
+	gboolean ended; /* nothing more joins it */
+} Batch;
+
+/* Takes jobs from the queue into b, in txn, without waiting (the caller
+ * waited, outside it), until b holds upto jobs (at most BATCH_JOBS) or the
+ * batch ends: the queue is empty, a job must wait for the batch's commit
+ * (must_wait: it goes back to the queue's tail and starts the next), or
+ * the first is a digest (which follows nothing, and nothing follows).
+ * A job is taken only when the batch is about to run it or hand its CSR to
+ * the verifier, and every job taken runs: one that did not, back at the
+ * queue's tail, waited behind everything queued meanwhile (in a list of
+ * thousands, behind the delivery of every other certificate).
+ * FALSE when txn must go (*idle: the queue was empty). */
+static gboolean
+take_jobs(CgTxn *txn, Batch *b, guint upto, gboolean *idle, GError **error)
 {
 	g_autoptr(GError) err = NULL;
-	gboolean batch_makes = FALSE;
-	guint n = 0;
 
-	while (n < BATCH_JOBS) {
-		CgJob *job = &jobs[n];
+	while (!b->ended && b->taken < MIN(upto, BATCH_JOBS)) {
+		CgJob *job = &b->jobs[b->taken];
 
 		if (!cg_store_job_consume(txn, 0, job, &err)) {
-			if (g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT) && n > 0)
-				break; /* the queue is empty: this is the batch */
+			if (g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT) && b->taken > 0) {
+				b->ended = TRUE; /* the queue is empty: this is the batch */
+				break;
+			}
 			*idle = g_error_matches(err, CG_ERROR, CG_ERROR_TIMEOUT);
 			if (!*idle && !g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
 				g_propagate_error(error, g_steal_pointer(&err));
-			return -1;
+			return FALSE;
 		}
-		if (n > 0 && must_wait(job->kind, batch_makes)) {
+		if (b->taken > 0 && must_wait(job->kind, b->makes)) {
 			/* Back to the queue: it starts the next transaction. */
-			if (!cg_store_job_append(txn, job->kind, job->id, &err))
-				return -1;
+			if (!cg_store_job_append(txn, job->kind, job->id, &err)) {
+				if (!g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
+					g_propagate_error(error, g_steal_pointer(&err));
+				return FALSE;
+			}
+			b->ended = TRUE;
 			break;
 		}
 		if (!sends_mail(job->kind) || job->kind == CG_JOB_DIGEST)
-			batch_makes = TRUE; /* issue, CRL: what mail tells of */
-		n++;
+			b->makes = TRUE; /* issue, CRL: what mail tells of */
+		b->ended = job->kind == CG_JOB_DIGEST;
+		b->taken++;
 	}
-	return (int)n;
+	return TRUE;
 }
 
 gboolean
@@ -366,9 +383,9 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	g_autofree char *failed = NULL;
 	gint64 start, now;
 	gboolean crl = FALSE;
-	CgJob jobs[BATCH_JOBS];
-	guint n = 0, i, handed = 0, with_csr = 0;
-	int taken;
+	Batch b = {.taken = 0};
+	guint n = 0, i, handed = 0;
+	gboolean ahead;
 	CgTxn *txn;
 
 	*idle = FALSE;
@@ -381,7 +398,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	}
 	if ((txn = cg_store_begin(iss->store, error)) == NULL)
 		return FALSE;
-	if ((taken = take_batch(txn, jobs, idle, &err)) < 0) {
+	if (!take_jobs(txn, &b, 1, idle, &err)) {
 		cg_store_abort(txn);
 		if (*idle && wait_ms > 0)
 			g_usleep(10 * 1000); /* seen, but another took it: no busy loop */
@@ -393,8 +410,8 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	/* The audit log's tail before anything else (cg_store_audit_lock): the
 	 * milter's transactions take it first too, so the two wait for each
 	 * other instead of deadlocking. Not for a digest, which reads the log
-	 * outside this transaction. */
-	if (jobs[0].kind != CG_JOB_DIGEST && !cg_store_audit_lock(txn, &err)) {
+	 * outside this transaction (and is a batch of its own). */
+	if (b.jobs[0].kind != CG_JOB_DIGEST && !cg_store_audit_lock(txn, &err)) {
 		cg_store_abort(txn);
 		if (g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK))
 			return TRUE; /* every job is still in the queue */
@@ -402,39 +419,41 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		return FALSE;
 	}
 	start = g_get_monotonic_time();
-	for (i = 0; i < (guint)taken; i++) {
-		CgJob *job = &jobs[i];
+	for (i = 0;; i++) {
+		gboolean in_time = i == 0 || g_get_monotonic_time() - start < BATCH_US;
+		gboolean no_idle;
+		CgJob *job;
 		Outcome o;
 
-		gboolean in_time = i == 0 || g_get_monotonic_time() - start < BATCH_US;
-
-		if (!in_time && i >= with_csr) {
-			/* The batch has run long enough: the rest (none of them
-			 * with the verifier) go back to the queue's tail, for the
-			 * next one. */
-			for (; i < (guint)taken; i++)
-				if (!cg_store_job_append(txn, jobs[i].kind, jobs[i].id, &err)) {
-					cg_store_abort(txn);
-					batch_end(iss, FALSE);
-					return TRUE;
-				}
-			break;
+		/* Signed certificates' signatures are verified beside the
+		 * batch unless it runs again for one that failed, and the CSRs
+		 * of the jobs VERIFY_AHEAD ahead of this one. (The mail of a
+		 * batch that runs again is not sent again: cg_issuer_send.)
+		 * Once the batch has run BATCH_US, it takes no more jobs; the
+		 * jobs it took (with the verifier, some of them) still run. */
+		ahead = iss->verifier != NULL && !iss->in_line;
+		iss->later = ahead ? iss->verifier : NULL;
+		if (in_time &&
+		    !take_jobs(txn, &b, i + 1 + (ahead ? VERIFY_AHEAD : 0), &no_idle, &err)) {
+			cg_store_abort(txn);
+			batch_end(iss, FALSE);
+			if (err == NULL)
+				return TRUE; /* a lost deadlock: every job is in the queue */
+			g_propagate_error(error, g_steal_pointer(&err));
+			return FALSE;
 		}
-		/* A signed certificate's signature is verified beside the batch
-		 * unless the batch runs again for one that failed. (The mail of
-		 * a batch that runs again is not sent again: cg_issuer_send.) */
-		iss->later = iss->in_line ? NULL : iss->verifier;
-		if (iss->verifier != NULL && !iss->in_line && in_time)
-			for (; handed < (guint)taken && handed <= i + VERIFY_AHEAD; handed++)
-				if (hand_over_csr(iss, txn, &jobs[handed]))
-					with_csr = handed + 1;
+		if (i >= b.taken)
+			break;
+		job = &b.jobs[i];
+		for (; ahead && handed < b.taken; handed++)
+			hand_over_csr(iss, txn, &b.jobs[handed]);
 		o = step_one(iss, txn, job, &crl, &err);
 		if (o == RETRY_BATCH && n > 0) {
 			/* Keep the jobs done (their mail is sent): this one and
 			 * the rest go back to the queue's tail, the batch commits. */
 			g_clear_error(&err);
-			for (; i < (guint)taken && o == RETRY_BATCH; i++)
-				if (!cg_store_job_append(txn, jobs[i].kind, jobs[i].id, &err))
+			for (; i < b.taken && o == RETRY_BATCH; i++)
+				if (!cg_store_job_append(txn, b.jobs[i].kind, b.jobs[i].id, &err))
 					o = FAILED;
 			if (o == RETRY_BATCH)
 				break;
@@ -462,8 +481,10 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		if (g_error_matches(err, CG_ERROR, CG_ERROR_NOT_ACKED)) {
 			/* Done here, durable; what follows waits for the replicas. */
 			batch_end(iss, TRUE);
-			cg_log(LOG_WARNING, "%u jobs committed, not yet acknowledged by the "
-			       "replicas: waiting before anything more is mailed", n);
+			cg_log(LOG_WARNING,
+			       "%u jobs committed, not yet acknowledged by the "
+			       "replicas: waiting before anything more is mailed",
+			       n);
 			iss->unacked = TRUE;
 			return TRUE;
 		}
@@ -475,7 +496,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	batch_end(iss, TRUE);
 	iss->in_line = FALSE;
 	cg_log(LOG_DEBUG, "batch of %u jobs (first: %s %s) committed in %.1f ms", n,
-	       cg_job_kind_name(jobs[0].kind), jobs[0].id,
+	       cg_job_kind_name(b.jobs[0].kind), b.jobs[0].id,
 	       (g_get_monotonic_time() - start) / 1000.0);
 	now = g_get_real_time() / G_USEC_PER_SEC;
 	if (crl && !write_crl(iss, now, &err))
@@ -506,7 +527,8 @@ cg_issuer_may_work(CgIssuer *iss, guint wait_ms, gboolean *idle)
 	if (role == CG_ROLE_MASTER && (iss->unacked || now >= iss->next_beat)) {
 		if (cg_store_repl_beat(iss->store, now, &err)) {
 			if (iss->unacked)
-				cg_log(LOG_NOTICE, "the replicas acknowledge again: the issuer goes on");
+				cg_log(LOG_NOTICE,
+				       "the replicas acknowledge again: the issuer goes on");
 			iss->unacked = FALSE;
 		} else if (!iss->unacked || !g_error_matches(err, CG_ERROR, CG_ERROR_NOT_ACKED)) {
 			cg_log(LOG_WARNING, "replication beat: %s", err->message);
@@ -531,7 +553,8 @@ cg_issuer_tick(CgIssuer *iss, gint64 now)
 
 	if (!iss->reminders_ready) {
 		if (cg_issuer_reminders_backfill(iss, now, &err) < 0) {
-			cg_log(LOG_ERR, "expiry reminders for older certificates: %s", err->message);
+			cg_log(LOG_ERR, "expiry reminders for older certificates: %s",
+			       err->message);
 			g_clear_error(&err);
 		} else {
 			iss->reminders_ready = TRUE;

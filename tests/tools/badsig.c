@@ -4,6 +4,8 @@
  * flips one bit of the signature: what a failing HSM or a fault in the
  * signing computation would hand back. The issuer must never let such a
  * certificate out (its post-issuance check verifies every signature).
+ * With $CG_SLOWSIG_MS set, every X509_sign() first sleeps that long: a slow
+ * HSM, which makes the issuer's batches reach their time limit.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -11,6 +13,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/x509.h>
 
 typedef int (*SignFn)(X509 *, EVP_PKEY *, const EVP_MD *);
@@ -20,12 +23,18 @@ X509_sign(X509 *x, EVP_PKEY *pkey, const EVP_MD *md)
 {
 	static SignFn real;
 	const char *want = getenv("CG_BADSIG_SUBJECT");
+	const char *slow = getenv("CG_SLOWSIG_MS");
 	const ASN1_BIT_STRING *sig = NULL;
 	char subject[512];
 	int rc;
 
 	if (real == NULL)
 		real = (SignFn)dlsym(RTLD_NEXT, "X509_sign");
+	if (slow != NULL && atoi(slow) > 0) {
+		struct timespec ts = {atoi(slow) / 1000, (atoi(slow) % 1000) * 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
 	rc = real(x, pkey, md);
 	if (rc <= 0 || want == NULL || *want == '\0')
 		return rc;
