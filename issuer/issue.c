@@ -131,8 +131,8 @@ gather_key(CgIssuer *iss, CgTxn *txn, const char *mailbox, const char *renews, g
 }
 
 /* The item's CSR in g (or why not in g->csr_error): the verifier's
- * verdict when the batch handed it over beforehand (waited for here, before
- * anything is decided), else parsed and verified here. */
+ * verdict and its parse when the batch handed it over beforehand (waited
+ * for here, before anything is decided), else parsed and verified here. */
 static void
 gather_csr(CgIssuer *iss, const CgItem *item, Gathered *g)
 {
@@ -141,12 +141,8 @@ gather_csr(CgIssuer *iss, const CgItem *item, Gathered *g)
 	const guint8 *der = g_bytes_get_data(item->csr, NULL);
 	gsize len = g_bytes_get_size(item->csr);
 
-	if (cg_verifier_csr_take(iss->verifier, what, item->csr, &g->csr_error)) {
-		if (g->csr_error == NULL &&
-		    (g->csr = cg_csr_parse_unverified(der, len, &err)) == NULL)
-			g->csr_error = g_strdup(err->message);
+	if (cg_verifier_csr_take(iss->verifier, what, item->csr, &g->csr, &g->csr_error))
 		return;
-	}
 	if ((g->csr = cg_csr_parse(der, len, &err)) == NULL)
 		g->csr_error = g_strdup(err->message);
 }

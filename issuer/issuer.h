@@ -135,10 +135,12 @@ void cg_verifier_free(CgVerifier *v);
 void cg_verifier_csr(CgVerifier *v, GBytes *der, const char *what);
 void cg_verifier_cert(CgVerifier *v, GBytes *der, X509 *ca_cert, const char *what);
 /* The verdict on the CSR handed over as what, waited for: TRUE when there
- * is one for these very bytes (der), with *why NULL when the CSR parsed and
- * verified, else what cg_csr_parse said (caller frees); FALSE when there is
- * none (the caller verifies in line). */
-gboolean cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, char **why);
+ * is one for these very bytes (der), with *csr the CSR as cg_csr_parse read
+ * it when it parsed and verified, else *why what cg_csr_parse said (the
+ * caller frees either); FALSE when there is none (the caller verifies in
+ * line). */
+gboolean cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, CgCsr **csr,
+                              char **why);
 /* Waits for every verification handed over since the last wait: TRUE when
  * every certificate verified, else FALSE with the first failure in *failure
  * (if given). Verdicts on CSRs not taken are dropped. */

@@ -32,7 +32,8 @@ typedef enum { TASK_CSR, TASK_CERT } TaskKind;
 typedef struct {
 	GBytes *der;
 	gboolean done;
-	char *why; /* NULL: verified */
+	char *why;  /* NULL: verified */
+	CgCsr *csr; /* verified: the CSR as parsed, for its job */
 } Verdict;
 
 typedef struct {
@@ -59,6 +60,7 @@ verdict_free(gpointer p)
 
 	g_bytes_unref(v->der);
 	g_free(v->why);
+	cg_csr_free(v->csr);
 	g_free(v);
 }
 
@@ -71,9 +73,10 @@ task_free(Task *t)
 	g_free(t);
 }
 
-/* NULL when the signature verifies, else why not. */
+/* NULL when the signature verifies, else why not; a CSR that verified
+ * also in *csr, as parsed (cg_csr_parse). */
 static char *
-verdict(const Task *t)
+verdict(const Task *t, CgCsr **csr)
 {
 	gsize len;
 	const guint8 *der = g_bytes_get_data(t->der, &len);
@@ -81,11 +84,8 @@ verdict(const Task *t)
 	char *why = NULL;
 
 	if (t->kind == TASK_CSR) {
-		CgCsr *csr = cg_csr_parse(der, len, &err);
-
-		if (csr == NULL)
+		if ((*csr = cg_csr_parse(der, len, &err)) == NULL)
 			return g_strdup(err->message);
-		cg_csr_free(csr);
 		return NULL;
 	}
 	X509 *x = cg_x509_read(der, len);
@@ -104,12 +104,14 @@ work(gpointer data, gpointer user_data)
 {
 	Task *t = data;
 	CgVerifier *v = user_data;
-	char *why = verdict(t);
+	CgCsr *csr = NULL;
+	char *why = verdict(t, &csr);
 
 	g_mutex_lock(&v->lock);
 	if (t->kind == TASK_CSR) {
 		if (t->verdict != NULL) {
 			t->verdict->why = g_steal_pointer(&why);
+			t->verdict->csr = g_steal_pointer(&csr);
 			t->verdict->done = TRUE;
 		}
 	} else if (why != NULL && v->failure == NULL) {
@@ -120,6 +122,7 @@ work(gpointer data, gpointer user_data)
 	g_mutex_unlock(&v->lock);
 	task_free(t);
 	g_free(why);
+	cg_csr_free(csr);
 }
 
 CgVerifier *
@@ -189,13 +192,14 @@ cg_verifier_csr(CgVerifier *v, GBytes *der, const char *what)
 }
 
 gboolean
-cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, char **why)
+cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, CgCsr **csr, char **why)
 {
 	Verdict *got;
 	gpointer key = NULL;
 	gboolean same;
 
 	*why = NULL;
+	*csr = NULL;
 	if (v == NULL)
 		return FALSE;
 	g_mutex_lock(&v->lock);
@@ -209,8 +213,10 @@ cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, char **why)
 	g_mutex_unlock(&v->lock);
 	g_free(key);
 	same = g_bytes_equal(got->der, der);
-	if (same)
+	if (same) {
 		*why = g_steal_pointer(&got->why);
+		*csr = g_steal_pointer(&got->csr);
+	}
 	verdict_free(got);
 	return same;
 }

@@ -301,7 +301,7 @@ collect_mailboxes(CG_CSR_INFO *info, GPtrArray *seen, GError **error)
 }
 
 static CgCsr *
-parse(const guint8 *data, gsize len, gboolean verify, GError **error)
+parse(const guint8 *data, gsize len, GError **error)
 {
 	g_autoptr(GPtrArray) mailboxes = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(CG_CSR) req = NULL;
@@ -324,8 +324,8 @@ parse(const guint8 *data, gsize len, gboolean verify, GError **error)
 	key = cg_spki_key(req->info->spki->algor, req->info->spki->public_key, &spki, error);
 	if (key == NULL)
 		return NULL;
-	if (verify && ASN1_item_verify_ex(ASN1_ITEM_rptr(CG_CSR_INFO), req->sig_alg, req->signature,
-	                                  req->info, NULL, key, NULL, NULL) != 1) {
+	if (ASN1_item_verify_ex(ASN1_ITEM_rptr(CG_CSR_INFO), req->sig_alg, req->signature,
+	                        req->info, NULL, key, NULL, NULL) != 1) {
 		ERR_clear_error();
 		EVP_PKEY_free(key);
 		X509_PUBKEY_free(spki);
@@ -372,11 +372,5 @@ parse(const guint8 *data, gsize len, gboolean verify, GError **error)
 CgCsr *
 cg_csr_parse(const guint8 *data, gsize len, GError **error)
 {
-	return parse(data, len, TRUE, error);
-}
-
-CgCsr *
-cg_csr_parse_unverified(const guint8 *data, gsize len, GError **error)
-{
-	return parse(data, len, FALSE, error);
+	return parse(data, len, error);
 }

@@ -86,9 +86,6 @@ typedef struct {
  * Subject fields and extensions asked for are read only for the mailbox:
  * certgate never copies them into a certificate. */
 CgCsr *cg_csr_parse(const guint8 *data, gsize len, GError **error);
-/* The same, all but the self-signature: for a caller that has it verified
- * elsewhere (cg_csr_parse of the same DER) before it acts on the result. */
-CgCsr *cg_csr_parse_unverified(const guint8 *data, gsize len, GError **error);
 void cg_csr_free(CgCsr *csr);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CgCsr, cg_csr_free)
 

@@ -274,8 +274,8 @@ get_dps(X509 *x)
 static void
 put_dps(X509 *x, CRL_DIST_POINTS *d, int crit)
 {
-	assert_int_equal(X509_add1_ext_i2d(x, NID_crl_distribution_points, d, crit, X509V3_ADD_REPLACE),
-	                 1);
+	assert_int_equal(
+	    X509_add1_ext_i2d(x, NID_crl_distribution_points, d, crit, X509V3_ADD_REPLACE), 1);
 	sk_DIST_POINT_pop_free(d, DIST_POINT_free);
 }
 static void
@@ -303,8 +303,8 @@ m_crl_issuer(Fx *f, X509 *x, CgCertRequest *r)
 
 	(void)f, (void)r;
 	dp->CRLissuer = GENERAL_NAMES_new();
-	sk_GENERAL_NAME_push(dp->CRLissuer,
-	                     GENERAL_NAME_dup(sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0)));
+	sk_GENERAL_NAME_push(dp->CRLissuer, GENERAL_NAME_dup(sk_GENERAL_NAME_value(
+	                                        dp->distpoint->name.fullname, 0)));
 	put_dps(x, d, 0);
 }
 static void
@@ -523,7 +523,8 @@ test_mutations(void **state)
 	    {"CRL https", m_crl_https, "only http:// URIs are allowed"},
 	    {"CRL ldap", m_crl_ldap, "only http:// URIs are allowed"},
 	    {"no CRL", m_no_crl, "cRLDistributionPoints: required"},
-	    {"CRL critical", m_crl_critical, "extension crlDistributionPoints must not be critical"},
+	    {"CRL critical", m_crl_critical,
+	     "extension crlDistributionPoints must not be critical"},
 	    {"CRL reasons", m_crl_reasons, "reasons must be absent"},
 	    {"CRL cRLIssuer", m_crl_issuer, "cRLIssuer must be absent"},
 	    {"CRL relative name", m_crl_relative, "each distributionPoint must be a fullName"},
@@ -649,7 +650,8 @@ test_signed(void **state)
 				seen = seen || strstr(findings->pdata[j], cases[i].finding) != NULL;
 			if (!seen)
 				print_error("%s: want \"%s\", got %u findings%s%s\n", cases[i].name,
-				            cases[i].finding, findings->len, findings->len ? ": " : "",
+				            cases[i].finding, findings->len,
+				            findings->len ? ": " : "",
 				            findings->len ? (char *)findings->pdata[0] : "");
 			assert_true(seen);
 		}
@@ -672,6 +674,7 @@ test_verifier_csr(void **state)
 	unsigned char *enc = NULL;
 	g_autoptr(GBytes) good = NULL, bad = NULL;
 	char *why = NULL;
+	CgCsr *csr = NULL;
 	guint8 *flipped;
 	int len, i;
 
@@ -684,13 +687,6 @@ test_verifier_csr(void **state)
 	bad = g_bytes_new_take(flipped, (gsize)len);
 	OPENSSL_free(enc);
 	X509_REQ_free(req);
-	/* Unverified, the altered one parses: only the verifier can tell. */
-	{
-		g_autoptr(CgCsr) c =
-		    cg_csr_parse_unverified(g_bytes_get_data(bad, NULL), (gsize)len, NULL);
-
-		assert_non_null(c);
-	}
 	for (i = 0; i < 20; i++) {
 		g_autofree char *what = g_strdup_printf("R1#%d", i);
 
@@ -700,29 +696,42 @@ test_verifier_csr(void **state)
 		g_autofree char *what = g_strdup_printf("R1#%d", i);
 
 		if (i == 7) /* other bytes than those verified: no verdict */
-			assert_false(cg_verifier_csr_take(v, what, bad, &why));
+			assert_false(cg_verifier_csr_take(v, what, bad, &csr, &why));
 		else
-			assert_true(cg_verifier_csr_take(v, what, i == 13 ? bad : good, &why));
-		if (i == 13)
+			assert_true(
+			    cg_verifier_csr_take(v, what, i == 13 ? bad : good, &csr, &why));
+		if (i == 13) {
 			assert_non_null(strstr(why, "CSR self-signature does not verify"));
-		else
+			assert_null(csr);
+		} else if (i != 7) {
+			/* The CSR as the verifier read it, for the job. */
 			assert_null(why);
+			assert_non_null(csr);
+			assert_true(g_bytes_equal(csr->der, good));
+		} else {
+			assert_null(why);
+			assert_null(csr);
+		}
 		g_free(why);
 		why = NULL;
+		g_clear_pointer(&csr, cg_csr_free);
 		/* Taken once. */
-		assert_false(cg_verifier_csr_take(v, what, good, &why));
+		assert_false(cg_verifier_csr_take(v, what, good, &csr, &why));
+		assert_null(csr);
 	}
 	/* A name handed over twice before it is taken keeps its first
 	 * verdict: the bytes of the first, not those of the second. */
 	cg_verifier_csr(v, good, "R3#1");
 	cg_verifier_csr(v, bad, "R3#1");
-	assert_true(cg_verifier_csr_take(v, "R3#1", good, &why));
+	assert_true(cg_verifier_csr_take(v, "R3#1", good, &csr, &why));
 	assert_null(why);
+	assert_true(g_bytes_equal(csr->der, good));
+	g_clear_pointer(&csr, cg_csr_free);
 	/* Certificates' verdicts are the wait's; a CSR's never fails it, and
 	 * one not taken is dropped. */
 	cg_verifier_csr(v, bad, "R2#1");
 	assert_true(cg_verifier_wait(v, NULL));
-	assert_false(cg_verifier_csr_take(v, "R2#1", bad, &why));
+	assert_false(cg_verifier_csr_take(v, "R2#1", bad, &csr, &why));
 	cg_verifier_free(v);
 }
 
