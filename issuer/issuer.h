@@ -80,6 +80,8 @@ gboolean cg_ca_gateway_rekey(const CgConf *conf, CgCa *ca, gint64 now, GString *
 
 /* CgProfile and the subject naming are policy's (policy.h). */
 
+/* What a certificate is signed for. verify.c's request_copy copies every
+ * pointer in it for the verification threads: a new one must go there. */
 typedef struct {
 	CgProfile profile;
 	gboolean multipurpose; /* CertificateProfile multipurpose */
@@ -121,19 +123,18 @@ gboolean cg_cert_lint(X509 *tbs, const CgCertRequest *r, GPtrArray *findings);
  * RSASSA-PSS), the same in the certificate and its TBS part, and the
  * signature verifying under the CA key. TRUE when no finding. */
 gboolean cg_cert_lint_signed(GBytes *der, const CgCertRequest *r, GPtrArray *findings);
-/* The same, all but the signature's verification: for a caller that has
- * it verified elsewhere (cg_verifier_cert) before the certificate counts. */
-gboolean cg_cert_lint_signed_unverified(GBytes *der, const CgCertRequest *r, GPtrArray *findings);
-/* Signatures verified on other threads while a batch of jobs goes on
- * (verify.c): NULL for none (threads 0), when each is verified in line. */
+/* Signatures verified and signed certificates linted on other threads
+ * while a batch of jobs goes on (verify.c): NULL for none (threads 0), when
+ * each check is made in line. */
 typedef struct CgVerifier CgVerifier;
 CgVerifier *cg_verifier_new(guint threads);
 void cg_verifier_free(CgVerifier *v);
-/* Each takes its own reference to der (and ca_cert); what names it. A CSR
- * is parsed and verified in full (cg_csr_parse); its verdict is taken by
- * cg_verifier_csr_take. */
+/* Each takes its own reference to der (and a copy of r); what names it. A
+ * CSR is parsed and verified in full (cg_csr_parse), its verdict taken by
+ * cg_verifier_csr_take; a signed certificate passes cg_cert_lint_signed
+ * against r, or fails the next cg_verifier_wait. */
 void cg_verifier_csr(CgVerifier *v, GBytes *der, const char *what);
-void cg_verifier_cert(CgVerifier *v, GBytes *der, X509 *ca_cert, const char *what);
+void cg_verifier_cert(CgVerifier *v, GBytes *der, const CgCertRequest *r, const char *what);
 /* The verdict on the CSR handed over as what, waited for: TRUE when there
  * is one for these very bytes (der), with *csr the CSR as cg_csr_parse read
  * it when it parsed and verified, else *why what cg_csr_parse said (the
@@ -141,14 +142,14 @@ void cg_verifier_cert(CgVerifier *v, GBytes *der, X509 *ca_cert, const char *wha
  * line). */
 gboolean cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, CgCsr **csr,
                               char **why);
-/* Waits for every verification handed over since the last wait: TRUE when
- * every certificate verified, else FALSE with the first failure in *failure
+/* Waits for every check handed over since the last wait: TRUE when
+ * every certificate passed, else FALSE with the first failure in *failure
  * (if given). Verdicts on CSRs not taken are dropped. */
 gboolean cg_verifier_wait(CgVerifier *v, char **failure);
 /* Build, lint, sign with the issuing CA key, lint the result: the
- * certificate's DER. With `later`, the signature's verification is handed
- * to it (the caller waits for it before the certificate counts); without,
- * it is verified here. */
+ * certificate's DER. With `later`, the result's lint (with its signature's
+ * verification) is handed to it (the caller waits for it before the
+ * certificate counts); without, it is made here. */
 GBytes *cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error);
 /* Signs any certificate or CRL with the given key and its proper digest. */
 gboolean cg_sign_cert(X509 *x, EVP_PKEY *key, GError **error);

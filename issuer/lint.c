@@ -613,7 +613,7 @@ cg_cert_lint(X509 *x, const CgCertRequest *r, GPtrArray *findings)
 }
 
 static void
-lint_signature(Lint *l, X509 *x, gboolean verify)
+lint_signature(Lint *l, X509 *x)
 {
 	EVP_PKEY *ca_key = X509_get0_pubkey(l->r->ca_cert);
 	const X509_ALGOR *outer = NULL, *inner = X509_get0_tbs_sigalg(x);
@@ -656,12 +656,12 @@ lint_signature(Lint *l, X509 *x, gboolean verify)
 		finding(l, "signature: the CA key is neither EC nor RSA");
 		return;
 	}
-	if (verify && X509_verify(x, ca_key) != 1)
+	if (X509_verify(x, ca_key) != 1)
 		finding(l, "signature: does not verify under the issuing CA's key");
 }
 
-static gboolean
-lint_signed(GBytes *der, const CgCertRequest *r, gboolean verify, GPtrArray *findings)
+gboolean
+cg_cert_lint_signed(GBytes *der, const CgCertRequest *r, GPtrArray *findings)
 {
 	Lint l = {findings, r, NULL};
 	guint before = findings->len;
@@ -676,20 +676,8 @@ lint_signed(GBytes *der, const CgCertRequest *r, gboolean verify, GPtrArray *fin
 		return FALSE;
 	}
 	l.x = issued;
-	lint_signature(&l, issued, verify);
+	lint_signature(&l, issued);
 	cg_cert_lint(issued, r, findings);
 	X509_free(issued);
 	return findings->len == before;
-}
-
-gboolean
-cg_cert_lint_signed(GBytes *der, const CgCertRequest *r, GPtrArray *findings)
-{
-	return lint_signed(der, r, TRUE, findings);
-}
-
-gboolean
-cg_cert_lint_signed_unverified(GBytes *der, const CgCertRequest *r, GPtrArray *findings)
-{
-	return lint_signed(der, r, FALSE, findings);
 }

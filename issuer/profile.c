@@ -390,16 +390,14 @@ cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
 	}
 	der = g_bytes_new(enc, (gsize)len);
 	OPENSSL_free(enc);
-	if (!(later != NULL ? cg_cert_lint_signed_unverified(der, r, findings)
-	                    : cg_cert_lint_signed(der, r, findings))) {
-		lint_refused(findings, "post-issuance lint refused the signed certificate", error);
-		g_bytes_unref(der);
-		return NULL;
-	}
 	if (later != NULL) {
 		g_autofree char *serial = cg_hex(r->serial, 16);
 
-		cg_verifier_cert(later, der, r->ca_cert, serial);
+		cg_verifier_cert(later, der, r, serial);
+	} else if (!cg_cert_lint_signed(der, r, findings)) {
+		lint_refused(findings, "post-issuance lint refused the signed certificate", error);
+		g_bytes_unref(der);
+		return NULL;
 	}
 	return der;
 }

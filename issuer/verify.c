@@ -8,18 +8,22 @@
  *
  * - a CSR before its job runs: the batch reads the CSRs of the issue jobs
  *   a few places ahead of the one running and hands them over, and each
- *   job takes its CSR's verdict (waiting for it if need be) before it
- *   decides anything. Nothing is signed for a CSR whose self-signature has
- *   not verified;
- * - a signed certificate after signing: the batch waits for every verdict
- *   before it commits (cg_verifier_wait). Nothing of a batch with a
- *   certificate that did not verify is committed; the batch runs again with
- *   each check made in line (its mail is not sent again), where that job
- *   fails in the ordinary way.
+ *   job takes its CSR's verdict, and the CSR as parsed (waiting for it if
+ *   need be), before it decides anything. Nothing is signed for a CSR whose
+ *   self-signature has not verified;
+ * - a signed certificate after signing, with the whole post-issuance lint
+ *   (cg_cert_lint_signed: the DER read back, linted against what was asked
+ *   for, its signature verified): the batch waits for every verdict before
+ *   it commits (cg_verifier_wait). Nothing of a batch with a certificate
+ *   that failed is committed; the batch runs again with each check made in
+ *   line (its mail is not sent again), where that job fails in the
+ *   ordinary way.
  *
  * Each task owns what it reads: the DER (a reference to immutable bytes),
- * parsed again on the worker, and a reference to the CA certificate. The
- * workers share no OpenSSL object with the job that goes on meanwhile.
+ * parsed again on the worker, and for a certificate a copy of the request
+ * it was signed for (its strings copied, references to its keys and the CA
+ * certificate, which nothing changes). The workers share no mutable
+ * OpenSSL object with the job that goes on meanwhile.
  */
 #include "issuer-int.h"
 #include "daemon.h"
@@ -39,7 +43,7 @@ typedef struct {
 typedef struct {
 	TaskKind kind;
 	GBytes *der;
-	X509 *ca_cert;    /* TASK_CERT: the issuer whose key signed it */
+	CgCertRequest *req; /* TASK_CERT: what it was signed for (request_copy) */
 	char *what;       /* for the verdict: the item or the serial */
 	Verdict *verdict; /* TASK_CSR: where it goes */
 } Task;
@@ -64,39 +68,132 @@ verdict_free(gpointer p)
 	g_free(v);
 }
 
+/* A copy of an SPKI that encodes as it does. Not X509_PUBKEY_dup, whose
+ * copy of the key's BIT STRING (OpenSSL 3.0) drops its count of unused
+ * bits, so that a key ending in a zero bit encodes differently (the lint
+ * then finds it not the requested key). NULL if it cannot be copied: the
+ * lint then refuses the certificate and its batch runs again, checked in
+ * line. */
+static X509_PUBKEY *
+spki_copy(X509_PUBKEY *k)
+{
+	const unsigned char *pk = NULL;
+	const ASN1_OBJECT *oid = NULL;
+	const void *pval = NULL;
+	X509_ALGOR *alg = NULL;
+	X509_PUBKEY *c;
+	ASN1_OBJECT *o;
+	void *pv = NULL;
+	unsigned char *enc;
+	int pklen = 0, ptype = 0;
+
+	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, k) != 1 || alg == NULL)
+		return NULL;
+	X509_ALGOR_get0(&oid, &ptype, &pval, alg);
+	if (ptype == V_ASN1_OBJECT)
+		pv = OBJ_dup(pval);
+	else if (ptype == V_ASN1_SEQUENCE)
+		pv = ASN1_STRING_dup(pval);
+	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		return NULL;
+	o = OBJ_dup(oid);
+	enc = OPENSSL_memdup(pk, (size_t)pklen);
+	if ((c = X509_PUBKEY_new()) == NULL || o == NULL || enc == NULL ||
+	    (pval != NULL && pv == NULL) || X509_PUBKEY_set0_param(c, o, ptype, pv, enc, pklen) != 1) {
+		X509_PUBKEY_free(c);
+		ASN1_OBJECT_free(o);
+		if (ptype == V_ASN1_OBJECT)
+			ASN1_OBJECT_free(pv);
+		else
+			ASN1_STRING_free(pv);
+		OPENSSL_free(enc);
+		return NULL;
+	}
+	return c;
+}
+
+/* A copy of r that owns what it points to: its strings, references to
+ * its keys and CA certificate, its own SubjectPublicKeyInfo. */
+static CgCertRequest *
+request_copy(const CgCertRequest *r)
+{
+	CgCertRequest *c = g_memdup2(r, sizeof(*r));
+
+	c->mailbox = g_strdup(r->mailbox);
+	c->more_mailboxes = (const char *const *)g_strdupv((char **)r->more_mailboxes);
+	c->org_name = g_strdup(r->org_name);
+	c->org_identifier = g_strdup(r->org_identifier);
+	c->country = g_strdup(r->country);
+	c->state = g_strdup(r->state);
+	c->locality = g_strdup(r->locality);
+	c->given_name = g_strdup(r->given_name);
+	c->surname = g_strdup(r->surname);
+	c->crl_url = g_strdup(r->crl_url);
+	c->ca_issuers_url = g_strdup(r->ca_issuers_url);
+	if (c->ca_cert != NULL)
+		X509_up_ref(c->ca_cert);
+	if (c->subject_key != NULL)
+		EVP_PKEY_up_ref(c->subject_key);
+	c->subject_spki = r->subject_spki != NULL ? spki_copy(r->subject_spki) : NULL;
+	return c;
+}
+
+static void
+request_free(CgCertRequest *c)
+{
+	if (c == NULL)
+		return;
+	g_free((char *)c->mailbox);
+	g_strfreev((char **)c->more_mailboxes);
+	g_free((char *)c->org_name);
+	g_free((char *)c->org_identifier);
+	g_free((char *)c->country);
+	g_free((char *)c->state);
+	g_free((char *)c->locality);
+	g_free((char *)c->given_name);
+	g_free((char *)c->surname);
+	g_free((char *)c->crl_url);
+	g_free((char *)c->ca_issuers_url);
+	X509_free(c->ca_cert);
+	EVP_PKEY_free(c->subject_key);
+	X509_PUBKEY_free(c->subject_spki);
+	g_free(c);
+}
+
 static void
 task_free(Task *t)
 {
 	g_bytes_unref(t->der);
-	X509_free(t->ca_cert);
+	request_free(t->req);
 	g_free(t->what);
 	g_free(t);
 }
 
-/* NULL when the signature verifies, else why not; a CSR that verified
- * also in *csr, as parsed (cg_csr_parse). */
+/* NULL when the CSR's self-signature verifies (and *csr, as parsed by
+ * cg_csr_parse), or the signed certificate passes its post-issuance lint;
+ * else why not. */
 static char *
 verdict(const Task *t, CgCsr **csr)
 {
 	gsize len;
 	const guint8 *der = g_bytes_get_data(t->der, &len);
 	g_autoptr(GError) err = NULL;
-	char *why = NULL;
+	g_autoptr(GPtrArray) findings = NULL;
+	g_autofree char *all = NULL;
 
 	if (t->kind == TASK_CSR) {
 		if ((*csr = cg_csr_parse(der, len, &err)) == NULL)
 			return g_strdup(err->message);
 		return NULL;
 	}
-	X509 *x = cg_x509_read(der, len);
-
-	if (x == NULL || X509_verify(x, X509_get0_pubkey(t->ca_cert)) != 1)
-		why = g_strdup_printf("%s: the signed certificate does not verify under the "
-		                      "issuing CA's key",
-		                      t->what);
+	findings = g_ptr_array_new_with_free_func(g_free);
+	if (cg_cert_lint_signed(t->der, t->req, findings))
+		return NULL;
 	ERR_clear_error();
-	X509_free(x);
-	return why;
+	g_ptr_array_add(findings, NULL);
+	all = g_strjoinv("; ", (char **)findings->pdata);
+	return g_strdup_printf("%s: post-issuance lint refused the signed certificate: %s", t->what,
+	                       all);
 }
 
 static void
@@ -222,14 +319,13 @@ cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, CgCsr **csr, 
 }
 
 void
-cg_verifier_cert(CgVerifier *v, GBytes *der, X509 *ca_cert, const char *what)
+cg_verifier_cert(CgVerifier *v, GBytes *der, const CgCertRequest *r, const char *what)
 {
 	Task *t = g_new0(Task, 1);
 
 	t->kind = TASK_CERT;
 	t->der = g_bytes_ref(der);
-	X509_up_ref(ca_cert);
-	t->ca_cert = ca_cert;
+	t->req = request_copy(r);
 	t->what = g_strdup(what);
 	push(v, t);
 }
