@@ -137,6 +137,10 @@ gboolean cg_conf_public_trust(const CgConf *conf);
 
 /* "90", "90s", "15m", "24h", "30d", "2w" in seconds; FALSE when not a duration. */
 gboolean cg_conf_parse_duration(const char *s, gint64 *seconds);
+/* The path of a socket as the Socket and SmtpSubmit keys name one:
+ * unix:/PATH, local:/PATH or /PATH give PATH (a pointer into s); NULL for
+ * anything else (inet:PORT@HOST). */
+const char *cg_conf_socket_path(const char *s);
 
 G_END_DECLS
 

@@ -113,17 +113,21 @@ conf_enum_allows(const char *choices, const char *s)
 	return g_strv_contains((const char *const *)v, s);
 }
 
+const char *
+cg_conf_socket_path(const char *s)
+{
+	if (g_str_has_prefix(s, "unix:"))
+		return s + 5;
+	if (g_str_has_prefix(s, "local:"))
+		return s + 6;
+	return s[0] == '/' ? s : NULL;
+}
+
 gboolean
 conf_socket_is_valid(const char *s, GString *why)
 {
-	const char *path = NULL;
+	const char *path = cg_conf_socket_path(s);
 
-	if (g_str_has_prefix(s, "unix:"))
-		path = s + 5;
-	else if (g_str_has_prefix(s, "local:"))
-		path = s + 6;
-	else if (s[0] == '/')
-		path = s;
 	if (path != NULL) {
 		if (path[0] != '/' || strlen(path) > 100) {
 			g_string_assign(why, "unix socket needs an absolute path under 100 bytes");

@@ -172,14 +172,8 @@ send_data(Smtp *c, int fd, GError **error)
 static GSocketConnectable *
 connectable(const char *spec)
 {
-	const char *path = NULL, *at;
+	const char *path = cg_conf_socket_path(spec), *at;
 
-	if (g_str_has_prefix(spec, "unix:"))
-		path = spec + 5;
-	else if (g_str_has_prefix(spec, "local:"))
-		path = spec + 6;
-	else if (spec[0] == '/')
-		path = spec;
 	if (path != NULL)
 		return G_SOCKET_CONNECTABLE(g_unix_socket_address_new(path));
 	at = strchr(spec, '@');

@@ -201,6 +201,22 @@ test_inet_allowed(void **state)
 	assert_non_null(c);
 }
 
+/* Socket and SmtpSubmit name a unix socket three ways; the path is what
+ * follows the prefix. */
+static void
+test_socket_path(void **state)
+{
+	(void)state;
+	assert_string_equal(cg_conf_socket_path("unix:/run/a.sock"), "/run/a.sock");
+	assert_string_equal(cg_conf_socket_path("local:/run/b.sock"), "/run/b.sock");
+	assert_string_equal(cg_conf_socket_path("/run/c.sock"), "/run/c.sock");
+	assert_string_equal(cg_conf_socket_path("unix:relative"), "relative");
+	assert_null(cg_conf_socket_path("inet:25@127.0.0.1"));
+	assert_null(cg_conf_socket_path("inet6:25@::1"));
+	assert_null(cg_conf_socket_path("run/d.sock"));
+	assert_null(cg_conf_socket_path(""));
+}
+
 static void
 test_all_problems_reported(void **state)
 {
@@ -298,6 +314,7 @@ main(void)
 	    cmocka_unit_test(test_each_error_names_line_and_key),
 	    cmocka_unit_test(test_cross_checks), cmocka_unit_test(test_lifecycle_keys),
 	    cmocka_unit_test(test_inet_allowed),
+	    cmocka_unit_test(test_socket_path),
 	    cmocka_unit_test(test_all_problems_reported),
 	    cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_load_file),
