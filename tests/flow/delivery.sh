@@ -30,14 +30,7 @@ chmod 0755 "$T/mta"
 echo temp > "$T/mta.mode"
 chmod 0644 "$T/mta.mode"
 dns_start "$T/dns" 127.0.0.12
-dns_spawn "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" > "$T/issuer.log" 2>&1
-ipid=$!
-
-logged() { grep -q "$1" "$T/issuer.log"; }
-csr() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
-	-subj "/CN=x" -out "$T/$1.csr" 2>/dev/null; }
-
-wait_for 10 logged "running: issuing CA key" || bad "issuer did not start"
+ca_issuer || bad "issuer did not start"
 
 # A reload to a file with an error keeps the running configuration.
 cp "$T/certgate.conf" "$T/good.conf"
@@ -51,7 +44,7 @@ wait_for 10 logged "configuration and CA material reloaded" && ok "reloaded with
 	bad "no reload"
 
 # MTA says try later.
-csr a
+ca_csr a
 sa=$($cg cert issue --org 1 --mailbox anna@example.org --csr "$T/a.csr" --wait --timeout 30 2>&1 || true)
 echo "$sa" | grep -qE '^[0-9a-f]{32}$' && ok "issued $sa" || bad "issue: $sa"
 deferred() { $cg queue show | grep -q "^deliver  *1  *[0-9-]*T.* $sa\$"; }
@@ -77,7 +70,7 @@ wait_for 10 sh -c "$cg audit show | grep -q ' cert.deliver  *$sa '" && ok "cert.
 
 # MTA refuses for good: recorded, not retried.
 echo perm > "$T/mta.mode"
-csr b
+ca_csr b
 sb=$($cg cert issue --org 1 --mailbox bob@example.org --csr "$T/b.csr" --wait --timeout 30 2>&1 || true)
 echo "$sb" | grep -qE '^[0-9a-f]{32}$' && ok "issued $sb" || bad "issue: $sb"
 wait_for 10 sh -c "$cg audit show | grep -q ' mail.failed  *$sb .*550 5.1.1 user unknown$'" &&

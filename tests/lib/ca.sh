@@ -16,6 +16,11 @@
 #                       Example Sp. z o.o. (PL, ceo@example.org), with
 #                       example.org validated
 #   drain               certgate-issuer --drain with the test DNS (dns_start)
+#   ca_issuer           certgate-issuer running (-f) with the test DNS, its
+#                       output appended to T/issuer.log, its pid in ipid;
+#                       FALSE unless it said it runs within 10 s
+#   logged PATTERN      T/issuer.log has a line matching PATTERN
+#   ca_csr NAME         T/NAME.csr: a CSR for a fresh P-256 key (CN=x)
 #   drain_later OFFSET  the same with the issuer's clock moved (faketime)
 #   last_mail ADDR      the newest captured mail to ADDR; mails_to ADDR: how many
 #   qp FILE             FILE with quoted-printable decoded (to read mail texts)
@@ -100,6 +105,19 @@ EOF2
 }
 
 drain() { dns_run "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
+
+ca_issuer() {
+	dns_spawn "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1
+	ipid=$!
+	wait_for 10 logged "running: issuing CA key"
+}
+
+logged() { grep -q "$1" "$T/issuer.log"; }
+
+ca_csr() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+		-subj "/CN=x" -out "$T/$1.csr" 2>/dev/null
+}
 
 # drain_later OFFSET: drain with the issuer's clock moved by OFFSET (libfaketime
 # syntax: +25h, +3d); ASan tolerates the preloaded library.
