@@ -114,6 +114,10 @@ typedef struct {
 /* The to-be-signed certificate. CG_ERROR_NOT_AUTHORISED when the request
  * itself breaks the profile (e.g. validity above 825 days). */
 X509 *cg_cert_build(CgCertRequest *r, GError **error);
+/* from's SubjectPublicKeyInfo set in to as it is encoded (algorithm,
+ * parameters, key bytes copied; the key not decoded). FALSE when it
+ * cannot be. */
+gboolean cg_spki_copy_into(X509_PUBKEY *to, X509_PUBKEY *from);
 /* Every finding is appended to findings (one line each); TRUE when none. */
 gboolean cg_cert_lint(X509 *tbs, const CgCertRequest *r, GPtrArray *findings);
 /* The signed certificate, as issued: its DER read back and linted again

@@ -418,6 +418,12 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		g_propagate_error(error, g_steal_pointer(&err));
 		return FALSE;
 	}
+	/* Signed certificates are checked beside the batch unless it runs
+	 * again for one that failed, and so are the CSRs of the jobs
+	 * VERIFY_AHEAD ahead of the one running. (The mail of a batch that
+	 * runs again is not sent again: cg_issuer_send.) */
+	ahead = iss->verifier != NULL && !iss->in_line;
+	iss->later = ahead ? iss->verifier : NULL;
 	start = g_get_monotonic_time();
 	for (i = 0;; i++) {
 		gboolean in_time = i == 0 || g_get_monotonic_time() - start < BATCH_US;
@@ -425,14 +431,8 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		CgJob *job;
 		Outcome o;
 
-		/* Signed certificates' signatures are verified beside the
-		 * batch unless it runs again for one that failed, and the CSRs
-		 * of the jobs VERIFY_AHEAD ahead of this one. (The mail of a
-		 * batch that runs again is not sent again: cg_issuer_send.)
-		 * Once the batch has run BATCH_US, it takes no more jobs; the
+		/* Once the batch has run BATCH_US, it takes no more jobs; the
 		 * jobs it took (with the verifier, some of them) still run. */
-		ahead = iss->verifier != NULL && !iss->in_line;
-		iss->later = ahead ? iss->verifier : NULL;
 		if (in_time &&
 		    !take_jobs(txn, &b, i + 1 + (ahead ? VERIFY_AHEAD : 0), &no_idle, &err)) {
 			cg_store_abort(txn);

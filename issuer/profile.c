@@ -186,19 +186,19 @@ set_serial(X509 *x, CgCertRequest *r, GError **error)
 /* The subject's SubjectPublicKeyInfo copied as encoded in the CSR: setting
  * it from an EVP_PKEY would re-encode the key through OpenSSL's encoders,
  * the costliest step of issuing. */
-static gboolean
-copy_spki(X509 *x, X509_PUBKEY *from)
+gboolean
+cg_spki_copy_into(X509_PUBKEY *to, X509_PUBKEY *from)
 {
-	ASN1_OBJECT *alg = NULL;
 	const unsigned char *pk = NULL;
 	int pklen = 0, ptype = V_ASN1_UNDEF;
 	X509_ALGOR *pa = NULL;
 	const ASN1_OBJECT *aobj = NULL;
 	const void *pval = NULL;
+	ASN1_OBJECT *odup;
 	void *pdup = NULL;
 	unsigned char *penc;
 
-	if (X509_PUBKEY_get0_param(&alg, &pk, &pklen, &pa, from) != 1 || pa == NULL)
+	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, &pa, from) != 1 || pa == NULL)
 		return FALSE;
 	X509_ALGOR_get0(&aobj, &ptype, &pval, pa);
 	if (ptype == V_ASN1_OBJECT)
@@ -207,9 +207,15 @@ copy_spki(X509 *x, X509_PUBKEY *from)
 		pdup = ASN1_STRING_dup(pval);
 	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
 		return FALSE;
+	odup = OBJ_dup(aobj);
 	penc = OPENSSL_memdup(pk, (size_t)pklen);
-	if (penc == NULL || X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(aobj), ptype,
-	                                           pdup, penc, pklen) != 1) {
+	if (odup == NULL || penc == NULL || (pval != NULL && pdup == NULL) ||
+	    X509_PUBKEY_set0_param(to, odup, ptype, pdup, penc, pklen) != 1) {
+		ASN1_OBJECT_free(odup);
+		if (ptype == V_ASN1_OBJECT)
+			ASN1_OBJECT_free(pdup);
+		else
+			ASN1_STRING_free(pdup);
 		OPENSSL_free(penc);
 		return FALSE;
 	}
@@ -333,7 +339,7 @@ cg_cert_build(CgCertRequest *r, GError **error)
 	if (X509_set_version(x, X509_VERSION_3) != 1 || !set_serial(x, r, error) ||
 	    X509_set_issuer_name(x, X509_get_subject_name(r->ca_cert)) != 1 ||
 	    X509_set_subject_name(x, subject) != 1 ||
-	    !(r->subject_spki != NULL ? copy_spki(x, r->subject_spki)
+	    !(r->subject_spki != NULL ? cg_spki_copy_into(X509_get_X509_PUBKEY(x), r->subject_spki)
 	                              : X509_set_pubkey(x, r->subject_key) == 1) ||
 	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)r->not_before) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x),

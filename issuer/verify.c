@@ -68,45 +68,19 @@ verdict_free(gpointer p)
 	g_free(v);
 }
 
-/* A copy of an SPKI that encodes as it does. Not X509_PUBKEY_dup, whose
- * copy of the key's BIT STRING (OpenSSL 3.0) drops its count of unused
- * bits, so that a key ending in a zero bit encodes differently (the lint
- * then finds it not the requested key). NULL if it cannot be copied: the
- * lint then refuses the certificate and its batch runs again, checked in
- * line. */
+/* A copy of an SPKI that encodes as it does (cg_spki_copy_into). Not
+ * X509_PUBKEY_dup, whose copy of the key's BIT STRING (OpenSSL 3.0) drops
+ * its count of unused bits, so that a key ending in a zero bit encodes
+ * differently (the lint then finds it not the requested key). NULL if it
+ * cannot be copied: the lint then refuses the certificate and its batch
+ * runs again, checked in line. */
 static X509_PUBKEY *
 spki_copy(X509_PUBKEY *k)
 {
-	const unsigned char *pk = NULL;
-	const ASN1_OBJECT *oid = NULL;
-	const void *pval = NULL;
-	X509_ALGOR *alg = NULL;
-	X509_PUBKEY *c;
-	ASN1_OBJECT *o;
-	void *pv = NULL;
-	unsigned char *enc;
-	int pklen = 0, ptype = 0;
+	X509_PUBKEY *c = X509_PUBKEY_new();
 
-	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, k) != 1 || alg == NULL)
-		return NULL;
-	X509_ALGOR_get0(&oid, &ptype, &pval, alg);
-	if (ptype == V_ASN1_OBJECT)
-		pv = OBJ_dup(pval);
-	else if (ptype == V_ASN1_SEQUENCE)
-		pv = ASN1_STRING_dup(pval);
-	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
-		return NULL;
-	o = OBJ_dup(oid);
-	enc = OPENSSL_memdup(pk, (size_t)pklen);
-	if ((c = X509_PUBKEY_new()) == NULL || o == NULL || enc == NULL ||
-	    (pval != NULL && pv == NULL) || X509_PUBKEY_set0_param(c, o, ptype, pv, enc, pklen) != 1) {
+	if (c != NULL && !cg_spki_copy_into(c, k)) {
 		X509_PUBKEY_free(c);
-		ASN1_OBJECT_free(o);
-		if (ptype == V_ASN1_OBJECT)
-			ASN1_OBJECT_free(pv);
-		else
-			ASN1_STRING_free(pv);
-		OPENSSL_free(enc);
 		return NULL;
 	}
 	return c;
