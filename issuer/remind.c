@@ -8,12 +8,18 @@
  *           certificate the operator issued): an RFC 8823-shaped mail whose
  *           answer with a CSR renews the certificate (milter/challenge.c).
  *
+ * One job waits per certificate: issuing schedules the first stage still
+ * ahead, and each stage's job, when it has run, schedules the next (the
+ * largest stage of ExpiryReminders below it). Four jobs a certificate at
+ * issue cost a tenth of the issuer's work a certificate, and made the
+ * queue of a large CA four times its size; a chain also follows a change
+ * of ExpiryReminders for the stages still to come.
  * Each stage is mailed once per certificate: the job is consumed in the
  * transaction that sends it, and the certificate records the last stage
- * mailed, so a second job for a stage (a backfill run twice, a changed
- * configuration) mails nothing. A revoked, renewed or expired certificate
- * gets none; when a later stage is due as well (the issuer was down), only
- * the later one is mailed.
+ * mailed, so a second job for a stage (a backfill run twice) mails nothing
+ * and schedules nothing. A revoked, renewed or expired certificate gets
+ * none (its chain ends); when a later stage is due as well (the issuer was
+ * down), only the last due is mailed.
  * Never: reminds of a certificate that cannot be renewed by answering.
  */
 #include "issuer-int.h"
@@ -33,22 +39,34 @@ stage_name(gint64 seconds)
 	return g_strdup_printf("%" G_GINT64_FORMAT "h", seconds / 3600);
 }
 
+/* The largest stage of ExpiryReminders below `below` (G_MAXINT64: the
+ * first) whose time is after `after`; 0 when there is none. */
+static gint64
+next_stage(CgIssuer *iss, gint64 below, gint64 not_after, gint64 after)
+{
+	gint64 stages[8], best = 0;
+	guint n = cg_conf_reminders(iss->conf, stages), i;
+
+	for (i = 0; i < n; i++)
+		if (stages[i] < below && stages[i] > best && not_after - stages[i] > after)
+			best = stages[i];
+	return best;
+}
+
+static gboolean
+schedule(CgTxn *txn, const char *serial, gint64 stage, gint64 not_after, GError **error)
+{
+	g_autofree char *id = g_strdup_printf("%s|%" G_GINT64_FORMAT, serial, stage);
+
+	return stage == 0 ||
+	       cg_store_job_schedule(txn, CG_JOB_REMIND, id, not_after - stage, error);
+}
+
 gboolean
 cg_issuer_schedule_reminders(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 not_after,
                              gint64 now, GError **error)
 {
-	gint64 stages[8];
-	guint n = cg_conf_reminders(iss->conf, stages), i;
-
-	for (i = 0; i < n; i++) {
-		g_autofree char *id = g_strdup_printf("%s|%" G_GINT64_FORMAT, serial, stages[i]);
-
-		if (not_after - stages[i] <= now)
-			continue; /* that stage is past already */
-		if (!cg_store_job_schedule(txn, CG_JOB_REMIND, id, not_after - stages[i], error))
-			return FALSE;
-	}
-	return TRUE;
+	return schedule(txn, serial, next_stage(iss, G_MAXINT64, not_after, now), not_after, error);
 }
 
 gboolean
@@ -157,12 +175,14 @@ cg_issuer_run_remind(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	if (now < c->not_after - stage) /* released early: wait again */
 		return cg_store_job_schedule(txn, CG_JOB_REMIND, job->id, c->not_after - stage,
 		                             error);
-	if (c->reminded > 0 && stage >= c->reminded)
-		return TRUE; /* this stage, or a later one, was mailed */
+	/* A later stage due too (the issuer was down): the last due is mailed,
+	 * in its stead. */
 	n = cg_conf_reminders(iss->conf, stages);
 	for (i = 0; i < n; i++)
 		if (stages[i] < stage && now >= c->not_after - stages[i])
-			return TRUE; /* a later stage is due too: that one mails */
+			stage = stages[i];
+	if (c->reminded > 0 && stage >= c->reminded)
+		return TRUE; /* this stage, or a later one, was mailed: its job went on */
 	if ((org = cg_store_org_get(iss->store, txn, c->org_id, error)) == NULL ||
 	    !recipients(iss, txn, c, to, error))
 		return FALSE;
@@ -190,7 +210,9 @@ cg_issuer_run_remind(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 			                       (char *)to->pdata[i]);
 	}
 	c->reminded = stage;
-	if (!cg_store_cert_update(txn, c, error))
+	if (!cg_store_cert_update(txn, c, error) ||
+	    !schedule(txn, c->serial, next_stage(iss, stage, c->not_after, now), c->not_after,
+	              error))
 		return FALSE;
 	name = stage_name(stage);
 	until = cg_time_iso(answer_until);

@@ -91,7 +91,7 @@ make_cert_der(void)
 static int
 load(CgStore *s, const CgConf *conf, const char *org, const char *domain, int n, int revoked)
 {
-	gint64 stages[8];
+	gint64 stages[8], first_stage = 0;
 	guint n_stages = cg_conf_reminders(conf, stages), k;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GBytes) der = make_cert_der();
@@ -99,6 +99,10 @@ load(CgStore *s, const CgConf *conf, const char *org, const char *domain, int n,
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	CgTxn *txn = NULL;
 	int i;
+
+	for (k = 0; k < n_stages; k++)
+		if (stages[k] < 365 * 86400 - 1 && stages[k] > first_stage)
+			first_stage = stages[k];
 
 	for (i = 1; i <= n; i++) {
 		g_autofree char *mb = g_strdup_printf("load%d@%s", i, domain);
@@ -159,13 +163,15 @@ load(CgStore *s, const CgConf *conf, const char *org, const char *domain, int n,
 		                           &err) ||
 		    !cg_store_audit_append(txn, now, "issuer", "cert.issue", serial, mb, &err))
 			break;
-		/* Its reminders, as the issuer schedules them; the issuer's
+		/* Its first reminder, as the issuer schedules it (the largest
+		 * stage; each stage's job schedules the next); the issuer's
 		 * one-time backfill has nothing to do then. */
-		for (k = 0; k < n_stages; k++) {
-			g_autofree char *rid2 = g_strdup_printf("%s|%" G_GINT64_FORMAT, serial, stages[k]);
+		if (first_stage > 0) {
+			g_autofree char *rid2 =
+			    g_strdup_printf("%s|%" G_GINT64_FORMAT, serial, first_stage);
 
-			if (!cg_store_job_schedule(txn, CG_JOB_REMIND, rid2, c.not_after - stages[k], &err))
-				break;
+			cg_store_job_schedule(txn, CG_JOB_REMIND, rid2, c.not_after - first_stage,
+			                      &err);
 		}
 		if (err != NULL || (i == 1 && !cg_store_meta_put(txn, "reminders-backfill", "done", &err)))
 			break;
