@@ -892,6 +892,27 @@ cg_store_debug_put_raw(CgStore *s, const char *db, const void *key, gsize klen, 
 }
 
 gboolean
+cg_store_debug_del_raw(CgStore *s, const char *db, const void *key, gsize klen, GError **error)
+{
+	int i = dbi_by_name(db), rc;
+	u_int32_t n = 0;
+	DBT k = {0};
+
+	if (i < 0 || cg_db_specs[i].dupsort || cg_db_specs[i].type == DB_QUEUE) {
+		g_set_error(error, CG_ERROR, CG_ERROR_USAGE, "%s: not a primary btree", db);
+		return FALSE;
+	}
+	if (key == NULL) {
+		rc = s->db[i]->truncate(s->db[i], NULL, &n, DB_AUTO_COMMIT);
+	} else {
+		k.data = (void *)key;
+		k.size = (u_int32_t)klen;
+		rc = s->db[i]->del(s->db[i], NULL, &k, DB_AUTO_COMMIT);
+	}
+	return rc == 0 ? TRUE : cg_db_fail(rc, db, error);
+}
+
+gboolean
 cg_store_debug_get_raw(CgStore *s, const char *db, const void *key, gsize klen, GBytes **data,
                        GError **error)
 {

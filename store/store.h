@@ -625,6 +625,9 @@ gboolean cg_store_debug_put_raw(CgStore *s, const char *db, const void *key, gsi
                                 const void *data, gsize dlen, GError **error);
 gboolean cg_store_debug_get_raw(CgStore *s, const char *db, const void *key, gsize klen,
                                 GBytes **data, GError **error);
+/* For tests: delete key (every key when NULL) of a named primary btree. */
+gboolean cg_store_debug_del_raw(CgStore *s, const char *db, const void *key, gsize klen,
+                                GError **error);
 /* For tests: the locks held in the environment now. */
 guint cg_store_debug_nlocks(CgStore *s);
 /* For tests: a write lock on the audit log's head (in meta), held to the end

@@ -81,6 +81,17 @@ queued() { $cg queue show | grep "^remind .*$1|" | sed 's/.*|//' | tr '\n' ' '; 
 # One job waits a certificate: the first stage's (45 days); each next is
 # queued by the one before.
 [ "$(queued "$JAN")" = "3888000 " ] && ok "one reminder queued for $JAN (45d)" || bad "reminder jobs for $JAN: $(queued "$JAN")"
+# A database from before reminders (none queued, none backfilled): the
+# issuer's first start queues the first stage of each valid certificate.
+"$CG_BIN/../tests/cg-storetool" older "$T/db" "$T/evidence" || bad "cg-storetool older"
+[ -z "$(queued "$JAN")" ] && [ "$($cg queue show | grep -c "^remind " || true)" = 0 ] || bad "reminders still queued"
+drain
+[ "$(queued "$JAN")" = "3888000 " ] && [ "$($cg queue show | grep -c "^remind " || true)" = 4 ] &&
+	grep -q "expiry reminders scheduled for 4 certificates issued before" "$T/issuer.log" &&
+	ok "an older database: the first reminder of each certificate queued at start" ||
+	bad "backfilled: $($cg queue show | grep "^remind ")"
+drain
+[ "$($cg queue show | grep -c "^remind " || true)" = 4 ] && ok "and only once" || bad "backfilled twice: $($cg queue show | grep -c "^remind ")"
 $cg cert revoke "$BOB" --reason superseded > /dev/null
 
 # ---- 45 days before: one reminder each, none for the revoked one ----

@@ -187,6 +187,12 @@ main(int argc, char **argv)
 		t = cg_store_begin(s, &err);
 		rc = t == NULL || !cg_store_job_append(t, CG_JOB_CRL, argv[4], &err) ||
 		     !cg_store_commit(t, &err);
+	} else if (strcmp(argv[1], "older") == 0 && argc == 4) {
+		/* As a database from before expiry reminders: none scheduled,
+		 * none backfilled. */
+		rc = !cg_store_debug_del_raw(s, "jobs_later", NULL, 0, &err) ||
+		     !cg_store_debug_del_raw(s, "meta", "value:reminders-backfill",
+		                             strlen("value:reminders-backfill"), &err);
 	} else if (strcmp(argv[1], "deliver") == 0 && argc == 5) {
 		/* Queues the delivery of certificate argv[4] (again). */
 		CgTxn *t = cg_store_begin(s, &err);
