@@ -307,19 +307,19 @@ static void
 hand_over_csr(CgIssuer *iss, CgTxn *txn, const CgJob *job)
 {
 	g_auto(GStrv) parts = NULL;
-	g_autoptr(CgItem) item = NULL;
+	g_autoptr(GBytes) csr = NULL;
 	g_autofree char *what = NULL;
+	guint32 index;
 
 	if (job->kind != CG_JOB_ISSUE)
 		return;
 	parts = g_strsplit(job->id, "#", 2);
 	if (parts[1] == NULL ||
-	    (item = cg_store_item_get(iss->store, txn, parts[0], (guint32)atoi(parts[1]), NULL)) ==
-	        NULL ||
-	    item->status != CG_ITEM_QUEUED)
+	    (csr = cg_store_item_csr_hint(iss->store, txn, parts[0],
+	                                  index = (guint32)atoi(parts[1]))) == NULL)
 		return;
-	what = cg_item_name(item->request_id, item->index);
-	cg_verifier_csr(iss->verifier, item->csr, what);
+	what = cg_item_name(parts[0], index);
+	cg_verifier_csr(iss->verifier, csr, what);
 }
 
 /* A batch's jobs, taken from the queue as the batch reaches them. */

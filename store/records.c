@@ -192,6 +192,28 @@ cg_store_item_get(CgStore *s, CgTxn *txn, const char *request_id, guint32 index,
 	return rec_get(s, txn, CG_REC_ITEM, k->data, k->len, error);
 }
 
+GBytes *
+cg_store_item_csr_hint(CgStore *s, CgTxn *txn, const char *request_id, guint32 index)
+{
+	g_autoptr(GByteArray) k = g_byte_array_new();
+	DB *db = s->db[DBI_ITEMS];
+	DBT key = {0}, d = {0};
+	GBytes *csr;
+
+	cg_item_key(request_id, index, k);
+	key.data = k->data;
+	key.size = k->len;
+	d.flags = DB_DBT_MALLOC;
+	if (db->get(db, cg_txn_raw(txn), &key, &d,
+	            txn == NULL           ? 0
+	            : txn->read_committed ? DB_READ_COMMITTED
+	                                  : DB_RMW) != 0)
+		return NULL;
+	csr = cg_item_csr_hint(d.data, d.size);
+	free(d.data);
+	return csr;
+}
+
 gboolean
 cg_store_item_put(CgTxn *txn, const CgItem *i, GError **error)
 {

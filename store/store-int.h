@@ -97,6 +97,7 @@ typedef struct {
 } CgCodec;
 extern const CgCodec cg_codecs[CG_REC_N_KINDS];
 void cg_item_key(const char *request_id, guint32 index, GByteArray *key);
+GBytes *cg_item_csr_hint(const void *data, gsize len);
 /* envelope.c: records through their codec, in the versioned envelope */
 GBytes *cg_record_encode(CgRecordKind kind, gconstpointer rec);
 void cg_record_key(CgRecordKind kind, gconstpointer rec, GByteArray *key);

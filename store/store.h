@@ -410,6 +410,12 @@ gboolean cg_store_request_put(CgTxn *txn, const CgRequest *r, GError **error);
 CgItem *cg_store_item_get(CgStore *s, CgTxn *txn, const char *request_id, guint32 index,
                           GError **error);
 gboolean cg_store_item_put(CgTxn *txn, const CgItem *i, GError **error);
+/* The CSR of a queued item, read without decoding the record or checking
+ * its form (the normal-form walk and the decode were a twentieth of an
+ * issue): a hint for work done ahead, whose user compares it byte for byte
+ * with the item it then reads in full (the issuer's verifier). NULL when
+ * the item is absent, not queued, or cannot be read. */
+GBytes *cg_store_item_csr_hint(CgStore *s, CgTxn *txn, const char *request_id, guint32 index);
 /* "REQUEST#INDEX": an item's name in its jobs, audit entries and logs. */
 char *cg_item_name(const char *request_id, guint32 index);
 CgCert *cg_store_cert_get(CgStore *s, CgTxn *txn, const char *serial, GError **error);

@@ -410,6 +410,60 @@ test_record_versions(void **state)
 	cg_org_free(o);
 }
 
+/* The CSR hint the issuer hands its verifier ahead: the CSR of a queued
+ * item, version 1 or 2; nothing for another status, an absent item, bytes
+ * that are not an item, or an envelope of an unknown version. */
+static void
+test_item_csr_hint(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	static const guint8 der[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+	static const guint8 raw_key[] = {'R', '9', 0, 0, 0, 0, 1};
+	const guint8 garbage[] = {0xff, 0x00, 0x13, 0x37, 0x99};
+	CgItem it = {0};
+	CgTxn *t = cg_store_begin(fx->s, &err);
+	g_autoptr(GBytes) hint = NULL, v1hint = NULL;
+	g_autoptr(GVariant) v1 = g_variant_ref_sink(g_variant_new(
+	    "(uv)", (guint32)1,
+	    g_variant_new("(susssss@ayyss)", "R9", 1, "a@example.pl", "", "", "", "",
+	                  g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, der, sizeof(der), 1),
+	                  (guint8)CG_ITEM_QUEUED, "", "")));
+	g_autoptr(GVariant) v7 =
+	    g_variant_ref_sink(g_variant_new("(uv)", (guint32)7, g_variant_new("(ss)", "a", "b")));
+
+	it.request_id = "R1";
+	it.index = 1;
+	it.mailbox = "anna@example.pl";
+	it.csr = g_bytes_new_static(der, sizeof(der));
+	it.status = CG_ITEM_QUEUED;
+	assert_true(cg_store_item_put(t, &it, &err));
+	it.index = 2;
+	it.status = CG_ITEM_ISSUED;
+	assert_true(cg_store_item_put(t, &it, &err));
+	assert_true(cg_store_commit(t, &err));
+	g_bytes_unref(it.csr);
+
+	hint = cg_store_item_csr_hint(fx->s, NULL, "R1", 1);
+	assert_non_null(hint);
+	assert_int_equal(g_bytes_get_size(hint), sizeof(der));
+	assert_memory_equal(g_bytes_get_data(hint, NULL), der, sizeof(der));
+	assert_null(cg_store_item_csr_hint(fx->s, NULL, "R1", 2)); /* issued */
+	assert_null(cg_store_item_csr_hint(fx->s, NULL, "R1", 3)); /* absent */
+
+	assert_true(cg_store_debug_put_raw(fx->s, "items", raw_key, sizeof(raw_key),
+	                                   g_variant_get_data(v1), g_variant_get_size(v1), &err));
+	v1hint = cg_store_item_csr_hint(fx->s, NULL, "R9", 1);
+	assert_non_null(v1hint);
+	assert_memory_equal(g_bytes_get_data(v1hint, NULL), der, sizeof(der));
+	assert_true(cg_store_debug_put_raw(fx->s, "items", raw_key, sizeof(raw_key), garbage,
+	                                   sizeof(garbage), &err));
+	assert_null(cg_store_item_csr_hint(fx->s, NULL, "R9", 1));
+	assert_true(cg_store_debug_put_raw(fx->s, "items", raw_key, sizeof(raw_key),
+	                                   g_variant_get_data(v7), g_variant_get_size(v7), &err));
+	assert_null(cg_store_item_csr_hint(fx->s, NULL, "R9", 1));
+}
+
 static void
 test_evidence_and_backup(void **state)
 {
@@ -977,6 +1031,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_corrupt_records, cg_storefx_setup,
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_record_versions, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_item_csr_hint, cg_storefx_setup,
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_evidence_and_backup, cg_storefx_setup,
 	                                    cg_storefx_teardown),
