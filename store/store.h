@@ -411,8 +411,8 @@ CgItem *cg_store_item_get(CgStore *s, CgTxn *txn, const char *request_id, guint3
                           GError **error);
 gboolean cg_store_item_put(CgTxn *txn, const CgItem *i, GError **error);
 /* The CSR of a queued item, read without decoding the record or checking
- * its form (the normal-form walk and the decode were a twentieth of an
- * issue): a hint for work done ahead, whose user compares it byte for byte
+ * its form (reading it in full took 6.5% of the issuer's batch thread,
+ * sampled; the hint 1.7%): a hint for work done ahead, whose user compares it byte for byte
  * with the item it then reads in full (the issuer's verifier). NULL when
  * the item is absent, not queued, or cannot be read. */
 GBytes *cg_store_item_csr_hint(CgStore *s, CgTxn *txn, const char *request_id, guint32 index);
