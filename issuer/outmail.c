@@ -17,10 +17,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <gio/gio.h>
 #include <openssl/cms.h>
@@ -513,16 +515,56 @@ mta_said(int outfd)
 	return cg_text_safe(buf, n > 0 ? n : 0, 300);
 }
 
+/* Starts the MTA with posix_spawn, which clones without copying the
+ * issuer's page tables: a fork (GSubprocess's) and the copy-on-write faults
+ * after it were about half of the issuer's time a delivery (perf). The
+ * message on its stdin, its stdout and stderr to out, nothing else open,
+ * every signal at its default and none blocked (the issuer blocks those
+ * its signal thread takes). */
+static int
+spawn_mta(char **argv, int msgfd, int out, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int in = msgfd, rc;
+
+	/* Neither may sit on 0-2, where the other's dup2 would land first. */
+	if (in < 3 && (in = fcntl(msgfd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return errno;
+	if (out < 3 && (out = fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0) {
+		rc = errno;
+		if (in != msgfd)
+			close(in);
+		return rc;
+	}
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_adddup2(&fa, in, STDIN_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out, STDERR_FILENO);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	if (in != msgfd)
+		close(in);
+	return rc;
+}
+
 CgSendResult
 cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **error)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-	g_autoptr(GSubprocessLauncher) launcher = NULL;
-	g_autoptr(GSubprocess) proc = NULL;
-	g_autoptr(GError) err = NULL;
 	g_autofree char *said = NULL;
 	char **a;
-	int outfd, status;
+	int outfd, status, rc;
+	pid_t pid;
 
 	if (conf->smtp_submit != NULL)
 		return cg_smtp_submit(conf, rcpt, msgfd, error);
@@ -546,34 +588,34 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **erro
 		close(outfd);
 		return CG_SEND_TEMPORARY;
 	}
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	g_subprocess_launcher_take_stdin_fd(launcher, dup(msgfd));
-	g_subprocess_launcher_take_stdout_fd(launcher, dup(outfd));
-	proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &err);
-	if (proc == NULL) {
+	if ((rc = spawn_mta((char **)argv->pdata, msgfd, outfd, &pid)) != 0) {
 		/* No MTA to hand the mail to: retry later. */
 		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot run %s: %s", conf->sendmail[0],
-		            err->message);
+		            g_strerror(rc));
 		close(outfd);
 		return CG_SEND_TEMPORARY;
 	}
 	/* The message is a file: the MTA reads what it wants of it, and its exit
 	 * status says what happened. */
-	if (!g_subprocess_wait(proc, NULL, &err)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", conf->sendmail[0], err->message);
-		g_subprocess_force_exit(proc);
-		close(outfd);
-		return CG_SEND_TEMPORARY;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: waitpid: %s",
+			            conf->sendmail[0], g_strerror(errno));
+			close(outfd);
+			return CG_SEND_TEMPORARY;
+		}
 	}
 	said = mta_said(outfd);
 	close(outfd);
-	status = g_subprocess_get_status(proc);
-	if (g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0)
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return CG_SEND_OK;
-	g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s exited with status %d: %s", conf->sendmail[0],
-	            g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : status,
-	            said);
-	if (!g_subprocess_get_if_exited(proc) || g_subprocess_get_exit_status(proc) == EX_TEMPFAIL)
+	if (WIFEXITED(status))
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s exited with status %d: %s",
+		            conf->sendmail[0], WEXITSTATUS(status), said);
+	else
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s was killed by signal %d: %s",
+		            conf->sendmail[0], WTERMSIG(status), said);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == EX_TEMPFAIL)
 		return CG_SEND_TEMPORARY;
 	return CG_SEND_PERMANENT;
 }

@@ -22,8 +22,11 @@ case "\$(cat $T/mta.mode)" in
 temp) echo "451 4.3.0 queue file write error"; exit 75 ;;
 perm) echo "550 5.1.1 user unknown"; exit 67 ;;
 esac
-n=\$(ls $T/out | wc -l)
+n=\$(ls $T/out | grep -c '\\.argv\$')
 echo "\$*" > $T/out/\$n.argv
+# What the issuer left it: open files, signals blocked and ignored.
+ls -l /proc/\$\$/fd > $T/out/\$n.fds
+grep -E "^Sig(Blk|Ign):" /proc/\$\$/status > $T/out/\$n.sig
 cat > $T/out/\$n.eml
 EOF2
 chmod 0755 "$T/mta"
@@ -64,6 +67,20 @@ wait_for 10 test -s "$T/out/0.eml" && ok "delivered after flush" || bad "not del
 grep -q "serial $sa" "$T/out/0.eml" && ok "the mail is about $sa" || bad "wrong mail"
 [ "$(cat "$T/out/0.argv")" = "-i -f bounces@ca.example.net -- anna@example.org" ] &&
 	ok "argv: $(cat "$T/out/0.argv")" || bad "argv: $(cat "$T/out/0.argv")"
+# Open in the MTA beyond 0-2: its script, and the shell's own copy of its
+# stdout (the memory file its words go to); nothing else of the issuer's.
+fds=$(sed -n 's/.* \([0-9]*\) -> \(.*\)$/\1 \2/p' "$T/out/0.fds")
+out2=$(echo "$fds" | sed -n 's/^2 //p')
+echo "$fds" | grep -q "^2 /memfd:certgate-sendmail" || bad "no list of open files: $(cat "$T/out/0.fds")"
+left=$(echo "$fds" | grep -v -E "^[012] " | while read -r n t; do
+	[ "$t" = "$out2" ] || [ "$t" = "$T/mta" ] || echo "$n $t"
+done)
+[ -z "$left" ] && ok "no file of the issuer left open in the MTA" || bad "open in the MTA: $left"
+# No signal blocked, and none of 1-31 ignored (glibc's posix_spawn leaves
+# its own two, 32 and 33, ignored in every child).
+blk=$(sed -n 's/^SigBlk:[[:space:]]*//p' "$T/out/0.sig") ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' "$T/out/0.sig")
+[ -n "$blk" ] && [ $((0x$blk)) = 0 ] && [ -n "$ign" ] && [ $((0x$ign & 0x7fffffff)) = 0 ] &&
+	ok "the MTA runs with no signal blocked or ignored" || bad "MTA signals: $(cat "$T/out/0.sig")"
 wait_for 10 sh -c "$cg audit show | grep -q ' cert.deliver  *$sa '" && ok "cert.deliver audited" ||
 	bad "cert.deliver not audited"
 [ "$($cg queue show | tail -1)" = "0 jobs" ] && ok "queue empty" || bad "queue: $($cg queue show)"
