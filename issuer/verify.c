@@ -158,6 +158,7 @@ verdict(const Task *t, CgCsr **csr)
 	if (t->kind == TASK_CSR) {
 		if ((*csr = cg_csr_parse(der, len, &err)) == NULL)
 			return g_strdup(err->message);
+		cg_csr_check_key(*csr); /* its shape, for the job's cg_policy_issue */
 		return NULL;
 	}
 	findings = g_ptr_array_new_with_free_func(g_free);

@@ -154,7 +154,7 @@ cg_policy_issue(const CgIssueFacts *f, gint64 now)
 		return g_strdup(f->csr_error ? f->csr_error : "the CSR cannot be read");
 	if (f->csr->mailbox != NULL && !cg_addr_equal(f->csr->mailbox, f->mailbox))
 		return g_strdup_printf("the CSR names %s, not %s", f->csr->mailbox, f->mailbox);
-	if (!cg_policy_check_key(f->csr->key, &f->key, &err))
+	if (!cg_policy_check_csr_key(f->csr, &f->key, &err))
 		return g_strdup(err->message);
 	return cg_policy_sponsor(f->profile, f->given_name, f->surname, f->country,
 	                         f->org_country);

@@ -191,14 +191,14 @@ cg_policy_check_key_shape(CgPkey *key, GError **error)
 	return check_shape(key, FALSE, error);
 }
 
-gboolean
-cg_policy_check_key(CgPkey *key, const CgKeyFacts *f, GError **error)
+/* What the store knows of the key: the rules of cg_policy_check_key after
+ * its shape. */
+static gboolean
+check_facts(CgPkey *key, const CgKeyFacts *f, GError **error)
 {
 	guint8 spki[32];
 	gsize i;
 
-	if (!check_shape(key, TRUE, error))
-		return FALSE;
 	if (f != NULL && f->spki_sha256 != NULL)
 		memcpy(spki, f->spki_sha256, 32);
 	else if (!cg_spki_sha256(key, spki))
@@ -227,4 +227,23 @@ cg_policy_check_key(CgPkey *key, const CgKeyFacts *f, GError **error)
 		                                   "same key"
 		                                 : "");
 	return TRUE;
+}
+
+gboolean
+cg_policy_check_key(CgPkey *key, const CgKeyFacts *f, GError **error)
+{
+	return check_shape(key, TRUE, error) && check_facts(key, f, error);
+}
+
+void
+cg_csr_check_key(CgCsr *csr)
+{
+	csr->key_checked = check_shape(csr->key, TRUE, NULL);
+}
+
+gboolean
+cg_policy_check_csr_key(const CgCsr *csr, const CgKeyFacts *f, GError **error)
+{
+	return (csr->key_checked || check_shape(csr->key, TRUE, error)) &&
+	       check_facts(csr->key, f, error);
 }

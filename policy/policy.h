@@ -79,6 +79,7 @@ typedef struct {
 	guint8 spki_sha256[32]; /* SHA-256 of spki's DER */
 	char *mailbox;  /* the one mailbox the CSR names (SAN or emailAddress), or NULL */
 	char *key_desc; /* "RSA 2048", "EC P-256", "Ed25519" */
+	gboolean key_checked; /* cg_csr_check_key passed */
 } CgCsr;
 
 /* PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER. Checks the
@@ -127,6 +128,14 @@ gboolean cg_policy_check_key_shape(CgPkey *key, GError **error);
 
 /* CG_ERROR_NOT_AUTHORISED saying which rule the key breaks. */
 gboolean cg_policy_check_key(CgPkey *key, const CgKeyFacts *facts, GError **error);
+
+/* The part of cg_policy_check_key that needs no facts (the key's shape,
+ * its EC point included), run ahead on a CSR by the thread that parsed it
+ * (the issuer's verifier): csr->key_checked when it passes. */
+void cg_csr_check_key(CgCsr *csr);
+/* cg_policy_check_key of a CSR's key, its shape left out when checked
+ * ahead; a key that failed there is checked again, for the reason. */
+gboolean cg_policy_check_csr_key(const CgCsr *csr, const CgKeyFacts *facts, GError **error);
 
 /* ---- request letters (letter.c) ---- */
 

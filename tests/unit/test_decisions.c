@@ -7,7 +7,9 @@
 #include "common.h"
 #include "policy.h"
 
+#include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <string.h>
 
 #define NOW ((gint64)1800000000)
@@ -227,6 +229,60 @@ test_issue(void **state)
 	assert_reason(cg_policy_issue(&f, NOW), NULL);
 }
 
+/* A CSR of a new key of that type and curve, parsed. */
+static CgCsr *
+csr_of_new_key(const char *curve)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+	X509_REQ *req = X509_REQ_new();
+	unsigned char *der = NULL;
+	int len;
+	CgCsr *csr;
+
+	assert_non_null(key);
+	assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+	assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+	len = i2d_X509_REQ(req, &der);
+	assert_true(len > 0);
+	csr = cg_csr_parse(der, (gsize)len, NULL);
+	assert_non_null(csr);
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	EVP_PKEY_free(key);
+	return csr;
+}
+
+/* The key's shape checked ahead (the issuer's verifier thread): the job's
+ * check leaves it out then, keeps every rule that needs the store's facts,
+ * and a key that failed ahead is refused with its reason. */
+static void
+test_key_checked_ahead(void **state)
+{
+	g_autoptr(CgCsr) good_csr = csr_of_new_key("P-256");
+	g_autoptr(CgCsr) bad_csr = csr_of_new_key("P-224");
+	CgIssueFacts f;
+
+	(void)state;
+	g_free(good_csr->mailbox), good_csr->mailbox = NULL;
+	g_free(bad_csr->mailbox), bad_csr->mailbox = NULL;
+	assert_false(good_csr->key_checked); /* a parse alone checks no shape */
+	cg_csr_check_key(good_csr);
+	assert_true(good_csr->key_checked);
+	f = good(good_csr);
+	assert_reason(cg_policy_issue(&f, NOW), NULL);
+	f = good(good_csr), f.key.compromised = TRUE;
+	assert_reason(cg_policy_issue(&f, NOW), "compromise");
+
+	cg_csr_check_key(bad_csr);
+	assert_false(bad_csr->key_checked);
+	f = good(bad_csr);
+	assert_reason(cg_policy_issue(&f, NOW), "EC curve secp224r1; accepted are");
+	/* The mark is what the job trusts: set, the shape is not looked at
+	 * again (which is why only cg_csr_check_key sets it). */
+	bad_csr->key_checked = TRUE;
+	assert_reason(cg_policy_issue(&f, NOW), NULL);
+}
+
 static CgRenewalFacts
 renewable(void)
 {
@@ -394,8 +450,8 @@ main(void)
 	    cmocka_unit_test(test_domain_usable), cmocka_unit_test(test_domain_method),
 	    cmocka_unit_test(test_org_reuse),     cmocka_unit_test(test_enroll_auth),
 	    cmocka_unit_test(test_renewal),       cmocka_unit_test(test_sponsor),
-	    cmocka_unit_test(test_issue),         cmocka_unit_test(test_subject),
-	    cmocka_unit_test(test_caa),
+	    cmocka_unit_test(test_issue),         cmocka_unit_test(test_key_checked_ahead),
+	    cmocka_unit_test(test_subject),       cmocka_unit_test(test_caa),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
