@@ -279,6 +279,8 @@ cg_ca_free(CgCa *ca)
 	X509_free(ca->enc_cert);
 	g_free(ca->key_location);
 	g_free(ca->own);
+	if (ca->exts != NULL)
+		g_hash_table_unref(ca->exts);
 	g_free(ca);
 }
 

@@ -22,6 +22,9 @@ struct CgCa {
 	char *key_location;
 	guint8 (*own)[32];
 	gsize n_own;
+	/* Extensions of its certificates that depend on nothing of the
+	 * subject, made once: "NID=value" -> X509_EXTENSION (profile.c). */
+	GHashTable *exts;
 };
 
 struct CgIssuer {

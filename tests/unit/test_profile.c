@@ -72,6 +72,66 @@ test_organization(void **state)
 	X509_free(x);
 }
 
+/* Every extension of a's, in order, is b's byte for byte. */
+static void
+assert_same_extensions(X509 *a, X509 *b)
+{
+	int i, n = X509_get_ext_count(a);
+
+	assert_int_equal(n, X509_get_ext_count(b));
+	for (i = 0; i < n; i++) {
+		unsigned char *da = NULL, *db = NULL;
+		int la = i2d_X509_EXTENSION(X509_get_ext(a, i), &da);
+		int lb = i2d_X509_EXTENSION(X509_get_ext(b, i), &db);
+
+		assert_true(la > 0);
+		assert_int_equal(la, lb);
+		assert_memory_equal(da, db, (size_t)la);
+		OPENSSL_free(da);
+		OPENSSL_free(db);
+	}
+}
+
+/* cg_ca_issue makes the extensions that depend on the issuer alone once
+ * per CA: each certificate it signs has the extensions cg_cert_build makes
+ * afresh, for every key type, key usage and URL, the second time too. */
+static void
+test_extension_cache(void **state)
+{
+	Fx *fx = *state;
+	EVP_PKEY *keys[] = {fx->ec, fx->rsa, fx->ed, fx->ec, fx->rsa, fx->rsa};
+	const char *crl[] = {NULL, NULL, NULL, "http://ca.example.net/other.crl", NULL, NULL};
+	gsize i;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < G_N_ELEMENTS(keys); i++) {
+			g_autoptr(GError) err = NULL;
+			CgCertRequest r;
+			X509 *fresh, *signed_;
+
+			cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, keys[i]);
+			if (crl[i] != NULL)
+				r.crl_url = crl[i];
+			r.multipurpose = i == 4;
+			r.encipher_only = i == 5;
+			fresh = cg_cert_build(&r, &err);
+			assert_non_null(fresh);
+			signed_ = issue(fx->ca, &r, &err);
+			if (signed_ == NULL)
+				print_error("request %zu: %s\n", i, err->message);
+			assert_non_null(signed_);
+			assert_same_extensions(signed_, fresh);
+			X509_free(fresh);
+			X509_free(signed_);
+		}
+	}
+	/* Made once each: four key usages (EC, RSA, Ed25519, RSA encipher
+	 * only), two extended, two CRL URLs, the AIA and the AKI. */
+	assert_non_null(fx->ca->exts);
+	assert_int_equal(g_hash_table_size(fx->ca->exts), 10);
+}
+
 /* Internationalised mailboxes: an IDN domain is certified as A-labels in an
  * rfc822Name; a UTF-8 local part gets an otherName SmtpUTF8Mailbox (RFC 9598,
  * domain in U-labels) and no emailAddress (an IA5String). */
@@ -240,9 +300,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_organization), cmocka_unit_test(test_international), cmocka_unit_test(test_sponsor_and_keys),
-	    cmocka_unit_test(test_refusals),     
-	    cmocka_unit_test(test_crl),
+	    cmocka_unit_test(test_organization),  cmocka_unit_test(test_extension_cache),
+	    cmocka_unit_test(test_international), cmocka_unit_test(test_sponsor_and_keys),
+	    cmocka_unit_test(test_refusals),      cmocka_unit_test(test_crl),
 	};
 
 	return cmocka_run_group_tests(tests, cg_profilefx_setup, cg_profilefx_teardown);
