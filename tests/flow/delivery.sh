@@ -5,7 +5,9 @@
 #     by `certgate queue show`, and nothing is lost; `queue flush` retries it
 #   - exit 67 (EX_NOUSER): refused for good, recorded as mail.failed in the
 #     audit log, and not retried
-#   - the argv the MTA gets: -i -f BounceAddress -- the mailbox
+#   - the argv the MTA gets: -i -f BounceAddress -- the mailbox; nothing of
+#     the issuer's open in it, no signal blocked or ignored
+#   - no MTA to run, or one killed by a signal: deferred, delivered later
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -21,6 +23,7 @@ cat > "$T/mta" <<EOF2
 case "\$(cat $T/mta.mode)" in
 temp) echo "451 4.3.0 queue file write error"; exit 75 ;;
 perm) echo "550 5.1.1 user unknown"; exit 67 ;;
+kill) kill -9 \$\$ ;;
 esac
 n=\$(ls $T/out | grep -c '\\.argv\$')
 echo "\$*" > $T/out/\$n.argv
@@ -95,6 +98,31 @@ wait_for 10 sh -c "$cg audit show | grep -q ' mail.failed  *$sb .*550 5.1.1 user
 logged "mail refused for good" && ok "and logged for the operator" || bad "not logged"
 [ "$($cg queue show | tail -1)" = "0 jobs" ] && ok "not retried" || bad "queue: $($cg queue show)"
 $cg audit show | grep -q " cert.deliver  *$sb " && bad "recorded as delivered" || ok "not recorded as delivered"
+# No MTA to run, then one killed by a signal: each a temporary failure,
+# retried, and delivered once the MTA is back.
+reloads() { grep -c "configuration and CA material reloaded" "$T/issuer.log"; }
+r=$(reloads)
+sed "s|^Sendmail .*|Sendmail $T/no-such-mta|" "$T/good.conf" > "$T/certgate.conf"
+kill -USR1 "$ipid"
+wait_for 10 sh -c "[ \$(grep -c 'configuration and CA material reloaded' $T/issuer.log) -gt $r ]" || bad "no reload"
+ca_csr c
+sc=$($cg cert issue --org 1 --mailbox cara@example.org --csr "$T/c.csr" --wait --timeout 30 2>&1 || true)
+echo "$sc" | grep -qE '^[0-9a-f]{32}$' || bad "issue: $sc"
+wait_for 10 logged "cannot run $T/no-such-mta: No such file or directory; retry in" &&
+	ok "no MTA to run: deferred, logged" || bad "no MTA: $(grep -i "deliver\|cannot" "$T/issuer.log" | tail -3)"
+r=$(reloads)
+sed "s|^Sendmail .*|Sendmail $T/mta|" "$T/good.conf" > "$T/certgate.conf"
+echo kill > "$T/mta.mode"
+kill -USR1 "$ipid"
+wait_for 10 sh -c "[ \$(grep -c 'configuration and CA material reloaded' $T/issuer.log) -gt $r ]" || bad "no reload"
+$cg queue flush > /dev/null
+wait_for 10 logged "was killed by signal 9" && ok "an MTA killed by a signal: deferred, logged" ||
+	bad "killed MTA: $(grep -i "deliver\|signal" "$T/issuer.log" | tail -3)"
+$cg audit show | grep -q " cert.deliver  *$sc " && bad "recorded as delivered" || ok "not recorded as delivered while it failed"
+echo ok > "$T/mta.mode"
+$cg queue flush > /dev/null
+wait_for 10 sh -c "$cg audit show | grep -q ' cert.deliver  *$sc '" && grep -l "serial $sc" "$T/out/"*.eml > /dev/null &&
+	ok "delivered once the MTA is back" || bad "not delivered: $($cg queue show)"
 $cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain"
 [ $fail -ne 0 ] && cat "$T/issuer.log"
 exit $fail
