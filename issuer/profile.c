@@ -57,25 +57,38 @@ cg_sign_cert(X509 *x, EVP_PKEY *key, GError **error)
 	return TRUE;
 }
 
-gboolean
-cg_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, GError **error)
+/* The extension nid=value as X509V3_EXT_nconf makes it, for issuer (and
+ * subject, when the value needs it: NULL otherwise). */
+static X509_EXTENSION *
+make_ext(X509 *issuer, X509 *subject, int nid, const char *value, GError **error)
 {
 	X509V3_CTX ctx;
 	X509_EXTENSION *ext;
-	gboolean ok;
 
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value);
-	if (ext == NULL) {
+	X509V3_set_ctx(&ctx, issuer, subject, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "extension %s=%s: %s",
 		            OBJ_nid2sn(nid), value, cg_openssl_error());
-		return FALSE;
-	}
-	ok = X509_add_ext(x, ext, -1) == 1;
+	return ext;
+}
+
+/* A copy of ext appended to x's extensions. */
+static gboolean
+put_ext(X509 *x, X509_EXTENSION *ext, int nid, GError **error)
+{
+	if (X509_add_ext(x, ext, -1) == 1)
+		return TRUE;
+	g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot add extension %s", OBJ_nid2sn(nid));
+	return FALSE;
+}
+
+gboolean
+cg_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, GError **error)
+{
+	X509_EXTENSION *ext = make_ext(issuer, x, nid, value, error);
+	gboolean ok = ext != NULL && put_ext(x, ext, nid, error);
+
 	X509_EXTENSION_free(ext);
-	if (!ok)
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot add extension %s",
-		            OBJ_nid2sn(nid));
 	return ok;
 }
 
@@ -292,26 +305,16 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value, GHashTable *exts, GEr
 {
 	g_autofree char *key = NULL;
 	X509_EXTENSION *ext;
-	X509V3_CTX ctx;
 
 	if (exts == NULL)
 		return cg_x509_add_ext(x, issuer, nid, value, error);
 	key = g_strdup_printf("%d=%s", nid, value);
 	if ((ext = g_hash_table_lookup(exts, key)) == NULL) {
-		X509V3_set_ctx(&ctx, issuer, NULL, NULL, NULL, 0);
-		if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL) {
-			g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "extension %s=%s: %s",
-			            OBJ_nid2sn(nid), value, cg_openssl_error());
+		if ((ext = make_ext(issuer, NULL, nid, value, error)) == NULL)
 			return FALSE;
-		}
 		g_hash_table_insert(exts, g_steal_pointer(&key), ext);
 	}
-	if (X509_add_ext(x, ext, -1) != 1) {
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot add extension %s",
-		            OBJ_nid2sn(nid));
-		return FALSE;
-	}
-	return TRUE;
+	return put_ext(x, ext, nid, error);
 }
 
 static void

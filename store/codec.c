@@ -456,19 +456,17 @@ item_decode(GVariant *v)
 
 /* The CSR of a queued item, from its stored bytes, without decoding the
  * record or walking its form: NULL when it is not a queued item. A hint
- * only: see cg_store_item_csr_hint. Version 2 appends an a{sv} to ITEM_T. */
+ * only: see cg_store_item_csr_hint. Both versions start with ITEM_T's
+ * members. */
 GBytes *
 cg_item_csr_hint(const void *data, gsize len)
 {
 	g_autoptr(GBytes) bytes = g_bytes_new_static(data, len);
-	g_autoptr(GVariant) env = NULL, body = NULL, csr = NULL;
+	g_autoptr(GVariant) body = NULL, csr = NULL;
 	guint32 version;
 	guint8 status;
 
-	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
-	g_variant_get(env, "(uv)", &version, &body);
-	if (!(version == 1 && g_variant_is_of_type(body, G_VARIANT_TYPE(ITEM_T))) &&
-	    !(version == 2 && g_variant_is_of_type(body, G_VARIANT_TYPE("(susssssayyssa{sv})"))))
+	if ((body = cg_record_body(CG_REC_ITEM, bytes, FALSE, &version, NULL)) == NULL)
 		return NULL;
 	csr = g_variant_get_child_value(body, 7);
 	g_variant_get_child(body, 8, "y", &status);

@@ -78,15 +78,13 @@ cg_record_free(CgRecordKind kind, gpointer rec)
 		cg_codecs[kind].free(rec);
 }
 
-static gpointer
-record_decode(CgRecordKind kind, const void *data, gsize len, gboolean check, GError **error)
+GVariant *
+cg_record_body(CgRecordKind kind, GBytes *bytes, gboolean check, guint32 *version, GError **error)
 {
 	const CgCodec *c = &cg_codecs[kind];
-	g_autoptr(GBytes) bytes = g_bytes_new(data, len);
-	g_autoptr(GVariant) env = NULL, body = NULL, v1 = NULL, extras = NULL;
+	g_autoptr(GVariant) env = NULL, body = NULL;
 	g_autofree char *t2 = v2_type(c->type);
 	guint32 have;
-	gpointer rec;
 
 	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
 	if (check && !g_variant_is_normal_form(env)) {
@@ -103,6 +101,21 @@ record_decode(CgRecordKind kind, const void *data, gsize len, gboolean check, GE
 		            g_variant_get_type_string(body), have == V1 ? c->type : t2);
 		return NULL;
 	}
+	*version = have;
+	return g_steal_pointer(&body);
+}
+
+static gpointer
+record_decode(CgRecordKind kind, const void *data, gsize len, gboolean check, GError **error)
+{
+	const CgCodec *c = &cg_codecs[kind];
+	g_autoptr(GBytes) bytes = g_bytes_new(data, len);
+	g_autoptr(GVariant) body = NULL, v1 = NULL, extras = NULL;
+	guint32 have;
+	gpointer rec;
+
+	if ((body = cg_record_body(kind, bytes, check, &have, error)) == NULL)
+		return NULL;
 	if (have == V1) {
 		v1 = g_variant_ref(body);
 	} else {

@@ -12,19 +12,31 @@
 
 #define S(x) ((x) != NULL ? (x) : "")
 
-static gpointer
-rec_get(CgStore *s, CgTxn *txn, CgRecordKind kind, const void *key, gsize klen, GError **error)
+/* The stored bytes of a record into d (malloc'd: the caller frees
+ * d->data), read as txn reads: BDB's return code. */
+static int
+rec_get_raw(CgStore *s, CgTxn *txn, CgRecordKind kind, const void *key, gsize klen, DBT *d)
 {
 	DB *db = s->db[cg_record_dbi(kind)];
-	DBT k = {0}, d = {0};
-	gpointer rec;
-	int rc;
+	DBT k = {0};
 
 	k.data = (void *)key;
 	k.size = (u_int32_t)klen;
-	d.flags = DB_DBT_MALLOC;
-	rc = db->get(db, cg_txn_raw(txn), &k, &d,
-	             txn == NULL ? 0 : txn->read_committed ? DB_READ_COMMITTED : DB_RMW);
+	memset(d, 0, sizeof(*d));
+	d->flags = DB_DBT_MALLOC;
+	return db->get(db, cg_txn_raw(txn), &k, d,
+	               txn == NULL           ? 0
+	               : txn->read_committed ? DB_READ_COMMITTED
+	                                     : DB_RMW);
+}
+
+static gpointer
+rec_get(CgStore *s, CgTxn *txn, CgRecordKind kind, const void *key, gsize klen, GError **error)
+{
+	DBT d;
+	gpointer rec;
+	int rc = rec_get_raw(s, txn, kind, key, klen, &d);
+
 	if (rc != 0) {
 		cg_db_fail(rc, cg_db_specs[cg_record_dbi(kind)].name, error);
 		return NULL;
@@ -196,18 +208,11 @@ GBytes *
 cg_store_item_csr_hint(CgStore *s, CgTxn *txn, const char *request_id, guint32 index)
 {
 	g_autoptr(GByteArray) k = g_byte_array_new();
-	DB *db = s->db[DBI_ITEMS];
-	DBT key = {0}, d = {0};
+	DBT d;
 	GBytes *csr;
 
 	cg_item_key(request_id, index, k);
-	key.data = k->data;
-	key.size = k->len;
-	d.flags = DB_DBT_MALLOC;
-	if (db->get(db, cg_txn_raw(txn), &key, &d,
-	            txn == NULL           ? 0
-	            : txn->read_committed ? DB_READ_COMMITTED
-	                                  : DB_RMW) != 0)
+	if (rec_get_raw(s, txn, CG_REC_ITEM, k->data, k->len, &d) != 0)
 		return NULL;
 	csr = cg_item_csr_hint(d.data, d.size);
 	free(d.data);

@@ -102,6 +102,12 @@ GBytes *cg_item_csr_hint(const void *data, gsize len);
 GBytes *cg_record_encode(CgRecordKind kind, gconstpointer rec);
 void cg_record_key(CgRecordKind kind, gconstpointer rec, GByteArray *key);
 gpointer cg_record_decode(CgRecordKind kind, const void *data, gsize len, GError **error);
+/* The body of a stored record, its envelope's version known and the body
+ * of that version's type (a version 2 body is the version 1 tuple's
+ * members, then an a{sv}); with check, its bytes in normal form first.
+ * NULL (CG_ERROR_CORRUPT) otherwise. */
+GVariant *cg_record_body(CgRecordKind kind, GBytes *bytes, gboolean check, guint32 *version,
+                         GError **error);
 /* The same for a value certgate has just written (index callbacks): no
  * normal-form walk. NULL when it does not decode. */
 gpointer cg_record_decode_own(CgRecordKind kind, const void *data, gsize len);
