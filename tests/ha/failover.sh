@@ -33,7 +33,6 @@ site a 100 "ReplicationCreateGroup yes"
 site b 90
 site c 80
 
-master() { for s in a b c; do [ "$(role $s)" = master ] && { echo $s; return; }; done; echo none; }
 for s in a b c; do start $s; done
 i=0
 while [ "$(role a)" != master ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
@@ -52,7 +51,7 @@ done
 	k=0
 	while [ $k -lt "$KILLS" ] && [ ! -e "$T/halt" ]; do
 		sleep "$(( $(od -An -N1 -tu1 /dev/urandom) % 5 + 3 ))"
-		m=$(master)
+		m=$(master_site)
 		[ "$m" != none ] || continue
 		stop "$m" KILL
 		echo "killed $m" >> "$T/kills"
@@ -106,7 +105,7 @@ ok "$N requests sent: $(grep -c . "$T/acked") acknowledged, $(grep -c . "$T/defe
 m=none
 i=0
 while [ $i -lt 300 ]; do
-	m=$(master)
+	m=$(master_site)
 	if [ "$m" != none ] && [ "$("$CG_BIN/certgate" -c "$T/$m.conf" --json cert list | grep -c '"serial"')" -ge "$N" ]; then
 		break
 	fi

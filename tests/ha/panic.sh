@@ -6,8 +6,9 @@
 #     open that failed: tests/CMakeLists.txt says why the sanitizer build
 #     does not run this test)
 #   - the site's issuer stops within its grace; its restart recovers the
-#     environment; the site is master again with every record it held, and
-#     issues what was queued before the panic and after it
+#     environment and rejoins the group with every record it held; the
+#     group's master (a, or b when b holds a later log) issues what was
+#     queued before the panic and after it
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -86,13 +87,29 @@ until grep -q -E "$stopped" "$T/a.log"; do
 done
 grep -q -E "$stopped" "$T/a.log" && ok "a's issuer stopped on the panic" ||
 	bad "a's issuer did not stop on the panic"
-wait_role a master 60 && ok "a recovered and is master again" || bad "a is $(role a) after its restart"
-
-cgs a cert issue --org 1 --mailbox user2@example.org --csr "$T/u2.csr" > /dev/null &&
-	ok "a request after the recovery is taken" || bad "cert issue after the recovery"
+# The restart rejoins the group. Which site is master then is the
+# election's: the site with the later log wins, then the higher priority.
+# b may hold log records that a's panic lost (a master sends each record as
+# it writes it, and flushes its log at a commit; a transaction open at the
+# panic is gone from a after its recovery but not from b), and then b wins.
+# Either is right, as long as the group has a master and a is in it.
 i=0
-while [ "$(issued)" -lt 2 ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
-[ "$(issued)" -eq 2 ] && ok "both requests issued, the one queued before the panic and the one after" ||
-	bad "$(issued) certificates issued, 2 expected"
+m=none
+while [ $i -lt 300 ]; do
+	m=$(master_site)
+	case $m:$(role a) in none:*) ;; *:master | *:client) break ;; esac
+	sleep 0.2
+	i=$((i + 1))
+done
+[ "$m" != none ] && ok "a recovered and rejoined the group ($m the master)" ||
+	bad "no master after a's restart: a is $(role a), b is $(role b); a's log ends: $(tail -3 "$T/a.log" | tr '\n' ' ')"
+
+cgs "$m" cert issue --org 1 --mailbox user2@example.org --csr "$T/u2.csr" > /dev/null &&
+	ok "a request after the recovery is taken ($m)" || bad "cert issue on $m after the recovery"
+# Counted on a: whichever site issued them, a holds both.
+i=0
+while [ "$(issued)" -lt 2 ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
+[ "$(issued)" -eq 2 ] && ok "both requests issued, the one queued before the panic and the one after; a holds both" ||
+	bad "$(issued) certificates issued on a, 2 expected"
 cgs a audit verify > /dev/null 2>&1 && ok "a's audit chain verifies" || bad "audit verify on a"
 exit $fail

@@ -17,6 +17,7 @@
 #   stop NAME [SIGNAL] stops it (TERM, or the signal) and its restarts
 #   stop_all           every site
 #   role NAME          master, client or nothing
+#   master_site        the site that is master now, or none
 #   wait_role NAME ROLE SECONDS, caught_up NAME SECONDS
 
 sites_ca() {
@@ -94,6 +95,13 @@ stop_all() { for e in $SITES; do stop "${e%%=*}"; done; }
 role() {
 	timeout -s KILL 45 "$CG_BIN/certgate" -c "$T/$1.conf" repl status --json 2>/dev/null |
 		sed -n 's/^{"role": "\([a-z]*\)".*/\1/p'
+}
+
+master_site() {
+	for e in $SITES; do
+		[ "$(role "${e%%=*}")" = master ] && { echo "${e%%=*}"; return; }
+	done
+	echo none
 }
 
 wait_role() {
