@@ -30,6 +30,19 @@ sample_org(const char *id)
 	return o;
 }
 
+/* An enrolment request of one item, a year's validity. */
+static CgRequest
+sample_request(const char *id)
+{
+	CgRequest r = {0};
+
+	r.id = (char *)id;
+	r.kind = CG_REQUEST_ENROLL;
+	r.n_items = 1;
+	r.validity_days = 365;
+	return r;
+}
+
 static void
 put_org(CgStore *s, const CgOrg *o)
 {
@@ -754,7 +767,7 @@ static gpointer
 enrolment(gpointer data)
 {
 	Writers *w = data;
-	CgRequest r = {0};
+	CgRequest r = sample_request("R2");
 	CgTxn *t;
 	guint64 n = 0;
 	gboolean ok;
@@ -764,10 +777,6 @@ enrolment(gpointer data)
 		g_cond_wait(&w->cond, &w->lock);
 	g_mutex_unlock(&w->lock);
 	t = cg_store_begin(w->s, &w->enrol_err);
-	r.id = "R2";
-	r.kind = CG_REQUEST_ENROLL;
-	r.n_items = 1;
-	r.validity_days = 365;
 	ok = (!w->ordered || cg_store_audit_lock(t, &w->enrol_err)) &&
 	     cg_store_next_id(t, "request", &n, &w->enrol_err) &&
 	     cg_store_request_put(t, &r, &w->enrol_err) &&
@@ -800,15 +809,11 @@ test_audit_lock_orders_writers(void **state)
 	Fx *fx = *state;
 	g_autoptr(GError) err = NULL;
 	Writers w = {0};
-	CgRequest r = {0};
+	CgRequest r = sample_request("R1");
 	CgTxn *t = cg_store_begin(fx->s, &err);
 	guint64 count = 0, broken = 0;
 	guint8 head[32];
 
-	r.id = "R1";
-	r.kind = CG_REQUEST_ENROLL;
-	r.n_items = 1;
-	r.validity_days = 365;
 	assert_true(cg_store_request_put(t, &r, &err));
 	assert_true(cg_store_audit_append(t, 1795290780, "test", "setup", "R1", "-", &err));
 	assert_true(cg_store_commit(t, &err));
