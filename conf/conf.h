@@ -129,6 +129,10 @@ int cg_conf_log_facility(const CgConf *conf);
 /* ExpiryReminders in seconds, longest first, into out (at most 8); how
  * many (0 for "none"). */
 guint cg_conf_reminders(const CgConf *conf, gint64 out[8]);
+/* The largest stage of ExpiryReminders below `below` (G_MAXINT64: the
+ * first) whose time (not_after less the stage) is after `after`; 0 when
+ * there is none. */
+gint64 cg_conf_reminder_next(const CgConf *conf, gint64 below, gint64 not_after, gint64 after);
 /* The next DigestTime after now (UTC seconds). */
 gint64 cg_conf_next_digest(const CgConf *conf, gint64 now);
 

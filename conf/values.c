@@ -230,6 +230,18 @@ cg_conf_reminders(const CgConf *conf, gint64 out[8])
 }
 
 gint64
+cg_conf_reminder_next(const CgConf *conf, gint64 below, gint64 not_after, gint64 after)
+{
+	gint64 stages[8], best = 0;
+	guint n = cg_conf_reminders(conf, stages), i;
+
+	for (i = 0; i < n; i++)
+		if (stages[i] < below && stages[i] > best && not_after - stages[i] > after)
+			best = stages[i];
+	return best;
+}
+
+gint64
 cg_conf_next_digest(const CgConf *conf, gint64 now)
 {
 	const char *t = conf->digest_time ? conf->digest_time : "06:00";

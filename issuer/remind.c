@@ -39,20 +39,6 @@ stage_name(gint64 seconds)
 	return g_strdup_printf("%" G_GINT64_FORMAT "h", seconds / 3600);
 }
 
-/* The largest stage of ExpiryReminders below `below` (G_MAXINT64: the
- * first) whose time is after `after`; 0 when there is none. */
-static gint64
-next_stage(CgIssuer *iss, gint64 below, gint64 not_after, gint64 after)
-{
-	gint64 stages[8], best = 0;
-	guint n = cg_conf_reminders(iss->conf, stages), i;
-
-	for (i = 0; i < n; i++)
-		if (stages[i] < below && stages[i] > best && not_after - stages[i] > after)
-			best = stages[i];
-	return best;
-}
-
 static gboolean
 schedule(CgTxn *txn, const char *serial, gint64 stage, gint64 not_after, GError **error)
 {
@@ -66,7 +52,8 @@ gboolean
 cg_issuer_schedule_reminders(CgIssuer *iss, CgTxn *txn, const char *serial, gint64 not_after,
                              gint64 now, GError **error)
 {
-	return schedule(txn, serial, next_stage(iss, G_MAXINT64, not_after, now), not_after, error);
+	return schedule(txn, serial, cg_conf_reminder_next(iss->conf, G_MAXINT64, not_after, now),
+	                not_after, error);
 }
 
 gboolean
@@ -211,8 +198,8 @@ cg_issuer_run_remind(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint64 now,
 	}
 	c->reminded = stage;
 	if (!cg_store_cert_update(txn, c, error) ||
-	    !schedule(txn, c->serial, next_stage(iss, stage, c->not_after, now), c->not_after,
-	              error))
+	    !schedule(txn, c->serial, cg_conf_reminder_next(iss->conf, stage, c->not_after, now),
+	              c->not_after, error))
 		return FALSE;
 	name = stage_name(stage);
 	until = cg_time_iso(answer_until);

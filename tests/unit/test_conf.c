@@ -159,7 +159,8 @@ test_cross_checks(void **state)
 	expect_bad("GatewayDomain ca.example.net\nDigestTime 6:00\n", "not a time HH:MM (UTC)");
 }
 
-/* ExpiryReminders longest first; "none"; the next DigestTime. */
+/* ExpiryReminders longest first, and the next stage; "none"; the next
+ * DigestTime. */
 static void
 test_lifecycle_keys(void **state)
 {
@@ -182,6 +183,16 @@ test_lifecycle_keys(void **state)
 	assert_int_equal(st[1], 86400);
 	assert_int_equal(st[2], 12 * 3600);
 	assert_int_equal(cg_conf_reminders(none, st), 0);
+	/* The chain of stages for a certificate that expires at t + 100 days
+	 * (defaults 45d 30d 15d 1d): the first still ahead, then each below. */
+	assert_int_equal(cg_conf_reminder_next(c, G_MAXINT64, t + 100 * 86400, t), 45 * 86400);
+	assert_int_equal(cg_conf_reminder_next(c, 45 * 86400, t + 100 * 86400, t), 30 * 86400);
+	assert_int_equal(cg_conf_reminder_next(c, 86400, t + 100 * 86400, t), 0);
+	/* 40 days left: 45d has passed; 30 days left exactly: 30d is not after t. */
+	assert_int_equal(cg_conf_reminder_next(c, G_MAXINT64, t + 40 * 86400, t), 30 * 86400);
+	assert_int_equal(cg_conf_reminder_next(c, G_MAXINT64, t + 30 * 86400, t), 15 * 86400);
+	assert_int_equal(cg_conf_reminder_next(d, 86400, t + 100 * 86400, t), 12 * 3600);
+	assert_int_equal(cg_conf_reminder_next(none, G_MAXINT64, t + 100 * 86400, t), 0);
 	assert_string_equal(c->operator_address, "");
 	assert_string_equal(d->operator_address, "Ops@ca.example.net");
 	assert_int_equal(cg_conf_next_digest(c, t), t + 20 * 3600); /* 06:00 tomorrow */
