@@ -148,27 +148,24 @@ present(const char *s)
 	return s != NULL && *s != '\0';
 }
 
-static X509_NAME *
-build_subject(const CgCertRequest *r, GError **error)
+/* The subject's attributes, added to n: the certificate's own name, so that
+ * no copy of a separate name is made (X509_set_subject_name encodes and
+ * decodes it again). */
+static gboolean
+build_subject(const CgCertRequest *r, X509_NAME *n, GError **error)
 {
-	CgSubjectFacts f = {r->profile,        r->mailbox,        r->org_name,
-	                    r->org_identifier, r->country,        r->state,
-	                    r->locality,       r->given_name,     r->surname,
-	                    r->field_email,    r->field_locality, r->field_state};
-	X509_NAME *n = X509_NAME_new();
+	CgSubjectFacts f = {r->profile, r->mailbox,     r->org_name,       r->org_identifier,
+	                    r->country, r->state,       r->locality,       r->given_name,
+	                    r->surname, r->field_email, r->field_locality, r->field_state};
 	CgSubject subj;
-	gboolean ok = n != NULL;
+	gboolean ok = TRUE;
 	guint i;
 
 	cg_policy_subject(&f, &subj);
 	for (i = 0; ok && i < subj.n; i++)
 		ok = add_attr(n, subj.attr[i].nid, subj.attr[i].value, subj.attr[i].max, error);
 	cg_subject_clear(&subj);
-	if (!ok) {
-		X509_NAME_free(n);
-		return NULL;
-	}
-	return n;
+	return ok;
 }
 
 static gboolean
@@ -348,7 +345,6 @@ static X509 *
 build(CgCertRequest *r, GHashTable *exts, GError **error)
 {
 	X509 *x = NULL;
-	X509_NAME *subject = NULL;
 	guint max = MIN(r->max_validity_days ? r->max_validity_days : MAX_DAYS, MAX_DAYS);
 
 	if (r->validity_days == 0 || r->validity_days > max) {
@@ -372,12 +368,13 @@ build(CgCertRequest *r, GHashTable *exts, GError **error)
 		bad(error, "the sponsor profile needs the person's given name and surname");
 		return NULL;
 	}
-	if ((subject = build_subject(r, error)) == NULL)
+	if ((x = X509_new()) == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "out of memory");
 		return NULL;
-	x = X509_new();
-	if (X509_set_version(x, X509_VERSION_3) != 1 || !set_serial(x, r, error) ||
+	}
+	if (!build_subject(r, X509_get_subject_name(x), error) ||
+	    X509_set_version(x, X509_VERSION_3) != 1 || !set_serial(x, r, error) ||
 	    X509_set_issuer_name(x, X509_get_subject_name(r->ca_cert)) != 1 ||
-	    X509_set_subject_name(x, subject) != 1 ||
 	    !(r->subject_spki != NULL ? cg_spki_copy_into(X509_get_X509_PUBKEY(x), r->subject_spki)
 	                              : X509_set_pubkey(x, r->subject_key) == 1) ||
 	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)r->not_before) == NULL ||
@@ -387,11 +384,9 @@ build(CgCertRequest *r, GHashTable *exts, GError **error)
 		if (error != NULL && *error == NULL)
 			g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
 			            "building the certificate: %s", cg_openssl_error());
-		X509_NAME_free(subject);
 		X509_free(x);
 		return NULL;
 	}
-	X509_NAME_free(subject);
 	return x;
 }
 
