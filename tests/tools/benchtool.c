@@ -21,9 +21,10 @@
  *   cg-benchtool probe CONF ORG DOMAIN REPS LISTORG
  *       the per-request costs a growing database must keep flat, each on
  *       one line: queueing an operator request for ORG (durable; REPS of
- *       them, the median and the 99th percentile), a key-reuse lookup (a key's certificates, 10 x
- * REPS random keys, mean), and listing the certificates of organisation LISTORG through its index
- * (the best of 3)
+ *       them, the median and the 99th percentile), a key-reuse lookup
+ *       (a key's certificates, 10 x REPS random keys, mean), and listing
+ *       the certificates of organisation LISTORG through its index (the
+ *       best of 3); REPS at least 1
  */
 #include "issuer.h"
 #include "daemon.h"
@@ -319,6 +320,10 @@ main(int argc, char **argv)
 	/* The daemons share the database through group certgate. */
 	umask(007);
 	n = atoi(argv[5]);
+	if (strcmp(argv[1], "probe") == 0 && n < 1) {
+		fprintf(stderr, "probe: REPS must be at least 1\n");
+		return 2;
+	}
 	if ((conf = cg_conf_load(argv[2], &err)) == NULL ||
 	    (s = cg_open_store(conf, CG_STORE_DEFAULT, &err)) ==
 	        NULL) {
@@ -326,10 +331,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(argv[1], "probe") == 0) {
-		int rc = n > 0 ? probe(s, conf, argv[3], argv[4], n, argv[6]) : 2;
+		int rc = probe(s, conf, argv[3], argv[4], n, argv[6]);
 
-		if (n <= 0)
-			fprintf(stderr, "probe: REPS must be at least 1\n");
 		cg_store_close(s);
 		return rc;
 	}
