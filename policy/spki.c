@@ -121,13 +121,71 @@ rsa_key(int ptype, const unsigned char *p, gsize len, X509_PUBKEY **canonical, G
 	return key != NULL ? key : unreadable(error, "not a usable RSA key");
 }
 
+/* The curves a template is kept for: those a certificate may carry. */
+static const int template_curves[] = {NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1};
+
+/* A key holding only curve's parameters, made once per curve and kept: a
+ * key built from it (ec_point_key) shares its group instead of building
+ * the group again from its name, which was most of reading an EC key.
+ * NULL for another curve, or if it cannot be made. */
+static EVP_PKEY *
+curve_template(int curve)
+{
+	static gsize once[G_N_ELEMENTS(template_curves)];
+	static EVP_PKEY *keys[G_N_ELEMENTS(template_curves)];
+	gsize i;
+
+	for (i = 0; i < G_N_ELEMENTS(template_curves) && template_curves[i] != curve; i++)
+		;
+	if (i == G_N_ELEMENTS(template_curves))
+		return NULL;
+	if (g_once_init_enter(&once[i])) {
+		OSSL_PARAM params[2];
+		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+		                                             (char *)OBJ_nid2sn(curve), 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+		    EVP_PKEY_fromdata(ctx, &keys[i], EVP_PKEY_KEY_PARAMETERS, params) != 1)
+			keys[i] = NULL;
+		EVP_PKEY_CTX_free(ctx);
+		ERR_clear_error();
+		g_once_init_leave(&once[i], 1);
+	}
+	return keys[i];
+}
+
+/* The key at point p (uncompressed) of curve: from the curve's template,
+ * else from the curve's name. The point is decoded and checked to be on
+ * the curve either way (EC_POINT_oct2point). NULL if it is not a point. */
+static EVP_PKEY *
+ec_point_key(int curve, const char *name, const unsigned char *p, gsize len)
+{
+	EVP_PKEY *tpl = curve_template(curve), *key;
+	OSSL_PARAM params[3];
+
+	if (tpl != NULL) {
+		key = EVP_PKEY_new();
+		if (key == NULL || EVP_PKEY_copy_parameters(key, tpl) != 1 ||
+		    EVP_PKEY_set1_encoded_public_key(key, p, len) != 1) {
+			EVP_PKEY_free(key);
+			return NULL;
+		}
+		return key;
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)p, len);
+	params[2] = OSSL_PARAM_construct_end();
+	return from_params("EC", params);
+}
+
 static EVP_PKEY *
 ec_key(int ptype, const void *pval, const unsigned char *p, gsize len, X509_PUBKEY **canonical,
        GError **error)
 {
 	int curve;
 	const char *name;
-	OSSL_PARAM params[3];
 	EVP_PKEY *key;
 
 	if (ptype != V_ASN1_OBJECT)
@@ -138,10 +196,7 @@ ec_key(int ptype, const void *pval, const unsigned char *p, gsize len, X509_PUBK
 	/* 0x04: uncompressed. Its length is then checked by the import. */
 	if (len == 0 || p[0] != 0x04)
 		return unreadable(error, "the EC point must be uncompressed (RFC 5480)");
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)p, len);
-	params[2] = OSSL_PARAM_construct_end();
-	if ((key = from_params("EC", params)) == NULL)
+	if ((key = ec_point_key(curve, name, p, len)) == NULL)
 		return unreadable(error, "not a point of its curve");
 	*canonical = pubkey_of(OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
 	                       OBJ_nid2obj(curve), p, len);

@@ -132,6 +132,20 @@ built offcurve - ecdsa-with-SHA256 0 "$ecalg" "$(echo "$point" | cut -c1-128)$(p
 expect offcurve 1 "cannot be read"
 built oncurve - ecdsa-with-SHA256 0 "$ecalg" "$point"
 expect oncurve 1 "self-signature does not verify"
+# A P-256 key is read from a kept template of its curve: a point one byte
+# short or one byte long, a P-384 point named as P-256, and a P-384 point
+# off its curve are not keys (each curve's template checks its own points).
+built short - ecdsa-with-SHA256 0 "$ecalg" "$(echo "$point" | cut -c1-128)"
+expect short 1 "cannot be read"
+built long - ecdsa-with-SHA256 0 "$ecalg" "${point}00"
+expect long 1 "cannot be read"
+point384=$(openssl pkey -in "$T/p384.key" -pubout -outform DER | tail -c 97 | hexof)
+built p384as256 - ecdsa-with-SHA256 0 "$ecalg" "$point384"
+expect p384as256 1 "cannot be read"
+last384=$(echo "$point384" | cut -c193-194)
+built offcurve384 - ecdsa-with-SHA256 0 "oid=OID:id-ecPublicKey
+curve=OID:secp384r1" "$(echo "$point384" | cut -c1-192)$(printf '%02x' $((0x$last384 ^ 1)))"
+expect offcurve384 1 "cannot be read"
 # The SPKI digest certgate keeps for a key equals the digest of OpenSSL's
 # own encoding of it, whichever way the request spelt the key.
 canon=$(openssl pkey -in "$T/rsa2048.key" -pubout -outform DER | sha256sum | cut -c1-64)
