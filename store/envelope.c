@@ -20,28 +20,44 @@
 #define V1 1
 #define V2 2
 
+/* The envelope and its members are made and read by position: a format
+ * string ("(uv)") is parsed again at every call. */
 GBytes *
 cg_envelope_pack(guint32 version, GVariant *body)
 {
-	g_autoptr(GVariant) env = g_variant_ref_sink(g_variant_new("(uv)", version, body));
+	GVariant *members[2] = {g_variant_new_uint32(version), g_variant_new_variant(body)};
+	g_autoptr(GVariant) env = g_variant_ref_sink(g_variant_new_tuple(members, 2));
 
 	return g_variant_get_data_as_bytes(env);
+}
+
+/* The envelope in bytes: its version and its body, if its bytes are in
+ * normal form (or check is FALSE: bytes this process wrote); else NULL. */
+static GVariant *
+envelope_split(GBytes *bytes, gboolean check, guint32 *version)
+{
+	g_autoptr(GVariant) env = NULL, v = NULL, body = NULL;
+
+	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
+	if (check && !g_variant_is_normal_form(env))
+		return NULL;
+	v = g_variant_get_child_value(env, 0);
+	*version = g_variant_get_uint32(v);
+	body = g_variant_get_child_value(env, 1);
+	return g_variant_get_variant(body);
 }
 
 GVariant *
 cg_envelope_open(const void *data, gsize len, guint32 version, const char *type, GError **error)
 {
 	g_autoptr(GBytes) bytes = g_bytes_new(data, len);
-	g_autoptr(GVariant) env = NULL;
 	GVariant *body;
 	guint32 have;
 
-	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
-	if (!g_variant_is_normal_form(env)) {
+	if ((body = envelope_split(bytes, TRUE, &have)) == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record is not well-formed");
 		return NULL;
 	}
-	g_variant_get(env, "(uv)", &have, &body);
 	if (have != version) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "unknown record version %u", have);
 		g_variant_unref(body);
@@ -56,13 +72,25 @@ cg_envelope_open(const void *data, gsize len, guint32 version, const char *type,
 	return body;
 }
 
-/* The version 2 type: the version 1 tuple's members, then a{sv}. */
-static char *
-v2_type(const char *v1)
+/* The version 2 type of each kind: the version 1 tuple's members, then
+ * a{sv}; made once. */
+static const char *
+v2_type(CgRecordKind kind)
 {
-	gsize n = strlen(v1);
+	static gsize once;
+	static char *types[CG_REC_N_KINDS];
 
-	return g_strdup_printf("%.*sa{sv})", (int)(n - 1), v1);
+	if (g_once_init_enter(&once)) {
+		int k;
+
+		for (k = 0; k < CG_REC_N_KINDS; k++) {
+			const char *v1 = cg_codecs[k].type;
+
+			types[k] = g_strdup_printf("%.*sa{sv})", (int)(strlen(v1) - 1), v1);
+		}
+		g_once_init_leave(&once, 1);
+	}
+	return types[kind];
 }
 
 int
@@ -82,23 +110,22 @@ GVariant *
 cg_record_body(CgRecordKind kind, GBytes *bytes, gboolean check, guint32 *version, GError **error)
 {
 	const CgCodec *c = &cg_codecs[kind];
-	g_autoptr(GVariant) env = NULL, body = NULL;
-	g_autofree char *t2 = v2_type(c->type);
+	const char *type;
+	g_autoptr(GVariant) body = NULL;
 	guint32 have;
 
-	env = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("(uv)"), bytes, FALSE));
-	if (check && !g_variant_is_normal_form(env)) {
+	if ((body = envelope_split(bytes, check, &have)) == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record is not well-formed");
 		return NULL;
 	}
-	g_variant_get(env, "(uv)", &have, &body);
 	if (have != V1 && have != V2) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "unknown record version %u", have);
 		return NULL;
 	}
-	if (!g_variant_is_of_type(body, G_VARIANT_TYPE(have == V1 ? c->type : t2))) {
+	type = have == V1 ? c->type : v2_type(kind);
+	if (!g_variant_is_of_type(body, G_VARIANT_TYPE(type))) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "record has type %s, expected %s",
-		            g_variant_get_type_string(body), have == V1 ? c->type : t2);
+		            g_variant_get_type_string(body), type);
 		return NULL;
 	}
 	*version = have;
