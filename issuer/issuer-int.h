@@ -16,6 +16,9 @@ struct CgCa {
 	STACK_OF(X509) * chain; /* issuing CA, then the root */
 	EVP_PKEY *key;
 	void *engine; /* ENGINE* when the key is on a PKCS#11 token */
+	/* A signing context set up once for key, copied for each certificate
+	 * (cg_ca_sign); NULL: each is signed with X509_sign. */
+	EVP_MD_CTX *sign_ctx;
 	X509 *gw_cert;
 	EVP_PKEY *gw_key;
 	X509 *enc_cert; /* the gateway's encryption certificate, NULL when absent */

@@ -53,6 +53,8 @@ const char *cg_ca_key_location(CgCa *ca);
 const guint8 (*cg_ca_own_keys(CgCa *ca, gsize *n))[32];
 /* Signs data-structure helpers use: borrowed. */
 EVP_PKEY *cg_ca_key(CgCa *ca);
+/* Signs x with the CA's key, as cg_sign_cert does. */
+gboolean cg_ca_sign(CgCa *ca, X509 *x, GError **error);
 
 typedef struct {
 	gboolean root_rsa;       /* root CA key RSA 4096 instead of P-384 */

@@ -426,7 +426,7 @@ cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
 		X509_free(x);
 		return NULL;
 	}
-	if (!cg_sign_cert(x, cg_ca_key(ca), error)) {
+	if (!cg_ca_sign(ca, x, error)) {
 		X509_free(x);
 		return NULL;
 	}

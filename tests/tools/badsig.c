@@ -1,10 +1,10 @@
 /*
- * badsig.c: a faulty signer, for tests (LD_PRELOAD). X509_sign() signs as
- * usual, then, for a certificate whose subject names $CG_BADSIG_SUBJECT,
- * flips one bit of the signature: what a failing HSM or a fault in the
+ * badsig.c: a faulty signer, for tests (LD_PRELOAD). X509_sign() and
+ * X509_sign_ctx() sign as usual, then, for a certificate whose subject
+ * names $CG_BADSIG_SUBJECT, flip one bit of the signature: what a failing HSM or a fault in the
  * signing computation would hand back. The issuer must never let such a
  * certificate out (its post-issuance check verifies every signature).
- * With $CG_SLOWSIG_MS set, every X509_sign() first sleeps that long: a slow
+ * With $CG_SLOWSIG_MS set, every signature first sleeps that long: a slow
  * HSM, which makes the issuer's batches reach their time limit.
  */
 #ifndef _GNU_SOURCE
@@ -17,25 +17,28 @@
 #include <openssl/x509.h>
 
 typedef int (*SignFn)(X509 *, EVP_PKEY *, const EVP_MD *);
+typedef int (*SignCtxFn)(X509 *, EVP_MD_CTX *);
 
-int
-X509_sign(X509 *x, EVP_PKEY *pkey, const EVP_MD *md)
+static void
+slow_down(void)
 {
-	static SignFn real;
-	const char *want = getenv("CG_BADSIG_SUBJECT");
 	const char *slow = getenv("CG_SLOWSIG_MS");
-	const ASN1_BIT_STRING *sig = NULL;
-	char subject[512];
-	int rc;
 
-	if (real == NULL)
-		real = (SignFn)dlsym(RTLD_NEXT, "X509_sign");
 	if (slow != NULL && atoi(slow) > 0) {
 		struct timespec ts = {atoi(slow) / 1000, (atoi(slow) % 1000) * 1000000L};
 
 		nanosleep(&ts, NULL);
 	}
-	rc = real(x, pkey, md);
+}
+
+/* rc, having flipped a bit of x's signature if its subject is the one. */
+static int
+spoil(X509 *x, int rc)
+{
+	const char *want = getenv("CG_BADSIG_SUBJECT");
+	const ASN1_BIT_STRING *sig = NULL;
+	char subject[512];
+
 	if (rc <= 0 || want == NULL || *want == '\0')
 		return rc;
 	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
@@ -45,4 +48,28 @@ X509_sign(X509 *x, EVP_PKEY *pkey, const EVP_MD *md)
 	if (sig != NULL && ASN1_STRING_length(sig) > 8)
 		((unsigned char *)ASN1_STRING_get0_data(sig))[ASN1_STRING_length(sig) - 3] ^= 0x01;
 	return rc;
+}
+
+int
+X509_sign(X509 *x, EVP_PKEY *pkey, const EVP_MD *md)
+{
+	static SignFn real;
+
+	if (real == NULL)
+		real = (SignFn)dlsym(RTLD_NEXT, "X509_sign");
+	slow_down();
+	return spoil(x, real(x, pkey, md));
+}
+
+/* The issuer signs its certificates with a copy of a context set up once
+ * for its key (cg_ca_sign). */
+int
+X509_sign_ctx(X509 *x, EVP_MD_CTX *ctx)
+{
+	static SignCtxFn real;
+
+	if (real == NULL)
+		real = (SignCtxFn)dlsym(RTLD_NEXT, "X509_sign_ctx");
+	slow_down();
+	return spoil(x, real(x, ctx));
 }

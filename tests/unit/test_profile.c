@@ -132,6 +132,54 @@ test_extension_cache(void **state)
 	assert_int_equal(g_hash_table_size(fx->ca->exts), 10);
 }
 
+/* Certificates are signed by a copy of a context set up once for the CA
+ * key (cg_ca_sign): the same request signed twice gives the same TBS and
+ * signature algorithm as X509_sign, two signatures that differ (each draws
+ * its own nonce) and both verify with the CA's key. */
+static void
+test_sign_context(void **state)
+{
+	Fx *fx = *state;
+	CgCertRequest r;
+	g_autoptr(GError) err = NULL;
+	X509 *a, *b, *ref;
+	const ASN1_BIT_STRING *sa, *sb;
+	const X509_ALGOR *aa, *ar;
+	unsigned char *ta = NULL, *tb = NULL, *tr = NULL;
+	int la, lb, lr;
+
+	assert_non_null(fx->ca->sign_ctx);
+	cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
+	a = issue(fx->ca, &r, &err);
+	b = issue(fx->ca, &r, &err);
+	ref = cg_cert_build(&r, &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(ref);
+	assert_true(cg_sign_cert(ref, cg_ca_key(fx->ca), &err));
+	la = i2d_re_X509_tbs(a, &ta);
+	lb = i2d_re_X509_tbs(b, &tb);
+	lr = i2d_re_X509_tbs(ref, &tr);
+	assert_true(la > 0);
+	assert_int_equal(la, lb);
+	assert_int_equal(la, lr);
+	assert_memory_equal(ta, tb, (size_t)la);
+	assert_memory_equal(ta, tr, (size_t)la);
+	X509_get0_signature(&sa, &aa, a);
+	X509_get0_signature(&sb, NULL, b);
+	X509_get0_signature(NULL, &ar, ref);
+	assert_int_equal(X509_ALGOR_cmp(aa, ar), 0);
+	assert_true(ASN1_STRING_cmp(sa, sb) != 0);
+	assert_int_equal(X509_verify(a, X509_get0_pubkey(cg_ca_cert(fx->ca))), 1);
+	assert_int_equal(X509_verify(b, X509_get0_pubkey(cg_ca_cert(fx->ca))), 1);
+	OPENSSL_free(ta);
+	OPENSSL_free(tb);
+	OPENSSL_free(tr);
+	X509_free(a);
+	X509_free(b);
+	X509_free(ref);
+}
+
 /* Internationalised mailboxes: an IDN domain is certified as A-labels in an
  * rfc822Name; a UTF-8 local part gets an otherName SmtpUTF8Mailbox (RFC 9598,
  * domain in U-labels) and no emailAddress (an IA5String). */
@@ -303,6 +351,7 @@ main(void)
 	    cmocka_unit_test(test_organization),  cmocka_unit_test(test_extension_cache),
 	    cmocka_unit_test(test_international), cmocka_unit_test(test_sponsor_and_keys),
 	    cmocka_unit_test(test_refusals),      cmocka_unit_test(test_crl),
+	    cmocka_unit_test(test_sign_context),
 	};
 
 	return cmocka_run_group_tests(tests, cg_profilefx_setup, cg_profilefx_teardown);
