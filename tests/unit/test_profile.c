@@ -132,14 +132,47 @@ test_extension_cache(void **state)
 	assert_int_equal(g_hash_table_size(fx->ca->exts), 10);
 }
 
-/* Certificates are signed by a copy of a context set up once for the CA
- * key (cg_ca_sign): the same request signed twice gives the same TBS and
- * signature algorithm as X509_sign, two signatures that differ (each draws
- * its own nonce) and both verify with the CA's key. */
-static void
-test_sign_context(void **state)
+/* A CA of its own in a new directory under fx's, its issuing key P-384
+ * (curve) or RSA (rsa_bits). */
+static CgCa *
+other_ca(Fx *fx, const char *name, const char *curve, int rsa_bits, CgConf **conf)
 {
-	Fx *fx = *state;
+	g_autofree char *d = g_build_filename(fx->dir, name, NULL);
+	g_autofree char *text = NULL;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	CgCaInit o = {0};
+	CgCa *ca;
+
+	g_mkdir_with_parents(d, 0700);
+	text = g_strdup_printf("GatewayDomain ca.example.net\nCACertificate %s/issuing.pem\n"
+	                       "CAChain %s/chain.pem\nCAKey %s/issuing.key\n"
+	                       "GatewayCertificate %s/gw.pem\nGatewayKey %s/gw.key\n"
+	                       "GatewayEncryptionCertificate %s/enc.pem\n"
+	                       "GatewayEncryptionKey %s/enc.key\nCrlPath %s/crl/ca.crl\n",
+	                       d, d, d, d, d, d, d, d);
+	*conf = cg_conf_load_data("t.conf", d, text, strlen(text), &err);
+	assert_non_null(*conf);
+	o.org = "Test CA";
+	o.now = 1795290780;
+	o.issuing_curve = curve;
+	o.issuing_rsa_bits = rsa_bits;
+	if (!cg_ca_init(*conf, &o, out, &err))
+		print_error("ca init: %s\n", err->message);
+	ca = cg_ca_load(*conf, &err);
+	if (ca == NULL)
+		print_error("ca load: %s\n", err->message);
+	assert_non_null(ca);
+	return ca;
+}
+
+/* What ca signs with a copy of its signing context (cg_ca_sign), the same
+ * request twice: the TBS and signature algorithm X509_sign gives, two
+ * signatures that differ (each draws its own nonce, or for RSA the same),
+ * both verifying with the CA's key. */
+static void
+check_signing(Fx *fx, CgCa *ca, gboolean randomised)
+{
 	CgCertRequest r;
 	g_autoptr(GError) err = NULL;
 	X509 *a, *b, *ref;
@@ -148,15 +181,17 @@ test_sign_context(void **state)
 	unsigned char *ta = NULL, *tb = NULL, *tr = NULL;
 	int la, lb, lr;
 
-	assert_non_null(fx->ca->sign_ctx);
+	assert_non_null(ca->sign_ctx);
 	cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
-	a = issue(fx->ca, &r, &err);
-	b = issue(fx->ca, &r, &err);
+	a = issue(ca, &r, &err);
+	b = issue(ca, &r, &err);
+	if (a == NULL || b == NULL)
+		print_error("issue: %s\n", err->message);
 	ref = cg_cert_build(&r, &err);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_non_null(ref);
-	assert_true(cg_sign_cert(ref, cg_ca_key(fx->ca), &err));
+	assert_true(cg_sign_cert(ref, cg_ca_key(ca), &err));
 	la = i2d_re_X509_tbs(a, &ta);
 	lb = i2d_re_X509_tbs(b, &tb);
 	lr = i2d_re_X509_tbs(ref, &tr);
@@ -169,15 +204,36 @@ test_sign_context(void **state)
 	X509_get0_signature(&sb, NULL, b);
 	X509_get0_signature(NULL, &ar, ref);
 	assert_int_equal(X509_ALGOR_cmp(aa, ar), 0);
-	assert_true(ASN1_STRING_cmp(sa, sb) != 0);
-	assert_int_equal(X509_verify(a, X509_get0_pubkey(cg_ca_cert(fx->ca))), 1);
-	assert_int_equal(X509_verify(b, X509_get0_pubkey(cg_ca_cert(fx->ca))), 1);
+	assert_int_equal(ASN1_STRING_cmp(sa, sb) != 0, randomised);
+	assert_int_equal(X509_verify(a, X509_get0_pubkey(cg_ca_cert(ca))), 1);
+	assert_int_equal(X509_verify(b, X509_get0_pubkey(cg_ca_cert(ca))), 1);
 	OPENSSL_free(ta);
 	OPENSSL_free(tb);
 	OPENSSL_free(tr);
 	X509_free(a);
 	X509_free(b);
 	X509_free(ref);
+}
+
+/* Certificates are signed by a copy of a context set up once for the CA
+ * key: checked for issuing keys on P-256 (the fixture's), P-384 (SHA-384)
+ * and RSA 4096 (PKCS#1 v1.5, deterministic). */
+static void
+test_sign_context(void **state)
+{
+	Fx *fx = *state;
+	CgConf *c384 = NULL, *crsa = NULL;
+	CgCa *p384, *rsa;
+
+	check_signing(fx, fx->ca, TRUE);
+	p384 = other_ca(fx, "p384", "P-384", 0, &c384);
+	check_signing(fx, p384, TRUE);
+	rsa = other_ca(fx, "rsa", NULL, 4096, &crsa);
+	check_signing(fx, rsa, FALSE);
+	cg_ca_free(p384);
+	cg_ca_free(rsa);
+	cg_conf_unref(c384);
+	cg_conf_unref(crsa);
 }
 
 /* Internationalised mailboxes: an IDN domain is certified as A-labels in an
