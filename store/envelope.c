@@ -132,29 +132,148 @@ cg_record_body(CgRecordKind kind, GBytes *bytes, gboolean check, guint32 *versio
 	return g_steal_pointer(&body);
 }
 
-static gpointer
-record_decode(CgRecordKind kind, const void *data, gsize len, gboolean check, GError **error)
+/* What reading a record's bytes gives before its fields are taken: the
+ * version 1 tuple (its members taken out of the serialised body once) and
+ * the a{sv} of optional fields (NULL for version 1). */
+typedef struct {
+	GBytes *bytes;
+	GVariant *v1, *extras;
+} Opened;
+
+/* The records a thread read last, by their bytes, a few of each kind: the
+ * organisation and domain records an issue job reads are the same bytes
+ * job after job, and reading them (the normal-form check, the members taken
+ * out one by one) was a tenth of the job. The same bytes give the same
+ * values, so a record read again from bytes that passed the check before
+ * is decoded from what they gave then. Records larger than MEMO_MAX (a
+ * certificate's, never read twice in a row) are not kept. */
+#define MEMO_SLOTS 4
+#define MEMO_MAX   2048
+
+typedef struct {
+	Opened slot[CG_REC_N_KINDS][MEMO_SLOTS];
+	guint next[CG_REC_N_KINDS];
+} Memo;
+
+static void
+opened_clear(Opened *o)
 {
-	const CgCodec *c = &cg_codecs[kind];
-	g_autoptr(GBytes) bytes = g_bytes_new(data, len);
-	g_autoptr(GVariant) body = NULL, v1 = NULL, extras = NULL;
+	g_clear_pointer(&o->bytes, g_bytes_unref);
+	g_clear_pointer(&o->v1, g_variant_unref);
+	g_clear_pointer(&o->extras, g_variant_unref);
+}
+
+static void
+memo_free(gpointer p)
+{
+	Memo *m = p;
+	int k, i;
+
+	for (k = 0; k < CG_REC_N_KINDS; k++)
+		for (i = 0; i < MEMO_SLOTS; i++)
+			opened_clear(&m->slot[k][i]);
+	g_free(m);
+}
+
+static GPrivate memo_key = G_PRIVATE_INIT(memo_free);
+
+static Memo *
+memo(void)
+{
+	Memo *m = g_private_get(&memo_key);
+
+	if (m == NULL) {
+		m = g_new0(Memo, 1);
+		g_private_set(&memo_key, m);
+	}
+	return m;
+}
+
+/* The tuple and extras bytes opened to before, with new references. */
+static gboolean
+memo_find(CgRecordKind kind, const void *data, gsize len, GVariant **v1, GVariant **extras)
+{
+	Memo *m;
+	int i;
+
+	if (len > MEMO_MAX)
+		return FALSE;
+	m = memo();
+	for (i = 0; i < MEMO_SLOTS; i++) {
+		Opened *o = &m->slot[kind][i];
+		gsize have;
+		const void *p = o->bytes != NULL ? g_bytes_get_data(o->bytes, &have) : NULL;
+
+		if (p != NULL && have == len && memcmp(p, data, len) == 0) {
+			*v1 = g_variant_ref(o->v1);
+			*extras = o->extras != NULL ? g_variant_ref(o->extras) : NULL;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+static void
+memo_keep(CgRecordKind kind, GBytes *bytes, GVariant *v1, GVariant *extras)
+{
+	Memo *m;
+	Opened *o;
+
+	if (g_bytes_get_size(bytes) > MEMO_MAX)
+		return;
+	m = memo();
+	o = &m->slot[kind][m->next[kind]];
+	m->next[kind] = (m->next[kind] + 1) % MEMO_SLOTS;
+	opened_clear(o);
+	o->bytes = g_bytes_ref(bytes);
+	o->v1 = g_variant_ref(v1);
+	o->extras = extras != NULL ? g_variant_ref(extras) : NULL;
+}
+
+/* The record's tuple and extras, from its bytes: checked (check), its
+ * version known, its body of that version's type. */
+static gboolean
+open_record(CgRecordKind kind, GBytes *bytes, gboolean check, GVariant **v1, GVariant **extras,
+            GError **error)
+{
+	g_autoptr(GVariant) body = NULL;
 	guint32 have;
-	gpointer rec;
 
 	if ((body = cg_record_body(kind, bytes, check, &have, error)) == NULL)
-		return NULL;
+		return FALSE;
 	if (have == V1) {
-		v1 = g_variant_ref(body);
+		*v1 = g_variant_ref(body);
+		*extras = NULL;
 	} else {
 		gsize i, n = g_variant_n_children(body);
 		g_autofree GVariant **kids = g_new0(GVariant *, n);
 
 		for (i = 0; i + 1 < n; i++)
 			kids[i] = g_variant_get_child_value(body, i);
-		v1 = g_variant_ref_sink(g_variant_new_tuple(kids, n - 1));
+		*v1 = g_variant_ref_sink(g_variant_new_tuple(kids, n - 1));
 		for (i = 0; i + 1 < n; i++)
 			g_variant_unref(kids[i]);
-		extras = g_variant_get_child_value(body, n - 1);
+		*extras = g_variant_get_child_value(body, n - 1);
+	}
+	return TRUE;
+}
+
+static gpointer
+record_decode(CgRecordKind kind, const void *data, gsize len, gboolean check, GError **error)
+{
+	const CgCodec *c = &cg_codecs[kind];
+	g_autoptr(GVariant) v1 = NULL, extras = NULL;
+	gpointer rec;
+
+	/* Only bytes that were checked are kept, and found only by a read
+	 * that checks. */
+	if (!check || !memo_find(kind, data, len, &v1, &extras)) {
+		g_autoptr(GBytes) bytes = g_bytes_new(data, len);
+
+		if (!open_record(kind, bytes, check, &v1, &extras, error))
+			return NULL;
+		if (check)
+			memo_keep(kind, bytes, v1, extras);
 	}
 	rec = c->decode(v1);
 	if (rec != NULL && c->extras_in != NULL) {

@@ -354,6 +354,72 @@ test_corrupt_records(void **state)
 	assert_non_null(strstr(report->str, "orgs: record v: unknown record version 7"));
 }
 
+/* A record read again from the same bytes is decoded from what its first
+ * read gave (envelope.c keeps a few per thread): each read is a record of
+ * its own, bytes that differ in one character read as themselves, and
+ * bytes that fail the check fail it whatever was read before. */
+static void
+test_read_again(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	char *doms[] = {"a.example", "b.example", NULL};
+	CgOrg put = sample_org("m");
+	CgTxn *t;
+	CgOrg *a, *b, *c;
+	g_autoptr(GVariant) v = NULL;
+	g_autofree guint8 *bytes = NULL;
+	gsize n, i;
+
+	put.pending_domains = doms;
+	t = cg_store_begin(fx->s, &err);
+	assert_true(cg_store_org_put(t, &put, &err));
+	assert_true(cg_store_commit(t, &err));
+	a = cg_store_org_get(fx->s, NULL, "m", &err);
+	b = cg_store_org_get(fx->s, NULL, "m", &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a != b && a->name != b->name && a->pending_domains != b->pending_domains);
+	cg_org_free(a);
+	assert_string_equal(b->name, put.name);
+	assert_string_equal(b->pending_domains[1], "b.example");
+	assert_null(b->pending_domains[2]);
+	cg_org_free(b);
+
+	/* The same record with one character of its name changed. */
+	v = g_variant_ref_sink(
+	    g_variant_new("(uv)", (guint32)1,
+	                  g_variant_new("(sssssssyxxsss)", "n", "Old Ltd", "NTRGB-1", "GB", "", "",
+	                                "ceo@old.example", (guint8)CG_ORG_ACTIVE, (gint64)1,
+	                                (gint64)2, "op", "op", "")));
+	n = g_variant_get_size(v);
+	bytes = g_memdup2(g_variant_get_data(v), n);
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "n", 1, bytes, n, &err));
+	a = cg_store_org_get(fx->s, NULL, "n", &err);
+	assert_non_null(a);
+	assert_string_equal(a->name, "Old Ltd");
+	cg_org_free(a);
+	for (i = 0; i + 7 <= n && memcmp(bytes + i, "Old Ltd", 7) != 0; i++)
+		;
+	assert_true(i + 7 <= n);
+	bytes[i + 2] = 'c';
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "n", 1, bytes, n, &err));
+	c = cg_store_org_get(fx->s, NULL, "n", &err);
+	assert_non_null(c);
+	assert_string_equal(c->name, "Olc Ltd");
+	cg_org_free(c);
+	/* One byte short: not well-formed, after two good reads of it. */
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "n", 1, bytes, n - 1, &err));
+	assert_null(cg_store_org_get(fx->s, NULL, "n", &err));
+	assert_error(err, CG_ERROR_CORRUPT, NULL);
+	g_clear_error(&err);
+	/* The name's terminating NUL made a letter: the string is not one. */
+	bytes[i + 7] = 'x';
+	assert_true(cg_store_debug_put_raw(fx->s, "orgs", "n", 1, bytes, n, &err));
+	assert_null(cg_store_org_get(fx->s, NULL, "n", &err));
+	assert_error(err, CG_ERROR_CORRUPT, "not well-formed");
+}
+
 /* A version 1 record (an older certgate's) reads, its newer fields empty;
  * version 2 carries optional fields by name, ignores unknown names and
  * refuses a known one of the wrong type. */
@@ -1037,6 +1103,7 @@ main(void)
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_record_versions, cg_storefx_setup,
 	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_again, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_item_csr_hint, cg_storefx_setup,
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_evidence_and_backup, cg_storefx_setup,
