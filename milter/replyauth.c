@@ -35,7 +35,8 @@
  * behind a mutex: one slow answer stalls every message's key lookup (seen
  * under load as milter timeouts in Postfix). These give each thread its own
  * state, and hand back the whole answer (NXDOMAIN included), so that a
- * missing key is told apart from a DNS failure. */
+ * missing key is told apart from a DNS failure. No lock is held while a
+ * query is out. */
 
 typedef struct {
 	int status; /* DKIM_DNS_* */
@@ -67,23 +68,125 @@ my_res(void)
 	return r;
 }
 
+/* Answers with records are kept for their smallest TTL, shared by every
+ * thread, as SPF and DMARC answers are (cg_replyauth_new): a challenge
+ * reply's key was asked for again for every message, a round trip to the
+ * resolver each time. A TTL of 0, an answer without records (NXDOMAIN,
+ * no data) and a failure are not kept: they are asked again. At most
+ * KEPT_MAX answers; when full, the expired go, or else all. */
+#define KEPT_MAX 1024
+
+typedef struct {
+	guint8 *data;
+	gsize len;
+	gint64 expires; /* monotonic seconds */
+} Kept;
+
+static GMutex kept_lock;
+static GHashTable *kept; /* "TYPE name" (lower case) -> Kept */
+
+static void
+kept_free(gpointer p)
+{
+	Kept *k = p;
+
+	g_free(k->data);
+	g_free(k);
+}
+
+static gboolean
+kept_expired(gpointer key, gpointer value, gpointer now)
+{
+	(void)key;
+	return ((Kept *)value)->expires <= *(gint64 *)now;
+}
+
+/* The smallest TTL of the answer's records; 0 for an answer with none, an
+ * error code or an answer that does not parse. */
+static guint32
+answer_ttl(const unsigned char *ans, int len)
+{
+	ns_msg msg;
+	ns_rr rr;
+	guint32 ttl = 0;
+	int i, n;
+
+	if (ns_initparse(ans, len, &msg) < 0 || ns_msg_getflag(msg, ns_f_rcode) != ns_r_noerror ||
+	    ns_msg_getflag(msg, ns_f_tc))
+		return 0;
+	n = ns_msg_count(msg, ns_s_an);
+	for (i = 0; i < n; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+			return 0;
+		if (i == 0 || ns_rr_ttl(rr) < ttl)
+			ttl = ns_rr_ttl(rr);
+	}
+	return ttl;
+}
+
+/* The kept answer to key into buf (its length), or -1. */
+static int
+kept_answer(const char *key, unsigned char *buf, size_t buflen)
+{
+	gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+	Kept *k;
+	int got = -1;
+
+	g_mutex_lock(&kept_lock);
+	k = kept != NULL ? g_hash_table_lookup(kept, key) : NULL;
+	if (k != NULL && k->expires > now && k->len <= buflen) {
+		memcpy(buf, k->data, k->len);
+		got = (int)k->len;
+	}
+	g_mutex_unlock(&kept_lock);
+	return got;
+}
+
+static void
+keep_answer(const char *key, const unsigned char *ans, int len)
+{
+	guint32 ttl = answer_ttl(ans, len);
+	gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+	Kept *k;
+
+	if (ttl == 0)
+		return;
+	k = g_new0(Kept, 1);
+	k->data = g_memdup2(ans, (gsize)len);
+	k->len = (gsize)len;
+	k->expires = now + ttl;
+	g_mutex_lock(&kept_lock);
+	if (kept == NULL)
+		kept = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, kept_free);
+	if (g_hash_table_size(kept) >= KEPT_MAX &&
+	    g_hash_table_foreach_remove(kept, kept_expired, &now) == 0)
+		g_hash_table_remove_all(kept);
+	g_hash_table_replace(kept, g_strdup(key), k);
+	g_mutex_unlock(&kept_lock);
+}
+
 static int
 dns_start(void *srv, int type, unsigned char *query, unsigned char *buf, size_t buflen, void **qh)
 {
 	DnsQuery *q = g_new0(DnsQuery, 1);
-	res_state r = my_res();
+	g_autofree char *name = g_ascii_strdown((const char *)query, -1);
+	g_autofree char *key = g_strdup_printf("%d %s", type, name);
+	res_state r;
 	unsigned char req[NS_PACKETSZ];
-	int n = -1, got = -1;
+	int n = -1, got;
 
 	(void)srv;
-	if (r != NULL)
+	*qh = q;
+	if ((got = kept_answer(key, buf, buflen)) < 0 && (r = my_res()) != NULL) {
 		n = res_nmkquery(r, ns_o_query, (const char *)query, ns_c_in, type, NULL, 0, NULL,
 		                 req, sizeof(req));
-	if (n > 0)
-		got = res_nsend(r, req, n, buf, (int)MIN(buflen, (size_t)G_MAXINT));
+		if (n > 0)
+			got = res_nsend(r, req, n, buf, (int)MIN(buflen, (size_t)G_MAXINT));
+		if (got > 0 && (size_t)got <= buflen)
+			keep_answer(key, buf, got);
+	}
 	q->status = got < 0 ? DKIM_DNS_ERROR : DKIM_DNS_SUCCESS;
 	q->len = got < 0 ? 0 : (size_t)got;
-	*qh = q;
 	return 0;
 }
 
@@ -156,10 +259,10 @@ auth_new(SPF_server_t *spf, const char *dkim_keys, GError **error)
 /* SPF and DMARC answers are cached for as long as their TTL says, shared
  * by every thread, in libspf2's cache layer (its floors, 30 seconds to 30
  * minutes by default, set to none: a record's own TTL decides). A zone
- * served with TTL 0 is asked every time. DKIM keys are not cached:
- * libopendkim's query cache opens its database on first use without a lock,
- * and two threads verifying at once each made one (LeakSanitizer, in
- * milter_races). */
+ * served with TTL 0 is asked every time. DKIM keys are kept the same way
+ * by dns_start, not by libopendkim's query cache: that opens its database
+ * on first use without a lock, and two threads verifying at once each made
+ * one (LeakSanitizer, in milter_races). */
 CgReplyAuth *
 cg_replyauth_new(GError **error)
 {

@@ -131,4 +131,25 @@ expect "strict: DKIM d= the domain itself, from a foreign server" pass \
 	--strict --ip 127.0.0.66 --mail-from postmaster@example.org "$T/signed.eml"
 expect "dmarc: record lookup fails temporarily" '^451 4\.4\.3 certgate: temporary DNS failure checking DMARC' \
 	--ip 127.0.0.1 --mail-from postmaster@dmarctemp.example "$T/dmarctemp.example.eml"
+
+# ---- DKIM keys from DNS, kept for their TTL ----
+# One verifier checks one signed reply three times against a real resolver
+# (dnsmasq serving tests/e2e/zones): served with TTL 300 the key is asked
+# for once, with TTL 0 every time; every check passes either way.
+. "$CG_SRC/tests/lib/dns.sh"
+key_asked() { # key_asked TTL: three checks; prints "PASSES QUERIES"
+	DNS_OPTS="--local-ttl=$1 --log-queries" dns_start "$T/dns$1" 127.0.0.48
+	dns_run "$auth" --mode dkim --ip 127.0.0.66 --repeat 3 "$T/signed.eml" > "$T/repeat$1" 2>&1 || true
+	pid=$(cat "$T/dns$1/dnsmasq.pid")
+	dns_stop
+	i=0
+	while kill -0 "$pid" 2> /dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	echo "$(grep -c '^pass: ' "$T/repeat$1") $(grep -c 'query\[TXT\] test\._domainkey\.example\.org ' "$T/dns$1/dnsmasq.log")"
+}
+got=$(key_asked 300)
+[ "$got" = "3 1" ] && echo "ok   dkim key kept for its TTL (3 passes, 1 query)" ||
+	{ echo "FAIL dkim key with TTL 300: passes and queries $got, want 3 1 ($(head -2 "$T/repeat300" | tr '\n' ' '))"; fail=1; }
+got=$(key_asked 0)
+[ "$got" = "3 3" ] && echo "ok   dkim key with TTL 0 asked for every time (3 passes, 3 queries)" ||
+	{ echo "FAIL dkim key with TTL 0: passes and queries $got, want 3 3"; fail=1; }
 exit $fail

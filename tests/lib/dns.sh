@@ -2,6 +2,8 @@
 # as their resolver. Source it.
 #
 #   dns_start DIR IP    dnsmasq on IP:53 serving tests/e2e/zones/*.conf
+#                       (its records with TTL 0; $DNS_OPTS: more dnsmasq
+#                       options, e.g. --local-ttl=300 --log-queries)
 #   dns_run CMD...      CMD in a private mount namespace whose
 #                       /etc/resolv.conf names that server
 #   dns_spawn CMD...    the same in the background; $! is CMD's own pid
@@ -16,7 +18,7 @@ dns_start() {
 	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$DNS_IP" > "$DNS_DIR/resolv.conf"
 	dnsmasq --conf-file=/dev/null --conf-dir="$DNS_DIR/zones,*.conf" --listen-address="$DNS_IP" \
 		--bind-interfaces --port=53 --no-resolv --no-hosts --no-poll --user=root \
-		--pid-file="$DNS_DIR/dnsmasq.pid" --log-facility="$DNS_DIR/dnsmasq.log"
+		--pid-file="$DNS_DIR/dnsmasq.pid" --log-facility="$DNS_DIR/dnsmasq.log" ${DNS_OPTS:-}
 }
 
 dns_run() {

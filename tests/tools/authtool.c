@@ -10,6 +10,8 @@
  *     --mode M          dmarc (default), spf, dkim
  *     --ip, --helo, --mail-from   the envelope
  *     --token-in-body   the token is in the text, not the Subject
+ *     --repeat N        check it N times with one verifier (its DNS answers
+ *                       kept between checks); the result of each is printed
  * Prints "pass: SUMMARY", or the SMTP reply the milter would give and then
  * the summary. Exit 0 pass, 1 refused or deferred, 2 usage or I/O.
  */
@@ -55,6 +57,7 @@ main(int argc, char **argv)
 	g_autofree char *zone = NULL, *keys = NULL, *mode = NULL, *ip = NULL, *helo = NULL;
 	g_autofree char *mail_from = NULL, *data = NULL, *summary = NULL;
 	gboolean in_body = FALSE, strict = FALSE;
+	int repeat = 1, i;
 	GOptionEntry entries[] = {
 	    {"zone", 0, 0, G_OPTION_ARG_FILENAME, &zone, "offline DNS zone", "FILE"},
 	    {"dkim-keys", 0, 0, G_OPTION_ARG_FILENAME, &keys, "DKIM keys", "FILE"},
@@ -65,6 +68,7 @@ main(int argc, char **argv)
 	    {"token-in-body", 0, 0, G_OPTION_ARG_NONE, &in_body, "token in the text", NULL},
 	    {"strict", 0, 0, G_OPTION_ARG_NONE, &strict,
 	     "ChallengeAlignment strict (default: relaxed, DMARC's)", NULL},
+	    {"repeat", 0, 0, G_OPTION_ARG_INT, &repeat, "check it N times", "N"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("MESSAGE");
 	g_autoptr(GError) err = NULL;
@@ -78,7 +82,7 @@ main(int argc, char **argv)
 	int m, rc;
 
 	g_option_context_add_main_entries(ctx, entries, NULL);
-	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 2) {
+	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 2 || repeat < 1) {
 		fprintf(stderr, "usage: cg-authtool [options] MESSAGE\n");
 		return 2;
 	}
@@ -106,13 +110,17 @@ main(int argc, char **argv)
 		cg_replyauth_free(auth);
 		return 2;
 	}
-	if (cg_replyauth_check(auth, mail, !in_body, m, strict, &summary, &err)) {
-		printf("pass: %s\n", summary);
-		rc = 0;
-	} else {
-		cg_reply_from_error(err, NULL, &r);
-		printf("%s %s %s\n%s\n", r.rcode, r.xcode, r.text, summary);
-		rc = 1;
+	rc = 0;
+	for (i = 0; i < repeat; i++) {
+		g_clear_pointer(&summary, g_free);
+		g_clear_error(&err);
+		if (cg_replyauth_check(auth, mail, !in_body, m, strict, &summary, &err)) {
+			printf("pass: %s\n", summary);
+		} else {
+			cg_reply_from_error(err, NULL, &r);
+			printf("%s %s %s\n%s\n", r.rcode, r.xcode, r.text, summary);
+			rc = 1;
+		}
 	}
 	cg_replyauth_free(auth);
 	return rc;
