@@ -56,8 +56,17 @@ while :; do
 	kills=$((kills + 1))
 	# Runs that never logged "running" still count in the grep above.
 	[ "$(grep -c ' running: ' "$T/issuer.log")" -ge "$kills" ] || echo " running: (killed in start-up)" >> "$T/issuer.log"
+	# A process with the issuer's command line after the kill: a survivor,
+	# or a mail hand-over it had begun (posix_spawn's child has its parent's
+	# command line until its exec, and goes on to exec the MTA when the
+	# parent is killed). The child is gone within moments; a survivor stays.
+	w=0
+	while pgrep -f "certgate-issuer -f -c $T/certgate.conf" > /dev/null && [ $w -lt 40 ]; do
+		sleep 0.05
+		w=$((w + 1))
+	done
 	if pgrep -f "certgate-issuer -f -c $T/certgate.conf" > /dev/null; then
-		bad "an issuer survived kill -9"
+		bad "an issuer survived kill -9: $(pgrep -a -f "certgate-issuer -f -c $T/certgate.conf")"
 		break
 	fi
 	left=$(jobs_left)
