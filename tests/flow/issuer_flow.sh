@@ -2,7 +2,8 @@
 # issuer_flow.sh: the issue path through the real certgate-issuer daemon,
 # judged by independent tools.
 #   - ca init; certificates chain (openssl verify, purpose smimesign)
-#   - what a CSR asks for (OU, CA:TRUE, other SANs) is not copied
+#   - what a CSR asks for (OU, CA:TRUE, other SANs) is not copied; the
+#     subject, byte for byte, is what openssl req makes of the same names
 #   - an S/MIME message signed with an issued certificate by openssl cms
 #     verifies with openssl cms and with gpgsm
 #   - refused at issue time: a key already certified for another mailbox, the
@@ -47,6 +48,14 @@ echo "$text" | grep -q "OU = Sales\|Fake Inc\|CN = Administrator\|CA:TRUE" && ba
 	ok "CSR's OU, O, CN and CA:TRUE not copied"
 echo "$text" | grep -q "Subject: C = PL, O = Example Sp. z o.o., organizationIdentifier = NTRPL-0000123456, CN = anna@example.org" &&
 	ok "subject from validated data" || bad "subject: $(echo "$text" | grep Subject:)"
+# The subject byte for byte (each value's DER with its string type, and their
+# order) is the one the openssl CLI makes of the same names.
+subject_der() { openssl "$1" -in "$2" -noout -subject -nameopt RFC2253,dump_all,dump_der; }
+openssl req -new -key "$T/anna.key" -utf8 -out "$T/anna-ref.csr" \
+	-subj "/C=PL/O=Example Sp. z o.o./organizationIdentifier=NTRPL-0000123456/CN=anna@example.org"
+[ "$(subject_der x509 "$T/anna.pem")" = "$(subject_der req "$T/anna-ref.csr")" ] &&
+	ok "subject's DER as openssl encodes it" ||
+	bad "subject's DER: $(subject_der x509 "$T/anna.pem") against $(subject_der req "$T/anna-ref.csr")"
 # The CAA check that permitted it is audited and logged, not only refusals.
 $cg audit show | grep "cert.issue" | grep "$a" | grep -q "CAA at example.org permits this CA" &&
 	ok "anna's issuance audited with the CAA record that permitted it" ||
@@ -61,6 +70,11 @@ echo "$b" | grep -qE '^[0-9a-f]{32}$' && ok "bob issued (sponsor)" || bad "bob: 
 $cg cert show "$b" --pem > "$T/bob.pem"
 openssl x509 -in "$T/bob.pem" -noout -subject | grep -q "GN = Bob, SN = Kowalski, CN = Bob Kowalski, emailAddress = bob@example.org" &&
 	ok "sponsor subject" || bad "sponsor subject: $(openssl x509 -in "$T/bob.pem" -noout -subject)"
+openssl req -new -key "$T/bob.key" -utf8 -out "$T/bob-ref.csr" \
+	-subj "/C=PL/O=Example Sp. z o.o./organizationIdentifier=NTRPL-0000123456/GN=Bob/SN=Kowalski/CN=Bob Kowalski/emailAddress=bob@example.org"
+[ "$(subject_der x509 "$T/bob.pem")" = "$(subject_der req "$T/bob-ref.csr")" ] &&
+	ok "sponsor subject's DER as openssl encodes it" ||
+	bad "sponsor subject's DER: $(subject_der x509 "$T/bob.pem") against $(subject_der req "$T/bob-ref.csr")"
 printf 'Content-Type: text/plain\r\n\r\nsigned by bob\r\n' > "$T/msg.txt"
 openssl cms -sign -binary -in "$T/msg.txt" -signer "$T/bob.pem" -inkey "$T/bob.key" -certfile "$T/ca/issuing-ca.pem" \
 	-outform DER -out "$T/msg.p7s"
