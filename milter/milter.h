@@ -118,6 +118,9 @@ void cg_replyauth_free(CgReplyAuth *a);
  * else alignment is DMARC's (relaxed unless the record says adkim/aspf=s). */
 gboolean cg_replyauth_check(CgReplyAuth *a, const CgMail *mail, gboolean token_in_subject,
                             int mode, gboolean strict, char **summary, GError **error);
+/* How many DKIM keys this process has decoded, and how many times it used
+ * a key decoded before instead of decoding its bytes again. */
+void cg_replyauth_key_counts(guint64 *decoded, guint64 *reused);
 /* Feeds a raw message (CRLF) to a libopendkim handle (DKIM *), signing or
  * verifying: header fields one by one, the body, the end. A DKIM_STAT. */
 int cg_replyauth_dkim_feed(void *dkim, GBytes *raw);

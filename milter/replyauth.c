@@ -29,6 +29,11 @@
 #include <opendkim/dkim.h>
 #include <libpsl.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 /* ---- DNS for libopendkim ----
  * libopendkim's stock resolver shares one resolver state among threads
@@ -211,6 +216,117 @@ dns_cancel(void *srv, void *qh)
 	(void)srv;
 	g_free(qh);
 	return 0;
+}
+
+/* ---- DKIM keys decoded once ----
+ * libopendkim decodes the key of every signature it verifies: it hands the
+ * record's p= bytes, in a memory BIO, to d2i_PUBKEY_bio, and OpenSSL 3.0
+ * sets up its decoders afresh for each key. On challenge replies that was a
+ * quarter of the milter's time, with as much again for the new key's first
+ * use (its Montgomery values, its RSA form). This definition takes
+ * libopendkim's calls (a program's own symbols come before a library's):
+ * bytes already decoded get the same key again, a new reference to an
+ * immutable key that any thread may verify with. The bytes are the whole
+ * key, so the same bytes are the same key: nothing about its record (its
+ * TTL, revocation by an empty p=) is kept here; dns_start decides what is
+ * asked for again. Other BIOs, bytes not seen before, and a caller that
+ * passes a key to fill go to OpenSSL's own. At most KEYS_MAX keys; when
+ * full, all go. */
+#define KEYS_MAX 256
+
+typedef EVP_PKEY *(*D2iPubkeyBio)(BIO *, EVP_PKEY **);
+
+static GMutex keys_lock;
+static GHashTable *keys; /* GBytes (the DER) -> EVP_PKEY */
+static guint64 keys_decoded, keys_reused;
+
+static D2iPubkeyBio
+real_d2i_pubkey_bio(void)
+{
+	static gsize once;
+	static D2iPubkeyBio real;
+
+	if (g_once_init_enter(&once)) {
+		real = (D2iPubkeyBio)dlsym(RTLD_NEXT, "d2i_PUBKEY_bio");
+		g_once_init_leave(&once, 1);
+	}
+	return real;
+}
+
+/* The length of the DER object at the start of p[0..n), 0 if there is none. */
+static gsize
+der_length(const guint8 *p, long n)
+{
+	const unsigned char *q = p;
+	long len = 0;
+	int tag, xclass;
+
+	if (n <= 0 || (ASN1_get_object(&q, &len, &tag, &xclass, n) & 0x80) != 0 ||
+	    len > n - (q - p))
+		return 0;
+	return (gsize)(q - p) + (gsize)len;
+}
+
+EVP_PKEY *
+d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **out)
+{
+	D2iPubkeyBio real = real_d2i_pubkey_bio();
+	g_autoptr(GBytes) der = NULL;
+	char *data = NULL;
+	long n;
+	gsize len;
+	EVP_PKEY *k;
+
+	if (real == NULL)
+		return NULL;
+	if (out != NULL || bp == NULL || BIO_method_type(bp) != BIO_TYPE_MEM ||
+	    (n = BIO_get_mem_data(bp, &data)) <= 0 ||
+	    (len = der_length((const guint8 *)data, n)) == 0)
+		return real(bp, out);
+	der = g_bytes_new(data, len);
+	g_mutex_lock(&keys_lock);
+	k = keys != NULL ? g_hash_table_lookup(keys, der) : NULL;
+	if (k != NULL) {
+		EVP_PKEY_up_ref(k);
+		keys_reused++;
+	}
+	g_mutex_unlock(&keys_lock);
+	if (k != NULL) {
+		/* The BIO is left as the decoder would leave it: past the key. */
+		char skip[256];
+		gsize done = 0;
+		int r;
+
+		while (done < len &&
+		       (r = BIO_read(bp, skip, (int)MIN(sizeof(skip), len - done))) > 0)
+			done += (gsize)r;
+		return k;
+	}
+	if ((k = real(bp, NULL)) == NULL || BIO_get_mem_data(bp, NULL) != n - (long)len)
+		return k;
+	g_mutex_lock(&keys_lock);
+	if (keys == NULL)
+		keys = g_hash_table_new_full(g_bytes_hash, g_bytes_equal,
+		                             (GDestroyNotify)g_bytes_unref,
+		                             (GDestroyNotify)EVP_PKEY_free);
+	if (g_hash_table_size(keys) >= KEYS_MAX)
+		g_hash_table_remove_all(keys);
+	if (!g_hash_table_contains(keys, der)) {
+		EVP_PKEY_up_ref(k);
+		g_hash_table_insert(keys, g_bytes_ref(der), k);
+	}
+	keys_decoded++;
+	g_mutex_unlock(&keys_lock);
+	return k;
+}
+
+void
+cg_replyauth_key_counts(guint64 *decoded, guint64 *reused)
+{
+	g_mutex_lock(&keys_lock);
+	*decoded = keys_decoded;
+	*reused = keys_reused;
+	g_mutex_unlock(&keys_lock);
 }
 
 struct CgReplyAuth {

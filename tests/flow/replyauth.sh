@@ -152,4 +152,26 @@ got=$(key_asked 300)
 got=$(key_asked 0)
 [ "$got" = "3 3" ] && echo "ok   dkim key with TTL 0 asked for every time (3 passes, 3 queries)" ||
 	{ echo "FAIL dkim key with TTL 0: passes and queries $got, want 3 3"; fail=1; }
+# Its bytes are decoded once either way: the same bytes, the same key.
+for ttl in 300 0; do
+	grep -q '^keys: decoded 1, reused 2$' "$T/repeat$ttl" &&
+		echo "ok   dkim key decoded once for three checks (TTL $ttl)" ||
+		{ echo "FAIL dkim key decoding (TTL $ttl): $(grep '^keys:' "$T/repeat$ttl")"; fail=1; }
+done
+
+# A key decoded before verifies what it verified before, and no more: a
+# header changed after signing still fails with it; another domain's key is
+# decoded as its own.
+DNS_OPTS="--local-ttl=300" dns_start "$T/dnsk" 127.0.0.48
+dns_run "$auth" --mode dkim --ip 127.0.0.66 "$T/signed.eml" "$T/header.eml" "$T/signed.eml" \
+	"$T/unaligned.eml" > "$T/keys.out" 2>&1 || true
+dns_stop
+got=$(grep -E '^(pass|550)' "$T/keys.out" | cut -c1-4 | tr '\n' ' ')
+[ "$got" = "pass 550  pass 550  " ] && grep -q 'd=example\.org does not verify' "$T/keys.out" &&
+	grep -q 'not aligned\|no DKIM signature aligned' "$T/keys.out" &&
+	echo "ok   a reused key: the changed header still fails, the same reply passes again" ||
+	{ echo "FAIL reused key: $(tr '\n' ' ' < "$T/keys.out")"; fail=1; }
+grep -q '^keys: decoded 2, reused 2$' "$T/keys.out" &&
+	echo "ok   two domains' keys decoded, each reused once" ||
+	{ echo "FAIL keys decoded and reused: $(grep '^keys:' "$T/keys.out")"; fail=1; }
 exit $fail

@@ -2,7 +2,7 @@
  * authtool.c: cg-authtool, reply authentication (SPF, DKIM, DMARC) on one
  * message, the way the challenge handler runs it.
  *
- *   cg-authtool [options] MESSAGE
+ *   cg-authtool [options] MESSAGE...
  *     --zone FILE       offline DNS: lines "name TXT|A value" (value
  *                       TRY_AGAIN: a temporary error); without it, the
  *                       system resolver
@@ -10,10 +10,12 @@
  *     --mode M          dmarc (default), spf, dkim
  *     --ip, --helo, --mail-from   the envelope
  *     --token-in-body   the token is in the text, not the Subject
- *     --repeat N        check it N times with one verifier (its DNS answers
- *                       kept between checks); the result of each is printed
- * Prints "pass: SUMMARY", or the SMTP reply the milter would give and then
- * the summary. Exit 0 pass, 1 refused or deferred, 2 usage or I/O.
+ *     --repeat N        check each N times
+ * The messages are checked in turn by one verifier (its DNS answers and
+ * decoded DKIM keys kept between checks). Prints, for each check,
+ * "pass: SUMMARY", or the SMTP reply the milter would give and then the
+ * summary; at the end "keys: decoded D, reused R" (cg_replyauth_key_counts).
+ * Exit 0 all passed, 1 one refused or deferred, 2 usage or I/O.
  */
 #include "milter.h"
 #include "common.h"
@@ -55,9 +57,9 @@ int
 main(int argc, char **argv)
 {
 	g_autofree char *zone = NULL, *keys = NULL, *mode = NULL, *ip = NULL, *helo = NULL;
-	g_autofree char *mail_from = NULL, *data = NULL, *summary = NULL;
+	g_autofree char *mail_from = NULL, *summary = NULL;
 	gboolean in_body = FALSE, strict = FALSE;
-	int repeat = 1, i;
+	int repeat = 1, i, a;
 	GOptionEntry entries[] = {
 	    {"zone", 0, 0, G_OPTION_ARG_FILENAME, &zone, "offline DNS zone", "FILE"},
 	    {"dkim-keys", 0, 0, G_OPTION_ARG_FILENAME, &keys, "DKIM keys", "FILE"},
@@ -70,25 +72,23 @@ main(int argc, char **argv)
 	     "ChallengeAlignment strict (default: relaxed, DMARC's)", NULL},
 	    {"repeat", 0, 0, G_OPTION_ARG_INT, &repeat, "check it N times", "N"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	g_autoptr(GOptionContext) ctx = g_option_context_new("MESSAGE");
+	g_autoptr(GOptionContext) ctx = g_option_context_new("MESSAGE...");
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GPtrArray) z = NULL;
-	g_autoptr(GBytes) raw = NULL;
-	g_autoptr(CgMail) mail = NULL;
 	CgEnvelope env = {0};
 	CgReplyAuth *auth;
 	CgReply r;
-	gsize len;
+	guint64 decoded, reused;
 	int m, rc;
 
 	g_option_context_add_main_entries(ctx, entries, NULL);
-	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 2 || repeat < 1) {
-		fprintf(stderr, "usage: cg-authtool [options] MESSAGE\n");
+	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc < 2 || repeat < 1) {
+		fprintf(stderr, "usage: cg-authtool [options] MESSAGE...\n");
 		return 2;
 	}
 	m = cg_reply_auth_mode(mode ? mode : "dmarc");
-	if (m < 0 || !g_file_get_contents(argv[1], &data, &len, &err)) {
-		fprintf(stderr, "cg-authtool: %s\n", err ? err->message : "bad --mode");
+	if (m < 0) {
+		fprintf(stderr, "cg-authtool: bad --mode\n");
 		return 2;
 	}
 	if (zone != NULL && (z = load_zone(zone)) == NULL) {
@@ -104,24 +104,36 @@ main(int argc, char **argv)
 	env.client_ip = ip ? ip : (char *)"127.0.0.1";
 	env.helo = helo ? helo : (char *)"mail.example.org";
 	env.mail_from = mail_from ? mail_from : (char *)"";
-	raw = g_bytes_new(data, len);
-	if ((mail = cg_mail_parse(raw, &env, NULL, &err)) == NULL) {
-		fprintf(stderr, "cg-authtool: %s\n", err->message);
-		cg_replyauth_free(auth);
-		return 2;
-	}
 	rc = 0;
-	for (i = 0; i < repeat; i++) {
-		g_clear_pointer(&summary, g_free);
+	for (a = 1; a < argc && rc != 2; a++) {
+		g_autofree char *data = NULL;
+		g_autoptr(GBytes) raw = NULL;
+		g_autoptr(CgMail) mail = NULL;
+		gsize len;
+
 		g_clear_error(&err);
-		if (cg_replyauth_check(auth, mail, !in_body, m, strict, &summary, &err)) {
-			printf("pass: %s\n", summary);
-		} else {
-			cg_reply_from_error(err, NULL, &r);
-			printf("%s %s %s\n%s\n", r.rcode, r.xcode, r.text, summary);
-			rc = 1;
+		if (!g_file_get_contents(argv[a], &data, &len, &err) ||
+		    (mail = cg_mail_parse((raw = g_bytes_new(data, len)), &env, NULL, &err)) ==
+		        NULL) {
+			fprintf(stderr, "cg-authtool: %s\n", err->message);
+			rc = 2;
+			break;
+		}
+		for (i = 0; i < repeat; i++) {
+			g_clear_pointer(&summary, g_free);
+			g_clear_error(&err);
+			if (cg_replyauth_check(auth, mail, !in_body, m, strict, &summary, &err)) {
+				printf("pass: %s\n", summary);
+			} else {
+				cg_reply_from_error(err, NULL, &r);
+				printf("%s %s %s\n%s\n", r.rcode, r.xcode, r.text, summary);
+				rc = 1;
+			}
 		}
 	}
+	cg_replyauth_key_counts(&decoded, &reused);
+	printf("keys: decoded %" G_GUINT64_FORMAT ", reused %" G_GUINT64_FORMAT "\n", decoded,
+	       reused);
 	cg_replyauth_free(auth);
 	return rc;
 }
