@@ -2,8 +2,10 @@
  * adapter.c: libmilter's callbacks, each a thin call into session.c.
  *
  * Every callback copes with a NULL private pointer (the MTA may call close,
- * or abort, without connect). Steps that never answer anything but
- * "continue" are negotiated as no-reply steps, saving the MTA a round trip.
+ * or abort, without connect). Steps whose outcome can wait for a later step
+ * (connect, HELO, MAIL, each header field, the end of the header) are
+ * negotiated as no-reply steps, saving the MTA a round trip each: a header
+ * field past MaxMessageSize is refused at the first body chunk or the end.
  */
 #include "milter.h"
 #include "common.h"
@@ -20,9 +22,14 @@ static volatile gint no_reply_ok; /* the MTA accepted SMFIP_NR_* */
 static sfsistat
 answer(SMFICTX *ctx, CgVerdict v, const CgReply *r, gboolean noreply)
 {
+	/* A no-reply step gets no answer: the MTA reads none. An accept there
+	 * (a message without gateway recipients, from an MTA that sent no
+	 * DATA step) is given at the message's end instead. */
+	if (noreply && g_atomic_int_get(&no_reply_ok) && (v == CG_MV_CONTINUE || v == CG_MV_ACCEPT))
+		return SMFIS_NOREPLY;
 	switch (v) {
 	case CG_MV_CONTINUE:
-		return noreply && g_atomic_int_get(&no_reply_ok) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+		return SMFIS_CONTINUE;
 	case CG_MV_ACCEPT:
 		return SMFIS_ACCEPT;
 	case CG_MV_DISCARD:
@@ -56,7 +63,8 @@ static sfsistat
 cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2, unsigned long f3,
              unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
-	unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_EOH;
+	unsigned long nr =
+	    SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH;
 
 	(void)f2;
 	(void)f3;
@@ -126,7 +134,7 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 {
 	CgReply r = {0};
 
-	return answer(ctx, cg_session_header(session_of(ctx), name, value, &r), &r, FALSE);
+	return answer(ctx, cg_session_header(session_of(ctx), name, value, &r), &r, TRUE);
 }
 
 static sfsistat

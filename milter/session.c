@@ -30,6 +30,7 @@ typedef struct {
 	char *gw_addr;    /* the gateway address, normalised */
 	CgGatewayKind kind;
 	gboolean others;    /* some recipient is not a gateway address */
+	gboolean oversize;  /* its header fields passed MaxMessageSize */
 	GPtrArray *headers; /* Header* */
 	gsize size;         /* header and body bytes so far */
 	CgSpool spool;
@@ -246,15 +247,22 @@ cg_session_header(CgSession *s, const char *name, const char *value, CgReply *r)
 	Msg *g = s->msg;
 	Header *h;
 
+	(void)r;
 	if (g == NULL || g->kind == CG_GW_NONE)
 		return CG_MV_ACCEPT;
+	if (g->oversize)
+		return CG_MV_CONTINUE;
 	h = g_new0(Header, 1);
 	h->name = g_strdup(name);
 	h->value = crlf(value ? value : "");
 	g->size += strlen(h->name) + strlen(h->value) + 3;
 	g_ptr_array_add(g->headers, h);
+	/* Header fields get no answer (the MTA sends them all without
+	 * waiting): one past the limit makes the message refused at the next
+	 * step that answers, its first body chunk or its end, and the rest
+	 * are not kept. */
 	if ((gint64)g->size > s->conf->max_message_size)
-		return too_large(s, r);
+		g->oversize = TRUE;
 	return CG_MV_CONTINUE;
 }
 
@@ -277,7 +285,7 @@ cg_session_body(CgSession *s, const void *chunk, gsize len, CgReply *r)
 
 	if (g == NULL || g->kind == CG_GW_NONE)
 		return CG_MV_ACCEPT;
-	if ((gint64)(g->size + len) > s->conf->max_message_size)
+	if (g->oversize || (gint64)(g->size + len) > s->conf->max_message_size)
 		return too_large(s, r);
 	if (!cg_spool_append(&g->spool, chunk, len, &err)) {
 		cg_log(LOG_ERR, "queue %s: %s", g->queue_id ? g->queue_id : "?", err->message);
@@ -401,8 +409,9 @@ cg_session_eom(CgSession *s, const char *queue_id, CgEomResult *out)
 	gw.queue_id = g->queue_id;
 	gw.effects = out->effects;
 	fill_envelope(s, &gw.envelope);
-	gw.raw = assemble(g, gw.digest, &err);
-	if (gw.raw == NULL) {
+	if (g->oversize)
+		too_large(s, &out->reply);
+	else if ((gw.raw = assemble(g, gw.digest, &err)) == NULL) {
 		cg_log(LOG_ERR, "queue %s: %s", g->queue_id ? g->queue_id : "-", err->message);
 		cg_reply_from_error(err, g->queue_id, &out->reply);
 	} else {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/milter/run.sh: certgate-milter as a real daemon on a unix socket,
 # driven by miltertest: NULL-context close, the fast path, one gateway
-# address per message, malformed mail, oversize mail, reload with a good and
+# address per message, malformed mail, oversize mail (its body or its
+# header fields, which get no answer), reload with a good and
 # a bad file, and deferral while the database cannot be opened.
 set -eu
 T=$(mktemp -d "$CG_TEST_TMP/milter.XXXXXX")
@@ -80,6 +81,22 @@ kill -USR1 "$pid"
 sleep 0.5
 logged "$T/a.log" "configuration $T/a.conf reloaded" "good reload"
 lua size CG_EXPECT_OVERSIZE=yes
+lua headers
+# The same header fields and no body: refused at the message's end.
+{
+	printf 'From: jan@example.org\r\nTo: enroll@ca.example.net\r\n'
+	i=0
+	while [ $i -lt 40 ]; do
+		printf 'X-Filler-%d: %s\r\n' $i "$(head -c 1000 /dev/zero | tr '\0' y)"
+		i=$((i + 1))
+	done
+	printf '\r\n'
+} > "$T/headers.eml"
+"$milter" -c "$T/a.conf" -t "$T/headers.eml" --client-ip 127.0.0.1 --mail-from jan@example.org \
+	--rcpt enroll@ca.example.net > "$T/headers.out" 2>&1 || true
+grep -q '^verdict: reject 552 5\.3\.4 certgate: message is larger than 32768 bytes' "$T/headers.out" &&
+	echo "ok   header fields over the limit, no body: 552 at the end" ||
+	{ echo "FAIL header fields over the limit, no body: $(grep '^verdict' "$T/headers.out")"; fail=1; }
 # Reload with a bad file: refused, the running configuration (32K) stays.
 write_conf "$T/a.conf" "$T/db" 64K "NoSuchKey yes"
 kill -USR1 "$pid"
