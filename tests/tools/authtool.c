@@ -105,7 +105,7 @@ main(int argc, char **argv)
 	env.helo = helo ? helo : (char *)"mail.example.org";
 	env.mail_from = mail_from ? mail_from : (char *)"";
 	rc = 0;
-	for (a = 1; a < argc && rc != 2; a++) {
+	for (a = 1; a < argc; a++) {
 		g_autofree char *data = NULL;
 		g_autoptr(GBytes) raw = NULL;
 		g_autoptr(CgMail) mail = NULL;
