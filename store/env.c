@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -327,20 +329,56 @@ take_lock_file(CgStore *s, GError **error)
 	return 0;
 }
 
+/* How much of each region file this process maps (Berkeley DB maps a
+ * region at its largest and grows the file into the mapping as the region
+ * grows: the cache does, page by page as it fills), from /proc/self/maps:
+ * path -> bytes. */
+static GHashTable *
+region_maps(void)
+{
+	GHashTable *maps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *text = NULL;
+	char **lines, **l;
+
+	if (!g_file_get_contents("/proc/self/maps", &text, NULL, NULL))
+		return maps;
+	lines = g_strsplit(text, "\n", -1);
+	for (l = lines; *l != NULL; l++) {
+		unsigned long long from, to;
+		int path_at = -1;
+
+		if (sscanf(*l, "%llx-%llx %*s %*s %*s %*s %n", &from, &to, &path_at) >= 2 &&
+		    path_at > 0 && (*l)[path_at] == '/') {
+			const char *path = *l + path_at;
+			gsize had = GPOINTER_TO_SIZE(g_hash_table_lookup(maps, path));
+
+			g_hash_table_insert(maps, g_strdup(path),
+			                    GSIZE_TO_POINTER(had + (to - from)));
+		}
+	}
+	g_strfreev(lines);
+	return maps;
+}
+
 /* The shared regions are files mapped into memory, made sparse. The process
  * that makes them gives them their disk space, without touching their pages
  * (DB_REGION_INIT wrote every page in that process, which then held the whole
  * of the regions in its resident set), so that a disk that fills later gives
- * ENOSPC on the log, never a SIGBUS on a region page first touched. */
+ * ENOSPC on the log, never a SIGBUS on a region page first touched. The
+ * space reserved is the whole mapping, past the file's end (FALLOC_FL_KEEP_SIZE):
+ * the cache's region starts small and grows into its mapping as pages are
+ * read, and a page it grew into on a full disk was a SIGBUS in a put. */
 static gboolean
 reserve_regions(const char *db_home, GError **error)
 {
 	g_autoptr(GDir) dir = g_dir_open(db_home, 0, NULL);
+	g_autoptr(GHashTable) maps = region_maps();
 	const char *name;
 
 	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
 		g_autofree char *path = NULL;
 		struct stat st;
+		gsize mapped;
 		int fd, rc;
 
 		if (!g_str_has_prefix(name, "__db.") ||
@@ -349,7 +387,17 @@ reserve_regions(const char *db_home, GError **error)
 		path = g_build_filename(db_home, name, NULL);
 		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 			return cg_io_fail(path, errno, error);
-		rc = fstat(fd, &st) != 0 ? errno : posix_fallocate(fd, 0, st.st_size);
+		if (fstat(fd, &st) != 0) {
+			rc = errno;
+		} else {
+			g_autofree char *real = realpath(path, NULL);
+
+			mapped = GPOINTER_TO_SIZE(g_hash_table_lookup(maps, real ? real : path));
+			rc = posix_fallocate(fd, 0, st.st_size);
+			if (rc == 0 && mapped > (gsize)st.st_size &&
+			    fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)mapped) != 0)
+				rc = errno;
+		}
 		close(fd);
 		if (rc != 0)
 			return cg_io_fail(path, rc, error);

@@ -8,7 +8,12 @@
  *                                       transaction, until one fails; prints
  *                                       "committed N" and "error CODE: message",
  *                                       then tries 8 MiB of evidence
- *   cg-storetool count DBHOME EVIDENCE  prints the number of orgs
+ *   cg-storetool count DBHOME EVIDENCE [FILLER]
+ *                                       prints the number of orgs; with
+ *                                       FILLER, after filling the file
+ *                                       system with it (1 MiB left)
+ *   cg-storetool orgs DBHOME EVIDENCE N      puts N orgs of 4 KiB each, and
+ *                                       checkpoints
  *   cg-storetool audit DBHOME EVIDENCE N     appends N audit entries
  *   cg-storetool tamper DBHOME EVIDENCE SEQ  flips one byte of audit entry SEQ
  *   cg-storetool corrupt DBHOME EVIDENCE KEY [DB]
@@ -139,9 +144,49 @@ main(int argc, char **argv)
 			else
 				printf("evidence stored %s\n", id);
 		}
+	} else if (strcmp(argv[1], "orgs") == 0 && argc == 5) {
+		g_autofree char *big = g_strnfill(4096, 'x');
+		guint n = (guint)atoi(argv[4]), i;
+		CgTxn *t = NULL;
+
+		for (i = 0; i < n && rc == 0; i++) {
+			CgOrg o = {0};
+			g_autofree char *id = g_strdup_printf("orgs-%08u", i);
+
+			o.id = id;
+			o.name = big;
+			if ((t == NULL && (t = cg_store_begin(s, &err)) == NULL) ||
+			    !cg_store_org_put(t, &o, &err) ||
+			    ((i % 100 == 99 || i == n - 1) &&
+			     !cg_store_commit(g_steal_pointer(&t), &err))) {
+				printf("error %d: %s\n", err->code, err->message);
+				rc = 1;
+			}
+		}
+		cg_store_abort(t);
+		/* Checkpointed: the next open recovers little (recovery would
+		 * read the pages into a cache the size of the records). */
+		if (rc == 0 && !cg_store_checkpoint(s, &err)) {
+			printf("error %d: %s\n", err->code, err->message);
+			rc = 1;
+		}
 	} else if (strcmp(argv[1], "count") == 0) {
 		guint n = 0;
 
+		/* With FILLER: the file system filled first (1 MiB left), so
+		 * that the cache grows on a full disk as it reads the pages. */
+		if (argc == 5) {
+			struct statvfs st;
+			int fd = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+			if (fd < 0 || statvfs(argv[4], &st) != 0 ||
+			    posix_fallocate(
+			        fd, 0, (off_t)(st.f_bavail * st.f_frsize) - 1024 * 1024) != 0) {
+				printf("cannot fill the file system\n");
+				return 1;
+			}
+			close(fd);
+		}
 		if (!cg_store_foreach(s, NULL, CG_REC_ORG, count_one, &n, &err)) {
 			printf("error %d: %s\n", err->code, err->message);
 			rc = 1;
