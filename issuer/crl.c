@@ -4,7 +4,9 @@
  * v2 CRL, signed with the issuing CA key; CRL number and AKI (keyid)
  * extensions; reasonCode non-critical and never "unspecified" (omitted
  * instead) nor certificateHold; nextUpdate at most 10 days after thisUpdate
- * (CrlNextUpdate). Revoked certificates are listed until they expire.
+ * (CrlNextUpdate). Revoked certificates are listed until they expire, read
+ * through the store's index of revoked certificates (certs_revoked, by
+ * notAfter): a CRL costs the revoked certificates, not all of them.
  * Written atomically: a temporary file, fsync, rename, fsync of the directory.
  */
 #include "issuer-int.h"
@@ -178,7 +180,7 @@ cg_crl_write(CgCa *ca, CgStore *store, const CgConf *conf, gint64 now, guint64 *
 	g_autoptr(GBytes) der = NULL;
 	guint64 n = 0;
 
-	if (!cg_store_foreach(store, NULL, CG_REC_CERT, collect_revoked, &col, error))
+	if (!cg_store_foreach_revoked(store, NULL, now, collect_revoked, &col, error))
 		return FALSE;
 	if (!cg_store_transact(store, next_crl_number, &n, error))
 		return FALSE;

@@ -23,7 +23,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION  1
+/* The databases' layout. 2: certs_revoked, the index of revoked
+ * certificates the CRL is built from (a version 1 store is brought to 2 by
+ * the first process to open it: schema_upgrade). */
+#define SCHEMA_VERSION  2
 #define LOCK_TIMEOUT_US (10 * 1000 * 1000)
 #define CACHE_BYTES     (32 * 1024 * 1024)
 
@@ -45,6 +48,7 @@ const DbSpec cg_db_specs[DBI_N] = {
     [DBI_CERT_BY_MAILBOX] = {"certs_by_mailbox", DB_BTREE, TRUE},
     [DBI_CERT_BY_ORG] = {"certs_by_org", DB_BTREE, TRUE},
     [DBI_CERT_BY_SPKI] = {"certs_by_spki", DB_BTREE, TRUE},
+    [DBI_CERT_REVOKED] = {"certs_revoked", DB_BTREE, TRUE},
 };
 
 static const struct {
@@ -56,8 +60,8 @@ static const struct {
     {DBI_CERTS, DBI_CERT_BY_MAILBOX, cg_index_cert_mailbox},
     {DBI_CERTS, DBI_CERT_BY_ORG, cg_index_cert_org},
     {DBI_CERTS, DBI_CERT_BY_SPKI, cg_index_cert_spki},
+    {DBI_CERTS, DBI_CERT_REVOKED, cg_index_cert_revoked},
 };
-
 
 gboolean
 cg_db_fail(int rc, const char *what, GError **error)
@@ -405,8 +409,128 @@ reserve_regions(const char *db_home, GError **error)
 	return TRUE;
 }
 
+static const char schema_key[] = "schema";
+
+/* meta's key of the schema version, in k */
+static DBT *
+schema_dbt(DBT *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->data = (void *)schema_key;
+	k->size = sizeof(schema_key) - 1;
+	return k;
+}
+
+/* The schema version in meta: 0 when there is none (a new store, or a
+ * replica that has not received it), -1 on error. */
+static gint64
+schema_read(CgStore *s, GError **error)
+{
+	guint32 have = 0;
+	DBT k, d = {.data = &have, .ulen = sizeof(have), .flags = DB_DBT_USERMEM};
+	DB *meta = s->db[DBI_META];
+	int rc = meta->get(meta, NULL, schema_dbt(&k), &d, 0);
+
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != 0) {
+		cg_db_fail(rc, "meta", error);
+		return -1;
+	}
+	if (d.size != sizeof(have)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT, "%s: the schema version is damaged",
+		            s->home);
+		return -1;
+	}
+	return GUINT32_FROM_BE(have);
+}
+
 static gboolean
-open_databases(CgStore *s, gboolean create, GError **error)
+schema_write(CgStore *s, guint32 version, u_int32_t flags, GError **error)
+{
+	guint32 v = GUINT32_TO_BE(version);
+	DBT k, d = {.data = &v, .size = sizeof(v)};
+	DB *meta = s->db[DBI_META];
+	int rc = meta->put(meta, NULL, schema_dbt(&k), &d, DB_AUTO_COMMIT | flags);
+
+	return rc == 0 || rc == DB_KEYEXIST ? TRUE : cg_db_fail(rc, "meta", error);
+}
+
+/* Version 1 to 2: certs_revoked filled from certs, before it is associated
+ * (a secondary takes no put of its own once it is). Only the process that
+ * opened the environment alone runs it (the others wait on the lock file),
+ * so nothing writes certs meanwhile. The index is emptied first (a run
+ * that died half-way left part of it), filled in transactions of a
+ * thousand entries each, not flushed one by one: the schema's own commit,
+ * flushed, makes them durable with it, and until that commit the store is
+ * version 1 and the next process to open it alone starts again. */
+#define UPGRADE_CHUNK 1000
+
+static gboolean
+schema_upgrade(CgStore *s, GError **error)
+{
+	DB *certs = s->db[DBI_CERTS], *idx = s->db[DBI_CERT_REVOKED];
+	DB_TXN *t = NULL;
+	DBC *c = NULL;
+	u_int32_t discarded = 0;
+	guint64 records = 0, revoked = 0;
+	gboolean ok = TRUE;
+	int rc;
+
+	g_message("%s: schema version 1 to %d: indexing the revoked certificates", s->home,
+	          SCHEMA_VERSION);
+	if ((rc = idx->truncate(idx, NULL, &discarded, DB_AUTO_COMMIT)) != 0 ||
+	    (rc = certs->cursor(certs, NULL, &c, 0)) != 0)
+		return cg_db_fail(rc, "certs_revoked", error);
+	for (;;) {
+		DBT k = {0}, d = {0}, sk = {0};
+
+		k.flags = DB_DBT_REALLOC;
+		d.flags = DB_DBT_REALLOC;
+		rc = c->get(c, &k, &d, DB_NEXT);
+		if (rc == 0) {
+			records++;
+			rc = cg_index_cert_revoked(idx, &k, &d, &sk);
+			if (rc == DB_DONOTINDEX) {
+				rc = 0;
+			} else if (rc == 0) {
+				if (t == NULL)
+					rc = s->env->txn_begin(s->env, NULL, &t, DB_TXN_NOSYNC);
+				if (rc == 0)
+					rc = idx->put(idx, t, &sk, &k, 0);
+				if (sk.flags & DB_DBT_APPMALLOC)
+					free(sk.data);
+				if (rc == 0 && ++revoked % UPGRADE_CHUNK == 0) {
+					rc = t->commit(t, 0);
+					t = NULL;
+				}
+			}
+		}
+		free(k.data);
+		free(d.data);
+		if (rc == DB_NOTFOUND)
+			break;
+		if (rc != 0) {
+			ok = cg_db_fail(rc, "certs_revoked", error);
+			break;
+		}
+	}
+	c->close(c);
+	if (t != NULL && (rc = ok ? t->commit(t, 0) : t->abort(t)) != 0 && ok)
+		ok = cg_db_fail(rc, "certs_revoked", error);
+	if (!ok || !schema_write(s, SCHEMA_VERSION, 0, error))
+		return FALSE;
+	g_message("%s: schema version %d: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+	          " certificates revoked",
+	          s->home, SCHEMA_VERSION, revoked, records);
+	return TRUE;
+}
+
+/* Opens every database (creating what is missing when create), brings a
+ * version 1 store to this version when upgrade (this process opened the
+ * environment alone, and may write), and associates the indexes. */
+static gboolean
+open_databases(CgStore *s, gboolean create, gboolean upgrade, GError **error)
 {
 	gsize i;
 	int rc;
@@ -440,6 +564,12 @@ open_databases(CgStore *s, gboolean create, GError **error)
 		if (spec->dupsort)
 			db->get_mpf(db)->set_priority(db->get_mpf(db), DB_PRIORITY_HIGH);
 	}
+	if (upgrade) {
+		gint64 have = schema_read(s, error);
+
+		if (have < 0 || (have == 1 && !schema_upgrade(s, error)))
+			return FALSE;
+	}
 	for (i = 0; i < G_N_ELEMENTS(associations); i++) {
 		DB *primary = s->db[associations[i].primary];
 
@@ -454,32 +584,28 @@ open_databases(CgStore *s, gboolean create, GError **error)
 static gboolean
 check_schema(CgStore *s, GError **error)
 {
-	static const char key[] = "schema";
-	guint32 want = GUINT32_TO_BE(SCHEMA_VERSION), have;
-	DBT k = {0}, d = {0};
-	DB *meta = s->db[DBI_META];
-	int rc;
+	gint64 have = schema_read(s, error);
 
-	k.data = (void *)key;
-	k.size = sizeof(key) - 1;
-	d.data = &have;
-	d.ulen = sizeof(have);
-	d.flags = DB_DBT_USERMEM;
-	rc = meta->get(meta, NULL, &k, &d, 0);
-	if (rc == DB_NOTFOUND && cg_store_role(s) == CG_ROLE_CLIENT)
+	if (have < 0)
+		return FALSE;
+	if (have == 0 && cg_store_role(s) == CG_ROLE_CLIENT)
 		return TRUE; /* the master writes it */
-	if (rc == DB_NOTFOUND) {
-		d.data = &want;
-		d.size = sizeof(want);
-		rc = meta->put(meta, NULL, &k, &d, DB_AUTO_COMMIT | DB_NOOVERWRITE);
-		return rc == 0 || rc == DB_KEYEXIST ? TRUE : cg_db_fail(rc, "meta", error);
-	}
-	if (rc != 0)
-		return cg_db_fail(rc, "meta", error);
-	if (d.size != sizeof(have) || have != want) {
+	if (have == 0)
+		return schema_write(s, SCHEMA_VERSION, DB_NOOVERWRITE, error);
+	if (have == 1) {
+		/* Upgraded only by a process that opens it alone (and, when
+		 * replicated, by the master): here another holds it. */
 		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT,
-		            "%s: schema version %u, this certgate knows %u", s->home,
-		            GUINT32_FROM_BE(have), SCHEMA_VERSION);
+		            "%s: schema version 1, of an older certgate; the first certgate "
+		            "process to open it alone brings it to %d: stop every certgate "
+		            "process that uses it (and upgrade the replication master first)",
+		            s->home, SCHEMA_VERSION);
+		return FALSE;
+	}
+	if (have != SCHEMA_VERSION) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT,
+		            "%s: schema version %" G_GINT64_FORMAT ", this certgate knows %u",
+		            s->home, have, SCHEMA_VERSION);
 		return FALSE;
 	}
 	return TRUE;
@@ -499,7 +625,7 @@ ensure_dir(const char *path, int mode, GError **error)
  * creates what is missing, a client waits (CG_STORE_WAIT, up to a minute)
  * until the master's copy has arrived. */
 static gboolean
-open_replicated(CgStore *s, CgStoreFlags flags, GError **error)
+open_replicated(CgStore *s, CgStoreFlags flags, gboolean first, GError **error)
 {
 	gint64 until = g_get_monotonic_time() + (flags & CG_STORE_WAIT ? 60 : 10) * G_USEC_PER_SEC;
 
@@ -509,7 +635,7 @@ open_replicated(CgStore *s, CgStoreFlags flags, GError **error)
 		gint busy;
 		gsize i;
 
-		if (open_databases(s, master, &err) && check_schema(s, &err))
+		if (open_databases(s, master, master && first, &err) && check_schema(s, &err))
 			return TRUE;
 		for (i = 0; i < DBI_N; i++)
 			if (s->db[i] != NULL) {
@@ -614,8 +740,8 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	cg_repl_share_files(s);
 	if (replicated && (flags & CG_STORE_REPLICATE) && !cg_repl_start(s, error))
 		goto fail;
-	if (!(replicated ? open_replicated(s, flags, error)
-	                 : open_databases(s, TRUE, error) && check_schema(s, error)))
+	if (!(replicated ? open_replicated(s, flags, first, error)
+	                 : open_databases(s, TRUE, first, error) && check_schema(s, error)))
 		goto fail;
 	g_atomic_int_set(&s->maint_busy, 0);
 	if (first) {

@@ -118,10 +118,11 @@ key_text(const DBT *k)
 	return cg_hex(k->data, MIN(k->size, 40));
 }
 
-/* Decodes every value of db with decode; returns the count, -1 on DB error. */
+/* Decodes every value of db with decode; returns the count, -1 on DB error.
+ * *revoked (certs): counts the revoked certificates. */
 static gint64
 check_db(CgStore *s, int dbi, CgRecordKind kind, gboolean secondary, GString *report,
-         guint *problems)
+         guint *problems, gint64 *revoked)
 {
 	DB *db = s->db[dbi];
 	DBC *c = NULL;
@@ -149,14 +150,31 @@ check_db(CgStore *s, int dbi, CgRecordKind kind, gboolean secondary, GString *re
 				break;
 			continue;
 		}
-		if (!secondary) {
+		if (!secondary || dbi == DBI_CERT_REVOKED) {
 			gpointer rec = cg_record_decode(kind, d.data, d.size, &err);
+			gboolean is_revoked = rec != NULL && kind == CG_REC_CERT &&
+			                      ((CgCert *)rec)->status == CG_CERT_REVOKED;
 
-			if (rec == NULL) {
+			if (rec == NULL && !secondary) {
 				g_autofree char *kt = key_text(&k);
 
 				g_string_append_printf(report, "%s: record %s: %s\n",
 				                       cg_db_specs[dbi].name, kt, err->message);
+				(*problems)++;
+			}
+			if (!secondary && revoked != NULL && is_revoked)
+				(*revoked)++;
+			/* An entry of the revoked index for a certificate that is not
+			 * revoked, at another notAfter than its record's. */
+			if (secondary && rec != NULL &&
+			    (!is_revoked || k.size != 8 ||
+			     GUINT64_FROM_BE(*(guint64 *)k.data) !=
+			         (guint64)MAX(((CgCert *)rec)->not_after, 0))) {
+				g_autofree char *kt = key_text(&pk);
+
+				g_string_append_printf(
+				    report, "%s: entry for %s, which is not revoked then\n",
+				    cg_db_specs[dbi].name, kt);
 				(*problems)++;
 			}
 			cg_record_free(kind, rec);
@@ -182,8 +200,9 @@ cg_store_check(CgStore *s, GString *report, GError **error)
 	    {DBI_CERT_BY_MAILBOX, DBI_CERTS, CG_REC_CERT},
 	    {DBI_CERT_BY_ORG, DBI_CERTS, CG_REC_CERT},
 	    {DBI_CERT_BY_SPKI, DBI_CERTS, CG_REC_CERT},
+	    {DBI_CERT_REVOKED, DBI_CERTS, CG_REC_CERT},
 	};
-	gint64 counts[DBI_N] = {0};
+	gint64 counts[DBI_N] = {0}, revoked = 0;
 	guint problems = 0;
 	guint64 queued = 0, deferred = 0;
 	gsize i;
@@ -191,18 +210,25 @@ cg_store_check(CgStore *s, GString *report, GError **error)
 	for (i = 0; i < G_N_ELEMENTS(record_dbs); i++) {
 		int dbi = record_dbs[i].dbi;
 
-		counts[dbi] = check_db(s, dbi, record_dbs[i].kind, FALSE, report, &problems);
+		counts[dbi] =
+		    check_db(s, dbi, record_dbs[i].kind, FALSE, report, &problems, &revoked);
 		g_string_append_printf(report, "%s: %" G_GINT64_FORMAT " records\n",
 		                       cg_db_specs[dbi].name, counts[dbi]);
 	}
 	for (i = 0; i < G_N_ELEMENTS(indexes); i++) {
-		gint64 n = check_db(s, indexes[i].dbi, indexes[i].kind, TRUE, report, &problems);
+		gint64 n =
+		    check_db(s, indexes[i].dbi, indexes[i].kind, TRUE, report, &problems, NULL);
+		/* Every record has an entry; in certs_revoked, every revoked one. */
+		gint64 want =
+		    indexes[i].dbi == DBI_CERT_REVOKED ? revoked : counts[indexes[i].primary];
 
-		if (n != counts[indexes[i].primary]) {
+		if (n != want) {
 			g_string_append_printf(
 			    report,
-			    "%s: %" G_GINT64_FORMAT " entries for %" G_GINT64_FORMAT " records\n",
-			    cg_db_specs[indexes[i].dbi].name, n, counts[indexes[i].primary]);
+			    "%s: %" G_GINT64_FORMAT " entries for %" G_GINT64_FORMAT " %s\n",
+			    cg_db_specs[indexes[i].dbi].name, n, want,
+			    indexes[i].dbi == DBI_CERT_REVOKED ? "revoked certificates"
+			                                       : "records");
 			problems++;
 		}
 	}

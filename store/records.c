@@ -540,6 +540,59 @@ cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result)
 	return 0;
 }
 
+/* certs_revoked: a revoked certificate's notAfter (8 bytes, big-endian,
+ * so that the keys sort by time); nothing for one that is not revoked. */
+int
+cg_index_cert_revoked(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	gpointer decoded;
+	const CgCert *c = index_record(CG_REC_CERT, data, &decoded);
+	guint64 be;
+	int rc = DB_DONOTINDEX;
+
+	(void)sec;
+	(void)key;
+	if (c != NULL && c->status == CG_CERT_REVOKED) {
+		be = GUINT64_TO_BE((guint64)MAX(c->not_after, 0));
+		memset(result, 0, sizeof(*result));
+		result->size = sizeof(be);
+		result->data = malloc(sizeof(be));
+		memcpy(result->data, &be, sizeof(be));
+		result->flags = DB_DBT_APPMALLOC;
+		rc = 0;
+	}
+	if (decoded != NULL)
+		cg_cert_free(decoded);
+	return rc;
+}
+
+/* The revoked certificates whose notAfter is not before not_after, through
+ * certs_revoked: what a CRL lists, without reading the others. */
+gboolean
+cg_store_foreach_revoked(CgStore *s, CgTxn *txn, gint64 not_after, CgStoreVisit visit,
+                         gpointer data, GError **error)
+{
+	DB *db = s->db[DBI_CERT_REVOKED];
+	guint64 be = GUINT64_TO_BE((guint64)MAX(not_after, 0));
+	DBC *c = NULL;
+	DBT k = {0};
+	gboolean ok;
+	int rc;
+
+	rc = db->cursor(db, cg_txn_raw(txn), &c,
+	                txn == NULL || txn->read_committed ? DB_READ_COMMITTED : 0);
+	if (rc != 0)
+		return cg_db_fail(rc, "cursor", error);
+	k.data = g_memdup2(&be, sizeof(be));
+	k.size = sizeof(be);
+	k.flags = DB_DBT_REALLOC;
+	ok = walk(c, CG_REC_CERT, &k, DB_SET_RANGE, DB_NEXT, NULL, NULL, TRUE, visit, data, error);
+	if (k.data != NULL)
+		free(k.data);
+	c->close(c);
+	return ok;
+}
+
 gboolean
 cg_store_cert_revoke(CgTxn *txn, const char *serial, int reason, const char *reason_name,
                      const char *actor, gint64 now, GError **error)

@@ -33,6 +33,7 @@ enum {
 	DBI_CERT_BY_MAILBOX,
 	DBI_CERT_BY_ORG,
 	DBI_CERT_BY_SPKI,
+	DBI_CERT_REVOKED, /* revoked certificates by notAfter (schema 2) */
 	DBI_N
 };
 
@@ -123,6 +124,7 @@ int cg_index_admin_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_mailbox(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result);
+int cg_index_cert_revoked(DB *sec, const DBT *key, const DBT *data, DBT *result);
 
 /* maint.c: sets a CG_ERROR_IO error "path: strerror(err)"; returns FALSE. */
 gboolean cg_io_fail(const char *path, int err, GError **error);

@@ -459,6 +459,9 @@ gboolean cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *
                              CgStoreVisit visit, gpointer data, GError **error);
 /* Reads an index's pages into the cache, if it fits in half of it. */
 gboolean cg_store_warm(CgStore *s, CgIndex index, guint64 *pages, GError **error);
+/* Revoked certificates with notAfter >= not_after, in notAfter order. */
+gboolean cg_store_foreach_revoked(CgStore *s, CgTxn *txn, gint64 not_after, CgStoreVisit visit,
+                                  gpointer data, GError **error);
 
 /* ---- job queue ---- */
 

@@ -6,6 +6,8 @@
 #include "common.h"
 
 #include <db.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1090,6 +1092,259 @@ test_close_panicked(void **state)
 	/* cg_storefx_teardown closes the store. */
 }
 
+/* ---- the index of revoked certificates (schema 2) ---- */
+
+static gboolean
+collect_revoked(gconstpointer rec, gpointer data)
+{
+	const CgCert *c = rec;
+
+	g_assert_true(c->status == CG_CERT_REVOKED);
+	g_ptr_array_add(data, g_strdup(c->serial));
+	return TRUE;
+}
+
+/* The serials foreach_revoked lists from not_after on, joined by ",". */
+static char *
+revoked_from(CgStore *s, gint64 not_after)
+{
+	g_autoptr(GPtrArray) serials = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) err = NULL;
+
+	assert_true(cg_store_foreach_revoked(s, NULL, not_after, collect_revoked, serials, &err));
+	g_ptr_array_add(serials, NULL);
+	return g_strjoinv(",", (char **)serials->pdata);
+}
+
+/* Six certificates, notAfter 1000 (serial 01) to 6000 (06); 02, 04, 05
+ * and 06 revoked. */
+static void
+put_revocations(CgStore *s)
+{
+	g_autoptr(GError) err = NULL;
+	CgTxn *t = cg_store_begin(s, &err);
+	guint i;
+
+	for (i = 1; i <= 6; i++) {
+		CgCert c = {0};
+		guint8 der[] = {0x30, 0x00};
+		g_autofree char *serial = g_strdup_printf("%02u", i);
+
+		c.serial = serial;
+		c.mailbox = "x@example.pl";
+		c.org_id = "a";
+		c.der = g_bytes_new_static(der, 2);
+		c.not_after = i * 1000;
+		memset(c.spki_sha256, (int)i, 32);
+		assert_true(cg_store_cert_add(t, &c, &err));
+		g_bytes_unref(c.der);
+	}
+	assert_true(cg_store_commit(t, &err));
+	/* Revoked in another order than notAfter's. */
+	t = cg_store_begin(s, &err);
+	assert_true(cg_store_cert_revoke(t, "05", 1, "keyCompromise", "operator:test", 10, &err));
+	assert_true(cg_store_cert_revoke(t, "02", 4, "superseded", "operator:test", 11, &err));
+	assert_true(
+	    cg_store_cert_revoke(t, "06", 3, "affiliationChanged", "operator:test", 12, &err));
+	assert_true(
+	    cg_store_cert_revoke(t, "04", 5, "cessationOfOperation", "operator:test", 13, &err));
+	assert_true(cg_store_commit(t, &err));
+}
+
+static void
+test_revoked_index(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) report = g_string_new(NULL);
+	g_autofree char *all = NULL, *live = NULL, *none = NULL, *after = NULL;
+
+	put_revocations(fx->s);
+	all = revoked_from(fx->s, 0);
+	assert_string_equal(all, "02,04,05,06"); /* by notAfter */
+	live = revoked_from(fx->s, 4001);
+	assert_string_equal(live, "05,06");
+	none = revoked_from(fx->s, 6001);
+	assert_string_equal(none, "");
+	/* A revocation undone in the record (as a restore of an older copy
+	 * of it would) leaves the index with it. */
+	{
+		g_autoptr(CgCert) c = cg_store_cert_get(fx->s, NULL, "05", &err);
+		CgTxn *t = cg_store_begin(fx->s, &err);
+
+		c->status = CG_CERT_VALID;
+		assert_true(cg_store_cert_update(t, c, &err));
+		assert_true(cg_store_commit(t, &err));
+	}
+	after = revoked_from(fx->s, 0);
+	assert_string_equal(after, "02,04,06");
+	assert_true(cg_store_check(fx->s, report, &err));
+}
+
+/* The store's environment joined with a raw Berkeley DB handle, the store
+ * closed (recovered: nothing else has it open). */
+static DB_ENV *
+raw_env(Fx *fx)
+{
+	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	DB_ENV *env = NULL;
+
+	cg_store_close(fx->s);
+	fx->s = NULL;
+	assert_int_equal(db_env_create(&env, 0), 0);
+	assert_int_equal(env->open(env, db,
+	                           DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN |
+	                               DB_RECOVER | DB_CREATE,
+	                           0),
+	                 0);
+	return env;
+}
+
+/* Closes it, and removes its regions: the next process makes them as the
+ * store does. */
+static void
+raw_env_close(Fx *fx, DB_ENV *env)
+{
+	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+
+	assert_int_equal(env->close(env, 0), 0);
+	assert_int_equal(db_env_create(&env, 0), 0);
+	assert_int_equal(env->remove(env, db, DB_FORCE), 0);
+}
+
+/* Makes the store at fx a version 1 store, as certgate left it before it indexed revoked
+ * certificates: no certs_revoked, schema 1 in meta. With a raw Berkeley DB handle, the store
+ * closed. */
+static void
+make_version_1(Fx *fx)
+{
+	guint32 one = GUINT32_TO_BE(1);
+	DBT k = {0}, d = {0};
+	DB_ENV *env = raw_env(fx);
+	DB *meta = NULL;
+
+	assert_int_equal(env->dbremove(env, NULL, "certs_revoked", NULL, DB_AUTO_COMMIT), 0);
+	assert_int_equal(db_create(&meta, env, 0), 0);
+	meta->set_flags(meta, DB_CHKSUM);
+	assert_int_equal(meta->open(meta, NULL, "meta", NULL, DB_BTREE, DB_AUTO_COMMIT, 0), 0);
+	k.data = "schema";
+	k.size = 6;
+	d.data = &one;
+	d.size = sizeof(one);
+	assert_int_equal(meta->put(meta, NULL, &k, &d, DB_AUTO_COMMIT), 0);
+	meta->close(meta, 0);
+	raw_env_close(fx, env);
+}
+
+/* Holds the store's lock file shared, as a certgate process that has the
+ * store open does; the child's pid. */
+static pid_t
+hold_lock(Fx *fx)
+{
+	g_autofree char *path = g_build_filename(fx->dir, "db", "lock", "certgate.lock", NULL);
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+		int fd = open(path, O_RDWR);
+
+		if (fd < 0 || fcntl(fd, F_SETLK, &l) != 0)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+static void
+test_schema_upgrade(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) report = g_string_new(NULL);
+	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	g_autofree char *ev = g_build_filename(fx->dir, "evidence", NULL);
+	g_autofree char *index = g_build_filename(db, "certs_revoked", NULL);
+	g_autofree char *listed = NULL;
+	CgStore *s;
+	pid_t holder;
+	int status;
+
+	put_revocations(fx->s);
+	make_version_1(fx);
+	assert_false(g_file_test(index, G_FILE_TEST_EXISTS));
+
+	/* Another process has it open (an older certgate): no upgrade, and
+	 * no use of it either (its CRL would miss every revocation). */
+	holder = hold_lock(fx);
+	s = cg_store_open(db, ev, CG_STORE_DEFAULT, &err);
+	kill(holder, SIGTERM);
+	waitpid(holder, &status, 0);
+	assert_null(s);
+	assert_non_null(err);
+	assert_int_equal(err->code, CG_ERROR_CORRUPT);
+	assert_non_null(strstr(err->message, "schema version 1"));
+	g_clear_error(&err);
+
+	/* Opened alone: upgraded, every revoked certificate indexed. */
+	fx->s = cg_store_open(db, ev, CG_STORE_DEFAULT, &err);
+	assert_non_null(fx->s);
+	listed = revoked_from(fx->s, 0);
+	assert_string_equal(listed, "02,04,05,06");
+	assert_true(cg_store_check(fx->s, report, &err));
+	assert_non_null(strstr(report->str, "certs: 6 records"));
+	/* Version 2 is kept: opened again, nothing is redone or lost. */
+	cg_store_close(fx->s);
+	fx->s = cg_store_open(db, ev, CG_STORE_DEFAULT, &err);
+	assert_non_null(fx->s);
+	g_free(listed);
+	listed = revoked_from(fx->s, 2500);
+	assert_string_equal(listed, "04,05,06");
+}
+
+/* cg_store_check finds an index of revoked certificates that lost an entry
+ * (and so a CRL that would miss it). */
+static void
+test_revoked_index_checked(void **state)
+{
+	Fx *fx = *state;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) report = g_string_new(NULL);
+	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	g_autofree char *ev = g_build_filename(fx->dir, "evidence", NULL);
+	guint64 be = GUINT64_TO_BE(2000);
+	DBT k = {0};
+	DB_ENV *env;
+	DB *idx = NULL;
+
+	put_revocations(fx->s);
+	env = raw_env(fx);
+	assert_int_equal(db_create(&idx, env, 0), 0);
+	idx->set_flags(idx, DB_CHKSUM | DB_DUPSORT);
+	assert_int_equal(idx->open(idx, NULL, "certs_revoked", NULL, DB_BTREE, DB_AUTO_COMMIT, 0),
+	                 0);
+	k.data = &be; /* 02's entry */
+	k.size = sizeof(be);
+	assert_int_equal(idx->del(idx, NULL, &k, DB_AUTO_COMMIT), 0);
+	idx->close(idx, 0);
+	raw_env_close(fx, env);
+
+	fx->s = cg_store_open(db, ev, CG_STORE_DEFAULT, &err);
+	assert_non_null(fx->s);
+	assert_false(cg_store_check(fx->s, report, &err));
+	assert_non_null(strstr(report->str, "certs_revoked: 3 entries for 4 revoked certificates"));
+}
+
 int
 main(void)
 {
@@ -1120,6 +1375,12 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_warm, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_regions, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_close_panicked, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_revoked_index, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_schema_upgrade, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_revoked_index_checked, cg_storefx_setup,
 	                                    cg_storefx_teardown),
 	};
 
