@@ -401,6 +401,20 @@ reserve_regions(const char *db_home, GError **error)
 			if (rc == 0 && mapped > (gsize)st.st_size &&
 			    fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)mapped) != 0)
 				rc = errno;
+			/* A file system that cannot reserve past the end (NFS,
+			 * some others): as before, the files' first sizes only. */
+			if (rc == EOPNOTSUPP || rc == ENOSYS) {
+				static gsize told;
+
+				if (g_once_init_enter(&told)) {
+					g_message("%s: the file system cannot reserve the regions' "
+					          "growth: a full disk can crash certgate as the "
+					          "cache grows",
+					          db_home);
+					g_once_init_leave(&told, 1);
+				}
+				rc = 0;
+			}
 		}
 		close(fd);
 		if (rc != 0)

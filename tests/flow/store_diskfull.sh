@@ -45,3 +45,12 @@ n=$("$tool" count "$db" "$ev" "$T/fs/filler" 2>/dev/null) ||
 rm -f "$T/fs/filler"
 echo "all $n records read on a full disk"
 
+# A file system that cannot reserve past a file's end (NFS): the store
+# still opens, reserving the files' first sizes as before, and says so.
+out=$(LD_PRELOAD="$CG_BIN/../tests/libcg_nofalloc.so" "$tool" count "$T/nf/db" "$T/nf/ev" 2>&1) ||
+	{ echo "FAIL: without FALLOC_FL_KEEP_SIZE the store does not open: $out"; exit 1; }
+echo "$out" | grep -q "cannot reserve the regions' growth" ||
+	{ echo "FAIL: without FALLOC_FL_KEEP_SIZE nothing is said: $out"; exit 1; }
+echo "$out" | tail -1 | grep -qx 0 || { echo "FAIL: without FALLOC_FL_KEEP_SIZE: $out"; exit 1; }
+echo "without FALLOC_FL_KEEP_SIZE the store opens and says what it could not reserve"
+
