@@ -606,6 +606,13 @@ check_schema(CgStore *s, GError **error)
 		return TRUE; /* the master writes it */
 	if (have == 0)
 		return schema_write(s, SCHEMA_VERSION, DB_NOOVERWRITE, error);
+	if (have == 1 && cg_store_role(s) == CG_ROLE_CLIENT) {
+		/* The master brings it to 2 (and sends the index): wait. */
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_MASTER,
+		            "%s: schema version 1: waiting for the master to bring it to %d",
+		            s->home, SCHEMA_VERSION);
+		return FALSE;
+	}
 	if (have == 1) {
 		/* Upgraded only by a process that opens it alone (and, when
 		 * replicated, by the master): here another holds it. */

@@ -38,6 +38,10 @@
  *                                       process that failed inside Berkeley
  *                                       DB does: every process in it then gets
  *                                       DB_RUNRECOVERY until one recovers it
+ *   cg-storetool downgrade DBHOME       makes it a version 1 store (no index
+ *                                       of revoked certificates), as an older
+ *                                       certgate left it; nothing may have it
+ *                                       open
  * (Test processes run this tool instead of forking: a child forked from a
  * threaded process may inherit a lock another thread held.)
  */
@@ -84,6 +88,41 @@ panic_env(const char *home)
 	return rc != 0;
 }
 
+/* Makes DBHOME a version 1 store, as certgate left it before it indexed
+ * revoked certificates: no certs_revoked, schema 1 in meta. Without the
+ * store's open (which would upgrade it); nothing else may have it open. */
+static int
+downgrade(const char *home)
+{
+	guint32 one = GUINT32_TO_BE(1);
+	DBT k = {.data = "schema", .size = 6}, d = {.data = &one, .size = sizeof(one)};
+	DB_ENV *env = NULL;
+	DB *meta = NULL;
+	int rc = db_env_create(&env, 0);
+
+	if (rc == 0)
+		rc = env->open(env, home,
+		               DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+		                   DB_INIT_TXN | DB_RECOVER | DB_PRIVATE,
+		               0);
+	if (rc == 0)
+		rc = env->dbremove(env, NULL, "certs_revoked", NULL, DB_AUTO_COMMIT);
+	if (rc == 0 && (rc = db_create(&meta, env, 0)) == 0) {
+		meta->set_flags(meta, DB_CHKSUM);
+		rc = meta->open(meta, NULL, "meta", NULL, DB_BTREE, DB_AUTO_COMMIT, 0);
+		if (rc == 0)
+			rc = meta->put(meta, NULL, &k, &d, DB_AUTO_COMMIT);
+		meta->close(meta, 0);
+	}
+	if (env != NULL && rc == 0)
+		rc = env->txn_checkpoint(env, 0, 0, DB_FORCE);
+	if (env != NULL)
+		env->close(env, 0);
+	if (rc != 0)
+		printf("error: %s\n", db_strerror(rc));
+	return rc != 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -93,6 +132,8 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "panic") == 0)
 		return panic_env(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "downgrade") == 0)
+		return downgrade(argv[2]);
 	if (argc < 4) {
 		fprintf(stderr,
 		        "usage: cg-storetool fill|count|evidence DBHOME EVIDENCE [BYTES]\n");
