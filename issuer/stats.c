@@ -108,32 +108,37 @@ count_domain(gconstpointer rec, gpointer data)
 	return TRUE;
 }
 
+/* A certificate of the next SOON seconds (certs_by_expiry). */
 static gboolean
-count_cert(gconstpointer rec, gpointer data)
+count_expiring(gconstpointer rec, gpointer data)
 {
 	const CgCert *c = rec;
 	CgStats *s = data;
 
-	if (c->status == CG_CERT_REVOKED)
-		s->certs_revoked++;
-	else if (c->not_after <= s->now)
-		s->certs_expired++;
-	else {
-		s->certs_valid++;
-		if (c->not_after <= s->now + SOON && (c->renewed_by == NULL || !*c->renewed_by))
-			s->certs_expiring++;
-	}
+	if (c->status != CG_CERT_REVOKED && c->not_after > s->now &&
+	    c->not_after <= s->now + SOON && (c->renewed_by == NULL || !*c->renewed_by))
+		s->certs_expiring++;
 	return TRUE;
 }
 
+/* The certificates and held requests, counted through their indexes'
+ * keys: reading every certificate and request record took most of 47 s
+ * at 10^6 certificates, every five minutes from certgate-stats.timer. */
 static gboolean
-count_request(gconstpointer rec, gpointer data)
+count_certs_and_requests(CgStore *store, CgStats *s, GError **error)
 {
-	const CgRequest *r = rec;
-	CgStats *s = data;
+	CgCertCounts n;
+	guint64 held = 0;
 
-	if (r->status == CG_REQUEST_HELD)
-		s->requests_held++;
+	if (!cg_store_cert_counts(store, s->now, &n, error) ||
+	    !cg_store_foreach_expiring(store, NULL, s->now + 1, s->now + SOON, count_expiring, s,
+	                               error) ||
+	    !cg_store_requests_held(store, &held, error))
+		return FALSE;
+	s->certs_valid = (guint)n.valid;
+	s->certs_expired = (guint)n.expired;
+	s->certs_revoked = (guint)n.revoked;
+	s->requests_held = (guint)held;
 	return TRUE;
 }
 
@@ -326,8 +331,7 @@ cg_stats_gather(const CgConf *conf, CgStore *store, gint64 now, GError **error)
 	s->warnings = g_ptr_array_new_with_free_func(g_free);
 	if (!cg_store_foreach(store, NULL, CG_REC_ORG, count_org, s, error) ||
 	    !cg_store_foreach(store, NULL, CG_REC_DOMAIN, count_domain, s, error) ||
-	    !cg_store_foreach(store, NULL, CG_REC_CERT, count_cert, s, error) ||
-	    !cg_store_foreach(store, NULL, CG_REC_REQUEST, count_request, s, error) ||
+	    !count_certs_and_requests(store, s, error) ||
 	    !cg_store_audit_since(store, now - DAY, count_event, s, error) ||
 	    !cg_store_job_count(store, &s->jobs_queued, &s->jobs_deferred, error)) {
 		cg_stats_free(s);

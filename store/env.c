@@ -24,8 +24,9 @@
 #include <unistd.h>
 
 /* The databases' layout. 2: certs_revoked, the index of revoked
- * certificates the CRL is built from (a version 1 store is brought to 2 by
- * the first process to open it: schema_upgrade). */
+ * certificates the CRL is built from, and certs_by_expiry and
+ * requests_held, which the figures are counted from (a version 1 store is
+ * brought to 2 by the first process to open it: schema_upgrade). */
 #define SCHEMA_VERSION  2
 #define LOCK_TIMEOUT_US (10 * 1000 * 1000)
 #define CACHE_BYTES     (32 * 1024 * 1024)
@@ -49,6 +50,8 @@ const DbSpec cg_db_specs[DBI_N] = {
     [DBI_CERT_BY_ORG] = {"certs_by_org", DB_BTREE, TRUE},
     [DBI_CERT_BY_SPKI] = {"certs_by_spki", DB_BTREE, TRUE},
     [DBI_CERT_REVOKED] = {"certs_revoked", DB_BTREE, TRUE},
+    [DBI_CERT_BY_EXPIRY] = {"certs_by_expiry", DB_BTREE, TRUE},
+    [DBI_REQUEST_HELD] = {"requests_held", DB_BTREE, TRUE},
 };
 
 static const struct {
@@ -61,7 +64,13 @@ static const struct {
     {DBI_CERTS, DBI_CERT_BY_ORG, cg_index_cert_org},
     {DBI_CERTS, DBI_CERT_BY_SPKI, cg_index_cert_spki},
     {DBI_CERTS, DBI_CERT_REVOKED, cg_index_cert_revoked},
+    {DBI_CERTS, DBI_CERT_BY_EXPIRY, cg_index_cert_expiry},
+    {DBI_REQUESTS, DBI_REQUEST_HELD, cg_index_request_held},
 };
+
+/* The indexes version 2 added: associations[ADDED_IN_2] on (revoked
+ * certificates, certificates by notAfter, held requests, in that order). */
+#define ADDED_IN_2 5
 
 gboolean
 cg_db_fail(int rc, const char *what, GError **error)
@@ -330,6 +339,14 @@ take_lock_file(CgStore *s, GError **error)
 			return -1;
 		}
 	}
+	/* The process it waited for (one opening the environment alone, which
+	 * holds the lock whole until its databases are open) may have gone:
+	 * alone now, this one opens it alone, recovering it (and upgrading its
+	 * databases). Without this, an issuer that waited for a command of a
+	 * replicated site never upgraded a version 1 store. */
+	l.l_type = F_WRLCK;
+	if (fcntl(s->lock_fd, F_SETLK, &l) == 0)
+		return retire_old_lock(s, error) ? 1 : -1;
 	return 0;
 }
 
@@ -470,54 +487,62 @@ schema_write(CgStore *s, guint32 version, u_int32_t flags, GError **error)
 	return rc == 0 || rc == DB_KEYEXIST ? TRUE : cg_db_fail(rc, "meta", error);
 }
 
-/* Version 1 to 2: certs_revoked filled from certs, before it is associated
- * (a secondary takes no put of its own once it is). Only the process that
- * opened the environment alone runs it (the others wait on the lock file),
- * so nothing writes certs meanwhile. The index is emptied first (a run
- * that died half-way left part of it), filled in transactions of a
- * thousand entries each, not flushed one by one: the schema's own commit,
- * flushed, makes them durable with it, and until that commit the store is
- * version 1 and the next process to open it alone starts again. */
+/* Version 1 to 2: the indexes it added filled from their records, before
+ * they are associated (a secondary takes no put of its own once it is).
+ * Only the process that opened the environment alone runs it (the others
+ * wait on the lock file), so nothing writes meanwhile. Each index is
+ * emptied first (a run that died half-way left part of it), filled in
+ * transactions of a thousand entries each, not flushed one by one: the
+ * schema's own commit, flushed, makes them durable with it, and until that
+ * commit the store is version 1 and the next process to open it alone
+ * starts again. */
 #define UPGRADE_CHUNK 1000
 
+/* Fills the added indexes of primary in one pass over its records;
+ * made[i]: the entries of associations[ADDED_IN_2 + i]. */
 static gboolean
-schema_upgrade(CgStore *s, GError **error)
+fill_indexes(CgStore *s, int primary, guint64 *records, guint64 *made, GError **error)
 {
-	DB *certs = s->db[DBI_CERTS], *idx = s->db[DBI_CERT_REVOKED];
+	DB *db = s->db[primary];
 	DB_TXN *t = NULL;
 	DBC *c = NULL;
-	u_int32_t discarded = 0;
-	guint64 records = 0, revoked = 0;
+	guint64 puts = 0;
 	gboolean ok = TRUE;
 	int rc;
 
-	g_message("%s: schema version 1 to %d: indexing the revoked certificates", s->home,
-	          SCHEMA_VERSION);
-	if ((rc = idx->truncate(idx, NULL, &discarded, DB_AUTO_COMMIT)) != 0 ||
-	    (rc = certs->cursor(certs, NULL, &c, 0)) != 0)
-		return cg_db_fail(rc, "certs_revoked", error);
+	if ((rc = db->cursor(db, NULL, &c, 0)) != 0)
+		return cg_db_fail(rc, cg_db_specs[primary].name, error);
 	for (;;) {
-		DBT k = {0}, d = {0}, sk = {0};
+		DBT k = {0}, d = {0};
+		gsize i;
 
 		k.flags = DB_DBT_REALLOC;
 		d.flags = DB_DBT_REALLOC;
 		rc = c->get(c, &k, &d, DB_NEXT);
-		if (rc == 0) {
-			records++;
-			rc = cg_index_cert_revoked(idx, &k, &d, &sk);
+		if (rc == 0)
+			(*records)++;
+		for (i = ADDED_IN_2; rc == 0 && i < G_N_ELEMENTS(associations); i++) {
+			DB *idx = s->db[associations[i].secondary];
+			DBT sk = {0};
+
+			if (associations[i].primary != primary)
+				continue;
+			rc = associations[i].callback(idx, &k, &d, &sk);
 			if (rc == DB_DONOTINDEX) {
 				rc = 0;
-			} else if (rc == 0) {
-				if (t == NULL)
-					rc = s->env->txn_begin(s->env, NULL, &t, DB_TXN_NOSYNC);
-				if (rc == 0)
-					rc = idx->put(idx, t, &sk, &k, 0);
-				if (sk.flags & DB_DBT_APPMALLOC)
-					free(sk.data);
-				if (rc == 0 && ++revoked % UPGRADE_CHUNK == 0) {
-					rc = t->commit(t, 0);
-					t = NULL;
-				}
+				continue;
+			}
+			if (rc == 0 && t == NULL)
+				rc = s->env->txn_begin(s->env, NULL, &t, DB_TXN_NOSYNC);
+			if (rc == 0)
+				rc = idx->put(idx, t, &sk, &k, 0);
+			if (sk.flags & DB_DBT_APPMALLOC)
+				free(sk.data);
+			if (rc == 0)
+				made[i - ADDED_IN_2]++;
+			if (rc == 0 && ++puts % UPGRADE_CHUNK == 0) {
+				rc = t->commit(t, 0);
+				t = NULL;
 			}
 		}
 		free(k.data);
@@ -525,18 +550,41 @@ schema_upgrade(CgStore *s, GError **error)
 		if (rc == DB_NOTFOUND)
 			break;
 		if (rc != 0) {
-			ok = cg_db_fail(rc, "certs_revoked", error);
+			ok = cg_db_fail(rc, cg_db_specs[primary].name, error);
 			break;
 		}
 	}
 	c->close(c);
 	if (t != NULL && (rc = ok ? t->commit(t, 0) : t->abort(t)) != 0 && ok)
-		ok = cg_db_fail(rc, "certs_revoked", error);
-	if (!ok || !schema_write(s, SCHEMA_VERSION, 0, error))
+		ok = cg_db_fail(rc, cg_db_specs[primary].name, error);
+	return ok;
+}
+
+static gboolean
+schema_upgrade(CgStore *s, GError **error)
+{
+	guint64 made[G_N_ELEMENTS(associations) - ADDED_IN_2] = {0};
+	guint64 certs = 0, requests = 0;
+	u_int32_t discarded = 0;
+	gsize i;
+	int rc;
+
+	g_message("%s: schema version 1 to %d: indexing the certificates and the held requests",
+	          s->home, SCHEMA_VERSION);
+	for (i = ADDED_IN_2; i < G_N_ELEMENTS(associations); i++) {
+		DB *idx = s->db[associations[i].secondary];
+
+		if ((rc = idx->truncate(idx, NULL, &discarded, DB_AUTO_COMMIT)) != 0)
+			return cg_db_fail(rc, cg_db_specs[associations[i].secondary].name, error);
+	}
+	if (!fill_indexes(s, DBI_CERTS, &certs, made, error) ||
+	    !fill_indexes(s, DBI_REQUESTS, &requests, made, error) ||
+	    !schema_write(s, SCHEMA_VERSION, 0, error))
 		return FALSE;
 	g_message("%s: schema version %d: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-	          " certificates revoked",
-	          s->home, SCHEMA_VERSION, revoked, records);
+	          " certificates revoked, %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+	          " requests held",
+	          s->home, SCHEMA_VERSION, made[0], certs, made[2], requests);
 	return TRUE;
 }
 
@@ -592,7 +640,38 @@ open_databases(CgStore *s, gboolean create, gboolean upgrade, GError **error)
 		if (rc != 0)
 			return cg_db_fail(rc, cg_db_specs[associations[i].secondary].name, error);
 	}
+	for (i = ADDED_IN_2; i < G_N_ELEMENTS(associations); i++) {
+		int dbi = associations[i].secondary;
+		DB *db;
+
+		if ((rc = db_create(&db, s->env, 0)) != 0)
+			return cg_db_fail(rc, cg_db_specs[dbi].name, error);
+		s->bulk[dbi] = db;
+		db->set_flags(db, DB_CHKSUM | DB_DUPSORT);
+		rc = db->open(db, NULL, cg_db_specs[dbi].name, NULL, DB_BTREE,
+		              DB_RDONLY | DB_THREAD, 0);
+		if (rc != 0)
+			return cg_db_fail(rc, cg_db_specs[dbi].name, error);
+	}
 	return TRUE;
+}
+
+/* Every handle of open_databases, secondaries before their primaries. */
+static void
+close_databases(CgStore *s)
+{
+	int i;
+
+	for (i = DBI_N - 1; i >= 0; i--) {
+		if (s->bulk[i] != NULL)
+			s->bulk[i]->close(s->bulk[i], 0);
+		s->bulk[i] = NULL;
+	}
+	for (i = DBI_N - 1; i >= 0; i--) {
+		if (s->db[i] != NULL)
+			s->db[i]->close(s->db[i], 0);
+		s->db[i] = NULL;
+	}
 }
 
 static gboolean
@@ -654,15 +733,10 @@ open_replicated(CgStore *s, CgStoreFlags flags, gboolean first, GError **error)
 		g_autoptr(GError) err = NULL;
 		gboolean master = cg_store_role(s) == CG_ROLE_MASTER;
 		gint busy;
-		gsize i;
 
 		if (open_databases(s, master, master && first, &err) && check_schema(s, &err))
 			return TRUE;
-		for (i = 0; i < DBI_N; i++)
-			if (s->db[i] != NULL) {
-				s->db[i]->close(s->db[i], 0);
-				s->db[i] = NULL;
-			}
+		close_databases(s);
 		/* A client applying its master's log kills readers in its way. */
 		if (!((g_error_matches(err, CG_ERROR, CG_ERROR_NOT_MASTER) &&
 		       (flags & CG_STORE_WAIT)) ||
@@ -786,8 +860,6 @@ fail:
 void
 cg_store_close(CgStore *s)
 {
-	int i;
-
 	if (s == NULL)
 		return;
 	if (s->maint != NULL) {
@@ -799,10 +871,7 @@ cg_store_close(CgStore *s)
 	}
 	if (s->repl_listener)
 		cg_repl_quiesce(s);
-	/* Secondaries close before their primaries. */
-	for (i = DBI_N - 1; i >= 0; i--)
-		if (s->db[i] != NULL)
-			s->db[i]->close(s->db[i], 0);
+	close_databases(s);
 	/* Berkeley DB's close of a panicked environment closes its files and
 	 * returns DB_RUNRECOVERY before it frees the handle: the handle is
 	 * kept, reachable, rather than lost (the process is stopping; the next

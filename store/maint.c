@@ -118,12 +118,48 @@ key_text(const DBT *k)
 	return cg_hex(k->data, MIN(k->size, 40));
 }
 
+/* The indexes keyed by a time: whether rec belongs in index dbi, and at
+ * what time (8 bytes, big-endian, in the key). */
+static gboolean
+time_key(int dbi, gconstpointer rec, guint64 *t)
+{
+	const CgCert *c = rec;
+	const CgRequest *r = rec;
+
+	switch (dbi) {
+	case DBI_CERT_REVOKED:
+		*t = (guint64)MAX(c->not_after, 0);
+		return c->status == CG_CERT_REVOKED;
+	case DBI_CERT_BY_EXPIRY:
+		*t = (guint64)MAX(c->not_after, 0);
+		return TRUE;
+	case DBI_REQUEST_HELD:
+		*t = (guint64)MAX(r->created, 0);
+		return r->status == CG_REQUEST_HELD;
+	default:
+		return FALSE;
+	}
+}
+
+/* The index that holds some of a primary's records only. */
+static int
+partial_index(int primary)
+{
+	return primary == DBI_CERTS      ? DBI_CERT_REVOKED
+	       : primary == DBI_REQUESTS ? DBI_REQUEST_HELD
+	                                 : -1;
+}
+
 /* Decodes every value of db with decode; returns the count, -1 on DB error.
- * *revoked (certs): counts the revoked certificates. */
+ * *partial (certs, requests): counts the records that belong in its partial
+ * index (partial_index). An entry of an index keyed by a time must be at
+ * its record's time, for a record that belongs there. */
 static gint64
 check_db(CgStore *s, int dbi, CgRecordKind kind, gboolean secondary, GString *report,
-         guint *problems, gint64 *revoked)
+         guint *problems, gint64 *partial)
 {
+	gboolean timed =
+	    dbi == DBI_CERT_REVOKED || dbi == DBI_CERT_BY_EXPIRY || dbi == DBI_REQUEST_HELD;
 	DB *db = s->db[dbi];
 	DBC *c = NULL;
 	gint64 n = 0;
@@ -150,10 +186,9 @@ check_db(CgStore *s, int dbi, CgRecordKind kind, gboolean secondary, GString *re
 				break;
 			continue;
 		}
-		if (!secondary || dbi == DBI_CERT_REVOKED) {
+		if (!secondary || timed) {
 			gpointer rec = cg_record_decode(kind, d.data, d.size, &err);
-			gboolean is_revoked = rec != NULL && kind == CG_REC_CERT &&
-			                      ((CgCert *)rec)->status == CG_CERT_REVOKED;
+			guint64 t = 0;
 
 			if (rec == NULL && !secondary) {
 				g_autofree char *kt = key_text(&k);
@@ -162,18 +197,16 @@ check_db(CgStore *s, int dbi, CgRecordKind kind, gboolean secondary, GString *re
 				                       cg_db_specs[dbi].name, kt, err->message);
 				(*problems)++;
 			}
-			if (!secondary && revoked != NULL && is_revoked)
-				(*revoked)++;
-			/* An entry of the revoked index for a certificate that is not
-			 * revoked, at another notAfter than its record's. */
-			if (secondary && rec != NULL &&
-			    (!is_revoked || k.size != 8 ||
-			     GUINT64_FROM_BE(*(guint64 *)k.data) !=
-			         (guint64)MAX(((CgCert *)rec)->not_after, 0))) {
+			if (rec != NULL && !secondary && partial != NULL &&
+			    time_key(partial_index(dbi), rec, &t))
+				(*partial)++;
+			if (rec != NULL && secondary &&
+			    (!time_key(dbi, rec, &t) || k.size != 8 ||
+			     GUINT64_FROM_BE(*(guint64 *)k.data) != t)) {
 				g_autofree char *kt = key_text(&pk);
 
 				g_string_append_printf(
-				    report, "%s: entry for %s, which is not revoked then\n",
+				    report, "%s: entry for %s, which does not belong there\n",
 				    cg_db_specs[dbi].name, kt);
 				(*problems)++;
 			}
@@ -200,9 +233,11 @@ cg_store_check(CgStore *s, GString *report, GError **error)
 	    {DBI_CERT_BY_MAILBOX, DBI_CERTS, CG_REC_CERT},
 	    {DBI_CERT_BY_ORG, DBI_CERTS, CG_REC_CERT},
 	    {DBI_CERT_BY_SPKI, DBI_CERTS, CG_REC_CERT},
+	    {DBI_CERT_BY_EXPIRY, DBI_CERTS, CG_REC_CERT},
 	    {DBI_CERT_REVOKED, DBI_CERTS, CG_REC_CERT},
+	    {DBI_REQUEST_HELD, DBI_REQUESTS, CG_REC_REQUEST},
 	};
-	gint64 counts[DBI_N] = {0}, revoked = 0;
+	gint64 counts[DBI_N] = {0}, partial[DBI_N] = {0};
 	guint problems = 0;
 	guint64 queued = 0, deferred = 0;
 	gsize i;
@@ -211,24 +246,26 @@ cg_store_check(CgStore *s, GString *report, GError **error)
 		int dbi = record_dbs[i].dbi;
 
 		counts[dbi] =
-		    check_db(s, dbi, record_dbs[i].kind, FALSE, report, &problems, &revoked);
+		    check_db(s, dbi, record_dbs[i].kind, FALSE, report, &problems, &partial[dbi]);
 		g_string_append_printf(report, "%s: %" G_GINT64_FORMAT " records\n",
 		                       cg_db_specs[dbi].name, counts[dbi]);
 	}
 	for (i = 0; i < G_N_ELEMENTS(indexes); i++) {
 		gint64 n =
 		    check_db(s, indexes[i].dbi, indexes[i].kind, TRUE, report, &problems, NULL);
-		/* Every record has an entry; in certs_revoked, every revoked one. */
-		gint64 want =
-		    indexes[i].dbi == DBI_CERT_REVOKED ? revoked : counts[indexes[i].primary];
+		/* Every record has an entry; in a partial index, every record that
+		 * belongs there (revoked certificates, held requests). */
+		gboolean part = partial_index(indexes[i].primary) == indexes[i].dbi;
+		gint64 want = part ? partial[indexes[i].primary] : counts[indexes[i].primary];
 
 		if (n != want) {
 			g_string_append_printf(
 			    report,
 			    "%s: %" G_GINT64_FORMAT " entries for %" G_GINT64_FORMAT " %s\n",
 			    cg_db_specs[indexes[i].dbi].name, n, want,
-			    indexes[i].dbi == DBI_CERT_REVOKED ? "revoked certificates"
-			                                       : "records");
+			    !part                                ? "records"
+			    : indexes[i].dbi == DBI_CERT_REVOKED ? "revoked certificates"
+			                                         : "held requests");
 			problems++;
 		}
 	}

@@ -338,6 +338,15 @@ has_prefix(const DBT *k, gconstpointer arg)
 	return k->size >= prefix->len && memcmp(k->data, prefix->data, prefix->len) == 0;
 }
 
+/* A time key (8 bytes, big-endian) not past the limit in arg. */
+static gboolean
+not_after_limit(const DBT *k, gconstpointer arg)
+{
+	const GByteArray *limit = arg;
+
+	return k->size == limit->len && memcmp(k->data, limit->data, limit->len) <= 0;
+}
+
 /* Each index: its database, and the kind of the records it leads to. */
 static const struct {
 	int dbi;
@@ -540,40 +549,162 @@ cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result)
 	return 0;
 }
 
-/* certs_revoked: a revoked certificate's notAfter (8 bytes, big-endian,
- * so that the keys sort by time); nothing for one that is not revoked. */
-int
-cg_index_cert_revoked(DB *sec, const DBT *key, const DBT *data, DBT *result)
+/* The key of an index keyed by a time: 8 bytes, big-endian, so that the
+ * keys sort by time. */
+static int
+time_result(DBT *result, gint64 t)
+{
+	guint64 be = GUINT64_TO_BE((guint64)MAX(t, 0));
+
+	memset(result, 0, sizeof(*result));
+	result->size = sizeof(be);
+	result->data = malloc(sizeof(be));
+	memcpy(result->data, &be, sizeof(be));
+	result->flags = DB_DBT_APPMALLOC;
+	return 0;
+}
+
+/* certs_revoked: a revoked certificate's notAfter; nothing for one that is
+ * not revoked. certs_by_expiry: every certificate's notAfter. */
+static int
+index_cert_time(const DBT *data, DBT *result, gboolean revoked_only)
 {
 	gpointer decoded;
 	const CgCert *c = index_record(CG_REC_CERT, data, &decoded);
-	guint64 be;
-	int rc = DB_DONOTINDEX;
+	int rc = c != NULL && (!revoked_only || c->status == CG_CERT_REVOKED)
+	             ? time_result(result, c->not_after)
+	             : DB_DONOTINDEX;
 
-	(void)sec;
-	(void)key;
-	if (c != NULL && c->status == CG_CERT_REVOKED) {
-		be = GUINT64_TO_BE((guint64)MAX(c->not_after, 0));
-		memset(result, 0, sizeof(*result));
-		result->size = sizeof(be);
-		result->data = malloc(sizeof(be));
-		memcpy(result->data, &be, sizeof(be));
-		result->flags = DB_DBT_APPMALLOC;
-		rc = 0;
-	}
 	if (decoded != NULL)
 		cg_cert_free(decoded);
 	return rc;
 }
 
-/* The revoked certificates whose notAfter is not before not_after, through
- * certs_revoked: what a CRL lists, without reading the others. */
-gboolean
-cg_store_foreach_revoked(CgStore *s, CgTxn *txn, gint64 not_after, CgStoreVisit visit,
-                         gpointer data, GError **error)
+int
+cg_index_cert_revoked(DB *sec, const DBT *key, const DBT *data, DBT *result)
 {
-	DB *db = s->db[DBI_CERT_REVOKED];
-	guint64 be = GUINT64_TO_BE((guint64)MAX(not_after, 0));
+	(void)sec;
+	(void)key;
+	return index_cert_time(data, result, TRUE);
+}
+
+int
+cg_index_cert_expiry(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	(void)sec;
+	(void)key;
+	return index_cert_time(data, result, FALSE);
+}
+
+/* requests_held: a held request's creation time; nothing for the others. */
+int
+cg_index_request_held(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	gpointer decoded;
+	const CgRequest *r = index_record(CG_REC_REQUEST, data, &decoded);
+	int rc = r != NULL && r->status == CG_REQUEST_HELD ? time_result(result, r->created)
+	                                                   : DB_DONOTINDEX;
+
+	(void)sec;
+	(void)key;
+	if (decoded != NULL)
+		cg_record_free(CG_REC_REQUEST, decoded);
+	return rc;
+}
+
+/* The entries of an index keyed by a time (8 bytes, big-endian) from
+ * `from` to `to` (both included), counted from the keys alone, read in
+ * bulk (DB_MULTIPLE_KEY: a call per buffer of entries, not per entry). */
+#define COUNT_BUFFER (256 * 1024)
+
+static gboolean
+count_times(CgStore *s, int dbi, gint64 from, gint64 to, guint64 *n, GError **error)
+{
+	DB *db = s->bulk[dbi];
+	guint64 be = GUINT64_TO_BE((guint64)MAX(from, 0)), last = (guint64)MAX(to, 0);
+	g_autofree guint8 *buf = NULL;
+	u_int32_t op = DB_SET_RANGE;
+	gboolean done = FALSE;
+	DBC *c = NULL;
+	int rc;
+
+	*n = 0;
+	if (to < from)
+		return TRUE;
+	if ((rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED)) != 0)
+		return cg_db_fail(rc, "cursor", error);
+	buf = g_malloc(COUNT_BUFFER);
+	while (!done) {
+		DBT k = {
+		    .data = &be, .size = sizeof(be), .ulen = sizeof(be), .flags = DB_DBT_USERMEM};
+		DBT d = {.data = buf, .ulen = COUNT_BUFFER, .flags = DB_DBT_USERMEM};
+		void *p;
+
+		rc = c->get(c, &k, &d, op | DB_MULTIPLE_KEY);
+		op = DB_NEXT;
+		if (rc == DB_NOTFOUND)
+			break;
+		if (rc != 0) {
+			c->close(c);
+			return cg_db_fail(rc, "cursor", error);
+		}
+		DB_MULTIPLE_INIT(p, &d);
+		for (;;) {
+			void *kd, *dd;
+			u_int32_t kl, dl;
+			guint64 t;
+
+			DB_MULTIPLE_KEY_NEXT(p, &d, kd, kl, dd, dl);
+			(void)dd;
+			(void)dl;
+			if (p == NULL)
+				break;
+			memcpy(&t, kd, MIN(kl, sizeof(t)));
+			if (kl != sizeof(t) || GUINT64_FROM_BE(t) > last) {
+				done = TRUE;
+				break;
+			}
+			(*n)++;
+		}
+	}
+	c->close(c);
+	return TRUE;
+}
+
+gboolean
+cg_store_cert_counts(CgStore *s, gint64 now, CgCertCounts *out, GError **error)
+{
+	guint64 revoked_past = 0, past = 0, all = 0;
+
+	memset(out, 0, sizeof(*out));
+	/* Revoked: every entry of certs_revoked. Expired: notAfter <= now, not
+	 * revoked. Valid: the rest. */
+	if (!count_times(s, DBI_CERT_REVOKED, 0, G_MAXINT64, &out->revoked, error) ||
+	    !count_times(s, DBI_CERT_REVOKED, 0, now, &revoked_past, error) ||
+	    !count_times(s, DBI_CERT_BY_EXPIRY, 0, now, &past, error) ||
+	    !count_times(s, DBI_CERT_BY_EXPIRY, 0, G_MAXINT64, &all, error))
+		return FALSE;
+	out->expired = past - MIN(revoked_past, past);
+	out->valid = all - past - MIN(out->revoked - revoked_past, all - past);
+	return TRUE;
+}
+
+gboolean
+cg_store_requests_held(CgStore *s, guint64 *n, GError **error)
+{
+	return count_times(s, DBI_REQUEST_HELD, 0, G_MAXINT64, n, error);
+}
+
+/* The records of an index keyed by a time, from `from` to `to` (both
+ * included), in time order. */
+static gboolean
+walk_times(CgStore *s, CgTxn *txn, int dbi, gint64 from, gint64 to, CgStoreVisit visit,
+           gpointer data, GError **error)
+{
+	DB *db = s->db[dbi];
+	guint64 be = GUINT64_TO_BE((guint64)MAX(from, 0));
+	guint64 last = GUINT64_TO_BE((guint64)MAX(to, 0));
+	g_autoptr(GByteArray) limit = g_byte_array_new();
 	DBC *c = NULL;
 	DBT k = {0};
 	gboolean ok;
@@ -583,14 +714,34 @@ cg_store_foreach_revoked(CgStore *s, CgTxn *txn, gint64 not_after, CgStoreVisit 
 	                txn == NULL || txn->read_committed ? DB_READ_COMMITTED : 0);
 	if (rc != 0)
 		return cg_db_fail(rc, "cursor", error);
+	g_byte_array_append(limit, (const guint8 *)&last, sizeof(last));
 	k.data = g_memdup2(&be, sizeof(be));
 	k.size = sizeof(be);
 	k.flags = DB_DBT_REALLOC;
-	ok = walk(c, CG_REC_CERT, &k, DB_SET_RANGE, DB_NEXT, NULL, NULL, TRUE, visit, data, error);
+	ok = walk(c, CG_REC_CERT, &k, DB_SET_RANGE, DB_NEXT, not_after_limit, limit, TRUE, visit,
+	          data, error);
 	if (k.data != NULL)
 		free(k.data);
 	c->close(c);
 	return ok;
+}
+
+/* The certificates whose notAfter is from `from` to `to`, in notAfter
+ * order, through certs_by_expiry. */
+gboolean
+cg_store_foreach_expiring(CgStore *s, CgTxn *txn, gint64 from, gint64 to, CgStoreVisit visit,
+                          gpointer data, GError **error)
+{
+	return walk_times(s, txn, DBI_CERT_BY_EXPIRY, from, to, visit, data, error);
+}
+
+/* The revoked certificates whose notAfter is not before not_after, through
+ * certs_revoked: what a CRL lists, without reading the others. */
+gboolean
+cg_store_foreach_revoked(CgStore *s, CgTxn *txn, gint64 not_after, CgStoreVisit visit,
+                         gpointer data, GError **error)
+{
+	return walk_times(s, txn, DBI_CERT_REVOKED, not_after, G_MAXINT64, visit, data, error);
 }
 
 gboolean

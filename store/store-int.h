@@ -33,13 +33,18 @@ enum {
 	DBI_CERT_BY_MAILBOX,
 	DBI_CERT_BY_ORG,
 	DBI_CERT_BY_SPKI,
-	DBI_CERT_REVOKED, /* revoked certificates by notAfter (schema 2) */
+	DBI_CERT_REVOKED,   /* revoked certificates by notAfter (schema 2) */
+	DBI_CERT_BY_EXPIRY, /* every certificate by notAfter (schema 2) */
+	DBI_REQUEST_HELD,   /* held requests by creation (schema 2) */
 	DBI_N
 };
 
 struct CgStore {
 	DB_ENV *env;
 	DB *db[DBI_N];
+	/* The indexes keyed by a time, again, unassociated: read in bulk
+	 * (DB_MULTIPLE_KEY), which a secondary handle does not allow. */
+	DB *bulk[DBI_N];
 	char *home;
 	char *evidence_dir;
 	int lock_fd;
@@ -125,6 +130,8 @@ int cg_index_cert_mailbox(DB *sec, const DBT *key, const DBT *data, DBT *result)
 int cg_index_cert_org(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_revoked(DB *sec, const DBT *key, const DBT *data, DBT *result);
+int cg_index_cert_expiry(DB *sec, const DBT *key, const DBT *data, DBT *result);
+int cg_index_request_held(DB *sec, const DBT *key, const DBT *data, DBT *result);
 
 /* maint.c: sets a CG_ERROR_IO error "path: strerror(err)"; returns FALSE. */
 gboolean cg_io_fail(const char *path, int err, GError **error);

@@ -459,6 +459,17 @@ gboolean cg_store_foreach_by(CgStore *s, CgTxn *txn, CgIndex index, const char *
                              CgStoreVisit visit, gpointer data, GError **error);
 /* Reads an index's pages into the cache, if it fits in half of it. */
 gboolean cg_store_warm(CgStore *s, CgIndex index, guint64 *pages, GError **error);
+/* The certificates by status, from the indexes' keys (no record read):
+ * revoked; expired (notAfter <= now, not revoked); valid (the others). */
+typedef struct {
+	guint64 valid, expired, revoked;
+} CgCertCounts;
+gboolean cg_store_cert_counts(CgStore *s, gint64 now, CgCertCounts *out, GError **error);
+/* Requests held for their admin's confirmation. */
+gboolean cg_store_requests_held(CgStore *s, guint64 *n, GError **error);
+/* Certificates with notAfter from `from` to `to`, in notAfter order. */
+gboolean cg_store_foreach_expiring(CgStore *s, CgTxn *txn, gint64 from, gint64 to,
+                                   CgStoreVisit visit, gpointer data, GError **error);
 /* Revoked certificates with notAfter >= not_after, in notAfter order. */
 gboolean cg_store_foreach_revoked(CgStore *s, CgTxn *txn, gint64 not_after, CgStoreVisit visit,
                                   gpointer data, GError **error);

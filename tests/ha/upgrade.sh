@@ -40,8 +40,8 @@ start a
 start b
 start c
 wait_role a master 30 && ok "a is the master" || bad "a is $(role a)"
-grep -q "schema version 1 to 2: indexing the revoked certificates" "$T/a.log" &&
-	grep -q "schema version 2: 30 of 300 certificates revoked" "$T/a.log" &&
+upgraded() { grep -q "schema version 2: 30 of 300 certificates revoked, 0 of 300 requests held" "$T/a.log"; }
+wait_for 30 upgraded && grep -q "schema version 1 to 2: indexing" "$T/a.log" &&
 	ok "a brought the schema to 2: 30 of 300 certificates revoked" ||
 	bad "no upgrade on a: $(grep -i schema "$T/a.log" | head -3)"
 wait_role b client 60 && ok "b is a client" || bad "b is $(role b)"

@@ -89,7 +89,8 @@ panic_env(const char *home)
 }
 
 /* Makes DBHOME a version 1 store, as certgate left it before it indexed
- * revoked certificates: no certs_revoked, schema 1 in meta. Without the
+ * revoked certificates: no certs_revoked, certs_by_expiry or requests_held,
+ * schema 1 in meta. Without the
  * store's open (which would upgrade it); nothing else may have it open. */
 static int
 downgrade(const char *home)
@@ -107,6 +108,10 @@ downgrade(const char *home)
 		               0);
 	if (rc == 0)
 		rc = env->dbremove(env, NULL, "certs_revoked", NULL, DB_AUTO_COMMIT);
+	if (rc == 0)
+		rc = env->dbremove(env, NULL, "certs_by_expiry", NULL, DB_AUTO_COMMIT);
+	if (rc == 0)
+		rc = env->dbremove(env, NULL, "requests_held", NULL, DB_AUTO_COMMIT);
 	if (rc == 0 && (rc = db_create(&meta, env, 0)) == 0) {
 		meta->set_flags(meta, DB_CHKSUM);
 		rc = meta->open(meta, NULL, "meta", NULL, DB_BTREE, DB_AUTO_COMMIT, 0);

@@ -1151,6 +1151,42 @@ put_revocations(CgStore *s)
 	assert_true(cg_store_commit(t, &err));
 }
 
+/* Three requests: R1 and R3 held, R2 received. */
+static void
+put_held_requests(CgStore *s)
+{
+	g_autoptr(GError) err = NULL;
+	CgTxn *t = cg_store_begin(s, &err);
+	guint i;
+
+	for (i = 1; i <= 3; i++) {
+		g_autofree char *id = g_strdup_printf("R%u", i);
+		CgRequest r = sample_request(id);
+
+		r.status = i == 2 ? CG_REQUEST_RECEIVED : CG_REQUEST_HELD;
+		r.created = 100 * i;
+		assert_true(cg_store_request_put(t, &r, &err));
+	}
+	assert_true(cg_store_commit(t, &err));
+}
+
+static guint64
+held(CgStore *s)
+{
+	g_autoptr(GError) err = NULL;
+	guint64 n = 0;
+
+	assert_true(cg_store_requests_held(s, &n, &err));
+	return n;
+}
+
+static gboolean
+collect_any(gconstpointer rec, gpointer data)
+{
+	g_ptr_array_add(data, g_strdup(((const CgCert *)rec)->serial));
+	return TRUE;
+}
+
 static void
 test_revoked_index(void **state)
 {
@@ -1178,6 +1214,44 @@ test_revoked_index(void **state)
 	}
 	after = revoked_from(fx->s, 0);
 	assert_string_equal(after, "02,04,06");
+	assert_true(cg_store_check(fx->s, report, &err));
+
+	/* The figures from the keys: at 3500, 01 and 03 expired, 05 valid,
+	 * 02, 04 and 06 revoked. */
+	{
+		CgCertCounts n;
+		g_autoptr(GPtrArray) soon = g_ptr_array_new_with_free_func(g_free);
+
+		assert_true(cg_store_cert_counts(fx->s, 3500, &n, &err));
+		assert_int_equal(n.expired, 2);
+		assert_int_equal(n.valid, 1);
+		assert_int_equal(n.revoked, 3);
+		assert_true(cg_store_cert_counts(fx->s, 0, &n, &err));
+		assert_int_equal(n.expired, 0);
+		assert_int_equal(n.valid, 3);
+		assert_true(cg_store_cert_counts(fx->s, 6000, &n, &err));
+		assert_int_equal(n.expired, 3);
+		assert_int_equal(n.valid, 0);
+		/* notAfter from 3501 to 5000, both ends in */
+		assert_true(
+		    cg_store_foreach_expiring(fx->s, NULL, 3501, 5000, collect_any, soon, &err));
+		assert_int_equal(soon->len, 2);
+		assert_string_equal(g_ptr_array_index(soon, 0), "04");
+		assert_string_equal(g_ptr_array_index(soon, 1), "05");
+	}
+	/* Held requests: counted from their index, which follows their status. */
+	put_held_requests(fx->s);
+	assert_int_equal(held(fx->s), 2);
+	{
+		g_autoptr(CgRequest) r = cg_store_request_get(fx->s, NULL, "R3", &err);
+		CgTxn *t = cg_store_begin(fx->s, &err);
+
+		r->status = CG_REQUEST_DONE;
+		assert_true(cg_store_request_put(t, r, &err));
+		assert_true(cg_store_commit(t, &err));
+	}
+	assert_int_equal(held(fx->s), 1);
+	g_string_truncate(report, 0);
 	assert_true(cg_store_check(fx->s, report, &err));
 }
 
@@ -1213,8 +1287,8 @@ raw_env_close(Fx *fx, DB_ENV *env)
 }
 
 /* Makes the store at fx a version 1 store, as certgate left it before it indexed revoked
- * certificates: no certs_revoked, schema 1 in meta. With a raw Berkeley DB handle, the store
- * closed. */
+ * certificates: no certs_revoked, certs_by_expiry or requests_held, schema 1 in meta. With
+ * a raw Berkeley DB handle, the store closed. */
 static void
 make_version_1(Fx *fx)
 {
@@ -1224,6 +1298,8 @@ make_version_1(Fx *fx)
 	DB *meta = NULL;
 
 	assert_int_equal(env->dbremove(env, NULL, "certs_revoked", NULL, DB_AUTO_COMMIT), 0);
+	assert_int_equal(env->dbremove(env, NULL, "certs_by_expiry", NULL, DB_AUTO_COMMIT), 0);
+	assert_int_equal(env->dbremove(env, NULL, "requests_held", NULL, DB_AUTO_COMMIT), 0);
 	assert_int_equal(db_create(&meta, env, 0), 0);
 	meta->set_flags(meta, DB_CHKSUM);
 	assert_int_equal(meta->open(meta, NULL, "meta", NULL, DB_BTREE, DB_AUTO_COMMIT, 0), 0);
@@ -1281,6 +1357,7 @@ test_schema_upgrade(void **state)
 	int status;
 
 	put_revocations(fx->s);
+	put_held_requests(fx->s);
 	make_version_1(fx);
 	assert_false(g_file_test(index, G_FILE_TEST_EXISTS));
 
@@ -1301,6 +1378,15 @@ test_schema_upgrade(void **state)
 	assert_non_null(fx->s);
 	listed = revoked_from(fx->s, 0);
 	assert_string_equal(listed, "02,04,05,06");
+	assert_int_equal(held(fx->s), 2);
+	{
+		CgCertCounts n;
+
+		assert_true(cg_store_cert_counts(fx->s, 3500, &n, &err));
+		assert_int_equal(n.expired, 2); /* 01, 03 */
+		assert_int_equal(n.valid, 0);
+		assert_int_equal(n.revoked, 4);
+	}
 	assert_true(cg_store_check(fx->s, report, &err));
 	assert_non_null(strstr(report->str, "certs: 6 records"));
 	/* Version 2 is kept: opened again, nothing is redone or lost. */
