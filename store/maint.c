@@ -118,29 +118,6 @@ key_text(const DBT *k)
 	return cg_hex(k->data, MIN(k->size, 40));
 }
 
-/* The indexes keyed by a time: whether rec belongs in index dbi, and at
- * what time (8 bytes, big-endian, in the key). */
-static gboolean
-time_key(int dbi, gconstpointer rec, guint64 *t)
-{
-	const CgCert *c = rec;
-	const CgRequest *r = rec;
-
-	switch (dbi) {
-	case DBI_CERT_REVOKED:
-		*t = (guint64)MAX(c->not_after, 0);
-		return c->status == CG_CERT_REVOKED;
-	case DBI_CERT_BY_EXPIRY:
-		*t = (guint64)MAX(c->not_after, 0);
-		return TRUE;
-	case DBI_REQUEST_HELD:
-		*t = (guint64)MAX(r->created, 0);
-		return r->status == CG_REQUEST_HELD;
-	default:
-		return FALSE;
-	}
-}
-
 /* The index that holds some of a primary's records only. */
 static int
 partial_index(int primary)
@@ -188,7 +165,7 @@ check_db(CgStore *s, int dbi, CgRecordKind kind, gboolean secondary, GString *re
 		}
 		if (!secondary || timed) {
 			gpointer rec = cg_record_decode(kind, d.data, d.size, &err);
-			guint64 t = 0;
+			gint64 t = 0;
 
 			if (rec == NULL && !secondary) {
 				g_autofree char *kt = key_text(&k);
@@ -198,11 +175,11 @@ check_db(CgStore *s, int dbi, CgRecordKind kind, gboolean secondary, GString *re
 				(*problems)++;
 			}
 			if (rec != NULL && !secondary && partial != NULL &&
-			    time_key(partial_index(dbi), rec, &t))
+			    cg_index_time_of(partial_index(dbi), rec, &t))
 				(*partial)++;
 			if (rec != NULL && secondary &&
-			    (!time_key(dbi, rec, &t) || k.size != 8 ||
-			     GUINT64_FROM_BE(*(guint64 *)k.data) != t)) {
+			    (!cg_index_time_of(dbi, rec, &t) || k.size != 8 ||
+			     GUINT64_FROM_BE(*(guint64 *)k.data) != (guint64)MAX(t, 0))) {
 				g_autofree char *kt = key_text(&pk);
 
 				g_string_append_printf(

@@ -338,13 +338,11 @@ has_prefix(const DBT *k, gconstpointer arg)
 	return k->size >= prefix->len && memcmp(k->data, prefix->data, prefix->len) == 0;
 }
 
-/* A time key (8 bytes, big-endian) not past the limit in arg. */
+/* A time key (8 bytes, big-endian) not past the one in arg. */
 static gboolean
 not_after_limit(const DBT *k, gconstpointer arg)
 {
-	const GByteArray *limit = arg;
-
-	return k->size == limit->len && memcmp(k->data, limit->data, limit->len) <= 0;
+	return k->size == sizeof(guint64) && memcmp(k->data, arg, sizeof(guint64)) <= 0;
 }
 
 /* Each index: its database, and the kind of the records it leads to. */
@@ -564,19 +562,43 @@ time_result(DBT *result, gint64 t)
 	return 0;
 }
 
-/* certs_revoked: a revoked certificate's notAfter; nothing for one that is
- * not revoked. certs_by_expiry: every certificate's notAfter. */
+/* The indexes keyed by a time: whether rec belongs in index dbi, and at
+ * what time. certs_revoked: a revoked certificate's notAfter;
+ * certs_by_expiry: every certificate's notAfter; requests_held: a held
+ * request's creation. The keys the callbacks below give, and what
+ * cg_store_check expects of each entry. */
+gboolean
+cg_index_time_of(int dbi, gconstpointer rec, gint64 *t)
+{
+	const CgCert *c = rec;
+	const CgRequest *r = rec;
+
+	switch (dbi) {
+	case DBI_CERT_REVOKED:
+		*t = c->not_after;
+		return c->status == CG_CERT_REVOKED;
+	case DBI_CERT_BY_EXPIRY:
+		*t = c->not_after;
+		return TRUE;
+	case DBI_REQUEST_HELD:
+		*t = r->created;
+		return r->status == CG_REQUEST_HELD;
+	default:
+		return FALSE;
+	}
+}
+
 static int
-index_cert_time(const DBT *data, DBT *result, gboolean revoked_only)
+index_time(int dbi, CgRecordKind kind, const DBT *data, DBT *result)
 {
 	gpointer decoded;
-	const CgCert *c = index_record(CG_REC_CERT, data, &decoded);
-	int rc = c != NULL && (!revoked_only || c->status == CG_CERT_REVOKED)
-	             ? time_result(result, c->not_after)
-	             : DB_DONOTINDEX;
+	gconstpointer rec = index_record(kind, data, &decoded);
+	gint64 t = 0;
+	int rc =
+	    rec != NULL && cg_index_time_of(dbi, rec, &t) ? time_result(result, t) : DB_DONOTINDEX;
 
 	if (decoded != NULL)
-		cg_cert_free(decoded);
+		cg_record_free(kind, decoded);
 	return rc;
 }
 
@@ -585,7 +607,7 @@ cg_index_cert_revoked(DB *sec, const DBT *key, const DBT *data, DBT *result)
 {
 	(void)sec;
 	(void)key;
-	return index_cert_time(data, result, TRUE);
+	return index_time(DBI_CERT_REVOKED, CG_REC_CERT, data, result);
 }
 
 int
@@ -593,50 +615,38 @@ cg_index_cert_expiry(DB *sec, const DBT *key, const DBT *data, DBT *result)
 {
 	(void)sec;
 	(void)key;
-	return index_cert_time(data, result, FALSE);
+	return index_time(DBI_CERT_BY_EXPIRY, CG_REC_CERT, data, result);
 }
 
-/* requests_held: a held request's creation time; nothing for the others. */
 int
 cg_index_request_held(DB *sec, const DBT *key, const DBT *data, DBT *result)
 {
-	gpointer decoded;
-	const CgRequest *r = index_record(CG_REC_REQUEST, data, &decoded);
-	int rc = r != NULL && r->status == CG_REQUEST_HELD ? time_result(result, r->created)
-	                                                   : DB_DONOTINDEX;
-
 	(void)sec;
 	(void)key;
-	if (decoded != NULL)
-		cg_record_free(CG_REC_REQUEST, decoded);
-	return rc;
+	return index_time(DBI_REQUEST_HELD, CG_REC_REQUEST, data, result);
 }
 
-/* The entries of an index keyed by a time (8 bytes, big-endian) from
- * `from` to `to` (both included), counted from the keys alone, read in
- * bulk (DB_MULTIPLE_KEY: a call per buffer of entries, not per entry). */
+/* The entries of an index keyed by a time (8 bytes, big-endian): all of
+ * them, and those at `split` or before, counted from the keys alone in one
+ * walk, read in bulk (DB_MULTIPLE_KEY: a call per buffer of entries, not
+ * per entry). */
 #define COUNT_BUFFER (256 * 1024)
 
 static gboolean
-count_times(CgStore *s, int dbi, gint64 from, gint64 to, guint64 *n, GError **error)
+count_times(CgStore *s, int dbi, gint64 split, guint64 *upto, guint64 *all, GError **error)
 {
 	DB *db = s->bulk[dbi];
-	guint64 be = GUINT64_TO_BE((guint64)MAX(from, 0)), last = (guint64)MAX(to, 0);
-	g_autofree guint8 *buf = NULL;
-	u_int32_t op = DB_SET_RANGE;
-	gboolean done = FALSE;
+	g_autofree guint8 *buf = g_malloc(COUNT_BUFFER);
+	u_int32_t op = DB_FIRST;
 	DBC *c = NULL;
 	int rc;
 
-	*n = 0;
-	if (to < from)
-		return TRUE;
+	*upto = *all = 0;
 	if ((rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED)) != 0)
 		return cg_db_fail(rc, "cursor", error);
-	buf = g_malloc(COUNT_BUFFER);
-	while (!done) {
-		DBT k = {
-		    .data = &be, .size = sizeof(be), .ulen = sizeof(be), .flags = DB_DBT_USERMEM};
+	for (;;) {
+		guint64 first = 0;
+		DBT k = {.data = &first, .ulen = sizeof(first), .flags = DB_DBT_USERMEM};
 		DBT d = {.data = buf, .ulen = COUNT_BUFFER, .flags = DB_DBT_USERMEM};
 		void *p;
 
@@ -652,7 +662,7 @@ count_times(CgStore *s, int dbi, gint64 from, gint64 to, guint64 *n, GError **er
 		for (;;) {
 			void *kd, *dd;
 			u_int32_t kl, dl;
-			guint64 t;
+			guint64 t = 0;
 
 			DB_MULTIPLE_KEY_NEXT(p, &d, kd, kl, dd, dl);
 			(void)dd;
@@ -660,11 +670,9 @@ count_times(CgStore *s, int dbi, gint64 from, gint64 to, guint64 *n, GError **er
 			if (p == NULL)
 				break;
 			memcpy(&t, kd, MIN(kl, sizeof(t)));
-			if (kl != sizeof(t) || GUINT64_FROM_BE(t) > last) {
-				done = TRUE;
-				break;
-			}
-			(*n)++;
+			(*all)++;
+			if (kl == sizeof(t) && GUINT64_FROM_BE(t) <= (guint64)MAX(split, 0))
+				(*upto)++;
 		}
 	}
 	c->close(c);
@@ -679,10 +687,8 @@ cg_store_cert_counts(CgStore *s, gint64 now, CgCertCounts *out, GError **error)
 	memset(out, 0, sizeof(*out));
 	/* Revoked: every entry of certs_revoked. Expired: notAfter <= now, not
 	 * revoked. Valid: the rest. */
-	if (!count_times(s, DBI_CERT_REVOKED, 0, G_MAXINT64, &out->revoked, error) ||
-	    !count_times(s, DBI_CERT_REVOKED, 0, now, &revoked_past, error) ||
-	    !count_times(s, DBI_CERT_BY_EXPIRY, 0, now, &past, error) ||
-	    !count_times(s, DBI_CERT_BY_EXPIRY, 0, G_MAXINT64, &all, error))
+	if (!count_times(s, DBI_CERT_REVOKED, now, &revoked_past, &out->revoked, error) ||
+	    !count_times(s, DBI_CERT_BY_EXPIRY, now, &past, &all, error))
 		return FALSE;
 	out->expired = past - MIN(revoked_past, past);
 	out->valid = all - past - MIN(out->revoked - revoked_past, all - past);
@@ -692,7 +698,9 @@ cg_store_cert_counts(CgStore *s, gint64 now, CgCertCounts *out, GError **error)
 gboolean
 cg_store_requests_held(CgStore *s, guint64 *n, GError **error)
 {
-	return count_times(s, DBI_REQUEST_HELD, 0, G_MAXINT64, n, error);
+	guint64 upto;
+
+	return count_times(s, DBI_REQUEST_HELD, G_MAXINT64, &upto, n, error);
 }
 
 /* The records of an index keyed by a time, from `from` to `to` (both
@@ -704,7 +712,6 @@ walk_times(CgStore *s, CgTxn *txn, int dbi, gint64 from, gint64 to, CgStoreVisit
 	DB *db = s->db[dbi];
 	guint64 be = GUINT64_TO_BE((guint64)MAX(from, 0));
 	guint64 last = GUINT64_TO_BE((guint64)MAX(to, 0));
-	g_autoptr(GByteArray) limit = g_byte_array_new();
 	DBC *c = NULL;
 	DBT k = {0};
 	gboolean ok;
@@ -714,11 +721,10 @@ walk_times(CgStore *s, CgTxn *txn, int dbi, gint64 from, gint64 to, CgStoreVisit
 	                txn == NULL || txn->read_committed ? DB_READ_COMMITTED : 0);
 	if (rc != 0)
 		return cg_db_fail(rc, "cursor", error);
-	g_byte_array_append(limit, (const guint8 *)&last, sizeof(last));
 	k.data = g_memdup2(&be, sizeof(be));
 	k.size = sizeof(be);
 	k.flags = DB_DBT_REALLOC;
-	ok = walk(c, CG_REC_CERT, &k, DB_SET_RANGE, DB_NEXT, not_after_limit, limit, TRUE, visit,
+	ok = walk(c, CG_REC_CERT, &k, DB_SET_RANGE, DB_NEXT, not_after_limit, &last, TRUE, visit,
 	          data, error);
 	if (k.data != NULL)
 		free(k.data);

@@ -132,6 +132,8 @@ int cg_index_cert_spki(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_revoked(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_cert_expiry(DB *sec, const DBT *key, const DBT *data, DBT *result);
 int cg_index_request_held(DB *sec, const DBT *key, const DBT *data, DBT *result);
+/* Whether rec belongs in dbi, an index keyed by a time, and at what time. */
+gboolean cg_index_time_of(int dbi, gconstpointer rec, gint64 *t);
 
 /* maint.c: sets a CG_ERROR_IO error "path: strerror(err)"; returns FALSE. */
 gboolean cg_io_fail(const char *path, int err, GError **error);

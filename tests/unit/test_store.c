@@ -1180,13 +1180,6 @@ held(CgStore *s)
 	return n;
 }
 
-static gboolean
-collect_any(gconstpointer rec, gpointer data)
-{
-	g_ptr_array_add(data, g_strdup(((const CgCert *)rec)->serial));
-	return TRUE;
-}
-
 static void
 test_revoked_index(void **state)
 {
@@ -1221,6 +1214,7 @@ test_revoked_index(void **state)
 	{
 		CgCertCounts n;
 		g_autoptr(GPtrArray) soon = g_ptr_array_new_with_free_func(g_free);
+		Collect col = {soon};
 
 		assert_true(cg_store_cert_counts(fx->s, 3500, &n, &err));
 		assert_int_equal(n.expired, 2);
@@ -1234,7 +1228,7 @@ test_revoked_index(void **state)
 		assert_int_equal(n.valid, 0);
 		/* notAfter from 3501 to 5000, both ends in */
 		assert_true(
-		    cg_store_foreach_expiring(fx->s, NULL, 3501, 5000, collect_any, soon, &err));
+		    cg_store_foreach_expiring(fx->s, NULL, 3501, 5000, collect_cert, &col, &err));
 		assert_int_equal(soon->len, 2);
 		assert_string_equal(g_ptr_array_index(soon, 0), "04");
 		assert_string_equal(g_ptr_array_index(soon, 1), "05");
