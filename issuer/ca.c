@@ -248,6 +248,10 @@ cg_ca_load(const CgConf *conf, GError **error)
 {
 	CgCa *ca = g_new0(CgCa, 1);
 
+	g_mutex_init(&ca->sign_lock);
+	g_mutex_init(&ca->exts_lock);
+	ca->exts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+	                                 (GDestroyNotify)X509_EXTENSION_free);
 	ca->key_location = g_strdup(conf->ca_key);
 	if ((ca->cert = cg_cert_file_load(conf->ca_certificate, error)) == NULL ||
 	    (ca->chain = chain_file_load(conf->ca_chain, error)) == NULL)
@@ -305,6 +309,8 @@ cg_ca_free(CgCa *ca)
 	g_free(ca->own);
 	if (ca->exts != NULL)
 		g_hash_table_unref(ca->exts);
+	g_mutex_clear(&ca->sign_lock);
+	g_mutex_clear(&ca->exts_lock);
 	g_free(ca);
 }
 
@@ -354,7 +360,10 @@ cg_ca_sign(CgCa *ca, X509 *x, GError **error)
 	/* A copy for each certificate: X509_sign_ctx finishes the context it
 	 * is given. The copy holds no nonce: each signature draws its own. */
 	ctx = EVP_MD_CTX_new();
-	ok = ctx != NULL && EVP_MD_CTX_copy_ex(ctx, ca->sign_ctx) == 1 && X509_sign_ctx(x, ctx) > 0;
+	g_mutex_lock(&ca->sign_lock);
+	ok = ctx != NULL && EVP_MD_CTX_copy_ex(ctx, ca->sign_ctx) == 1;
+	g_mutex_unlock(&ca->sign_lock);
+	ok = ok && X509_sign_ctx(x, ctx) > 0;
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "signing failed: %s",

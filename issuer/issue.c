@@ -14,6 +14,16 @@
 #include <string.h>
 #include <syslog.h>
 
+/* A certificate of the batch signed beside it (cg_ca_issue_later): its
+ * record, every field but its DER, put once the batch's checks are done
+ * (cg_issuer_put_signed), in the batch's transaction. Until then, the
+ * batch's later jobs find its key in it (gather_key). */
+typedef struct {
+	CgCert *c;
+	CgSigned *s;
+	gboolean put;
+} Pending;
+
 /* What the store and the CSR say, for cg_policy_issue(). */
 typedef struct {
 	CgIssueFacts f;
@@ -105,6 +115,7 @@ gather_key(CgIssuer *iss, CgTxn *txn, const char *mailbox, const char *renews, g
 	g_autofree char *spki = cg_hex(g->csr->spki_sha256, 32);
 	KeyUse u = {0};
 	gsize n_own;
+	guint i;
 
 	g->renews = g_strsplit_set(renews ? renews : "", ", ", -1);
 	u.mailbox = mailbox;
@@ -115,6 +126,13 @@ gather_key(CgIssuer *iss, CgTxn *txn, const char *mailbox, const char *renews, g
 	                         error)) {
 		g_free(u.serial);
 		return FALSE;
+	}
+	/* And the batch's certificates not yet put. */
+	for (i = 0; i < iss->pending->len; i++) {
+		const Pending *p = g_ptr_array_index(iss->pending, i);
+
+		if (memcmp(p->c->spki_sha256, g->csr->spki_sha256, 32) == 0)
+			collect_key_use(p->c, &u);
 	}
 	g->certified_serial = u.serial;
 	g->f.key.certified_serial = u.serial;
@@ -293,12 +311,51 @@ cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason, cons
 	       cg_store_audit_append(txn, now, "issuer", action, obj, detail, error);
 }
 
+void
+cg_pending_free(gpointer p)
+{
+	Pending *x = p;
+
+	cg_cert_free(x->c);
+	cg_signed_unref(x->s);
+	g_free(x);
+}
+
+gboolean
+cg_issuer_put_signed(CgIssuer *iss, CgTxn *txn, gboolean all, GError **error)
+{
+	guint i;
+
+	for (i = 0; i < iss->pending->len; i++) {
+		Pending *p = g_ptr_array_index(iss->pending, i);
+		GBytes *der = cg_signed_der(p->s);
+
+		if (p->put)
+			continue;
+		if (der == NULL) {
+			if (!all)
+				continue;
+			g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
+			            "certificate %s: not signed", p->c->serial);
+			return FALSE;
+		}
+		p->c->der = g_bytes_ref(der);
+		if (!cg_store_cert_add(txn, p->c, error))
+			return FALSE;
+		p->put = TRUE;
+	}
+	return TRUE;
+}
+
+/* The record of the certificate signed for item: put in txn (der), or
+ * kept for the batch's end (s, taken). */
 static gboolean
-store_cert(CgTxn *txn, GBytes *der, const CgItem *item, const CgRequest *req,
-           const CgCertRequest *r, const CgCsr *csr, gint64 now, char **serial, gint64 *not_after,
-           GError **error)
+store_cert(CgIssuer *iss, CgTxn *txn, GBytes *der, CgSigned *s, const CgItem *item,
+           const CgRequest *req, const CgCertRequest *r, const CgCsr *csr, gint64 now,
+           char **serial, gint64 *not_after, GError **error)
 {
 	CgCert c = {0};
+	Pending *p;
 
 	*serial = cg_hex(r->serial, 16);
 	c.serial = *serial;
@@ -312,7 +369,18 @@ store_cert(CgTxn *txn, GBytes *der, const CgItem *item, const CgRequest *req,
 	c.request_id = item->request_id;
 	c.item = item->index;
 	c.profile = (char *)cg_profile_name(r->profile);
-	return cg_store_cert_add(txn, &c, error);
+	if (s == NULL)
+		return cg_store_cert_add(txn, &c, error);
+	p = g_new0(Pending, 1);
+	p->c = g_memdup2(&c, sizeof(c));
+	p->c->serial = g_strdup(c.serial);
+	p->c->org_id = g_strdup(c.org_id);
+	p->c->mailbox = g_strdup(c.mailbox);
+	p->c->request_id = g_strdup(c.request_id);
+	p->c->profile = g_strdup(c.profile);
+	p->s = s;
+	g_ptr_array_add(iss->pending, p);
+	return TRUE;
 }
 
 gboolean
@@ -329,7 +397,8 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	CgCertRequest r;
 	gint64 not_after = 0;
 	Gathered g = {0};
-	GBytes *der;
+	GBytes *der = NULL;
+	CgSigned *s = NULL;
 	gboolean ok = FALSE;
 
 	if (parts[1] == NULL) {
@@ -355,8 +424,13 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 		goto done;
 	}
 	fill_request(iss, req, item, org, g.csr, now, &r);
-	der = cg_ca_issue(iss->ca, &r, iss->later, &err);
-	if (der == NULL) {
+	/* Signed beside the batch when a verification thread can: the
+	 * record waits for the signature, put at the batch's end. */
+	if (iss->later != NULL && cg_ca_signs_beside(iss->ca))
+		s = cg_ca_issue_later(iss->ca, &r, iss->later, &err);
+	else
+		der = cg_ca_issue(iss->ca, &r, iss->later, &err);
+	if (der == NULL && s == NULL) {
 		if (!g_error_matches(err, CG_ERROR, CG_ERROR_NOT_AUTHORISED)) {
 			g_propagate_error(error, g_steal_pointer(&err));
 			goto done;
@@ -364,8 +438,9 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 		ok = cg_item_refuse(iss, txn, item, err->message, "cert.refuse", now, error);
 		goto done;
 	}
-	ok = store_cert(txn, der, item, req, &r, g.csr, now, &serial, &not_after, error);
-	g_bytes_unref(der);
+	ok = store_cert(iss, txn, der, s, item, req, &r, g.csr, now, &serial, &not_after, error);
+	if (der != NULL)
+		g_bytes_unref(der);
 	if (!ok)
 		goto done;
 	item->status = CG_ITEM_ISSUED;

@@ -19,6 +19,7 @@ struct CgCa {
 	/* A signing context set up once for key, copied for each certificate
 	 * (cg_ca_sign); NULL: each is signed with X509_sign. */
 	EVP_MD_CTX *sign_ctx;
+	GMutex sign_lock; /* for the copies: the verification threads sign too */
 	X509 *gw_cert;
 	EVP_PKEY *gw_key;
 	X509 *enc_cert; /* the gateway's encryption certificate, NULL when absent */
@@ -28,6 +29,7 @@ struct CgCa {
 	/* Extensions of its certificates that depend on nothing of the
 	 * subject, made once: "NID=value" -> X509_EXTENSION (profile.c). */
 	GHashTable *exts;
+	GMutex exts_lock;
 };
 
 struct CgIssuer {
@@ -46,6 +48,7 @@ struct CgIssuer {
 	CgVerifier *verifier; /* NULL: in line */
 	CgVerifier *later;    /* the verifier while a job may hand work to it */
 	gboolean in_line;     /* the batch that failed a check runs again in line */
+	GPtrArray *pending;   /* its certificates signed beside it (issue.c) */
 	GPtrArray *told;      /* log lines of the batch, written once it commits */
 	/* Mail a job sent in a run that did not commit is not sent again when
 	 * it runs again (outmail.c, jobs.c). */
@@ -66,6 +69,13 @@ void cg_issuer_told(CgIssuer *iss, int priority, char *line);
 
 /* issue.c */
 gboolean cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GError **error);
+/* The batch's certificates signed beside it put in txn (no child of it
+ * active), those signed so far, or `all` (an error if one is not). Put
+ * while the batch goes on, they commit with it, which waits for every
+ * check (cg_verifier_wait). An element of CgIssuer.pending is freed by
+ * cg_pending_free. */
+gboolean cg_issuer_put_signed(CgIssuer *iss, CgTxn *txn, gboolean all, GError **error);
+void cg_pending_free(gpointer p);
 gboolean cg_request_settle(CgIssuer *iss, CgTxn *txn, const char *request_id, GError **error);
 gboolean cg_item_refuse(CgIssuer *iss, CgTxn *txn, CgItem *item, const char *reason,
                         const char *action, gint64 now, GError **error);

@@ -148,6 +148,19 @@ void cg_verifier_cert(CgVerifier *v, GBytes *der, const CgCertRequest *r, const 
  * line). */
 gboolean cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, CgCsr **csr,
                               char **why);
+/* A certificate signed beside the batch (cg_ca_issue_later): its DER once
+ * signed and linted (NULL before, or when it failed). */
+typedef struct CgSigned CgSigned;
+GBytes *cg_signed_der(CgSigned *s);
+void cg_signed_unref(CgSigned *s);
+/* The certificate for r (a copy of it taken, its serial chosen) built and
+ * linted (cg_ca_build_linted), signed with ca's key, and passed by
+ * cg_cert_lint_signed; or the next cg_verifier_wait fails. */
+CgSigned *cg_verifier_sign(CgVerifier *v, CgCa *ca, const CgCertRequest *r, const char *what);
+/* How many tasks are queued, not yet taken by a thread. */
+guint cg_verifier_queued(CgVerifier *v);
+/* Runs a task still queued on the caller's thread: FALSE when none was. */
+gboolean cg_verifier_run_one(CgVerifier *v);
 /* Waits for every check handed over since the last wait: TRUE when
  * every certificate passed, else FALSE with the first failure in *failure
  * (if given). Verdicts on CSRs not taken are dropped. */
@@ -157,6 +170,16 @@ gboolean cg_verifier_wait(CgVerifier *v, char **failure);
  * verification) is handed to it (the caller waits for it before the
  * certificate counts); without, it is made here. */
 GBytes *cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error);
+/* The certificate for r, built and passed by the pre-issuance lint
+ * (cg_cert_lint); its serial drawn unless r has one. */
+X509 *cg_ca_build_linted(CgCa *ca, CgCertRequest *r, GError **error);
+/* Whether ca's key can sign beside the batch: a key in memory (one on a
+ * token signs in line, through its engine). */
+gboolean cg_ca_signs_beside(const CgCa *ca);
+/* cg_ca_issue handed to `later` whole, r's serial chosen here: the caller
+ * waits for it (cg_verifier_wait) before it takes the DER (cg_signed_der).
+ * NULL only when no serial could be drawn. */
+CgSigned *cg_ca_issue_later(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error);
 /* Signs any certificate or CRL with the given key and its proper digest. */
 gboolean cg_sign_cert(X509 *x, EVP_PKEY *key, GError **error);
 

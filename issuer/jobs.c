@@ -64,6 +64,7 @@ cg_issuer_new(const CgConf *conf, CgStore *store, CgCa *ca)
 	iss->told = g_ptr_array_new_with_free_func(told_free);
 	iss->sent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sent_free);
 	iss->committed = g_ptr_array_new_with_free_func(g_free);
+	iss->pending = g_ptr_array_new_with_free_func(cg_pending_free);
 	return iss;
 }
 
@@ -76,6 +77,7 @@ cg_issuer_free(CgIssuer *iss)
 	g_ptr_array_unref(iss->told);
 	g_hash_table_unref(iss->sent);
 	g_ptr_array_unref(iss->committed);
+	g_ptr_array_unref(iss->pending);
 	cg_conf_unref(iss->conf);
 	g_free(iss);
 }
@@ -118,6 +120,7 @@ batch_end(CgIssuer *iss, gboolean tell)
 
 	cg_verifier_wait(iss->verifier, NULL);
 	iss->later = NULL;
+	g_ptr_array_set_size(iss->pending, 0);
 	for (i = 0; tell && i < iss->told->len; i++) {
 		Told *t = g_ptr_array_index(iss->told, i);
 
@@ -261,6 +264,7 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 	g_autoptr(GError) err = NULL;
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	gboolean temporary = FALSE;
+	guint pending = iss->pending->len;
 	CgTxn *child;
 
 	if ((child = cg_store_begin_child(txn, error)) == NULL)
@@ -277,6 +281,7 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 	}
 	iss->job = NULL;
 	cg_store_abort(child);
+	g_ptr_array_set_size(iss->pending, pending); /* what it signed is not put */
 	if (g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK)) {
 		cg_log(LOG_INFO, "%s job %s: %s; its batch runs again", cg_job_kind_name(job->kind),
 		       job->id, err->message);
@@ -299,6 +304,11 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
  * verifier: enough to keep it busy. A job whose CSR it has runs in the
  * batch even past BATCH_US, so that no CSR is verified twice. */
 #define VERIFY_AHEAD 2
+
+/* How many tasks may wait for the verification threads before the batch
+ * runs them itself: the signing keeps up with the batch, which therefore
+ * reaches its time limit (BATCH_US) with the signatures in it made. */
+#define QUEUED_MAX 6
 
 /* Hands the CSR of an issue job to the verifier before it runs (read in
  * txn, which keeps it as read until it ends). An item it cannot read here
@@ -376,6 +386,23 @@ take_jobs(CgTxn *txn, Batch *b, guint upto, gboolean *idle, GError **error)
 	return TRUE;
 }
 
+/* The batch of n jobs undone for a certificate that failed its checks
+ * (failed), or for its signed certificates' records (err): it runs again,
+ * each check in line; after a lost deadlock, as it was. */
+static void
+undo(CgIssuer *iss, CgTxn *txn, guint n, const char *failed, const GError *err)
+{
+	cg_store_abort(txn);
+	batch_end(iss, FALSE);
+	if (failed == NULL && g_error_matches(err, CG_ERROR, CG_ERROR_DEADLOCK)) {
+		cg_log(LOG_INFO, "%u jobs: %s; their batch runs again", n, err->message);
+		return;
+	}
+	cg_log(LOG_WARNING, "%s; the batch of %u jobs runs again, each check in line",
+	       failed != NULL ? failed : err->message, n);
+	iss->in_line = TRUE;
+}
+
 gboolean
 cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 {
@@ -447,6 +474,12 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		job = &b.jobs[i];
 		for (; ahead && handed < b.taken; handed++)
 			hand_over_csr(iss, txn, &b.jobs[handed]);
+		while (cg_verifier_queued(iss->verifier) > QUEUED_MAX)
+			cg_verifier_run_one(iss->verifier);
+		if (!cg_issuer_put_signed(iss, txn, FALSE, &err)) {
+			undo(iss, txn, n, NULL, err);
+			return TRUE;
+		}
 		o = step_one(iss, txn, job, &crl, &err);
 		if (o == RETRY_BATCH && n > 0) {
 			/* Keep the jobs done (their mail is sent): this one and
@@ -469,12 +502,13 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		}
 		n++;
 	}
-	if (!cg_verifier_wait(iss->verifier, &failed)) {
-		cg_log(LOG_WARNING, "%s; the batch of %u jobs runs again, each check in line",
-		       failed, n);
-		cg_store_abort(txn);
-		batch_end(iss, FALSE);
-		iss->in_line = TRUE;
+	/* The rest of the signing, with the verification threads, each
+	 * certificate put once signed; then every check waited for. */
+	while (err == NULL && cg_verifier_run_one(iss->verifier))
+		cg_issuer_put_signed(iss, txn, FALSE, &err);
+	if (err != NULL || !cg_verifier_wait(iss->verifier, &failed) ||
+	    !cg_issuer_put_signed(iss, txn, TRUE, &err)) {
+		undo(iss, txn, n, failed, err);
 		return TRUE;
 	}
 	if (!cg_store_commit(txn, &err)) {

@@ -168,12 +168,11 @@ build_subject(const CgCertRequest *r, X509_NAME *n, GError **error)
 	return ok;
 }
 
+/* r's serial, drawn unless it has one: positive and 16 octets long. */
 static gboolean
-set_serial(X509 *x, CgCertRequest *r, GError **error)
+choose_serial(CgCertRequest *r, GError **error)
 {
 	static const guint8 zero[16] = {0};
-	BIGNUM *bn;
-	ASN1_INTEGER *ai;
 
 	if (memcmp(r->serial, zero, 16) == 0) {
 		if (!cg_random_bytes(r->serial, 16, error))
@@ -181,6 +180,17 @@ set_serial(X509 *x, CgCertRequest *r, GError **error)
 		/* Positive and 16 octets long: first octet 0x01..0x7f. */
 		r->serial[0] = (guint8)((r->serial[0] & 0x7f) | 0x01);
 	}
+	return TRUE;
+}
+
+static gboolean
+set_serial(X509 *x, CgCertRequest *r, GError **error)
+{
+	BIGNUM *bn;
+	ASN1_INTEGER *ai;
+
+	if (!choose_serial(r, error))
+		return FALSE;
 	bn = BN_bin2bn(r->serial, 16, NULL);
 	ai = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
 	BN_free(bn);
@@ -298,30 +308,27 @@ add_san(X509 *x, const CgCertRequest *r, GError **error)
  * an extension whose value depends on the issuer alone: X509V3_EXT_nconf
  * parses its text each time, a fifth of building a certificate. */
 static gboolean
-add_ext(X509 *x, X509 *issuer, int nid, const char *value, GHashTable *exts, GError **error)
+add_ext(X509 *x, X509 *issuer, int nid, const char *value, CgCa *ca, GError **error)
 {
 	g_autofree char *key = NULL;
 	X509_EXTENSION *ext;
+	gboolean ok;
 
-	if (exts == NULL)
+	if (ca == NULL)
 		return cg_x509_add_ext(x, issuer, nid, value, error);
 	key = g_strdup_printf("%d=%s", nid, value);
-	if ((ext = g_hash_table_lookup(exts, key)) == NULL) {
-		if ((ext = make_ext(issuer, NULL, nid, value, error)) == NULL)
-			return FALSE;
-		g_hash_table_insert(exts, g_steal_pointer(&key), ext);
-	}
-	return put_ext(x, ext, nid, error);
-}
-
-static void
-ext_free(gpointer ext)
-{
-	X509_EXTENSION_free(ext);
+	/* The verification threads build certificates too. */
+	g_mutex_lock(&ca->exts_lock);
+	if ((ext = g_hash_table_lookup(ca->exts, key)) == NULL &&
+	    (ext = make_ext(issuer, NULL, nid, value, error)) != NULL)
+		g_hash_table_insert(ca->exts, g_steal_pointer(&key), ext);
+	ok = ext != NULL && put_ext(x, ext, nid, error);
+	g_mutex_unlock(&ca->exts_lock);
+	return ok;
 }
 
 static gboolean
-add_extensions(X509 *x, const CgCertRequest *r, GHashTable *exts, GError **error)
+add_extensions(X509 *x, const CgCertRequest *r, CgCa *ca, GError **error)
 {
 	g_autofree char *cdp = g_strdup_printf("URI:%s", r->crl_url);
 	g_autofree char *aia = g_strdup_printf("caIssuers;URI:%s", r->ca_issuers_url);
@@ -332,17 +339,17 @@ add_extensions(X509 *x, const CgCertRequest *r, GHashTable *exts, GError **error
 
 	/* Each of these but the SKI (a hash of the subject's key) depends on
 	 * the issuer and its text alone. */
-	return add_san(x, r, error) && add_ext(x, r->ca_cert, NID_key_usage, ku, exts, error) &&
-	       add_ext(x, r->ca_cert, NID_ext_key_usage, eku, exts, error) &&
+	return add_san(x, r, error) && add_ext(x, r->ca_cert, NID_key_usage, ku, ca, error) &&
+	       add_ext(x, r->ca_cert, NID_ext_key_usage, eku, ca, error) &&
 	       cg_x509_add_policies(x, policy, error) &&
-	       add_ext(x, r->ca_cert, NID_crl_distribution_points, cdp, exts, error) &&
-	       add_ext(x, r->ca_cert, NID_info_access, aia, exts, error) &&
-	       add_ext(x, r->ca_cert, NID_authority_key_identifier, "keyid:always", exts, error) &&
+	       add_ext(x, r->ca_cert, NID_crl_distribution_points, cdp, ca, error) &&
+	       add_ext(x, r->ca_cert, NID_info_access, aia, ca, error) &&
+	       add_ext(x, r->ca_cert, NID_authority_key_identifier, "keyid:always", ca, error) &&
 	       cg_x509_add_ext(x, r->ca_cert, NID_subject_key_identifier, "hash", error);
 }
 
 static X509 *
-build(CgCertRequest *r, GHashTable *exts, GError **error)
+build(CgCertRequest *r, CgCa *ca, GError **error)
 {
 	X509 *x = NULL;
 	guint max = MIN(r->max_validity_days ? r->max_validity_days : MAX_DAYS, MAX_DAYS);
@@ -380,7 +387,7 @@ build(CgCertRequest *r, GHashTable *exts, GError **error)
 	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)r->not_before) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x),
 	                  (time_t)(r->not_before + (gint64)r->validity_days * DAY - 1)) == NULL ||
-	    !add_extensions(x, r, exts, error)) {
+	    !add_extensions(x, r, ca, error)) {
 		if (error != NULL && *error == NULL)
 			g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
 			            "building the certificate: %s", cg_openssl_error());
@@ -407,6 +414,41 @@ lint_refused(GPtrArray *findings, const char *what, GError **error)
 	g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "%s: %s", what, all);
 }
 
+X509 *
+cg_ca_build_linted(CgCa *ca, CgCertRequest *r, GError **error)
+{
+	g_autoptr(GPtrArray) findings = g_ptr_array_new_with_free_func(g_free);
+	X509 *x;
+
+	r->ca_cert = cg_ca_cert(ca);
+	if ((x = build(r, ca, error)) == NULL)
+		return NULL;
+	if (!cg_cert_lint(x, r, findings)) {
+		lint_refused(findings, "pre-issuance lint refused the certificate", error);
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+gboolean
+cg_ca_signs_beside(const CgCa *ca)
+{
+	return ca->sign_ctx != NULL;
+}
+
+CgSigned *
+cg_ca_issue_later(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
+{
+	g_autofree char *serial = NULL;
+
+	if (!choose_serial(r, error))
+		return NULL;
+	r->ca_cert = cg_ca_cert(ca);
+	serial = cg_hex(r->serial, 16);
+	return cg_verifier_sign(later, ca, r, serial);
+}
+
 GBytes *
 cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
 {
@@ -416,16 +458,8 @@ cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
 	X509 *x;
 	int len;
 
-	r->ca_cert = cg_ca_cert(ca);
-	if (ca->exts == NULL)
-		ca->exts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, ext_free);
-	if ((x = build(r, ca->exts, error)) == NULL)
+	if ((x = cg_ca_build_linted(ca, r, error)) == NULL)
 		return NULL;
-	if (!cg_cert_lint(x, r, findings)) {
-		lint_refused(findings, "pre-issuance lint refused the certificate", error);
-		X509_free(x);
-		return NULL;
-	}
 	if (!cg_ca_sign(ca, x, error)) {
 		X509_free(x);
 		return NULL;

@@ -1,9 +1,9 @@
 /*
- * verify.c: signature verifications on the other cores.
+ * verify.c: signing and signature verifications on the other cores.
  *
- * Of an issue job's work, the two signature verifications are the largest
- * part (the CSR's self-signature and the signed certificate's, each an
- * ECDSA verification for a P-256 key), and they depend on nothing in the
+ * Of an issue job's work, the certificate itself (built, linted, signed,
+ * read back and linted again, its signature verified) and the CSR's
+ * self-signature are the larger part, and they depend on nothing in the
  * store. The issuer hands them to threads of its own:
  *
  * - a CSR before its job runs: the batch reads the CSRs of the issue jobs
@@ -11,19 +11,29 @@
  *   job takes its CSR's verdict, and the CSR as parsed (waiting for it if
  *   need be), before it decides anything. Nothing is signed for a CSR whose
  *   self-signature has not verified;
- * - a signed certificate after signing, with the whole post-issuance lint
- *   (cg_cert_lint_signed: the DER read back, linted against what was asked
- *   for, its signature verified): the batch waits for every verdict before
- *   it commits (cg_verifier_wait). Nothing of a batch with a certificate
- *   that failed is committed; the batch runs again with each check made in
- *   line (its mail is not sent again), where that job fails in the
- *   ordinary way.
+ * - a certificate, once its job decided to issue it (TASK_SIGN, for a CA
+ *   key in memory): built for the request, its pre-issuance lint, signed,
+ *   and its whole post-issuance lint (cg_cert_lint_signed: the DER read
+ *   back, linted against what was asked for, its signature verified). The
+ *   job goes on with its serial (chosen before) and keeps its record for
+ *   later (issue.c): the batch puts it once signed, and commits only after
+ *   every verdict (cg_verifier_wait). For a key on a token the batch signs
+ *   in line and hands over the signed certificate's lint alone (TASK_CERT).
+ *   Nothing of a batch with a certificate that failed is committed; the
+ *   batch runs again with each step made in line (its mail is not sent
+ *   again), where that job fails in the ordinary way.
+ *
+ * The batch's own thread takes tasks too: the CSRs queued while it waits
+ * for one, some of the rest while too many wait (QUEUED_MAX, jobs.c), and
+ * whatever is left at the batch's end. On two cores the two threads then
+ * share the work instead of one waiting for the other.
  *
  * Each task owns what it reads: the DER (a reference to immutable bytes),
  * parsed again on the worker, and for a certificate a copy of the request
- * it was signed for (its strings copied, references to its keys and the CA
- * certificate, which nothing changes). The workers share no mutable
- * OpenSSL object with the job that goes on meanwhile.
+ * (its strings copied, references to its keys and the CA certificate,
+ * which nothing changes) and the certificate it builds. What they share
+ * with the CA (its signing context, copied for each signature, and its
+ * extensions made once) is locked (CgCa).
  */
 #include "issuer-int.h"
 #include "daemon.h"
@@ -31,7 +41,7 @@
 #include <openssl/err.h>
 #include <syslog.h>
 
-typedef enum { TASK_CSR, TASK_CERT } TaskKind;
+typedef enum { TASK_CSR, TASK_CERT, TASK_SIGN } TaskKind;
 
 typedef struct {
 	GBytes *der;
@@ -40,19 +50,38 @@ typedef struct {
 	CgCsr *csr; /* verified: the CSR as parsed, for its job */
 } Verdict;
 
+/* A certificate signed beside the batch: its DER once signed and linted. */
+struct CgSigned {
+	GBytes *der; /* set by its task, read after cg_verifier_wait */
+};
+
 typedef struct {
 	TaskKind kind;
-	GBytes *der;
-	CgCertRequest *req; /* TASK_CERT: what it was signed for (request_copy) */
-	char *what;       /* for the verdict: the item or the serial */
-	Verdict *verdict; /* TASK_CSR: where it goes */
+	GBytes *der;        /* TASK_CSR, TASK_CERT: what is checked */
+	CgCertRequest *req; /* TASK_CERT, TASK_SIGN: what it was signed for (request_copy) */
+	char *what;         /* for the verdict: the item or the serial */
+	Verdict *verdict;   /* TASK_CSR: where it goes */
+	X509 *x;            /* TASK_SIGN: the certificate, as built */
+	CgCa *ca;           /* TASK_SIGN: whose key signs it */
+	CgSigned *out;      /* TASK_SIGN: where its DER goes */
 } Task;
 
+/* The tasks wait in two queues: CSRs first (a job waits for its CSR's
+ * verdict before it decides anything), then signatures and certificates
+ * (waited for only at the batch's end). The threads take from the queues,
+ * and so does the batch's own thread while it waits: for a CSR, it verifies
+ * the CSRs still queued itself; at the batch's end, whatever is queued. A
+ * batch whose own work ends first then does the rest of the signing with
+ * them. */
 struct CgVerifier {
-	GThreadPool *pool;
+	GThread **threads;
+	guint n_threads;
 	GMutex lock;
-	GCond done;
-	guint pending;
+	GCond queued; /* a task queued, or stopping */
+	GCond done;   /* a task done */
+	GQueue csr_tasks, other_tasks;
+	gboolean stopping;
+	guint pending;    /* queued or running */
 	char *failure;    /* the first certificate's failure since the last wait */
 	GHashTable *csrs; /* what -> Verdict, until taken or the wait */
 };
@@ -135,50 +164,121 @@ request_free(CgCertRequest *c)
 }
 
 static void
+signed_clear(gpointer p)
+{
+	CgSigned *s = p;
+
+	g_bytes_unref(s->der);
+}
+
+void
+cg_signed_unref(CgSigned *s)
+{
+	if (s != NULL)
+		g_atomic_rc_box_release_full(s, signed_clear);
+}
+
+GBytes *
+cg_signed_der(CgSigned *s)
+{
+	/* Set once by its task (run), read by the batch meanwhile. */
+	return g_atomic_pointer_get(&s->der);
+}
+
+static void
 task_free(Task *t)
 {
 	g_bytes_unref(t->der);
 	request_free(t->req);
 	g_free(t->what);
+	X509_free(t->x);
+	cg_signed_unref(t->out);
 	g_free(t);
 }
 
-/* NULL when the CSR's self-signature verifies (and *csr, as parsed by
- * cg_csr_parse), or the signed certificate passes its post-issuance lint;
- * else why not. */
 static char *
-verdict(const Task *t, CgCsr **csr)
+lint_failure(const char *what, GPtrArray *findings)
 {
-	gsize len;
-	const guint8 *der = g_bytes_get_data(t->der, &len);
-	g_autoptr(GError) err = NULL;
-	g_autoptr(GPtrArray) findings = NULL;
 	g_autofree char *all = NULL;
 
+	ERR_clear_error();
+	g_ptr_array_add(findings, NULL);
+	all = g_strjoinv("; ", (char **)findings->pdata);
+	return g_strdup_printf("%s: post-issuance lint refused the signed certificate: %s", what,
+	                       all);
+}
+
+/* The certificate of a TASK_SIGN built, linted and signed, its DER in
+ * *der; NULL, or why not. */
+static char *
+sign(Task *t, GBytes **der)
+{
+	g_autoptr(GError) err = NULL;
+	unsigned char *enc = NULL;
+	int len;
+
+	if ((t->x = cg_ca_build_linted(t->ca, t->req, &err)) == NULL ||
+	    !cg_ca_sign(t->ca, t->x, &err))
+		return g_strdup_printf("%s: %s", t->what, err->message);
+	if ((len = i2d_X509(t->x, &enc)) <= 0) {
+		ERR_clear_error();
+		return g_strdup_printf("%s: cannot encode the certificate", t->what);
+	}
+	*der = g_bytes_new(enc, (gsize)len);
+	OPENSSL_free(enc);
+	return NULL;
+}
+
+/* NULL when the CSR's self-signature verifies (and *csr, as parsed by
+ * cg_csr_parse), or the certificate, signed here for TASK_SIGN (its DER
+ * in *der), passes its post-issuance lint; else why not. */
+static char *
+verdict(Task *t, CgCsr **csr, GBytes **der)
+{
+	gsize len;
+	const guint8 *data;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GPtrArray) findings = NULL;
+	char *why;
+
 	if (t->kind == TASK_CSR) {
-		if ((*csr = cg_csr_parse(der, len, &err)) == NULL)
+		data = g_bytes_get_data(t->der, &len);
+		if ((*csr = cg_csr_parse(data, len, &err)) == NULL)
 			return g_strdup(err->message);
 		cg_csr_check_key(*csr); /* its shape, for the job's cg_policy_issue */
 		return NULL;
 	}
+	if (t->kind == TASK_SIGN && (why = sign(t, der)) != NULL)
+		return why;
 	findings = g_ptr_array_new_with_free_func(g_free);
-	if (cg_cert_lint_signed(t->der, t->req, findings))
+	if (cg_cert_lint_signed(t->kind == TASK_SIGN ? *der : t->der, t->req, findings))
 		return NULL;
-	ERR_clear_error();
-	g_ptr_array_add(findings, NULL);
-	all = g_strjoinv("; ", (char **)findings->pdata);
-	return g_strdup_printf("%s: post-issuance lint refused the signed certificate: %s", t->what,
-	                       all);
+	g_clear_pointer(der, g_bytes_unref);
+	return lint_failure(t->what, findings);
 }
 
-static void
-work(gpointer data, gpointer user_data)
+/* The next task, CSRs first (only CSRs when csrs_only); NULL when none
+ * waits. With v->lock held. */
+static Task *
+next_task(CgVerifier *v, gboolean csrs_only)
 {
-	Task *t = data;
-	CgVerifier *v = user_data;
-	CgCsr *csr = NULL;
-	char *why = verdict(t, &csr);
+	Task *t = g_queue_pop_head(&v->csr_tasks);
 
+	if (t == NULL && !csrs_only)
+		t = g_queue_pop_head(&v->other_tasks);
+	return t;
+}
+
+/* Runs t, taken from a queue, with v->lock held (released meanwhile). */
+static void
+run(CgVerifier *v, Task *t)
+{
+	CgCsr *csr = NULL;
+	GBytes *der = NULL;
+	char *why;
+
+	g_mutex_unlock(&v->lock);
+	why = verdict(t, &csr, &der);
 	g_mutex_lock(&v->lock);
 	if (t->kind == TASK_CSR) {
 		if (t->verdict != NULL) {
@@ -188,35 +288,64 @@ work(gpointer data, gpointer user_data)
 		}
 	} else if (why != NULL && v->failure == NULL) {
 		v->failure = g_steal_pointer(&why);
+	} else if (t->kind == TASK_SIGN && why == NULL) {
+		g_atomic_pointer_set(&t->out->der, g_steal_pointer(&der));
 	}
 	v->pending--;
 	g_cond_broadcast(&v->done);
 	g_mutex_unlock(&v->lock);
 	task_free(t);
 	g_free(why);
+	g_bytes_unref(der);
 	cg_csr_free(csr);
+	g_mutex_lock(&v->lock);
+}
+
+static gpointer
+worker(gpointer data)
+{
+	CgVerifier *v = data;
+	Task *t;
+
+	g_mutex_lock(&v->lock);
+	while (!v->stopping) {
+		if ((t = next_task(v, FALSE)) != NULL)
+			run(v, t);
+		else
+			g_cond_wait(&v->queued, &v->lock);
+	}
+	g_mutex_unlock(&v->lock);
+	return NULL;
 }
 
 CgVerifier *
 cg_verifier_new(guint threads)
 {
 	CgVerifier *v;
-	g_autoptr(GError) err = NULL;
+	guint i;
 
 	if (threads == 0)
 		return NULL;
 	v = g_new0(CgVerifier, 1);
 	g_mutex_init(&v->lock);
+	g_cond_init(&v->queued);
 	g_cond_init(&v->done);
+	g_queue_init(&v->csr_tasks);
+	g_queue_init(&v->other_tasks);
 	v->csrs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, verdict_free);
-	v->pool = g_thread_pool_new(work, v, (gint)threads, TRUE, &err);
-	if (v->pool == NULL) {
-		cg_log(LOG_WARNING, "no verification threads (%s): signatures are verified in line",
-		       err->message);
-		g_hash_table_unref(v->csrs);
-		g_mutex_clear(&v->lock);
-		g_cond_clear(&v->done);
-		g_free(v);
+	v->threads = g_new0(GThread *, threads);
+	for (i = 0; i < threads; i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *name = g_strdup_printf("cg-verify-%u", i);
+
+		if ((v->threads[v->n_threads] = g_thread_try_new(name, worker, v, &err)) != NULL)
+			v->n_threads++;
+		else
+			cg_log(LOG_WARNING, "a verification thread: %s", err->message);
+	}
+	if (v->n_threads == 0) {
+		cg_log(LOG_WARNING, "no verification threads: signatures are verified in line");
+		cg_verifier_free(v);
 		return NULL;
 	}
 	return v;
@@ -225,12 +354,22 @@ cg_verifier_new(guint threads)
 void
 cg_verifier_free(CgVerifier *v)
 {
+	guint i;
+
 	if (v == NULL)
 		return;
-	g_thread_pool_free(v->pool, FALSE, TRUE);
+	cg_verifier_wait(v, NULL);
+	g_mutex_lock(&v->lock);
+	v->stopping = TRUE;
+	g_cond_broadcast(&v->queued);
+	g_mutex_unlock(&v->lock);
+	for (i = 0; i < v->n_threads; i++)
+		g_thread_join(v->threads[i]);
+	g_free(v->threads);
 	g_hash_table_unref(v->csrs);
 	g_free(v->failure);
 	g_mutex_clear(&v->lock);
+	g_cond_clear(&v->queued);
 	g_cond_clear(&v->done);
 	g_free(v);
 }
@@ -247,9 +386,9 @@ push(CgVerifier *v, Task *t)
 		t->verdict->der = g_bytes_ref(t->der);
 		g_hash_table_insert(v->csrs, g_strdup(t->what), t->verdict);
 	}
+	g_queue_push_tail(t->kind == TASK_CSR ? &v->csr_tasks : &v->other_tasks, t);
+	g_cond_signal(&v->queued);
 	g_mutex_unlock(&v->lock);
-	/* An exclusive pool made its threads at once: pushing cannot fail. */
-	g_thread_pool_push(v->pool, t, NULL);
 }
 
 void
@@ -269,6 +408,7 @@ cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, CgCsr **csr, 
 	Verdict *got;
 	gpointer key = NULL;
 	gboolean same;
+	Task *t;
 
 	*why = NULL;
 	*csr = NULL;
@@ -279,8 +419,14 @@ cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, CgCsr **csr, 
 		g_mutex_unlock(&v->lock);
 		return FALSE;
 	}
-	while (!got->done)
-		g_cond_wait(&v->done, &v->lock);
+	/* Not verified yet: the CSRs still queued (this one among them, or
+	 * one a job ahead will want) are verified here meanwhile. */
+	while (!got->done) {
+		if ((t = next_task(v, TRUE)) != NULL)
+			run(v, t);
+		else
+			g_cond_wait(&v->done, &v->lock);
+	}
 	g_hash_table_steal_extended(v->csrs, what, &key, NULL);
 	g_mutex_unlock(&v->lock);
 	g_free(key);
@@ -305,16 +451,63 @@ cg_verifier_cert(CgVerifier *v, GBytes *der, const CgCertRequest *r, const char 
 	push(v, t);
 }
 
+CgSigned *
+cg_verifier_sign(CgVerifier *v, CgCa *ca, const CgCertRequest *r, const char *what)
+{
+	Task *t = g_new0(Task, 1);
+	CgSigned *s = g_atomic_rc_box_new0(CgSigned);
+
+	t->kind = TASK_SIGN;
+	t->ca = ca;
+	t->req = request_copy(r);
+	t->what = g_strdup(what);
+	t->out = g_atomic_rc_box_acquire(s);
+	push(v, t);
+	return s;
+}
+
+guint
+cg_verifier_queued(CgVerifier *v)
+{
+	guint n;
+
+	if (v == NULL)
+		return 0;
+	g_mutex_lock(&v->lock);
+	n = v->csr_tasks.length + v->other_tasks.length;
+	g_mutex_unlock(&v->lock);
+	return n;
+}
+
+gboolean
+cg_verifier_run_one(CgVerifier *v)
+{
+	Task *t;
+
+	if (v == NULL)
+		return FALSE;
+	g_mutex_lock(&v->lock);
+	if ((t = next_task(v, FALSE)) != NULL)
+		run(v, t);
+	g_mutex_unlock(&v->lock);
+	return t != NULL;
+}
+
 gboolean
 cg_verifier_wait(CgVerifier *v, char **failure)
 {
 	char *why;
+	Task *t;
 
 	if (v == NULL)
 		return TRUE;
 	g_mutex_lock(&v->lock);
-	while (v->pending > 0)
-		g_cond_wait(&v->done, &v->lock);
+	while (v->pending > 0) {
+		if ((t = next_task(v, FALSE)) != NULL)
+			run(v, t);
+		else
+			g_cond_wait(&v->done, &v->lock);
+	}
 	why = g_steal_pointer(&v->failure);
 	g_hash_table_remove_all(v->csrs); /* verdicts no job took */
 	g_mutex_unlock(&v->lock);
