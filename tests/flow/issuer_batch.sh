@@ -10,6 +10,10 @@
 #     before);
 # and every certificate stored is the one signed (its DER read back from the
 # store verifies under the CA and holds its serial and mailbox).
+# Then a certificate built wrong (tests/tools/badsig.c, preloaded, makes one
+# a version 1 certificate) on a verification thread: the pre-issuance lint
+# refuses it there, nothing is signed for it, its batch runs again in line
+# and that job waits for a retry, the others issued once.
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -65,5 +69,34 @@ while read -r s mb; do
 		ok "$s: its record's certificate verifies, with its serial and mailbox ($mb)" ||
 		bad "$s: the stored certificate is not the one for its record"
 done < "$T/certs.txt"
+
+for i in 1 2 3; do
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+		-subj "/CN=c$i" -out "$T/c$i.csr" 2>/dev/null
+	queue "c$i@example.org" "$T/c$i.csr"
+done
+CG_BADBUILD_SUBJECT="CN=c2@example.org" LD_PRELOAD="$CG_BIN/../tests/libcg_badsig.so" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" drain
+if [ "$(nproc)" -gt 1 ]; then
+	grep -q "pre-issuance lint refused the certificate: version: must be v3; the batch of 3 jobs runs again, each check in line" "$T/issuer.log" &&
+		ok "the thread's pre-issuance lint refused it, and the batch ran again in line" ||
+		bad "no batch ran again: $(grep -i "lint" "$T/issuer.log" | head -3)"
+fi
+grep -q "issue job R6#1: pre-issuance lint refused the certificate: version: must be v3; retry in" "$T/issuer.log" &&
+	ok "in line, its job failed and waits for a retry" ||
+	bad "c2's job: $(grep "R6#1" "$T/issuer.log" | tail -2)"
+$cg audit show > "$T/audit"
+$cg --json cert list > "$T/certs.json"
+! grep "cert\.[a-z]*" "$T/audit" | grep -q "c2@example.org" &&
+	! grep -q '"c2@example.org"' "$T/certs.json" && [ "$(mails_to c2@example.org)" -eq 0 ] &&
+	ok "nothing stored, audited or mailed for c2" || bad "c2: $(grep "c2@example.org" "$T/audit" | tail -1)"
+[ "$(grep -c "cert.issue.*for c1@example.org" "$T/audit")" -eq 1 ] &&
+	[ "$(grep -c "cert.issue.*for c3@example.org" "$T/audit")" -eq 1 ] &&
+	[ "$(grep -c '"serial"' "$T/certs.json")" -eq 4 ] &&
+	ok "c1 and c3 issued once each" || bad "certificates: $(grep -c '"serial"' "$T/certs.json")"
+drain_later +2m
+$cg --json cert list > "$T/certs.json"
+[ "$(grep -c '"c2@example.org"' "$T/certs.json")" -eq 1 ] && [ "$(grep -c '"serial"' "$T/certs.json")" -eq 5 ] &&
+	ok "the retry, built right, issued it once" || bad "after the retry: $(grep -c '"serial"' "$T/certs.json")"
 $cg db check > /dev/null && ok "db check" || bad "db check: $($cg db check 2>&1 | tail -2)"
 exit $fail

@@ -6,6 +6,9 @@
  * certificate out (its post-issuance check verifies every signature).
  * With $CG_SLOWSIG_MS set, every signature first sleeps that long: a slow
  * HSM, which makes the issuer's batches reach their time limit.
+ * With $CG_BADBUILD_SUBJECT set, X509_set_version() makes a certificate
+ * whose subject names it version 1 instead: a fault in building it, which
+ * the pre-issuance lint must catch before anything is signed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -18,6 +21,7 @@
 
 typedef int (*SignFn)(X509 *, EVP_PKEY *, const EVP_MD *);
 typedef int (*SignCtxFn)(X509 *, EVP_MD_CTX *);
+typedef int (*VersionFn)(X509 *, long);
 
 static void
 slow_down(void)
@@ -31,18 +35,26 @@ slow_down(void)
 	}
 }
 
+/* Whether x's subject names the value of the variable `var`. */
+static int
+is_the_one(X509 *x, const char *var)
+{
+	const char *want = getenv(var);
+	char subject[512];
+
+	if (want == NULL || *want == '\0')
+		return 0;
+	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+	return strstr(subject, want) != NULL;
+}
+
 /* rc, having flipped a bit of x's signature if its subject is the one. */
 static int
 spoil(X509 *x, int rc)
 {
-	const char *want = getenv("CG_BADSIG_SUBJECT");
 	const ASN1_BIT_STRING *sig = NULL;
-	char subject[512];
 
-	if (rc <= 0 || want == NULL || *want == '\0')
-		return rc;
-	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
-	if (strstr(subject, want) == NULL)
+	if (rc <= 0 || !is_the_one(x, "CG_BADSIG_SUBJECT"))
 		return rc;
 	X509_get0_signature(&sig, NULL, x);
 	if (sig != NULL && ASN1_STRING_length(sig) > 8)
@@ -72,4 +84,16 @@ X509_sign_ctx(X509 *x, EVP_MD_CTX *ctx)
 		real = (SignCtxFn)dlsym(RTLD_NEXT, "X509_sign_ctx");
 	slow_down();
 	return spoil(x, real(x, ctx));
+}
+
+int
+X509_set_version(X509 *x, long version)
+{
+	static VersionFn real;
+
+	if (real == NULL)
+		real = (VersionFn)dlsym(RTLD_NEXT, "X509_set_version");
+	if (is_the_one(x, "CG_BADBUILD_SUBJECT"))
+		version = X509_VERSION_1;
+	return real(x, version);
 }
