@@ -15,9 +15,9 @@
 #include <syslog.h>
 
 /* A certificate of the batch signed beside it (cg_ca_issue_later): its
- * record, every field but its DER, put once the batch's checks are done
- * (cg_issuer_put_signed), in the batch's transaction. Until then, the
- * batch's later jobs find its key in it (gather_key). */
+ * record, every field but its DER, put in the batch's transaction once the
+ * certificate is signed (cg_issuer_put_signed), between two jobs. Until
+ * then, the batch's later jobs find its key here (gather_key). */
 typedef struct {
 	CgCert *c;
 	CgSigned *s;
@@ -348,7 +348,7 @@ cg_issuer_put_signed(CgIssuer *iss, CgTxn *txn, gboolean all, GError **error)
 }
 
 /* The record of the certificate signed for item: put in txn (der), or
- * kept for the batch's end (s, taken). */
+ * kept in the batch until its certificate is signed (s, taken). */
 static gboolean
 store_cert(CgIssuer *iss, CgTxn *txn, GBytes *der, CgSigned *s, const CgItem *item,
            const CgRequest *req, const CgCertRequest *r, const CgCsr *csr, gint64 now,
@@ -425,7 +425,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	}
 	fill_request(iss, req, item, org, g.csr, now, &r);
 	/* Signed beside the batch when a verification thread can: the
-	 * record waits for the signature, put at the batch's end. */
+	 * record waits for the signature (store_cert). */
 	if (iss->later != NULL && cg_ca_signs_beside(iss->ca))
 		s = cg_ca_issue_later(iss->ca, &r, iss->later, &err);
 	else
