@@ -781,14 +781,71 @@ test_verifier_csr(void **state)
 	cg_verifier_free(v);
 }
 
+/* Certificates built, linted and signed on the verifier's threads
+ * (cg_ca_issue_later), the caller taking tasks as the batch's thread does:
+ * each comes out signed by the CA with the serial chosen when it was handed
+ * over, and none before its task is done. A request the pre-issuance lint
+ * refuses fails the wait, and its certificate is never signed. */
+static void
+test_verifier_sign(void **state)
+{
+	Fx *fx = *state;
+	CgVerifier *v = cg_verifier_new(2);
+	CgSigned *s[24], *refused;
+	guint8 serials[24][16];
+	g_autofree char *why = NULL;
+	CgCertRequest r;
+	int i;
+
+	assert_true(cg_ca_signs_beside(fx->ca));
+	for (i = 0; i < 24; i++) {
+		cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
+		assert_non_null(s[i] = cg_ca_issue_later(fx->ca, &r, v, NULL));
+		memcpy(serials[i], r.serial, 16);
+		assert_int_not_equal(serials[i][0], 0); /* chosen here, positive */
+		if (i % 3 == 0)
+			cg_verifier_run_one(v);
+	}
+	while (cg_verifier_run_one(v))
+		;
+	assert_int_equal(cg_verifier_queued(v), 0);
+	assert_true(cg_verifier_wait(v, NULL));
+	for (i = 0; i < 24; i++) {
+		GBytes *der = cg_signed_der(s[i]);
+		const ASN1_INTEGER *sn;
+		guint8 got[16];
+		BIGNUM *bn;
+		X509 *x;
+
+		assert_non_null(der);
+		x = cg_x509_read(g_bytes_get_data(der, NULL), g_bytes_get_size(der));
+		assert_non_null(x);
+		assert_int_equal(X509_verify(x, cg_ca_key(fx->ca)), 1);
+		sn = X509_get0_serialNumber(x);
+		assert_non_null(bn = ASN1_INTEGER_to_BN(sn, NULL));
+		assert_int_equal(BN_bn2binpad(bn, got, 16), 16);
+		assert_memory_equal(got, serials[i], 16);
+		BN_free(bn);
+		X509_free(x);
+		cg_signed_unref(s[i]);
+	}
+	cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->weak);
+	assert_non_null(refused = cg_ca_issue_later(fx->ca, &r, v, NULL));
+	assert_false(cg_verifier_wait(v, &why));
+	assert_non_null(strstr(why, "pre-issuance lint refused the certificate"));
+	assert_non_null(strstr(why, "RSA key of 1024 bits"));
+	assert_null(cg_signed_der(refused));
+	cg_signed_unref(refused);
+	cg_verifier_free(v);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mutations),
-	    cmocka_unit_test(test_signed),
-	    cmocka_unit_test(test_verifier_csr),
-	    cmocka_unit_test(test_verifier_spki),
+	    cmocka_unit_test(test_mutations),     cmocka_unit_test(test_signed),
+	    cmocka_unit_test(test_verifier_csr),  cmocka_unit_test(test_verifier_spki),
+	    cmocka_unit_test(test_verifier_sign),
 	};
 
 	return cmocka_run_group_tests(tests, cg_profilefx_setup, cg_profilefx_teardown);
