@@ -307,8 +307,7 @@ cg_ca_free(CgCa *ca)
 	X509_free(ca->enc_cert);
 	g_free(ca->key_location);
 	g_free(ca->own);
-	if (ca->exts != NULL)
-		g_hash_table_unref(ca->exts);
+	g_hash_table_unref(ca->exts);
 	g_mutex_clear(&ca->sign_lock);
 	g_mutex_clear(&ca->exts_lock);
 	g_free(ca);

@@ -439,8 +439,7 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 		goto done;
 	}
 	ok = store_cert(iss, txn, der, s, item, req, &r, g.csr, now, &serial, &not_after, error);
-	if (der != NULL)
-		g_bytes_unref(der);
+	g_bytes_unref(der); /* NULL when signed beside the batch */
 	if (!ok)
 		goto done;
 	item->status = CG_ITEM_ISSUED;

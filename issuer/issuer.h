@@ -129,6 +129,9 @@ gboolean cg_cert_lint(X509 *tbs, const CgCertRequest *r, GPtrArray *findings);
  * RSASSA-PSS), the same in the certificate and its TBS part, and the
  * signature verifying under the CA key. TRUE when no finding. */
 gboolean cg_cert_lint_signed(GBytes *der, const CgCertRequest *r, GPtrArray *findings);
+/* The lint's findings as one line: "WHAT: finding; finding" (findings is
+ * NULL-terminated on the way). */
+char *cg_lint_refusal(const char *what, GPtrArray *findings);
 /* Signatures verified and signed certificates linted on other threads
  * while a batch of jobs goes on (verify.c): NULL for none (threads 0), when
  * each check is made in line. */
@@ -153,9 +156,9 @@ gboolean cg_verifier_csr_take(CgVerifier *v, const char *what, GBytes *der, CgCs
 typedef struct CgSigned CgSigned;
 GBytes *cg_signed_der(CgSigned *s);
 void cg_signed_unref(CgSigned *s);
-/* The certificate for r (a copy of it taken, its serial chosen) built and
- * linted (cg_ca_build_linted), signed with ca's key, and passed by
- * cg_cert_lint_signed; or the next cg_verifier_wait fails. */
+/* The certificate for r (a copy of it taken, its serial chosen) made
+ * (cg_ca_make) and passed by cg_cert_lint_signed; or the next
+ * cg_verifier_wait fails. */
 CgSigned *cg_verifier_sign(CgVerifier *v, CgCa *ca, const CgCertRequest *r, const char *what);
 /* How many tasks are queued, not yet taken by a thread. */
 guint cg_verifier_queued(CgVerifier *v);
@@ -170,9 +173,10 @@ gboolean cg_verifier_wait(CgVerifier *v, char **failure);
  * verification) is handed to it (the caller waits for it before the
  * certificate counts); without, it is made here. */
 GBytes *cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error);
-/* The certificate for r, built and passed by the pre-issuance lint
- * (cg_cert_lint); its serial drawn unless r has one. */
-X509 *cg_ca_build_linted(CgCa *ca, CgCertRequest *r, GError **error);
+/* The certificate for r built, passed by the pre-issuance lint
+ * (cg_cert_lint), signed with ca's key: its DER, not yet linted as signed.
+ * Its serial is drawn unless r has one. */
+GBytes *cg_ca_make(CgCa *ca, CgCertRequest *r, GError **error);
 /* Whether ca's key can sign beside the batch: a key in memory (one on a
  * token signs in line, through its engine). */
 gboolean cg_ca_signs_beside(const CgCa *ca);

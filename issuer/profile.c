@@ -403,19 +403,28 @@ cg_cert_build(CgCertRequest *r, GError **error)
 	return build(r, NULL, error);
 }
 
-/* The lint's findings as one error: "WHAT: finding; finding". */
-static void
-lint_refused(GPtrArray *findings, const char *what, GError **error)
+char *
+cg_lint_refusal(const char *what, GPtrArray *findings)
 {
 	g_autofree char *all = NULL;
 
 	g_ptr_array_add(findings, NULL);
 	all = g_strjoinv("; ", (char **)findings->pdata);
-	g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "%s: %s", what, all);
+	return g_strdup_printf("%s: %s", what, all);
 }
 
-X509 *
-cg_ca_build_linted(CgCa *ca, CgCertRequest *r, GError **error)
+/* The lint's findings as one error (cg_lint_refusal). */
+static void
+lint_refused(GPtrArray *findings, const char *what, GError **error)
+{
+	g_autofree char *text = cg_lint_refusal(what, findings);
+
+	g_set_error_literal(error, CG_ERROR, CG_ERROR_INTERNAL, text);
+}
+
+/* The certificate for r, built and passed by the pre-issuance lint. */
+static X509 *
+build_linted(CgCa *ca, CgCertRequest *r, GError **error)
 {
 	g_autoptr(GPtrArray) findings = g_ptr_array_new_with_free_func(g_free);
 	X509 *x;
@@ -450,15 +459,14 @@ cg_ca_issue_later(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
 }
 
 GBytes *
-cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
+cg_ca_make(CgCa *ca, CgCertRequest *r, GError **error)
 {
-	g_autoptr(GPtrArray) findings = g_ptr_array_new_with_free_func(g_free);
 	unsigned char *enc = NULL;
 	GBytes *der;
 	X509 *x;
 	int len;
 
-	if ((x = cg_ca_build_linted(ca, r, error)) == NULL)
+	if ((x = build_linted(ca, r, error)) == NULL)
 		return NULL;
 	if (!cg_ca_sign(ca, x, error)) {
 		X509_free(x);
@@ -472,6 +480,17 @@ cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
 	}
 	der = g_bytes_new(enc, (gsize)len);
 	OPENSSL_free(enc);
+	return der;
+}
+
+GBytes *
+cg_ca_issue(CgCa *ca, CgCertRequest *r, CgVerifier *later, GError **error)
+{
+	g_autoptr(GPtrArray) findings = g_ptr_array_new_with_free_func(g_free);
+	GBytes *der;
+
+	if ((der = cg_ca_make(ca, r, error)) == NULL)
+		return NULL;
 	if (later != NULL) {
 		g_autofree char *serial = cg_hex(r->serial, 16);
 

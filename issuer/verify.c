@@ -52,7 +52,7 @@ typedef struct {
 
 /* A certificate signed beside the batch: its DER once signed and linted. */
 struct CgSigned {
-	GBytes *der; /* set by its task, read after cg_verifier_wait */
+	GBytes *der; /* set once by its task, read by the batch meanwhile */
 };
 
 typedef struct {
@@ -61,7 +61,6 @@ typedef struct {
 	CgCertRequest *req; /* TASK_CERT, TASK_SIGN: what it was signed for (request_copy) */
 	char *what;         /* for the verdict: the item or the serial */
 	Verdict *verdict;   /* TASK_CSR: where it goes */
-	X509 *x;            /* TASK_SIGN: the certificate, as built */
 	CgCa *ca;           /* TASK_SIGN: whose key signs it */
 	CgSigned *out;      /* TASK_SIGN: where its DER goes */
 } Task;
@@ -191,42 +190,8 @@ task_free(Task *t)
 	g_bytes_unref(t->der);
 	request_free(t->req);
 	g_free(t->what);
-	X509_free(t->x);
 	cg_signed_unref(t->out);
 	g_free(t);
-}
-
-static char *
-lint_failure(const char *what, GPtrArray *findings)
-{
-	g_autofree char *all = NULL;
-
-	ERR_clear_error();
-	g_ptr_array_add(findings, NULL);
-	all = g_strjoinv("; ", (char **)findings->pdata);
-	return g_strdup_printf("%s: post-issuance lint refused the signed certificate: %s", what,
-	                       all);
-}
-
-/* The certificate of a TASK_SIGN built, linted and signed, its DER in
- * *der; NULL, or why not. */
-static char *
-sign(Task *t, GBytes **der)
-{
-	g_autoptr(GError) err = NULL;
-	unsigned char *enc = NULL;
-	int len;
-
-	if ((t->x = cg_ca_build_linted(t->ca, t->req, &err)) == NULL ||
-	    !cg_ca_sign(t->ca, t->x, &err))
-		return g_strdup_printf("%s: %s", t->what, err->message);
-	if ((len = i2d_X509(t->x, &enc)) <= 0) {
-		ERR_clear_error();
-		return g_strdup_printf("%s: cannot encode the certificate", t->what);
-	}
-	*der = g_bytes_new(enc, (gsize)len);
-	OPENSSL_free(enc);
-	return NULL;
 }
 
 /* NULL when the CSR's self-signature verifies (and *csr, as parsed by
@@ -239,7 +204,7 @@ verdict(Task *t, CgCsr **csr, GBytes **der)
 	const guint8 *data;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GPtrArray) findings = NULL;
-	char *why;
+	g_autofree char *what = NULL;
 
 	if (t->kind == TASK_CSR) {
 		data = g_bytes_get_data(t->der, &len);
@@ -248,13 +213,17 @@ verdict(Task *t, CgCsr **csr, GBytes **der)
 		cg_csr_check_key(*csr); /* its shape, for the job's cg_policy_issue */
 		return NULL;
 	}
-	if (t->kind == TASK_SIGN && (why = sign(t, der)) != NULL)
-		return why;
+	if (t->kind == TASK_SIGN && (*der = cg_ca_make(t->ca, t->req, &err)) == NULL) {
+		ERR_clear_error();
+		return g_strdup_printf("%s: %s", t->what, err->message);
+	}
 	findings = g_ptr_array_new_with_free_func(g_free);
 	if (cg_cert_lint_signed(t->kind == TASK_SIGN ? *der : t->der, t->req, findings))
 		return NULL;
 	g_clear_pointer(der, g_bytes_unref);
-	return lint_failure(t->what, findings);
+	ERR_clear_error();
+	what = g_strdup_printf("%s: post-issuance lint refused the signed certificate", t->what);
+	return cg_lint_refusal(what, findings);
 }
 
 /* The next task, CSRs first (only CSRs when csrs_only); NULL when none
