@@ -56,12 +56,23 @@ struct CgIssuer {
 	guint64 batch;        /* the batch running (a count) */
 	GHashTable *sent;     /* "kind|id|recipient" -> CgSent */
 	GPtrArray *committed; /* "kind|id" of the batch's jobs done so far */
+	/* Mail handed to sendmail(1) beside the batch (outmail.c). */
+	gboolean mail_aside; /* the batch's mail may go beside it */
+	GPtrArray *aside;    /* the mail under way */
+	char *aside_failed;  /* the first that did not go, or NULL */
 };
 
 typedef struct {
 	char *job;     /* "kind|id" */
 	guint64 batch; /* the batch it was sent in */
 } CgSent;
+
+/* outmail.c: waits for the mail a batch handed to sendmail(1) beside it
+ * (cg_issuer_send while mail_aside), each that went remembered as sent.
+ * FALSE when one did not go: *failed says which and why (caller frees), and
+ * the batch must not commit: it runs again in line, where that mail's job
+ * meets its MTA's answer and the mail that went is not sent again. */
+gboolean cg_issuer_mail_settle(CgIssuer *iss, char **failed);
 
 /* jobs.c: line (LOG_INFO or LOG_NOTICE, taken) is logged once the batch
  * commits, and never if it does not. */

@@ -64,6 +64,7 @@ cg_issuer_new(const CgConf *conf, CgStore *store, CgCa *ca)
 	iss->told = g_ptr_array_new_with_free_func(told_free);
 	iss->sent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sent_free);
 	iss->committed = g_ptr_array_new_with_free_func(g_free);
+	iss->aside = g_ptr_array_new();
 	iss->pending = g_ptr_array_new_with_free_func(cg_pending_free);
 	return iss;
 }
@@ -77,6 +78,7 @@ cg_issuer_free(CgIssuer *iss)
 	g_ptr_array_unref(iss->told);
 	g_hash_table_unref(iss->sent);
 	g_ptr_array_unref(iss->committed);
+	g_ptr_array_unref(iss->aside); /* empty: every batch settles its mail */
 	g_ptr_array_unref(iss->pending);
 	cg_conf_unref(iss->conf);
 	g_free(iss);
@@ -112,8 +114,12 @@ was_committed(gpointer key, gpointer value, gpointer data)
 static void
 batch_end(CgIssuer *iss, gboolean tell)
 {
+	g_autofree char *failed = NULL;
 	guint i;
 
+	/* Mail under way is waited for: what went is remembered as sent. */
+	cg_issuer_mail_settle(iss, &failed);
+	iss->mail_aside = FALSE;
 	if (tell && iss->committed->len > 0 && g_hash_table_size(iss->sent) > 0)
 		g_hash_table_foreach_remove(iss->sent, was_committed, iss->committed);
 	g_ptr_array_set_size(iss->committed, 0);
@@ -386,11 +392,12 @@ take_jobs(CgTxn *txn, Batch *b, guint upto, gboolean *idle, GError **error)
 	return TRUE;
 }
 
-/* The batch of n jobs undone for a certificate that failed its checks
- * (failed), or for its signed certificates' records (err): it runs again,
- * each check in line; after a lost deadlock, as it was. */
+/* The batch of n jobs undone for a certificate that failed its checks or a
+ * mail that did not go (failed), or for its signed certificates' records
+ * (err): it runs again with each check or mail (each) in line; after a
+ * lost deadlock, as it was. */
 static void
-undo(CgIssuer *iss, CgTxn *txn, guint n, const char *failed, const GError *err)
+undo(CgIssuer *iss, CgTxn *txn, guint n, const char *failed, const GError *err, const char *each)
 {
 	cg_store_abort(txn);
 	batch_end(iss, FALSE);
@@ -398,8 +405,8 @@ undo(CgIssuer *iss, CgTxn *txn, guint n, const char *failed, const GError *err)
 		cg_log(LOG_INFO, "%u jobs: %s; their batch runs again", n, err->message);
 		return;
 	}
-	cg_log(LOG_WARNING, "%s; the batch of %u jobs runs again, each check in line",
-	       failed != NULL ? failed : err->message, n);
+	cg_log(LOG_WARNING, "%s; the batch of %u jobs runs again, %s in line",
+	       failed != NULL ? failed : err->message, n, each);
 	iss->in_line = TRUE;
 }
 
@@ -451,6 +458,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	 * runs again is not sent again: cg_issuer_send.) */
 	ahead = iss->verifier != NULL && !iss->in_line;
 	iss->later = ahead ? iss->verifier : NULL;
+	iss->mail_aside = !iss->in_line;
 	start = g_get_monotonic_time();
 	for (i = 0;; i++) {
 		gboolean in_time = i == 0 || g_get_monotonic_time() - start < BATCH_US;
@@ -477,7 +485,7 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		while (cg_verifier_queued(iss->verifier) > QUEUED_MAX)
 			cg_verifier_run_one(iss->verifier);
 		if (!cg_issuer_put_signed(iss, txn, FALSE, &err)) {
-			undo(iss, txn, n, NULL, err);
+			undo(iss, txn, n, NULL, err, "each check");
 			return TRUE;
 		}
 		o = step_one(iss, txn, job, &crl, &err);
@@ -508,7 +516,11 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 		cg_issuer_put_signed(iss, txn, FALSE, &err);
 	if (err != NULL || !cg_verifier_wait(iss->verifier, &failed) ||
 	    !cg_issuer_put_signed(iss, txn, TRUE, &err)) {
-		undo(iss, txn, n, failed, err);
+		undo(iss, txn, n, failed, err, "each check");
+		return TRUE;
+	}
+	if (!cg_issuer_mail_settle(iss, &failed)) {
+		undo(iss, txn, n, failed, NULL, "each mail");
 		return TRUE;
 	}
 	if (!cg_store_commit(txn, &err)) {

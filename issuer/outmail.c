@@ -9,8 +9,9 @@
  * (multipart/signed, SHA-256), with the issuing CA certificate included.
  * Submission runs the configured sendmail argv directly (never a shell).
  * cg_issuer_send() composes and submits one mail per recipient for every
- * flow; cg_pem_of() and cg_p7c_of() make the certificate attachments.
- * Never: sends a message other than the bytes that were signed.
+ * flow (in a batch, up to eight sendmail(1) at once beside it, each waited
+ * for before the batch commits: cg_issuer_mail_settle); cg_pem_of() and cg_p7c_of() make the
+ * certificate attachments. Never: sends a message other than the bytes that were signed.
  */
 #include "issuer-int.h"
 #include "daemon.h"
@@ -557,17 +558,23 @@ spawn_mta(char **argv, int msgfd, int out, pid_t *pid)
 	return rc;
 }
 
-CgSendResult
-cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **error)
+/* A sendmail(1) under way: its process, the memory file its words go to,
+ * and its name (for messages). */
+typedef struct {
+	pid_t pid;
+	int outfd;
+	char *mta;
+} MtaRun;
+
+/* Starts Sendmail argv for rcpt with msgfd on its stdin: CG_SEND_OK when
+ * it runs (run set), else why not (a temporary failure). */
+static CgSendResult
+mta_start(const CgConf *conf, const char *rcpt, int msgfd, MtaRun *run, GError **error)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-	g_autofree char *said = NULL;
 	char **a;
-	int outfd, status, rc;
-	pid_t pid;
+	int rc;
 
-	if (conf->smtp_submit != NULL)
-		return cg_smtp_submit(conf, rcpt, msgfd, error);
 	for (a = conf->sendmail; a && *a; a++)
 		g_ptr_array_add(argv, *a);
 	g_ptr_array_add(argv, "-i");
@@ -578,46 +585,150 @@ cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **erro
 	g_ptr_array_add(argv, NULL);
 	/* Its output goes to a memory file, not a pipe: an MTA that refuses before
 	 * reading the message still has its say, whenever it exits. */
-	outfd = memfd_create("certgate-sendmail", MFD_CLOEXEC);
-	if (outfd < 0) {
+	run->outfd = memfd_create("certgate-sendmail", MFD_CLOEXEC);
+	if (run->outfd < 0) {
 		g_set_error(error, CG_ERROR, CG_ERROR_IO, "memfd_create: %s", g_strerror(errno));
 		return CG_SEND_TEMPORARY;
 	}
 	if (lseek(msgfd, 0, SEEK_SET) != 0) {
 		g_set_error(error, CG_ERROR, CG_ERROR_IO, "lseek: %s", g_strerror(errno));
-		close(outfd);
+		close(run->outfd);
 		return CG_SEND_TEMPORARY;
 	}
-	if ((rc = spawn_mta((char **)argv->pdata, msgfd, outfd, &pid)) != 0) {
+	if ((rc = spawn_mta((char **)argv->pdata, msgfd, run->outfd, &run->pid)) != 0) {
 		/* No MTA to hand the mail to: retry later. */
 		g_set_error(error, CG_ERROR, CG_ERROR_IO, "cannot run %s: %s", conf->sendmail[0],
 		            g_strerror(rc));
-		close(outfd);
+		close(run->outfd);
 		return CG_SEND_TEMPORARY;
 	}
-	/* The message is a file: the MTA reads what it wants of it, and its exit
-	 * status says what happened. */
-	while (waitpid(pid, &status, 0) < 0) {
+	run->mta = g_strdup(conf->sendmail[0]);
+	return CG_SEND_OK;
+}
+
+/* Waits for the sendmail that run started: its exit status says what
+ * happened to the mail. */
+static CgSendResult
+mta_end(MtaRun *run, GError **error)
+{
+	g_autofree char *said = NULL;
+	g_autofree char *mta = g_steal_pointer(&run->mta);
+	int status;
+
+	while (waitpid(run->pid, &status, 0) < 0) {
 		if (errno != EINTR) {
-			g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: waitpid: %s",
-			            conf->sendmail[0], g_strerror(errno));
-			close(outfd);
+			g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: waitpid: %s", mta,
+			            g_strerror(errno));
+			close(run->outfd);
 			return CG_SEND_TEMPORARY;
 		}
 	}
-	said = mta_said(outfd);
-	close(outfd);
+	said = mta_said(run->outfd);
+	close(run->outfd);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return CG_SEND_OK;
 	if (WIFEXITED(status))
-		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s exited with status %d: %s",
-		            conf->sendmail[0], WEXITSTATUS(status), said);
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s exited with status %d: %s", mta,
+		            WEXITSTATUS(status), said);
 	else
-		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s was killed by signal %d: %s",
-		            conf->sendmail[0], WTERMSIG(status), said);
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s was killed by signal %d: %s", mta,
+		            WTERMSIG(status), said);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) == EX_TEMPFAIL)
 		return CG_SEND_TEMPORARY;
 	return CG_SEND_PERMANENT;
+}
+
+CgSendResult
+cg_outmail_submit(const CgConf *conf, const char *rcpt, int msgfd, GError **error)
+{
+	MtaRun run;
+	CgSendResult r;
+
+	if (conf->smtp_submit != NULL)
+		return cg_smtp_submit(conf, rcpt, msgfd, error);
+	/* The message is a file: the MTA reads what it wants of it. */
+	if ((r = mta_start(conf, rcpt, msgfd, &run, error)) != CG_SEND_OK)
+		return r;
+	return mta_end(&run, error);
+}
+
+/* ---- mail handed over beside the batch ---- */
+
+/* How many sendmail(1) may run at once for one batch: each is a process
+ * start and a queue file, mostly the MTA's own CPU and disk. */
+#define MAIL_AT_ONCE 8
+
+/* A mail a job handed to sendmail(1) without waiting for it. */
+typedef struct {
+	MtaRun run;
+	char *key;   /* "kind|id|recipient", remembered once it went */
+	char *job;   /* "kind|id" */
+	char *about; /* what the job is about, for the log */
+	char *rcpt;
+} Aside;
+
+static void
+remember_sent(CgIssuer *iss, char *key, char *job)
+{
+	CgSent *s = g_new0(CgSent, 1);
+
+	s->job = job;
+	s->batch = iss->batch;
+	g_hash_table_insert(iss->sent, key, s);
+}
+
+/* Waits for a mail set aside: when it went, it is remembered as sent (a
+ * run of its job after this batch, committed or not, sends it no more);
+ * when it did not, the batch will not commit (the first such is kept). */
+static void
+aside_end(CgIssuer *iss, Aside *a)
+{
+	g_autoptr(GError) err = NULL;
+
+	if (mta_end(&a->run, &err) == CG_SEND_OK) {
+		remember_sent(iss, g_steal_pointer(&a->key), g_steal_pointer(&a->job));
+	} else if (iss->aside_failed == NULL) {
+		iss->aside_failed =
+		    g_strdup_printf("%s: mail to %s: %s", a->about, a->rcpt, err->message);
+	}
+	g_free(a->key);
+	g_free(a->job);
+	g_free(a->about);
+	g_free(a->rcpt);
+	g_free(a);
+}
+
+/* Hands msgfd to sendmail(1) for rcpt without waiting for it (at most
+ * MAIL_AT_ONCE at a time): CG_SEND_OK when it runs (*key taken), else the
+ * reason it could not start. */
+static CgSendResult
+mail_aside(CgIssuer *iss, const char *rcpt, int msgfd, char **key, const char *about,
+           GError **error)
+{
+	Aside *a;
+
+	while (iss->aside->len >= MAIL_AT_ONCE)
+		aside_end(iss, g_ptr_array_steal_index(iss->aside, 0));
+	a = g_new0(Aside, 1);
+	if (mta_start(iss->conf, rcpt, msgfd, &a->run, error) != CG_SEND_OK) {
+		g_free(a);
+		return CG_SEND_TEMPORARY;
+	}
+	a->key = g_steal_pointer(key);
+	a->job = g_strdup_printf("%d|%s", iss->job->kind, iss->job->id);
+	a->about = g_strdup(about);
+	a->rcpt = g_strdup(rcpt);
+	g_ptr_array_add(iss->aside, a);
+	return CG_SEND_OK;
+}
+
+gboolean
+cg_issuer_mail_settle(CgIssuer *iss, char **failed)
+{
+	while (iss->aside->len > 0)
+		aside_end(iss, g_ptr_array_steal_index(iss->aside, 0));
+	*failed = g_steal_pointer(&iss->aside_failed);
+	return *failed == NULL;
 }
 
 /* ---- helpers for the flows ---- */
@@ -730,17 +841,18 @@ cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *a
 		m->to = *t;
 		if ((msg = cg_outmail_compose(iss->ca, iss->conf, m, now, error)) < 0)
 			return FALSE;
-		r = cg_outmail_submit(iss->conf, *t, msg, &err);
+		/* In a batch, sendmail(1) runs beside it: the batch commits only
+		 * if every mail went (cg_issuer_mail_settle). */
+		if (key != NULL && iss->mail_aside && iss->conf->smtp_submit == NULL)
+			r = mail_aside(iss, *t, msg, &key, about, &err);
+		else
+			r = cg_outmail_submit(iss->conf, *t, msg, &err);
 		close(msg);
 		if (r == CG_SEND_OK) {
-			if (key != NULL) {
-				CgSent *now_sent = g_new0(CgSent, 1);
-
-				now_sent->job =
-				    g_strdup_printf("%d|%s", iss->job->kind, iss->job->id);
-				now_sent->batch = iss->batch;
-				g_hash_table_insert(iss->sent, g_steal_pointer(&key), now_sent);
-			}
+			if (key != NULL)
+				remember_sent(
+				    iss, g_steal_pointer(&key),
+				    g_strdup_printf("%d|%s", iss->job->kind, iss->job->id));
 			continue;
 		}
 		if (r == CG_SEND_TEMPORARY) {

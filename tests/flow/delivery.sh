@@ -35,10 +35,14 @@ temp) echo "451 4.3.0 queue file write error"; exit 75 ;;
 perm) echo "550 5.1.1 user unknown"; exit 67 ;;
 kill) kill -9 \$\$ ;;
 esac
+# What the issuer left it: open files (before the lock's), signals blocked
+# and ignored.
+ls -l /proc/\$\$/fd > $T/out/.fds.\$\$
+exec 9>> $T/out/.lock # the issuer runs several at once
+flock 9
 n=\$(ls $T/out | grep -c '\\.argv\$')
 echo "\$*" > $T/out/\$n.argv
-# What the issuer left it: open files, signals blocked and ignored.
-ls -l /proc/\$\$/fd > $T/out/\$n.fds
+mv $T/out/.fds.\$\$ $T/out/\$n.fds
 printf '%s' "\$sigs" > $T/out/\$n.sig
 cat > $T/out/\$n.eml
 EOF2

@@ -86,16 +86,42 @@ ca_conf() {
 	} > "$T/certgate.conf"
 }
 
+# ca_mta: the issuer's Sendmail is $T/mta, which keeps each mail in $T/out
+# (N.argv, N.eml, numbered in the order they came) and refuses a recipient
+# listed in $T/mta-refuse for good (exit 67) or in $T/mta-temp for now
+# (exit 75). With $T/mta-slow, each run takes 0.3 s and counts how many run
+# at once: now in $T/out/.now, the most in $T/out/.most.
 ca_mta() {
 	mkdir -p "$T/out"
 	chown certgate-ca "$T/out"
 	cat > "$T/mta" <<EOF2
 #!/bin/sh
 for to in "\$@"; do :; done
+count() { # count +1 | -1
+	exec 8>> $T/out/.count
+	flock 8
+	now=\$((\$(cat $T/out/.now 2> /dev/null || echo 0) \$1))
+	echo \$now > $T/out/.now
+	[ \$now -le \$(cat $T/out/.most 2> /dev/null || echo 0) ] || echo \$now > $T/out/.most
+	flock -u 8
+}
+if [ -f $T/mta-slow ]; then
+	count +1
+	sleep 0.3
+	count -1
+fi
+if [ -f $T/mta-temp ] && grep -q -x -F -- "\$to" $T/mta-temp; then
+	echo "451 4.3.0 <\$to>: try again later"
+	exit 75
+fi
 if [ -f $T/mta-refuse ] && grep -q -x -F -- "\$to" $T/mta-refuse; then
 	echo "550 5.1.1 <\$to>: Recipient address rejected: User unknown"
 	exit 67
 fi
+# The issuer runs several at once: each takes its number, and writes its
+# files, holding the lock.
+exec 9>> $T/out/.lock
+flock 9
 n=\$(ls $T/out | wc -l)
 echo "\$*" > $T/out/\$n.argv
 cat > $T/out/\$n.eml
