@@ -699,15 +699,21 @@ aside_end(CgIssuer *iss, Aside *a)
 }
 
 /* Hands msgfd to sendmail(1) for rcpt without waiting for it (at most
- * MAIL_AT_ONCE at a time): CG_SEND_OK when it runs (*key taken), else the
- * reason it could not start. */
+ * MAIL_AT_ONCE at a time, and after every mail to rcpt handed over before:
+ * one recipient's mail reaches the MTA in the order it was sent):
+ * CG_SEND_OK when it runs (*key taken), else the reason it could not start. */
 static CgSendResult
 mail_aside(CgIssuer *iss, const char *rcpt, int msgfd, char **key, const char *about,
            GError **error)
 {
+	guint i, wait = iss->aside->len >= MAIL_AT_ONCE ? iss->aside->len - MAIL_AT_ONCE + 1 : 0;
 	Aside *a;
 
-	while (iss->aside->len >= MAIL_AT_ONCE)
+	for (i = 0; i < iss->aside->len; i++)
+		if (g_ascii_strcasecmp(((Aside *)g_ptr_array_index(iss->aside, i))->rcpt, rcpt) ==
+		    0)
+			wait = MAX(wait, i + 1);
+	while (wait-- > 0)
 		aside_end(iss, g_ptr_array_steal_index(iss->aside, 0));
 	a = g_new0(Aside, 1);
 	if (mta_start(iss->conf, rcpt, msgfd, &a->run, error) != CG_SEND_OK) {

@@ -3,8 +3,8 @@
 # once, and the batch commits only once every one of them went. Against a
 # test MTA that takes its time, counts how many of it run at once, and
 # fails for the recipients it is told to:
-#   - eight certificates' deliveries: each mailed once, more than one MTA
-#     at a time;
+#   - nine certificates' deliveries: each mailed once, more than one MTA
+#     at a time, and two to one mailbox in the order they were sent;
 #   - eight more, one of whose MTA says try later (exit 75): the batch runs
 #     again, each mail in line; the seven that went are not sent again, the
 #     eighth is deferred, and mailed once after a flush;
@@ -40,10 +40,20 @@ once() {
 }
 
 queue 1 8
+# A second certificate for m8: its two mails reach the MTA in the order
+# they were sent.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+	-subj "/CN=m8b" -out "$T/m8b.csr" 2>/dev/null
+$cg cert issue --org 1 --mailbox m8@example.org --csr "$T/m8b.csr" | grep -q queued || bad "m8b: not queued"
 drain
-once 1 8 && ok "eight deliveries, each mailed once" || bad "mailed:$bad"
+once 1 7 && ok "m1 to m7 mailed once each" || bad "mailed:$bad"
 [ "$(cat "$T/out/.most")" -gt 1 ] && ok "$(cat "$T/out/.most") MTAs ran at once" ||
 	bad "one MTA at a time"
+issued=$($cg audit show | sed -n 's/.* cert\.issue  *\([0-9a-f]\{32\}\) .*for m8@example\.org.*/\1/p' | tr '\n' ' ')
+mailed=$(grep -l -- "-- m8@example.org\$" "$T/out/"*.argv | sed 's|.*/||; s|\.argv$||' | sort -n |
+	while read -r i; do grep -o "serial [0-9a-f]\{32\}" "$T/out/$i.eml" | head -1 | cut -c8-; done | tr '\n' ' ')
+[ -n "$mailed" ] && [ "$mailed" = "$issued" ] && ok "m8's two mails in the order sent: $mailed" ||
+	bad "m8: issued $issued, mailed $mailed"
 
 # One MTA says try later: nothing of the batch commits, it runs again in
 # line, and what went is not sent again.
