@@ -706,13 +706,16 @@ static CgSendResult
 mail_aside(CgIssuer *iss, const char *rcpt, int msgfd, char **key, const char *about,
            GError **error)
 {
-	guint i, wait = iss->aside->len >= MAIL_AT_ONCE ? iss->aside->len - MAIL_AT_ONCE + 1 : 0;
+	guint i, wait = 0; /* how many of the oldest to wait for */
 	Aside *a;
 
-	for (i = 0; i < iss->aside->len; i++)
-		if (g_ascii_strcasecmp(((Aside *)g_ptr_array_index(iss->aside, i))->rcpt, rcpt) ==
-		    0)
+	if (iss->aside->len >= MAIL_AT_ONCE)
+		wait = iss->aside->len - MAIL_AT_ONCE + 1;
+	for (i = 0; i < iss->aside->len; i++) {
+		a = g_ptr_array_index(iss->aside, i);
+		if (g_ascii_strcasecmp(a->rcpt, rcpt) == 0)
 			wait = MAX(wait, i + 1);
+	}
 	while (wait-- > 0)
 		aside_end(iss, g_ptr_array_steal_index(iss->aside, 0));
 	a = g_new0(Aside, 1);
