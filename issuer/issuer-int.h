@@ -63,7 +63,7 @@ struct CgIssuer {
 };
 
 typedef struct {
-	char *job;     /* "kind|id" */
+	char *job;     /* "kind|id": cg_job_tag */
 	guint64 batch; /* the batch it was sent in */
 } CgSent;
 
@@ -116,6 +116,9 @@ gboolean cg_issuer_run_digest(CgIssuer *iss, CgTxn *txn, const CgJob *job, gint6
 /* Queues the digest once DigestTime has come (OperatorAddress set). */
 void cg_issuer_digest_tick(CgIssuer *iss, gint64 now);
 
+/* jobs.c: "kind|id", how the batch's committed jobs and the mail they sent
+ * (CgSent) name a job. Caller frees. */
+char *cg_job_tag(const CgJob *job);
 /* jobs.c: CG_ERROR_CORRUPT for a job whose id does not parse. */
 gboolean cg_job_malformed(const CgJob *job, GError **error);
 

@@ -236,6 +236,12 @@ backoff(guint attempts)
 
 typedef enum { RAN, RETRY_BATCH, FAILED } Outcome;
 
+char *
+cg_job_tag(const CgJob *job)
+{
+	return g_strdup_printf("%d|%s", job->kind, job->id);
+}
+
 /* Which jobs may not follow the jobs already in the batch:
  * - a job that tells the world something (every kind but issue and CRL
  *   sends mail, before its transaction commits) never follows an issue or
@@ -281,8 +287,7 @@ step_one(CgIssuer *iss, CgTxn *txn, CgJob *job, gboolean *crl, GError **error)
 		if (job->kind == CG_JOB_CRL)
 			*crl = TRUE;
 		if (sends_mail(job->kind))
-			g_ptr_array_add(iss->committed,
-			                g_strdup_printf("%d|%s", job->kind, job->id));
+			g_ptr_array_add(iss->committed, cg_job_tag(job));
 		return RAN;
 	}
 	iss->job = NULL;

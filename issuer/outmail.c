@@ -10,8 +10,9 @@
  * Submission runs the configured sendmail argv directly (never a shell).
  * cg_issuer_send() composes and submits one mail per recipient for every
  * flow (in a batch, up to eight sendmail(1) at once beside it, each waited
- * for before the batch commits: cg_issuer_mail_settle); cg_pem_of() and cg_p7c_of() make the
- * certificate attachments. Never: sends a message other than the bytes that were signed.
+ * for before the batch commits: cg_issuer_mail_settle); cg_pem_of() and
+ * cg_p7c_of() make the certificate attachments.
+ * Never: sends a message other than the bytes that were signed.
  */
 #include "issuer-int.h"
 #include "daemon.h"
@@ -724,7 +725,7 @@ mail_aside(CgIssuer *iss, const char *rcpt, int msgfd, char **key, const char *a
 		return CG_SEND_TEMPORARY;
 	}
 	a->key = g_steal_pointer(key);
-	a->job = g_strdup_printf("%d|%s", iss->job->kind, iss->job->id);
+	a->job = cg_job_tag(iss->job);
 	a->about = g_strdup(about);
 	a->rcpt = g_strdup(rcpt);
 	g_ptr_array_add(iss->aside, a);
@@ -859,9 +860,7 @@ cg_issuer_send(CgIssuer *iss, CgTxn *txn, CgOutMail *m, char **to, const char *a
 		close(msg);
 		if (r == CG_SEND_OK) {
 			if (key != NULL)
-				remember_sent(
-				    iss, g_steal_pointer(&key),
-				    g_strdup_printf("%d|%s", iss->job->kind, iss->job->id));
+				remember_sent(iss, g_steal_pointer(&key), cg_job_tag(iss->job));
 			continue;
 		}
 		if (r == CG_SEND_TEMPORARY) {

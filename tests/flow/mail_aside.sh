@@ -30,13 +30,14 @@ queue() {
 			bad "m$i: not queued"
 	done
 }
-# once FROM TO: each of mFROM..mTO@example.org was mailed exactly once.
+# once FROM TO: each of mFROM..mTO@example.org was mailed exactly once (else
+# $wrong says who was mailed how often).
 once() {
-	bad=
+	wrong=
 	for i in $(seq "$1" "$2"); do
-		[ "$(mails_to "m$i@example.org")" -eq 1 ] || bad="$bad m$i:$(mails_to "m$i@example.org")"
+		[ "$(mails_to "m$i@example.org")" -eq 1 ] || wrong="$wrong m$i:$(mails_to "m$i@example.org")"
 	done
-	[ -z "$bad" ]
+	[ -z "$wrong" ]
 }
 
 queue 1 8
@@ -46,7 +47,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev
 	-subj "/CN=m8b" -out "$T/m8b.csr" 2>/dev/null
 $cg cert issue --org 1 --mailbox m8@example.org --csr "$T/m8b.csr" | grep -q queued || bad "m8b: not queued"
 drain
-once 1 7 && ok "m1 to m7 mailed once each" || bad "mailed:$bad"
+once 1 7 && ok "m1 to m7 mailed once each" || bad "mailed:$wrong"
 [ "$(cat "$T/out/.most")" -gt 1 ] && ok "$(cat "$T/out/.most") MTAs ran at once" ||
 	bad "one MTA at a time"
 issued=$($cg audit show | sed -n 's/.* cert\.issue  *\([0-9a-f]\{32\}\) .*for m8@example\.org.*/\1/p' | tr '\n' ' ')
@@ -64,20 +65,20 @@ grep -q "m12@example.org>: try again later; the batch of [0-9]* jobs runs again,
 	ok "a mail that did not go: the batch runs again, each mail in line" ||
 	bad "no run in line: $(grep "runs again" "$T/issuer.log" | tail -2)"
 once 9 11 && once 13 16 && ok "the seven that went mailed once, not again in the run in line" ||
-	bad "mailed:$bad"
+	bad "mailed:$wrong"
 [ "$(mails_to m12@example.org)" -eq 0 ] && ok "m12 not mailed" || bad "m12 mailed"
 $cg queue show | grep -q "^deliver  *1 " && ok "m12's delivery deferred" ||
 	bad "not deferred: $($cg queue show)"
 : > "$T/mta-temp"
 $cg queue flush > /dev/null
 drain
-once 9 16 && ok "after the flush, m12 mailed once, the others not again" || bad "mailed:$bad"
+once 9 16 && ok "after the flush, m12 mailed once, the others not again" || bad "mailed:$wrong"
 
 # One refused for good.
 echo m20@example.org > "$T/mta-refuse"
 queue 17 24
 drain
-once 17 19 && once 21 24 && ok "the seven that went mailed once" || bad "mailed:$bad"
+once 17 19 && once 21 24 && ok "the seven that went mailed once" || bad "mailed:$wrong"
 $cg audit show | grep "mail.failed" | grep -q "m20@example.org" &&
 	ok "m20's refusal recorded as mail.failed" || bad "no mail.failed for m20"
 [ -z "$($cg queue show | grep "^deliver")" ] && ok "nothing left to retry" ||
