@@ -145,7 +145,7 @@ test_decrypt(void **state)
 	EVP_PKEY *k1, *k2;
 	X509 *gw = recipient(&k1, "gateway"), *other = recipient(&k2, "someone else");
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-	GBytes *der, *plain;
+	GBytes *der, *plain, *old;
 
 	(void)state;
 	assert_non_null(c);
@@ -176,6 +176,22 @@ test_decrypt(void **state)
 	assert_null(cg_decrypt_cms(c, der, 4096, now, &err));
 	assert_error(err, CG_ERROR_TOO_LARGE, "larger than 4096 bytes");
 	g_clear_error(&err);
+	/* A rekey applies at once: the same files rewritten with another pair
+	 * (what the old bytes parsed to is kept, and must not be used). */
+	write_pem(cert, other, NULL);
+	write_pem(keyf, NULL, k2);
+	old = encrypt_to(gw, "Content-Type: text/plain\r\n\r\nold\r\n", EVP_aes_128_gcm());
+	assert_null(cg_decrypt_cms(c, old, 4096, now, &err));
+	assert_error(err, CG_ERROR_NOT_DECRYPTABLE,
+	             "not the gateway's (issuer /CN=gateway, serial");
+	g_clear_error(&err);
+	g_bytes_unref(old);
+	old = encrypt_to(other, "Content-Type: text/plain\r\n\r\nnew\r\n", EVP_aes_128_gcm());
+	plain = cg_decrypt_cms(c, old, 4096, now, &err);
+	assert_non_null(plain);
+	assert_int_equal(g_bytes_get_size(plain), 33);
+	g_bytes_unref(plain);
+	g_bytes_unref(old);
 	chmod(keyf, 0640);
 	assert_null(cg_decrypt_cms(c, der, 1 << 20, now, &err));
 	assert_error(err, CG_ERROR_INTERNAL, "readable by it alone");
