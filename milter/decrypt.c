@@ -14,8 +14,8 @@
  * CG_ERROR_INTERNAL (the key file is there but unreadable: defer).
  * Keys are read from their files at each use, so that a rekey applies at
  * once; a key file must be owned by this process's user and private to it.
- * What a file's bytes parse to is kept by its path and the SHA-256 of those
- * bytes, and used again while the file holds the same bytes.
+ * What a file's bytes parse to is used again while the file holds the same
+ * bytes (parsed.c): about a millisecond of each message for an RSA-3072 key.
  * Never: writes decrypted content anywhere but memory.
  */
 #include "milter.h"
@@ -95,70 +95,6 @@ pair_clear(Pair *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* What the key and certificate files parsed to, by path and the SHA-256 of
- * the bytes read: parsing a private key (OpenSSL's decoders, then its
- * Montgomery values and blinding at its first use) was about a millisecond
- * of each encrypted message. A file is still opened, checked and read at
- * each use; only bytes that hash the same give the object made before, so
- * a rekey (a new file, or the same file rewritten) applies at once. No
- * copy of a key file's bytes is kept. The objects are only read once made
- * (OpenSSL's keys may be used by several threads at once). */
-typedef struct {
-	guint8 digest[CG_SHA256_LEN];
-	EVP_PKEY *key;
-	X509 *cert;
-} Parsed;
-
-static GMutex parsed_lock;
-static GHashTable *parsed; /* path -> Parsed */
-
-static void
-parsed_free(gpointer p)
-{
-	Parsed *x = p;
-
-	EVP_PKEY_free(x->key);
-	X509_free(x->cert);
-	g_free(x);
-}
-
-/* What path's bytes parsed to before (a new reference in *key or *cert),
- * or FALSE. */
-static gboolean
-parsed_find(const char *path, const guint8 digest[CG_SHA256_LEN], EVP_PKEY **key, X509 **cert)
-{
-	Parsed *x;
-	gboolean found = FALSE;
-
-	g_mutex_lock(&parsed_lock);
-	x = parsed != NULL ? g_hash_table_lookup(parsed, path) : NULL;
-	if (x != NULL && memcmp(x->digest, digest, CG_SHA256_LEN) == 0) {
-		if (key != NULL && x->key != NULL && EVP_PKEY_up_ref(x->key) == 1)
-			found = (*key = x->key) != NULL;
-		if (cert != NULL && x->cert != NULL && X509_up_ref(x->cert) == 1)
-			found = (*cert = x->cert) != NULL;
-	}
-	g_mutex_unlock(&parsed_lock);
-	return found;
-}
-
-static void
-parsed_keep(const char *path, const guint8 digest[CG_SHA256_LEN], EVP_PKEY *key, X509 *cert)
-{
-	Parsed *x = g_new0(Parsed, 1);
-
-	memcpy(x->digest, digest, CG_SHA256_LEN);
-	if (key != NULL && EVP_PKEY_up_ref(key) == 1)
-		x->key = key;
-	if (cert != NULL && X509_up_ref(cert) == 1)
-		x->cert = cert;
-	g_mutex_lock(&parsed_lock);
-	if (parsed == NULL)
-		parsed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, parsed_free);
-	g_hash_table_replace(parsed, g_strdup(path), x);
-	g_mutex_unlock(&parsed_lock);
-}
-
 /* A key or certificate file is a few kilobytes; more is not one. */
 #define PEM_MAX (256 * 1024)
 
@@ -220,12 +156,12 @@ key_load(const char *path, gboolean *absent, GError **error)
 		return NULL;
 	}
 	cg_sha256(bytes->data, bytes->len, digest);
-	if (!parsed_find(path, digest, &k, NULL)) {
+	if ((k = cg_parsed_find(CG_PARSED_KEY, path, digest)) == NULL) {
 		if ((b = BIO_new_mem_buf(bytes->data, (int)bytes->len)) != NULL)
 			k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 		BIO_free(b);
 		if (k != NULL)
-			parsed_keep(path, digest, k, NULL);
+			cg_parsed_keep(CG_PARSED_KEY, path, digest, k);
 	}
 	OPENSSL_cleanse(bytes->data, bytes->len);
 	g_byte_array_unref(bytes);
@@ -247,14 +183,14 @@ cert_load(const char *path)
 	if (!g_file_get_contents(path, &pem, &len, NULL) || len > PEM_MAX)
 		return NULL;
 	cg_sha256(pem, len, digest);
-	if (parsed_find(path, digest, NULL, &x))
+	if ((x = cg_parsed_find(CG_PARSED_CERT, path, digest)) != NULL)
 		return x;
 	if ((b = BIO_new_mem_buf(pem, (int)len)) != NULL)
 		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
 	BIO_free(b);
 	ERR_clear_error();
 	if (x != NULL)
-		parsed_keep(path, digest, NULL, x);
+		cg_parsed_keep(CG_PARSED_CERT, path, digest, x);
 	return x;
 }
 

@@ -14,6 +14,8 @@
  *                    commit, decide the reply
  *   cg_replyauth_*() replyauth.c: SPF, DKIM and DMARC facts from DNS
  *   cg_smime_*()     smime.c: S/MIME signatures
+ *   cg_parsed_*()    parsed.c: key, certificate and anchor files parsed
+ *                    before, by their bytes' SHA-256
  *   cg_enroll_*()    enroll.c: CSRs in mail (also read by challenge.c)
  *   the handlers     letter.c, enroll.c, challenge.c, revoke.c
  *
@@ -145,6 +147,15 @@ typedef struct {
 gboolean cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gint64 now,
                          CgSmimeResult *result, GError **error);
 void cg_smime_result_clear(CgSmimeResult *result);
+
+/* ---- files parsed before (parsed.c) ---- */
+
+/* What a key, certificate or trust-anchor file's bytes parsed to, kept by
+ * path and the SHA-256 of those bytes: find gives a new reference (or
+ * NULL: not kept, or kept for other bytes); keep takes one of its own. */
+typedef enum { CG_PARSED_KEY, CG_PARSED_CERT, CG_PARSED_ANCHORS } CgParsedKind;
+gpointer cg_parsed_find(CgParsedKind kind, const char *path, const guint8 *digest);
+void cg_parsed_keep(CgParsedKind kind, const char *path, const guint8 *digest, gpointer obj);
 
 /* ---- mail encrypted to the gateway (decrypt.c) ---- */
 

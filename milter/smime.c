@@ -24,6 +24,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <string.h>
@@ -147,18 +148,48 @@ check_algorithms(CMS_SignerInfo *si, X509 *signer, GError **error)
 	return TRUE;
 }
 
+/* The trust anchors in path, read for every message (a change applies to
+ * the next one) and parsed again only when its bytes changed (parsed.c):
+ * the certificates and CRLs of a PEM file, as X509_STORE_load_file takes
+ * them. */
 static X509_STORE *
 load_anchors(const char *path, GError **error)
 {
-	X509_STORE *st = X509_STORE_new();
+	g_autofree char *pem = NULL;
+	gsize len = 0;
+	guint8 digest[CG_SHA256_LEN];
+	STACK_OF(X509_INFO) *infos = NULL;
+	X509_STORE *st = NULL;
+	BIO *b = NULL;
+	int i, n = 0;
 
-	if (st == NULL || X509_STORE_load_file(st, path) != 1) {
+	if (g_file_get_contents(path, &pem, &len, NULL) && len <= G_MAXINT) {
+		cg_sha256(pem, len, digest);
+		if ((st = cg_parsed_find(CG_PARSED_ANCHORS, path, digest)) != NULL)
+			return st;
+		b = BIO_new_mem_buf(pem, (int)len);
+		infos = b != NULL ? PEM_X509_INFO_read_bio(b, NULL, NULL, NULL) : NULL;
+		st = infos != NULL ? X509_STORE_new() : NULL;
+	}
+	for (i = 0; st != NULL && i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *x = sk_X509_INFO_value(infos, i);
+
+		if ((x->x509 != NULL && X509_STORE_add_cert(st, x->x509) != 1) ||
+		    (x->crl != NULL && X509_STORE_add_crl(st, x->crl) != 1))
+			g_clear_pointer(&st, X509_STORE_free);
+		else
+			n += (x->x509 != NULL) + (x->crl != NULL);
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	BIO_free(b);
+	ERR_clear_error();
+	if (st == NULL || n == 0) {
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot load the trust anchors %s",
 		            path);
 		X509_STORE_free(st);
-		ERR_clear_error();
 		return NULL;
 	}
+	cg_parsed_keep(CG_PARSED_ANCHORS, path, digest, st);
 	return st;
 }
 

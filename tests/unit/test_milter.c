@@ -204,6 +204,57 @@ test_decrypt(void **state)
 	cg_test_rmtree(dir);
 }
 
+static void
+copy_file(const char *from, const char *to)
+{
+	g_autofree char *text = NULL;
+	gsize len = 0;
+
+	assert_true(g_file_get_contents(from, &text, &len, NULL));
+	assert_true(g_file_set_contents(to, text, (gssize)len, NULL));
+}
+
+/* Trust anchors are read for every signature: a letter signed under the
+ * Fuzz Letter CA verifies while the anchors file holds that CA, and no
+ * longer once the file is rewritten with another certificate, though its
+ * first bytes were parsed and kept (parsed.c); then again when the CA is
+ * back. A file without a certificate is an internal error (defer). */
+static void
+test_anchors(void **state)
+{
+	g_autofree char *dir = cg_test_tmpdir("anchors");
+	g_autofree char *anchors = g_build_filename(dir, "anchors.pem", NULL);
+	g_autofree char *eml = cg_test_data("letter/detached.eml");
+	g_autofree char *ca = cg_test_data("letter/anchor.pem");
+	g_autofree char *other = cg_test_data("fuzzpki/gwenc.pem");
+	g_autofree char *text = NULL;
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgMail) mail = NULL;
+	g_autoptr(GBytes) raw = NULL;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	gsize len = 0;
+
+	(void)state;
+	assert_true(g_file_get_contents(eml, &text, &len, NULL));
+	raw = g_bytes_new(text, len);
+	mail = cg_mail_parse(raw, NULL, NULL, &err);
+	assert_non_null(mail);
+	copy_file(ca, anchors);
+	assert_true(cg_smime_verify(mail, anchors, NULL, now, NULL, &err));
+	assert_true(cg_smime_verify(mail, anchors, NULL, now, NULL, &err));
+	copy_file(other, anchors);
+	assert_false(cg_smime_verify(mail, anchors, NULL, now, NULL, &err));
+	assert_error(err, CG_ERROR_BAD_SIGNATURE, "untrusted signer");
+	g_clear_error(&err);
+	copy_file(ca, anchors);
+	assert_true(cg_smime_verify(mail, anchors, NULL, now, NULL, &err));
+	assert_true(g_file_set_contents(anchors, "no certificate\n", -1, NULL));
+	assert_false(cg_smime_verify(mail, anchors, NULL, now, NULL, &err));
+	assert_error(err, CG_ERROR_INTERNAL, "cannot load the trust anchors");
+	g_clear_error(&err);
+	cg_test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -211,6 +262,7 @@ main(void)
 	    cmocka_unit_test(test_kinds),
 	    cmocka_unit_test(test_replies),
 	    cmocka_unit_test(test_decrypt),
+	    cmocka_unit_test(test_anchors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
