@@ -145,7 +145,9 @@ typedef struct {
  * job after job, and reading them (the normal-form check, the members taken
  * out one by one) was a tenth of the job. The same bytes give the same
  * values, so a record read again from bytes that passed the check before
- * is decoded from what they gave then. Records larger than MEMO_MAX (a
+ * is decoded from what they gave then (and so is the record an update
+ * replaces, which an index callback decodes for its old key: a request's,
+ * for requests_held, at every item settled). Records larger than MEMO_MAX (a
  * certificate's, never read twice in a row) are not kept. */
 #define MEMO_SLOTS 4
 #define MEMO_MAX   2048
@@ -265,9 +267,10 @@ record_decode(CgRecordKind kind, const void *data, gsize len, gboolean check, GE
 	g_autoptr(GVariant) v1 = NULL, extras = NULL;
 	gpointer rec;
 
-	/* Only bytes that were checked are kept, and found only by a read
-	 * that checks. */
-	if (!check || !memo_find(kind, data, len, &v1, &extras)) {
+	/* Only bytes that were checked are kept. Any read may find them: an
+	 * index callback decoding the record an update replaces reads the
+	 * bytes its job read (and checked) a moment before. */
+	if (!memo_find(kind, data, len, &v1, &extras)) {
 		g_autoptr(GBytes) bytes = g_bytes_new(data, len);
 
 		if (!open_record(kind, bytes, check, &v1, &extras, error))
