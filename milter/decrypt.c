@@ -98,11 +98,13 @@ pair_clear(Pair *p)
 /* A key or certificate file is a few kilobytes; more is not one. */
 #define PEM_MAX (256 * 1024)
 
-/* The bytes of the open file fd (at most PEM_MAX), or NULL. */
+/* The bytes of the open file fd (at most PEM_MAX), or NULL; size, the
+ * file's size when opened, sizes the buffer so that it is not moved (and
+ * a copy left behind) while it is filled. */
 static GByteArray *
-read_all(int fd)
+read_all(int fd, off_t size)
 {
-	GByteArray *b = g_byte_array_new();
+	GByteArray *b = g_byte_array_sized_new((guint)CLAMP(size, 0, PEM_MAX) + 1);
 	guint8 buf[4096];
 	ssize_t n;
 
@@ -148,7 +150,7 @@ key_load(const char *path, gboolean *absent, GError **error)
 		close(fd);
 		return NULL;
 	}
-	bytes = read_all(fd);
+	bytes = read_all(fd, st.st_size);
 	close(fd);
 	if (bytes == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
