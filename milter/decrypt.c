@@ -123,6 +123,18 @@ read_all(int fd, off_t size)
 	return b;
 }
 
+static gpointer
+parse_key(BIO *in)
+{
+	return PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
+}
+
+static gpointer
+parse_cert(BIO *in)
+{
+	return PEM_read_bio_X509(in, NULL, NULL, NULL);
+}
+
 /* The key in path: a regular file of this process's user, private to it.
  * NULL with *absent when there is no such file. */
 static EVP_PKEY *
@@ -131,8 +143,6 @@ key_load(const char *path, gboolean *absent, GError **error)
 	struct stat st;
 	EVP_PKEY *k = NULL;
 	GByteArray *bytes;
-	guint8 digest[CG_SHA256_LEN];
-	BIO *b;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	*absent = fd < 0 && errno == ENOENT;
@@ -157,14 +167,7 @@ key_load(const char *path, gboolean *absent, GError **error)
 		            "GatewayEncryptionKey %s: unreadable", path);
 		return NULL;
 	}
-	cg_sha256(bytes->data, bytes->len, digest);
-	if ((k = cg_parsed_find(CG_PARSED_KEY, path, digest)) == NULL) {
-		if ((b = BIO_new_mem_buf(bytes->data, (int)bytes->len)) != NULL)
-			k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-		BIO_free(b);
-		if (k != NULL)
-			cg_parsed_keep(CG_PARSED_KEY, path, digest, k);
-	}
+	k = cg_parsed_get(CG_PARSED_KEY, path, bytes->data, bytes->len, parse_key);
 	OPENSSL_cleanse(bytes->data, bytes->len);
 	g_byte_array_unref(bytes);
 	if (k == NULL)
@@ -178,22 +181,10 @@ cert_load(const char *path)
 {
 	g_autofree char *pem = NULL;
 	gsize len = 0;
-	guint8 digest[CG_SHA256_LEN];
-	X509 *x = NULL;
-	BIO *b;
 
 	if (!g_file_get_contents(path, &pem, &len, NULL) || len > PEM_MAX)
 		return NULL;
-	cg_sha256(pem, len, digest);
-	if ((x = cg_parsed_find(CG_PARSED_CERT, path, digest)) != NULL)
-		return x;
-	if ((b = BIO_new_mem_buf(pem, (int)len)) != NULL)
-		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	BIO_free(b);
-	ERR_clear_error();
-	if (x != NULL)
-		cg_parsed_keep(CG_PARSED_CERT, path, digest, x);
-	return x;
+	return cg_parsed_get(CG_PARSED_CERT, path, pem, len, parse_cert);
 }
 
 /* The current pair, and the previous one while within the overlap. FALSE

@@ -31,6 +31,7 @@
 #include "store.h"
 
 #include <glib.h>
+#include <openssl/types.h>
 
 G_BEGIN_DECLS
 
@@ -150,12 +151,13 @@ void cg_smime_result_clear(CgSmimeResult *result);
 
 /* ---- files parsed before (parsed.c) ---- */
 
-/* What a key, certificate or trust-anchor file's bytes parsed to, kept by
- * path and the SHA-256 of those bytes: find gives a new reference (or
- * NULL: not kept, or kept for other bytes); keep takes one of its own. */
+/* What bytes, just read from the key, certificate or trust-anchor file at
+ * path, parse to: parse (reading a memory BIO of them) runs only when the
+ * file's bytes are not those it parsed last (compared by SHA-256). A new
+ * reference, or NULL when parse gave nothing. */
 typedef enum { CG_PARSED_KEY, CG_PARSED_CERT, CG_PARSED_ANCHORS } CgParsedKind;
-gpointer cg_parsed_find(CgParsedKind kind, const char *path, const guint8 *digest);
-void cg_parsed_keep(CgParsedKind kind, const char *path, const guint8 *digest, gpointer obj);
+gpointer cg_parsed_get(CgParsedKind kind, const char *path, const void *bytes, gsize len,
+                       gpointer (*parse)(BIO *in));
 
 /* ---- mail encrypted to the gateway (decrypt.c) ---- */
 

@@ -16,6 +16,8 @@
 #include "common.h"
 
 #include <string.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -67,8 +69,9 @@ parsed_free(gpointer p)
 	g_free(x);
 }
 
-gpointer
-cg_parsed_find(CgParsedKind kind, const char *path, const guint8 *digest)
+/* What path's bytes (digest) parsed to before, a new reference; or NULL. */
+static gpointer
+parsed_find(CgParsedKind kind, const char *path, const guint8 *digest)
 {
 	g_autofree char *name = g_strdup_printf("%d:%s", (int)kind, path);
 	gpointer obj = NULL;
@@ -82,8 +85,9 @@ cg_parsed_find(CgParsedKind kind, const char *path, const guint8 *digest)
 	return obj;
 }
 
-void
-cg_parsed_keep(CgParsedKind kind, const char *path, const guint8 *digest, gpointer obj)
+/* obj kept for path's bytes (digest), with a reference of its own. */
+static void
+parsed_keep(CgParsedKind kind, const char *path, const guint8 *digest, gpointer obj)
 {
 	Parsed *x;
 
@@ -98,4 +102,26 @@ cg_parsed_keep(CgParsedKind kind, const char *path, const guint8 *digest, gpoint
 		kept = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, parsed_free);
 	g_hash_table_replace(kept, g_strdup_printf("%d:%s", (int)kind, path), x);
 	g_mutex_unlock(&lock);
+}
+
+gpointer
+cg_parsed_get(CgParsedKind kind, const char *path, const void *bytes, gsize len,
+              gpointer (*parse)(BIO *in))
+{
+	guint8 digest[CG_SHA256_LEN];
+	gpointer obj;
+	BIO *b;
+
+	if (len > G_MAXINT)
+		return NULL;
+	cg_sha256(bytes, len, digest);
+	if ((obj = parsed_find(kind, path, digest)) != NULL)
+		return obj;
+	if ((b = BIO_new_mem_buf(bytes, (int)len)) != NULL)
+		obj = parse(b);
+	BIO_free(b);
+	ERR_clear_error();
+	if (obj != NULL)
+		parsed_keep(kind, path, digest, obj);
+	return obj;
 }

@@ -148,29 +148,15 @@ check_algorithms(CMS_SignerInfo *si, X509 *signer, GError **error)
 	return TRUE;
 }
 
-/* The trust anchors in path, read for every message (a change applies to
- * the next one) and parsed again only when its bytes changed (parsed.c):
- * the certificates and CRLs of a PEM file, as X509_STORE_load_file takes
- * them. */
-static X509_STORE *
-load_anchors(const char *path, GError **error)
+/* A store of the certificates and CRLs a PEM file holds, as
+ * X509_STORE_load_file takes them; NULL when it holds none. */
+static gpointer
+parse_anchors(BIO *in)
 {
-	g_autofree char *pem = NULL;
-	gsize len = 0;
-	guint8 digest[CG_SHA256_LEN];
-	STACK_OF(X509_INFO) *infos = NULL;
-	X509_STORE *st = NULL;
-	BIO *b = NULL;
+	STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(in, NULL, NULL, NULL);
+	X509_STORE *st = infos != NULL ? X509_STORE_new() : NULL;
 	int i, n = 0;
 
-	if (g_file_get_contents(path, &pem, &len, NULL) && len <= G_MAXINT) {
-		cg_sha256(pem, len, digest);
-		if ((st = cg_parsed_find(CG_PARSED_ANCHORS, path, digest)) != NULL)
-			return st;
-		b = BIO_new_mem_buf(pem, (int)len);
-		infos = b != NULL ? PEM_X509_INFO_read_bio(b, NULL, NULL, NULL) : NULL;
-		st = infos != NULL ? X509_STORE_new() : NULL;
-	}
 	for (i = 0; st != NULL && i < sk_X509_INFO_num(infos); i++) {
 		X509_INFO *x = sk_X509_INFO_value(infos, i);
 
@@ -181,15 +167,25 @@ load_anchors(const char *path, GError **error)
 			n += (x->x509 != NULL) + (x->crl != NULL);
 	}
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
-	BIO_free(b);
-	ERR_clear_error();
-	if (st == NULL || n == 0) {
+	if (n == 0)
+		g_clear_pointer(&st, X509_STORE_free);
+	return st;
+}
+
+/* The trust anchors in path, read for every message (a change applies to
+ * the next one) and parsed again only when its bytes changed (parsed.c). */
+static X509_STORE *
+load_anchors(const char *path, GError **error)
+{
+	g_autofree char *pem = NULL;
+	gsize len = 0;
+	X509_STORE *st = NULL;
+
+	if (g_file_get_contents(path, &pem, &len, NULL))
+		st = cg_parsed_get(CG_PARSED_ANCHORS, path, pem, len, parse_anchors);
+	if (st == NULL)
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "cannot load the trust anchors %s",
 		            path);
-		X509_STORE_free(st);
-		return NULL;
-	}
-	cg_parsed_keep(CG_PARSED_ANCHORS, path, digest, st);
 	return st;
 }
 
