@@ -2,7 +2,9 @@
  * adapter.c: libmilter's callbacks, each a thin call into session.c.
  *
  * Every callback copes with a NULL private pointer (the MTA may call close,
- * or abort, without connect). Steps whose outcome can wait for a later step
+ * or abort, without connect). Close and abort only free a session's own
+ * memory: they run even while the milter stops; the others work under the
+ * gate below. Steps whose outcome can wait for a later step
  * (connect, HELO, MAIL, each header field, the end of the header) are
  * negotiated as no-reply steps, saving the MTA a round trip each: a header
  * field past MaxMessageSize is refused at the first body chunk or the end.
@@ -18,6 +20,67 @@
 
 static CgMilter *milter;
 static volatile gint no_reply_ok; /* the MTA accepted SMFIP_NR_* */
+
+/* The callbacks at work, and whether the milter stops. libmilter's main
+ * loop returns as soon as it stops listening and leaves its sessions to
+ * their threads: a session may be inside a callback then (a transaction, a
+ * DNS answer awaited), and more commands may come on the sessions still
+ * open. Once stopping, no callback begins to work on a message (each
+ * defers it), and the database is closed only when none is left at work
+ * (cg_adapter_stop, cg_adapter_wait). */
+static struct {
+	GMutex lock;
+	GCond idle;
+	guint busy;
+	gboolean stopping;
+} gate;
+
+static gboolean
+gate_enter(void)
+{
+	gboolean open;
+
+	g_mutex_lock(&gate.lock);
+	if ((open = !gate.stopping))
+		gate.busy++;
+	g_mutex_unlock(&gate.lock);
+	return open;
+}
+
+static void
+gate_leave(void)
+{
+	g_mutex_lock(&gate.lock);
+	if (--gate.busy == 0)
+		g_cond_broadcast(&gate.idle);
+	g_mutex_unlock(&gate.lock);
+}
+
+guint
+cg_adapter_stop(void)
+{
+	guint busy;
+
+	g_mutex_lock(&gate.lock);
+	gate.stopping = TRUE;
+	busy = gate.busy;
+	g_mutex_unlock(&gate.lock);
+	return busy;
+}
+
+guint
+cg_adapter_wait(gint64 timeout_us)
+{
+	gint64 end = g_get_monotonic_time() + timeout_us;
+	guint busy;
+
+	g_mutex_lock(&gate.lock);
+	while (gate.busy > 0 && g_cond_wait_until(&gate.idle, &gate.lock, end))
+		;
+	busy = gate.busy;
+	g_mutex_unlock(&gate.lock);
+	return busy;
+}
 
 static sfsistat
 answer(SMFICTX *ctx, CgVerdict v, const CgReply *r, gboolean noreply)
@@ -43,6 +106,33 @@ answer(SMFICTX *ctx, CgVerdict v, const CgReply *r, gboolean noreply)
 	}
 	return SMFIS_TEMPFAIL;
 }
+
+/* A step of a stopping milter: the message is deferred at the first step
+ * that has an answer. */
+static sfsistat
+stopping(SMFICTX *ctx, gboolean noreply)
+{
+	static const CgReply r = {CG_MV_TEMPFAIL, "451", "4.3.0",
+	                          "certgate: stopping, please retry later"};
+
+	if (noreply && g_atomic_int_get(&no_reply_ok))
+		return SMFIS_NOREPLY;
+	return answer(ctx, r.verdict, &r, FALSE);
+}
+
+/* A callback's answer: the verdict of step (which fills r), worked out
+ * inside the gate; or, once the milter stops, a deferral. */
+#define GATED(ctx, noreply, r, step)                                                               \
+	do {                                                                                       \
+		CgReply r = {0};                                                                   \
+		sfsistat st_;                                                                      \
+                                                                                                   \
+		if (!gate_enter())                                                                 \
+			return stopping(ctx, noreply);                                             \
+		st_ = answer(ctx, step, &r, noreply);                                              \
+		gate_leave();                                                                      \
+		return st_;                                                                        \
+	} while (0)
 
 static CgSession *
 session_of(SMFICTX *ctx)
@@ -93,64 +183,54 @@ cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, ip,
 		          sizeof(ip));
 	cg_session_free(old);
+	smfi_setpriv(ctx, NULL);
+	if (!gate_enter())
+		return stopping(ctx, TRUE);
 	smfi_setpriv(ctx, cg_session_new(milter, ip, hostname));
+	gate_leave();
 	return answer(ctx, CG_MV_CONTINUE, NULL, TRUE);
 }
 
 static sfsistat
 cb_helo(SMFICTX *ctx, char *helo)
 {
-	CgReply r = {0};
-
-	return answer(ctx, cg_session_helo(session_of(ctx), helo, &r), &r, TRUE);
+	GATED(ctx, TRUE, r, cg_session_helo(session_of(ctx), helo, &r));
 }
 
 static sfsistat
 cb_envfrom(SMFICTX *ctx, char **argv)
 {
-	CgReply r = {0};
-
-	return answer(ctx, cg_session_mail(session_of(ctx), argv ? argv[0] : "", &r), &r, TRUE);
+	GATED(ctx, TRUE, r, cg_session_mail(session_of(ctx), argv ? argv[0] : "", &r));
 }
 
 static sfsistat
 cb_envrcpt(SMFICTX *ctx, char **argv)
 {
-	CgReply r = {0};
-
-	return answer(ctx, cg_session_rcpt(session_of(ctx), argv ? argv[0] : "", &r), &r, FALSE);
+	GATED(ctx, FALSE, r, cg_session_rcpt(session_of(ctx), argv ? argv[0] : "", &r));
 }
 
 static sfsistat
 cb_data(SMFICTX *ctx)
 {
-	CgReply r = {0};
-
-	return answer(ctx, cg_session_data(session_of(ctx), &r), &r, FALSE);
+	GATED(ctx, FALSE, r, cg_session_data(session_of(ctx), &r));
 }
 
 static sfsistat
 cb_header(SMFICTX *ctx, char *name, char *value)
 {
-	CgReply r = {0};
-
-	return answer(ctx, cg_session_header(session_of(ctx), name, value, &r), &r, TRUE);
+	GATED(ctx, TRUE, r, cg_session_header(session_of(ctx), name, value, &r));
 }
 
 static sfsistat
 cb_eoh(SMFICTX *ctx)
 {
-	CgReply r = {0};
-
-	return answer(ctx, cg_session_eoh(session_of(ctx), smfi_getsymval(ctx, "i"), &r), &r, TRUE);
+	GATED(ctx, TRUE, r, cg_session_eoh(session_of(ctx), smfi_getsymval(ctx, "i"), &r));
 }
 
 static sfsistat
 cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
-	CgReply r = {0};
-
-	return answer(ctx, cg_session_body(session_of(ctx), chunk, len, &r), &r, FALSE);
+	GATED(ctx, FALSE, r, cg_session_body(session_of(ctx), chunk, len, &r));
 }
 
 static sfsistat
@@ -160,6 +240,8 @@ cb_eom(SMFICTX *ctx)
 	sfsistat st;
 	char **rc;
 
+	if (!gate_enter())
+		return stopping(ctx, FALSE);
 	cg_session_eom(session_of(ctx), smfi_getsymval(ctx, "i"), &res);
 	for (rc = res.delrcpt; rc && *rc; rc++)
 		if (smfi_delrcpt(ctx, *rc) != MI_SUCCESS) {
@@ -176,6 +258,7 @@ cb_eom(SMFICTX *ctx)
 		cg_log(LOG_CRIT, "the database needs recovery: stopping");
 		smfi_stop();
 	}
+	gate_leave();
 	return st;
 }
 

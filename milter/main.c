@@ -66,6 +66,10 @@ print_versions(void)
 	       db_version(NULL, NULL, NULL));
 }
 
+/* How long a stop waits for the messages at work: a callback may wait for
+ * a lock (10 s at most) or for DNS answers. Within systemd's 90 s. */
+#define STOP_WAIT_US (60 * G_USEC_PER_SEC)
+
 static const char *
 unix_path(const char *sock)
 {
@@ -181,6 +185,8 @@ run_daemon(CgMilter *m, CgConf *conf)
 	static const int handled[] = {SIGUSR1, 0};
 	struct smfiDesc desc;
 	g_autoptr(GError) err = NULL;
+	gboolean panicked;
+	guint busy;
 	int rc;
 
 	cg_adapter_install(m, &desc);
@@ -215,15 +221,34 @@ run_daemon(CgMilter *m, CgConf *conf)
 	cg_milter_store(m, NULL);
 	cg_log(LOG_NOTICE, "certgate-milter %s listening on %s", CERTGATE_VERSION, conf->socket);
 	rc = smfi_main();
+	/* libmilter stopped listening; its sessions go on in their threads.
+	 * A message at work (its transaction, a DNS answer it waits for)
+	 * finishes and is answered before the database closes; what comes
+	 * after is deferred. */
+	busy = cg_adapter_stop();
+	cg_log(LOG_NOTICE, "certgate-milter stopping: %u messages at work", busy);
+	busy = cg_adapter_wait(STOP_WAIT_US);
 	cg_log(LOG_NOTICE,
-	       "certgate-milter stopping: %d messages, %d to the gateway (%d accepted, "
+	       "certgate-milter stopped: %d messages, %d to the gateway (%d accepted, "
 	       "%d rejected, %d deferred)",
-	       m->n_messages, m->n_gateway, m->n_accepted, m->n_rejected, m->n_tempfail);
+	       g_atomic_int_get(&m->n_messages), g_atomic_int_get(&m->n_gateway),
+	       g_atomic_int_get(&m->n_accepted), g_atomic_int_get(&m->n_rejected),
+	       g_atomic_int_get(&m->n_tempfail));
 	if (*conf->pid_file != '\0')
 		cg_daemon_pidfile_remove(conf->pid_file);
+	if (busy > 0) {
+		/* Their threads still use the database: it stays open, and the
+		 * next start recovers it. */
+		cg_log(LOG_ERR,
+		       "%u messages still at work after %d s: exiting without closing the database",
+		       busy, (int)(STOP_WAIT_US / G_USEC_PER_SEC));
+		return 1;
+	}
 	/* Stopped for the database (recovery, or handles replication rolled
 	 * back): a failure, so that the service manager starts us again. */
-	if (m->store != NULL && cg_store_panicked(m->store))
+	panicked = m->store != NULL && cg_store_panicked(m->store);
+	cg_milter_close_store(m);
+	if (panicked)
 		return 75;
 	return rc == MI_SUCCESS ? 0 : 1;
 }
@@ -289,11 +314,12 @@ main(int argc, char **argv)
 			return 1;
 		}
 		rc = cg_testmode_run(the_milter, &t);
-	} else {
-		cg_log_open("certgate-milter", cg_conf_log_facility(conf), cg_conf_log_level(conf),
-		            opt.foreground);
-		rc = run_daemon(the_milter, conf);
+		cg_milter_free(the_milter);
+		return rc;
 	}
-	cg_milter_free(the_milter);
-	return rc;
+	cg_log_open("certgate-milter", cg_conf_log_facility(conf), cg_conf_log_level(conf),
+	            opt.foreground);
+	/* The milter is not freed: sessions libmilter left open, and the
+	 * signal thread, may still reach it until the process ends. */
+	return run_daemon(the_milter, conf);
 }

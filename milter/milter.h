@@ -100,6 +100,8 @@ void cg_milter_free(CgMilter *m);
 /* The store, opened on first use and reopened after a failure (at most once
  * a second); NULL with an error when unavailable. Borrowed. */
 CgStore *cg_milter_store(CgMilter *m, GError **error);
+/* Closes the store (the daemon's stop, once no callback is at work). */
+void cg_milter_close_store(CgMilter *m);
 
 /* ---- reply authentication (replyauth.c) ---- */
 
@@ -294,6 +296,12 @@ void cg_gateway_trace(CgGateway *g, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 struct smfiDesc;
 /* Fills desc with libmilter callbacks that drive m's sessions. */
 void cg_adapter_install(CgMilter *m, struct smfiDesc *desc);
+/* Stops the callbacks: from now on each defers its message. Returns how
+ * many are at work. */
+guint cg_adapter_stop(void);
+/* Waits (at most timeout_us) for the callbacks at work to finish; returns
+ * how many still are. */
+guint cg_adapter_wait(gint64 timeout_us);
 
 /* ---- test mode ---- */
 

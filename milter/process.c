@@ -34,6 +34,15 @@ cg_milter_free(CgMilter *m)
 	g_free(m);
 }
 
+void
+cg_milter_close_store(CgMilter *m)
+{
+	g_mutex_lock(&m->store_lock);
+	cg_store_close(m->store);
+	m->store = NULL;
+	g_mutex_unlock(&m->store_lock);
+}
+
 CgReplyAuth *
 cg_milter_auth(CgMilter *m, GError **error)
 {

@@ -115,5 +115,52 @@ n=$($cg --json cert list --mailbox jan@example.org | grep -c '"serial"' || true)
 [ "$($cg audit show | grep -c ' cert.refuse .*certified for this mailbox before')" -eq $((N - 1)) ] &&
 	ok "$((N - 1)) items refused: the key was certified for this mailbox" || bad "refusals: $($cg audit show | grep -c ' cert.refuse ')"
 $cg db check > /dev/null && $cg audit verify > /dev/null && ok "database consistent, audit chain intact" || bad "db check"
-stop_milter
+
+# 4. A stop (SIGTERM) while a message is inside a callback: libmilter's
+# main loop returns at once and leaves the sessions running. The letter's
+# transaction waits for the audit log's head, which another process holds
+# until the milter has begun to stop; the milter must let it finish (its
+# reply reaches the MTA, its effects are committed) before it closes the
+# database and exits, and defer what comes after.
+printf 'Content-Type: text/plain\r\n\r\nRequest: add-admin\r\nAdmin: ola@example.org; HR\r\n' > "$T/m/stop.ent"
+smail "$T/m/stop.eml" ceo ceo@example.org request@ca.example.net "add ola" "$T/m/stop.ent"
+pki_lf "$T/m/stop.eml"
+"$CG_BIN/../tests/cg-storetool" hold-head "$T/db" "$T/evidence" "$T/release" > "$T/hold.out" 2>&1 &
+hpid=$!
+i=0
+while ! grep -q holding "$T/hold.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+CG_MSG="$T/m/stop.eml" CG_FROM=ceo@example.org CG_RCPT=request@ca.example.net CG_IP=127.0.0.1 \
+	CG_MILTER_SOCKET="$T/mrun/milter.sock" miltertest -s "$CG_SRC/tests/milter/race.lua" > "$T/stop.o" 2>&1 &
+spid=$!
+# And a session open, between messages, when the milter stops.
+CG_GO="$T/go" CG_FROM=jan@example.org CG_RCPT=anna@example.org \
+	CG_MILTER_SOCKET="$T/mrun/milter.sock" miltertest -s "$CG_SRC/tests/milter/stop_later.lua" > "$T/later.o" 2>&1 &
+lpid=$!
+i=0
+while ! grep -q connected "$T/later.o" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 1.5
+kill -TERM "$mpid"
+i=0
+while ! grep -q "certgate-milter stopping: 1 messages at work" "$T/milter.log" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+touch "$T/go"
+sleep 0.5
+touch "$T/release"
+wait "$hpid" || true
+wait "$spid" || true
+grep -q '^outcome: discard$' "$T/stop.o" && ok "a stop waits for the message inside a callback: its reply sent" ||
+	bad "the message inside a callback at the stop: $(tr '\n' ' ' < "$T/stop.o") $(grep stopping "$T/milter.log")"
+[ "$($cg audit show | grep -c ' org.change ')" -eq 2 ] && $cg admin list --org 1 | grep -q ola@example.org &&
+	ok "and its effects committed" || bad "the letter at the stop: $($cg audit show | grep -c ' org.change ') changes; $($cg admin list --org 1 | tr '\n' ' ')"
+st=0
+wait "$mpid" || st=$?
+mpid=
+[ "$st" -eq 0 ] && ok "the milter exited 0 after it" || bad "the milter exited $st: $(tail -5 "$T/milter.log")"
+# The session open at the stop is served no more: its next message is
+# deferred (a libmilter with a thread a session reads it), or left unread
+# until the milter exits (Debian's, whose pool stops reading at the stop),
+# which the MTA takes as a temporary failure.
+wait "$lpid" || true
+grep -q -E '^outcome: deferred 451$|read\([0-9]+\): returned (0|-1)' "$T/later.o" &&
+	ok "a message begun after the stop is not taken" || bad "a message after the stop: $(tr '\n' ' ' < "$T/later.o")"
+$cg db check > /dev/null && ok "the database closed cleanly" || bad "db check after the stop"
 exit $fail

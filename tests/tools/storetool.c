@@ -33,6 +33,9 @@
  *   cg-storetool csr-flip DBHOME EVIDENCE REQUEST INDEX
  *                                       flips the last byte of the CSR of
  *                                       item REQUEST#INDEX (its signature)
+ *   cg-storetool hold-head DBHOME EVIDENCE MS|FILE [SERIAL]
+ *                                       locks the audit log's head for MS
+ *                                       milliseconds, or until FILE exists
  *   cg-storetool panic DBHOME           joins the environment and marks it
  *                                       panicked (DB_PANIC_ENVIRONMENT), as a
  *                                       process that failed inside Berkeley
@@ -126,6 +129,21 @@ downgrade(const char *home)
 	if (rc != 0)
 		printf("error: %s\n", db_strerror(rc));
 	return rc != 0;
+}
+
+/* Waits for what: a number of milliseconds, or until the file of that name
+ * exists (a minute at most). */
+static void
+hold(const char *what)
+{
+	int i;
+
+	if (g_ascii_isdigit(*what)) {
+		g_usleep((gulong)g_ascii_strtoull(what, NULL, 10) * 1000);
+		return;
+	}
+	for (i = 0; i < 1200 && !g_file_test(what, G_FILE_TEST_EXISTS); i++)
+		g_usleep(50 * 1000);
 }
 
 int
@@ -292,7 +310,8 @@ main(int argc, char **argv)
 		     !cg_store_commit(t, &err);
 	} else if (strcmp(argv[1], "hold-head") == 0 && (argc == 5 || argc == 6)) {
 		/* Locks the audit log's head (in meta) and holds its transaction
-		 * open for argv[4] ms, then undoes it: a writer of the audit log
+		 * open for argv[4] ms (or until the file argv[4] exists), then
+		 * undoes it: a writer of the audit log
 		 * (which takes the log's tail first, then records the new head)
 		 * waits for the head, and loses its wait after the environment's
 		 * lock timeout. With argv[5], queues the delivery of that
@@ -307,7 +326,7 @@ main(int argc, char **argv)
 		} else {
 			printf("holding\n");
 			fflush(stdout);
-			g_usleep((gulong)g_ascii_strtoull(argv[4], NULL, 10) * 1000);
+			hold(argv[4]);
 			cg_store_abort(t);
 		}
 	} else if (strcmp(argv[1], "die") == 0 && argc == 5) {
