@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/lib/sanitized.sh [--keep] DIR COMMAND [ARGS...]
 #
-# Runs one test of the sanitizer build with every ASan/LSan/UBSan report
+# Runs one test of a sanitizer build with every ASan/LSan/UBSan/TSan report
 # written to a file under DIR instead of stderr: the reports of every process
 # the test starts (daemons that drop privileges, programs whose stderr a test
 # captures or discards) are then seen, and the test fails when there is one.
@@ -16,7 +16,8 @@ chmod 1777 "$dir" # daemons write here after dropping root
 if [ $keep = no ]; then rm -f "$dir"/report.*; fi
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$dir/report"
 UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$dir/report"
-export ASAN_OPTIONS UBSAN_OPTIONS
+TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$dir/report"
+export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 
 "$@"
 rc=$?

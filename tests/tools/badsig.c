@@ -23,6 +23,20 @@ typedef int (*SignFn)(X509 *, EVP_PKEY *, const EVP_MD *);
 typedef int (*SignCtxFn)(X509 *, EVP_MD_CTX *);
 typedef int (*VersionFn)(X509 *, long);
 
+/* The functions wrapped, found when the library is loaded: before the
+ * issuer starts its threads, which sign at once. */
+static SignFn real_sign;
+static SignCtxFn real_sign_ctx;
+static VersionFn real_set_version;
+
+__attribute__((constructor)) static void
+find_real(void)
+{
+	real_sign = (SignFn)dlsym(RTLD_NEXT, "X509_sign");
+	real_sign_ctx = (SignCtxFn)dlsym(RTLD_NEXT, "X509_sign_ctx");
+	real_set_version = (VersionFn)dlsym(RTLD_NEXT, "X509_set_version");
+}
+
 static void
 slow_down(void)
 {
@@ -65,12 +79,8 @@ spoil(X509 *x, int rc)
 int
 X509_sign(X509 *x, EVP_PKEY *pkey, const EVP_MD *md)
 {
-	static SignFn real;
-
-	if (real == NULL)
-		real = (SignFn)dlsym(RTLD_NEXT, "X509_sign");
 	slow_down();
-	return spoil(x, real(x, pkey, md));
+	return spoil(x, real_sign(x, pkey, md));
 }
 
 /* The issuer signs its certificates with a copy of a context set up once
@@ -78,22 +88,14 @@ X509_sign(X509 *x, EVP_PKEY *pkey, const EVP_MD *md)
 int
 X509_sign_ctx(X509 *x, EVP_MD_CTX *ctx)
 {
-	static SignCtxFn real;
-
-	if (real == NULL)
-		real = (SignCtxFn)dlsym(RTLD_NEXT, "X509_sign_ctx");
 	slow_down();
-	return spoil(x, real(x, ctx));
+	return spoil(x, real_sign_ctx(x, ctx));
 }
 
 int
 X509_set_version(X509 *x, long version)
 {
-	static VersionFn real;
-
-	if (real == NULL)
-		real = (VersionFn)dlsym(RTLD_NEXT, "X509_set_version");
 	if (is_the_one(x, "CG_BADBUILD_SUBJECT"))
 		version = X509_VERSION_1;
-	return real(x, version);
+	return real_set_version(x, version);
 }
