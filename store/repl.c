@@ -373,19 +373,31 @@ site_of(CgStore *s, int eid)
 }
 
 /* Connection trouble is told once a minute per site, not at every retry;
- * a connection made starts it afresh. */
+ * a connection made starts it afresh. The replication manager's threads
+ * (the connector's, the one that reads) tell of it. */
 static gint64 told[64];
+static GMutex told_lock;
 
 static gboolean
 tell_connection(int eid)
 {
 	gint64 now = g_get_monotonic_time();
 	guint i = (guint)eid % G_N_ELEMENTS(told);
+	gboolean tell;
 
-	if (told[i] != 0 && now - told[i] < 60 * G_USEC_PER_SEC)
-		return FALSE;
-	told[i] = now;
-	return TRUE;
+	g_mutex_lock(&told_lock);
+	if ((tell = told[i] == 0 || now - told[i] >= 60 * G_USEC_PER_SEC))
+		told[i] = now;
+	g_mutex_unlock(&told_lock);
+	return tell;
+}
+
+static void
+connection_made(int eid)
+{
+	g_mutex_lock(&told_lock);
+	told[(guint)eid % G_N_ELEMENTS(told)] = 0;
+	g_mutex_unlock(&told_lock);
 }
 
 void
@@ -417,7 +429,7 @@ cg_repl_event(CgStore *s, u_int32_t event, void *info)
 		g_autofree char *peer = eid != NULL ? site_of(s, *eid) : NULL;
 
 		if (eid != NULL)
-			told[(guint)*eid % G_N_ELEMENTS(told)] = 0;
+			connection_made(*eid);
 		g_message("replication: connected to %s", peer ? peer : "a peer");
 		break;
 	}
