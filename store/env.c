@@ -89,9 +89,11 @@ cg_db_fail(int rc, const char *what, GError **error)
 	case DB_LOCK_NOTGRANTED:
 		code = CG_ERROR_DEADLOCK;
 		break;
-	case EACCES:
+	case EACCES: {
 		/* A replication client refuses writes so. */
-		if (cg_repl_store != NULL && cg_store_role(cg_repl_store) == CG_ROLE_CLIENT) {
+		CgStore *rs = g_atomic_pointer_get(&cg_repl_store);
+
+		if (rs != NULL && cg_store_role(rs) == CG_ROLE_CLIENT) {
 			g_set_error_literal(error, CG_ERROR, CG_ERROR_NOT_MASTER,
 			                    "this host is not the CA's master now; the message will "
 			                    "be retried");
@@ -99,6 +101,7 @@ cg_db_fail(int rc, const char *what, GError **error)
 		}
 		code = CG_ERROR_IO;
 		break;
+	}
 	case DB_REP_HANDLE_DEAD:
 		/* Replication rolled back what this process had open: only a
 		 * restart opens it again. */
@@ -129,14 +132,16 @@ cg_db_fail(int rc, const char *what, GError **error)
  * cursors), so taking an exited thread for a dead one freed lockers still
  * in use and panicked the environment under load. A thread that died inside
  * the library takes its process with it anyway. */
-static pid_t self_pid; /* set when the store is opened: failchk asks for
-                        * every locker, and getpid() is a system call */
+static volatile gint self_pid; /* set when a store is opened (another store's
+                               * maintenance thread may be in failchk): failchk
+                               * asks for every locker, and getpid() is a
+                               * system call */
 
 static int
 is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
 	(void)env, (void)tid, (void)flags;
-	if (pid == self_pid)
+	if (pid == (pid_t)g_atomic_int_get(&self_pid))
 		return 1;
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
@@ -779,7 +784,7 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	}
 	if (!ensure_dir(db_home, 0770, error))
 		goto fail;
-	self_pid = getpid();
+	g_atomic_int_set(&self_pid, (gint)getpid());
 	g_atomic_int_set(&handles_dead, 0); /* a fresh open has live handles */
 	first = take_lock_file(s, error);
 	if (first < 0)
@@ -885,8 +890,7 @@ cg_store_close(CgStore *s)
 		g_mutex_unlock(&s->maint_lock);
 		g_thread_join(s->watchdog);
 	}
-	if (cg_repl_store == s)
-		cg_repl_store = NULL;
+	g_atomic_pointer_compare_and_exchange(&cg_repl_store, s, NULL);
 	g_free(s->repl_local);
 	g_free(s->repl_published);
 	if (s->lock_fd >= 0)

@@ -255,7 +255,7 @@ cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process)
 		env->rep_set_config(env, DB_REP_CONF_AUTOINIT,
 		                    !g_file_test(meta, G_FILE_TEST_EXISTS));
 	}
-	cg_repl_store = s;
+	g_atomic_pointer_set(&cg_repl_store, s);
 }
 
 /* The sites are named once the environment is open, in its region. Berkeley
