@@ -7,7 +7,10 @@
 # primary and the other agree on; a lie told to the primary resolver is not
 # corroborated and refused (the control without perspectives issues on
 # it); a perspective down beyond the quorum defers; a client that is not
-# the gateway gets no answer.
+# the gateway gets no answer. A perspective under load from another
+# address (connections that say nothing, or trickle) keeps its threads
+# bounded, cuts what overstays and still answers the gateway; a stop
+# answers the query at work.
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -16,11 +19,11 @@ ca_test perspectives
 NS=cgp$$
 P1=10.251.0.2:8853 P2=10.251.0.3:8853 P3=10.251.0.4:8853
 pids=""
-CA_CLEANUP="net_down $NS i p1 p2 p3"
+CA_CLEANUP="net_down $NS i p1 p2 p3 x"
 
-# The bridge, and a namespace on it for the issuer (10.251.0.1) and each
-# perspective (.2, .3, .4).
-net_up $NS 10.251.0 i p1 p2 p3
+# The bridge, and a namespace on it for the issuer (10.251.0.1), each
+# perspective (.2, .3, .4) and a stranger (.5).
+net_up $NS 10.251.0 i p1 p2 p3 x
 
 caa_hex() { printf '\000\011issuemail%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 # dns NAME NETNS IP VICTIM-CA ORG-CA: a dnsmasq in that namespace on IP,
@@ -67,17 +70,19 @@ printf 'extendedKeyUsage=serverAuth\n' > "$P/ext"
 openssl x509 -req -in "$P/p.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial -days 30 \
 	-extfile "$P/ext" -out "$P/p.pem" 2>/dev/null
 cat "$T/ca/issuing-ca.pem" "$T/ca/root-ca.pem" > "$P/client-ca.pem"
-# perspective ADDR NAME: certgate-perspective in namespace NAME, seeing its
-# DNS server
+# perspective ADDR NAME [OPTION...]: certgate-perspective in namespace
+# NAME, seeing its DNS server, logging to $T/perspective-${PLOG:-NAME}.log
 perspective() {
-	ip netns exec "$NS$2" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
-		"$T/dns-$2/resolv.conf" \
-		"$CG_BIN/certgate-perspective" --listen "$1" --cert "$P/p.pem" --key "$P/p.key" \
-		--client-ca "$P/client-ca.pem" --client-cert "$T/ca/gateway.pem" --trust-anchor none \
-		>> "$T/perspective-$2.log" 2>&1 &
+	a=$1 n=$2 log="$T/perspective-${PLOG:-$2}.log"
+	shift 2
+	ip netns exec "$NS$n" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
+		"$T/dns-$n/resolv.conf" \
+		"$CG_BIN/certgate-perspective" --listen "$a" --cert "$P/p.pem" --key "$P/p.key" \
+		--client-ca "$P/client-ca.pem" --client-cert "$T/ca/gateway.pem" --trust-anchor none "$@" \
+		>> "$log" 2>&1 &
 	pids="$pids $!"
 	i=0
-	while ! grep -q "listening on $1" "$T/perspective-$2.log" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	while ! grep -q "listening on $a" "$log" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 }
 perspective $P1 p1
 p1=$!
@@ -185,5 +190,130 @@ queued g@g.example.org "issued [0-9a-f]* for g@g.example.org" &&
 	ok "the pinned certificate back: the same daemon issues" || bad "g@g.example.org: $(tail -3 "$T/daemon.log")"
 kill $ipid
 wait $ipid 2>/dev/null || true
+
+# Load from a stranger's address. A fourth perspective, in p2's namespace,
+# with small limits: 6 connections at once, 3 from one address, 3 s each.
+P4=10.251.0.3:8854
+PLOG=p4 perspective $P4 p2 --max-queries 6 --max-per-address 3 --timeout 3
+p4=$!
+# its threads that serve a connection (GLib names them)
+threads() { cat /proc/$p4/task/*/comm 2>/dev/null | grep -c '^query$' || true; }
+# gateway_asks [SECONDS]: the gateway's query to P4 by openssl s_client
+# (sent after SECONDS); prints what came back
+gateway_asks() {
+	(
+		sleep "${1:-0}"
+		printf 'resolve example.org 257\n'
+		sleep 5
+	) | timeout 15 ip netns exec "${NS}i" openssl s_client -connect $P4 -quiet -cert "$T/ca/gateway.pem" \
+		-key "$T/ca/gateway.key" -CAfile "$P/ca.pem" 2>&1 || true
+}
+# stranger SCRIPT ARG...: perl from the stranger's namespace (.5)
+stranger() { ip netns exec "${NS}x" perl -MIO::Socket::INET -MIO::Select -MTime::HiRes=time,sleep -e "$@"; }
+# between PREFIX LO HI < FILE: FILE has a line PREFIX followed by a number
+# from LO to HI
+between() { awk -v lo="$2" -v hi="$3" -v p="$1" 'index($0, p) == 1 { v = substr($0, length(p) + 1) + 0; ok = v >= lo && v <= hi } END { exit !ok }'; }
+# 20 connections that say nothing: each past the third is closed at once,
+# the three are cut at 3 s (within 2.5-4.5 s of the last connect), and the
+# perspective never has more than three threads serving connections.
+# Meanwhile the gateway is answered.
+stranger '
+	my @s = map { IO::Socket::INET->new(PeerAddr => $ARGV[0], Timeout => 3) or die "connect: $!" } 1 .. 20;
+	my $t0 = time;
+	sleep 1;
+	my $sel = IO::Select->new(@s);
+	my $closed = grep { my $b; !sysread($_, $b, 1) } $sel->can_read(0);
+	print "closed at once: $closed\n";
+	while ($sel->count && time - $t0 < 12) {
+		for ($sel->can_read(0.2)) { my $b; $sel->remove($_) if !sysread($_, $b, 1) }
+	}
+	printf "all closed after %.1f s\n", time - $t0 if !$sel->count;
+	print "still open after 12 s: ", $sel->count, "\n" if $sel->count;
+' $P4 > "$T/idle.out" 2>&1 &
+idle=$!
+sleep 0.5
+most=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	n=$(threads)
+	[ "$n" -le "$most" ] || most=$n
+	sleep 0.1
+done
+out=$(gateway_asks)
+wait $idle || true
+grep -q "^closed at once: 17$" "$T/idle.out" && between "all closed after " 2.5 4.5 < "$T/idle.out" &&
+	[ "$most" -le 3 ] && grep -q "refused a connection from 10.251.0.5: --max-per-address reached" "$T/perspective-p4.log" &&
+	ok "20 silent connections from one address: 3 served, the rest closed at once, cut at 3 s (query threads at most $most)" ||
+	bad "silent connections: query threads at most $most; $(cat "$T/idle.out"); $(tail -3 "$T/perspective-p4.log")"
+echo "$out" | grep -q "^answer off 1" && ok "meanwhile the gateway is answered" || bad "gateway under load: $out"
+
+# Six places in all: three from each of two addresses take them, and a
+# third address is closed at once too.
+ip -n "${NS}x" addr add 10.251.0.6/24 dev eth0
+ip -n "${NS}x" addr add 10.251.0.7/24 dev eth0
+stranger '
+	my @s = map { my $from = $_; map { IO::Socket::INET->new(PeerAddr => $ARGV[0], LocalAddr => $from, Timeout => 3) or die "connect: $!" } 1 .. 3 } "10.251.0.5", "10.251.0.6";
+	sleep 0.5;
+	my $late = IO::Socket::INET->new(PeerAddr => $ARGV[0], LocalAddr => "10.251.0.7", Timeout => 3) or die "connect: $!";
+	my $b;
+	print IO::Select->new($late)->can_read(1) && !sysread($late, $b, 1) ? "seventh closed at once\n" : "seventh kept\n";
+	my @r = IO::Select->new(@s)->can_read(0);
+	print @r ? "of the first six, " . scalar(@r) . " closed\n" : "first six open\n";
+' $P4 > "$T/full.out" 2>&1
+grep -q "^seventh closed at once$" "$T/full.out" && grep -q "^first six open$" "$T/full.out" &&
+	grep -q "refused a connection from 10.251.0.7: --max-queries reached" "$T/perspective-p4.log" &&
+	ok "every place taken: a connection from yet another address is closed at once" || bad "max-queries: $(cat "$T/full.out")"
+sleep 3 # their time runs out
+
+# Over IPv6 one host may use any address of its /64: the limit per address
+# is one per /64. A fifth perspective on IPv6; two addresses of one /64 from
+# the stranger, three places for them.
+ip -n "${NS}p2" -6 addr add fd00:251::3/64 dev eth0 nodad
+ip -n "${NS}x" -6 addr add fd00:251::5/64 dev eth0 nodad
+ip -n "${NS}x" -6 addr add fd00:251::6/64 dev eth0 nodad
+PLOG=p5 perspective "[fd00:251::3]:8855" p2 --max-per-address 3 --timeout 3
+stranger '
+	use IO::Socket::IP;
+	my @s = map { my $from = $_; map { IO::Socket::IP->new(PeerHost => "fd00:251::3", PeerPort => 8855, LocalHost => $from, Timeout => 3) or die "connect: $!" } 1 .. 2 } "fd00:251::5", "fd00:251::6";
+	sleep 0.5;
+	my @r = IO::Select->new(@s)->can_read(0);
+	print scalar(@r), " of 4 closed at once\n";
+' > "$T/six.out" 2>&1
+grep -q "^1 of 4 closed at once$" "$T/six.out" &&
+	grep -q "refused a connection from fd00:251::6: --max-per-address reached" "$T/perspective-p5.log" &&
+	ok "over IPv6 the addresses of one /64 share the places of one address" || bad "IPv6: $(cat "$T/six.out")"
+
+# A connection that trickles a TLS record, a byte every half second (each
+# read well inside any I/O timeout): cut at its 3 s.
+stranger '
+	my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0], Timeout => 3) or die "connect: $!";
+	$SIG{PIPE} = "IGNORE";
+	my $t0 = time;
+	syswrite($s, "\x16\x03\x01\x02\x00");
+	my $sel = IO::Select->new($s);
+	while (time - $t0 < 12) {
+		if ($sel->can_read(0.5)) { my $b; last if !sysread($s, $b, 1) }
+		last if !defined syswrite($s, "\0");
+	}
+	printf "ended after %.1f s\n", time - $t0;
+' $P4 > "$T/trickle.out" 2>&1
+between "ended after " 2.5 4.5 < "$T/trickle.out" && grep -q "a connection from 10.251.0.5 took more than 3 s: cut" "$T/perspective-p4.log" &&
+	ok "a connection that trickles bytes is cut at its time" || bad "trickle: $(cat "$T/trickle.out")"
+
+# A stop while the gateway's query is at work: answered, then the process
+# ends by itself.
+gateway_asks 1.5 > "$T/stop.out" &
+asks=$!
+i=0
+while ! ip netns exec "${NS}p2" ss -Htn state established "( sport = :8854 )" | grep -q . && [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -TERM $p4
+wait $asks
+rc=0
+wait $p4 || rc=$?
+grep -q "^answer off 1" "$T/stop.out" && [ $rc -eq 0 ] && grep -q "stopping: 1 queries at work" "$T/perspective-p4.log" &&
+	grep -q "stopped$" "$T/perspective-p4.log" &&
+	ok "a stop answers the query at work, then ends (exit 0)" || bad "stop: exit $rc; $(cat "$T/stop.out"); $(tail -3 "$T/perspective-p4.log")"
 DNS_DIR= # its dnsmasq ends with its namespace (net_down)
 exit $fail
