@@ -304,7 +304,7 @@ between "ended after " 2.5 4.5 < "$T/trickle.out" && grep -q "a connection from 
 gateway_asks 1.5 > "$T/stop.out" &
 asks=$!
 i=0
-while ! ip netns exec "${NS}p2" ss -Htn state established "( sport = :8854 )" | grep -q . && [ $i -lt 50 ]; do
+while [ "$(threads)" -eq 0 ] && [ $i -lt 50 ]; do # accepted, on its thread
 	sleep 0.1
 	i=$((i + 1))
 done
