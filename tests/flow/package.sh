@@ -19,6 +19,8 @@ lintian --fail-on error "$deb" > "$T/lintian.log" 2>&1 && ok "lintian: no error 
 dpkg-deb -c "$deb" > "$T/contents"
 for f in ./usr/sbin/certgate-milter ./usr/sbin/certgate-issuer ./usr/sbin/certgate ./etc/certgate/certgate.conf \
 	./lib/systemd/system/certgate-milter.service ./lib/systemd/system/certgate-issuer.service \
+	./lib/systemd/system/certgate-perspective.service ./usr/share/doc/certgate/examples/certgate-perspective.default \
+	./usr/sbin/certgate-perspective ./usr/share/man/man8/certgate-perspective.8.gz \
 	./usr/share/man/man8/certgate.8.gz ./usr/share/man/man5/certgate.conf.5.gz \
 	./usr/share/doc/certgate/examples/certgate-stats.timer; do
 	grep -q " $f\$" "$T/contents" || bad "the package lacks $f"
@@ -59,6 +61,11 @@ echo "ca dir: $(stat -c '%U:%G %a' /etc/certgate/ca)"
 running && echo "a daemon runs" || echo "no daemon runs"
 certgate-milter -n -c /etc/certgate/certgate.conf && echo "milter -n: ok"
 certgate-issuer -n -c /etc/certgate/certgate.conf && echo "issuer -n: ok"
+# The units as systemd reads them (directives, the programs they run); no
+# systemd runs here to start them.
+systemd-analyze verify --man=no /lib/systemd/system/certgate-milter.service /lib/systemd/system/certgate-issuer.service \
+	/lib/systemd/system/certgate-perspective.service > /tmp/verify.log 2>&1 && [ ! -s /tmp/verify.log ] &&
+	echo "units: ok" || { echo "units:"; cat /tmp/verify.log; }
 dpkg --purge certgate > /tmp/purge.log 2>&1 && echo "purged" || { echo "purge failed"; cat /tmp/purge.log; }
 echo "after purge: $(dpkg-query -W -f='${Status}' certgate 2>&1 | head -1)"
 [ -e /var/lib/certgate ] && echo "left: /var/lib/certgate" || true
@@ -77,6 +84,7 @@ line "milter not enabled" "the daemons are not enabled"
 line "no daemon runs" "nothing started before certgate ca init"
 line "milter -n: ok" "certgate-milter -n passes on the installed sample configuration"
 line "issuer -n: ok" "certgate-issuer -n passes on it"
+line "units: ok" "systemd-analyze verify: the milter's, the issuer's and the perspective's units"
 line "purged" "dpkg --purge"
 printf '%s\n' "$out" | grep -q "^left: " && bad "purge left: $(printf '%s\n' "$out" | grep '^left: ')" || ok "nothing of certgate left in /etc or /var/lib"
 after=$(printf '%s\n' "$out" | sed -n '/^== upper:/,$p' | grep -v '^== upper:' || true)
