@@ -36,9 +36,12 @@ status_json(const CgReplStatus *st, gint64 now, GString *out)
 
 		g_string_append(out, i ? ", {\"address\": " : "{\"address\": ");
 		ctl_json_str(out, s->address);
-		g_string_append_printf(out, ", \"this\": %s, \"connected\": %s, \"master\": %s}",
+		g_string_append_printf(out,
+		                       ", \"this\": %s, \"connected\": %s, \"master\": %s, "
+		                       "\"configured\": %s}",
 		                       s->local ? "true" : "false", s->connected ? "true" : "false",
-		                       s->master ? "true" : "false");
+		                       s->master ? "true" : "false",
+		                       s->stranger ? "false" : "true");
 	}
 	g_string_append(out, "]}\n");
 }
@@ -65,10 +68,12 @@ status_text(const CgReplStatus *st, gint64 now, GString *out)
 	for (i = 0; i < st->sites->len; i++) {
 		const CgReplSite *s = &g_array_index(st->sites, CgReplSite, i);
 
-		g_string_append_printf(out, "site %-22s %s%s\n", s->address,
-		                       s->local ? "this site" : s->connected ? "connected"
-		                                                             : "NOT CONNECTED",
-		                       s->master ? ", master" : "");
+		g_string_append_printf(out, "site %-22s %s%s%s\n", s->address,
+		                       s->local       ? "this site"
+		                       : s->connected ? "connected"
+		                                      : "NOT CONNECTED",
+		                       s->master ? ", master" : "",
+		                       s->stranger ? ", NOT NAMED IN ReplicationPeer HERE" : "");
 	}
 }
 

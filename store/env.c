@@ -892,6 +892,7 @@ cg_store_close(CgStore *s)
 	}
 	g_atomic_pointer_compare_and_exchange(&cg_repl_store, s, NULL);
 	g_free(s->repl_local);
+	g_strfreev(s->repl_peers);
 	g_free(s->repl_published);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);

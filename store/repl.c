@@ -217,6 +217,7 @@ cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process)
 	s->replicated = TRUE;
 	s->repl_process = process;
 	s->repl_local = g_strdup(repl->local);
+	s->repl_peers = g_strdupv((char **)repl->peers);
 	/* Only at the group's first start: a creator that restarts with its
 	 * flag would make itself master beside the one elected meanwhile. */
 	{
@@ -400,6 +401,20 @@ connection_made(int eid)
 	g_mutex_unlock(&told_lock);
 }
 
+/* Whether address is this site or one of its ReplicationPeer lines. */
+static gboolean
+configured(CgStore *s, const char *address)
+{
+	char **p;
+
+	if (s->repl_local != NULL && g_ascii_strcasecmp(address, s->repl_local) == 0)
+		return TRUE;
+	for (p = s->repl_peers; p != NULL && *p != NULL; p++)
+		if (g_ascii_strcasecmp(address, *p) == 0)
+			return TRUE;
+	return FALSE;
+}
+
 void
 cg_repl_event(CgStore *s, u_int32_t event, void *info)
 {
@@ -454,6 +469,24 @@ cg_repl_event(CgStore *s, u_int32_t event, void *info)
 		          "far behind); it is not overwritten. To set it up again, move DbHome "
 		          "aside and start with an empty one");
 		break;
+	case DB_EVENT_REP_SITE_ADDED: {
+		/* Berkeley DB lets any site that reaches the port join (the
+		 * link has no authentication: certgate.conf(5), REPLICATION);
+		 * one that is not named here is told of loudly. */
+		const int *eid = info;
+		g_autofree char *site = eid != NULL ? site_of(s, *eid) : NULL;
+
+		if (site != NULL && !configured(s, site))
+			g_message("replication: site %s joined the group and is not named in "
+			          "ReplicationPeer here: if it is not one of the CA's, remove it "
+			          "(certgate repl remove %s) and keep the replication port from "
+			          "whoever reached it",
+			          site, site);
+		else
+			g_message("replication: site %s joined the group",
+			          site ? site : "(unknown)");
+		break;
+	}
 	case DB_EVENT_REP_LOCAL_SITE_REMOVED:
 		g_message("replication: this site was removed from the group");
 		break;
@@ -583,6 +616,7 @@ cg_store_repl_status(CgStore *s, CgReplStatus *out, GError **error)
 			CgReplSite site = {0};
 
 			site.address = site_address(list[i].host, list[i].port);
+			site.stranger = !configured(s, site.address);
 			/* A command sees the listener's connections; the listener
 			 * its own. */
 			site.connected = s->repl_listener ? list[i].status == DB_REPMGR_CONNECTED

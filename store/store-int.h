@@ -58,6 +58,7 @@ struct CgStore {
 	/* replication (repl.c) */
 	gboolean replicated;
 	char *repl_local;
+	char **repl_peers; /* ReplicationPeer: the sites this one knows of */
 	gboolean repl_create_group;
 	gboolean repl_process; /* CG_STORE_REPLICATE */
 	gboolean repl_listener; /* this process holds the site's connections */

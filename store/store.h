@@ -93,6 +93,7 @@ gboolean cg_store_repl_beat(CgStore *s, gint64 now, GError **error);
 typedef struct {
 	char *address; /* HOST:PORT */
 	gboolean local, connected, master;
+	gboolean stranger; /* not named in this site's configuration */
 } CgReplSite;
 
 typedef struct {

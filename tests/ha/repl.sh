@@ -208,6 +208,16 @@ cmp -s "$T/b.before" "$T/b.after" && ok "ours are unchanged" || bad "our records
 X=127.0.0.1:$((BASE + 3))
 cgb repl status | grep -q "^site $X " && ok "the mistaken site $X is listed as a member" ||
 	bad "$X is not listed: $(cgb repl status | grep '^site' | tr '\n' ';')"
+# Named in no site's configuration: marked so in repl status, and the
+# sites' daemons say so in their logs (the link has no authentication: a
+# site that is not the CA's can only be told of, and removed).
+cgb repl status | grep -q "^site $X .*, NOT NAMED IN ReplicationPeer HERE$" &&
+	cgb --json repl status | grep -q "\"address\": \"$X\", [^}]*\"configured\": false" &&
+	! cgb repl status | grep "^site " | grep -v "^site $X " | grep -q "NOT NAMED" &&
+	ok "repl status marks $X, and only it, as named in no ReplicationPeer here" ||
+	bad "repl status: $(cgb repl status | grep '^site' | tr '\n' ';')"
+grep -q "replication: site $X joined the group and is not named in ReplicationPeer here" "$T/a.log" "$T/b.log" &&
+	ok "the sites' logs tell of the site that is not theirs" || bad "no log line tells of $X"
 out=$(cga repl remove "$X" 2>&1) && ok "repl remove: $out" || bad "repl remove: $out"
 i=0
 while cgb repl status | grep -q "^site $X " && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
