@@ -23,6 +23,33 @@ static volatile gint log_level = LOG_INFO;
 static const char *log_ident = "certgate";
 static GMutex log_lock;
 
+/* GLib's messages (the store's: Berkeley DB's errors, replication events,
+ * the watchdog; a library's warnings) go where certgate's own lines go, in
+ * the same form and under the same LogLevel, made safe like any text. GLib's own handler wrote them
+ * to stderr, which a detached daemon has on /dev/null. */
+static void
+glib_to_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+{
+	int prio = (level & G_LOG_LEVEL_ERROR)      ? LOG_ERR
+	           : (level & G_LOG_LEVEL_CRITICAL) ? LOG_CRIT
+	           : (level & G_LOG_LEVEL_WARNING)  ? LOG_WARNING
+	           : (level & G_LOG_LEVEL_MESSAGE)  ? LOG_NOTICE
+	           : (level & G_LOG_LEVEL_INFO)     ? LOG_INFO
+	                                            : LOG_DEBUG;
+
+	g_autofree char *safe = NULL;
+
+	(void)data;
+	if (!cg_log_enabled(prio))
+		return;
+	/* A library's message may quote what it parsed (mail, for GMime). */
+	safe = cg_text_safe(message, -1, 2000);
+	if (domain != NULL)
+		cg_log(prio, "%s: %s", domain, safe);
+	else
+		cg_log(prio, "%s", safe);
+}
+
 void
 cg_log_open(const char *ident, int facility, int level, gboolean to_stderr)
 {
@@ -31,6 +58,7 @@ cg_log_open(const char *ident, int facility, int level, gboolean to_stderr)
 	g_atomic_int_set(&log_level, level);
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+	g_log_set_default_handler(glib_to_log, NULL);
 }
 
 void

@@ -3,7 +3,9 @@
  *
  *   cg_log_open(), cg_log()       syslog (or stderr in the foreground), with
  *                                 a level threshold; untrusted text must be
- *                                 made safe (cg_text_safe) by the caller
+ *                                 made safe (cg_text_safe) by the caller.
+ *                                 GLib's messages (g_message: the store's)
+ *                                 are logged the same way from then on
  *   cg_daemon_detach()            fork into the background, new session
  *   cg_daemon_drop_privileges()   setgroups/setgid/setuid to "user[:group]";
  *                                 refuses to go on as root

@@ -3,8 +3,12 @@
  */
 #include "testutil.h"
 #include "common.h"
+#include "daemon.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <syslog.h>
+#include <unistd.h>
 
 static void
 test_text_safe(void **state)
@@ -278,16 +282,50 @@ test_time(void **state)
 	assert_string_equal(t, "2026-11-21T19:53:00Z");
 }
 
+/* GLib's messages (the store logs with g_message) reach certgate's log in
+ * its form and under its level, not GLib's stderr (a detached daemon's
+ * /dev/null). */
+static void
+test_glib_logged(void **state)
+{
+	char path[] = "/tmp/cg-log-XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	g_autofree char *out = NULL, *notice = NULL, *warning = NULL;
+
+	(void)state;
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	assert_int_equal(dup2(fd, 2), 2);
+	cg_log_open("cg-test", LOG_DAEMON, LOG_INFO, TRUE);
+	g_message("replication: a line of the store's");
+	g_log("GMime", G_LOG_LEVEL_WARNING, "a library's warning\r\nForged: line");
+	g_log(NULL, G_LOG_LEVEL_DEBUG, "below the level");
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	g_log_set_default_handler(g_log_default_handler, NULL);
+	close(saved);
+	close(fd);
+	assert_true(g_file_get_contents(path, &out, NULL, NULL));
+	unlink(path);
+	notice = g_strdup_printf("Z cg-test[%d]: notice: replication: a line of the store's\n",
+	                         (int)getpid());
+	warning = g_strdup_printf(
+	    "Z cg-test[%d]: warning: GMime: a library's warning??Forged: line\n", (int)getpid());
+	assert_non_null(strstr(out, notice));
+	assert_non_null(strstr(out, warning));
+	assert_null(strstr(out, "below the level"));
+	assert_null(strstr(out, "Message"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_text_safe), cmocka_unit_test(test_text_clean),
-	    cmocka_unit_test(test_host_port),
-	    cmocka_unit_test(test_domain),    cmocka_unit_test(test_addr),
-	    cmocka_unit_test(test_confusables),
+	    cmocka_unit_test(test_host_port), cmocka_unit_test(test_domain),
+	    cmocka_unit_test(test_addr),      cmocka_unit_test(test_confusables),
 	    cmocka_unit_test(test_encodings), cmocka_unit_test(test_random),
-	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_time),      cmocka_unit_test(test_glib_logged),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
