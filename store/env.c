@@ -151,7 +151,7 @@ on_db_error(const DB_ENV *env, const char *prefix, const char *msg)
 {
 	(void)env;
 	(void)prefix;
-	g_message("berkeley db: %s", msg);
+	g_warning("berkeley db: %s", msg);
 }
 
 static volatile gint panicked;
@@ -198,7 +198,7 @@ cg_store_failchk(CgStore *s)
 	if (rc == DB_RUNRECOVERY)
 		g_atomic_int_set(&panicked, 1);
 	if (rc != 0 && rc != EBUSY)
-		g_message("berkeley db failchk: %s", db_strerror(rc));
+		g_warning("berkeley db failchk: %s", db_strerror(rc));
 }
 
 /* The watchdog: its own thread, which never calls Berkeley DB. A process
@@ -239,17 +239,19 @@ watchdog(gpointer data)
 			panic_since = now;
 		busy = g_atomic_int_get(&s->maint_busy);
 		if (panic_since != 0 && now - panic_since >= PANIC_GRACE_S) {
-			g_message("berkeley db: the environment needs recovery and this process did "
-			          "not stop within %d s (a thread waits on a lock a dead process "
-			          "held); exiting so that the next start recovers",
-			          PANIC_GRACE_S);
+			g_warning(
+			    "berkeley db: the environment needs recovery and this process did "
+			    "not stop within %d s (a thread waits on a lock a dead process "
+			    "held); exiting so that the next start recovers",
+			    PANIC_GRACE_S);
 			_exit(75); /* EX_TEMPFAIL */
 		}
 		if (busy != 0 && now - busy >= STUCK_LIMIT_S) {
-			g_message("berkeley db: %s has waited %d s in the library (a process "
+			g_warning("berkeley db: %s has waited %d s in the library (a process "
 			          "died holding one of the environment's mutexes); exiting so "
 			          "that the next start recovers",
-			          s->maint != NULL ? "the maintenance thread" : "opening the environment",
+			          s->maint != NULL ? "the maintenance thread"
+			                           : "opening the environment",
 			          now - busy);
 			_exit(75); /* EX_TEMPFAIL */
 		}
@@ -429,7 +431,7 @@ reserve_regions(const char *db_home, GError **error)
 				static gsize told;
 
 				if (g_once_init_enter(&told)) {
-					g_message("%s: the file system cannot reserve the regions' "
+					g_warning("%s: the file system cannot reserve the regions' "
 					          "growth: a full disk can crash certgate as the "
 					          "cache grows",
 					          db_home);

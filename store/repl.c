@@ -144,7 +144,7 @@ cg_repl_publish(CgStore *s)
 	if (!g_file_set_contents(path, out->str, (gssize)out->len, &err)) {
 		/* The site's other processes then take it for one without a
 		 * replication process: they defer gateway mail. */
-		g_message("replication: %s", err->message);
+		g_warning("replication: %s", err->message);
 		return;
 	}
 	(void)chmod(path, 0644);
@@ -428,15 +428,15 @@ cg_repl_event(CgStore *s, u_int32_t event, void *info)
 		g_autofree char *peer = e != NULL ? site_of(s, e->eid) : NULL;
 
 		if (e != NULL && tell_connection(e->eid))
-			g_message("replication: cannot reach peer %s: %s", peer ? peer : "(unknown)",
-			          db_strerror(e->error));
+			g_warning("replication: cannot reach peer %s: %s",
+			          peer ? peer : "(unknown)", db_strerror(e->error));
 		return;
 	}
 	case DB_EVENT_REP_CONNECT_BROKEN: {
 		const DB_REPMGR_CONN_ERR *e = info;
 		g_autofree char *peer = e != NULL ? site_of(s, e->eid) : NULL;
 
-		g_message("replication: connection to %s lost", peer ? peer : "a peer");
+		g_warning("replication: connection to %s lost", peer ? peer : "a peer");
 		break;
 	}
 	case DB_EVENT_REP_CONNECT_ESTD: {
@@ -461,10 +461,10 @@ cg_repl_event(CgStore *s, u_int32_t event, void *info)
 		g_message("replication: a new master was elected");
 		break;
 	case DB_EVENT_REP_DUPMASTER:
-		g_message("replication: two masters met; this site steps down");
+		g_warning("replication: two masters met; this site steps down");
 		break;
 	case DB_EVENT_REP_JOIN_FAILURE:
-		g_message("replication: this site could not join the group: its database does "
+		g_warning("replication: this site could not join the group: its database does "
 		          "not continue the master's (a peer of another CA, or this site fell too "
 		          "far behind); it is not overwritten. To set it up again, move DbHome "
 		          "aside and start with an empty one");
@@ -477,7 +477,7 @@ cg_repl_event(CgStore *s, u_int32_t event, void *info)
 		g_autofree char *site = eid != NULL ? site_of(s, *eid) : NULL;
 
 		if (site != NULL && !configured(s, site))
-			g_message("replication: site %s joined the group and is not named in "
+			g_warning("replication: site %s joined the group and is not named in "
 			          "ReplicationPeer here: if it is not one of the CA's, remove it "
 			          "(certgate repl remove %s) and keep the replication port from "
 			          "whoever reached it",
@@ -488,10 +488,10 @@ cg_repl_event(CgStore *s, u_int32_t event, void *info)
 		break;
 	}
 	case DB_EVENT_REP_LOCAL_SITE_REMOVED:
-		g_message("replication: this site was removed from the group");
+		g_warning("replication: this site was removed from the group");
 		break;
 	case DB_EVENT_REP_ELECTION_FAILED:
-		g_message("replication: an election found no master (not enough sites)");
+		g_warning("replication: an election found no master (not enough sites)");
 		break;
 	default:
 		return;
