@@ -5,6 +5,7 @@
 #include "common.h"
 #include "daemon.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -288,8 +289,9 @@ test_time(void **state)
 static void
 test_glib_logged(void **state)
 {
-	char path[] = "/tmp/cg-log-XXXXXX";
-	int fd = mkstemp(path), saved = dup(2);
+	g_autofree char *dir = cg_test_tmpdir("log");
+	g_autofree char *path = g_build_filename(dir, "stderr", NULL);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), saved = dup(2);
 	g_autofree char *out = NULL, *notice = NULL, *warning = NULL;
 
 	(void)state;
@@ -307,6 +309,7 @@ test_glib_logged(void **state)
 	close(fd);
 	assert_true(g_file_get_contents(path, &out, NULL, NULL));
 	unlink(path);
+	rmdir(dir);
 	notice = g_strdup_printf("Z cg-test[%d]: notice: replication: a line of the store's\n",
 	                         (int)getpid());
 	warning = g_strdup_printf(
