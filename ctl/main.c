@@ -104,6 +104,24 @@ help_asked(int argc, char **argv)
 	return FALSE;
 }
 
+/* GLib's messages (the store's: Berkeley DB's errors, a schema upgrade,
+ * replication events) as the command's own lines on stderr: "certgate:
+ * TEXT", "certgate: warning: TEXT"; info and debug are not shown. */
+static void
+glib_to_stderr(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+{
+	g_autofree char *safe = NULL;
+
+	(void)domain;
+	(void)data;
+	if (!(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING |
+	               G_LOG_LEVEL_MESSAGE)))
+		return;
+	safe = cg_text_safe(message, -1, 2000);
+	fprintf(stderr, "certgate: %s%s\n", (level & G_LOG_LEVEL_MESSAGE) ? "" : "warning: ",
+	        safe);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -113,6 +131,7 @@ main(int argc, char **argv)
 	int i = 1, used = 0, status;
 
 	setlocale(LC_ALL, "");
+	g_log_set_default_handler(glib_to_stderr, NULL);
 	/* Files it creates in the shared database (new log files, say) must stay
 	 * writable by the daemons' group. */
 	umask(007);
