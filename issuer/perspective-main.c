@@ -18,7 +18,10 @@
  * each its --timeout from accept to answer (the main thread shuts down
  * those past it: a client that trickles bytes cannot hold a thread). A
  * stop (SIGTERM, SIGINT) accepts nothing more and answers the queries at
- * work. The protocol is in perspective.c.
+ * work. SIGHUP reads the certificates, the key and the pinned certificate
+ * again (a renewal): connections accepted from then on use them, those at
+ * work keep what they began with; files that cannot be used leave the ones
+ * before in use. The protocol is in perspective.c.
  * Never: answers anyone else; keeps state between queries (but
  * libunbound's cache); exits because a thread or descriptor could not be
  * had.
@@ -47,7 +50,14 @@
 #define STOP_GRACE_S 5 /* at a stop, past the last query's time */
 #define TELL_EVERY_S 60
 
+/* What --cert, --key, --client-ca and --client-cert name. */
 typedef struct {
+	const char *cert, *key, *client_ca, *client_cert;
+} Files;
+
+typedef struct {
+	/* Made from the files at the start and at each SIGHUP, by the main
+	 * thread alone (which reads them for each connection it accepts). */
 	SSL_CTX *ctx;
 	X509 *pinned;
 	CgConf conf; /* dnssec_trust_anchor only */
@@ -63,6 +73,8 @@ typedef struct {
 typedef struct {
 	Server *srv;
 	int fd;
+	SSL *ssl;        /* from the context of its accept */
+	X509 *pinned;    /* the gateway's certificate then (a reference) */
 	char addr[64];   /* for the log */
 	guint8 from[9];  /* 4 and an IPv4 address, or 6 and an IPv6 /64 */
 	gint64 deadline; /* monotonic */
@@ -102,6 +114,12 @@ conn_end(Conn *c)
 	g_ptr_array_remove_fast(srv->conns, c);
 	g_cond_broadcast(&srv->done);
 	g_mutex_unlock(&srv->lock);
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		ERR_clear_error();
+	}
+	X509_free(c->pinned);
 	close(c->fd);
 	g_free(c);
 }
@@ -110,17 +128,16 @@ static gpointer
 serve(gpointer data)
 {
 	Conn *c = data;
-	SSL *ssl = SSL_new(c->srv->ctx);
+	SSL *ssl = c->ssl;
 	X509 *peer = NULL;
 	char q[MAX_QUERY + 1];
 	char name[MAX_QUERY + 1];
 	int n = 0, type = 0, k;
 
-	SSL_set_fd(ssl, c->fd);
 	if (SSL_accept(ssl) != 1)
 		goto out;
 	peer = SSL_get1_peer_certificate(ssl);
-	if (peer == NULL || X509_cmp(peer, c->srv->pinned) != 0) {
+	if (peer == NULL || X509_cmp(peer, c->pinned) != 0) {
 		g_autofree char *who = peer ? cg_x509_name_text(X509_get_subject_name(peer)) : NULL;
 
 		fprintf(stderr,
@@ -170,9 +187,6 @@ serve(gpointer data)
 	}
 out:
 	X509_free(peer);
-	SSL_shutdown(ssl);
-	SSL_free(ssl);
-	ERR_clear_error();
 	conn_end(c);
 	return NULL;
 }
@@ -305,6 +319,15 @@ accept_one(Server *srv, int lfd, Refused refused[N_LIMITS])
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if ((c->ssl = SSL_new(srv->ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+		fprintf(stderr, "certgate-perspective: a connection from %s refused: no TLS\n",
+		        c->addr);
+		ERR_clear_error();
+		conn_end(c);
+		return;
+	}
+	X509_up_ref(srv->pinned);
+	c->pinned = srv->pinned;
 	if ((t = g_thread_try_new("query", serve, c, &err)) == NULL) {
 		fprintf(stderr, "certgate-perspective: a connection from %s refused: %s\n", c->addr,
 		        err->message);
@@ -354,6 +377,36 @@ read_cert(const char *path)
 	if (f != NULL)
 		fclose(f);
 	return x;
+}
+
+/* The TLS context and the pinned certificate made from the files into
+ * srv, replacing those before (connections at work hold references to
+ * theirs). -> FALSE, srv unchanged, when the files cannot be used. */
+static gboolean
+load_files(Server *srv, const Files *f)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	X509 *pinned = read_cert(f->client_cert);
+
+	if (ctx == NULL || pinned == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, f->client_ca, NULL) != 1) {
+		SSL_CTX_free(ctx);
+		X509_free(pinned);
+		ERR_clear_error();
+		return FALSE;
+	}
+	/* The gateway's certificate is an S/MIME one (no clientAuth): any
+	 * purpose, but only that certificate (pinned). */
+	X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(ctx), X509_PURPOSE_ANY);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_free(srv->ctx);
+	X509_free(srv->pinned);
+	srv->ctx = ctx;
+	srv->pinned = pinned;
+	return TRUE;
 }
 
 static int
@@ -409,6 +462,7 @@ main(int argc, char **argv)
 	    g_option_context_new("- a remote DNS perspective for certgate");
 	g_autoptr(GError) err = NULL;
 	Server srv = {0};
+	Files files;
 	Refused refused[N_LIMITS] = {{0, 0}};
 	sigset_t stops;
 	int lfd, sfd;
@@ -429,11 +483,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/* A stop is read from a descriptor by the main loop; every thread,
-	 * made later, inherits the mask. */
+	/* A stop or a reload is read from a descriptor by the main loop;
+	 * every thread, made later, inherits the mask. */
 	sigemptyset(&stops);
 	sigaddset(&stops, SIGTERM);
 	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGHUP);
 	if (pthread_sigmask(SIG_BLOCK, &stops, NULL) != 0 ||
 	    (sfd = signalfd(-1, &stops, SFD_CLOEXEC)) < 0) {
 		fprintf(stderr, "certgate-perspective: signals: %s\n", g_strerror(errno));
@@ -446,21 +501,12 @@ main(int argc, char **argv)
 	srv.max_per_address = (guint)max_per_address;
 	srv.timeout_us = (gint64)timeout_s * G_USEC_PER_SEC;
 	srv.conf.dnssec_trust_anchor = anchor ? anchor : (char *)"/usr/share/dns/root.key";
-	srv.ctx = SSL_CTX_new(TLS_server_method());
-	srv.pinned = read_cert(client_cert);
-	if (srv.ctx == NULL || srv.pinned == NULL ||
-	    !SSL_CTX_set_min_proto_version(srv.ctx, TLS1_3_VERSION) ||
-	    SSL_CTX_use_certificate_chain_file(srv.ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(srv.ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(srv.ctx, client_ca, NULL) != 1) {
+	files = (Files){cert, key, client_ca, client_cert};
+	if (!load_files(&srv, &files)) {
 		fprintf(stderr,
 		        "certgate-perspective: the certificates or the key cannot be used\n");
 		return 1;
 	}
-	/* The gateway's certificate is an S/MIME one (no clientAuth): any
-	 * purpose, but only that certificate (pinned above). */
-	X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(srv.ctx), X509_PURPOSE_ANY);
-	SSL_CTX_set_verify(srv.ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	if ((lfd = listen_on(listen_at)) < 0) {
 		fprintf(stderr, "certgate-perspective: cannot listen on %s: %s\n", listen_at,
 		        g_strerror(errno));
@@ -476,8 +522,21 @@ main(int argc, char **argv)
 			fprintf(stderr, "certgate-perspective: poll: %s\n", g_strerror(errno));
 			return 1;
 		}
-		if (p[1].revents & POLLIN)
-			break;
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+				continue;
+			if (si.ssi_signo != SIGHUP)
+				break;
+			fprintf(stderr,
+			        load_files(&srv, &files)
+			            ? "certgate-perspective: reloaded the certificates and "
+			              "the key\n"
+			            : "certgate-perspective: reload: the certificates or the "
+			              "key cannot be used; those before stay in use\n");
+			continue;
+		}
 		if (p[0].revents & POLLIN)
 			accept_one(&srv, lfd, refused);
 	}

@@ -9,8 +9,8 @@
 # it); a perspective down beyond the quorum defers; a client that is not
 # the gateway gets no answer. A perspective under load from another
 # address (connections that say nothing, or trickle) keeps its threads
-# bounded, cuts what overstays and still answers the gateway; a stop
-# answers the query at work.
+# bounded, cuts what overstays and still answers the gateway; a reload
+# pins a renewed gateway certificate; a stop answers the query at work.
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -298,6 +298,41 @@ stranger '
 ' $P4 > "$T/trickle.out" 2>&1
 between "ended after " 2.5 4.5 < "$T/trickle.out" && grep -q "a connection from 10.251.0.5 took more than 3 s: cut" "$T/perspective-p4.log" &&
 	ok "a connection that trickles bytes is cut at its time" || bad "trickle: $(cat "$T/trickle.out")"
+
+# A reload (SIGHUP) reads the files again and the daemon goes on: a pinned
+# certificate that changed (a renewal of the gateway's) applies to the next
+# connection; files that cannot be used leave those before in use.
+# asks_p4 CERT KEY: a query to P4 with that client certificate
+asks_p4() {
+	printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P4 -quiet \
+		-cert "$1" -key "$2" -CAfile "$P/ca.pem" 2>&1 || true
+}
+# hup N: SIGHUP to P4, then up to 5 s for its Nth line about a reload
+hup() {
+	kill -HUP $p4
+	i=0
+	while [ "$(grep -c 'reload' "$T/perspective-p4.log")" -lt "$1" ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+cp "$P/s.pem" "$T/ca/gateway.pem"
+hup 1
+a1=$(asks_p4 "$T/gateway.pem.saved" "$T/gateway.key.saved")
+a2=$(asks_p4 "$P/s.pem" "$P/s.key")
+kill -0 $p4 && grep -q "reloaded the certificates and the key" "$T/perspective-p4.log" &&
+	! echo "$a1" | grep -q "^answer" && echo "$a2" | grep -q "^answer off 1" &&
+	grep -q "refused a client that is not the gateway (" "$T/perspective-p4.log" &&
+	ok "a reload pins the gateway's new certificate; the old one is refused" ||
+	bad "reload: $a1; $a2; $(tail -3 "$T/perspective-p4.log")"
+echo "not a certificate" > "$T/ca/gateway.pem"
+hup 2
+a3=$(asks_p4 "$P/s.pem" "$P/s.key")
+kill -0 $p4 && grep -q "reload: the certificates or the key cannot be used; those before stay in use" "$T/perspective-p4.log" &&
+	echo "$a3" | grep -q "^answer off 1" &&
+	ok "a reload with a file that cannot be used keeps those before" || bad "bad reload: $a3; $(tail -3 "$T/perspective-p4.log")"
+cp "$T/gateway.pem.saved" "$T/ca/gateway.pem"
+hup 3
 
 # A stop while the gateway's query is at work: answered, then the process
 # ends by itself.
