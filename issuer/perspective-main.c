@@ -18,7 +18,7 @@
  * each its --timeout from accept to answer (the main thread shuts down
  * those past it: a client that trickles bytes cannot hold a thread). A
  * stop (SIGTERM, SIGINT) accepts nothing more and answers the queries at
- * work. SIGHUP reads the certificates, the key and the pinned certificate
+ * work. SIGUSR1 or SIGHUP reads the certificates, the key and the pinned certificate
  * again (a renewal): connections accepted from then on use them, those at
  * work keep what they began with; files that cannot be used leave the ones
  * before in use. The protocol is in perspective.c.
@@ -489,6 +489,7 @@ main(int argc, char **argv)
 	sigaddset(&stops, SIGTERM);
 	sigaddset(&stops, SIGINT);
 	sigaddset(&stops, SIGHUP);
+	sigaddset(&stops, SIGUSR1);
 	if (pthread_sigmask(SIG_BLOCK, &stops, NULL) != 0 ||
 	    (sfd = signalfd(-1, &stops, SFD_CLOEXEC)) < 0) {
 		fprintf(stderr, "certgate-perspective: signals: %s\n", g_strerror(errno));
@@ -527,7 +528,7 @@ main(int argc, char **argv)
 
 			if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 				continue;
-			if (si.ssi_signo != SIGHUP)
+			if (si.ssi_signo != SIGHUP && si.ssi_signo != SIGUSR1)
 				break;
 			fprintf(stderr,
 			        load_files(&srv, &files)

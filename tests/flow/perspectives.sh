@@ -299,7 +299,7 @@ stranger '
 between "ended after " 2.5 4.5 < "$T/trickle.out" && grep -q "a connection from 10.251.0.5 took more than 3 s: cut" "$T/perspective-p4.log" &&
 	ok "a connection that trickles bytes is cut at its time" || bad "trickle: $(cat "$T/trickle.out")"
 
-# A reload (SIGHUP) reads the files again and the daemon goes on: a pinned
+# A reload (SIGUSR1 or SIGHUP) reads the files again and the daemon goes on: a pinned
 # certificate that changed (a renewal of the gateway's) applies to the next
 # connection; files that cannot be used leave those before in use.
 # asks_p4 CERT KEY: a query to P4 with that client certificate
@@ -307,9 +307,9 @@ asks_p4() {
 	printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P4 -quiet \
 		-cert "$1" -key "$2" -CAfile "$P/ca.pem" 2>&1 || true
 }
-# hup N: SIGHUP to P4, then up to 5 s for its Nth line about a reload
+# hup N SIGNAL: SIGNAL to P4, then up to 5 s for its Nth line about a reload
 hup() {
-	kill -HUP $p4
+	kill -"$2" $p4
 	i=0
 	while [ "$(grep -c 'reload' "$T/perspective-p4.log")" -lt "$1" ] && [ $i -lt 50 ]; do
 		sleep 0.1
@@ -317,7 +317,7 @@ hup() {
 	done
 }
 cp "$P/s.pem" "$T/ca/gateway.pem"
-hup 1
+hup 1 HUP
 a1=$(asks_p4 "$T/gateway.pem.saved" "$T/gateway.key.saved")
 a2=$(asks_p4 "$P/s.pem" "$P/s.key")
 kill -0 $p4 && grep -q "reloaded the certificates and the key" "$T/perspective-p4.log" &&
@@ -326,13 +326,13 @@ kill -0 $p4 && grep -q "reloaded the certificates and the key" "$T/perspective-p
 	ok "a reload pins the gateway's new certificate; the old one is refused" ||
 	bad "reload: $a1; $a2; $(tail -3 "$T/perspective-p4.log")"
 echo "not a certificate" > "$T/ca/gateway.pem"
-hup 2
+hup 2 USR1
 a3=$(asks_p4 "$P/s.pem" "$P/s.key")
 kill -0 $p4 && grep -q "reload: the certificates or the key cannot be used; those before stay in use" "$T/perspective-p4.log" &&
 	echo "$a3" | grep -q "^answer off 1" &&
 	ok "a reload with a file that cannot be used keeps those before" || bad "bad reload: $a3; $(tail -3 "$T/perspective-p4.log")"
 cp "$T/gateway.pem.saved" "$T/ca/gateway.pem"
-hup 3
+hup 3 HUP
 
 # A stop while the gateway's query is at work: answered, then the process
 # ends by itself.
