@@ -22,7 +22,7 @@ for f in ./usr/sbin/certgate-milter ./usr/sbin/certgate-issuer ./usr/sbin/certga
 	./lib/systemd/system/certgate-perspective.service ./usr/share/doc/certgate/examples/certgate-perspective.default \
 	./usr/sbin/certgate-perspective ./usr/share/man/man8/certgate-perspective.8.gz \
 	./usr/share/man/man8/certgate.8.gz ./usr/share/man/man5/certgate.conf.5.gz \
-	./usr/share/doc/certgate/examples/certgate-stats.timer; do
+	./usr/share/doc/certgate/examples/certgate-stats.timer ./usr/share/doc/certgate/examples/stunnel-replication.conf; do
 	grep -q " $f\$" "$T/contents" || bad "the package lacks $f"
 done
 ok "binaries, sample configuration, units, man pages and examples in it"
