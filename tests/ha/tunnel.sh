@@ -64,6 +64,7 @@ cert() {
 	printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$3" > "$R/$1.ext"
 	openssl x509 -req -in "$R/$1.csr" -CA "$R/$2-ca.pem" -CAkey "$R/$2-ca.key" -CAcreateserial \
 		-days 30 -extfile "$R/$1.ext" -out "$R/$1.pem" 2> /dev/null
+	chmod 600 "$R/$1.key"
 }
 cert a repl ca1.replication.example.net
 cert b repl ca2.replication.example.net
@@ -79,16 +80,25 @@ run_stunnel() {
 		i=$((i + 1))
 	done
 }
+# stunnel_user NAME: the user stunnel runs as in NAME's namespace
+stunnel_user() {
+	for p in $(ip netns pids "$NS$1"); do
+		[ "$(cat "/proc/$p/comm" 2> /dev/null)" = stunnel4 ] && ps -o user= -p "$p"
+	done
+}
 # a (ca1) runs the shipped example, its addresses and paths replaced, its
-# third site (ca3) left out, no user to drop to (the test's files are
-# root's); b (ca2) the same made by hand, naming a as ca1.
+# third site (ca3) left out; it drops to the user stunnel4 (its key stays
+# root's, mode 0600; the log is made for it). b (ca2) the same made by
+# hand, naming a as ca1.
 sed -e 's/192\.0\.2\.1:6100/10.252.0.1:7300/; s/192\.0\.2\.2:6100/10.252.0.2:7300/' \
 	-e 's/127\.0\.0\.1:6001/127.0.0.1:7200/; s/127\.0\.0\.1:6002/127.0.0.1:7201/' \
 	-e "s|/etc/certgate/replication/ca1\.|$R/a.|; s|/etc/certgate/replication/ca\.pem|$R/repl-ca.pem|" \
-	-e '/^setuid\|^setgid/d' -e "s|^pid =|output = $T/a-stunnel.log\\ndebug = info\\npid =|" \
+	-e "s|^pid =|output = $T/a-stunnel.log\\ndebug = info\\npid =|" \
 	"$CG_SRC/conf/stunnel-replication.conf" |
 	awk '/^\[replication-to-ca3\]/ { skip = 1 } /^\[/ && !/ca3/ { skip = 0 } !skip' |
 	sed 's/\\n/\n/g' > "$T/a-stunnel.conf"
+touch "$T/a-stunnel.log"
+chown stunnel4 "$T/a-stunnel.log"
 # stunnel_conf NAME IP PORT CA [PEER-ADDR PEER-IP PEER-HOST]: a site's
 # configuration by hand; PEER-HOST - : its certificate is not checked
 stunnel_conf() {
@@ -104,8 +114,10 @@ run_stunnel a
 run_stunnel b
 grep -q "Configuration successful" "$T/a-stunnel.log" && grep -q "Configuration successful" "$T/b-stunnel.log" &&
 	grep -q "^\[replication-to-ca2\]" "$T/a-stunnel.conf" && ! grep -q "^\[replication-to-ca3\]" "$T/a-stunnel.conf" &&
-	ok "stunnel runs on both sites (a on the shipped example)" ||
-	bad "stunnel: $(tail -n 3 "$T/a-stunnel.log" "$T/b-stunnel.log")"
+	grep -q "^setuid = stunnel4" "$T/a-stunnel.conf" && [ "$(stat -c %U:%a "$R/a.key")" = root:600 ] &&
+	[ "$(stunnel_user a)" = stunnel4 ] &&
+	ok "stunnel runs on both sites (a on the shipped example, as stunnel4)" ||
+	bad "stunnel (a as $(stunnel_user a)): $(tail -n 3 "$T/a-stunnel.log" "$T/b-stunnel.log")"
 
 site_seed a
 site a 100 "ReplicationCreateGroup yes" "ReplicationAckTimeout 3s"
