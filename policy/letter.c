@@ -144,9 +144,12 @@ add_admin(CgLetter *l, const char *v, guint line, GError **error)
 	g_auto(GStrv) parts = g_strsplit(v, ";", 2);
 	CgLetterAdmin *a;
 	guint i;
-	char *addr = cg_addr_normalise(g_strstrip(parts[0]), &err);
+	char *addr;
 
-	if (addr == NULL)
+	/* An empty value splits into no part at all. */
+	if (parts[0] == NULL || *g_strstrip(parts[0]) == '\0')
+		return fail(error, line, "Admin: no address");
+	if ((addr = cg_addr_normalise(parts[0], &err)) == NULL)
 		return fail(error, line, "Admin: %s", err->message);
 	a = g_new0(CgLetterAdmin, 1);
 	a->address = addr;

@@ -508,6 +508,44 @@ test_x509_read(void **state)
 	EVP_PKEY_free(other);
 }
 
+/* A key with an empty value ("Admin:" and nothing after it) is a clear
+ * error on its line, and nothing else: no library assertion on the way
+ * (GLib's criticals and warnings are made fatal here). */
+static void
+test_letter_empty_values(void **state)
+{
+	static const char *const keys[] = {"Request", "Organisation", "Registration",
+	                                   "Country", "State",        "Locality",
+	                                   "Contact", "Domain",       "Admin"};
+	GLogLevelFlags before =
+	    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+	gsize i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(keys); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *text = g_strdup_printf("Request: add-admin\n%s:\n", keys[i]);
+		g_autofree char *on_line = g_strdup_printf("letter line 2: %s", keys[i]);
+		g_autoptr(CgLetter) l = cg_letter_parse(text, &err);
+
+		assert_null(l);
+		assert_non_null(err);
+		if (i == 0) /* Request given twice */
+			continue;
+		if (!g_str_has_prefix(err->message, on_line))
+			fail_msg("%s: %s", keys[i], err->message);
+	}
+	{
+		g_autoptr(GError) err = NULL;
+		g_autoptr(CgLetter) l =
+		    cg_letter_parse("Request: add-admin\nAdmin: ;Sales\n", &err);
+
+		assert_null(l);
+		assert_string_equal(err->message, "letter line 2: Admin: no address");
+	}
+	g_log_set_always_fatal(before);
+}
+
 int
 main(void)
 {
@@ -517,7 +555,7 @@ main(void)
 	    cmocka_unit_test(test_postmaster_locals), cmocka_unit_test(test_token_subject),
 	    cmocka_unit_test(test_token_text),        cmocka_unit_test(test_reply_checks),
 	    cmocka_unit_test(test_reply_auth),        cmocka_unit_test(test_csv),
-	    cmocka_unit_test(test_x509_read),
+	    cmocka_unit_test(test_x509_read),         cmocka_unit_test(test_letter_empty_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
