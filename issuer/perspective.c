@@ -196,7 +196,9 @@ ask(SSL_CTX *c, const char *hostport, const char *name, int type, GPtrArray **rd
 	}
 	while (in->len < MAX_REPLY && (k = SSL_read(ssl, buf, sizeof(buf))) > 0)
 		g_string_append_len(in, buf, k);
-	lines = g_strsplit(in->str, "\n", -1);
+	/* Nothing at all (closed at once): one empty line, not an empty
+	 * vector, which g_strsplit gives for "". */
+	lines = g_strsplit(in->len > 0 ? in->str : "\n", "\n", -1);
 	if (g_str_has_prefix(lines[0], "answer ") && sscanf(lines[0], "answer %*s %u", &n) == 1 &&
 	    n <= 1000 && g_strv_length(lines) > n) {
 		*rdata = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);

@@ -136,6 +136,21 @@ echo "$out" | grep -q "not corroborated: 0 of 2 perspectives agree, 1 needed.*no
 	! $cg --json cert list | grep -q '"mailbox": *"d@example.org"' &&
 	ok "one perspective down and the other disagreeing: deferred" || bad "d@example.org: $out"
 
+# A perspective that completes the handshake and closes without a word
+# (killed at work, or cut at its time): no answer, said so, and nothing
+# else (no library assertion about an empty reply).
+ip netns exec "${NS}p1" openssl s_server -accept $P1 -cert "$P/p.pem" -key "$P/p.key" -quiet \
+	< /dev/null > /dev/null 2>&1 &
+mute=$!
+sleep 0.5
+out=$(issue d2@example.org)
+kill $mute
+wait $mute 2> /dev/null || true
+echo "$out" | grep -q "not corroborated: 0 of 2 perspectives agree, 1 needed.*$P1: no answer" &&
+	! grep -qi "assertion\|critical" "$T/issuer.log" &&
+	ok "a perspective that closes without answering: no answer, nothing else" ||
+	bad "mute perspective: $out; $(grep -i "assertion\|critical" "$T/issuer.log" | head -2)"
+
 # Only the gateway is answered.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/o.key" -out "$P/o.pem" \
 	-subj "/CN=other" -days 1 2>/dev/null
