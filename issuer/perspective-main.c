@@ -18,10 +18,10 @@
  * each its --timeout from accept to answer (the main thread shuts down
  * those past it: a client that trickles bytes cannot hold a thread). A
  * stop (SIGTERM, SIGINT) accepts nothing more and answers the queries at
- * work. SIGUSR1 or SIGHUP reads the certificates, the key and the pinned certificate
- * again (a renewal): connections accepted from then on use them, those at
- * work keep what they began with; files that cannot be used leave the ones
- * before in use. The protocol is in perspective.c.
+ * work. A reload (SIGUSR1 or SIGHUP) reads the certificates, the key and
+ * the pinned certificate again (a renewal): connections accepted from then
+ * on use them, those at work keep what they began with; files that cannot
+ * be used leave the ones before in use. The protocol is in perspective.c.
  * Never: answers anyone else; keeps state between queries (but
  * libunbound's cache); exits because a thread or descriptor could not be
  * had.
@@ -56,7 +56,7 @@ typedef struct {
 } Files;
 
 typedef struct {
-	/* Made from the files at the start and at each SIGHUP, by the main
+	/* Made from the files at the start and at each reload, by the main
 	 * thread alone (which reads them for each connection it accepts). */
 	SSL_CTX *ctx;
 	X509 *pinned;
