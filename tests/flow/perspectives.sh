@@ -152,22 +152,25 @@ echo "$out" | grep -q "not corroborated: 0 of 2 perspectives agree, 1 needed.*$P
 	bad "mute perspective: $out; $(grep -i "assertion\|critical" "$T/issuer.log" | head -2)"
 
 # Only the gateway is answered.
+# asks ADDR CERT KEY: a query to the perspective at ADDR from the issuer's
+# namespace, with that client certificate (openssl s_client); what came back
+asks() {
+	printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect "$1" -quiet \
+		-cert "$2" -key "$3" -CAfile "$P/ca.pem" 2>&1 || true
+}
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/o.key" -out "$P/o.pem" \
 	-subj "/CN=other" -days 1 2>/dev/null
-out=$(printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P2 -quiet -cert "$P/o.pem" \
-	-key "$P/o.key" -CAfile "$P/ca.pem" 2>&1 || true)
+out=$(asks $P2 "$P/o.pem" "$P/o.key")
 ! echo "$out" | grep -q "^answer" && ok "a client not from the CA gets no answer" || bad "other client: $out"
 # One the CA issued, but not the gateway's certificate (pinned).
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/s.key" -out "$P/s.csr" \
 	-subj "/CN=subscriber" 2>/dev/null
 openssl x509 -req -in "$P/s.csr" -CA "$T/ca/issuing-ca.pem" -CAkey "$T/ca/issuing-ca.key" -CAcreateserial \
 	-days 1 -out "$P/s.pem" 2>/dev/null
-out=$(printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P2 -quiet -cert "$P/s.pem" \
-	-key "$P/s.key" -CAfile "$P/ca.pem" 2>&1 || true)
+out=$(asks $P2 "$P/s.pem" "$P/s.key")
 grep -q "refused a client that is not the gateway (CN=subscriber)" "$T/perspective-p2.log" && ! echo "$out" | grep -q "^answer" &&
 	ok "another certificate of the CA gets no answer either" || bad "subscriber client: $out"
-out=$(printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P2 -quiet -cert "$T/ca/gateway.pem" \
-	-key "$T/ca/gateway.key" -CAfile "$P/ca.pem" 2>&1 || true)
+out=$(asks $P2 "$T/ca/gateway.pem" "$T/ca/gateway.key")
 echo "$out" | grep -q "^answer off 1" && ok "the gateway is answered (openssl s_client)" || bad "gateway: $out"
 
 # The issuer daemon keeps one TLS context for the perspectives and makes it
@@ -317,11 +320,6 @@ between "ended after " 2.5 4.5 < "$T/trickle.out" && grep -q "a connection from 
 # A reload (SIGUSR1 or SIGHUP) reads the files again and the daemon goes on: a pinned
 # certificate that changed (a renewal of the gateway's) applies to the next
 # connection; files that cannot be used leave those before in use.
-# asks_p4 CERT KEY: a query to P4 with that client certificate
-asks_p4() {
-	printf 'resolve example.org 257\n' | timeout 10 ip netns exec "${NS}i" openssl s_client -connect $P4 -quiet \
-		-cert "$1" -key "$2" -CAfile "$P/ca.pem" 2>&1 || true
-}
 # hup N SIGNAL: SIGNAL to P4, then up to 5 s for its Nth line about a reload
 hup() {
 	kill -"$2" $p4
@@ -333,8 +331,8 @@ hup() {
 }
 cp "$P/s.pem" "$T/ca/gateway.pem"
 hup 1 HUP
-a1=$(asks_p4 "$T/gateway.pem.saved" "$T/gateway.key.saved")
-a2=$(asks_p4 "$P/s.pem" "$P/s.key")
+a1=$(asks $P4 "$T/gateway.pem.saved" "$T/gateway.key.saved")
+a2=$(asks $P4 "$P/s.pem" "$P/s.key")
 kill -0 $p4 && grep -q "reloaded the certificates and the key" "$T/perspective-p4.log" &&
 	! echo "$a1" | grep -q "^answer" && echo "$a2" | grep -q "^answer off 1" &&
 	grep -q "refused a client that is not the gateway (" "$T/perspective-p4.log" &&
@@ -342,7 +340,7 @@ kill -0 $p4 && grep -q "reloaded the certificates and the key" "$T/perspective-p
 	bad "reload: $a1; $a2; $(tail -3 "$T/perspective-p4.log")"
 echo "not a certificate" > "$T/ca/gateway.pem"
 hup 2 USR1
-a3=$(asks_p4 "$P/s.pem" "$P/s.key")
+a3=$(asks $P4 "$P/s.pem" "$P/s.key")
 kill -0 $p4 && grep -q "reload: the certificates or the key cannot be used; those before stay in use" "$T/perspective-p4.log" &&
 	echo "$a3" | grep -q "^answer off 1" &&
 	ok "a reload with a file that cannot be used keeps those before" || bad "bad reload: $a3; $(tail -3 "$T/perspective-p4.log")"
@@ -352,14 +350,14 @@ hup 3 HUP
 # A stop while the gateway's query is at work: answered, then the process
 # ends by itself.
 gateway_asks 1.5 > "$T/stop.out" &
-asks=$!
+asking=$!
 i=0
 while [ "$(threads)" -eq 0 ] && [ $i -lt 50 ]; do # accepted, on its thread
 	sleep 0.1
 	i=$((i + 1))
 done
 kill -TERM $p4
-wait $asks
+wait $asking
 rc=0
 wait $p4 || rc=$?
 grep -q "^answer off 1" "$T/stop.out" && [ $rc -eq 0 ] && grep -q "stopping: 1 queries at work" "$T/perspective-p4.log" &&
