@@ -352,10 +352,29 @@ cross_check(Ctx *ctx, CgConf *c)
 		guint n = c->perspectives ? g_strv_length(c->perspectives) : 0;
 		char **p;
 
-		for (p = c->perspectives; p != NULL && *p != NULL; p++)
-			if (!cg_host_port_split(*p, NULL, NULL))
+		for (p = c->perspectives; p != NULL && *p != NULL; p++) {
+			g_autofree char *host = NULL;
+			char **q;
+
+			if (!cg_host_port_split(*p, &host, NULL)) {
 				problem(ctx, 0, find_key("Perspective"), "\"%s\" is not HOST:PORT",
 				        *p);
+				continue;
+			}
+			/* Each counts once toward the quorum, and its certificate
+			 * names its host: one host is one perspective. */
+			for (q = c->perspectives; q != p; q++) {
+				g_autofree char *other = NULL;
+
+				if (cg_host_port_split(*q, &other, NULL) &&
+				    g_ascii_strcasecmp(host, other) == 0)
+					problem(
+					    ctx, 0, find_key("Perspective"),
+					    "\"%s\" is on the host of \"%s\": a perspective is a "
+					    "host of its own",
+					    *p, *q);
+			}
+		}
 		if (c->perspective_quorum > (gint64)n)
 			problem(ctx, 0, find_key("PerspectiveQuorum"),
 			        "%" G_GINT64_FORMAT " is more than the %u Perspective lines",

@@ -7,7 +7,8 @@
  *
  * The protocol, one query per TLS 1.3 connection, both sides authenticated
  * (the issuer with GatewayCertificate/GatewayKey, pinned by the
- * perspective; the perspective with a certificate from PerspectiveCA):
+ * perspective; the perspective with a certificate from PerspectiveCA that
+ * names the host of its Perspective line):
  *     -> "resolve NAME TYPE\n"
  *     <- "answer STATUS N\n" and N lines of rdata in hex   (STATUS: secure,
  *        insecure, off)
@@ -22,6 +23,7 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -162,6 +164,26 @@ context(const CgConf *conf, GError **error)
 	return c;
 }
 
+/* The perspective's certificate must name the host its Perspective line
+ * names (an IP address in iPAddress, a DNS name in dNSName), as any TLS
+ * client checks: a chain to PerspectiveCA alone would let the key of one
+ * perspective answer for all of them, and the quorum would count one
+ * network position several times. */
+static void
+expect_name(SSL *ssl, const char *hostport)
+{
+	g_autofree char *host = NULL;
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+	if (!cg_host_port_split(hostport, &host, NULL)) /* the configuration's check */
+		return;
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1)
+		return;
+	(void)SSL_set_tlsext_host_name(ssl, host);
+	(void)SSL_set1_host(ssl, host);
+}
+
 /* One perspective's answer. */
 static CgPerspectiveAnswer
 ask(SSL_CTX *c, const char *hostport, const char *name, int type, GPtrArray **rdata, char **why)
@@ -183,11 +205,15 @@ ask(SSL_CTX *c, const char *hostport, const char *name, int type, GPtrArray **rd
 	}
 	ssl = SSL_new(c);
 	SSL_set_fd(ssl, fd);
+	expect_name(ssl, hostport);
 	if (SSL_connect(ssl) != 1) {
+		long vr = SSL_get_verify_result(ssl);
+		const char *reason = ERR_reason_error_string(ERR_peek_last_error());
+
 		*why = g_strdup_printf("%s: TLS handshake failed (%s)", hostport,
-		                       ERR_reason_error_string(ERR_peek_last_error())
-		                           ? ERR_reason_error_string(ERR_peek_last_error())
-		                           : "no reason");
+		                       vr != X509_V_OK  ? X509_verify_cert_error_string(vr)
+		                       : reason != NULL ? reason
+		                                        : "no reason");
 		goto out;
 	}
 	if (SSL_write(ssl, q, (int)strlen(q)) <= 0) {

@@ -58,26 +58,35 @@ ca_conf "LogLevel info" "ExpiryReminders none"
 ca_example
 $cg domain add victim.example --org 1 --validated > /dev/null
 
-# The perspectives' certificates, from a CA of their own.
+# The perspectives' certificates, from a CA of their own, each naming its
+# perspective's addresses (the issuer checks them against its Perspective
+# lines).
 P="$T/pki"
 mkdir -p "$P"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/ca.key" -out "$P/ca.pem" \
 	-subj "/CN=Perspective CA" -days 30 -addext basicConstraints=critical,CA:TRUE \
 	-addext keyUsage=critical,keyCertSign 2>/dev/null
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/p.key" -out "$P/p.csr" \
-	-subj "/CN=perspective" 2>/dev/null
-printf 'extendedKeyUsage=serverAuth\n' > "$P/ext"
-openssl x509 -req -in "$P/p.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial -days 30 \
-	-extfile "$P/ext" -out "$P/p.pem" 2>/dev/null
+# pcert NAME SUBJECTALTNAME: $P/NAME.pem and .key
+pcert() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/$1.key" -out "$P/$1.csr" \
+		-subj "/CN=perspective $1" 2>/dev/null
+	printf 'extendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$2" > "$P/$1.ext"
+	openssl x509 -req -in "$P/$1.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial -days 30 \
+		-extfile "$P/$1.ext" -out "$P/$1.pem" 2>/dev/null
+}
+pcert p1 IP:10.251.0.2
+pcert p2 IP:10.251.0.3,IP:fd00:251::3
+pcert p3 IP:10.251.0.4
 cat "$T/ca/issuing-ca.pem" "$T/ca/root-ca.pem" > "$P/client-ca.pem"
 # perspective ADDR NAME [OPTION...]: certgate-perspective in namespace
-# NAME, seeing its DNS server, logging to $T/perspective-${PLOG:-NAME}.log
+# NAME, seeing its DNS server, with the certificate of ${PCERT:-NAME},
+# logging to $T/perspective-${PLOG:-NAME}.log
 perspective() {
-	a=$1 n=$2 log="$T/perspective-${PLOG:-$2}.log"
+	a=$1 n=$2 c=${PCERT:-$2} log="$T/perspective-${PLOG:-$2}.log"
 	shift 2
 	ip netns exec "$NS$n" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
 		"$T/dns-$n/resolv.conf" \
-		"$CG_BIN/certgate-perspective" --listen "$a" --cert "$P/p.pem" --key "$P/p.key" \
+		"$CG_BIN/certgate-perspective" --listen "$a" --cert "$P/$c.pem" --key "$P/$c.key" \
 		--client-ca "$P/client-ca.pem" --client-cert "$T/ca/gateway.pem" --trust-anchor none "$@" \
 		>> "$log" 2>&1 &
 	pids="$pids $!"
@@ -128,6 +137,22 @@ use liar1
 out=$(issue c@victim.example)
 echo "$out" | grep -q "^issued" && ok "control: without perspectives the same lie gets a certificate" || bad "control: $out"
 
+# p1's key and certificate (PerspectiveCA's, naming p1's address) at
+# another address, the stranger's (.5), whose resolver tells the primary's
+# lie: its certificate does not name the address it answers at, and it
+# does not count. (Counted, it would corroborate the lie, 1 of 2, and the
+# certificate would be issued: one key would answer for every perspective.)
+X=10.251.0.5:8853
+dns x x 127.0.0.2 ca.example.net other-ca.example
+PCERT=p1 perspective $X x
+use liar1 $X $P3
+out=$(issue b2@victim.example)
+echo "$out" | grep -q "not corroborated: 0 of 2 perspectives agree, 1 needed.*no answer from $X: TLS handshake failed (IP address mismatch)" &&
+	! $cg --json cert list | grep -q '"mailbox": *"b2@victim.example"' &&
+	ok "a perspective's certificate at an address it does not name is refused: the lie is not corroborated" ||
+	bad "b2@victim.example: $out"
+kill $!
+
 # A perspective down beyond the quorum: the request waits.
 use honest1 $P1 $P2
 kill $p1
@@ -139,7 +164,7 @@ echo "$out" | grep -q "not corroborated: 0 of 2 perspectives agree, 1 needed.*no
 # A perspective that completes the handshake and closes without a word
 # (killed at work, or cut at its time): no answer, said so, and nothing
 # else (no library assertion about an empty reply).
-ip netns exec "${NS}p1" openssl s_server -accept $P1 -cert "$P/p.pem" -key "$P/p.key" -quiet \
+ip netns exec "${NS}p1" openssl s_server -accept $P1 -cert "$P/p1.pem" -key "$P/p1.key" -quiet \
 	< /dev/null > /dev/null 2>&1 &
 mute=$!
 sleep 0.5

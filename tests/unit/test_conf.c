@@ -157,6 +157,23 @@ test_cross_checks(void **state)
 	           "OperatorAddress: \"ops\": address needs local@domain");
 	expect_bad("GatewayDomain ca.example.net\nDigestTime 24:00\n", "not a time HH:MM (UTC)");
 	expect_bad("GatewayDomain ca.example.net\nDigestTime 6:00\n", "not a time HH:MM (UTC)");
+	/* One host is one perspective, whatever its port or its name's case. */
+	expect_bad("GatewayDomain ca.example.net\nPerspective p1.example:8853\n"
+	           "Perspective P1.Example:8854\n",
+	           "Perspective: \"P1.Example:8854\" is on the host of \"p1.example:8853\"");
+	expect_bad("GatewayDomain ca.example.net\nPerspective [2001:db8::7]:8853\n"
+	           "Perspective 192.0.2.7:8853\nPerspective [2001:db8::7]:9953\n",
+	           "\"[2001:db8::7]:9953\" is on the host of \"[2001:db8::7]:8853\"");
+	{
+		g_autoptr(GError) err = NULL;
+		g_autoptr(CgConf) c =
+		    load("GatewayDomain ca.example.net\nPerspective p1.example:8853\n"
+		         "Perspective p2.example:8853\n",
+		         &err);
+
+		assert_non_null(c);
+		assert_int_equal(g_strv_length(c->perspectives), 2);
+	}
 }
 
 /* ExpiryReminders longest first, and the next stage; "none"; the next
