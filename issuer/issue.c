@@ -264,6 +264,7 @@ fill_request(CgIssuer *iss, const CgRequest *req, const CgItem *item, const CgOr
 	r->validity_days = req->validity_days;
 	r->max_validity_days = (guint)iss->conf->max_validity;
 	r->not_before = now;
+	r->ca_cert = cg_ca_cert(iss->ca);
 	r->crl_url = iss->conf->crl_url;
 	r->ca_issuers_url = iss->conf->ca_issuers_url;
 	r->subject_key = csr->key;
@@ -364,7 +365,7 @@ store_cert(CgIssuer *iss, CgTxn *txn, GBytes *der, CgSigned *s, const CgItem *it
 	c.mailbox = item->mailbox;
 	memcpy(c.spki_sha256, csr->spki_sha256, 32);
 	c.not_before = now;
-	c.not_after = *not_after = now + (gint64)r->validity_days * 86400 - 1;
+	c.not_after = *not_after = cg_cert_request_end(r);
 	c.status = CG_CERT_VALID;
 	c.request_id = item->request_id;
 	c.item = item->index;
@@ -424,6 +425,17 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 		goto done;
 	}
 	fill_request(iss, req, item, org, g.csr, now, &r);
+	/* An issuing CA certificate that has ended: the job waits (here, not
+	 * on a verification thread) until the operator renews it. */
+	if (cg_cert_request_end(&r) <= now) {
+		g_autofree char *when = cg_time_iso(cg_cert_request_end(&r));
+
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
+		            "the issuing CA's certificate ended at %s: nothing is issued under it "
+		            "until it is renewed (CACertificate)",
+		            when);
+		goto done;
+	}
 	/* Signed beside the batch when a verification thread can: the
 	 * record waits for the signature (store_cert). */
 	if (iss->later != NULL && cg_ca_signs_beside(iss->ca))
@@ -445,10 +457,23 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	item->status = CG_ITEM_ISSUED;
 	g_free(item->serial);
 	item->serial = g_strdup(serial);
-	detail =
-	    g_strdup_printf("%s for %s, organisation %s, request %s, profile %s, key %s, %s", serial,
-	                    item->mailbox, org->id, job_id, req->profile, g.csr->key_desc,
-	                    caa != NULL ? caa : "CAA not checked");
+	{
+		/* Cut to the issuing CA's end: said where the operator and the
+		 * admin look (the log, the audit, the report's validity). */
+		g_autofree char *cut = NULL;
+
+		if (not_after < now + (gint64)r.validity_days * 86400 - 1) {
+			g_autofree char *end = cg_time_iso(not_after);
+
+			cut = g_strdup_printf(", valid to %s, the issuing CA's end (not %u days)",
+			                      end, r.validity_days);
+		}
+		detail = g_strdup_printf(
+		    "%s for %s, organisation %s, request %s, profile %s, key %s, "
+		    "%s%s",
+		    serial, item->mailbox, org->id, job_id, req->profile, g.csr->key_desc,
+		    caa != NULL ? caa : "CAA not checked", cut != NULL ? cut : "");
+	}
 	ok = cg_store_item_put(txn, item, error) &&
 	     cg_issuer_schedule_reminders(iss, txn, serial, not_after, now, error) &&
 	     cg_issuer_mark_renewed(iss, txn, req->renews, req->org_id, item->mailbox, serial,

@@ -113,8 +113,13 @@ typedef struct {
 	guint8 serial[16]; /* filled by cg_cert_build when all zero */
 } CgCertRequest;
 
+/* The certificate's notAfter: validity_days from not_before, or the issuing
+ * CA certificate's own notAfter when that comes first (a certificate never
+ * outlives its issuer). */
+gint64 cg_cert_request_end(const CgCertRequest *r);
 /* The to-be-signed certificate. CG_ERROR_NOT_AUTHORISED when the request
- * itself breaks the profile (e.g. validity above 825 days). */
+ * itself breaks the profile (e.g. validity above 825 days); CG_ERROR_INTERNAL
+ * when the issuing CA's certificate has ended. */
 X509 *cg_cert_build(CgCertRequest *r, GError **error);
 /* from's SubjectPublicKeyInfo set in to as it is encoded (algorithm,
  * parameters, key bytes copied; the key not decoded). FALSE when it

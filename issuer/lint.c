@@ -87,6 +87,9 @@ lint_validity(Lint *l)
 	if (period > (gint64)max * DAY)
 		finding(l, "validity: %" G_GINT64_FORMAT " seconds is more than %u days", period,
 		        max);
+	if (l->r->ca_cert != NULL &&
+	    ASN1_TIME_compare(X509_get0_notAfter(l->x), X509_get0_notAfter(l->r->ca_cert)) > 0)
+		finding(l, "validity: notAfter is after the issuing CA certificate's");
 }
 
 /* The value of a subject attribute as UTF-8; NULL when absent; "*dup*" when

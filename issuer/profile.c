@@ -348,6 +348,15 @@ add_extensions(X509 *x, const CgCertRequest *r, CgCa *ca, GError **error)
 	       cg_x509_add_ext(x, r->ca_cert, NID_subject_key_identifier, "hash", error);
 }
 
+gint64
+cg_cert_request_end(const CgCertRequest *r)
+{
+	gint64 end = r->not_before + (gint64)r->validity_days * DAY - 1;
+	gint64 ca_end = r->ca_cert != NULL ? cg_asn1_time_unix(X509_get0_notAfter(r->ca_cert)) : 0;
+
+	return ca_end > 0 && ca_end < end ? ca_end : end;
+}
+
 static X509 *
 build(CgCertRequest *r, CgCa *ca, GError **error)
 {
@@ -364,6 +373,16 @@ build(CgCertRequest *r, CgCa *ca, GError **error)
 	if (r->mailbox == NULL || r->crl_url == NULL || r->ca_issuers_url == NULL ||
 	    r->ca_cert == NULL || r->subject_key == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "incomplete certificate request");
+		return NULL;
+	}
+	if (cg_cert_request_end(r) <= r->not_before) {
+		g_autofree char *when =
+		    cg_time_iso(cg_asn1_time_unix(X509_get0_notAfter(r->ca_cert)));
+
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
+		            "the issuing CA's certificate ended at %s: nothing is issued under it "
+		            "until it is renewed (CACertificate)",
+		            when);
 		return NULL;
 	}
 	if (r->profile != CG_PROFILE_MAILBOX &&
@@ -385,8 +404,7 @@ build(CgCertRequest *r, CgCa *ca, GError **error)
 	    !(r->subject_spki != NULL ? cg_spki_copy_into(X509_get_X509_PUBKEY(x), r->subject_spki)
 	                              : X509_set_pubkey(x, r->subject_key) == 1) ||
 	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)r->not_before) == NULL ||
-	    ASN1_TIME_set(X509_getm_notAfter(x),
-	                  (time_t)(r->not_before + (gint64)r->validity_days * DAY - 1)) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)cg_cert_request_end(r)) == NULL ||
 	    !add_extensions(x, r, ca, error)) {
 		if (error != NULL && *error == NULL)
 			g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,

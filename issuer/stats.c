@@ -247,10 +247,7 @@ ca_warnings(CgStats *s, const CgConf *conf)
 	if (f != NULL)
 		fclose(f);
 	if (x != NULL) {
-		struct tm tm = {0};
-
-		if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
-			s->ca_not_after = (gint64)timegm(&tm);
+		s->ca_not_after = cg_asn1_time_unix(X509_get0_notAfter(x));
 		X509_free(x);
 	}
 	if (s->ca_not_after == 0) {

@@ -195,7 +195,6 @@ load_pairs(const CgConf *conf, gint64 now, Pair pairs[2], guint *n, GError **err
 	g_autofree char *pc = g_strconcat(conf->gateway_enc_certificate, ".previous", NULL);
 	g_autofree char *pk = g_strconcat(conf->gateway_enc_key, ".previous", NULL);
 	gboolean absent;
-	struct tm tm;
 
 	*n = 0;
 	pairs[0].key = key_load(conf->gateway_enc_key, &absent, error);
@@ -211,8 +210,8 @@ load_pairs(const CgConf *conf, gint64 now, Pair pairs[2], guint *n, GError **err
 	/* The previous key decrypts while the current certificate is younger
 	 * than the overlap: mail encrypted by clients that have not seen the
 	 * new one yet. */
-	if (ASN1_TIME_to_tm(X509_get0_notBefore(pairs[0].cert), &tm) != 1 ||
-	    (gint64)timegm(&tm) + conf->gateway_enc_overlap <= now)
+	if (cg_asn1_time_unix(X509_get0_notBefore(pairs[0].cert)) + conf->gateway_enc_overlap <=
+	    now)
 		return TRUE;
 	pairs[1].key = key_load(pk, &absent, error);
 	if (pairs[1].key == NULL)

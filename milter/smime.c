@@ -102,16 +102,6 @@ names_address(X509 *x, const char *addr, GString *names)
 	return found;
 }
 
-static gint64
-asn1_time_unix(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
-		return 0;
-	return (gint64)timegm(&tm);
-}
-
 /* The signingTime attribute, or 0. */
 static gint64
 signing_time(CMS_SignerInfo *si)
@@ -123,7 +113,7 @@ signing_time(CMS_SignerInfo *si)
 	if (v == NULL)
 		return 0;
 	if (v->type == V_ASN1_UTCTIME || v->type == V_ASN1_GENERALIZEDTIME)
-		return asn1_time_unix((const ASN1_TIME *)v->value.asn1_string);
+		return cg_asn1_time_unix((const ASN1_TIME *)v->value.asn1_string);
 	return 0;
 }
 
@@ -321,8 +311,8 @@ cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gi
 		goto out;
 	}
 	st = signing_time(sk_CMS_SignerInfo_value(sis, 0));
-	if (st != 0 && (st < asn1_time_unix(X509_get0_notBefore(signer)) ||
-	                st > asn1_time_unix(X509_get0_notAfter(signer)))) {
+	if (st != 0 && (st < cg_asn1_time_unix(X509_get0_notBefore(signer)) ||
+	                st > cg_asn1_time_unix(X509_get0_notAfter(signer)))) {
 		bad(error, "signer certificate expired: it was not valid at the signing time");
 		goto out;
 	}

@@ -71,6 +71,10 @@ typedef struct x509_st CgX509;               /* X509 */
  * it parses to exactly len bytes. */
 CgX509 *cg_x509_read(const guint8 *der, gsize len);
 typedef struct asn1_string_st CgAsn1BitString; /* ASN1_BIT_STRING */
+typedef struct asn1_string_st CgAsn1Time;      /* ASN1_TIME */
+/* A time (UTCTime or GeneralizedTime) in seconds since the epoch; 0 when
+ * absent or unreadable. */
+gint64 cg_asn1_time_unix(const CgAsn1Time *t);
 
 typedef struct {
 	GBytes *der;         /* the request as DER */

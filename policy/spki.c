@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/asn1t.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -309,6 +310,16 @@ without_algorithms(void)
 		g_once_init_leave(&once, 1);
 	}
 	return ctx;
+}
+
+gint64
+cg_asn1_time_unix(const CgAsn1Time *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (gint64)timegm(&tm);
 }
 
 CgX509 *

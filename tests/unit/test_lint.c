@@ -383,6 +383,17 @@ m_validity(Fx *f, X509 *x, CgCertRequest *r)
 	(void)r;
 	ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(1795290780 + 826 * 86400L));
 }
+/* An issuing CA certificate that ends before the certificate does (the
+ * copy is freed with the cases). */
+static X509 *short_ca;
+static void
+m_ca_ends_first(Fx *f, X509 *x, CgCertRequest *r)
+{
+	(void)x;
+	short_ca = X509_dup(cg_ca_cert(f->ca));
+	ASN1_TIME_set(X509_getm_notAfter(short_ca), (time_t)(r->not_before + 100 * 86400L));
+	r->ca_cert = short_ca;
+}
 static void
 m_validity_max(Fx *f, X509 *x, CgCertRequest *r)
 {
@@ -537,6 +548,8 @@ test_mutations(void **state)
 	    {"extra extension", m_extra_ext, "extension nsComment is not allowed"},
 	    {"826 days", m_validity, "more than 825 days"},
 	    {"above MaxValidity", m_validity_max, "more than 365 days"},
+	    {"after the CA's end", m_ca_ends_first,
+	     "validity: notAfter is after the issuing CA certificate's"},
 	    {"short serial", m_serial_short, "fewer than 64 bits"},
 	    {"negative serial", m_serial_neg, "must be positive"},
 	    {"issuer name", m_issuer, "not byte-identical"},
@@ -566,6 +579,7 @@ test_mutations(void **state)
 			fail();
 		}
 		X509_free(x);
+		g_clear_pointer(&short_ca, X509_free);
 	}
 }
 

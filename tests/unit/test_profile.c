@@ -371,6 +371,42 @@ test_refusals(void **state)
 	}
 }
 
+/* A certificate never outlives its issuing CA: its notAfter is cut to the
+ * CA certificate's, and under a CA certificate that has ended nothing is
+ * built. */
+static void
+test_ca_end(void **state)
+{
+	Fx *fx = *state;
+	X509 *ca = X509_dup(cg_ca_cert(fx->ca));
+	g_autofree char *f = NULL;
+	CgCertRequest r;
+	X509 *x;
+
+	assert_non_null(ca);
+	cg_profilefx_request(fx, &r, CG_PROFILE_ORGANIZATION, fx->ec);
+	assert_int_equal(cg_cert_request_end(&r), r.not_before + 730 * 86400 - 1);
+	ASN1_TIME_set(X509_getm_notAfter(ca), (time_t)(r.not_before + 100 * 86400));
+	r.ca_cert = ca;
+	assert_int_equal(cg_cert_request_end(&r), r.not_before + 100 * 86400);
+	x = cg_cert_build(&r, NULL);
+	assert_non_null(x);
+	assert_int_equal(cg_asn1_time_unix(X509_get0_notAfter(x)), r.not_before + 100 * 86400);
+	f = cg_profilefx_lint(x, &r);
+	if (f != NULL)
+		print_error("cut to the CA's end: %s\n", f);
+	assert_null(f);
+	X509_free(x);
+	ASN1_TIME_set(X509_getm_notAfter(ca), (time_t)r.not_before);
+	{
+		g_autoptr(GError) err = NULL;
+
+		assert_null(cg_cert_build(&r, &err));
+		assert_error(err, CG_ERROR_INTERNAL, "the issuing CA's certificate ended at");
+	}
+	X509_free(ca);
+}
+
 static void
 test_crl(void **state)
 {
@@ -406,8 +442,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_organization),  cmocka_unit_test(test_extension_cache),
 	    cmocka_unit_test(test_international), cmocka_unit_test(test_sponsor_and_keys),
-	    cmocka_unit_test(test_refusals),      cmocka_unit_test(test_crl),
-	    cmocka_unit_test(test_sign_context),
+	    cmocka_unit_test(test_refusals),      cmocka_unit_test(test_ca_end),
+	    cmocka_unit_test(test_crl),           cmocka_unit_test(test_sign_context),
 	};
 
 	return cmocka_run_group_tests(tests, cg_profilefx_setup, cg_profilefx_teardown);

@@ -1,0 +1,85 @@
+#!/bin/sh
+# ca_end.sh: a certificate never outlives its issuing CA. The issuing CA's
+# certificate is made again by the openssl CLI with the same key and
+# subject, ending in 100 days: a certificate of 730 days asked for now ends
+# with it (openssl reads the same end in both; the chain verifies; the audit
+# says why it is shorter); one asked for after the CA's end (the issuer's
+# clock moved by libfaketime) is not issued, and its request waits for a
+# renewed CA certificate instead of being refused.
+set -eu
+. "$CG_SRC/tests/lib/dns.sh"
+. "$CG_SRC/tests/lib/ca.sh"
+ca_test ca_end
+dns_start "$T/dns" 127.0.0.57
+ca_dirs
+ca_conf "ExpiryReminders none"
+ca_example
+
+# The issuing CA's certificate again, from the root, by openssl ca: the
+# same key, subject and extensions, 100 days.
+O="$T/oca"
+mkdir -p "$O"
+: > "$O/index.txt"
+cat > "$O/ca.cnf" <<EOF
+[ca]
+default_ca = c
+[c]
+database = $O/index.txt
+new_certs_dir = $O
+serial = $O/serial
+default_md = sha384
+policy = any
+preserve = yes
+copy_extensions = copyall
+unique_subject = no
+[any]
+commonName = supplied
+organizationName = optional
+countryName = optional
+EOF
+echo 7001 > "$O/serial"
+openssl x509 -x509toreq -in "$T/ca/issuing-ca.pem" -key "$T/ca/issuing-ca.key" -copy_extensions copyall \
+	-out "$O/issuing.csr" 2>/dev/null
+openssl ca -batch -config "$O/ca.cnf" -cert "$T/ca/root-ca.pem" -keyfile "$T/ca/root-ca.key" -days 100 \
+	-notext -in "$O/issuing.csr" -out "$O/issuing-100d.pem" 2>"$O/ca.log" || { cat "$O/ca.log"; exit 1; }
+cp "$O/issuing-100d.pem" "$T/ca/issuing-ca.pem"
+cat "$T/ca/issuing-ca.pem" "$T/ca/root-ca.pem" > "$T/ca/chain.pem"
+ca_end=$(openssl x509 -noout -enddate -in "$T/ca/issuing-ca.pem" | cut -d= -f2)
+[ -n "$ca_end" ] && openssl verify -CAfile "$T/ca/root-ca.pem" "$T/ca/issuing-ca.pem" > /dev/null &&
+	ok "the issuing CA's certificate made again by openssl, ending $ca_end" || bad "openssl ca: $(cat "$O/ca.log")"
+
+# queue MAILBOX: a request for a certificate of DefaultValidity (730 days)
+queue() {
+	ca_csr "${1%@*}"
+	$cg cert issue --org 1 --mailbox "$1" --csr "$T/${1%@*}.csr" > /dev/null
+}
+serial_of() { $cg --json cert list | tr '{' '\n' | grep "\"$1\"" | sed -n 's/.*"serial": *"\([0-9a-f]*\)".*/\1/p'; }
+
+queue anna@example.org
+drain
+s=$(serial_of anna@example.org)
+if [ -n "$s" ]; then
+	$cg cert show "$s" --pem > "$T/anna.pem"
+	end=$(openssl x509 -noout -enddate -in "$T/anna.pem" | cut -d= -f2)
+	[ "$end" = "$ca_end" ] && ok "730 days asked for: the certificate ends with its CA ($end)" ||
+		bad "the certificate ends $end, its CA $ca_end"
+	openssl verify -CAfile "$T/ca/root-ca.pem" -untrusted "$T/ca/issuing-ca.pem" -purpose smimesign \
+		"$T/anna.pem" > /dev/null && ok "its chain verifies (openssl verify)" || bad "openssl verify failed"
+	$cg audit show | grep "cert.issue" | grep "$s" | grep -q "the issuing CA's end (not 730 days)" &&
+		ok "the audit says the validity was cut to the CA's end" || bad "audit: $($cg audit show | grep "$s")"
+else
+	bad "no certificate for anna@example.org: $(tail -3 "$T/issuer.log")"
+fi
+
+# After the CA's end: nothing issued, the request kept queued.
+queue bob@example.org
+: > "$T/issuer.log"
+drain_later +101d
+[ -z "$(serial_of bob@example.org)" ] &&
+	grep -q "issue job R[0-9]*#1: the issuing CA's certificate ended at .*: nothing is issued under it until it is renewed (CACertificate); retry in" "$T/issuer.log" &&
+	! grep -q "bob@example.org.*refused\|cert.refuse" "$T/issuer.log" &&
+	$cg queue show | grep -q "issue" &&
+	ok "after the CA's end: not issued, the request waits (logged)" ||
+	bad "after the CA's end: $(grep -i "bob\|ended\|issue job" "$T/issuer.log" | tail -3)"
+$cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain broken"
+exit $fail
