@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #define MAX_PEM (256 * 1024)
 
@@ -243,6 +244,61 @@ sign_context(EVP_PKEY *key, gboolean on_token)
 	return ctx;
 }
 
+/* CACertificate is a CA's, CAChain begins with it and it verifies to the
+ * chain's last certificate (signatures and names; not the time: after its
+ * end the issuer still runs and issues nothing). Certificates signed under
+ * anything else would reach their subjects with a chain that does not
+ * lead to the root. */
+static gboolean
+chain_fits(CgCa *ca, const CgConf *conf, GError **error)
+{
+	X509 *root = sk_X509_value(ca->chain, sk_X509_num(ca->chain) - 1);
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *between = sk_X509_new_null();
+	gboolean ok = FALSE;
+	int i;
+
+	if (X509_check_ca(ca->cert) != 1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		            "CACertificate %s is not a CA's certificate (basicConstraints CA:TRUE, "
+		            "keyUsage keyCertSign)",
+		            conf->ca_certificate);
+		goto out;
+	}
+	if (X509_cmp(sk_X509_value(ca->chain, 0), ca->cert) != 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		            "CAChain %s does not begin with CACertificate %s", conf->ca_chain,
+		            conf->ca_certificate);
+		goto out;
+	}
+	for (i = 1; i + 1 < sk_X509_num(ca->chain); i++)
+		sk_X509_push(between, sk_X509_value(ca->chain, i));
+	if (store == NULL || ctx == NULL || between == NULL ||
+	    X509_STORE_add_cert(store, root) != 1 ||
+	    X509_STORE_CTX_init(ctx, store, ca->cert, between) != 1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "%s", cg_openssl_error());
+		goto out;
+	}
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+	if (sk_X509_num(ca->chain) > 1 && X509_verify_cert(ctx) != 1) {
+		g_set_error(
+		    error, CG_ERROR, CG_ERROR_CONFIG,
+		    "CACertificate %s does not verify to the last certificate of CAChain %s: "
+		    "%s",
+		    conf->ca_certificate, conf->ca_chain,
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	ok = TRUE;
+out:
+	sk_X509_free(between);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	ERR_clear_error();
+	return ok;
+}
+
 CgCa *
 cg_ca_load(const CgConf *conf, GError **error)
 {
@@ -267,6 +323,8 @@ cg_ca_load(const CgConf *conf, GError **error)
 		            conf->ca_key, conf->ca_certificate);
 		goto fail;
 	}
+	if (!chain_fits(ca, conf, error))
+		goto fail;
 	if ((ca->gw_cert = cg_cert_file_load(conf->gateway_certificate, error)) == NULL ||
 	    (ca->gw_key = cg_key_file_load(conf->gateway_key, error)) == NULL)
 		goto fail;

@@ -1,5 +1,9 @@
 #!/bin/sh
-# ca_end.sh: a certificate never outlives its issuing CA. The issuing CA's
+# ca_cert.sh: the issuing CA's certificate.
+# The issuer does not start on CA files that do not fit: a CACertificate
+# that is not a CA's (the gateway's certificate with its own key), a
+# CAChain that does not begin with it, a chain whose root did not sign it.
+# A certificate never outlives its issuing CA. The issuing CA's
 # certificate is made again by the openssl CLI with the same key and
 # subject, ending in 100 days: a certificate of 730 days asked for now ends
 # with it (openssl reads the same end in both; the chain verifies; the audit
@@ -9,11 +13,43 @@
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
-ca_test ca_end
+ca_test ca_cert
 dns_start "$T/dns" 127.0.0.57
 ca_dirs
 ca_conf "ExpiryReminders none"
 ca_example
+
+# starts CONF: the issuer's exit status and first error line with CONF
+starts() {
+	rc=0
+	out=$(dns_run "$CG_BIN/certgate-issuer" --drain -c "$1" 2>&1) || rc=$?
+	echo "exit $rc: $(echo "$out" | grep -m1 -i "error\|cannot\|not ")"
+}
+# conf_with KEY VALUE...: a copy of the configuration with those keys
+conf_with() {
+	cp "$T/certgate.conf" "$T/c2.conf"
+	while [ $# -gt 1 ]; do
+		sed -i "/^$1 /d" "$T/c2.conf"
+		echo "$1 $2" >> "$T/c2.conf"
+		shift 2
+	done
+	echo "$T/c2.conf"
+}
+out=$(starts "$(conf_with CACertificate "$T/ca/gateway.pem" CAKey "$T/ca/gateway.key")")
+echo "$out" | grep -q "^exit [1-9].*CACertificate $T/ca/gateway.pem is not a CA's certificate" &&
+	ok "the gateway's certificate as the CA's: the issuer does not start ($out)" || bad "not a CA: $out"
+cp "$T/ca/root-ca.pem" "$T/root-only.pem"
+out=$(starts "$(conf_with CAChain "$T/root-only.pem")")
+echo "$out" | grep -q "^exit [1-9].*CAChain $T/root-only.pem does not begin with CACertificate" &&
+	ok "a chain without the CA's certificate first: the issuer does not start" || bad "chain first: $out"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout "$T/other-root.key" \
+	-subj "/CN=Other Root" -days 30 -out "$T/other-root.pem" 2>/dev/null
+cat "$T/ca/issuing-ca.pem" "$T/other-root.pem" > "$T/other-chain.pem"
+out=$(starts "$(conf_with CAChain "$T/other-chain.pem")")
+echo "$out" | grep -q "^exit [1-9].*does not verify to the last certificate of CAChain $T/other-chain.pem" &&
+	ok "a chain whose root did not sign the CA's certificate: the issuer does not start" || bad "other root: $out"
+out=$(starts "$T/certgate.conf")
+echo "$out" | grep -q "^exit 0" && ok "control: the files ca init made start it" || bad "control: $out"
 
 # The issuing CA's certificate again, from the root, by openssl ca: the
 # same key, subject and extensions, 100 days.
