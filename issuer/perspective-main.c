@@ -187,6 +187,16 @@ serve(gpointer data)
 	}
 out:
 	X509_free(peer);
+	/* The thread's TLS work ends here, and with it what OpenSSL keeps for
+	 * the thread (its random generators, freed otherwise when the thread
+	 * exits): before the connection leaves the registry, so that a stop,
+	 * which waits for the registry, ends no process with a thread that
+	 * still holds them. */
+	SSL_shutdown(ssl);
+	SSL_free(ssl);
+	c->ssl = NULL;
+	ERR_clear_error();
+	OPENSSL_thread_stop();
 	conn_end(c);
 	return NULL;
 }
