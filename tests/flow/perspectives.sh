@@ -46,10 +46,13 @@ dns liar1 i 127.0.0.3 ca.example.net other-ca.example
 dns p1 p1 127.0.0.2 other-ca.example ca.example.net
 dns p2 p2 127.0.0.2 ca.example.net other-ca.example
 dns p3 p3 127.0.0.2 other-ca.example ca.example.net
+# The issuer's /etc/hosts names two perspectives.
+printf '127.0.0.1 localhost\n10.251.0.2 p1.perspectives.test\n10.251.0.4 p3.perspectives.test\n' > "$T/hosts"
 # in_issuer CMD...: CMD in the issuer's namespace, with its primary resolver
+# and those names
 in_issuer() {
-	ip netns exec "${NS}i" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
-		"$DNS_DIR/resolv.conf" "$@"
+	ip netns exec "${NS}i" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"' \
+		"$DNS_DIR/resolv.conf" "$T/hosts" "$@"
 }
 drain() { in_issuer "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
 
@@ -76,7 +79,7 @@ pcert() {
 }
 pcert p1 IP:10.251.0.2
 pcert p2 IP:10.251.0.3,IP:fd00:251::3
-pcert p3 IP:10.251.0.4
+pcert p3 IP:10.251.0.4,DNS:p3.perspectives.test
 cat "$T/ca/issuing-ca.pem" "$T/ca/root-ca.pem" > "$P/client-ca.pem"
 # perspective ADDR NAME [OPTION...]: certgate-perspective in namespace
 # NAME, seeing its DNS server, with the certificate of ${PCERT:-NAME},
@@ -152,6 +155,15 @@ echo "$out" | grep -q "not corroborated: 0 of 2 perspectives agree, 1 needed.*no
 	ok "a perspective's certificate at an address it does not name is refused: the lie is not corroborated" ||
 	bad "b2@victim.example: $out"
 kill $!
+
+# Perspectives named by DNS names: p3's certificate names its name, p1's
+# only its address (not answered as p1.perspectives.test).
+use honest1 p3.perspectives.test:8853 p1.perspectives.test:8853
+out=$(issue a2@example.org)
+echo "$out" | grep -q "^issued" && $cg audit show | grep "cert.issue" | grep "a2@example.org" |
+	grep -q "corroborated by 1 of 2 perspectives; no answer from p1.perspectives.test:8853: TLS handshake failed (hostname mismatch)" &&
+	ok "a perspective named by its DNS name: its certificate's dNSName is checked" ||
+	bad "a2@example.org: $out; $($cg audit show | grep a2@example.org)"
 
 # A perspective down beyond the quorum: the request waits.
 use honest1 $P1 $P2
