@@ -1,5 +1,6 @@
 /*
- * cmd_ca.c: certgate ca init | ca show | crl.
+ * cmd_ca.c: certgate ca init | ca show | ca gateway-rekey | ca root-crl |
+ * ca renew-issuing | crl.
  */
 #include "ctl.h"
 #include "common.h"
@@ -95,14 +96,19 @@ show_cert(GString *out, const char *what, X509 *x)
 	OPENSSL_free(iss);
 }
 
-/* One audit entry, the detail in data: ca.gateway-rekey by the operator. */
+/* One audit entry of the CA's own files by the operator. */
+typedef struct {
+	const char *action, *subject, *detail;
+} CaAudit;
+
 static gboolean
 audit_txn(CgTxn *txn, gpointer data, GError **error)
 {
+	const CaAudit *a = data;
 	g_autofree char *actor = ctl_actor();
 
-	return cg_store_audit_append(txn, ctl_now(), actor, "ca.gateway-rekey", "gateway-enc",
-	                             data, error);
+	return cg_store_audit_append(txn, ctl_now(), actor, a->action, a->subject, a->detail,
+	                             error);
 }
 
 int
@@ -159,9 +165,74 @@ ctl_ca_gateway_rekey(CtlCtx *ctx, int argc, char **argv)
 	detail = g_strdup_printf("new gateway encryption certificate %s; the previous one "
 	                         "decrypts for GatewayEncryptionOverlap",
 	                         ctx->conf->gateway_enc_certificate);
-	if (ctl_transact(ctx, audit_txn, detail, NULL) != 0)
-		return 1;
+	{
+		CaAudit a = {"ca.gateway-rekey", "gateway-enc", detail};
+
+		if (ctl_transact(ctx, audit_txn, &a, NULL) != 0)
+			return 1;
+	}
 	return 0;
+}
+
+/* The root's work (caroot.c), with its key named by --root-key: the root
+ * CRL, or the issuing CA's certificate made again. Audited; the first line
+ * of what it did is the entry's detail. */
+static int
+root_work(CtlCtx *ctx, int argc, char **argv, gboolean renew)
+{
+	g_autofree char *root_key = NULL;
+	gint days = 3650;
+	GOptionEntry crl_entries[] = {{"root-key", 0, 0, G_OPTION_ARG_FILENAME, &root_key,
+	                               "the root CA's key (PEM; kept offline)", "FILE"},
+	                              {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	GOptionEntry renew_entries[] = {
+	    {"root-key", 0, 0, G_OPTION_ARG_FILENAME, &root_key,
+	     "the root CA's key (PEM; kept offline)", "FILE"},
+	    {"days", 0, 0, G_OPTION_ARG_INT, &days,
+	     "valid for DAYS from now (default 3650), to the root's end at the most", "DAYS"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autoptr(GError) err = NULL;
+	g_auto(GStrv) lines = NULL;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	CaAudit a;
+	gboolean ok;
+
+	if (!ctl_parse(ctx, "",
+	               renew ? "Make the issuing CA's certificate again, for the same key, with "
+	                       "the root's key."
+	                     : "Make the root CRL again with the root's key (at least every twelve "
+	                       "months).",
+	               renew ? renew_entries : crl_entries, &argc, &argv))
+		return 2;
+	if (root_key == NULL)
+		return ctl_fail(ctx, 2, "--root-key FILE is required");
+	if (renew && (days < 1 || days > 3660))
+		return ctl_fail(ctx, 2, "--days takes 1 to 3660");
+	if (ctl_store_writable(ctx) == NULL)
+		return 1;
+	ok = renew ? cg_ca_renew_issuing(ctx->conf, root_key, (guint)days, now, out, &err)
+	           : cg_ca_root_crl(ctx->conf, root_key, now, out, &err);
+	if (!ok)
+		return ctl_fail(ctx, 1, "%s", err->message);
+	fputs(out->str, stdout);
+	lines = g_strsplit(out->str, "\n", 2);
+	a.action = renew ? "ca.renew-issuing" : "ca.root-crl";
+	a.subject = renew ? "issuing-ca" : "root-ca";
+	a.detail = lines[0];
+	return ctl_transact(ctx, audit_txn, &a, NULL) != 0 ? 1 : 0;
+}
+
+int
+ctl_ca_root_crl(CtlCtx *ctx, int argc, char **argv)
+{
+	return root_work(ctx, argc, argv, FALSE);
+}
+
+int
+ctl_ca_renew_issuing(CtlCtx *ctx, int argc, char **argv)
+{
+	return root_work(ctx, argc, argv, TRUE);
 }
 
 int

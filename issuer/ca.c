@@ -126,7 +126,7 @@ cg_cert_file_load(const char *path, GError **error)
 	return x;
 }
 
-static STACK_OF(X509) * chain_file_load(const char *path, GError **error)
+STACK_OF(X509) * cg_chain_file_load(const char *path, GError **error)
 {
 	BIO *b = BIO_new_file(path, "r");
 	STACK_OF(X509) *sk = sk_X509_new_null();
@@ -310,7 +310,7 @@ cg_ca_load(const CgConf *conf, GError **error)
 	                                 (GDestroyNotify)X509_EXTENSION_free);
 	ca->key_location = g_strdup(conf->ca_key);
 	if ((ca->cert = cg_cert_file_load(conf->ca_certificate, error)) == NULL ||
-	    (ca->chain = chain_file_load(conf->ca_chain, error)) == NULL)
+	    (ca->chain = cg_chain_file_load(conf->ca_chain, error)) == NULL)
 		goto fail;
 	if (g_str_has_prefix(conf->ca_key, "pkcs11:"))
 		ca->key = cg_pkcs11_load_key(conf, &ca->engine, error);

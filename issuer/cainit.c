@@ -16,7 +16,8 @@
  * Names chain byte for byte: every certificate's issuer is the DER of its
  * issuer's subject. Keys are written 0600: the issuing and gateway keys owned
  * by IssuerUserID, the root key by root (move it offline; it is only needed
- * to re-issue the issuing CA or the root CRL).
+ * to re-issue the issuing CA or the root CRL: certgate ca renew-issuing and
+ * ca root-crl, caroot.c).
  */
 #include "issuer-int.h"
 #include "daemon.h"
@@ -58,8 +59,8 @@ ca_name(const CgCaInit *o, const char *cn)
 	return n;
 }
 
-static gboolean
-random_serial(X509 *x, GError **error)
+gboolean
+cg_random_serial(X509 *x, GError **error)
 {
 	guint8 s[16];
 	BIGNUM *bn;
@@ -86,7 +87,7 @@ ca_cert(X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, g
 	gboolean ok;
 	gsize i;
 
-	ok = X509_set_version(x, X509_VERSION_3) == 1 && random_serial(x, error) &&
+	ok = X509_set_version(x, X509_VERSION_3) == 1 && cg_random_serial(x, error) &&
 	     X509_set_subject_name(x, subject) == 1 &&
 	     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) == 1 &&
 	     X509_set_pubkey(x, key) == 1 &&

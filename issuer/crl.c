@@ -112,6 +112,54 @@ cg_crl_build(X509 *issuer, EVP_PKEY *key, GPtrArray *entries, guint64 number, gi
 	return out;
 }
 
+GBytes *
+cg_crl_renew(X509 *issuer, EVP_PKEY *key, GBytes *old_der, gint64 now, gint64 next, guint64 *number,
+             GError **error)
+{
+	g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func(entry_free);
+	X509_CRL *old = NULL;
+	guint64 n = 0;
+
+	if (old_der != NULL) {
+		const unsigned char *p = g_bytes_get_data(old_der, NULL);
+		STACK_OF(X509_REVOKED) * rv;
+		ASN1_INTEGER *num;
+		int i;
+
+		old = d2i_X509_CRL(NULL, &p, (long)g_bytes_get_size(old_der));
+		num = old ? X509_CRL_get_ext_d2i(old, NID_crl_number, NULL, NULL) : NULL;
+		if (old == NULL || num == NULL || ASN1_INTEGER_get_uint64(&n, num) != 1 ||
+		    X509_NAME_cmp(X509_CRL_get_issuer(old), X509_get_subject_name(issuer)) != 0) {
+			g_set_error(error, CG_ERROR, CG_ERROR_CORRUPT,
+			            "the CRL there is not one of this issuer with a CRL number");
+			ASN1_INTEGER_free(num);
+			X509_CRL_free(old);
+			return NULL;
+		}
+		ASN1_INTEGER_free(num);
+		rv = X509_CRL_get_REVOKED(old);
+		for (i = 0; i < sk_X509_REVOKED_num(rv); i++) {
+			X509_REVOKED *r = sk_X509_REVOKED_value(rv, i);
+			BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), NULL);
+			ASN1_ENUMERATED *why =
+			    X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+			char *hex = bn ? BN_bn2hex(bn) : NULL;
+			Entry *e = g_new0(Entry, 1);
+
+			e->serial = g_strdup(hex ? hex : "0");
+			e->when = cg_asn1_time_unix(X509_REVOKED_get0_revocationDate(r));
+			e->reason = why ? (int)ASN1_ENUMERATED_get(why) : 0;
+			g_ptr_array_add(entries, e);
+			OPENSSL_free(hex);
+			BN_free(bn);
+			ASN1_ENUMERATED_free(why);
+		}
+		X509_CRL_free(old);
+	}
+	*number = n + 1;
+	return cg_crl_build(issuer, key, entries, *number, now, next, error);
+}
+
 gboolean
 cg_file_write_atomic(const char *path, GBytes *data, int mode, GError **error)
 {

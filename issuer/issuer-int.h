@@ -236,12 +236,20 @@ gboolean cg_ca_write_gateway_enc(const CgConf *conf, X509 *cert, EVP_PKEY *key, 
 /* ca.c */
 EVP_PKEY *cg_key_file_load(const char *path, GError **error);
 X509 *cg_cert_file_load(const char *path, GError **error);
+/* A random positive serial of 16 bytes for x (cainit.c). */
+gboolean cg_random_serial(X509 *x, GError **error);
+/* Every certificate of a PEM file, in its order (at least one). */
+STACK_OF(X509) * cg_chain_file_load(const char *path, GError **error);
 gboolean cg_pem_write_key(const char *path, EVP_PKEY *key, uid_t uid, gid_t gid, GError **error);
 gboolean cg_pem_write_certs(const char *path, X509 **certs, gsize n, GError **error);
 
 /* crl.c */
 GBytes *cg_crl_build(X509 *issuer, EVP_PKEY *key, GPtrArray *entries, guint64 number, gint64 now,
                      gint64 next, GError **error);
+/* The CRL old_der (NULL: none) made again by issuer's key: its entries
+ * kept, its CRL number the next one (*number), thisUpdate now. */
+GBytes *cg_crl_renew(X509 *issuer, EVP_PKEY *key, GBytes *old_der, gint64 now, gint64 next,
+                     guint64 *number, GError **error);
 gboolean cg_file_write_atomic(const char *path, GBytes *data, int mode, GError **error);
 
 /* pkcs11.c */

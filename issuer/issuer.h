@@ -72,6 +72,19 @@ typedef struct {
  * certificates, writes them and their keys (0600), the chain, and the root
  * CRL. Prints what it did to out. */
 gboolean cg_ca_init(const CgConf *conf, const CgCaInit *opts, GString *out, GError **error);
+/* The root CRL's path: root-ca.crl beside CrlPath, where ca init wrote it. */
+char *cg_ca_root_crl_path(const CgConf *conf);
+/* The root CRL made again with the root's key (the file root_key; it must
+ * be the key of CAChain's last certificate), good for 365 days: its
+ * entries kept, its CRL number the next. Prints what it did to out. */
+gboolean cg_ca_root_crl(const CgConf *conf, const char *root_key, gint64 now, GString *out,
+                        GError **error);
+/* The issuing CA's certificate made again by the root (root_key as above)
+ * for the same key, subject and extensions, valid for days from now (to
+ * the root's end at the most); CACertificate and CAChain rewritten, those
+ * before kept as PATH.previous. Prints what it did to out. */
+gboolean cg_ca_renew_issuing(const CgConf *conf, const char *root_key, guint days, gint64 now,
+                             GString *out, GError **error);
 /* A new gateway encryption certificate and key; the current pair is kept as
  * PATH.previous (the milter decrypts with it for GatewayEncryptionOverlap).
  * Prints what it did to out. */
@@ -336,6 +349,7 @@ typedef struct {
 	GPtrArray *top_reasons; /* CgReasonCount*, the five commonest */
 	/* the CA itself */
 	gint64 ca_not_after;  /* 0 when its certificate cannot be read */
+	gint64 root_crl_next; /* the root CRL's nextUpdate; 0 when there is none */
 	gint64 crl_age;       /* seconds, -1 when there is no CRL */
 	guint64 disk_free;    /* bytes under DbHome */
 	GPtrArray *warnings;  /* one line each */

@@ -235,6 +235,45 @@ top_reasons(CgStats *s)
 		g_ptr_array_set_size(s->top_reasons, TOP);
 }
 
+/* The root CRL beside the CRL (ca init wrote it, good for 365 days; only
+ * the root's key, offline, makes it again): a warning 30 days before its
+ * nextUpdate, and after it. None when there is no such file (a CA brought
+ * from elsewhere publishes its root's CRL itself). */
+static void
+root_crl_warning(CgStats *s, const CgConf *conf)
+{
+	g_autofree char *path = cg_ca_root_crl_path(conf);
+	g_autofree char *data = NULL, *until = NULL;
+	const unsigned char *p;
+	X509_CRL *crl;
+	gsize len = 0;
+
+	if (!g_file_get_contents(path, &data, &len, NULL))
+		return;
+	p = (const unsigned char *)data;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	s->root_crl_next = crl ? cg_asn1_time_unix(X509_CRL_get0_nextUpdate(crl)) : 0;
+	X509_CRL_free(crl);
+	if (s->root_crl_next == 0) {
+		g_ptr_array_add(s->warnings,
+		                g_strdup_printf("the root CRL %s cannot be read", path));
+		return;
+	}
+	if (s->root_crl_next - s->now >= 30 * DAY)
+		return;
+	until = cg_time_iso(s->root_crl_next);
+	g_ptr_array_add(
+	    s->warnings,
+	    g_strdup_printf(s->root_crl_next <= s->now
+	                        ? "the root CRL %s expired on %s: relying parties that check "
+	                          "revocation refuse the issuing CA and every certificate under "
+	                          "it; make it again with the root's key (certgate ca root-crl "
+	                          "--root-key FILE)"
+	                        : "the root CRL %s is good until %s: make it again with the root's "
+	                          "key before then (certgate ca root-crl --root-key FILE)",
+	                    path, until));
+}
+
 /* The CA itself: its certificate's expiry, the CRL's age, the disk. */
 static void
 ca_warnings(CgStats *s, const CgConf *conf)
@@ -261,9 +300,12 @@ ca_warnings(CgStats *s, const CgConf *conf)
 		                g_strdup_printf("the issuing CA expires on %s, sooner than "
 		                                "MaxValidity (%" G_GINT64_FORMAT
 		                                " days) from now: certificates issued now end "
-		                                "with it; make a new issuing CA",
+		                                "with it; make its certificate again with the "
+		                                "root's key (certgate ca renew-issuing "
+		                                "--root-key FILE)",
 		                                until, conf->max_validity));
 	}
+	root_crl_warning(s, conf);
 	if (stat(conf->crl_path, &st) == 0) {
 		s->crl_age = s->now - (gint64)st.st_mtime;
 		if (s->crl_age > conf->crl_interval + 3600)
@@ -426,14 +468,15 @@ cg_stats_json(const CgStats *s)
 	    "\"other\":%u},\"requestsHeld\":%u,\"certificates\":{\"valid\":%u,\"expired\":%u,"
 	    "\"revoked\":%u,\"expiring30d\":%u},\"last24h\":{\"issued\":%u,\"refused\":%u,"
 	    "\"revoked\":%u,\"reminded\":%u,\"renewals\":%u},\"domains\":{\"validated\":%u,"
-	    "\"pending\":%u,\"lapsed\":%u,\"expiring30d\":%u},\"jobs\":{\"queued\":%" G_GUINT64_FORMAT
-	    ",\"deferred\":%" G_GUINT64_FORMAT "},\"caNotAfter\":%" G_GINT64_FORMAT
+	    "\"pending\":%u,\"lapsed\":%u,\"expiring30d\":%u},\"jobs\":{\"queued\":"
+	    "%" G_GUINT64_FORMAT ",\"deferred\":%" G_GUINT64_FORMAT
+	    "},\"caNotAfter\":%" G_GINT64_FORMAT ",\"rootCrlNextUpdate\":%" G_GINT64_FORMAT
 	    ",\"crlAgeSeconds\":%" G_GINT64_FORMAT ",\"diskFreeBytes\":%" G_GUINT64_FORMAT,
-	    s->now, s->orgs_active, s->orgs_pending, s->orgs_other, s->requests_held, s->certs_valid,
-	    s->certs_expired, s->certs_revoked, s->certs_expiring, s->issued, s->refused,
-	    s->revoked, s->reminded, s->renewals, s->domains_validated, s->domains_pending,
-	    s->domains_lapsed, s->domains_expiring, s->jobs_queued, s->jobs_deferred,
-	    s->ca_not_after, s->crl_age, s->disk_free);
+	    s->now, s->orgs_active, s->orgs_pending, s->orgs_other, s->requests_held,
+	    s->certs_valid, s->certs_expired, s->certs_revoked, s->certs_expiring, s->issued,
+	    s->refused, s->revoked, s->reminded, s->renewals, s->domains_validated,
+	    s->domains_pending, s->domains_lapsed, s->domains_expiring, s->jobs_queued,
+	    s->jobs_deferred, s->ca_not_after, s->root_crl_next, s->crl_age, s->disk_free);
 	g_string_append(o, ",\"topRefusals\":[");
 	for (i = 0; i < s->top_reasons->len; i++) {
 		const CgReasonCount *r = s->top_reasons->pdata[i];
@@ -494,6 +537,11 @@ cg_stats_prometheus(const CgStats *s)
 	metric(o, "certgate_ca_not_after_timestamp_seconds", "When the issuing CA's certificate expires.");
 	g_string_append_printf(o, "certgate_ca_not_after_timestamp_seconds %" G_GINT64_FORMAT "\n",
 	                       s->ca_not_after);
+	metric(o, "certgate_root_crl_next_update_timestamp_seconds",
+	       "The root CRL's nextUpdate (0: no root CRL beside the CRL).");
+	g_string_append_printf(
+	    o, "certgate_root_crl_next_update_timestamp_seconds %" G_GINT64_FORMAT "\n",
+	    s->root_crl_next);
 	metric(o, "certgate_crl_age_seconds", "Seconds since the CRL file was written (-1: none).");
 	g_string_append_printf(o, "certgate_crl_age_seconds %" G_GINT64_FORMAT "\n", s->crl_age);
 	metric(o, "certgate_db_free_bytes", "Bytes free on the file system under DbHome.");

@@ -10,6 +10,9 @@
 # says why it is shorter); one asked for after the CA's end (the issuer's
 # clock moved by libfaketime) is not issued, and its request waits for a
 # renewed CA certificate instead of being refused.
+# The root's work with its key: `ca root-crl` makes the root CRL again (and
+# the figures warn before it lapses), `ca renew-issuing` the issuing CA's
+# certificate for the same key.
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -117,5 +120,64 @@ drain_later +101d
 	$cg queue show | grep -q "issue" &&
 	ok "after the CA's end: not issued, the request waits (logged)" ||
 	bad "after the CA's end: $(grep -i "bob\|ended\|issue job" "$T/issuer.log" | tail -3)"
+
+# The root's work, with its key. The root CRL ca init wrote (number 1,
+# 365 days) made again: number 2, verified by openssl with the root, good
+# for 365 days from now; the digest's figures show its nextUpdate, and warn
+# 30 days before it and after it (the clock moved by libfaketime).
+rk="$T/ca/root-ca.key"
+rcrl="$T/crl/root-ca.crl"
+out=$($cg ca root-crl --root-key "$rk")
+crlnum=$(openssl crl -inform DER -in "$rcrl" -noout -crlnumber | cut -d= -f2)
+next=$(date -d "$(openssl crl -inform DER -in "$rcrl" -noout -nextupdate | cut -d= -f2)" +%s)
+left=$(( (next - $(date +%s)) / 86400 ))
+echo "$out" | grep -q "^root CRL 2 written to $rcrl" && [ "$crlnum" = 0x02 ] && [ "$left" -ge 364 ] && [ "$left" -le 365 ] &&
+	openssl crl -inform DER -in "$rcrl" -CAfile "$T/ca/root-ca.pem" -noout 2>&1 | grep -q "verify OK" &&
+	$cg audit show | grep -q "ca.root-crl .*root CRL 2 written" &&
+	ok "ca root-crl: number 2, $left days, verified by openssl, audited" || bad "root-crl: $out; number $crlnum, $left days"
+$cg --json stats | grep -q "\"rootCrlNextUpdate\":$next," && ok "stats show its nextUpdate" ||
+	bad "stats: $($cg --json stats | grep -o '"rootCrlNextUpdate":[0-9]*')"
+stats_at() { faketime -f "$1" $cg stats 2>&1 | grep "WARNING.*root CRL" || true; }
+[ -z "$(stats_at +300d)" ] && stats_at +340d | grep -q "the root CRL $rcrl is good until" &&
+	stats_at +370d | grep -q "the root CRL $rcrl expired on .*refuse the issuing CA" &&
+	ok "the digest warns 30 days before the root CRL's nextUpdate, and after it" ||
+	bad "warnings: +300d '$(stats_at +300d)', +340d '$(stats_at +340d)', +370d '$(stats_at +370d)'"
+rc=0
+out=$($cg ca root-crl --root-key "$T/ca/issuing-ca.key" 2>&1) || rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "is not the key of the root" && [ "$(openssl crl -inform DER -in "$rcrl" -noout -crlnumber | cut -d= -f2)" = 0x02 ] &&
+	ok "another key is refused, the CRL left as it was" || bad "root-crl with the issuing key: exit $rc: $out"
+
+# The issuing CA's certificate made again for 200 days: the same key and
+# subject, a new serial, signed by the root (openssl verify); the files
+# before kept; the issuer starts on it and a certificate ends with it.
+cp "$T/ca/issuing-ca.pem" "$T/issuing-before.pem"
+out=$($cg ca renew-issuing --root-key "$rk" --days 200)
+new="$T/ca/issuing-ca.pem"
+pk() { openssl x509 -in "$1" -noout -pubkey; }
+val() { openssl x509 -in "$1" -noout "$2"; }
+end=$(date -d "$(val "$new" -enddate | cut -d= -f2)" +%s)
+left=$(( (end - $(date +%s)) / 86400 ))
+echo "$out" | grep -q "^issuing CA certificate made again: serial" &&
+	[ "$(pk "$new")" = "$(pk "$T/issuing-before.pem")" ] &&
+	[ "$(val "$new" -subject)" = "$(val "$T/issuing-before.pem" -subject)" ] &&
+	[ "$(val "$new" -serial)" != "$(val "$T/issuing-before.pem" -serial)" ] &&
+	[ "$left" -ge 199 ] && [ "$left" -le 200 ] &&
+	openssl verify -CAfile "$T/ca/root-ca.pem" "$new" > /dev/null &&
+	cmp -s "$T/ca/issuing-ca.pem.previous" "$T/issuing-before.pem" &&
+	[ "$(openssl x509 -in "$T/ca/chain.pem" -noout -serial)" = "$(val "$new" -serial)" ] &&
+	$cg audit show | grep -q "ca.renew-issuing" &&
+	ok "ca renew-issuing: the same key and subject, a new serial, $left days, verified by openssl; the old kept" ||
+	bad "renew-issuing: $out ($left days)"
+queue carol@example.org
+drain
+s=$(serial_of carol@example.org)
+if [ -n "$s" ]; then
+	$cg cert show "$s" --pem > "$T/carol.pem"
+	[ "$(val "$T/carol.pem" -enddate)" = "$(val "$new" -enddate)" ] &&
+		openssl verify -CAfile "$T/ca/root-ca.pem" -untrusted "$T/ca/chain.pem" -purpose smimesign "$T/carol.pem" > /dev/null &&
+		ok "issued under it: ends with it, verifies" || bad "carol: $(val "$T/carol.pem" -enddate), CA $(val "$new" -enddate)"
+else
+	bad "no certificate for carol@example.org: $(tail -3 "$T/issuer.log")"
+fi
 $cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain broken"
 exit $fail
