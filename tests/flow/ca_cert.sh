@@ -184,5 +184,29 @@ if [ -n "$s" ]; then
 else
 	bad "no certificate for carol@example.org: $(tail -3 "$T/issuer.log")"
 fi
+# A running issuer takes a renewed certificate at its reload; a chain its
+# root did not sign, put in place by mistake, is refused at the reload and
+# the running one kept.
+: > "$T/issuer.log"
+ca_issuer
+cp "$T/ca/chain.pem" "$T/chain-good.pem"
+cat "$T/ca/issuing-ca.pem" "$T/other-root.pem" > "$T/ca/chain.pem"
+kill -USR1 "$ipid"
+wait_for 10 logged "reload: keeping the running CA material: .*does not verify to the last certificate" &&
+	ok "a reload with a chain of another root keeps the running CA material" || bad "bad reload: $(tail -2 "$T/issuer.log")"
+cp "$T/chain-good.pem" "$T/ca/chain.pem"
+$cg ca renew-issuing --root-key "$rk" --days 300 > /dev/null
+kill -USR1 "$ipid"
+wait_for 10 logged "configuration and CA material reloaded" || bad "no reload: $(tail -2 "$T/issuer.log")"
+queue dave@example.org
+if wait_for 20 logged "issued [0-9a-f]* for dave@example.org"; then
+	$cg cert show "$(serial_of dave@example.org)" --pem > "$T/dave.pem"
+	[ "$(val "$T/dave.pem" -enddate)" = "$(val "$new" -enddate)" ] &&
+		[ "$(val "$T/dave.pem" -enddate)" != "$(val "$T/carol.pem" -enddate)" ] &&
+		ok "after the reload the running issuer issues under the renewed certificate" ||
+		bad "dave ends $(val "$T/dave.pem" -enddate), the CA $(val "$new" -enddate)"
+else
+	bad "dave@example.org not issued: $(tail -3 "$T/issuer.log")"
+fi
 $cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain broken"
 exit $fail
