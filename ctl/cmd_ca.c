@@ -1,6 +1,6 @@
 /*
- * cmd_ca.c: certgate ca init | ca show | ca gateway-rekey | ca root-crl |
- * ca renew-issuing | crl.
+ * cmd_ca.c: certgate ca init | ca show | ca gateway-rekey | ca gateway-renew |
+ * ca root-crl | ca renew-issuing | crl.
  */
 #include "ctl.h"
 #include "common.h"
@@ -172,6 +172,32 @@ ctl_ca_gateway_rekey(CtlCtx *ctx, int argc, char **argv)
 			return 1;
 	}
 	return 0;
+}
+
+int
+ctl_ca_gateway_renew(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(CgCa) ca = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_auto(GStrv) lines = NULL;
+	CaAudit a = {"ca.gateway-renew", "gateway", NULL};
+
+	if (!ctl_parse(ctx, "",
+	               "A new mail-signing key and certificate for the gateway (SenderAddress), "
+	               "signed with the issuing CA key.",
+	               NULL, &argc, &argv))
+		return 2;
+	if (ctl_store_writable(ctx) == NULL)
+		return 1;
+	if ((ca = cg_ca_load(ctx->conf, &err)) == NULL)
+		return ctl_fail(ctx, 1, "%s", err->message);
+	if (!cg_ca_gateway_renew(ctx->conf, ca, g_get_real_time() / G_USEC_PER_SEC, out, &err))
+		return ctl_fail(ctx, 1, "%s", err->message);
+	fputs(out->str, stdout);
+	lines = g_strsplit(out->str, "\n", 2);
+	a.detail = lines[0];
+	return ctl_transact(ctx, audit_txn, &a, NULL) != 0 ? 1 : 0;
 }
 
 /* The root's work (caroot.c), with its key named by --root-key: the root

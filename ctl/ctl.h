@@ -127,6 +127,7 @@ int ctl_audit_show(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_init(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_show(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_gateway_rekey(CtlCtx *ctx, int argc, char **argv);
+int ctl_ca_gateway_renew(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_root_crl(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_renew_issuing(CtlCtx *ctx, int argc, char **argv);
 int ctl_crl(CtlCtx *ctx, int argc, char **argv);

@@ -27,6 +27,7 @@ static const CtlCommand commands[] = {
 	{"ca", "init", "[--pkcs11] [--issuing-rsa BITS] [--org NAME]", "create the root CA, issuing CA and gateway certificate", ctl_ca_init, TRUE},
 	{"ca", "show", "", "print the CA chain and where the key is", ctl_ca_show, TRUE},
 	{"ca", "gateway-rekey", "", "a new gateway encryption certificate (the old one decrypts for GatewayEncryptionOverlap)", ctl_ca_gateway_rekey, TRUE},
+	{"ca", "gateway-renew", "", "a new mail-signing key and certificate for the gateway", ctl_ca_gateway_renew, TRUE},
 	{"ca", "root-crl", "--root-key FILE", "make the root CRL again (at least every twelve months)", ctl_ca_root_crl, TRUE},
 	{"ca", "renew-issuing", "--root-key FILE [--days N]", "make the issuing CA's certificate again for the same key", ctl_ca_renew_issuing, TRUE},
 	{"crl", "", "", "write a new CRL now", ctl_crl, TRUE},

@@ -176,6 +176,27 @@ write_file(const char *path, const void *data, gsize len, int mode, uid_t uid, g
 }
 
 gboolean
+cg_file_keep_previous(const char *path, GError **error)
+{
+	g_autofree char *prev = g_strconcat(path, ".previous", NULL);
+
+	if (unlink(prev) != 0 && errno != ENOENT) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", prev, g_strerror(errno));
+		return FALSE;
+	}
+	/* A second name for the file as it is (its mode and owner with it):
+	 * path itself stays in place until its replacement is renamed over it.
+	 * Where there are no hard links, the file moves. */
+	if (link(path, prev) == 0 || errno == ENOENT)
+		return TRUE;
+	if (rename(path, prev) != 0 && errno != ENOENT) {
+		g_set_error(error, CG_ERROR, CG_ERROR_IO, "%s: %s", path, g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
 cg_pem_write_key(const char *path, EVP_PKEY *key, uid_t uid, gid_t gid, GError **error)
 {
 	BIO *b = BIO_new(BIO_s_mem());

@@ -232,29 +232,7 @@ make_issuing(const CgConf *conf, const CgCaInit *o, Made *m, GError **error)
 static gboolean
 make_gateway(const CgConf *conf, const CgCaInit *o, Made *m, GError **error)
 {
-	CgCertRequest r = {0};
-	g_autoptr(GPtrArray) findings = g_ptr_array_new_with_free_func(g_free);
-
-	if ((m->gw_key = keygen(FALSE, 0, "P-256", error)) == NULL)
-		return FALSE;
-	r.profile = CG_PROFILE_MAILBOX;
-	r.mailbox = conf->sender_address;
-	r.field_email = TRUE;
-	r.validity_days = MIN(730, (guint)conf->max_validity);
-	r.max_validity_days = (guint)conf->max_validity;
-	r.not_before = o->now;
-	r.crl_url = conf->crl_url;
-	r.ca_issuers_url = conf->ca_issuers_url;
-	r.ca_cert = m->issuing;
-	r.subject_key = m->gw_key;
-	if ((m->gw = cg_cert_build(&r, error)) == NULL)
-		return FALSE;
-	if (!cg_cert_lint(m->gw, &r, findings)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "gateway certificate lint: %s",
-		            (char *)g_ptr_array_index(findings, 0));
-		return FALSE;
-	}
-	return cg_sign_cert(m->gw, m->key, error);
+	return cg_ca_make_gateway_sign(conf, m->issuing, m->key, o->now, &m->gw, &m->gw_key, error);
 }
 
 static void

@@ -92,21 +92,6 @@ out:
 	return ok;
 }
 
-/* path's bytes kept as path.previous (a copy: path itself is replaced by a
- * rename). */
-static gboolean
-keep_previous(const char *path, GError **error)
-{
-	g_autofree char *data = NULL, *prev = g_strconcat(path, ".previous", NULL);
-	g_autoptr(GBytes) b = NULL;
-	gsize len = 0;
-
-	if (!g_file_get_contents(path, &data, &len, NULL))
-		return TRUE;
-	b = g_bytes_new_take(g_steal_pointer(&data), len);
-	return cg_file_write_atomic(prev, b, 0644, error);
-}
-
 gboolean
 cg_ca_renew_issuing(const CgConf *conf, const char *root_key, guint days, gint64 now, GString *out,
                     GError **error)
@@ -158,7 +143,8 @@ cg_ca_renew_issuing(const CgConf *conf, const char *root_key, guint days, gint64
 	certs[0] = x;
 	for (i = 1; i < n; i++)
 		certs[i] = sk_X509_value(chain, i);
-	if (!keep_previous(conf->ca_certificate, error) || !keep_previous(conf->ca_chain, error) ||
+	if (!cg_file_keep_previous(conf->ca_certificate, error) ||
+	    !cg_file_keep_previous(conf->ca_chain, error) ||
 	    !cg_pem_write_certs(conf->ca_certificate, &x, 1, error) ||
 	    !cg_pem_write_certs(conf->ca_chain, certs, (gsize)n, error))
 		goto out;

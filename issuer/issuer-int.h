@@ -232,6 +232,13 @@ gboolean cg_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value, GErr
 gboolean cg_ca_make_gateway_enc(const CgConf *conf, X509 *issuing, EVP_PKEY *issuing_key,
                                 gint64 now, X509 **cert, EVP_PKEY **key, GError **error);
 gboolean cg_ca_write_gateway_enc(const CgConf *conf, X509 *cert, EVP_PKEY *key, GError **error);
+/* The gateway's mail-signing certificate and its new P-256 key, for
+ * SenderAddress (the mailbox profile), signed by issuing_key. */
+gboolean cg_ca_make_gateway_sign(const CgConf *conf, X509 *issuing, EVP_PKEY *issuing_key,
+                                 gint64 now, X509 **cert, EVP_PKEY **key, GError **error);
+/* path kept as path.previous, as it is (mode and owner), before a new file
+ * is renamed over path; nothing to keep is no error. */
+gboolean cg_file_keep_previous(const char *path, GError **error);
 
 /* ca.c */
 EVP_PKEY *cg_key_file_load(const char *path, GError **error);

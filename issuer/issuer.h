@@ -90,6 +90,11 @@ gboolean cg_ca_renew_issuing(const CgConf *conf, const char *root_key, guint day
  * Prints what it did to out. */
 gboolean cg_ca_gateway_rekey(const CgConf *conf, CgCa *ca, gint64 now, GString *out,
                              GError **error);
+/* A new mail-signing key and certificate for SenderAddress (the issuer
+ * signs its mail with it and presents it to the perspectives), 730 days;
+ * the current pair kept as PATH.previous. Prints what it did to out. */
+gboolean cg_ca_gateway_renew(const CgConf *conf, CgCa *ca, gint64 now, GString *out,
+                             GError **error);
 
 /* ---- profiles ---- */
 
@@ -350,6 +355,8 @@ typedef struct {
 	/* the CA itself */
 	gint64 ca_not_after;  /* 0 when its certificate cannot be read */
 	gint64 root_crl_next; /* the root CRL's nextUpdate; 0 when there is none */
+	gint64 gw_not_after;  /* the gateway's signing certificate's end; 0: unread */
+	gint64 enc_not_after; /* its encryption certificate's; 0: none */
 	gint64 crl_age;       /* seconds, -1 when there is no CRL */
 	guint64 disk_free;    /* bytes under DbHome */
 	GPtrArray *warnings;  /* one line each */

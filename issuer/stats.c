@@ -13,6 +13,7 @@
 #include "issuer-int.h"
 #include "daemon.h"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -274,21 +275,61 @@ root_crl_warning(CgStats *s, const CgConf *conf)
 	                    path, until));
 }
 
+/* The end of the certificate in path; 0 when it cannot be read. */
+static gint64
+cert_end(const char *path)
+{
+	FILE *f = path ? fopen(path, "r") : NULL;
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	gint64 end = x ? cg_asn1_time_unix(X509_get0_notAfter(x)) : 0;
+
+	if (f != NULL)
+		fclose(f);
+	X509_free(x);
+	ERR_clear_error();
+	return end;
+}
+
+/* The gateway's own certificates, 30 days before their end and after it:
+ * the signing one (the issuer's mail, its queries to the perspectives) and
+ * the encryption one (what clients encrypt to). */
+static void
+gateway_warnings(CgStats *s, const CgConf *conf)
+{
+	const struct {
+		const char *path, *what, *command;
+		gint64 *end;
+	} certs[] = {
+	    {conf->gateway_certificate, "signing", "certgate ca gateway-renew", &s->gw_not_after},
+	    {conf->gateway_enc_certificate, "encryption", "certgate ca gateway-rekey",
+	     &s->enc_not_after},
+	};
+	gsize i;
+
+	for (i = 0; i < G_N_ELEMENTS(certs); i++) {
+		g_autofree char *until = NULL;
+
+		*certs[i].end = cert_end(certs[i].path);
+		if (*certs[i].end == 0 || *certs[i].end - s->now >= 30 * DAY)
+			continue;
+		until = cg_time_iso(*certs[i].end);
+		g_ptr_array_add(s->warnings,
+		                g_strdup_printf("the gateway's %s certificate %s %s %s: make a new "
+		                                "one (%s)",
+		                                certs[i].what, certs[i].path,
+		                                *certs[i].end <= s->now ? "ended on" : "ends on",
+		                                until, certs[i].command));
+	}
+}
+
 /* The CA itself: its certificate's expiry, the CRL's age, the disk. */
 static void
 ca_warnings(CgStats *s, const CgConf *conf)
 {
-	FILE *f = fopen(conf->ca_certificate, "r");
-	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
 	struct stat st;
 	struct statvfs vfs;
 
-	if (f != NULL)
-		fclose(f);
-	if (x != NULL) {
-		s->ca_not_after = cg_asn1_time_unix(X509_get0_notAfter(x));
-		X509_free(x);
-	}
+	s->ca_not_after = cert_end(conf->ca_certificate);
 	if (s->ca_not_after == 0) {
 		g_ptr_array_add(s->warnings, g_strdup_printf("the issuing CA's certificate %s cannot "
 		                                             "be read",
@@ -306,6 +347,7 @@ ca_warnings(CgStats *s, const CgConf *conf)
 		                                until, conf->max_validity));
 	}
 	root_crl_warning(s, conf);
+	gateway_warnings(s, conf);
 	if (stat(conf->crl_path, &st) == 0) {
 		s->crl_age = s->now - (gint64)st.st_mtime;
 		if (s->crl_age > conf->crl_interval + 3600)
@@ -537,6 +579,15 @@ cg_stats_prometheus(const CgStats *s)
 	metric(o, "certgate_ca_not_after_timestamp_seconds", "When the issuing CA's certificate expires.");
 	g_string_append_printf(o, "certgate_ca_not_after_timestamp_seconds %" G_GINT64_FORMAT "\n",
 	                       s->ca_not_after);
+	metric(o, "certgate_gateway_not_after_timestamp_seconds",
+	       "When the gateway's own certificates end (0: none).");
+	g_string_append_printf(
+	    o,
+	    "certgate_gateway_not_after_timestamp_seconds{certificate=\"signing\"} "
+	    "%" G_GINT64_FORMAT "\n"
+	    "certgate_gateway_not_after_timestamp_seconds{certificate="
+	    "\"encryption\"} %" G_GINT64_FORMAT "\n",
+	    s->gw_not_after, s->enc_not_after);
 	metric(o, "certgate_root_crl_next_update_timestamp_seconds",
 	       "The root CRL's nextUpdate (0: no root CRL beside the CRL).");
 	g_string_append_printf(

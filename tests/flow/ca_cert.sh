@@ -1,5 +1,5 @@
 #!/bin/sh
-# ca_cert.sh: the issuing CA's certificate.
+# ca_cert.sh: the CA's own certificates.
 # The issuer does not start on CA files that do not fit: a CACertificate
 # that is not a CA's (the gateway's certificate with its own key), a
 # CAChain that does not begin with it, a chain whose root did not sign it.
@@ -12,7 +12,8 @@
 # renewed CA certificate instead of being refused.
 # The root's work with its key: `ca root-crl` makes the root CRL again (and
 # the figures warn before it lapses), `ca renew-issuing` the issuing CA's
-# certificate for the same key.
+# certificate for the same key. The gateway's certificates: warned of
+# before their end; `ca gateway-renew` makes the signing pair again.
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -208,5 +209,38 @@ if wait_for 20 logged "issued [0-9a-f]* for dave@example.org"; then
 else
 	bad "dave@example.org not issued: $(tail -3 "$T/issuer.log")"
 fi
+# The gateway's own certificates (730 days from ca init): the figures warn
+# 30 days before their end; ca gateway-renew makes a new signing pair (a new
+# key, the same mailbox), which openssl verifies to the root and which ends
+# with the issuing CA now (renewed above to 300 days), the pair before kept.
+gw_warn() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" faketime -f "$1" $cg stats 2>&1 |
+		grep "WARNING.*the gateway's" || true
+}
+[ -z "$(gw_warn +650d)" ] &&
+	gw_warn +710d | grep -q "the gateway's signing certificate $T/ca/gateway.pem ends on .*(certgate ca gateway-renew)" &&
+	gw_warn +710d | grep -q "the gateway's encryption certificate $T/ca/gateway-enc.pem ends on .*(certgate ca gateway-rekey)" &&
+	gw_warn +740d | grep -q "the gateway's signing certificate $T/ca/gateway.pem ended on" &&
+	ok "the figures warn 30 days before the gateway's certificates end, and after" ||
+	bad "gateway warnings: +650d '$(gw_warn +650d)'; +710d '$(gw_warn +710d)'"
+cp "$T/ca/gateway.pem" "$T/gw-before.pem"
+cp "$T/ca/gateway.key" "$T/gw-before.key"
+out=$($cg ca gateway-renew)
+gw="$T/ca/gateway.pem"
+san() { openssl x509 -in "$1" -noout -ext subjectAltName | tail -1; }
+echo "$out" | grep -q "^new gateway signing certificate " && echo "$out" | grep -q "copy $gw to each perspective" &&
+	[ "$(pk "$gw")" != "$(pk "$T/gw-before.pem")" ] &&
+	[ "$(openssl pkey -in "$T/ca/gateway.key" -pubout)" = "$(pk "$gw")" ] &&
+	[ "$(stat -c %a "$T/ca/gateway.key")" = 600 ] &&
+	[ "$(san "$gw")" = "$(san "$T/gw-before.pem")" ] &&
+	[ "$(val "$gw" -enddate)" = "$(val "$new" -enddate)" ] &&
+	openssl verify -CAfile "$T/ca/root-ca.pem" -untrusted "$T/ca/chain.pem" -purpose smimesign "$gw" > /dev/null &&
+	cmp -s "$T/ca/gateway.pem.previous" "$T/gw-before.pem" && cmp -s "$T/ca/gateway.key.previous" "$T/gw-before.key" &&
+	[ "$(stat -c %a "$T/ca/gateway.key.previous")" = 600 ] &&
+	$cg audit show | grep -q "ca.gateway-renew" &&
+	ok "ca gateway-renew: a new key, the same mailbox, verified by openssl, ending with the issuing CA; the pair before kept" ||
+	bad "gateway-renew: $out"
+out=$(starts "$T/certgate.conf")
+echo "$out" | grep -q "^exit 0" && ok "the issuer starts with the new pair" || bad "start after gateway-renew: $out"
 $cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain broken"
 exit $fail
