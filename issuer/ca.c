@@ -266,8 +266,9 @@ sign_context(EVP_PKEY *key, gboolean on_token)
 }
 
 /* CACertificate is a CA's, CAChain begins with it and it verifies to the
- * chain's last certificate (signatures and names; not the time: after its
- * end the issuer still runs and issues nothing). Certificates signed under
+ * chain's last certificate, taken as the anchor whether it is a root or not
+ * (signatures and names; not the time: after its end the issuer still runs
+ * and issues nothing). Certificates signed under
  * anything else would reach their subjects with a chain that does not
  * lead to the root. */
 static gboolean
@@ -301,7 +302,7 @@ chain_fits(CgCa *ca, const CgConf *conf, GError **error)
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "%s", cg_openssl_error());
 		goto out;
 	}
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_PARTIAL_CHAIN);
 	if (sk_X509_num(ca->chain) > 1 && X509_verify_cert(ctx) != 1) {
 		g_set_error(
 		    error, CG_ERROR, CG_ERROR_CONFIG,

@@ -82,6 +82,26 @@ openssl x509 -x509toreq -in "$T/ca/issuing-ca.pem" -key "$T/ca/issuing-ca.key" -
 	-out "$O/issuing.csr" 2>/dev/null
 openssl ca -batch -config "$O/ca.cnf" -cert "$T/ca/root-ca.pem" -keyfile "$T/ca/root-ca.key" -days 100 \
 	-notext -in "$O/issuing.csr" -out "$O/issuing-100d.pem" 2>"$O/ca.log" || { cat "$O/ca.log"; exit 1; }
+
+# The same issuing key under an intermediate CA of the root (openssl), its
+# chain the issuing CA and the intermediate without the root: the chain's
+# last certificate is the anchor, and the issuer starts.
+I="$T/inter"
+mkdir -p "$I"
+: > "$I/index.txt"
+echo 7101 > "$I/serial"
+sed "s|$O|$I|g" "$O/ca.cnf" > "$I/ca.cnf"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout "$I/inter.key" \
+	-subj "/O=certgate/CN=certgate Intermediate" -addext "basicConstraints=critical,CA:TRUE" \
+	-addext "keyUsage=critical,keyCertSign,cRLSign" -out "$I/inter.csr" 2>/dev/null
+openssl ca -batch -config "$I/ca.cnf" -cert "$T/ca/root-ca.pem" -keyfile "$T/ca/root-ca.key" -days 30 \
+	-notext -in "$I/inter.csr" -out "$I/inter.pem" 2>"$I/ca.log" &&
+	openssl ca -batch -config "$I/ca.cnf" -cert "$I/inter.pem" -keyfile "$I/inter.key" -days 30 \
+		-notext -in "$O/issuing.csr" -out "$I/issuing.pem" 2>>"$I/ca.log" || cat "$I/ca.log"
+cat "$I/issuing.pem" "$I/inter.pem" > "$I/chain.pem"
+out=$(starts "$(conf_with CACertificate "$I/issuing.pem" CAChain "$I/chain.pem")")
+echo "$out" | grep -q "^exit 0" && ok "under an intermediate, the root left out of the chain: the issuer starts" ||
+	bad "intermediate: $out"
 cp "$O/issuing-100d.pem" "$T/ca/issuing-ca.pem"
 cat "$T/ca/issuing-ca.pem" "$T/ca/root-ca.pem" > "$T/ca/chain.pem"
 ca_end=$(openssl x509 -noout -enddate -in "$T/ca/issuing-ca.pem" | cut -d= -f2)
