@@ -142,8 +142,8 @@ cg_ca_gateway_renew(const CgConf *conf, CgCa *ca, gint64 now, GString *out, GErr
 		    "new gateway signing certificate %s, valid to %s\n  %s (key %s)\n"
 		    "the previous pair kept as .previous; copy %s to each "
 		    "perspective's pinned gateway certificate and reload them "
-		    "(until then they refuse the issuer's queries, which wait); "
-		    "reload certgate-issuer to sign its mail with it\n",
+		    "(until then they are asked with the pair before); reload "
+		    "certgate-issuer to sign its mail with it\n",
 		    subj, until, conf->gateway_certificate, conf->gateway_key,
 		    conf->gateway_certificate);
 		OPENSSL_free(subj);

@@ -136,6 +136,16 @@ serve(gpointer data)
 
 	if (SSL_accept(ssl) != 1)
 		goto out;
+	/* The query is read before anything is answered, a refused client's
+	 * too: closed with its query unread, the connection would be reset and
+	 * the refusal lost with it (the gateway, asking with a renewed
+	 * certificate, then tries the one before). */
+	while (n < MAX_QUERY && (k = SSL_read(ssl, q + n, MAX_QUERY - n)) > 0) {
+		n += k;
+		if (memchr(q, '\n', (size_t)n) != NULL)
+			break;
+	}
+	q[n] = '\0';
 	peer = SSL_get1_peer_certificate(ssl);
 	if (peer == NULL || X509_cmp(peer, c->pinned) != 0) {
 		g_autofree char *who = peer ? cg_x509_name_text(X509_get_subject_name(peer)) : NULL;
@@ -146,12 +156,6 @@ serve(gpointer data)
 		reply(ssl, "fail this client is not the gateway\n");
 		goto out;
 	}
-	while (n < MAX_QUERY && (k = SSL_read(ssl, q + n, MAX_QUERY - n)) > 0) {
-		n += k;
-		if (memchr(q, '\n', (size_t)n) != NULL)
-			break;
-	}
-	q[n] = '\0';
 	if (sscanf(q, "resolve %600s %d", name, &type) != 2 || !name_ok(name) || type < 1 ||
 	    type > 65535) {
 		reply(ssl, "fail malformed query\n");

@@ -88,18 +88,18 @@ next:
 }
 
 static SSL_CTX *
-client_ctx(const CgConf *conf, GError **error)
+client_ctx(const char *cert, const char *key, const char *ca, GError **error)
 {
 	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
 
 	if (c == NULL || !SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) ||
-	    SSL_CTX_use_certificate_chain_file(c, conf->gateway_certificate) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(c, conf->gateway_key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(c, conf->perspective_ca, NULL) != 1) {
+	    SSL_CTX_use_certificate_chain_file(c, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(c, ca, NULL) != 1) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
-		            "perspectives: the gateway certificate, its key or PerspectiveCA %s "
+		            "perspectives: the gateway certificate %s, its key or PerspectiveCA %s "
 		            "cannot be used",
-		            conf->perspective_ca);
+		            cert, ca);
 		SSL_CTX_free(c);
 		ERR_clear_error();
 		return NULL;
@@ -108,24 +108,26 @@ client_ctx(const CgConf *conf, GError **error)
 	return c;
 }
 
-/* The process's client context, made again only when the files it was made
- * from change (a reload naming others, a gateway rekey): a CAA climb asks
- * the perspectives at every step, and each context reads and parses three
- * files. */
-static GMutex ctx_lock;
-static SSL_CTX *ctx_made;
-static char *ctx_from;
+/* A client context, made again only when the files it was made from
+ * change (a reload naming others, a gateway rekey): a CAA climb asks the
+ * perspectives at every step, and each context reads and parses three
+ * files. One for the gateway's pair, one for the pair before it. */
+typedef struct {
+	GMutex lock;
+	SSL_CTX *made;
+	char *from;
+} CtxCache;
+static CtxCache current_ctx, previous_ctx;
 
 /* The names of the files a context is made from, and their identity and
  * change times. */
 static char *
-files_seen(const CgConf *conf)
+files_seen(const char *const files[3])
 {
-	const char *files[] = {conf->gateway_certificate, conf->gateway_key, conf->perspective_ca};
 	GString *out = g_string_new(NULL);
 	guint i;
 
-	for (i = 0; i < G_N_ELEMENTS(files); i++) {
+	for (i = 0; i < 3; i++) {
 		struct stat st = {0};
 
 		(void)stat(files[i] ? files[i] : "", &st);
@@ -137,30 +139,62 @@ files_seen(const CgConf *conf)
 	return g_string_free(out, FALSE);
 }
 
-/* A reference to the context for conf (SSL_CTX_free when done). */
+/* A reference to the context for those files (SSL_CTX_free when done). */
+static SSL_CTX *
+cached(CtxCache *cc, const char *const files[3], GError **error)
+{
+	g_autofree char *seen = files_seen(files);
+	SSL_CTX *c;
+
+	g_mutex_lock(&cc->lock);
+	if (cc->made != NULL && strcmp(cc->from, seen) == 0) {
+		SSL_CTX_up_ref(cc->made);
+		c = cc->made;
+		g_mutex_unlock(&cc->lock);
+		return c;
+	}
+	g_mutex_unlock(&cc->lock);
+	if ((c = client_ctx(files[0], files[1], files[2], error)) == NULL)
+		return NULL;
+	g_mutex_lock(&cc->lock);
+	SSL_CTX_free(cc->made); /* the holders of the old one keep their reference */
+	cc->made = c;
+	SSL_CTX_up_ref(c);
+	g_free(cc->from);
+	cc->from = g_steal_pointer(&seen);
+	g_mutex_unlock(&cc->lock);
+	return c;
+}
+
 static SSL_CTX *
 context(const CgConf *conf, GError **error)
 {
-	g_autofree char *seen = files_seen(conf);
-	SSL_CTX *c;
+	const char *files[3] = {conf->gateway_certificate, conf->gateway_key, conf->perspective_ca};
 
-	g_mutex_lock(&ctx_lock);
-	if (ctx_made != NULL && strcmp(ctx_from, seen) == 0) {
-		SSL_CTX_up_ref(ctx_made);
-		c = ctx_made;
-		g_mutex_unlock(&ctx_lock);
-		return c;
-	}
-	g_mutex_unlock(&ctx_lock);
-	if ((c = client_ctx(conf, error)) == NULL)
+	return cached(&current_ctx, files, error);
+}
+
+/* The gateway's pair before the current one (PATH.previous, kept by
+ * certgate ca gateway-renew) while its certificate has not ended: a
+ * perspective that still pins it is asked with it, so that a renewal
+ * waits for no perspective. NULL when there is none. */
+static SSL_CTX *
+previous_context(const CgConf *conf, gint64 now)
+{
+	g_autofree char *cert = g_strconcat(conf->gateway_certificate, ".previous", NULL);
+	g_autofree char *key = g_strconcat(conf->gateway_key, ".previous", NULL);
+	const char *files[3] = {cert, key, conf->perspective_ca};
+	SSL_CTX *c;
+	X509 *x;
+
+	if (!g_file_test(cert, G_FILE_TEST_EXISTS) ||
+	    (c = cached(&previous_ctx, files, NULL)) == NULL)
 		return NULL;
-	g_mutex_lock(&ctx_lock);
-	SSL_CTX_free(ctx_made); /* the holders of the old one keep their reference */
-	ctx_made = c;
-	SSL_CTX_up_ref(c);
-	g_free(ctx_from);
-	ctx_from = g_steal_pointer(&seen);
-	g_mutex_unlock(&ctx_lock);
+	x = SSL_CTX_get0_certificate(c);
+	if (x == NULL || cg_asn1_time_unix(X509_get0_notAfter(x)) <= now) {
+		SSL_CTX_free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -264,7 +298,7 @@ out:
 /* One perspective asked on a thread of its own: they are asked at once, so
  * that a slow or silent one costs its own timeout, not the sum of them. */
 typedef struct {
-	SSL_CTX *ctx;
+	SSL_CTX *ctx, *prev; /* prev: the gateway's pair before, or NULL */
 	const char *hostport, *name;
 	int type;
 	CgPerspectiveAnswer answer;
@@ -279,6 +313,13 @@ ask_thread(gpointer data)
 	Asking *a = data;
 
 	a->answer = ask(a->ctx, a->hostport, a->name, a->type, &a->rdata, &a->why);
+	/* A perspective that pins the gateway's certificate before a renewal
+	 * is asked with that one. */
+	if (a->answer == CG_PERSPECTIVE_DOWN && a->prev != NULL && a->why != NULL &&
+	    strstr(a->why, ": this client is not the gateway") != NULL) {
+		g_clear_pointer(&a->why, g_free);
+		a->answer = ask(a->prev, a->hostport, a->name, a->type, &a->rdata, &a->why);
+	}
 	return NULL;
 }
 
@@ -331,17 +372,22 @@ cg_perspective_corroborate(const CgConf *conf, const char *name, int type, GPtrA
 	guint quorum = cg_perspective_quorum(conf), agree = 0, down = 0, i;
 	g_autoptr(GString) notes = g_string_new(NULL);
 	g_autofree Asking *asked = NULL;
-	SSL_CTX *c;
+	SSL_CTX *c, *prev;
 
 	*said = NULL;
 	if (n == 0)
 		return TRUE;
 	if ((c = context(conf, error)) == NULL)
 		return FALSE;
+	prev = previous_context(conf, g_get_real_time() / G_USEC_PER_SEC);
 	asked = g_new0(Asking, n);
 	for (i = 0; i < n; i++) {
-		asked[i] = (Asking){
-		    c, conf->perspectives[i], name, type, CG_PERSPECTIVE_DOWN, NULL, NULL, NULL};
+		asked[i] = (Asking){.ctx = c,
+		                    .prev = prev,
+		                    .hostport = conf->perspectives[i],
+		                    .name = name,
+		                    .type = type,
+		                    .answer = CG_PERSPECTIVE_DOWN};
 		asked[i].thread = g_thread_try_new("cg-perspective", ask_thread, &asked[i], NULL);
 		if (asked[i].thread == NULL) /* no thread to be had: asked here */
 			ask_thread(&asked[i]);
@@ -365,6 +411,7 @@ cg_perspective_corroborate(const CgConf *conf, const char *name, int type, GPtrA
 		g_free(a->why);
 	}
 	SSL_CTX_free(c);
+	SSL_CTX_free(prev);
 	if (agree >= quorum) {
 		*said = g_strdup_printf("corroborated by %u of %u perspectives%s", agree, n,
 		                        notes->str);

@@ -49,10 +49,11 @@ dns p3 p3 127.0.0.2 other-ca.example ca.example.net
 # The issuer's /etc/hosts names two perspectives.
 printf '127.0.0.1 localhost\n10.251.0.2 p1.perspectives.test\n10.251.0.4 p3.perspectives.test\n' > "$T/hosts"
 # in_issuer CMD...: CMD in the issuer's namespace, with its primary resolver
-# and those names
+# and those names (the process itself: ip, unshare and sh each exec the next,
+# so that CMD & gives CMD's pid in $!, when not called as a function)
+IN_ISSUER='mount --bind "$0" /etc/resolv.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"'
 in_issuer() {
-	ip netns exec "${NS}i" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"' \
-		"$DNS_DIR/resolv.conf" "$T/hosts" "$@"
+	ip netns exec "${NS}i" unshare -m sh -c "$IN_ISSUER" "$DNS_DIR/resolv.conf" "$T/hosts" "$@"
 }
 drain() { in_issuer "$CG_BIN/certgate-issuer" --drain -c "$T/certgate.conf" >> "$T/issuer.log" 2>&1; }
 
@@ -217,7 +218,10 @@ echo "$out" | grep -q "^answer off 1" && ok "the gateway is answered (openssl s_
 # (Each mailbox at a domain of its own: CAA answers are kept for a minute.)
 use honest1 $P3
 for d in e f g; do $cg domain add $d.example.org --org 1 --validated > /dev/null; done
-in_issuer "$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" >> "$T/daemon.log" 2>&1 &
+# (not through the function: $! would be the subshell running it, and the
+# daemon would outlive its kill)
+ip netns exec "${NS}i" unshare -m sh -c "$IN_ISSUER" "$DNS_DIR/resolv.conf" "$T/hosts" \
+	"$CG_BIN/certgate-issuer" -f -c "$T/certgate.conf" >> "$T/daemon.log" 2>&1 &
 ipid=$!
 # queued MAILBOX PATTERN: a request for MAILBOX, then up to 10 s for
 # PATTERN in the daemon's log
@@ -245,6 +249,7 @@ queued g@g.example.org "issued [0-9a-f]* for g@g.example.org" &&
 	ok "the pinned certificate back: the same daemon issues" || bad "g@g.example.org: $(tail -3 "$T/daemon.log")"
 kill $ipid
 wait $ipid 2>/dev/null || true
+grep -q "certgate-issuer stopping" "$T/daemon.log" && ok "the daemon stops" || bad "the daemon did not stop"
 
 # Load from a stranger's address. A fourth perspective, in p2's namespace,
 # with small limits: 6 connections at once, 3 from one address, 3 s each.
@@ -400,5 +405,21 @@ wait $p4 || rc=$?
 grep -q "^answer off 1" "$T/stop.out" && [ $rc -eq 0 ] && grep -q "stopping: 1 queries at work" "$T/perspective-p4.log" &&
 	grep -q "stopped$" "$T/perspective-p4.log" &&
 	ok "a stop answers the query at work, then ends (exit 0)" || bad "stop: exit $rc; $(cat "$T/stop.out"); $(tail -3 "$T/perspective-p4.log")"
+# A renewal of the gateway's signing pair (certgate ca gateway-renew): p3,
+# not yet given the new certificate, still pins the one before, and is
+# asked with the pair before (kept as .previous) while that has not ended;
+# without it, p3 refuses the issuer.
+use honest1 $P3
+$cg ca gateway-renew > /dev/null
+out=$(issue h@example.org)
+echo "$out" | grep -q "^issued" && $cg audit show | grep "cert.issue" | grep "h@example.org" |
+	grep -q "corroborated by 1 of 1 perspectives" &&
+	ok "after a gateway renewal a perspective that pins the certificate before is asked with it" ||
+	bad "h@example.org: $out"
+mv "$T/ca/gateway.pem.previous" "$T/gateway-previous.pem"
+out=$(issue i@example.org)
+echo "$out" | grep -q "not corroborated: 0 of 1 perspectives agree, 1 needed.*$P3: this client is not the gateway" &&
+	ok "control: without the pair before, that perspective refuses the renewed certificate" ||
+	bad "i@example.org: $out"
 DNS_DIR= # its dnsmasq ends with its namespace (net_down)
 exit $fail
