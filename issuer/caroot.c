@@ -162,9 +162,9 @@ cg_ca_renew_issuing(const CgConf *conf, const char *root_key, guint days, gint64
 	                       "issuing CA certificate made again: serial %s, the same key and "
 	                       "subject, valid to %s (was %s)%s\n"
 	                       "written to %s and %s (those before kept as .previous)\n"
-	                       "reload certgate-issuer to issue under it\n",
+	                       "reload certgate-issuer to issue under it, and publish it at %s\n",
 	                       serial, until, was, end == root_end ? ", the root's end" : "",
-	                       conf->ca_certificate, conf->ca_chain);
+	                       conf->ca_certificate, conf->ca_chain, conf->ca_issuers_url);
 	ok = TRUE;
 out:
 	X509_free(x);

@@ -513,12 +513,15 @@ cg_stats_json(const CgStats *s)
 	    "\"pending\":%u,\"lapsed\":%u,\"expiring30d\":%u},\"jobs\":{\"queued\":"
 	    "%" G_GUINT64_FORMAT ",\"deferred\":%" G_GUINT64_FORMAT
 	    "},\"caNotAfter\":%" G_GINT64_FORMAT ",\"rootCrlNextUpdate\":%" G_GINT64_FORMAT
+	    ",\"gatewayNotAfter\":%" G_GINT64_FORMAT
+	    ",\"gatewayEncryptionNotAfter\":%" G_GINT64_FORMAT
 	    ",\"crlAgeSeconds\":%" G_GINT64_FORMAT ",\"diskFreeBytes\":%" G_GUINT64_FORMAT,
 	    s->now, s->orgs_active, s->orgs_pending, s->orgs_other, s->requests_held,
 	    s->certs_valid, s->certs_expired, s->certs_revoked, s->certs_expiring, s->issued,
 	    s->refused, s->revoked, s->reminded, s->renewals, s->domains_validated,
 	    s->domains_pending, s->domains_lapsed, s->domains_expiring, s->jobs_queued,
-	    s->jobs_deferred, s->ca_not_after, s->root_crl_next, s->crl_age, s->disk_free);
+	    s->jobs_deferred, s->ca_not_after, s->root_crl_next, s->gw_not_after, s->enc_not_after,
+	    s->crl_age, s->disk_free);
 	g_string_append(o, ",\"topRefusals\":[");
 	for (i = 0; i < s->top_reasons->len; i++) {
 		const CgReasonCount *r = s->top_reasons->pdata[i];

@@ -184,6 +184,7 @@ val() { openssl x509 -in "$1" -noout "$2"; }
 end=$(date -d "$(val "$new" -enddate | cut -d= -f2)" +%s)
 left=$(( (end - $(date +%s)) / 86400 ))
 echo "$out" | grep -q "^issuing CA certificate made again: serial" &&
+	echo "$out" | grep -q "publish it at http://ca.example.net/ca/issuing-ca.cer" &&
 	[ "$(pk "$new")" = "$(pk "$T/issuing-before.pem")" ] &&
 	[ "$(val "$new" -subject)" = "$(val "$T/issuing-before.pem" -subject)" ] &&
 	[ "$(val "$new" -serial)" != "$(val "$T/issuing-before.pem" -serial)" ] &&
@@ -260,6 +261,9 @@ echo "$out" | grep -q "^new gateway signing certificate " && echo "$out" | grep 
 	$cg audit show | grep -q "ca.gateway-renew" &&
 	ok "ca gateway-renew: a new key, the same mailbox, verified by openssl, ending with the issuing CA; the pair before kept" ||
 	bad "gateway-renew: $out"
+gw_end=$(date -d "$(val "$gw" -enddate | cut -d= -f2)" +%s)
+$cg --json stats | grep -q "\"gatewayNotAfter\":$gw_end," && ok "the figures show the new certificate's end" ||
+	bad "stats: $($cg --json stats | grep -o '"gatewayNotAfter":[0-9]*'), openssl $gw_end"
 out=$(starts "$T/certgate.conf")
 echo "$out" | grep -q "^exit 0" && ok "the issuer starts with the new pair" || bad "start after gateway-renew: $out"
 $cg audit verify > /dev/null && ok "audit chain intact" || bad "audit chain broken"
