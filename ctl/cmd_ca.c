@@ -137,6 +137,17 @@ ctl_ca_show(CtlCtx *ctx, int argc, char **argv)
 	                       "CRL:            %s (%s)\n",
 	                       cg_ca_key_location(ca), ctx->conf->ca_certificate,
 	                       ctx->conf->ca_chain, ctx->conf->crl_path, ctx->conf->crl_url);
+	{
+		g_autofree char *path = cg_ca_root_crl_path(ctx->conf);
+		gint64 next = cg_ca_root_crl_next(ctx->conf);
+		g_autofree char *until = next > 0 ? cg_time_iso(next) : NULL;
+
+		g_string_append_printf(out, "root CRL:       %s (%s%s)\n", path,
+		                       next > 0   ? "next update "
+		                       : next < 0 ? "unreadable"
+		                                  : "none",
+		                       until ? until : "");
+	}
 	fputs(out->str, stdout);
 	return 0;
 }

@@ -31,6 +31,26 @@ cg_ca_root_crl_path(const CgConf *conf)
 	return g_build_filename(dir, "root-ca.crl", NULL);
 }
 
+gint64
+cg_ca_root_crl_next(const CgConf *conf)
+{
+	g_autofree char *path = cg_ca_root_crl_path(conf);
+	g_autofree char *data = NULL;
+	const unsigned char *p;
+	X509_CRL *crl;
+	gsize len = 0;
+	gint64 next;
+
+	if (!g_file_get_contents(path, &data, &len, NULL))
+		return 0;
+	p = (const unsigned char *)data;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	next = crl ? cg_asn1_time_unix(X509_CRL_get0_nextUpdate(crl)) : 0;
+	X509_CRL_free(crl);
+	ERR_clear_error();
+	return next > 0 ? next : -1;
+}
+
 /* The chain of conf and the root key at root_key, which must be the key of
  * the chain's last certificate. */
 static gboolean

@@ -74,6 +74,9 @@ typedef struct {
 gboolean cg_ca_init(const CgConf *conf, const CgCaInit *opts, GString *out, GError **error);
 /* The root CRL's path: root-ca.crl beside CrlPath, where ca init wrote it. */
 char *cg_ca_root_crl_path(const CgConf *conf);
+/* The root CRL's nextUpdate: 0 when there is no such file, -1 when it
+ * cannot be read. */
+gint64 cg_ca_root_crl_next(const CgConf *conf);
 /* The root CRL made again with the root's key (the file root_key; it must
  * be the key of CAChain's last certificate), good for 365 days: its
  * entries kept, its CRL number the next. Prints what it did to out. */

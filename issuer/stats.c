@@ -244,18 +244,13 @@ static void
 root_crl_warning(CgStats *s, const CgConf *conf)
 {
 	g_autofree char *path = cg_ca_root_crl_path(conf);
-	g_autofree char *data = NULL, *until = NULL;
-	const unsigned char *p;
-	X509_CRL *crl;
-	gsize len = 0;
+	g_autofree char *until = NULL;
 
-	if (!g_file_get_contents(path, &data, &len, NULL))
+	s->root_crl_next = cg_ca_root_crl_next(conf);
+	if (s->root_crl_next == 0)
 		return;
-	p = (const unsigned char *)data;
-	crl = d2i_X509_CRL(NULL, &p, (long)len);
-	s->root_crl_next = crl ? cg_asn1_time_unix(X509_CRL_get0_nextUpdate(crl)) : 0;
-	X509_CRL_free(crl);
-	if (s->root_crl_next == 0) {
+	if (s->root_crl_next < 0) {
+		s->root_crl_next = 0;
 		g_ptr_array_add(s->warnings,
 		                g_strdup_printf("the root CRL %s cannot be read", path));
 		return;

@@ -168,6 +168,13 @@ stats_at() {
 	stats_at +370d | grep -q "the root CRL $rcrl expired on .*refuse the issuing CA" &&
 	ok "the digest warns 30 days before the root CRL's nextUpdate, and after it" ||
 	bad "warnings: +300d '$(stats_at +300d)', +340d '$(stats_at +340d)', +370d '$(stats_at +370d)'"
+$cg ca show | grep -qx "root CRL: *$rcrl (next update $(date -u -d "@$next" +%Y-%m-%dT%H:%M:%SZ))" &&
+	ok "ca show names the root CRL and its next update" || bad "ca show: $($cg ca show | grep 'root CRL')"
+cp "$rcrl" "$T/root-crl.saved"
+echo "not a CRL" > "$rcrl"
+$cg stats | grep -q "WARNING *the root CRL $rcrl cannot be read" && $cg ca show | grep -q "root CRL: .*(unreadable)" &&
+	ok "a root CRL that does not parse is said so" || bad "unreadable root CRL: $($cg stats | grep 'root CRL')"
+cp "$T/root-crl.saved" "$rcrl"
 rc=0
 out=$($cg ca root-crl --root-key "$T/ca/issuing-ca.key" 2>&1) || rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "is not the key of the root" && [ "$(openssl crl -inform DER -in "$rcrl" -noout -crlnumber | cut -d= -f2)" = 0x02 ] &&
