@@ -185,14 +185,24 @@ ctl_ca_gateway_rekey(CtlCtx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* What a ca verb did (out), printed and audited as action on subject, the
+ * first line the entry's detail. -> the command's exit status. */
+static int
+told_and_audited(CtlCtx *ctx, const GString *out, const char *action, const char *subject)
+{
+	g_auto(GStrv) lines = g_strsplit(out->str, "\n", 2);
+	CaAudit a = {action, subject, lines[0]};
+
+	fputs(out->str, stdout);
+	return ctl_transact(ctx, audit_txn, &a, NULL) != 0 ? 1 : 0;
+}
+
 int
 ctl_ca_gateway_renew(CtlCtx *ctx, int argc, char **argv)
 {
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgCa) ca = NULL;
 	g_autoptr(GString) out = g_string_new(NULL);
-	g_auto(GStrv) lines = NULL;
-	CaAudit a = {"ca.gateway-renew", "gateway", NULL};
 
 	if (!ctl_parse(ctx, "",
 	               "A new mail-signing key and certificate for the gateway (SenderAddress), "
@@ -205,10 +215,7 @@ ctl_ca_gateway_renew(CtlCtx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, 1, "%s", err->message);
 	if (!cg_ca_gateway_renew(ctx->conf, ca, g_get_real_time() / G_USEC_PER_SEC, out, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
-	fputs(out->str, stdout);
-	lines = g_strsplit(out->str, "\n", 2);
-	a.detail = lines[0];
-	return ctl_transact(ctx, audit_txn, &a, NULL) != 0 ? 1 : 0;
+	return told_and_audited(ctx, out, "ca.gateway-renew", "gateway");
 }
 
 /* The root's work (caroot.c), with its key named by --root-key: the root
@@ -230,9 +237,7 @@ root_work(CtlCtx *ctx, int argc, char **argv, gboolean renew)
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GString) out = g_string_new(NULL);
 	g_autoptr(GError) err = NULL;
-	g_auto(GStrv) lines = NULL;
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-	CaAudit a;
 	gboolean ok;
 
 	if (!ctl_parse(ctx, "",
@@ -244,20 +249,16 @@ root_work(CtlCtx *ctx, int argc, char **argv, gboolean renew)
 		return 2;
 	if (root_key == NULL)
 		return ctl_fail(ctx, 2, "--root-key FILE is required");
-	if (renew && (days < 1 || days > 3660))
-		return ctl_fail(ctx, 2, "--days takes 1 to 3660");
 	if (ctl_store_writable(ctx) == NULL)
 		return 1;
-	ok = renew ? cg_ca_renew_issuing(ctx->conf, root_key, (guint)days, now, out, &err)
+	/* --days is checked by cg_ca_renew_issuing (a usage error: exit 2). */
+	ok = renew ? cg_ca_renew_issuing(ctx->conf, root_key, (guint)MAX(days, 0), now, out, &err)
 	           : cg_ca_root_crl(ctx->conf, root_key, now, out, &err);
 	if (!ok)
-		return ctl_fail(ctx, 1, "%s", err->message);
-	fputs(out->str, stdout);
-	lines = g_strsplit(out->str, "\n", 2);
-	a.action = renew ? "ca.renew-issuing" : "ca.root-crl";
-	a.subject = renew ? "issuing-ca" : "root-ca";
-	a.detail = lines[0];
-	return ctl_transact(ctx, audit_txn, &a, NULL) != 0 ? 1 : 0;
+		return ctl_fail(ctx, g_error_matches(err, CG_ERROR, CG_ERROR_USAGE) ? 2 : 1, "%s",
+		                err->message);
+	return renew ? told_and_audited(ctx, out, "ca.renew-issuing", "issuing-ca")
+	             : told_and_audited(ctx, out, "ca.root-crl", "root-ca");
 }
 
 int

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -168,14 +167,7 @@ cg_ca_renew_issuing(const CgConf *conf, const char *root_key, guint days, gint64
 	    !cg_pem_write_certs(conf->ca_certificate, &x, 1, error) ||
 	    !cg_pem_write_certs(conf->ca_chain, certs, (gsize)n, error))
 		goto out;
-	{
-		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-		char *hex = bn ? BN_bn2hex(bn) : NULL;
-
-		serial = g_ascii_strdown(hex ? hex : "?", -1);
-		OPENSSL_free(hex);
-		BN_free(bn);
-	}
+	serial = cg_serial_hex(X509_get0_serialNumber(x));
 	was = cg_time_iso(cg_asn1_time_unix(X509_get0_notAfter(cur)));
 	until = cg_time_iso(end);
 	g_string_append_printf(out,

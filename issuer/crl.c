@@ -112,6 +112,18 @@ cg_crl_build(X509 *issuer, EVP_PKEY *key, GPtrArray *entries, guint64 number, gi
 	return out;
 }
 
+char *
+cg_serial_hex(const ASN1_INTEGER *serial)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	char *out = g_ascii_strdown(hex ? hex : "0", -1);
+
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return out;
+}
+
 GBytes *
 cg_crl_renew(X509 *issuer, EVP_PKEY *key, GBytes *old_der, gint64 now, gint64 next, guint64 *number,
              GError **error)
@@ -140,18 +152,14 @@ cg_crl_renew(X509 *issuer, EVP_PKEY *key, GBytes *old_der, gint64 now, gint64 ne
 		rv = X509_CRL_get_REVOKED(old);
 		for (i = 0; i < sk_X509_REVOKED_num(rv); i++) {
 			X509_REVOKED *r = sk_X509_REVOKED_value(rv, i);
-			BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), NULL);
 			ASN1_ENUMERATED *why =
 			    X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
-			char *hex = bn ? BN_bn2hex(bn) : NULL;
 			Entry *e = g_new0(Entry, 1);
 
-			e->serial = g_strdup(hex ? hex : "0");
+			e->serial = cg_serial_hex(X509_REVOKED_get0_serialNumber(r));
 			e->when = cg_asn1_time_unix(X509_REVOKED_get0_revocationDate(r));
 			e->reason = why ? (int)ASN1_ENUMERATED_get(why) : 0;
 			g_ptr_array_add(entries, e);
-			OPENSSL_free(hex);
-			BN_free(bn);
 			ASN1_ENUMERATED_free(why);
 		}
 		X509_CRL_free(old);

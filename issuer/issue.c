@@ -427,15 +427,8 @@ cg_issuer_issue(CgIssuer *iss, CgTxn *txn, const char *job_id, gint64 now, GErro
 	fill_request(iss, req, item, org, g.csr, now, &r);
 	/* An issuing CA certificate that has ended: the job waits (here, not
 	 * on a verification thread) until the operator renews it. */
-	if (cg_cert_request_end(&r) <= now) {
-		g_autofree char *when = cg_time_iso(cg_cert_request_end(&r));
-
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
-		            "the issuing CA's certificate ended at %s: nothing is issued under it "
-		            "until it is renewed (CACertificate)",
-		            when);
+	if (!cg_cert_request_ca_current(&r, error))
 		goto done;
-	}
 	/* Signed beside the batch when a verification thread can: the
 	 * record waits for the signature (store_cert). */
 	if (iss->later != NULL && cg_ca_signs_beside(iss->ca))

@@ -253,6 +253,8 @@ gboolean cg_pem_write_certs(const char *path, X509 **certs, gsize n, GError **er
 /* crl.c */
 GBytes *cg_crl_build(X509 *issuer, EVP_PKEY *key, GPtrArray *entries, guint64 number, gint64 now,
                      gint64 next, GError **error);
+/* A serial number in lower-case hex, as certgate writes serials. */
+char *cg_serial_hex(const ASN1_INTEGER *serial);
 /* The CRL old_der (NULL: none) made again by issuer's key: its entries
  * kept, its CRL number the next one (*number), thisUpdate now. */
 GBytes *cg_crl_renew(X509 *issuer, EVP_PKEY *key, GBytes *old_der, gint64 now, gint64 next,

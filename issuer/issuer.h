@@ -138,6 +138,9 @@ typedef struct {
  * CA certificate's own notAfter when that comes first (a certificate never
  * outlives its issuer). */
 gint64 cg_cert_request_end(const CgCertRequest *r);
+/* FALSE, with CG_ERROR_INTERNAL saying when, when the issuing CA's
+ * certificate has ended by r's not_before: nothing is issued under it. */
+gboolean cg_cert_request_ca_current(const CgCertRequest *r, GError **error);
 /* The to-be-signed certificate. CG_ERROR_NOT_AUTHORISED when the request
  * itself breaks the profile (e.g. validity above 825 days); CG_ERROR_INTERNAL
  * when the issuing CA's certificate has ended. */

@@ -357,6 +357,21 @@ cg_cert_request_end(const CgCertRequest *r)
 	return ca_end > 0 && ca_end < end ? ca_end : end;
 }
 
+gboolean
+cg_cert_request_ca_current(const CgCertRequest *r, GError **error)
+{
+	g_autofree char *when = NULL;
+
+	if (cg_cert_request_end(r) > r->not_before)
+		return TRUE;
+	when = cg_time_iso(cg_cert_request_end(r));
+	g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
+	            "the issuing CA's certificate ended at %s: nothing is issued under it until "
+	            "it is renewed (CACertificate)",
+	            when);
+	return FALSE;
+}
+
 static X509 *
 build(CgCertRequest *r, CgCa *ca, GError **error)
 {
@@ -375,16 +390,8 @@ build(CgCertRequest *r, CgCa *ca, GError **error)
 		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL, "incomplete certificate request");
 		return NULL;
 	}
-	if (cg_cert_request_end(r) <= r->not_before) {
-		g_autofree char *when =
-		    cg_time_iso(cg_asn1_time_unix(X509_get0_notAfter(r->ca_cert)));
-
-		g_set_error(error, CG_ERROR, CG_ERROR_INTERNAL,
-		            "the issuing CA's certificate ended at %s: nothing is issued under it "
-		            "until it is renewed (CACertificate)",
-		            when);
+	if (!cg_cert_request_ca_current(r, error))
 		return NULL;
-	}
 	if (r->profile != CG_PROFILE_MAILBOX &&
 	    (!present(r->org_name) || !present(r->org_identifier) || !present(r->country))) {
 		bad(error, "the organisation lacks a name, identifier or country");

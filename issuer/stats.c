@@ -13,8 +13,6 @@
 #include "issuer-int.h"
 #include "daemon.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -274,14 +272,10 @@ root_crl_warning(CgStats *s, const CgConf *conf)
 static gint64
 cert_end(const char *path)
 {
-	FILE *f = path ? fopen(path, "r") : NULL;
-	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	X509 *x = path ? cg_cert_file_load(path, NULL) : NULL;
 	gint64 end = x ? cg_asn1_time_unix(X509_get0_notAfter(x)) : 0;
 
-	if (f != NULL)
-		fclose(f);
 	X509_free(x);
-	ERR_clear_error();
 	return end;
 }
 

@@ -184,6 +184,10 @@ out=$($cg ca root-crl --root-key "$T/ca/issuing-ca.key" 2>&1) || rc=$?
 # subject, a new serial, signed by the root (openssl verify); the files
 # before kept; the issuer starts on it and a certificate ends with it.
 cp "$T/ca/issuing-ca.pem" "$T/issuing-before.pem"
+rc=0
+out=$($cg ca renew-issuing --root-key "$rk" --days 0 2>&1) || rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- "--days takes 1 to 3660" && cmp -s "$T/ca/issuing-ca.pem" "$T/issuing-before.pem" &&
+	ok "--days 0 is a usage error, nothing written" || bad "--days 0: exit $rc: $out"
 out=$($cg ca renew-issuing --root-key "$rk" --days 200)
 new="$T/ca/issuing-ca.pem"
 pk() { openssl x509 -in "$1" -noout -pubkey; }
