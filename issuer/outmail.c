@@ -743,15 +743,16 @@ cg_issuer_mail_settle(CgIssuer *iss, char **failed)
 
 /* ---- helpers for the flows ---- */
 
-/* A CSV cell: quoted when needed, and a leading = + - @ neutralised so
- * that no spreadsheet runs it. */
+/* A CSV cell, quoted, its line ends made spaces, and a leading character a
+ * spreadsheet may take for the start of a formula (= + - @, and tab, CR or
+ * LF before one) neutralised with a quote mark, so that none runs it. */
 void
 cg_csv_cell(GString *out, const char *v, gboolean last)
 {
 	const char *p;
 
 	g_string_append_c(out, '"');
-	if (*v == '=' || *v == '+' || *v == '-' || *v == '@')
+	if (*v != '\0' && strchr("=+-@\t\r\n", *v) != NULL)
 		g_string_append_c(out, '\'');
 	for (p = v; *p; p++) {
 		if (*p == '"')

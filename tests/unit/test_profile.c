@@ -436,6 +436,35 @@ test_crl(void **state)
 	X509_CRL_free(crl);
 }
 
+/* The cells of the reports and status lists mailed back as CSV: quoted,
+ * and nothing a spreadsheet would run (OWASP's list: = + - @, tab and CR). */
+static void
+test_csv_cell(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"plain", "\"plain\","},    {"say \"hi\"", "\"say \"\"hi\"\"\","},
+	    {"=1+1", "\"'=1+1\","},     {"+1", "\"'+1\","},
+	    {"-1", "\"'-1\","},         {"@SUM(A1)", "\"'@SUM(A1)\","},
+	    {"\t=1+1", "\"'\t=1+1\","}, {"\r=1+1", "\"' =1+1\","},
+	    {"a\r\nb", "\"a  b\","},    {"", "\"\","},
+	};
+	guint i;
+
+	(void)state;
+	for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GString) out = g_string_new(NULL);
+
+		cg_csv_cell(out, cases[i][0], FALSE);
+		assert_string_equal(out->str, cases[i][1]);
+	}
+	{
+		g_autoptr(GString) out = g_string_new(NULL);
+
+		cg_csv_cell(out, "end", TRUE);
+		assert_string_equal(out->str, "\"end\"\r\n");
+	}
+}
+
 int
 main(void)
 {
@@ -444,6 +473,7 @@ main(void)
 	    cmocka_unit_test(test_international), cmocka_unit_test(test_sponsor_and_keys),
 	    cmocka_unit_test(test_refusals),      cmocka_unit_test(test_ca_end),
 	    cmocka_unit_test(test_crl),           cmocka_unit_test(test_sign_context),
+	    cmocka_unit_test(test_csv_cell),
 	};
 
 	return cmocka_run_group_tests(tests, cg_profilefx_setup, cg_profilefx_teardown);
