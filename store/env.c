@@ -756,7 +756,7 @@ open_replicated(CgStore *s, CgStoreFlags flags, gboolean first, GError **error)
 		g_atomic_int_set(&s->maint_busy, 0);
 		g_usleep(200 * 1000);
 		g_atomic_int_set(&s->maint_busy, busy != 0 ? now_s() : 0);
-		g_atomic_int_set(&s->role_cached, -1);
+		cg_repl_role_forget(s);
 	}
 }
 
@@ -779,6 +779,7 @@ cg_store_open_repl(const char *db_home, const char *evidence_dir, CgStoreFlags f
 	s->evidence_dir = g_strdup(evidence_dir ? evidence_dir : db_home);
 	g_mutex_init(&s->maint_lock);
 	g_cond_init(&s->maint_cond);
+	g_mutex_init(&s->role_lock);
 	if ((flags & CG_STORE_READONLY_CHECK) && !g_file_test(db_home, G_FILE_TEST_IS_DIR)) {
 		g_set_error(error, CG_ERROR, CG_ERROR_NOT_FOUND, "%s: no database environment",
 		            db_home);
@@ -902,6 +903,7 @@ cg_store_close(CgStore *s)
 		close(s->wake_fd);
 	g_mutex_clear(&s->maint_lock);
 	g_cond_clear(&s->maint_cond);
+	g_mutex_clear(&s->role_lock);
 	g_free(s->home);
 	g_free(s->evidence_dir);
 	g_free(s);

@@ -496,7 +496,20 @@ cg_repl_event(CgStore *s, u_int32_t event, void *info)
 	default:
 		return;
 	}
-	g_atomic_int_set(&s->role_cached, -1);
+	cg_repl_role_forget(s);
+}
+
+/* The role cached is no longer to be trusted; nor is one being found now
+ * (cg_store_role keeps what it found only if nothing was forgotten
+ * meanwhile: else a rep_stat made before a change of master, kept after
+ * the event that told of it, would be believed for ROLE_CACHE_US). */
+void
+cg_repl_role_forget(CgStore *s)
+{
+	g_mutex_lock(&s->role_lock);
+	s->role_cached = -1;
+	s->role_gen++;
+	g_mutex_unlock(&s->role_lock);
 }
 
 void
@@ -516,12 +529,18 @@ cg_store_role(CgStore *s)
 {
 	gint64 now = g_get_monotonic_time();
 	DB_REP_STAT *st = NULL;
+	gint64 checked;
 	gint role;
+	guint gen;
 
 	if (s == NULL || !s->replicated)
 		return CG_ROLE_ALONE;
-	role = g_atomic_int_get(&s->role_cached);
-	if (role > 0 && now - s->role_checked < ROLE_CACHE_US)
+	g_mutex_lock(&s->role_lock);
+	role = s->role_cached;
+	checked = s->role_checked;
+	gen = s->role_gen;
+	g_mutex_unlock(&s->role_lock);
+	if (role > 0 && now - checked < ROLE_CACHE_US)
 		return (CgStoreRole)role;
 	role = CG_ROLE_CLIENT;
 	if (s->env->rep_stat(s->env, &st, 0) == 0) {
@@ -529,8 +548,12 @@ cg_store_role(CgStore *s)
 			role = CG_ROLE_MASTER;
 		free(st);
 	}
-	g_atomic_int_set(&s->role_cached, role);
-	s->role_checked = now;
+	g_mutex_lock(&s->role_lock);
+	if (s->role_gen == gen) {
+		s->role_cached = role;
+		s->role_checked = now;
+	}
+	g_mutex_unlock(&s->role_lock);
 	return (CgStoreRole)role;
 }
 

@@ -63,8 +63,12 @@ struct CgStore {
 	gboolean repl_process; /* CG_STORE_REPLICATE */
 	gboolean repl_listener; /* this process holds the site's connections */
 	char *repl_published;   /* what cg_repl_publish last wrote */
+	/* The role cg_store_role found, kept ROLE_CACHE_US: under role_lock,
+	 * which the replication manager's event thread takes too. */
+	GMutex role_lock;
 	gint64 role_checked; /* monotonic time of the cached role */
-	gint role_cached;
+	gint role_cached;    /* the role found (MASTER or CLIENT); 0 or -1: none */
+	guint role_gen;      /* counts cg_repl_role_forget */
 	/* the job queue's wait (queue.c) */
 	int wake_fd; /* inotify on home, -1 for none; valid when wake_tried */
 	gboolean wake_tried;
@@ -149,6 +153,7 @@ void cg_repl_configure(CgStore *s, const CgStoreRepl *repl, gboolean process);
 gboolean cg_repl_name_sites(CgStore *s, const CgStoreRepl *repl, GError **error);
 gboolean cg_repl_start(CgStore *s, GError **error);
 void cg_repl_event(CgStore *s, u_int32_t event, void *info);
+void cg_repl_role_forget(CgStore *s);
 void cg_repl_share_files(CgStore *s);
 void cg_repl_quiesce(CgStore *s);
 gboolean cg_repl_listener_alive(CgStore *s);
