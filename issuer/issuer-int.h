@@ -36,7 +36,7 @@ struct CgIssuer {
 	CgConf *conf;
 	CgStore *store;
 	CgCa *ca;
-	gint64 next_crl, next_release, next_checkpoint, next_renewal;
+	gint64 next_crl, next_release, next_renewal;
 	gboolean reminders_ready; /* the backfill of older certificates is done */
 	gint64 next_digest;       /* when to look at digest-next again */
 	/* replication */

@@ -637,8 +637,4 @@ cg_issuer_tick(CgIssuer *iss, gint64 now)
 		iss->next_renewal = now + 3600;
 	}
 	cg_issuer_digest_tick(iss, now);
-	if (now >= iss->next_checkpoint) {
-		cg_store_checkpoint(iss->store, NULL);
-		iss->next_checkpoint = now + 60;
-	}
 }

@@ -52,6 +52,7 @@ struct CgStore {
 	GThread *watchdog;
 	gboolean watchdog_stop;
 	gint maint_busy; /* monotonic second the maintenance thread entered the library, or 0 */
+	gint checkpoint_s; /* cg_store_set_checkpoint_interval */
 	GMutex maint_lock;
 	GCond maint_cond;
 	gboolean stopping;

@@ -162,6 +162,14 @@ void cg_store_failchk(CgStore *store);
 /* Flushes the log and checkpoints; removes log files no longer needed. */
 gboolean cg_store_checkpoint(CgStore *store, GError **error);
 
+/* How often the store's maintenance thread checkpoints, in seconds
+ * (CG_STORE_CHECKPOINT_S unless set): every process that opens the store
+ * does, so that the log is trimmed and a recovery short whichever of the
+ * daemons runs (a milter alone, its issuer stopped, wrote log that nothing
+ * checkpointed). */
+#define CG_STORE_CHECKPOINT_S 60
+void cg_store_set_checkpoint_interval(CgStore *store, guint seconds);
+
 /* ---- records ---- */
 
 typedef enum {
@@ -657,6 +665,9 @@ gboolean cg_store_debug_lock_head(CgTxn *txn, GError **error);
 /* For tests: the pages of a named database read into the cache from its
  * file since the environment was made. */
 guint64 cg_store_debug_pages_read(CgStore *s, const char *db);
+/* For tests: the log position of the environment's last checkpoint
+ * (file << 32 | offset), 0 if it cannot be read. */
+guint64 cg_store_debug_last_checkpoint(CgStore *s);
 
 G_END_DECLS
 

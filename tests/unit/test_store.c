@@ -56,6 +56,28 @@ put_org(CgStore *s, const CgOrg *o)
 	assert_true(cg_store_commit(t, &err));
 }
 
+/* Every process checkpoints in its maintenance thread: a milter alone
+ * (no issuer) wrote log that nothing checkpointed, so no log file was ever
+ * removed and a recovery replayed all of it. */
+static void
+test_maintenance_checkpoint(void **state)
+{
+	Fx *fx = *state;
+	CgOrg o = sample_org("1");
+	guint64 before = cg_store_debug_last_checkpoint(fx->s);
+	gint64 until;
+
+	put_org(fx->s, &o); /* a fresh environment: no checkpoint yet (0) */
+	/* Not before its interval (a minute by default). */
+	g_usleep(1500 * 1000);
+	assert_true(cg_store_debug_last_checkpoint(fx->s) == before);
+	cg_store_set_checkpoint_interval(fx->s, 1);
+	until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (cg_store_debug_last_checkpoint(fx->s) == before && g_get_monotonic_time() < until)
+		g_usleep(100 * 1000);
+	assert_true(cg_store_debug_last_checkpoint(fx->s) > before);
+}
+
 static void
 test_org_round_trip(void **state)
 {
@@ -1454,6 +1476,8 @@ main(void)
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_warm, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_regions, cg_storefx_setup, cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_maintenance_checkpoint, cg_storefx_setup,
+	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_close_panicked, cg_storefx_setup,
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_revoked_index, cg_storefx_setup,
