@@ -41,6 +41,7 @@ enum {
 
 struct CgStore {
 	DB_ENV *env;
+	gboolean env_open; /* env->open succeeded */
 	DB *db[DBI_N];
 	/* The indexes keyed by a time, again, unassociated: read in bulk
 	 * (DB_MULTIPLE_KEY), which a secondary handle does not allow. */

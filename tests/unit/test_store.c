@@ -79,6 +79,59 @@ test_maintenance_checkpoint(void **state)
 }
 
 static void
+random_bytes(guint8 *b, gsize n)
+{
+	gsize i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (guint8)g_random_int_range(0, 256);
+}
+
+/* n certificates of mailbox in one transaction, serials 0001 up, keys random. */
+static void
+add_certs(CgStore *s, guint n, const char *mailbox)
+{
+	g_autoptr(GError) err = NULL;
+	CgTxn *t = cg_store_begin(s, &err);
+	guint k;
+
+	assert_non_null(t);
+	for (k = 1; k <= n; k++) {
+		g_autofree char *serial = g_strdup_printf("%04x", k);
+		CgCert c = {0};
+		guint8 der[] = {0x30, 0x00};
+
+		c.serial = serial;
+		c.der = g_bytes_new_static(der, sizeof(der));
+		c.mailbox = (char *)mailbox;
+		c.org_id = "1";
+		random_bytes(c.spki_sha256, 32);
+		assert_true(cg_store_cert_add(t, &c, &err));
+		g_bytes_unref(c.der);
+	}
+	assert_true(cg_store_commit(t, &err));
+}
+
+/* The last process to close the environment checkpoints it: the next open
+ * (alone, so it recovers) replays no log, and reads no page doing so. */
+static void
+test_close_checkpoint(void **state)
+{
+	Fx *fx = *state;
+	g_autofree char *db = g_build_filename(fx->dir, "db", NULL);
+	g_autofree char *ev = g_build_filename(fx->dir, "evidence", NULL);
+	g_autoptr(GError) err = NULL;
+
+	add_certs(fx->s, 2000, "close@example.pl");
+	cg_store_close(fx->s);
+	fx->s = cg_store_open(db, ev, CG_STORE_DEFAULT, &err);
+	assert_non_null(fx->s);
+	/* The open reads the index's meta page; recovery without the close's
+	 * checkpoint read 35 of them. */
+	assert_true(cg_store_debug_pages_read(fx->s, "certs_by_spki") <= 1);
+}
+
+static void
 test_org_round_trip(void **state)
 {
 	Fx *fx = *state;
@@ -928,15 +981,6 @@ test_audit_lock_orders_writers(void **state)
 	g_cond_clear(&w.cond);
 }
 
-static void
-random_bytes(guint8 *b, gsize n)
-{
-	gsize i;
-
-	for (i = 0; i < n; i++)
-		b[i] = (guint8)g_random_int_range(0, 256);
-}
-
 static gboolean
 count_visit(gconstpointer rec, gpointer data)
 {
@@ -964,9 +1008,6 @@ test_warm(void **state)
 
 	for (i = 0; i < 2; i++) {
 		CgStore *s = i == 0 ? fx->s : NULL;
-		CgTxn *t;
-		guint k;
-
 		if (i == 1) {
 			/* A cache of 256 KB: the index of 5,000 keys is more than
 			 * half of it. */
@@ -976,21 +1017,7 @@ test_warm(void **state)
 			s = s2 = cg_store_open(small, small_ev, CG_STORE_DEFAULT, &err);
 			assert_non_null(s);
 		}
-		t = cg_store_begin(s, &err);
-		for (k = 1; k <= 5000; k++) {
-			g_autofree char *serial = g_strdup_printf("%04x", k);
-			CgCert c = {0};
-			guint8 der[] = {0x30, 0x00};
-
-			c.serial = serial;
-			c.der = g_bytes_new_static(der, sizeof(der));
-			c.mailbox = "warm@example.pl";
-			c.org_id = "1";
-			random_bytes(c.spki_sha256, 32);
-			assert_true(cg_store_cert_add(t, &c, &err));
-			g_bytes_unref(c.der);
-		}
-		assert_true(cg_store_commit(t, &err));
+		add_certs(s, 5000, "warm@example.pl");
 	}
 
 	/* Opened again, the first process: recovered, its cache empty (the
@@ -1477,6 +1504,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_warm, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_regions, cg_storefx_setup, cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_maintenance_checkpoint, cg_storefx_setup,
+	                                    cg_storefx_teardown),
+	    cmocka_unit_test_setup_teardown(test_close_checkpoint, cg_storefx_setup,
 	                                    cg_storefx_teardown),
 	    cmocka_unit_test_setup_teardown(test_close_panicked, cg_storefx_setup,
 	                                    cg_storefx_teardown),
