@@ -357,10 +357,19 @@ plain_acceptable(GBytes *plain, GError **error)
 {
 	gsize len;
 	const char *p = g_bytes_get_data(plain, &len);
-	const char *end = g_strstr_len(p, (gssize)len, "\r\n\r\n");
-	gsize hlen = end ? (gsize)(end - p) : MIN(len, 4096);
-	g_autoptr(GBytes) nested = cg_mail_entity_enveloped(plain);
+	const char *end;
+	gsize hlen;
+	g_autoptr(GBytes) nested = NULL;
 
+	/* An empty content (its bytes are then NULL): nothing to take. */
+	if (len == 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
+		            "the encrypted message is empty; encrypt the signed message itself");
+		return FALSE;
+	}
+	end = g_strstr_len(p, (gssize)len, "\r\n\r\n");
+	hlen = end ? (gsize)(end - p) : MIN(len, 4096);
+	nested = cg_mail_entity_enveloped(plain);
 	if (nested != NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
 		            "the message is encrypted twice; encrypt it once");
