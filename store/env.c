@@ -266,13 +266,20 @@ watchdog(gpointer data)
  * minute (the tests' interval), every time. On a replication client it is
  * nothing (the master's checkpoints come with its log). */
 static void
-maintenance_checkpoint(CgStore *s)
+checkpoint_logged(CgStore *s, u_int32_t min)
 {
-	gint every = g_atomic_int_get(&s->checkpoint_s);
-	int rc = s->env->txn_checkpoint(s->env, 0, every >= 60 ? (u_int32_t)every / 60 : 0, 0);
+	int rc = s->env->txn_checkpoint(s->env, 0, min, 0);
 
 	if (rc != 0)
 		g_warning("berkeley db checkpoint: %s", db_strerror(rc));
+}
+
+static void
+maintenance_checkpoint(CgStore *s)
+{
+	gint every = g_atomic_int_get(&s->checkpoint_s);
+
+	checkpoint_logged(s, every >= 60 ? (u_int32_t)every / 60 : 0);
 }
 
 void
@@ -904,13 +911,10 @@ static void
 checkpoint_if_alone(CgStore *s)
 {
 	struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-	int rc;
 
-	if (!s->env_open || s->lock_fd < 0 || cg_store_panicked(s) ||
-	    fcntl(s->lock_fd, F_SETLK, &l) != 0)
-		return;
-	if ((rc = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
-		g_warning("berkeley db checkpoint: %s", db_strerror(rc));
+	if (s->env_open && s->lock_fd >= 0 && !cg_store_panicked(s) &&
+	    fcntl(s->lock_fd, F_SETLK, &l) == 0)
+		checkpoint_logged(s, 0);
 }
 
 void
