@@ -21,6 +21,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParserOptions, g_mime_parser_options_free)
 /* Initialises GMime once per process. */
 void cg_mail_init(void);
 
+/* stream.c: a read-only GMime stream over bytes (a reference, no copy). */
+GMimeStream *cg_mail_stream_new(GBytes *bytes);
+
 /* parse.c: a message parsed strictly; *problem (caller frees) names the first
  * fatal structural warning. */
 GMimeMessage *cg_mail_construct_message(GMimeStream *st, const CgMailLimits *limits,

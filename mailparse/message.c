@@ -271,8 +271,7 @@ cg_mail_parse(GBytes *raw, const CgEnvelope *envelope, const CgMailLimits *limit
 	g_autoptr(GMimeStream) st = NULL;
 	g_autoptr(GMimeMessage) msg = NULL;
 	g_autofree char *problem = NULL;
-	gsize len;
-	const guint8 *data = g_bytes_get_data(raw, &len);
+	gsize len = g_bytes_get_size(raw);
 
 	cg_mail_init();
 	if (limits != NULL)
@@ -287,7 +286,7 @@ cg_mail_parse(GBytes *raw, const CgEnvelope *envelope, const CgMailLimits *limit
 		            "message is larger than %" G_GSIZE_FORMAT " bytes", l.max_size);
 		return NULL;
 	}
-	st = g_mime_stream_mem_new_with_buffer(len ? (const char *)data : "", len);
+	st = cg_mail_stream_new(raw);
 	msg = cg_mail_construct_message(st, &l, &problem);
 	if (msg == NULL || problem != NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "MIME: %s",

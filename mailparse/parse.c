@@ -121,18 +121,29 @@ check_headers(Ctx *ctx, GMimeObject *obj, GError **error)
 	return TRUE;
 }
 
+/* What an object writes (a part's decoded content, a message's bytes),
+ * taken from the memory stream it was written to rather than copied. */
+static GBytes *
+written_bytes(GMimeDataWrapper *content, GMimeObject *obj)
+{
+	GByteArray *arr = g_byte_array_new();
+	GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(arr);
+
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	if (content != NULL)
+		g_mime_data_wrapper_write_to_stream(content, mem);
+	else if (obj != NULL)
+		g_mime_object_write_to_stream(obj, NULL, mem);
+	g_object_unref(mem); /* not the owner: arr stays */
+	return g_byte_array_free_to_bytes(arr);
+}
+
 static GBytes *
 part_bytes(GMimePart *part)
 {
 	GMimeDataWrapper *w = g_mime_part_get_content(part);
-	g_autoptr(GMimeStream) mem = g_mime_stream_mem_new();
-	GByteArray *arr;
 
-	if (w == NULL)
-		return g_bytes_new(NULL, 0);
-	g_mime_data_wrapper_write_to_stream(w, mem);
-	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	return g_bytes_new(arr->data, arr->len);
+	return w == NULL ? g_bytes_new(NULL, 0) : written_bytes(w, NULL);
 }
 
 static char *
@@ -246,13 +257,9 @@ walk(Ctx *ctx, GMimeObject *obj, guint depth, CgMailBody *body, gboolean *have_t
 	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-		g_autoptr(GMimeStream) mem = g_mime_stream_mem_new();
-		GByteArray *arr;
 
-		if (inner != NULL)
-			g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
-		arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-		a->data = g_bytes_new(arr->data, arr->len);
+		a->data =
+		    inner != NULL ? written_bytes(NULL, GMIME_OBJECT(inner)) : g_bytes_new(NULL, 0);
 		g_ptr_array_add(body->attachments, a);
 		return TRUE;
 	}
@@ -351,8 +358,7 @@ cg_mail_parse_entity(GBytes *entity, const CgMailLimits *limits, CgMailBody *bod
 	g_autoptr(GMimeParserOptions) opts = NULL;
 	g_autoptr(GMimeObject) obj = NULL;
 	gboolean have_text = FALSE;
-	gsize len;
-	const guint8 *data = g_bytes_get_data(entity, &len);
+	gsize len = g_bytes_get_size(entity);
 
 	cg_mail_init();
 	if (limits != NULL)
@@ -362,7 +368,7 @@ cg_mail_parse_entity(GBytes *entity, const CgMailLimits *limits, CgMailBody *bod
 	body_init(body);
 	if (!size_ok(&ctx.limits, len, error))
 		return FALSE;
-	st = g_mime_stream_mem_new_with_buffer(len ? (const char *)data : "", len);
+	st = cg_mail_stream_new(entity);
 	p = g_mime_parser_new_with_stream(st);
 	opts = options_for(&ctx);
 	obj = g_mime_parser_construct_part(p, opts);

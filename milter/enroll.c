@@ -290,71 +290,95 @@ bad_text(const char *s)
 	return NULL;
 }
 
+/* A list read row by row (cg_csv_foreach): its header row names the
+ * columns, each row after it is an item. */
+typedef struct {
+	State *st;
+	int col[6]; /* first name, last name, email, country, csr, department */
+	gboolean header;
+} ListRead;
+
 static gboolean
-csv_items(State *st, const CgConf *conf, const CgAttachment *a, GError **error)
+list_header(ListRead *lr, GPtrArray *hdr, GError **error)
 {
-	gsize len;
-	const char *data = g_bytes_get_data(a->data, &len);
-	g_autoptr(GPtrArray) rows = cg_csv_parse(data, len, (guint)conf->max_bulk_rows, error);
-	int col[6] = {-1, -1, -1, -1, -1, -1};
 	static const char *const names[] = {"first name", "last name", "email",
 	                                    "country",    "csr",       "department"};
-	GPtrArray *hdr;
-	guint r, c;
+	guint c;
 
-	if (rows == NULL)
-		return FALSE;
-	if (rows->len == 0) {
-		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "CSV: no header row");
-		return FALSE;
-	}
-	hdr = rows->pdata[0];
 	for (c = 0; c < hdr->len; c++) {
 		g_autofree char *h = g_ascii_strdown(g_strstrip((char *)hdr->pdata[c]), -1);
 		guint k;
 
 		for (k = 0; k < G_N_ELEMENTS(names); k++)
 			if (strcmp(h, names[k]) == 0)
-				col[k] = (int)c;
+				lr->col[k] = (int)c;
 	}
-	if (col[2] < 0) {
+	if (lr->col[2] < 0) {
 		g_set_error(
 		    error, CG_ERROR, CG_ERROR_MALFORMED,
 		    "CSV: the header row needs an Email column (First Name, Last Name, Email, "
 		    "Country, CSR, Department)");
 		return FALSE;
 	}
-	for (r = 1; r < rows->len; r++) {
-		GPtrArray *row = rows->pdata[r];
-		Item *it = new_item(st);
-		g_autofree char *csr = cell(row, col[4]), *email = cell(row, col[2]);
-		g_autofree char *country = cell(row, col[3]);
-		const char *why;
-		g_autoptr(GError) err = NULL;
+	lr->header = TRUE;
+	return TRUE;
+}
 
-		it->given = cell(row, col[0]);
-		it->surname = cell(row, col[1]);
-		it->country = g_ascii_strup(country, -1);
-		it->department = cell(row, col[5]);
-		it->mailbox = cg_addr_normalise(email, &err);
-		if (it->mailbox == NULL)
-			refuse(it, "Email: %s", err->message);
-		if ((why = bad_text(it->given)) != NULL && *it->given)
-			refuse(it, "First Name %s", why);
-		if ((why = bad_text(it->surname)) != NULL && *it->surname)
-			refuse(it, "Last Name %s", why);
-		if ((why = bad_text(it->department)) != NULL && *it->department)
-			refuse(it, "Department %s", why);
-		if (*csr == '\0') {
-			it->invite = TRUE;
-		} else if (g_str_has_prefix(csr, "-----BEGIN")) {
-			it->csr = g_bytes_new(csr, strlen(csr));
-		} else {
-			gsize n = 0;
-			guchar *der = g_base64_decode(csr, &n);
+static gboolean
+list_row(GPtrArray *row, guint line, gpointer data, GError **error)
+{
+	ListRead *lr = data;
+	const int *col = lr->col;
+	Item *it;
+	g_autofree char *csr = NULL, *email = NULL, *country = NULL;
+	const char *why;
+	g_autoptr(GError) err = NULL;
 
-			it->csr = g_bytes_new_take(der, n);
-		}
+	(void)line;
+	if (!lr->header)
+		return list_header(lr, row, error);
+	it = new_item(lr->st);
+	csr = cell(row, col[4]);
+	email = cell(row, col[2]);
+	country = cell(row, col[3]);
+	it->given = cell(row, col[0]);
+	it->surname = cell(row, col[1]);
+	it->country = g_ascii_strup(country, -1);
+	it->department = cell(row, col[5]);
+	it->mailbox = cg_addr_normalise(email, &err);
+	if (it->mailbox == NULL)
+		refuse(it, "Email: %s", err->message);
+	if ((why = bad_text(it->given)) != NULL && *it->given)
+		refuse(it, "First Name %s", why);
+	if ((why = bad_text(it->surname)) != NULL && *it->surname)
+		refuse(it, "Last Name %s", why);
+	if ((why = bad_text(it->department)) != NULL && *it->department)
+		refuse(it, "Department %s", why);
+	if (*csr == '\0') {
+		it->invite = TRUE;
+	} else if (g_str_has_prefix(csr, "-----BEGIN")) {
+		it->csr = g_bytes_new(csr, strlen(csr));
+	} else {
+		gsize n = 0;
+		guchar *der = g_base64_decode(csr, &n);
+
+		it->csr = g_bytes_new_take(der, n);
+	}
+	return TRUE;
+}
+
+static gboolean
+csv_items(State *st, const CgConf *conf, const CgAttachment *a, GError **error)
+{
+	gsize len;
+	const char *data = g_bytes_get_data(a->data, &len);
+	ListRead lr = {st, {-1, -1, -1, -1, -1, -1}, FALSE};
+
+	if (!cg_csv_foreach(data, len, (guint)conf->max_bulk_rows, list_row, &lr, error))
+		return FALSE;
+	if (!lr.header) {
+		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED, "CSV: no header row");
+		return FALSE;
 	}
 	return TRUE;
 }
@@ -462,7 +486,7 @@ enroll_check(CgGateway *g, GError **error)
 	g_autoptr(GString) reasons = g_string_new(NULL);
 	State *st = g_new0(State, 1);
 	CgMailBody own = {0};
-	const CgMailBody *body = &mail->body;
+	CgMailBody *body = &g->mail->body;
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	g_autofree char *why = NULL;
 	guint i, before;
@@ -500,16 +524,7 @@ enroll_check(CgGateway *g, GError **error)
 		break;
 	}
 	if (mail->smime.kind != CG_SMIME_NONE) {
-		CgSmimeResult sig = {0};
-		CgMailLimits limits;
-		gboolean parsed;
-
-		if (!cg_gateway_signed(g, g->conf->admin_trust_anchors, &sig, error))
-			return FALSE;
-		cg_gateway_limits(g, &limits);
-		parsed = cg_mail_parse_entity(sig.content, &limits, &own, error);
-		cg_smime_result_clear(&sig);
-		if (!parsed)
+		if (!cg_gateway_signed_body(g, g->conf->admin_trust_anchors, NULL, &own, error))
 			return FALSE;
 		body = &own;
 	}
@@ -537,6 +552,8 @@ enroll_check(CgGateway *g, GError **error)
 			new_item(st)->csr = g_bytes_ref(a->data);
 		}
 	}
+	/* The items hold what they need: a list's bytes go before its checks. */
+	g_ptr_array_set_size(body->attachments, 0);
 	if (st->items->len == 0) {
 		g_set_error(error, CG_ERROR, CG_ERROR_MALFORMED,
 		            "no CSR found: attach it (.csr, .p10, .req, .pem), paste it as PEM, or "

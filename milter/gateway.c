@@ -131,6 +131,26 @@ cg_gateway_signed(CgGateway *g, const char *anchors, CgSmimeResult *result, GErr
 	return ok;
 }
 
+gboolean
+cg_gateway_signed_body(CgGateway *g, const char *anchors, CgSmimeResult *result, CgMailBody *body,
+                       GError **error)
+{
+	CgSmimeResult own = {0};
+	CgSmimeResult *r = result != NULL ? result : &own;
+	CgMailLimits limits;
+	gboolean ok;
+
+	if (!cg_gateway_signed(g, anchors, r, error))
+		return FALSE;
+	g_ptr_array_set_size(g->mail->body.attachments, 0);
+	cg_gateway_limits(g, &limits);
+	ok = cg_mail_parse_entity(r->content, &limits, body, error);
+	cg_smime_result_clear(&own);
+	if (!ok && result != NULL)
+		cg_smime_result_clear(result);
+	return ok;
+}
+
 static gboolean
 commit_txn(CgTxn *txn, gpointer data, GError **error)
 {

@@ -41,21 +41,14 @@ state_free(gpointer p)
 static gboolean
 letter_check(CgGateway *g, GError **error)
 {
-	CgSmimeResult sig = {0};
 	CgMailBody body = {0};
 	State *st = g_new0(State, 1);
-	CgMailLimits limits;
 	gboolean ok;
 
 	g->state = st;
-	if (!cg_gateway_signed(g, g->conf->letter_trust_anchors, &sig, error))
+	if (!cg_gateway_signed_body(g, g->conf->letter_trust_anchors, NULL, &body, error))
 		return FALSE;
 	st->content_hex = cg_hex(g->signed_digest, 32);
-	cg_gateway_limits(g, &limits);
-	ok = cg_mail_parse_entity(sig.content, &limits, &body, error);
-	cg_smime_result_clear(&sig);
-	if (!ok)
-		return FALSE;
 	st->letter = cg_letter_parse(body.text, error);
 	ok = st->letter != NULL;
 	cg_mail_body_clear(&body);

@@ -78,8 +78,9 @@ typedef struct {
 
 void cg_spool_init(CgSpool *s, const char *dir, gsize threshold);
 gboolean cg_spool_append(CgSpool *s, const void *data, gsize len, GError **error);
-/* The whole content; the spool is emptied. */
-GBytes *cg_spool_take(CgSpool *s, GError **error);
+/* head_len bytes of head, then the whole content, in one buffer of their
+ * size; the spool is emptied. */
+GBytes *cg_spool_take(CgSpool *s, const void *head, gsize head_len, GError **error);
 void cg_spool_clear(CgSpool *s);
 
 /* ---- the process ---- */
@@ -284,6 +285,12 @@ void cg_gateway_clear(CgGateway *g);
  * envelope is refused, CG_ERROR_NOT_AUTHORISED; the commit checks again).
  * result as for cg_smime_verify. */
 gboolean cg_gateway_signed(CgGateway *g, const char *anchors, CgSmimeResult *result, GError **error);
+/* cg_gateway_signed, then the signed content parsed into body (the caller
+ * clears it; result may be NULL). The attachments of the whole message's
+ * parse are let go first: a signed mail is read only from the bytes that
+ * were verified, and a list's decoded attachment is not held twice. */
+gboolean cg_gateway_signed_body(CgGateway *g, const char *anchors, CgSmimeResult *result,
+                                CgMailBody *body, GError **error);
 /* The parser's limits for this gateway mail and whatever is inside it: the
  * defaults, with MaxMessageSize as the size limit. */
 void cg_gateway_limits(const CgGateway *g, CgMailLimits *limits);

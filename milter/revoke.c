@@ -99,15 +99,11 @@ revoke_check(CgGateway *g, GError **error)
 	g_autoptr(CgCert) c = NULL;
 	g_autoptr(CgAdmin) admin = NULL;
 	CgMailBody body = {0};
-	CgMailLimits limits;
 	State *st = g_new0(State, 1);
 	gboolean ok;
 
 	g->state = st;
-	if (!cg_gateway_signed(g, g->conf->admin_trust_anchors, &st->sig, error))
-		return FALSE;
-	cg_gateway_limits(g, &limits);
-	if (!cg_mail_parse_entity(st->sig.content, &limits, &body, error))
+	if (!cg_gateway_signed_body(g, g->conf->admin_trust_anchors, &st->sig, &body, error))
 		return FALSE;
 	ok = parse(st, body.text, error);
 	cg_mail_body_clear(&body);

@@ -311,29 +311,31 @@ is_trace_header(const char *name)
 static GBytes *
 assemble(Msg *g, guint8 digest[32], GError **error)
 {
-	g_autoptr(GBytes) body = cg_spool_take(&g->spool, error);
-	CgSha256 *md;
-	GByteArray *raw;
+	g_autoptr(GString) head = g_string_new(NULL);
+	CgSha256 *md = cg_sha256_begin();
+	GBytes *raw;
+	gsize len;
+	const guint8 *data;
 	guint i;
 
-	if (body == NULL)
-		return NULL;
-	md = cg_sha256_begin();
-	raw = g_byte_array_sized_new((guint)(g->size + 2));
 	for (i = 0; i < g->headers->len; i++) {
 		const Header *h = g_ptr_array_index(g->headers, i);
-		g_autofree char *line = g_strconcat(h->name, ":", h->value, "\r\n", NULL);
+		gsize at = head->len;
 
-		g_byte_array_append(raw, (const guint8 *)line, (guint)strlen(line));
+		g_string_append_printf(head, "%s:%s\r\n", h->name, h->value);
 		if (!is_trace_header(h->name))
-			cg_sha256_update(md, line, strlen(line));
+			cg_sha256_update(md, head->str + at, head->len - at);
 	}
-	g_byte_array_append(raw, (const guint8 *)"\r\n", 2);
+	g_string_append(head, "\r\n");
 	cg_sha256_update(md, "\r\n", 2);
-	g_byte_array_append(raw, g_bytes_get_data(body, NULL), (guint)g_bytes_get_size(body));
-	cg_sha256_update(md, g_bytes_get_data(body, NULL), g_bytes_get_size(body));
+	if ((raw = cg_spool_take(&g->spool, head->str, head->len, error)) == NULL) {
+		cg_sha256_end(md, digest);
+		return NULL;
+	}
+	data = g_bytes_get_data(raw, &len);
+	cg_sha256_update(md, data + head->len, len - head->len);
 	cg_sha256_end(md, digest);
-	return g_byte_array_free_to_bytes(raw);
+	return raw;
 }
 
 static void

@@ -283,7 +283,11 @@ cg_smime_verify(const CgMail *mail, const char *anchors_path, CgStore *store, gi
 		              BIO_new_mem_buf(g_bytes_get_data(mail->smime.signed_content, NULL),
 		                              (int)g_bytes_get_size(mail->smime.signed_content)));
 	}
-	out = BIO_new(BIO_s_mem());
+	/* What CMS_verify reads is the content: kept from an opaque signature
+	 * only (a detached one's is the signed part, already held; OpenSSL
+	 * reads it into a null sink). */
+	if (mail->smime.kind != CG_SMIME_DETACHED)
+		out = BIO_new(BIO_s_mem());
 	/* The signature alone first (no chain): is the content what was signed? */
 	if (CMS_verify(cms, certs, NULL, in, out, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
 		bad(error, "bad signature: it does not verify over the signed content (changed in "

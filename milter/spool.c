@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,21 +81,26 @@ cg_spool_append(CgSpool *s, const void *data, gsize len, GError **error)
 }
 
 GBytes *
-cg_spool_take(CgSpool *s, GError **error)
+cg_spool_take(CgSpool *s, const void *head, gsize head_len, GError **error)
 {
+	gsize got = 0, total = head_len + s->size;
 	guint8 *buf;
-	gsize got = 0;
 
+	/* One buffer of the exact size: a message of tens of megabytes is
+	 * not held twice (the spool and the message), nor rounded up to a
+	 * power of two as a growing array is. */
+	buf = g_malloc(total ? total : 1);
+	if (head_len > 0)
+		memcpy(buf, head, head_len);
 	if (s->fd < 0) {
-		GBytes *b = g_byte_array_free_to_bytes(s->mem);
-
-		s->mem = g_byte_array_new();
+		if (s->mem->len > 0)
+			memcpy(buf + head_len, s->mem->data, s->mem->len);
+		g_byte_array_set_size(s->mem, 0);
 		s->size = 0;
-		return b;
+		return g_bytes_new_take(buf, total);
 	}
-	buf = g_malloc(s->size ? s->size : 1);
 	while (got < s->size) {
-		ssize_t n = pread(s->fd, buf + got, s->size - got, (off_t)got);
+		ssize_t n = pread(s->fd, buf + head_len + got, s->size - got, (off_t)got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -109,7 +115,7 @@ cg_spool_take(CgSpool *s, GError **error)
 	close(s->fd);
 	s->fd = -1;
 	s->size = 0;
-	return g_bytes_new_take(buf, got);
+	return g_bytes_new_take(buf, total);
 }
 
 void

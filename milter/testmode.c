@@ -133,7 +133,7 @@ static void
 smime_line(CgMilter *m, const char *data, gsize len)
 {
 	g_autoptr(CgConf) conf = cg_conf_holder_get(m->conf);
-	g_autoptr(GBytes) raw = g_bytes_new(data, len);
+	g_autoptr(GBytes) raw = g_bytes_new_static(data, len); /* data outlives it */
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgMail) mail = cg_mail_parse(raw, NULL, NULL, NULL);
 	CgStore *store;
@@ -151,18 +151,15 @@ smime_line(CgMilter *m, const char *data, gsize len)
 int
 cg_testmode_run(CgMilter *m, const CgTestMode *t)
 {
-	g_autofree char *data = NULL;
+	const char *data = t->data; /* read by length throughout, never copied */
+	gsize len = t->len;
 	CgEomResult res = {0};
 	CgSession *s;
 	CgReply r = {0};
 	CgVerdict v;
-	gsize len, body;
+	gsize body;
 	char **rc;
 
-	data = g_malloc(t->len + 1);
-	memcpy(data, t->data, t->len);
-	data[t->len] = '\0';
-	len = t->len;
 	smime_line(m, data, len);
 	s = cg_session_new(m, t->client_ip, "test-client");
 	cg_session_helo(s, t->helo ? t->helo : "test-client", &r);

@@ -190,6 +190,13 @@ const char *cg_crl_reason_name(int code);
  * rows, each a GPtrArray of char* cells; blank lines skipped; at most
  * max_rows records after the first. CG_ERROR_MALFORMED naming the line. */
 GPtrArray *cg_csv_parse(const char *data, gsize len, guint max_rows, GError **error);
+/* The same records one at a time, as they are read: func gets each row (its
+ * cells, char*, which it may steal, leaving NULL; the row is emptied after
+ * the call) and the line it ends on. A list of 100,000 rows is never held
+ * as cells. A FALSE from func ends the parse with func's error. */
+typedef gboolean (*CgCsvRowFunc)(GPtrArray *row, guint line, gpointer user, GError **error);
+gboolean cg_csv_foreach(const char *data, gsize len, guint max_rows, CgCsvRowFunc func,
+                        gpointer user, GError **error);
 
 /* ---- challenge replies (token.c) ---- */
 

@@ -8,6 +8,7 @@
 #include "testutil.h"
 #include "common.h"
 #include "mailparse.h"
+#include "mailparse-int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -227,6 +228,60 @@ test_fd_and_entity(void **state)
 /* The first part of a multipart/signed, as signed: CRLF line ends. Mail
  * already in CRLF (as the MTA hands it over) is not copied: the part is a
  * slice of the message, which a 10 MB enrolment would otherwise hold twice. */
+/* The stream the parser reads: windows on the caller's bytes, read-only,
+ * bounded as GMime's own streams are (positions in the whole). */
+static void
+test_bytes_stream(void **state)
+{
+	g_autoptr(GBytes) bytes = g_bytes_new_static("0123456789", 10);
+	g_autoptr(GMimeStream) st = NULL, sub = NULL, subsub = NULL;
+	char buf[16];
+
+	(void)state;
+	cg_mail_init();
+	st = cg_mail_stream_new(bytes);
+	assert_int_equal(g_mime_stream_length(st), 10);
+	assert_int_equal(g_mime_stream_read(st, buf, sizeof(buf)), 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	assert_true(g_mime_stream_eos(st));
+	assert_int_equal(g_mime_stream_read(st, buf, sizeof(buf)), 0);
+	assert_int_equal(g_mime_stream_seek(st, 3, GMIME_STREAM_SEEK_SET), 3);
+	assert_int_equal(g_mime_stream_read(st, buf, 4), 4);
+	assert_memory_equal(buf, "3456", 4);
+	assert_int_equal(g_mime_stream_tell(st), 7);
+	assert_int_equal(g_mime_stream_seek(st, -2, GMIME_STREAM_SEEK_END), 8);
+	assert_int_equal(g_mime_stream_seek(st, 11, GMIME_STREAM_SEEK_SET), -1); /* past the end */
+	assert_int_equal(g_mime_stream_write(st, "x", 1), -1);                   /* read-only */
+	/* A window: [2, 6) */
+	sub = g_mime_stream_substream(st, 2, 6);
+	assert_int_equal(g_mime_stream_length(sub), 4);
+	assert_int_equal(g_mime_stream_read(sub, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "2345", 4);
+	assert_true(g_mime_stream_eos(sub));
+	assert_int_equal(g_mime_stream_seek(sub, 1, GMIME_STREAM_SEEK_SET), -1); /* before it */
+	assert_int_equal(g_mime_stream_seek(sub, 7, GMIME_STREAM_SEEK_SET), -1); /* after it */
+	assert_int_equal(g_mime_stream_reset(sub), 0);
+	assert_int_equal(g_mime_stream_tell(sub), 2);
+	assert_int_equal(g_mime_stream_seek(sub, -1, GMIME_STREAM_SEEK_END), 5);
+	assert_int_equal(g_mime_stream_read(sub, buf, sizeof(buf)), 1);
+	assert_memory_equal(buf, "5", 1);
+	/* A window in a window; a bound past the bytes ends at them. */
+	subsub = g_mime_stream_substream(sub, 3, 5);
+	assert_int_equal(g_mime_stream_read(subsub, buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "34", 2);
+	g_clear_object(&subsub);
+	subsub = g_mime_stream_substream(st, 8, 20);
+	assert_int_equal(g_mime_stream_length(subsub), 2);
+	assert_int_equal(g_mime_stream_read(subsub, buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "89", 2);
+	/* The windows keep the bytes: the first stream may go before them. */
+	g_clear_object(&st);
+	g_clear_pointer(&bytes, g_bytes_unref);
+	assert_int_equal(g_mime_stream_reset(sub), 0);
+	assert_int_equal(g_mime_stream_read(sub, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "2345", 4);
+}
+
 static void
 test_signed_content(void **state)
 {
@@ -271,7 +326,7 @@ main(void)
 	    cmocka_unit_test(test_golden),         cmocka_unit_test(test_crlf_equals_lf),
 	    cmocka_unit_test(test_limits),         cmocka_unit_test(test_garbage_does_not_crash),
 	    cmocka_unit_test(test_fd_and_entity),  cmocka_unit_test(test_html_bytes_made_valid),
-	    cmocka_unit_test(test_signed_content),
+	    cmocka_unit_test(test_signed_content), cmocka_unit_test(test_bytes_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "common.h"
 #include "milter.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <openssl/cms.h>
@@ -255,13 +256,52 @@ test_anchors(void **state)
 	cg_test_rmtree(dir);
 }
 
+/* The spool gives the message whole: the head given, then the body, in
+ * memory or spilled to a file past the threshold. */
+static void
+test_spool(void **state)
+{
+	g_autofree char *dir = cg_test_tmpdir("spool");
+	static const char *const bodies[] = {"", "short", "a body longer than sixteen bytes"};
+	gsize b;
+
+	(void)state;
+	for (b = 0; b < G_N_ELEMENTS(bodies); b++) {
+		g_autoptr(GError) err = NULL;
+		g_autoptr(GBytes) whole = NULL, again = NULL;
+		g_autofree char *want = g_strconcat("Subject: x\r\n\r\n", bodies[b], NULL);
+		CgSpool sp;
+		const char *p = bodies[b];
+		gsize len;
+		const char *got;
+
+		cg_spool_init(&sp, dir, 16);
+		for (; *p; p += MIN(strlen(p), 5)) /* in chunks, as the MTA gives it */
+			assert_true(cg_spool_append(&sp, p, MIN(strlen(p), 5), &err));
+		assert_int_equal(sp.fd >= 0, strlen(bodies[b]) > 16); /* spilled past it */
+		whole = cg_spool_take(&sp, "Subject: x\r\n\r\n", 14, &err);
+		assert_non_null(whole);
+		got = g_bytes_get_data(whole, &len);
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(got, want, len);
+		/* Emptied: the next message starts from nothing. */
+		assert_int_equal(sp.fd, -1);
+		assert_true(cg_spool_append(&sp, "next", 4, &err));
+		again = cg_spool_take(&sp, NULL, 0, &err);
+		got = g_bytes_get_data(again, &len);
+		assert_int_equal(len, 4);
+		assert_memory_equal(got, "next", 4);
+		cg_spool_clear(&sp);
+	}
+	assert_int_equal(g_rmdir(dir), 0); /* the spilled files were never linked */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_kinds),
-	    cmocka_unit_test(test_replies),
-	    cmocka_unit_test(test_decrypt),
+	    cmocka_unit_test(test_kinds),   cmocka_unit_test(test_replies),
+	    cmocka_unit_test(test_decrypt), cmocka_unit_test(test_spool),
 	    cmocka_unit_test(test_anchors),
 	};
 

@@ -167,6 +167,69 @@ test_csv(void **state)
 	g_ptr_array_unref(rows);
 }
 
+/* cg_csv_foreach: each row as it is read, with the line it ends on; a
+ * row's cells may be taken; the callback's FALSE ends the parse. */
+typedef struct {
+	GString *seen;
+	guint stop_at;
+	guint calls;
+	char *taken;
+} RowLog;
+
+static gboolean
+log_row(GPtrArray *row, guint line, gpointer data, GError **error)
+{
+	RowLog *l = data;
+	guint i;
+
+	l->calls++;
+	g_string_append_printf(l->seen, "%u:", line);
+	for (i = 0; i < row->len; i++)
+		g_string_append_printf(l->seen, "%s%s", i ? "|" : "", (char *)row->pdata[i]);
+	g_string_append_c(l->seen, ';');
+	if (l->calls == 2) {
+		g_free(l->taken);
+		l->taken = g_steal_pointer(&row->pdata[0]); /* the row's cell, now ours */
+	}
+	if (l->calls == l->stop_at) {
+		g_set_error(error, CG_ERROR, CG_ERROR_NOT_AUTHORISED, "stopped at row %u",
+		            l->calls);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+test_csv_foreach(void **state)
+{
+	static const char text[] = "h1,h2\r\nAnna,\"two\nlines\"\r\n\r\nJan,x\nOla,y";
+	RowLog l = {g_string_new(NULL), 0, 0, NULL};
+	GError *err = NULL;
+
+	(void)state;
+	assert_true(cg_csv_foreach(text, sizeof(text) - 1, 10, log_row, &l, &err));
+	assert_string_equal(l.seen->str, "1:h1|h2;3:Anna|two\nlines;5:Jan|x;6:Ola|y;");
+	assert_string_equal(l.taken, "Anna");
+	/* The callback's refusal ends the parse with its error: no row after. */
+	g_string_truncate(l.seen, 0);
+	l.calls = 0;
+	l.stop_at = 2;
+	assert_false(cg_csv_foreach(text, sizeof(text) - 1, 10, log_row, &l, &err));
+	assert_error(err, CG_ERROR_NOT_AUTHORISED, "stopped at row 2");
+	g_clear_error(&err);
+	assert_int_equal(l.calls, 2);
+	/* Too many rows: the rows before the limit were given, then the error. */
+	g_string_truncate(l.seen, 0);
+	l.calls = 0;
+	l.stop_at = 0;
+	assert_false(cg_csv_foreach(text, sizeof(text) - 1, 2, log_row, &l, &err));
+	assert_error(err, CG_ERROR_MALFORMED, "more than 2 rows");
+	g_clear_error(&err);
+	assert_int_equal(l.calls, 3);
+	g_free(l.taken);
+	g_string_free(l.seen, TRUE);
+}
+
 /* ---- tokens ---- */
 
 #define TOK "AbCdEfGhIjKlMnOpQrStUvWxYz012-_9"
@@ -550,12 +613,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_countries),         cmocka_unit_test(test_identifiers_good),
-	    cmocka_unit_test(test_identifiers_bad),   cmocka_unit_test(test_identifier_country),
-	    cmocka_unit_test(test_postmaster_locals), cmocka_unit_test(test_token_subject),
-	    cmocka_unit_test(test_token_text),        cmocka_unit_test(test_reply_checks),
-	    cmocka_unit_test(test_reply_auth),        cmocka_unit_test(test_csv),
-	    cmocka_unit_test(test_x509_read),         cmocka_unit_test(test_letter_empty_values),
+	    cmocka_unit_test(test_countries),           cmocka_unit_test(test_identifiers_good),
+	    cmocka_unit_test(test_identifiers_bad),     cmocka_unit_test(test_identifier_country),
+	    cmocka_unit_test(test_postmaster_locals),   cmocka_unit_test(test_token_subject),
+	    cmocka_unit_test(test_token_text),          cmocka_unit_test(test_reply_checks),
+	    cmocka_unit_test(test_reply_auth),          cmocka_unit_test(test_csv),
+	    cmocka_unit_test(test_csv_foreach),         cmocka_unit_test(test_x509_read),
+	    cmocka_unit_test(test_letter_empty_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
