@@ -337,7 +337,8 @@ cg_decrypt_cms(const CgConf *conf, GBytes *der, gsize max, gint64 now, GError **
 			            "again");
 			goto done;
 		}
-		out = g_bytes_new(sink.data->data, sink.data->len);
+		out = g_byte_array_free_to_bytes(sink.data); /* taken, not copied */
+		sink.data = g_byte_array_new();
 	}
 	if (out == NULL && (error == NULL || *error == NULL))
 		not_ours(cms, &pairs[0], n, error);
