@@ -122,8 +122,14 @@ skip_content(const char *p, const char *end, const char *name)
 char *
 cg_mail_html_to_text(const char *html, gsize len)
 {
-	Html h = {g_string_sized_new(len / 2), 0, TRUE};
-	const char *p = html, *end = html + len;
+	Html h;
+	const char *p, *end;
+
+	if (len == 0) /* an empty part's bytes may be NULL: no arithmetic on them */
+		return g_strdup("");
+	h = (Html){g_string_sized_new(len / 2), 0, TRUE};
+	p = html;
+	end = html + len;
 
 	while (p < end) {
 		if (*p == '<') {
