@@ -93,7 +93,8 @@ for round in 1 2 3 4 5; do
 done
 [ $split -eq 0 ] && ok "while cut, at most one site took each request ($(tr '\n' ';' < "$T/rounds"))" ||
 	bad "split brain: $(tr '\n' ';' < "$T/rounds")"
-[ $exactly -eq 5 ] && ok "and one always did (the new master)" || bad "rounds without a taker: $(tr '\n' ';' < "$T/rounds")"
+[ $exactly -eq 5 ] && ok "and one always did (the new master)" ||
+	bad "rounds without a taker: $(tr '\n' ';' < "$T/rounds") refused: $(tail -n +3 "$T/refused" | tr '\n' ';')"
 
 # Mended: a meets the new master, steps down and catches up.
 link_up a
