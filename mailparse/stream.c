@@ -130,7 +130,7 @@ stream_tell(GMimeStream *stream)
 static gint64
 stream_length(GMimeStream *stream)
 {
-	return end_of(stream) - stream->bound_start;
+	return MAX(end_of(stream) - stream->bound_start, 0);
 }
 
 static GMimeStream *

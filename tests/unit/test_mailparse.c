@@ -274,6 +274,11 @@ test_bytes_stream(void **state)
 	assert_int_equal(g_mime_stream_length(subsub), 2);
 	assert_int_equal(g_mime_stream_read(subsub, buf, sizeof(buf)), 2);
 	assert_memory_equal(buf, "89", 2);
+	g_clear_object(&subsub);
+	subsub = g_mime_stream_substream(st, 12, 20); /* wholly past the bytes */
+	assert_int_equal(g_mime_stream_length(subsub), 0);
+	assert_true(g_mime_stream_eos(subsub));
+	assert_true(g_mime_stream_read(subsub, buf, sizeof(buf)) <= 0);
 	/* The windows keep the bytes: the first stream may go before them. */
 	g_clear_object(&st);
 	g_clear_pointer(&bytes, g_bytes_unref);
