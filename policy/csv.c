@@ -44,6 +44,8 @@ cg_csv_foreach(const char *data, gsize len, guint max_rows, CgCsvRowFunc func, g
 	guint line = 1;
 	gboolean quoted = FALSE, was_quoted = FALSE, in_cell = FALSE;
 
+	if (len == 0) /* no rows; an empty part's bytes may be NULL */
+		return TRUE;
 	if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
 		i = 3;
 	if (!g_utf8_validate(data + i, (gssize)(len - i), NULL))

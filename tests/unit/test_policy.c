@@ -226,6 +226,10 @@ test_csv_foreach(void **state)
 	assert_error(err, CG_ERROR_MALFORMED, "more than 2 rows");
 	g_clear_error(&err);
 	assert_int_equal(l.calls, 3);
+	/* No bytes at all (an empty attachment's are NULL): no rows. */
+	l.calls = 0;
+	assert_true(cg_csv_foreach(NULL, 0, 10, log_row, &l, &err));
+	assert_int_equal(l.calls, 0);
 	g_free(l.taken);
 	g_string_free(l.seen, TRUE);
 }
