@@ -21,8 +21,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParserOptions, g_mime_parser_options_free)
 /* Initialises GMime once per process. */
 void cg_mail_init(void);
 
-/* stream.c: a read-only GMime stream over bytes (a reference, no copy). */
+/* stream.c: a read-only GMime stream over bytes (a reference, no copy);
+ * its type (its class is made by cg_mail_init). */
 GMimeStream *cg_mail_stream_new(GBytes *bytes);
+GType cg_bytes_stream_get_type(void);
 
 /* parse.c: a message parsed strictly; *problem (caller frees) names the first
  * fatal structural warning. */

@@ -26,7 +26,6 @@ typedef struct {
 	GMimeStreamClass parent_class;
 } CgBytesStreamClass;
 
-GType cg_bytes_stream_get_type(void);
 G_DEFINE_TYPE(CgBytesStream, cg_bytes_stream, GMIME_TYPE_STREAM)
 
 static gint64
