@@ -199,6 +199,15 @@ log_row(GPtrArray *row, guint line, gpointer data, GError **error)
 	return TRUE;
 }
 
+/* For the next parse: nothing seen, stopping at row stop_at (0: never). */
+static void
+log_again(RowLog *l, guint stop_at)
+{
+	g_string_truncate(l->seen, 0);
+	l->calls = 0;
+	l->stop_at = stop_at;
+}
+
 static void
 test_csv_foreach(void **state)
 {
@@ -211,23 +220,19 @@ test_csv_foreach(void **state)
 	assert_string_equal(l.seen->str, "1:h1|h2;3:Anna|two\nlines;5:Jan|x;6:Ola|y;");
 	assert_string_equal(l.taken, "Anna");
 	/* The callback's refusal ends the parse with its error: no row after. */
-	g_string_truncate(l.seen, 0);
-	l.calls = 0;
-	l.stop_at = 2;
+	log_again(&l, 2);
 	assert_false(cg_csv_foreach(text, sizeof(text) - 1, 10, log_row, &l, &err));
 	assert_error(err, CG_ERROR_NOT_AUTHORISED, "stopped at row 2");
 	g_clear_error(&err);
 	assert_int_equal(l.calls, 2);
 	/* Too many rows: the rows before the limit were given, then the error. */
-	g_string_truncate(l.seen, 0);
-	l.calls = 0;
-	l.stop_at = 0;
+	log_again(&l, 0);
 	assert_false(cg_csv_foreach(text, sizeof(text) - 1, 2, log_row, &l, &err));
 	assert_error(err, CG_ERROR_MALFORMED, "more than 2 rows");
 	g_clear_error(&err);
 	assert_int_equal(l.calls, 3);
 	/* No bytes at all (an empty attachment's are NULL): no rows. */
-	l.calls = 0;
+	log_again(&l, 0);
 	assert_true(cg_csv_foreach(NULL, 0, 10, log_row, &l, &err));
 	assert_int_equal(l.calls, 0);
 	g_free(l.taken);
