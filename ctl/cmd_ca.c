@@ -1,6 +1,6 @@
 /*
  * cmd_ca.c: certgate ca init | ca show | ca gateway-rekey | ca gateway-renew |
- * ca root-crl | ca renew-issuing | crl.
+ * ca root-crl | ca renew-issuing | ca note-files | crl.
  */
 #include "ctl.h"
 #include "common.h"
@@ -11,6 +11,12 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+
+static gboolean
+init_noted_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	return cg_ca_files_note(txn, data, "ca init", FALSE, ctl_now(), error);
+}
 
 int
 ctl_ca_init(CtlCtx *ctx, int argc, char **argv)
@@ -65,7 +71,9 @@ ctl_ca_init(CtlCtx *ctx, int argc, char **argv)
 	if (!cg_ca_init(ctx->conf, &o, out, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
 	fputs(out->str, stdout);
-	return 0;
+	/* The files' notes, by which the CA's other hosts see that they need
+	 * copies of them. */
+	return ctl_transact(ctx, init_noted_txn, ctx->conf, NULL) != 0 ? 1 : 0;
 }
 
 static void
@@ -96,9 +104,11 @@ show_cert(GString *out, const char *what, X509 *x)
 	OPENSSL_free(iss);
 }
 
-/* One audit entry of the CA's own files by the operator. */
+/* One audit entry of the CA's own files by the operator, and the notes of
+ * the files (action "ca.renew-issuing": noted as by "ca renew-issuing"). */
 typedef struct {
 	const char *action, *subject, *detail;
+	const CgConf *conf;
 } CaAudit;
 
 static gboolean
@@ -106,9 +116,11 @@ audit_txn(CgTxn *txn, gpointer data, GError **error)
 {
 	const CaAudit *a = data;
 	g_autofree char *actor = ctl_actor();
+	g_autofree char *verb = g_strdelimit(g_strdup(a->action), ".", ' ');
 
 	return cg_store_audit_append(txn, ctl_now(), actor, a->action, a->subject, a->detail,
-	                             error);
+	                             error) &&
+	       cg_ca_files_note(txn, a->conf, verb, FALSE, ctl_now(), error);
 }
 
 int
@@ -177,7 +189,7 @@ ctl_ca_gateway_rekey(CtlCtx *ctx, int argc, char **argv)
 	                         "decrypts for GatewayEncryptionOverlap",
 	                         ctx->conf->gateway_enc_certificate);
 	{
-		CaAudit a = {"ca.gateway-rekey", "gateway-enc", detail};
+		CaAudit a = {"ca.gateway-rekey", "gateway-enc", detail, ctx->conf};
 
 		if (ctl_transact(ctx, audit_txn, &a, NULL) != 0)
 			return 1;
@@ -191,10 +203,50 @@ static int
 told_and_audited(CtlCtx *ctx, const GString *out, const char *action, const char *subject)
 {
 	g_auto(GStrv) lines = g_strsplit(out->str, "\n", 2);
-	CaAudit a = {action, subject, lines[0]};
+	CaAudit a = {action, subject, lines[0], ctx->conf};
 
 	fputs(out->str, stdout);
 	return ctl_transact(ctx, audit_txn, &a, NULL) != 0 ? 1 : 0;
+}
+
+/* The start of a ca verb without options that writes the CA's files: its
+ * usage, the database writable here (the master), the CA material loaded.
+ * NULL (and *rc, the exit status) on failure. */
+static CgCa *
+ca_verb_start(CtlCtx *ctx, const char *summary, int *argc, char ***argv, int *rc)
+{
+	g_autoptr(GError) err = NULL;
+	CgCa *ca;
+
+	*rc = 1;
+	if (!ctl_parse(ctx, "", summary, NULL, argc, argv)) {
+		*rc = 2;
+		return NULL;
+	}
+	if (ctl_store_writable(ctx) == NULL)
+		return NULL;
+	if ((ca = cg_ca_load(ctx->conf, &err)) == NULL)
+		*rc = ctl_fail(ctx, 1, "%s", err->message);
+	return ca;
+}
+
+/* Only files the issuer would start on are noted. */
+int
+ctl_ca_note_files(CtlCtx *ctx, int argc, char **argv)
+{
+	g_autoptr(CgCa) ca = NULL;
+	g_autoptr(GString) out = g_string_new("this host's CA files noted as the current ones: "
+	                                      "copy them to the CA's other hosts\n");
+	int rc;
+
+	ca =
+	    ca_verb_start(ctx,
+	                  "Note this host's CA files (the issuing CA's certificate, the chain, the "
+	                  "gateway's certificates, the root CRL) as the current ones, after they "
+	                  "were put in place by other means than a ca verb: the CA's other hosts "
+	                  "are then told to copy them.",
+	                  &argc, &argv, &rc);
+	return ca == NULL ? rc : told_and_audited(ctx, out, "ca.note-files", "ca-files");
 }
 
 int
@@ -203,16 +255,15 @@ ctl_ca_gateway_renew(CtlCtx *ctx, int argc, char **argv)
 	g_autoptr(GError) err = NULL;
 	g_autoptr(CgCa) ca = NULL;
 	g_autoptr(GString) out = g_string_new(NULL);
+	int rc;
 
-	if (!ctl_parse(ctx, "",
-	               "A new mail-signing key and certificate for the gateway (SenderAddress), "
-	               "signed with the issuing CA key.",
-	               NULL, &argc, &argv))
-		return 2;
-	if (ctl_store_writable(ctx) == NULL)
-		return 1;
-	if ((ca = cg_ca_load(ctx->conf, &err)) == NULL)
-		return ctl_fail(ctx, 1, "%s", err->message);
+	ca =
+	    ca_verb_start(ctx,
+	                  "A new mail-signing key and certificate for the gateway (SenderAddress), "
+	                  "signed with the issuing CA key.",
+	                  &argc, &argv, &rc);
+	if (ca == NULL)
+		return rc;
 	if (!cg_ca_gateway_renew(ctx->conf, ca, g_get_real_time() / G_USEC_PER_SEC, out, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
 	return told_and_audited(ctx, out, "ca.gateway-renew", "gateway");

@@ -1,15 +1,17 @@
 /*
  * cmd_repl.c: certgate repl status: this site's view of the replication
  * group (its role, the master, each site and whether it is connected, how
- * far this site is behind).
+ * far this site is behind, whether its copies of the CA's files are the
+ * current ones).
  */
 #include "ctl.h"
 #include "common.h"
+#include "issuer.h"
 
 #include <stdio.h>
 
 static void
-status_json(const CgReplStatus *st, gint64 now, GString *out)
+status_json(const CgReplStatus *st, gint64 now, const GPtrArray *files, GString *out)
 {
 	guint i;
 
@@ -43,11 +45,20 @@ status_json(const CgReplStatus *st, gint64 now, GString *out)
 		                       s->master ? "true" : "false",
 		                       s->stranger ? "false" : "true");
 	}
-	g_string_append(out, "]}\n");
+	g_string_append(out, "]");
+	if (files != NULL) {
+		g_string_append(out, ", \"ca_files_not_current\": [");
+		for (i = 0; i < files->len; i++) {
+			g_string_append(out, i ? ", " : "");
+			ctl_json_str(out, files->pdata[i]);
+		}
+		g_string_append(out, "]");
+	}
+	g_string_append(out, "}\n");
 }
 
 static void
-status_text(const CgReplStatus *st, gint64 now, GString *out)
+status_text(const CgReplStatus *st, gint64 now, const GPtrArray *files, GString *out)
 {
 	guint i;
 
@@ -75,6 +86,12 @@ status_text(const CgReplStatus *st, gint64 now, GString *out)
 		                       s->master ? ", master" : "",
 		                       s->stranger ? ", NOT NAMED IN ReplicationPeer HERE" : "");
 	}
+	if (files == NULL)
+		g_string_append(out, "CA files:  none here (a tie-breaker)\n");
+	else if (files->len == 0)
+		g_string_append(out, "CA files:  the current ones\n");
+	for (i = 0; files != NULL && i < files->len; i++)
+		g_string_append_printf(out, "CA files:  %s\n", (const char *)files->pdata[i]);
 }
 
 int
@@ -111,10 +128,13 @@ ctl_repl_status(CtlCtx *ctx, int argc, char **argv)
 	    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "as JSON", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
+	g_autoptr(GPtrArray) files = NULL;
 	CgReplStatus st;
 	CgStore *s;
 
-	if (!ctl_parse(ctx, "", "This site's role, the master, each site and how far behind.",
+	if (!ctl_parse(ctx, "",
+	               "This site's role, the master, each site and how far behind; whether this "
+	               "site's CA files are the current ones.",
 	               entries, &argc, &argv))
 		return 2;
 	if (ctx->conf->repl_local == NULL || *ctx->conf->repl_local == '\0')
@@ -123,10 +143,18 @@ ctl_repl_status(CtlCtx *ctx, int argc, char **argv)
 		return 1;
 	if (!cg_store_repl_status(s, &st, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
+	/* A tie-breaker (priority 0) holds no CA files. */
+	if (ctx->conf->repl_priority != 0) {
+		files = g_ptr_array_new_with_free_func(g_free);
+		if (!cg_ca_files_check(s, ctx->conf, files, &err)) {
+			cg_repl_status_clear(&st);
+			return ctl_fail(ctx, 1, "%s", err->message);
+		}
+	}
 	if (json || ctx->json)
-		status_json(&st, ctl_now(), out);
+		status_json(&st, ctl_now(), files, out);
 	else
-		status_text(&st, ctl_now(), out);
+		status_text(&st, ctl_now(), files, out);
 	cg_repl_status_clear(&st);
 	fputs(out->str, stdout);
 	return 0;

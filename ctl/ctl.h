@@ -130,6 +130,7 @@ int ctl_ca_gateway_rekey(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_gateway_renew(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_root_crl(CtlCtx *ctx, int argc, char **argv);
 int ctl_ca_renew_issuing(CtlCtx *ctx, int argc, char **argv);
+int ctl_ca_note_files(CtlCtx *ctx, int argc, char **argv);
 int ctl_crl(CtlCtx *ctx, int argc, char **argv);
 int ctl_org_add(CtlCtx *ctx, int argc, char **argv);
 int ctl_org_list(CtlCtx *ctx, int argc, char **argv);

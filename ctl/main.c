@@ -30,6 +30,7 @@ static const CtlCommand commands[] = {
 	{"ca", "gateway-renew", "", "a new mail-signing key and certificate for the gateway", ctl_ca_gateway_renew, TRUE},
 	{"ca", "root-crl", "--root-key FILE", "make the root CRL again (at least every twelve months)", ctl_ca_root_crl, TRUE},
 	{"ca", "renew-issuing", "--root-key FILE [--days N]", "make the issuing CA's certificate again for the same key", ctl_ca_renew_issuing, TRUE},
+	{"ca", "note-files", "", "note this host's CA files as the current ones (put in place by hand)", ctl_ca_note_files, TRUE},
 	{"crl", "", "", "write a new CRL now", ctl_crl, TRUE},
 	{"org", "add", "--name N --registration ID --country CC --contact ADDR", "add an organisation the operator verified", ctl_org_add, TRUE},
 	{"org", "list", "", "list organisations", ctl_org_list, TRUE},

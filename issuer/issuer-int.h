@@ -41,6 +41,8 @@ struct CgIssuer {
 	gint64 next_digest;       /* when to look at digest-next again */
 	/* replication */
 	CgStoreRole role;  /* as last seen */
+	gboolean files_checked; /* the CA's files against their notes, since
+	                         * this site took the jobs (cafiles.c) */
 	gboolean unacked;  /* a commit was not acknowledged: nothing more is
 	                    * told until a beat is */
 	gint64 next_beat;

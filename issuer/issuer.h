@@ -74,6 +74,19 @@ typedef struct {
 gboolean cg_ca_init(const CgConf *conf, const CgCaInit *opts, GString *out, GError **error);
 /* The root CRL's path: root-ca.crl beside CrlPath, where ca init wrote it. */
 char *cg_ca_root_crl_path(const CgConf *conf);
+/* The CA's public files (the issuing CA's certificate, the chain, the
+ * gateway's two certificates, the root CRL), noted in the database by the
+ * verb that wrote them (action, "ca renew-issuing") with their SHA-256, the
+ * time and this host (meta "cafile:NAME"), so that each host of a
+ * replicated CA can tell whether its copies are the current ones. A file
+ * not here is not noted; if_absent notes only the files that have no note
+ * yet (a database from before the notes). cafiles.c */
+gboolean cg_ca_files_note(CgTxn *txn, const CgConf *conf, const char *action, gboolean if_absent,
+                          gint64 now, GError **error);
+/* A warning in warnings for each noted file this host does not hold as
+ * noted (differs, or cannot be read). FALSE and error only when the
+ * database cannot be read. */
+gboolean cg_ca_files_check(CgStore *s, const CgConf *conf, GPtrArray *warnings, GError **error);
 /* The root CRL's nextUpdate: 0 when there is no such file, -1 when it
  * cannot be read. */
 gint64 cg_ca_root_crl_next(const CgConf *conf);

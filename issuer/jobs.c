@@ -555,6 +555,39 @@ cg_issuer_step(CgIssuer *iss, guint wait_ms, gboolean *idle, GError **error)
 	return TRUE;
 }
 
+static gboolean
+files_noted_txn(CgTxn *txn, gpointer data, GError **error)
+{
+	CgIssuer *iss = data;
+
+	return cg_ca_files_note(txn, iss->conf, "certgate-issuer", TRUE,
+	                        g_get_real_time() / G_USEC_PER_SEC, error);
+}
+
+/* When this site starts taking jobs (its issuer starts or reloads, or it
+ * becomes the master): its CA files against the notes of the verbs that
+ * wrote them, each difference logged. A database from before the notes
+ * gets this site's files as its first. */
+static void
+check_ca_files(CgIssuer *iss)
+{
+	g_autoptr(GPtrArray) w = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) err = NULL;
+	guint i;
+
+	iss->files_checked = TRUE;
+	if (!cg_store_transact(iss->store, files_noted_txn, iss, &err)) {
+		cg_log(LOG_WARNING, "noting the CA's files: %s", err->message);
+		g_clear_error(&err);
+	}
+	if (!cg_ca_files_check(iss->store, iss->conf, w, &err)) {
+		cg_log(LOG_WARNING, "checking the CA's files: %s", err->message);
+		return;
+	}
+	for (i = 0; i < w->len; i++)
+		cg_log(LOG_WARNING, "%s", (const char *)w->pdata[i]);
+}
+
 /* How often the master beats (cg_store_repl_beat). */
 #define BEAT_INTERVAL 5
 
@@ -572,7 +605,10 @@ cg_issuer_may_work(CgIssuer *iss, guint wait_ms, gboolean *idle)
 			cg_log(LOG_NOTICE, "this site is a replication client: the issuer waits");
 		iss->role = role;
 		iss->next_beat = 0;
+		iss->files_checked = FALSE;
 	}
+	if (role != CG_ROLE_CLIENT && !iss->files_checked)
+		check_ca_files(iss);
 	if (role == CG_ROLE_ALONE)
 		return TRUE;
 	if (role == CG_ROLE_MASTER && (iss->unacked || now >= iss->next_beat)) {

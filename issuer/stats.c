@@ -409,6 +409,10 @@ cg_stats_gather(const CgConf *conf, CgStore *store, gint64 now, GError **error)
 	}
 	top_reasons(s);
 	ca_warnings(s, conf);
+	if (!cg_ca_files_check(store, conf, s->warnings, error)) {
+		cg_stats_free(s);
+		return NULL;
+	}
 	method_warnings(s, conf);
 	{
 		guint i;

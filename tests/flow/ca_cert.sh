@@ -14,6 +14,9 @@
 # the figures warn before it lapses), `ca renew-issuing` the issuing CA's
 # certificate for the same key. The gateway's certificates: warned of
 # before their end; `ca gateway-renew` makes the signing pair again.
+# Each host's copies of the CA's files are compared with what the verbs
+# that wrote them noted in the database (the figures, the issuer's log);
+# `ca note-files` notes files put in place by hand.
 set -eu
 . "$CG_SRC/tests/lib/dns.sh"
 . "$CG_SRC/tests/lib/ca.sh"
@@ -107,6 +110,19 @@ cat "$T/ca/issuing-ca.pem" "$T/ca/root-ca.pem" > "$T/ca/chain.pem"
 ca_end=$(openssl x509 -noout -enddate -in "$T/ca/issuing-ca.pem" | cut -d= -f2)
 [ -n "$ca_end" ] && openssl verify -CAfile "$T/ca/root-ca.pem" "$T/ca/issuing-ca.pem" > /dev/null &&
 	ok "the issuing CA's certificate made again by openssl, ending $ca_end" || bad "openssl ca: $(cat "$O/ca.log")"
+# ca init noted its files in the database (for the CA's other hosts, which
+# hold copies): these two, put in place by hand, are not the noted ones
+# until the operator says so with ca note-files (audited).
+host=$(hostname)
+st=$($cg stats)
+echo "$st" | grep -q "^WARNING *the issuing CA's certificate $T/ca/issuing-ca.pem here is not the one \`certgate ca init\` left on $host at 20" &&
+	echo "$st" | grep -q "^WARNING *the CA chain $T/ca/chain.pem here is not the one \`certgate ca init\` left on $host at 20" &&
+	[ "$(echo "$st" | grep -c "here is not\|cannot be read here")" -eq 2 ] &&
+	ok "the CA's files changed by hand: the figures say which differ from the noted ones" ||
+	bad "stats after the files changed by hand: $(echo "$st" | grep WARNING)"
+$cg ca note-files | grep -q "noted as the current ones" && [ -z "$($cg stats | grep "here is not")" ] &&
+	$cg audit show | grep -q "ca.note-files" && ok "ca note-files: noted, no warning, audited" ||
+	bad "note-files: $($cg stats | grep WARNING)"
 
 # queue MAILBOX: a request for a certificate of DefaultValidity (730 days)
 queue() {
@@ -206,6 +222,27 @@ echo "$out" | grep -q "^issuing CA certificate made again: serial" &&
 	$cg audit show | grep -q "ca.renew-issuing" &&
 	ok "ca renew-issuing: the same key and subject, a new serial, $left days, verified by openssl; the old kept" ||
 	bad "renew-issuing: $out ($left days)"
+# Another host of the CA (its own files, the same replicated database):
+# its copy of the issuing CA's certificate is the one before, and it has no
+# root CRL. Its figures say so, naming the verb, the host and the time, and
+# its issuer logs it when it starts taking jobs; with a copy, nothing.
+mkdir -p "$T/other/crl"
+cp "$T/issuing-before.pem" "$T/other/issuing-ca.pem"
+cp "$T/ca/chain.pem.previous" "$T/other/chain.pem"
+c2=$(conf_with CACertificate "$T/other/issuing-ca.pem" CAChain "$T/other/chain.pem" CrlPath "$T/other/crl/issuing-ca.crl")
+chown certgate-ca "$T/other/crl"
+st=$($CG_BIN/certgate -c "$c2" stats)
+echo "$st" | grep -q "^WARNING *the issuing CA's certificate $T/other/issuing-ca.pem here is not the one \`certgate ca renew-issuing\` left on $host at 20.*: copy it from there" &&
+	echo "$st" | grep -q "^WARNING *the CA chain $T/other/chain.pem here is not the one \`certgate ca renew-issuing\` left" &&
+	echo "$st" | grep -q "^WARNING *the root CRL $T/other/crl/root-ca.crl cannot be read here; it should be the one \`certgate ca root-crl\` left on $host" &&
+	ok "another host's stale or missing CA files: named in its figures" || bad "other host: $(echo "$st" | grep WARNING)"
+dns_run "$CG_BIN/certgate-issuer" --drain -c "$c2" > "$T/other/issuer.log" 2>&1 || true
+grep -q "warning: the issuing CA's certificate $T/other/issuing-ca.pem here is not the one" "$T/other/issuer.log" &&
+	ok "and logged by its issuer as it starts" || bad "other host's issuer: $(tail -5 "$T/other/issuer.log")"
+cp "$T/ca/issuing-ca.pem" "$T/ca/chain.pem" "$T/other/"
+cp "$T/crl/root-ca.crl" "$T/other/crl/root-ca.crl"
+[ -z "$($CG_BIN/certgate -c "$c2" stats | grep "here is not\|cannot be read here")" ] &&
+	ok "with copies of the current files: no warning" || bad "after the copies: $($CG_BIN/certgate -c "$c2" stats | grep WARNING)"
 queue carol@example.org
 drain
 s=$(serial_of carol@example.org)

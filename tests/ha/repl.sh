@@ -3,7 +3,9 @@
 # tie-breaker of priority 0), each its own DbHome and daemons, replicating
 # over TCP with Berkeley DB's Replication Manager.
 #   1. completeness: requests taken and issued on the master are on the client,
-#      whose db check, audit verify and certificate list equal the master's
+#      whose db check, audit verify and certificate list equal the master's;
+#      a CA file made again on the master is named as not current on the
+#      client (repl status) until it has a copy
 #   2. roles: the client refuses gateway mail (451 4.3.2) and CLI changes; it
 #      passes other mail
 #   3. acks: with every replica down a commit is not acknowledged (deferred,
@@ -92,6 +94,21 @@ i=0
 while ! connected_b && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
 connected_b && ok "repl status on b (a command) shows the listener's connections" ||
 	{ bad "repl status on b shows no connection"; cgb repl status; }
+# The CA's files are each host's: the root CRL made again on a is not yet
+# b's, which its repl status says (from the note that replicated), until
+# b has a copy.
+cgb repl status | grep -q "^CA files:  the current ones" && ok "b's CA files are the current ones" ||
+	bad "b's CA files: $(cgb repl status | grep '^CA files')"
+cga ca root-crl --root-key "$T/ca/root-ca.key" > /dev/null
+stale() { cgb repl status | grep -q "^CA files:  the root CRL $T/b/crl/root-ca.crl here is not the one \`certgate ca root-crl\` left on $(hostname)"; }
+i=0
+while ! stale && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+stale && cgb --json repl status | grep -q '"ca_files_not_current": \["the root CRL' &&
+	ok "after ca root-crl on a, b's repl status names its root CRL as not the current one" ||
+	bad "b after root-crl on a: $(cgb repl status | grep '^CA files')"
+cp "$T/a/crl/root-ca.crl" "$T/b/crl/root-ca.crl"
+cgb repl status | grep -q "^CA files:  the current ones" && ok "with a copy, b's are the current ones again" ||
+	bad "b after the copy: $(cgb repl status | grep '^CA files')"
 
 # 2. roles
 out=$(cgb domain add example.com --org 1 --validated 2>&1) && bad "b changed a record" ||

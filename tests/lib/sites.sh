@@ -39,6 +39,8 @@ site() {
 	shift 2
 	mkdir -p "$T/$n/db" "$T/$n/evidence" "$T/$n/crl" "$T/$n/run"
 	chown certgate-ca "$T/$n/run" "$T/$n/crl"
+	# Each host holds a copy of the CA's files; the root CRL is beside CrlPath.
+	[ ! -f "$T/crl/root-ca.crl" ] || cp "$T/crl/root-ca.crl" "$T/$n/crl/"
 	chgrp certgate "$T/$n/db" "$T/$n/evidence"
 	chmod 2770 "$T/$n/db" "$T/$n/evidence"
 	sed -e "s|^DbHome .*|DbHome $T/$n/db|" -e "s|^EvidenceDir .*|EvidenceDir $T/$n/evidence|" \
