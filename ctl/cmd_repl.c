@@ -10,8 +10,15 @@
 
 #include <stdio.h>
 
+/* What status_json and status_text say of the CA's files: those not
+ * current (none: NULL), or why they were not compared (NULL: they were). */
+typedef struct {
+	GPtrArray *not_current;
+	char *unknown;
+} Files;
+
 static void
-status_json(const CgReplStatus *st, gint64 now, const GPtrArray *files, GString *out)
+status_json(const CgReplStatus *st, gint64 now, const Files *f, GString *out)
 {
 	guint i;
 
@@ -46,19 +53,22 @@ status_json(const CgReplStatus *st, gint64 now, const GPtrArray *files, GString 
 		                       s->stranger ? "false" : "true");
 	}
 	g_string_append(out, "]");
-	if (files != NULL) {
+	if (f->not_current != NULL) {
 		g_string_append(out, ", \"ca_files_not_current\": [");
-		for (i = 0; i < files->len; i++) {
+		for (i = 0; i < f->not_current->len; i++) {
 			g_string_append(out, i ? ", " : "");
-			ctl_json_str(out, files->pdata[i]);
+			ctl_json_str(out, f->not_current->pdata[i]);
 		}
 		g_string_append(out, "]");
+	} else if (f->unknown != NULL) {
+		g_string_append(out, ", \"ca_files_not_compared\": ");
+		ctl_json_str(out, f->unknown);
 	}
 	g_string_append(out, "}\n");
 }
 
 static void
-status_text(const CgReplStatus *st, gint64 now, const GPtrArray *files, GString *out)
+status_text(const CgReplStatus *st, gint64 now, const Files *f, GString *out)
 {
 	guint i;
 
@@ -86,12 +96,36 @@ status_text(const CgReplStatus *st, gint64 now, const GPtrArray *files, GString 
 		                       s->master ? ", master" : "",
 		                       s->stranger ? ", NOT NAMED IN ReplicationPeer HERE" : "");
 	}
-	if (files == NULL)
-		g_string_append(out, "CA files:  none here (a tie-breaker)\n");
-	else if (files->len == 0)
+	if (f->unknown != NULL)
+		g_string_append_printf(out, "CA files:  not compared: %s\n", f->unknown);
+	else if (f->not_current->len == 0)
 		g_string_append(out, "CA files:  the current ones\n");
-	for (i = 0; files != NULL && i < files->len; i++)
-		g_string_append_printf(out, "CA files:  %s\n", (const char *)files->pdata[i]);
+	for (i = 0; f->not_current != NULL && i < f->not_current->len; i++)
+		g_string_append_printf(out, "CA files:  %s\n",
+		                       (const char *)f->not_current->pdata[i]);
+}
+
+/* The CA's files against their notes (cafiles.c). Never fails the status,
+ * which matters most while a site catches up: its database is read only
+ * once it has (a client's reads wait or fail while it synchronises). */
+static void
+files_compare(CgStore *s, const CgConf *conf, const CgReplStatus *st, Files *f)
+{
+	g_autoptr(GError) err = NULL;
+
+	if (conf->repl_priority == 0) {
+		f->unknown = g_strdup("a tie-breaker holds none");
+		return;
+	}
+	if (st->role != CG_ROLE_MASTER && !st->startup_done) {
+		f->unknown = g_strdup("once this site has caught up");
+		return;
+	}
+	f->not_current = g_ptr_array_new_with_free_func(g_free);
+	if (!cg_ca_files_check(s, conf, f->not_current, &err)) {
+		g_clear_pointer(&f->not_current, g_ptr_array_unref);
+		f->unknown = g_strdup(err->message);
+	}
 }
 
 int
@@ -128,7 +162,7 @@ ctl_repl_status(CtlCtx *ctx, int argc, char **argv)
 	    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "as JSON", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	g_autoptr(GPtrArray) files = NULL;
+	Files files = {NULL, NULL};
 	CgReplStatus st;
 	CgStore *s;
 
@@ -143,18 +177,14 @@ ctl_repl_status(CtlCtx *ctx, int argc, char **argv)
 		return 1;
 	if (!cg_store_repl_status(s, &st, &err))
 		return ctl_fail(ctx, 1, "%s", err->message);
-	/* A tie-breaker (priority 0) holds no CA files. */
-	if (ctx->conf->repl_priority != 0) {
-		files = g_ptr_array_new_with_free_func(g_free);
-		if (!cg_ca_files_check(s, ctx->conf, files, &err)) {
-			cg_repl_status_clear(&st);
-			return ctl_fail(ctx, 1, "%s", err->message);
-		}
-	}
+	files_compare(s, ctx->conf, &st, &files);
 	if (json || ctx->json)
-		status_json(&st, ctl_now(), files, out);
+		status_json(&st, ctl_now(), &files, out);
 	else
-		status_text(&st, ctl_now(), files, out);
+		status_text(&st, ctl_now(), &files, out);
+	if (files.not_current != NULL)
+		g_ptr_array_unref(files.not_current);
+	g_free(files.unknown);
 	cg_repl_status_clear(&st);
 	fputs(out->str, stdout);
 	return 0;
