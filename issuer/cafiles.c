@@ -105,6 +105,8 @@ cg_ca_files_note(CgTxn *txn, const CgConf *conf, const char *action, gboolean if
 
 	if (gethostname(host, sizeof(host) - 1) != 0 || *host == '\0')
 		g_strlcpy(host, "?", sizeof(host));
+	/* Spaces separate the note's fields: none in the host's name. */
+	g_strdelimit(host, " ", '_');
 	for (i = 0; i < n && ok; i++) {
 		g_autofree char *hex = file_sha256(f[i].path);
 		g_autofree char *key = g_strconcat("cafile:", f[i].name, NULL);
@@ -122,8 +124,6 @@ cg_ca_files_note(CgTxn *txn, const CgConf *conf, const char *action, gboolean if
 		}
 		if (note != NULL && (if_absent || strcmp(note[0], hex) == 0))
 			continue;
-		/* Spaces separate the note's fields: none in the host's name. */
-		g_strdelimit(host, " ", '_');
 		value = g_strdup_printf("%s %" G_GINT64_FORMAT " %s %s", hex, now, host, action);
 		ok = cg_store_meta_put(txn, key, value, error);
 	}
